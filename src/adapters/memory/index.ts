@@ -1,0 +1,5 @@
+export { memoryTransactions } from './memory-context.js';
+export type { MemoryTransactionContext, MemoryTransactionsOptions } from './memory-context.js';
+export { MemoryStore } from './memory-store.js';
+export { MemoryWriteConflictError } from './memory-errors.js';
+export type { CommittedMessage, MemoryStoreOptions, MemoryTxHandle } from './memory-types.js';

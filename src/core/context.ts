@@ -1,0 +1,292 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { TransactionDriver } from './driver.js';
+import { ConfigError, TransactionPropagationError, TransactionStateError, classifyKnown } from './errors.js';
+import type { Classification } from './errors.js';
+import { FaultRegistry, attachFaultRegistry } from './faults.js';
+import { defaultHookErrorHandler } from './hooks.js';
+import type { HookErrorHandler } from './hooks.js';
+import { abortedError, resolveRetryPolicy } from './retry-policy.js';
+import { runTransaction } from './run-transaction.js';
+import type { UnitHost } from './run-transaction.js';
+import { JoinedTransaction, RootTransaction } from './transaction.js';
+import type { RootDeps, Scope } from './transaction.js';
+import type {
+  BackendName,
+  BeginOptions,
+  OptionalPropagation,
+  OptionalTransactionCallback,
+  Propagation,
+  RequiredPropagation,
+  TransactionCallback,
+  RetryPolicy,
+  RunOptions,
+  Transaction,
+  TransactionContext,
+} from './types.js';
+
+export interface ContextOptions<O extends object = {}> {
+  /** Retry policy of every withTransaction call on this context, merged over the defaults. */
+  retry?: Partial<RetryPolicy>;
+  /** Options applied to every transaction of this context; each call's own options win. */
+  defaults?: O & BeginOptions;
+  /** Where failures of afterAbort hooks go. @default a process warning (code TXKIT_HOOK_FAILED) */
+  onHookError?: HookErrorHandler;
+}
+
+const PROPAGATIONS: ReadonlySet<string> = new Set<Propagation>([
+  'required',
+  'requires_new',
+  'nested',
+  'mandatory',
+  'never',
+  'supports',
+  'not_supported',
+]);
+
+const RUN_OPTION_KEYS = new Set(['propagation', 'retry']);
+
+/**
+ * Wraps a driver into a TransactionContext. The core does the lifecycle,
+ * state checks, ambient context, propagation, hooks and retry once, so each
+ * adapter only opens, ends and classifies.
+ */
+export function createTransactionContext<H, O extends object = {}>(
+  driver: TransactionDriver<H, O>,
+  options: ContextOptions<O> = {},
+): TransactionContext<H, O> {
+  return new CoreTransactionContext(driver, options);
+}
+
+class CoreTransactionContext<H, O extends object> implements TransactionContext<H, O> {
+  readonly backend: BackendName;
+  readonly #driver: TransactionDriver<H, O>;
+  readonly #ambient = new AsyncLocalStorage<Scope<H> | null>();
+  readonly #open = new Set<RootTransaction<unknown>>();
+  readonly #faults = new FaultRegistry();
+  readonly #policy: Readonly<RetryPolicy>;
+  readonly #defaults: (O & BeginOptions) | undefined;
+  readonly #deps: RootDeps;
+  #closing: Promise<void> | undefined;
+
+  constructor(driver: TransactionDriver<H, O>, options: ContextOptions<O>) {
+    this.#driver = driver;
+    this.backend = driver.backend;
+    this.#policy = resolveRetryPolicy(options.retry, undefined, driver.backend);
+    if (options.defaults !== undefined) {
+      checkBeginOptions(options.defaults, driver.backend);
+      driver.validateOptions?.(options.defaults);
+    }
+    this.#defaults = options.defaults;
+    const onHookError = options.onHookError ?? defaultHookErrorHandler;
+    this.#deps = {
+      backend: driver.backend,
+      faults: this.#faults,
+      classify: (err) => this.#classify(err),
+      onAbortHookError: (err, tx) => onHookError(err, { backend: this.backend, transactionId: tx.id, hook: 'afterAbort' }),
+      onEnd: (tx) => this.#open.delete(tx),
+    };
+    attachFaultRegistry(this, this.#faults);
+  }
+
+  current(): Transaction<H> | undefined {
+    return this.#ambient.getStore() ?? undefined;
+  }
+
+  async begin(options?: O & BeginOptions): Promise<Transaction<H>> {
+    this.#assertOpen('begin');
+    const merged = this.#merge(options);
+    return this.#openRoot(merged, 1);
+  }
+
+  withTransaction<T>(
+    fn: OptionalTransactionCallback<H, T>,
+    options: O & RunOptions & { propagation: OptionalPropagation },
+  ): Promise<T>;
+  withTransaction<T>(
+    fn: TransactionCallback<H, T>,
+    options?: O & RunOptions & { propagation?: RequiredPropagation },
+  ): Promise<T>;
+  withTransaction<T>(
+    callback: TransactionCallback<H, T> | OptionalTransactionCallback<H, T>,
+    options?: O & RunOptions,
+  ): Promise<T> {
+    // Only the optional modes call it with undefined; the overloads keep callers honest about that.
+    const fn = callback as OptionalTransactionCallback<H, T>;
+    try {
+      this.#assertOpen('withTransaction');
+      if (typeof fn !== 'function') {
+        throw new ConfigError(`withTransaction needs a callback function, got ${describeType(fn)}`, {
+          backend: this.backend,
+        });
+      }
+      const propagation = options?.propagation ?? 'required';
+      if (!PROPAGATIONS.has(propagation)) {
+        throw new ConfigError(
+          `unknown propagation '${String(propagation)}'; use one of ${[...PROPAGATIONS].join(', ')}`,
+          { backend: this.backend },
+        );
+      }
+      const ambient = this.#ambient.getStore() ?? undefined;
+      switch (propagation) {
+        case 'required':
+          return ambient ? this.#join(ambient, fn) : this.#runUnit(fn, options);
+        case 'requires_new':
+          return this.#runUnit(fn, options);
+        case 'nested':
+          if (!ambient) return this.#runUnit(fn, options);
+          if (!this.#driver.capabilities.savepoints) {
+            throw new TransactionPropagationError(
+              `propagation 'nested' needs savepoints, which the ${this.backend} adapter does not have; ` +
+                "use 'required' to join the running transaction or 'requires_new' for an independent one",
+              { backend: this.backend },
+            );
+          }
+          return this.#runSavepoint(ambient, fn);
+        case 'mandatory':
+          if (!ambient) {
+            throw new TransactionPropagationError(
+              `propagation 'mandatory' needs a running ${this.backend} transaction in this async context, and there is none; ` +
+                'call this inside withTransaction',
+              { backend: this.backend },
+            );
+          }
+          return this.#join(ambient, fn);
+        case 'never':
+          if (ambient) {
+            throw new TransactionPropagationError(
+              `propagation 'never' forbids a running ${this.backend} transaction, and one (${ambient.id}) is active here; ` +
+                "use 'not_supported' to run outside it",
+              { backend: this.backend },
+            );
+          }
+          return fn(undefined);
+        case 'supports':
+          return ambient ? this.#join(ambient, fn) : fn(undefined);
+        case 'not_supported':
+          return this.#ambient.run(null, () => fn(undefined));
+      }
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return Promise.reject(new ConfigError('unreachable propagation', { backend: this.backend }));
+  }
+
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      const reason = new TransactionStateError(`the ${this.backend} transaction context was closed`, {
+        backend: this.backend,
+        code: 'CONTEXT_CLOSED',
+      });
+      await Promise.all([...this.#open].map((tx) => tx.abortQuietly(reason)));
+      await this.#driver.close();
+    })();
+    return this.#closing;
+  }
+
+  #classify(err: unknown): Classification {
+    return classifyKnown(err) ?? this.#driver.classify(err);
+  }
+
+  #assertOpen(method: string): void {
+    if (this.#closing !== undefined) {
+      throw new TransactionStateError(`${method}() is not allowed: this ${this.backend} transaction context is closed`, {
+        backend: this.backend,
+        method,
+        state: 'closed',
+        code: 'CONTEXT_CLOSED',
+      });
+    }
+  }
+
+  #merge(options: (O & RunOptions) | (O & BeginOptions) | undefined): O & BeginOptions {
+    const merged = { ...this.#defaults, ...options } as O & BeginOptions & RunOptions;
+    for (const key of RUN_OPTION_KEYS) delete (merged as Record<string, unknown>)[key];
+    if (options !== undefined) {
+      checkBeginOptions(merged, this.backend);
+      this.#driver.validateOptions?.(merged);
+    }
+    return merged;
+  }
+
+  async #openRoot(options: O & BeginOptions, attempt: number): Promise<RootTransaction<H>> {
+    const signal = options.signal;
+    if (signal?.aborted) throw abortedError(signal, this.backend, 'begin');
+    this.#faults.raise('begin', this.backend);
+    const dtx = await this.#driver.begin(options, signal ?? NEVER_ABORTED);
+    const tx = new RootTransaction(dtx, this.#deps, attempt, { timeoutMs: options.timeoutMs, signal });
+    this.#open.add(tx as RootTransaction<unknown>);
+    // The context may have closed, or the signal fired, while begin was in flight.
+    if (this.#closing !== undefined || signal?.aborted) {
+      const err =
+        this.#closing !== undefined
+          ? new TransactionStateError(`the ${this.backend} transaction context was closed during begin`, {
+              backend: this.backend,
+              code: 'CONTEXT_CLOSED',
+            })
+          : abortedError(signal as AbortSignal, this.backend, 'begin');
+      await tx.abortQuietly(err);
+      throw err;
+    }
+    return tx;
+  }
+
+  #runUnit<T>(fn: (tx: Transaction<H>) => Promise<T>, options: (O & RunOptions) | undefined): Promise<T> {
+    const policy = resolveRetryPolicy(options?.retry, this.#policy, this.backend);
+    const beginOptions = this.#merge(options);
+    const host: UnitHost<H> = {
+      backend: this.backend,
+      faults: this.#faults,
+      open: (attempt) => this.#openRoot(beginOptions, attempt),
+      runScoped: (tx, body) => tx.run(() => this.#ambient.run(tx, body, tx)),
+      classify: (err) => this.#classify(err),
+    };
+    return runTransaction(host, fn, policy, beginOptions.signal);
+  }
+
+  /** Joined scopes never retry on their own: the error reaches the unit that opened the transaction. */
+  async #join<T>(scope: Scope<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T> {
+    try {
+      return await fn(new JoinedTransaction(scope));
+    } catch (err) {
+      scope.markRollbackOnly(err);
+      throw err;
+    }
+  }
+
+  async #runSavepoint<T>(parent: Scope<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T> {
+    const sp = await parent.openSavepoint();
+    let result: T;
+    try {
+      result = await this.#ambient.run(sp, fn, sp);
+    } catch (err) {
+      if (sp.state === 'active') {
+        try {
+          await sp.abort(err);
+        } catch (rollbackError) {
+          parent.markRollbackOnly(rollbackError);
+        }
+      }
+      throw err;
+    }
+    if (sp.state === 'active') await sp.commit();
+    return result;
+  }
+}
+
+const NEVER_ABORTED = new AbortController().signal;
+
+function checkBeginOptions(options: BeginOptions, backend: BackendName): void {
+  const { timeoutMs, signal } = options;
+  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
+    throw new ConfigError(`timeoutMs must be a positive finite number of milliseconds, got ${String(timeoutMs)}`, {
+      backend,
+    });
+  }
+  if (signal !== undefined && !(signal instanceof AbortSignal)) {
+    throw new ConfigError(`signal must be an AbortSignal, got ${describeType(signal)}`, { backend });
+  }
+}
+
+function describeType(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}

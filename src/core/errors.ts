@@ -1,0 +1,130 @@
+import type { BackendName } from './types.js';
+
+/** How an adapter (or the core) judges a failure. Only `transient` reruns the unit. */
+export type Classification = 'transient' | 'commit-unknown' | 'fatal';
+
+export interface TxkitErrorOptions {
+  backend?: BackendName | undefined;
+  cause?: unknown;
+  retriable?: boolean;
+}
+
+/**
+ * Base of every error txkit throws. `cause` is the native error, untouched.
+ * `retriable` defaults to false: an error nobody classified is never retried.
+ */
+export class TxkitError extends Error {
+  readonly code: string;
+  readonly backend: BackendName | undefined;
+  readonly retriable: boolean;
+  /** Set when aborting after this error also failed: the abort's error, kept so it never hides this one. */
+  abortError: unknown = undefined;
+
+  constructor(code: string, message: string, options: TxkitErrorOptions = {}) {
+    super(message, options.cause === undefined ? undefined : { cause: options.cause });
+    this.name = new.target.name;
+    this.code = code;
+    this.backend = options.backend;
+    this.retriable = options.retriable ?? false;
+  }
+}
+
+/** A failure after which rerunning the whole unit is safe: deadlock, write conflict, serialization failure. */
+export class TransientTransactionError extends TxkitError {
+  constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> & { code?: string } = {}) {
+    super(options.code ?? 'TRANSIENT', message, { ...options, retriable: true });
+  }
+}
+
+/**
+ * The commit may or may not have been applied. The unit is never rerun
+ * blindly on this error; only the commit is retried or its outcome resolved.
+ */
+export class UnknownCommitResultError extends TxkitError {
+  constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> & { code?: string } = {}) {
+    super(options.code ?? 'COMMIT_UNKNOWN', message, options);
+  }
+}
+
+/** The retry deadline passed (code RETRY_DEADLINE) or a transaction outlived its `timeoutMs` (code TX_TIMEOUT). */
+export class TransactionTimeoutError extends TxkitError {
+  readonly elapsedMs: number;
+  constructor(
+    code: 'RETRY_DEADLINE' | 'TX_TIMEOUT',
+    message: string,
+    options: Omit<TxkitErrorOptions, 'retriable'> & { elapsedMs: number },
+  ) {
+    super(code, message, options);
+    this.elapsedMs = options.elapsedMs;
+  }
+}
+
+/** The caller's AbortSignal fired; `cause` is the signal's reason. */
+export class TransactionAbortedError extends TxkitError {
+  constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> = {}) {
+    super('ABORTED', message, options);
+  }
+}
+
+/** A method was called in a state that does not allow it (commit after abort, a handle used after the end, ...). */
+export class TransactionStateError extends TxkitError {
+  readonly state: string | undefined;
+  readonly method: string | undefined;
+  constructor(
+    message: string,
+    options: Omit<TxkitErrorOptions, 'retriable'> & { state?: string; method?: string; code?: string } = {},
+  ) {
+    super(options.code ?? 'INVALID_STATE', message, options);
+    this.state = options.state;
+    this.method = options.method;
+  }
+}
+
+/** A propagation mode's precondition failed (e.g. `mandatory` without an ambient transaction). */
+export class TransactionPropagationError extends TxkitError {
+  constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> = {}) {
+    super('PROPAGATION', message, options);
+  }
+}
+
+/** Another instance took over this producer/session (Kafka zombie fencing). Fatal: rebuild the client. */
+export class FencedError extends TxkitError {
+  constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> = {}) {
+    super('FENCED', message, options);
+  }
+}
+
+/** Invalid options or API misuse detected before any work was done. */
+export class ConfigError extends TxkitError {
+  constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> = {}) {
+    super('CONFIG', message, options);
+  }
+}
+
+/**
+ * The transaction committed durably, then one or more afterCommit hooks
+ * failed. Every hook still ran; `errors` holds each failure in order.
+ */
+export class AfterCommitHookError extends TxkitError {
+  readonly errors: readonly unknown[];
+  readonly committed = true as const;
+  constructor(errors: readonly unknown[], options: Omit<TxkitErrorOptions, 'retriable' | 'cause'> = {}) {
+    super(
+      'HOOK_FAILED',
+      `the ${options.backend ?? ''} transaction committed, but ${errors.length} afterCommit hook(s) failed; ` +
+        'the commit stands: handle the failures in `errors` (do not rerun the transaction)',
+      { ...options, cause: errors[0] },
+    );
+    this.errors = errors;
+  }
+}
+
+/**
+ * The core's own judgement of errors it or a user raised on purpose; `undefined`
+ * for anything else, which the adapter classifies.
+ */
+export function classifyKnown(err: unknown): Classification | undefined {
+  if (err instanceof UnknownCommitResultError) return 'commit-unknown';
+  if (err instanceof TxkitError) return err.retriable ? 'transient' : 'fatal';
+  return undefined;
+}

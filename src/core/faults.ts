@@ -1,0 +1,45 @@
+import { TransientTransactionError, TxkitError, UnknownCommitResultError } from './errors.js';
+import type { Classification } from './errors.js';
+import type { BackendName } from './types.js';
+
+export type FaultPoint = 'begin' | 'callback' | 'commit';
+
+export interface FaultPlan {
+  readonly on: FaultPoint;
+  readonly as: Classification;
+  remaining: number;
+  injected: number;
+}
+
+/**
+ * Faults the core raises at its own seams, so every backend is tested through
+ * the same lifecycle code. Empty in production: one array length check per seam.
+ */
+export class FaultRegistry {
+  readonly plans: FaultPlan[] = [];
+
+  /** Throws the planned error for `point`, if any plan still has faults left. */
+  raise(point: FaultPoint, backend: BackendName): void {
+    if (this.plans.length === 0) return;
+    const plan = this.plans.find((p) => p.on === point && p.remaining > 0);
+    if (plan === undefined) return;
+    plan.remaining -= 1;
+    plan.injected += 1;
+    if (plan.remaining === 0) this.plans.splice(this.plans.indexOf(plan), 1);
+    const what = `injected ${plan.as} fault at ${point} (txkit/testing injectFaults)`;
+    if (plan.as === 'transient') throw new TransientTransactionError(what, { backend, code: 'INJECTED_TRANSIENT' });
+    if (plan.as === 'commit-unknown') throw new UnknownCommitResultError(what, { backend, code: 'INJECTED_COMMIT_UNKNOWN' });
+    throw new TxkitError('INJECTED_FATAL', what, { backend });
+  }
+}
+
+const registries = new WeakMap<object, FaultRegistry>();
+
+export function attachFaultRegistry(ctx: object, registry: FaultRegistry): void {
+  registries.set(ctx, registry);
+}
+
+/** The fault registry of a context built by createTransactionContext, or undefined for any other object. */
+export function faultRegistryOf(ctx: object): FaultRegistry | undefined {
+  return registries.get(ctx);
+}

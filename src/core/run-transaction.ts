@@ -1,0 +1,116 @@
+import type { Classification } from './errors.js';
+import { TransactionTimeoutError } from './errors.js';
+import type { FaultRegistry } from './faults.js';
+import { backoffDelay, sleep } from './retry-policy.js';
+import type { RootTransaction } from './transaction.js';
+import { TxState } from './tx-state.js';
+import type { BackendName, RetryPolicy, Transaction } from './types.js';
+
+/** What the loop needs from a context: open one attempt, run a callback as its scope, judge errors. */
+export interface UnitHost<H> {
+  readonly backend: BackendName;
+  readonly faults: FaultRegistry;
+  open(attempt: number): Promise<RootTransaction<H>>;
+  runScoped<T>(tx: RootTransaction<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T>;
+  classify(err: unknown): Classification;
+}
+
+const now = (): number => performance.now();
+/** Reads the state afresh: commit() moves it, which control-flow narrowing cannot see. */
+const stateOf = (tx: Transaction<unknown>): TxState => tx.state;
+
+/**
+ * The one retry loop of txkit, for every backend. It follows the MongoDB
+ * convenient-transaction API (transactions spec, "withTransaction"), with a
+ * capped, jittered back-off between reruns and a deadline over all of it.
+ */
+export async function runTransaction<H, T>(
+  host: UnitHost<H>,
+  fn: (tx: Transaction<H>) => Promise<T>,
+  policy: Readonly<RetryPolicy>,
+  signal?: AbortSignal,
+): Promise<T> {
+  const started = now();
+
+  // Step 2/5: a transient failure reruns the unit after a back-off, unless the
+  // attempts or the deadline are used up. Anything else is rethrown as it is.
+  const backOffOrThrow = async (err: unknown, attempt: number): Promise<void> => {
+    if (host.classify(err) !== 'transient' || attempt >= policy.maxAttempts) throw err;
+    const delay = backoffDelay(policy, attempt);
+    const elapsed = now() - started;
+    if (elapsed + delay >= policy.deadlineMs) throw deadlineError(host.backend, policy, attempt, elapsed, err);
+    await sleep(delay, signal, host.backend);
+  };
+
+  unit: for (let attempt = 1; ; attempt++) {
+    // Step 1: begin, then run the callback. A failed begin ran nothing, so it is judged like a failed callback.
+    let tx: RootTransaction<H>;
+    try {
+      tx = await host.open(attempt);
+    } catch (err) {
+      await backOffOrThrow(err, attempt);
+      continue;
+    }
+    let result: T;
+    try {
+      result = await host.runScoped(tx, fn);
+      host.faults.raise('callback', host.backend);
+    } catch (err) {
+      // Step 2: the callback threw. Abort if still active (a failed abort is
+      // attached to the error, never put in its place), then maybe rerun.
+      await tx.abortQuietly(err);
+      await backOffOrThrow(err, attempt);
+      continue;
+    }
+
+    // Step 3: the callback already committed or aborted: its decision stands.
+    if (tx.state !== TxState.active) return result;
+
+    // Step 4: commit. An unknown result retries only the commit (or resolves it)
+    // until the deadline; a transient failure reruns the unit; anything else is rethrown.
+    for (let commitTry = 1; ; commitTry++) {
+      try {
+        await tx.commit();
+        return result;
+      } catch (err) {
+        const kind = host.classify(err);
+        if (kind === 'commit-unknown' && stateOf(tx) === TxState.committing) {
+          const delay = backoffDelay(policy, commitTry);
+          const elapsed = now() - started;
+          if (elapsed + delay >= policy.deadlineMs) {
+            // Step 5: out of time with the outcome still unknown.
+            await tx.giveUp(err);
+            throw deadlineError(host.backend, policy, attempt, elapsed, err);
+          }
+          try {
+            await sleep(delay, signal, host.backend);
+          } catch (abortError) {
+            await tx.giveUp(err);
+            throw abortError;
+          }
+          continue;
+        }
+        if (kind === 'transient') {
+          await backOffOrThrow(err, attempt);
+          continue unit;
+        }
+        throw err;
+      }
+    }
+  }
+}
+
+function deadlineError(
+  backend: BackendName,
+  policy: Readonly<RetryPolicy>,
+  attempts: number,
+  elapsedMs: number,
+  cause: unknown,
+): TransactionTimeoutError {
+  return new TransactionTimeoutError(
+    'RETRY_DEADLINE',
+    `gave up retrying the ${backend} transaction after ${attempts} attempt(s) and ${Math.round(elapsedMs)} ms ` +
+      `(retry.deadlineMs=${policy.deadlineMs}); the last error is the cause: fix what it names, or raise the deadline`,
+    { backend, cause, elapsedMs },
+  );
+}

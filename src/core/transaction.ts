@@ -1,0 +1,546 @@
+import { randomUUID } from 'node:crypto';
+import type { DriverSavepoint, DriverTransaction } from './driver.js';
+import {
+  TransactionStateError,
+  TransactionTimeoutError,
+  TransientTransactionError,
+  TxkitError,
+  UnknownCommitResultError,
+} from './errors.js';
+import type { Classification } from './errors.js';
+import type { FaultRegistry } from './faults.js';
+import { HookList } from './hooks.js';
+import { abortedError } from './retry-policy.js';
+import { TxState, transition } from './tx-state.js';
+import type { BackendName, Transaction } from './types.js';
+
+/** What a root transaction needs from the context that opened it. */
+export interface RootDeps {
+  readonly backend: BackendName;
+  readonly faults: FaultRegistry;
+  classify(err: unknown): Classification;
+  onAbortHookError(err: unknown, tx: Transaction<unknown>): void;
+  onEnd(tx: RootTransaction<unknown>): void;
+}
+
+/** A scope that callbacks can join or open savepoints in: a root transaction or a savepoint. */
+export interface Scope<H> extends Transaction<H> {
+  readonly hooks: HookList;
+  readonly root: RootTransaction<H>;
+  markRollbackOnly(reason: unknown): void;
+  openSavepoint(): Promise<SavepointTransaction<H>>;
+}
+
+const ENDED = 'the transaction has ended';
+
+/** Attaches a failed abort to the error that caused it, without replacing that error. */
+export function attachAbortError(original: unknown, abortError: unknown): void {
+  if (original instanceof TxkitError && original.abortError === undefined) {
+    original.abortError = abortError;
+  } else if (typeof original === 'object' && original !== null && Object.isExtensible(original)) {
+    Object.defineProperty(original, 'abortError', { value: abortError, configurable: true, enumerable: false });
+  }
+}
+
+/**
+ * The outermost transaction of one attempt. Every state change goes through
+ * `transition()`; `failed` is terminal, so nothing stays in committing forever.
+ */
+export class RootTransaction<H> implements Scope<H> {
+  readonly id: string;
+  readonly backend: BackendName;
+  readonly attempt: number;
+  readonly handle: H;
+  readonly hooks = new HookList();
+  readonly root: RootTransaction<H> = this;
+
+  #state: TxState = TxState.active;
+  readonly #dtx: DriverTransaction<H>;
+  readonly #deps: RootDeps;
+  #busy = false;
+  #rollbackOnly: { reason: unknown } | undefined;
+  /** An injected commit-unknown fault stood in for the commit: the real one was never sent. */
+  #commitNotSent = false;
+  #lastUnknown: UnknownCommitResultError | undefined;
+  #controller: AbortController | undefined;
+  #timer: ReturnType<typeof setTimeout> | undefined;
+  #userSignal: AbortSignal | undefined;
+  #interrupted: { promise: Promise<never>; reject: (reason: unknown) => void } | undefined;
+  #interruptReason: unknown;
+  #ending: Promise<void> | undefined;
+
+  constructor(
+    dtx: DriverTransaction<H>,
+    deps: RootDeps,
+    attempt: number,
+    limits: { timeoutMs?: number | undefined; signal?: AbortSignal | undefined },
+  ) {
+    this.#dtx = dtx;
+    this.#deps = deps;
+    this.backend = deps.backend;
+    this.attempt = attempt;
+    this.handle = dtx.handle;
+    this.id = dtx.id ?? randomUUID();
+    const { timeoutMs, signal } = limits;
+    if (timeoutMs !== undefined || signal !== undefined) {
+      let reject!: (reason: unknown) => void;
+      const promise = new Promise<never>((_, r) => (reject = r));
+      promise.catch(() => undefined);
+      this.#interrupted = { promise, reject };
+    }
+    if (timeoutMs !== undefined) {
+      const started = Date.now();
+      this.#timer = setTimeout(() => {
+        void this.#interrupt(
+          new TransactionTimeoutError(
+            'TX_TIMEOUT',
+            `the ${this.backend} transaction exceeded timeoutMs=${timeoutMs} and was aborted; ` +
+              'raise timeoutMs or do less work per transaction',
+            { backend: this.backend, elapsedMs: Date.now() - started },
+          ),
+        );
+      }, timeoutMs);
+    }
+    if (signal !== undefined) {
+      this.#userSignal = signal;
+      signal.addEventListener('abort', this.#onUserAbort, { once: true });
+    }
+  }
+
+  get state(): TxState {
+    return this.#state;
+  }
+
+  /** Lazily made: most transactions never look at it. */
+  get signal(): AbortSignal {
+    if (this.#controller === undefined) {
+      this.#controller = new AbortController();
+      if (this.#interruptReason !== undefined) this.#controller.abort(this.#interruptReason);
+      else if (this.#isEnded()) this.#controller.abort(new TransactionStateError(ENDED, { backend: this.backend }));
+    }
+    return this.#controller.signal;
+  }
+
+  afterCommit(fn: () => unknown): void {
+    this.#assertActive('afterCommit');
+    this.hooks.commit.push(fn);
+  }
+
+  afterAbort(fn: (reason: unknown) => unknown): void {
+    this.#assertActive('afterAbort');
+    this.hooks.abort.push(fn);
+  }
+
+  markRollbackOnly(reason: unknown): void {
+    this.#rollbackOnly ??= { reason };
+  }
+
+  /**
+   * Commits. Called again after an UnknownCommitResultError (state still
+   * `committing`), it resolves or resends the commit instead of starting over.
+   */
+  async commit(): Promise<void> {
+    const retry = this.#state === TxState.committing;
+    this.#enter('commit', TxState.committing);
+    try {
+      if (retry) {
+        await this.#retryCommit();
+      } else {
+        await this.#firstCommit();
+      }
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async abort(reason?: unknown): Promise<void> {
+    this.#enter('abort', TxState.aborting);
+    try {
+      await this.#rollbackToEnd(reason);
+    } finally {
+      this.#busy = false;
+    }
+  }
+
+  async openSavepoint(): Promise<SavepointTransaction<H>> {
+    this.#assertActive('savepoint');
+    if (this.#dtx.savepoint === undefined) {
+      throw new TransactionStateError(`the ${this.backend} adapter declares savepoints but cannot open one`, {
+        backend: this.backend,
+      });
+    }
+    return new SavepointTransaction(this, this, await this.#dtx.savepoint());
+  }
+
+  /**
+   * Runs the callback as this transaction's scope. Rejects as soon as the
+   * timeout or the caller's signal fires, while the native transaction is
+   * being aborted, instead of waiting for a callback that may never end.
+   */
+  run<T>(fn: () => Promise<T>): Promise<T> {
+    const result = fn();
+    if (this.#interrupted === undefined) return result;
+    result.catch(() => undefined);
+    return Promise.race([result, this.#interrupted.promise]);
+  }
+
+  /** For the retry loop: aborts if still active and waits for any abort in flight. Never throws. */
+  async abortQuietly(reason: unknown): Promise<void> {
+    if (this.#state === TxState.active && !this.#busy) {
+      try {
+        await this.abort(reason);
+      } catch (err) {
+        attachAbortError(reason, err);
+      }
+    }
+    await this.#ending;
+  }
+
+  /** For the retry loop: an unknown commit outcome that will not be resolved ends here, failed. */
+  async giveUp(reason: unknown): Promise<void> {
+    if (this.#state === TxState.committing) await this.#finish(TxState.failed, reason, 'commit', true);
+  }
+
+  get interruptReason(): unknown {
+    return this.#interruptReason;
+  }
+
+  async #firstCommit(): Promise<void> {
+    try {
+      if (this.#rollbackOnly !== undefined) {
+        const { reason } = this.#rollbackOnly;
+        throw new TransactionStateError(
+          `the ${this.backend} transaction was marked rollback-only because a joined scope failed; it was rolled back ` +
+            'instead of committed (catching an error inside withTransaction does not undo its writes)',
+          { backend: this.backend, code: 'ROLLBACK_ONLY', cause: reason, method: 'commit', state: TxState.committing },
+        );
+      }
+      if (this.#userSignal?.aborted) throw abortedError(this.#userSignal, this.backend, 'commit');
+      this.#raiseCommitFault();
+      await this.#dtx.commit();
+    } catch (err) {
+      return this.#commitFailed(err);
+    }
+    await this.#finish(TxState.committed, undefined, 'commit');
+  }
+
+  /** Injected faults stand in for the commit; an injected unknown result means the commit was never sent. */
+  #raiseCommitFault(): void {
+    try {
+      this.#deps.faults.raise('commit', this.backend);
+    } catch (err) {
+      if (err instanceof UnknownCommitResultError) this.#commitNotSent = true;
+      throw err;
+    }
+  }
+
+  async #retryCommit(): Promise<void> {
+    try {
+      this.#raiseCommitFault();
+      if (this.#commitNotSent) {
+        this.#commitNotSent = false;
+        await this.#dtx.commit();
+      } else if (this.#dtx.resolveCommit !== undefined) {
+        const outcome = await this.#dtx.resolveCommit();
+        if (outcome === 'aborted') {
+          // The backend rolled the transaction back: rerunning the unit is safe.
+          const err = new TransientTransactionError(
+            `the ${this.backend} commit whose result was unknown turned out rolled back; the unit can run again`,
+            { backend: this.backend, code: 'COMMIT_ROLLED_BACK', cause: this.#lastUnknown },
+          );
+          await this.#finish(TxState.aborted, err, 'commit');
+          throw err;
+        }
+        if (outcome === 'unknown') throw this.#lastUnknown ?? this.#unknown(undefined);
+      } else if (this.#dtx.recommit !== undefined) {
+        await this.#dtx.recommit();
+      } else {
+        const err = this.#lastUnknown ?? this.#unknown(undefined);
+        await this.#finish(TxState.failed, err, 'commit', true);
+        throw err;
+      }
+    } catch (err) {
+      if (this.#state !== TxState.committing) throw err;
+      return this.#commitFailed(err);
+    }
+    await this.#finish(TxState.committed, undefined, 'commit');
+  }
+
+  async #commitFailed(err: unknown): Promise<never> {
+    if (this.#deps.classify(err) === 'commit-unknown') {
+      // Stay in `committing`: only the commit may be retried (DESIGN section 3, step 4).
+      this.#lastUnknown = err instanceof UnknownCommitResultError ? err : this.#unknown(err);
+      throw this.#lastUnknown;
+    }
+    // A definite failure: the backend did not commit. Release the native transaction.
+    try {
+      await this.#dtx.rollback();
+    } catch (rollbackError) {
+      attachAbortError(err, rollbackError);
+    }
+    await this.#finish(TxState.aborted, err, 'commit');
+    throw err;
+  }
+
+  #unknown(cause: unknown): UnknownCommitResultError {
+    return new UnknownCommitResultError(
+      `the ${this.backend} commit may or may not have been applied, and this adapter cannot tell which; ` +
+        'check whether the effects are present before running the work again',
+      { backend: this.backend, cause },
+    );
+  }
+
+  async #rollbackToEnd(reason: unknown): Promise<void> {
+    try {
+      await this.#dtx.rollback();
+    } catch (err) {
+      await this.#finish(TxState.failed, reason, 'abort');
+      throw err;
+    }
+    await this.#finish(TxState.aborted, reason, 'abort');
+  }
+
+  #onUserAbort = (): void => {
+    void this.#interrupt(abortedError(this.#userSignal as AbortSignal, this.backend, 'the transaction'));
+  };
+
+  /** Timeout or caller's signal: cancel running work, abort, and free the resource now. */
+  async #interrupt(reason: unknown): Promise<void> {
+    if (this.#state !== TxState.active || this.#busy) return;
+    this.#interruptReason = reason;
+    this.#controller?.abort(reason);
+    this.#interrupted?.reject(reason);
+    this.#enter('abort', TxState.aborting);
+    const ending = (async () => {
+      try {
+        await this.#dtx.interrupt?.();
+      } catch {
+        // Best effort: the rollback below is what frees the resource.
+      }
+      try {
+        await this.#rollbackToEnd(reason);
+      } catch (err) {
+        attachAbortError(reason, err);
+      } finally {
+        this.#busy = false;
+      }
+    })();
+    this.#ending = ending;
+    await ending;
+  }
+
+  async #finish(to: TxState, reason: unknown, method: string, outcomeUnknown = false): Promise<void> {
+    this.#state = transition(this.#state, to, method, this.backend);
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#userSignal?.removeEventListener('abort', this.#onUserAbort);
+    if (this.#controller !== undefined && !this.#controller.signal.aborted) {
+      this.#controller.abort(new TransactionStateError(ENDED, { backend: this.backend }));
+    }
+    this.#deps.onEnd(this as RootTransaction<unknown>);
+    const onError = (err: unknown): void => this.#deps.onAbortHookError(err, this as Transaction<unknown>);
+    if (to === TxState.committed) {
+      await this.hooks.runUndone(onError);
+      await this.hooks.runCommit(this.backend);
+    } else if (!outcomeUnknown) {
+      await this.hooks.runAbort(reason, onError);
+      await this.hooks.runUndone(onError);
+    } else {
+      // The outcome is unknown: neither afterCommit nor afterAbort may claim it.
+      await this.hooks.runUndone(onError);
+    }
+  }
+
+  #isEnded(): boolean {
+    return this.#state === TxState.committed || this.#state === TxState.aborted || this.#state === TxState.failed;
+  }
+
+  /** Starts a commit or abort: one at a time, and only from a state the transition table allows. */
+  #enter(method: string, to: TxState): void {
+    if (this.#busy) {
+      throw new TransactionStateError(`${method}() is not allowed while a commit or abort of this ${this.backend} transaction is in progress`, {
+        backend: this.backend,
+        state: this.#state,
+        method,
+      });
+    }
+    this.#state = transition(this.#state, to, method, this.backend);
+    this.#busy = true;
+  }
+
+  #assertActive(method: string): void {
+    if (this.#state !== TxState.active) {
+      throw new TransactionStateError(`${method}() is not allowed: the ${this.backend} transaction is ${this.#state}`, {
+        backend: this.backend,
+        state: this.#state,
+        method,
+      });
+    }
+  }
+}
+
+/** `propagation: 'nested'`: a savepoint inside a running transaction. */
+export class SavepointTransaction<H> implements Scope<H> {
+  readonly hooks = new HookList();
+  readonly handle: H;
+  #state: TxState = TxState.active;
+  #rollbackOnly: { reason: unknown } | undefined;
+  readonly #parent: Scope<H>;
+  readonly #sp: DriverSavepoint<H>;
+
+  constructor(
+    readonly root: RootTransaction<H>,
+    parent: Scope<H>,
+    sp: DriverSavepoint<H>,
+  ) {
+    this.#parent = parent;
+    this.#sp = sp;
+    this.handle = sp.handle;
+  }
+
+  get id(): string {
+    return this.root.id;
+  }
+  get backend(): BackendName {
+    return this.root.backend;
+  }
+  get attempt(): number {
+    return this.root.attempt;
+  }
+  get signal(): AbortSignal {
+    return this.root.signal;
+  }
+  get state(): TxState {
+    return this.#state;
+  }
+
+  afterCommit(fn: () => unknown): void {
+    this.#assertActive('afterCommit');
+    this.hooks.commit.push(fn);
+  }
+
+  afterAbort(fn: (reason: unknown) => unknown): void {
+    this.#assertActive('afterAbort');
+    this.hooks.abort.push(fn);
+  }
+
+  markRollbackOnly(reason: unknown): void {
+    this.#rollbackOnly ??= { reason };
+  }
+
+  /** Releases the savepoint; its hooks move to the enclosing scope and fire when the outermost one ends. */
+  async commit(): Promise<void> {
+    this.#assertParentActive('commit');
+    this.#state = transition(this.#state, TxState.committing, 'commit', this.backend);
+    if (this.#rollbackOnly !== undefined) {
+      const { reason } = this.#rollbackOnly;
+      const err = new TransactionStateError(
+        `the ${this.backend} savepoint was marked rollback-only because a joined scope failed; it was rolled back instead`,
+        { backend: this.backend, code: 'ROLLBACK_ONLY', cause: reason, method: 'commit' },
+      );
+      await this.#sp.rollback();
+      this.#state = transition(this.#state, TxState.aborted, 'commit', this.backend);
+      this.#parent.hooks.discard(this.hooks, err);
+      throw err;
+    }
+    try {
+      await this.#sp.release();
+    } catch (err) {
+      this.#state = transition(this.#state, TxState.failed, 'commit', this.backend);
+      throw err;
+    }
+    this.#state = transition(this.#state, TxState.committed, 'commit', this.backend);
+    this.#parent.hooks.adopt(this.hooks);
+  }
+
+  /** Rolls back to the savepoint; the enclosing transaction goes on. */
+  async abort(reason?: unknown): Promise<void> {
+    this.#assertParentActive('abort');
+    this.#state = transition(this.#state, TxState.aborting, 'abort', this.backend);
+    try {
+      await this.#sp.rollback();
+    } catch (err) {
+      this.#state = transition(this.#state, TxState.failed, 'abort', this.backend);
+      throw err;
+    }
+    this.#state = transition(this.#state, TxState.aborted, 'abort', this.backend);
+    this.#parent.hooks.discard(this.hooks, reason);
+  }
+
+  async openSavepoint(): Promise<SavepointTransaction<H>> {
+    this.#assertActive('savepoint');
+    if (this.#sp.savepoint === undefined) {
+      throw new TransactionStateError(`the ${this.backend} adapter cannot nest savepoints`, { backend: this.backend });
+    }
+    return new SavepointTransaction(this.root, this, await this.#sp.savepoint());
+  }
+
+  #assertActive(method: string): void {
+    if (this.#state !== TxState.active) {
+      throw new TransactionStateError(`${method}() is not allowed: the ${this.backend} savepoint is ${this.#state}`, {
+        backend: this.backend,
+        state: this.#state,
+        method,
+      });
+    }
+  }
+
+  #assertParentActive(method: string): void {
+    if (this.#parent.state !== TxState.active) {
+      throw new TransactionStateError(
+        `${method}() on a savepoint is not allowed: the enclosing ${this.backend} transaction is ${this.#parent.state}`,
+        { backend: this.backend, state: this.#parent.state, method },
+      );
+    }
+  }
+}
+
+/**
+ * What a callback gets when it joins a running transaction (`required`,
+ * `supports`, `mandatory`): the same transaction, but only the scope that
+ * opened it may commit it.
+ */
+export class JoinedTransaction<H> implements Transaction<H> {
+  constructor(readonly scope: Scope<H>) {}
+
+  get id(): string {
+    return this.scope.id;
+  }
+  get backend(): BackendName {
+    return this.scope.backend;
+  }
+  get attempt(): number {
+    return this.scope.attempt;
+  }
+  get handle(): H {
+    return this.scope.handle;
+  }
+  get signal(): AbortSignal {
+    return this.scope.signal;
+  }
+  get state(): TxState {
+    return this.scope.state;
+  }
+
+  commit(): Promise<void> {
+    return Promise.reject(
+      new TransactionStateError(
+        `commit() is not allowed in a scope that joined a running ${this.backend} transaction; the scope that ` +
+          "opened it commits when its callback returns (use propagation 'requires_new' for an independent transaction)",
+        { backend: this.backend, state: this.state, method: 'commit', code: 'JOINED_COMMIT' },
+      ),
+    );
+  }
+
+  /** Aborts the whole transaction this scope joined. */
+  abort(reason?: unknown): Promise<void> {
+    return this.scope.abort(reason);
+  }
+
+  afterCommit(fn: () => unknown): void {
+    this.scope.afterCommit(fn);
+  }
+
+  afterAbort(fn: (reason: unknown) => unknown): void {
+    this.scope.afterAbort(fn);
+  }
+}

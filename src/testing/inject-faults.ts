@@ -1,0 +1,60 @@
+import { ConfigError } from '../core/index.js';
+import type { Classification, TransactionContext } from '../core/index.js';
+import { faultRegistryOf } from '../core/faults.js';
+import type { FaultPlan, FaultPoint } from '../core/faults.js';
+
+export interface FaultSpec {
+  /** Where the fault strikes: before begin, after the callback returned, or in place of the commit. */
+  on: FaultPoint;
+  /** `commit-unknown` at commit means the real commit was not sent yet, so a retried commit applies it. */
+  as: Classification;
+  /** How many times in a row. @default 1 */
+  times?: number;
+}
+
+export interface FaultInjection {
+  /** Faults raised so far. */
+  readonly injected: number;
+  /** Faults still to raise. */
+  readonly remaining: number;
+  /** Stops raising the rest. */
+  clear(): void;
+}
+
+const POINTS: readonly FaultPoint[] = ['begin', 'callback', 'commit'];
+const KINDS: readonly Classification[] = ['transient', 'commit-unknown', 'fatal'];
+
+/**
+ * Makes the next `times` begins, callbacks or commits of `ctx` fail as the
+ * given kind, through the same code path real backend errors take.
+ */
+export function injectFaults(ctx: TransactionContext<unknown, object>, spec: FaultSpec): FaultInjection {
+  const registry = faultRegistryOf(ctx);
+  if (registry === undefined) {
+    throw new ConfigError('injectFaults() needs a context made by a txkit factory (or createTransactionContext)');
+  }
+  const { on, as, times = 1 } = spec ?? ({} as FaultSpec);
+  if (!POINTS.includes(on)) throw new ConfigError(`injectFaults: 'on' must be one of ${POINTS.join(', ')}, got ${String(on)}`);
+  if (!KINDS.includes(as)) throw new ConfigError(`injectFaults: 'as' must be one of ${KINDS.join(', ')}, got ${String(as)}`);
+  if (!(times === Number.POSITIVE_INFINITY || (Number.isInteger(times) && times > 0))) {
+    throw new ConfigError(`injectFaults: 'times' must be a positive integer or Infinity, got ${String(times)}`);
+  }
+  if (on !== 'commit' && as === 'commit-unknown') {
+    throw new ConfigError("injectFaults: 'commit-unknown' only makes sense on 'commit'");
+  }
+  const plan: FaultPlan = { on, as, remaining: times, injected: 0 };
+  registry.plans.push(plan);
+  return {
+    get injected() {
+      return plan.injected;
+    },
+    get remaining() {
+      return plan.remaining;
+    },
+    clear() {
+      plan.remaining = 0;
+      const i = registry.plans.indexOf(plan);
+      if (i >= 0) registry.plans.splice(i, 1);
+    },
+  };
+}
