@@ -423,7 +423,7 @@ export async function startKafka({ version = DEFAULT_KAFKA_VERSION, timeoutMs = 
       const tail = tailFile(logFile, 40);
       if (state) await teardown(state);
       else removeDir(dataDir);
-      error.message += tail ? `\n--- last 40 lines of ${logFile} ---\n${tail}` : '';
+      error.message += tail ? `\n--- broker log, last 40 lines ---\n${tail}` : '';
       throw error;
     }
   });
@@ -449,7 +449,10 @@ function parseArgs(argv) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i];
     if (flag === '--version') options.version = value();
-    else if (flag === '--timeout') options.timeoutMs = Number(value());
+    else if (flag === '--timeout') {
+      options.timeoutMs = Number(value());
+      if (!(options.timeoutMs > 0)) throw new Error('--timeout needs a positive number of milliseconds');
+    }
     else throw new Error(`unknown option ${argv[i]}`);
   }
   return options;

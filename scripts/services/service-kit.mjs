@@ -82,6 +82,7 @@ export async function findFreePort() {
  * early, e.g. when the process being waited for has died.
  */
 export async function waitFor(check, { timeoutMs = 60_000, intervalMs = 250, description = 'condition', abort } = {}) {
+  if (!(timeoutMs >= 0)) throw new Error(`waitFor: invalid timeoutMs ${timeoutMs}`);
   const deadline = Date.now() + timeoutMs;
   let lastError;
   for (;;) {
@@ -110,7 +111,7 @@ export function tailFile(file, lines = 40) {
     const length = Math.min(size, 256 * 1024);
     const buffer = Buffer.alloc(length);
     fs.readSync(fd, buffer, 0, length, size - length);
-    return buffer.toString('utf8').split(/\r?\n/).filter((line, i, all) => i < all.length - 1 || line).slice(-lines).join('\n');
+    return buffer.toString('utf8').replace(/\r?\n$/, '').split(/\r?\n/).slice(-lines).join('\n');
   } catch {
     return '';
   } finally {
@@ -136,25 +137,34 @@ export function writeFileAtomic(file, content) {
 // ---------------------------------------------------------------------------
 // Tool discovery
 
+// Maven is a .cmd script on Windows, which Node can only spawn through a shell.
+const MVN = process.platform === 'win32' ? 'mvn.cmd' : 'mvn';
+const needsShell = (command) => command === MVN && process.platform === 'win32';
+
 function commandWorks(command, args) {
-  const result = spawnSync(command, args, { stdio: 'ignore', shell: process.platform === 'win32' });
+  const result = spawnSync(command, args, { stdio: 'ignore', shell: needsShell(command) });
   return !result.error && result.status === 0;
 }
+
+let checkedJava;
 
 /** The `java` to use: $JAVA_HOME/bin/java when set (matching Maven's own choice), else PATH. */
 export function javaCommand() {
   const java = process.env.JAVA_HOME ? path.join(process.env.JAVA_HOME, 'bin', 'java') : 'java';
+  // Probing costs a JVM start, so do it once per process.
+  if (checkedJava === java) return java;
   if (!commandWorks(java, ['-version'])) {
     throw new Error(
       `Java was not found (tried '${java}'). Install a JDK 17+ (e.g. 'apt-get install openjdk-17-jre-headless') ` +
         'and put java on PATH or set JAVA_HOME.',
     );
   }
+  checkedJava = java;
   return java;
 }
 
 export function mavenCommand() {
-  const mvn = process.platform === 'win32' ? 'mvn.cmd' : 'mvn';
+  const mvn = MVN;
   if (!commandWorks(mvn, ['-v'])) {
     throw new Error(
       "Maven was not found ('mvn' on PATH). Install Maven 3.6+ (e.g. 'apt-get install maven'); it is needed " +
@@ -227,7 +237,7 @@ function runCommand(command, args, { cwd, env, timeoutMs, label }) {
       cwd,
       env: { ...process.env, ...env },
       stdio: ['ignore', 'pipe', 'pipe'],
-      shell: process.platform === 'win32',
+      shell: needsShell(command),
     });
     let output = '';
     const collect = (chunk) => {

@@ -1,0 +1,40 @@
+import net from 'node:net';
+import type { TestProject } from 'vitest/node';
+import type { ServiceMap } from './services.js';
+
+/**
+ * Probes the databases this machine runs and starts the brokers the project
+ * scripts can start. Everything it starts, it stops in teardown.
+ */
+export default async function setup(project: TestProject): Promise<() => Promise<void>> {
+  const services: ServiceMap = {};
+  const stops: (() => Promise<void>)[] = [];
+
+  const pgUrl = process.env.TXKIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+  const mysqlUrl = process.env.TXKIT_MYSQL_URL ?? 'mysql://root@127.0.0.1:3306/test';
+  services.postgres = await probe('postgres', pgUrl);
+  services.mysql = await probe('mysql', mysqlUrl);
+  services.mongodb = process.env.MONGODB_URI
+    ? { name: 'mongodb', url: process.env.MONGODB_URI }
+    : { name: 'mongodb', reason: 'MONGODB_URI is not set and no Docker engine runs here' };
+
+  project.provide('txkitServices', services);
+  return async () => {
+    for (const stop of stops.reverse()) await stop();
+  };
+}
+
+async function probe(name: 'postgres' | 'mysql', url: string): Promise<{ name: typeof name; url?: string; reason?: string }> {
+  const { hostname, port } = new URL(url);
+  const ok = await new Promise<boolean>((resolve) => {
+    const socket = net.connect({ host: hostname, port: Number(port) });
+    const done = (v: boolean): void => {
+      socket.destroy();
+      resolve(v);
+    };
+    socket.setTimeout(2000, () => done(false));
+    socket.once('connect', () => done(true));
+    socket.once('error', () => done(false));
+  });
+  return ok ? { name, url } : { name, reason: `nothing listens on ${hostname}:${port} (${url})` };
+}
