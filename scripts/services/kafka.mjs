@@ -341,7 +341,9 @@ function toHandle(state, { reused, timings }) {
     timings,
     // A reused broker belongs to whoever started it (typically `kafka.mjs start` kept
     // warm across test runs), so only the starter's handle actually stops it.
-    stop: reused ? async () => {} : () => withLock(lockDir(), () => teardown(state)),
+    stop: async () => {
+      if (!reused) await withLock(lockDir(), () => teardown(state));
+    },
   };
 }
 
@@ -400,7 +402,7 @@ export async function startKafka({ version = DEFAULT_KAFKA_VERSION, timeoutMs = 
         classpath,
         mainClass: 'kafka.Kafka',
         args: [propertiesFile],
-        jvmArgs: [...BROKER_JVM_ARGS, flavor.logJvmArg(logConfigFile), `-Dkafka.logs.dir=${path.join(dataDir, 'logs')}`],
+        jvmArgs: [...BROKER_JVM_ARGS, flavor.logJvmArg(logConfigFile)],
         logFile,
         pidFile: pidFile(),
         cwd: dataDir,
@@ -449,11 +451,11 @@ function parseArgs(argv) {
     const [flag, inline] = argv[i].split('=', 2);
     const value = () => inline ?? argv[++i];
     if (flag === '--version') options.version = value();
-    else if (flag === '--timeout') {
-      options.timeoutMs = Number(value());
-      if (!(options.timeoutMs > 0)) throw new Error('--timeout needs a positive number of milliseconds');
-    }
+    else if (flag === '--timeout') options.timeoutMs = Number(value());
     else throw new Error(`unknown option ${argv[i]}`);
+  }
+  if ('timeoutMs' in options && !(options.timeoutMs > 0)) {
+    throw new Error('--timeout needs a positive number of milliseconds');
   }
   return options;
 }

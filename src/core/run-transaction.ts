@@ -15,7 +15,13 @@ export interface UnitHost<H> {
   classify(err: unknown): Classification;
 }
 
-const now = (): number => performance.now();
+/** Time as the loop sees it; the property tests drive the loop on a virtual clock through this. */
+export interface LoopClock {
+  now(): number;
+  sleep(ms: number, signal: AbortSignal | undefined, backend: BackendName): Promise<void>;
+}
+
+const realClock: LoopClock = { now: () => performance.now(), sleep };
 /** Reads the state afresh: commit() moves it, which control-flow narrowing cannot see. */
 const stateOf = (tx: Transaction<unknown>): TxState => tx.state;
 
@@ -29,7 +35,9 @@ export async function runTransaction<H, T>(
   fn: (tx: Transaction<H>) => Promise<T>,
   policy: Readonly<RetryPolicy>,
   signal?: AbortSignal,
+  clock: LoopClock = realClock,
 ): Promise<T> {
+  const { now } = clock;
   const started = now();
 
   // Step 2/5: a transient failure reruns the unit after a back-off, unless the
@@ -39,7 +47,7 @@ export async function runTransaction<H, T>(
     const delay = backoffDelay(policy, attempt);
     const elapsed = now() - started;
     if (elapsed + delay >= policy.deadlineMs) throw deadlineError(host.backend, policy, attempt, elapsed, err);
-    await sleep(delay, signal, host.backend);
+    await clock.sleep(delay, signal, host.backend);
   };
 
   unit: for (let attempt = 1; ; attempt++) {
@@ -83,7 +91,7 @@ export async function runTransaction<H, T>(
             throw deadlineError(host.backend, policy, attempt, elapsed, err);
           }
           try {
-            await sleep(delay, signal, host.backend);
+            await clock.sleep(delay, signal, host.backend);
           } catch (abortError) {
             await tx.giveUp(err);
             throw abortError;

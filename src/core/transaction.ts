@@ -308,8 +308,9 @@ export class RootTransaction<H> implements Scope<H> {
   async #interrupt(reason: unknown): Promise<void> {
     if (this.#state !== TxState.active || this.#busy) return;
     this.#interruptReason = reason;
-    this.#controller?.abort(reason);
+    // Reject first: a callback woken by the signal must not win the race with a normal return.
     this.#interrupted?.reject(reason);
+    this.#controller?.abort(reason);
     this.#enter('abort', TxState.aborting);
     const ending = (async () => {
       try {

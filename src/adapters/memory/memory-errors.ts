@@ -19,5 +19,5 @@ export function classifyMemoryError(err: unknown): Classification {
 }
 
 function printable(key: string): string {
-  return key.replace(/\u0000/g, '/');
+  return key.split('\u0000').join('/');
 }

@@ -1,0 +1,22 @@
+import { defineConfig } from 'tsup';
+
+// One entry per public subpath (DESIGN section 1). Splitting keeps one copy of
+// the core shared by all entries, in ESM and CJS alike, so `instanceof
+// TxkitError` holds across `txkit` and `txkit/<backend>`.
+export const entries = {
+  index: 'src/index.ts',
+  memory: 'src/adapters/memory/index.ts',
+  testing: 'src/testing/index.ts',
+};
+
+export default defineConfig({
+  entry: entries,
+  format: ['esm', 'cjs'],
+  dts: true,
+  splitting: true,
+  sourcemap: true,
+  clean: true,
+  target: 'node20',
+  platform: 'node',
+  treeshake: true,
+});
