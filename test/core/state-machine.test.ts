@@ -54,7 +54,12 @@ describe('TxState transition table', () => {
       const queue: TxState[] = [start];
       while (queue.length > 0) {
         const s = queue.shift() as TxState;
-        for (const t of states) if (canTransition(s, t) && !seen.has(t)) (seen.add(t), queue.push(t));
+        for (const t of states) {
+          if (canTransition(s, t) && !seen.has(t)) {
+            seen.add(t);
+            queue.push(t);
+          }
+        }
       }
       expect([...seen].some(isTerminal)).toBe(true);
     }

@@ -55,21 +55,21 @@ export class ScriptedDriver implements TransactionDriver<{ write(effect: string)
     if (step.begin === 'transient') throw new DriverFault('transient', 'begin failed');
     const pending: string[] = [];
     let settled: 'applied' | 'lost' | undefined;
-    const driver = this;
+    const { applied, events } = this;
     const tx: DriverTransaction<{ write(effect: string): void }> = {
       handle: { write: (e: string) => void pending.push(e) },
       async commit() {
-        driver.events.push('commit');
+        events.push('commit');
         switch (step.commit ?? 'ok') {
           case 'ok':
-            driver.applied.push(...pending);
+            applied.push(...pending);
             return;
           case 'transient':
             throw new DriverFault('transient', 'serialization failure at commit');
           case 'fatal':
             throw new DriverFault('fatal', 'constraint violated at commit');
           case 'unknown-applied':
-            driver.applied.push(...pending);
+            applied.push(...pending);
             settled = 'applied';
             throw new DriverFault('unknown', 'connection lost during commit');
           case 'unknown-lost':
@@ -78,7 +78,7 @@ export class ScriptedDriver implements TransactionDriver<{ write(effect: string)
         }
       },
       async rollback() {
-        driver.events.push('rollback');
+        events.push('rollback');
         if (step.rollbackFails) throw new DriverFault('fatal', 'rollback failed');
       },
     };
@@ -86,8 +86,8 @@ export class ScriptedDriver implements TransactionDriver<{ write(effect: string)
       tx.resolveCommit = async (): Promise<CommitOutcome> => (settled === 'applied' ? 'committed' : 'aborted');
     } else if (this.options.settle === 'recommit') {
       tx.recommit = async () => {
-        driver.events.push('recommit');
-        if (settled === 'lost') driver.applied.push(...pending);
+        events.push('recommit');
+        if (settled === 'lost') applied.push(...pending);
         settled = 'applied';
       };
     }
