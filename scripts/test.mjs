@@ -22,11 +22,11 @@ if (!existsSync(report)) {
 }
 const r = JSON.parse(readFileSync(report, 'utf8'));
 const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
-// Suites that failed to load count as failures, so a broken file cannot hide.
-const failed = r.numFailedTests + (r.numFailedTestSuites ?? 0) - countSuitesWithFailedTests(r);
+// A file that failed without any failed test (it did not load, or a hook threw) counts as a failure too.
+const failed = r.numFailedTests + brokenFiles(r);
 console.log(`${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(vitest.status ?? 1);
 
-function countSuitesWithFailedTests(result) {
-  return (result.testResults ?? []).filter((f) => f.status === 'failed' && f.assertionResults.some((a) => a.status === 'failed')).length;
+function brokenFiles(result) {
+  return (result.testResults ?? []).filter((f) => f.status === 'failed' && !f.assertionResults.some((a) => a.status === 'failed')).length;
 }

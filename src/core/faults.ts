@@ -9,6 +9,9 @@ export interface FaultPlan {
   readonly as: Classification;
   remaining: number;
   injected: number;
+  /** Strike at every `every`-th chance (1: each one in a row). */
+  readonly every: number;
+  chances: number;
 }
 
 /**
@@ -21,7 +24,7 @@ export class FaultRegistry {
   /** Throws the planned error for `point`, if any plan still has faults left. */
   raise(point: FaultPoint, backend: BackendName): void {
     if (this.plans.length === 0) return;
-    const plan = this.plans.find((p) => p.on === point && p.remaining > 0);
+    const plan = this.plans.find((p) => p.on === point && p.remaining > 0 && ++p.chances % p.every === 0);
     if (plan === undefined) return;
     plan.remaining -= 1;
     plan.injected += 1;

@@ -8,8 +8,10 @@ export interface FaultSpec {
   on: FaultPoint;
   /** `commit-unknown` at commit means the real commit was not sent yet, so a retried commit applies it. */
   as: Classification;
-  /** How many times in a row. @default 1 */
+  /** How many faults in all. @default 1 */
   times?: number;
+  /** Strike at every `every`-th begin/callback/commit instead of each one in a row, to spread faults out. @default 1 */
+  every?: number;
 }
 
 export interface FaultInjection {
@@ -25,24 +27,28 @@ const POINTS: readonly FaultPoint[] = ['begin', 'callback', 'commit'];
 const KINDS: readonly Classification[] = ['transient', 'commit-unknown', 'fatal'];
 
 /**
- * Makes the next `times` begins, callbacks or commits of `ctx` fail as the
- * given kind, through the same code path real backend errors take.
+ * Makes the next `times` begins, callbacks or commits of `ctx` (or every
+ * `every`-th of them) fail as the given kind, through the same code path real
+ * backend errors take.
  */
 export function injectFaults(ctx: TransactionContext<unknown, object>, spec: FaultSpec): FaultInjection {
   const registry = faultRegistryOf(ctx);
   if (registry === undefined) {
     throw new ConfigError('injectFaults() needs a context made by a txkit factory (or createTransactionContext)');
   }
-  const { on, as, times = 1 } = spec ?? ({} as FaultSpec);
+  const { on, as, times = 1, every = 1 } = spec ?? ({} as FaultSpec);
   if (!POINTS.includes(on)) throw new ConfigError(`injectFaults: 'on' must be one of ${POINTS.join(', ')}, got ${String(on)}`);
   if (!KINDS.includes(as)) throw new ConfigError(`injectFaults: 'as' must be one of ${KINDS.join(', ')}, got ${String(as)}`);
   if (!(times === Number.POSITIVE_INFINITY || (Number.isInteger(times) && times > 0))) {
     throw new ConfigError(`injectFaults: 'times' must be a positive integer or Infinity, got ${String(times)}`);
   }
+  if (!(Number.isInteger(every) && every > 0)) {
+    throw new ConfigError(`injectFaults: 'every' must be a positive integer, got ${String(every)}`);
+  }
   if (on !== 'commit' && as === 'commit-unknown') {
     throw new ConfigError("injectFaults: 'commit-unknown' only makes sense on 'commit'");
   }
-  const plan: FaultPlan = { on, as, remaining: times, injected: 0 };
+  const plan: FaultPlan = { on, as, remaining: times, injected: 0, every, chances: 0 };
   registry.plans.push(plan);
   return {
     get injected() {

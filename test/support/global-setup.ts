@@ -18,10 +18,32 @@ export default async function setup(project: TestProject): Promise<() => Promise
     ? { name: 'mongodb', url: process.env.MONGODB_URI }
     : { name: 'mongodb', reason: 'MONGODB_URI is not set and no Docker engine runs here' };
 
+  services.kafka = await startBroker('kafka', async () => {
+    const { startKafka } = await import('../../scripts/services/kafka.mjs');
+    const kafka = await startKafka({ log: (line: string) => console.log(`[kafka] ${line}`) });
+    stops.push(() => kafka.stop());
+    return kafka.brokers;
+  });
+
   project.provide('txkitServices', services);
   return async () => {
     for (const stop of stops.reverse()) await stop();
   };
+}
+
+/** Starts a broker from the project scripts; its failure becomes the reason its suites skip (or fail, if required). */
+async function startBroker<N extends 'kafka' | 'pulsar'>(
+  name: N,
+  start: () => Promise<string>,
+): Promise<{ name: N; url?: string; reason?: string }> {
+  if ((process.env.TXKIT_SKIP_SERVICES ?? '').split(',').includes(name)) {
+    return { name, reason: `TXKIT_SKIP_SERVICES names ${name}` };
+  }
+  try {
+    return { name, url: await start() };
+  } catch (err) {
+    return { name, reason: `could not start ${name}: ${err instanceof Error ? err.message : String(err)}` };
+  }
 }
 
 async function probe(name: 'postgres' | 'mysql', url: string): Promise<{ name: typeof name; url?: string; reason?: string }> {
