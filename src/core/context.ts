@@ -66,6 +66,8 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   readonly #policy: Readonly<RetryPolicy>;
   readonly #defaults: (O & BeginOptions) | undefined;
   readonly #deps: RootDeps;
+  /** The retry loop's view of this context, made once. */
+  readonly #host: UnitHost<H, O & BeginOptions>;
   #closing: Promise<void> | undefined;
 
   constructor(driver: TransactionDriver<H, O>, options: ContextOptions<O>) {
@@ -84,6 +86,13 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       classify: (err) => this.#classify(err),
       onAbortHookError: (err, tx) => onHookError(err, { backend: this.backend, transactionId: tx.id, hook: 'afterAbort' }),
       onEnd: (tx) => this.#open.delete(tx),
+    };
+    this.#host = {
+      backend: this.backend,
+      faults: this.#faults,
+      open: (attempt, beginOptions) => this.#openRoot(beginOptions, attempt),
+      runScoped: (tx, body) => tx.run(() => this.#ambient.run(tx, body, tx)),
+      classify: (err) => this.#classify(err),
     };
     attachFaultRegistry(this, this.#faults);
   }
@@ -198,14 +207,16 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     }
   }
 
+  /** Begin options of one call over the context's defaults, without the run-only keys. */
   #merge(options: (O & RunOptions) | (O & BeginOptions) | undefined): O & BeginOptions {
-    const merged = { ...this.#defaults, ...options } as O & BeginOptions & RunOptions;
-    for (const key of RUN_OPTION_KEYS) delete (merged as Record<string, unknown>)[key];
-    if (options !== undefined) {
-      checkBeginOptions(merged, this.backend);
-      this.#driver.validateOptions?.(merged);
+    if (options === undefined) return this.#defaults ?? EMPTY_OPTIONS;
+    const merged: Record<string, unknown> = { ...this.#defaults };
+    for (const key in options) {
+      if (!RUN_OPTION_KEYS.has(key)) merged[key] = (options as Record<string, unknown>)[key];
     }
-    return merged;
+    checkBeginOptions(merged as BeginOptions, this.backend);
+    this.#driver.validateOptions?.(merged as O);
+    return merged as O & BeginOptions;
   }
 
   async #openRoot(options: O & BeginOptions, attempt: number): Promise<RootTransaction<H>> {
@@ -232,16 +243,10 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
 
   #runUnit<T>(fn: (tx: Transaction<H>) => Promise<T>, options: (O & RunOptions) | undefined): Promise<T> {
     const policy = resolveRetryPolicy(options?.retry, this.#policy, this.backend);
-    const beginOptions = this.#merge(options);
-    const host: UnitHost<H> = {
-      backend: this.backend,
-      faults: this.#faults,
-      open: (attempt) => this.#openRoot(beginOptions, attempt),
-      runScoped: (tx, body) => tx.run(() => this.#ambient.run(tx, body, tx)),
-      classify: (err) => this.#classify(err),
-    };
-    return runTransaction(host, fn, policy, beginOptions.signal);
+    return runTransaction(this.#host, fn, policy, this.#merge(options));
   }
+
+
 
   /** Joined scopes never retry on their own: the error reaches the unit that opened the transaction. */
   async #join<T>(scope: Scope<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T> {
@@ -274,6 +279,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
 }
 
 const NEVER_ABORTED = new AbortController().signal;
+const EMPTY_OPTIONS = Object.freeze({}) as never;
 
 function checkBeginOptions(options: BeginOptions, backend: BackendName): void {
   const { timeoutMs, signal } = options;

@@ -4,13 +4,13 @@ import type { FaultRegistry } from './faults.js';
 import { backoffDelay, sleep } from './retry-policy.js';
 import type { RootTransaction } from './transaction.js';
 import { TxState } from './tx-state.js';
-import type { BackendName, RetryPolicy, Transaction } from './types.js';
+import type { BackendName, BeginOptions, RetryPolicy, Transaction } from './types.js';
 
 /** What the loop needs from a context: open one attempt, run a callback as its scope, judge errors. */
-export interface UnitHost<H> {
+export interface UnitHost<H, B extends BeginOptions = BeginOptions> {
   readonly backend: BackendName;
   readonly faults: FaultRegistry;
-  open(attempt: number): Promise<RootTransaction<H>>;
+  open(attempt: number, options: B): Promise<RootTransaction<H>>;
   runScoped<T>(tx: RootTransaction<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T>;
   classify(err: unknown): Classification;
 }
@@ -30,14 +30,15 @@ const stateOf = (tx: Transaction<unknown>): TxState => tx.state;
  * convenient-transaction API (transactions spec, "withTransaction"), with a
  * capped, jittered back-off between reruns and a deadline over all of it.
  */
-export async function runTransaction<H, T>(
-  host: UnitHost<H>,
+export async function runTransaction<H, T, B extends BeginOptions>(
+  host: UnitHost<H, B>,
   fn: (tx: Transaction<H>) => Promise<T>,
   policy: Readonly<RetryPolicy>,
-  signal?: AbortSignal,
+  options: B,
   clock: LoopClock = realClock,
 ): Promise<T> {
   const { now } = clock;
+  const { signal } = options;
   const started = now();
 
   // Step 2/5: a transient failure reruns the unit after a back-off, unless the
@@ -54,7 +55,7 @@ export async function runTransaction<H, T>(
     // Step 1: begin, then run the callback. A failed begin ran nothing, so it is judged like a failed callback.
     let tx: RootTransaction<H>;
     try {
-      tx = await host.open(attempt);
+      tx = await host.open(attempt, options);
     } catch (err) {
       await backOffOrThrow(err, attempt);
       continue;

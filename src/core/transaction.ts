@@ -51,8 +51,9 @@ export class RootTransaction<H> implements Scope<H> {
   readonly backend: BackendName;
   readonly attempt: number;
   readonly handle: H;
-  readonly hooks = new HookList();
   readonly root: RootTransaction<H> = this;
+  /** Made on first use: most transactions register no hooks. */
+  #hooks: HookList | undefined;
 
   #state: TxState = TxState.active;
   readonly #dtx: DriverTransaction<H>;
@@ -111,6 +112,10 @@ export class RootTransaction<H> implements Scope<H> {
     return this.#state;
   }
 
+  get hooks(): HookList {
+    return (this.#hooks ??= new HookList());
+  }
+
   /** Lazily made: most transactions never look at it. */
   get signal(): AbortSignal {
     if (this.#controller === undefined) {
@@ -143,11 +148,18 @@ export class RootTransaction<H> implements Scope<H> {
     const retry = this.#state === TxState.committing;
     this.#enter('commit', TxState.committing);
     try {
-      if (retry) {
-        await this.#retryCommit();
-      } else {
-        await this.#firstCommit();
+      if (retry) return await this.#retryCommit();
+      // The first commit is inlined here: it is the hot path of every transaction.
+      try {
+        if (this.#rollbackOnly !== undefined) throw this.#rollbackOnlyError(this.#rollbackOnly.reason);
+        if (this.#userSignal?.aborted) throw abortedError(this.#userSignal, this.backend, 'commit');
+        this.#raiseCommitFault();
+        await this.#dtx.commit();
+      } catch (err) {
+        return await this.#commitFailed(err);
       }
+      const hooks = this.#finish(TxState.committed, undefined, 'commit');
+      if (hooks !== undefined) await hooks;
     } finally {
       this.#busy = false;
     }
@@ -205,23 +217,12 @@ export class RootTransaction<H> implements Scope<H> {
     return this.#interruptReason;
   }
 
-  async #firstCommit(): Promise<void> {
-    try {
-      if (this.#rollbackOnly !== undefined) {
-        const { reason } = this.#rollbackOnly;
-        throw new TransactionStateError(
-          `the ${this.backend} transaction was marked rollback-only because a joined scope failed; it was rolled back ` +
-            'instead of committed (catching an error inside withTransaction does not undo its writes)',
-          { backend: this.backend, code: 'ROLLBACK_ONLY', cause: reason, method: 'commit', state: TxState.committing },
-        );
-      }
-      if (this.#userSignal?.aborted) throw abortedError(this.#userSignal, this.backend, 'commit');
-      this.#raiseCommitFault();
-      await this.#dtx.commit();
-    } catch (err) {
-      return this.#commitFailed(err);
-    }
-    await this.#finish(TxState.committed, undefined, 'commit');
+  #rollbackOnlyError(reason: unknown): TransactionStateError {
+    return new TransactionStateError(
+      `the ${this.backend} transaction was marked rollback-only because a joined scope failed; it was rolled back ` +
+        'instead of committed (catching an error inside withTransaction does not undo its writes)',
+      { backend: this.backend, code: 'ROLLBACK_ONLY', cause: reason, method: 'commit', state: TxState.committing },
+    );
   }
 
   /** Injected faults stand in for the commit; an injected unknown result means the commit was never sent. */
@@ -263,7 +264,7 @@ export class RootTransaction<H> implements Scope<H> {
       if (this.#state !== TxState.committing) throw err;
       return this.#commitFailed(err);
     }
-    await this.#finish(TxState.committed, undefined, 'commit');
+    return this.#finish(TxState.committed, undefined, 'commit');
   }
 
   async #commitFailed(err: unknown): Promise<never> {
@@ -297,7 +298,7 @@ export class RootTransaction<H> implements Scope<H> {
       await this.#finish(TxState.failed, reason, 'abort');
       throw err;
     }
-    await this.#finish(TxState.aborted, reason, 'abort');
+    return this.#finish(TxState.aborted, reason, 'abort');
   }
 
   #onUserAbort = (): void => {
@@ -330,7 +331,8 @@ export class RootTransaction<H> implements Scope<H> {
     await ending;
   }
 
-  async #finish(to: TxState, reason: unknown, method: string, outcomeUnknown = false): Promise<void> {
+  /** Ends the transaction; hooks run only when some were registered, so the common path stays synchronous. */
+  #finish(to: TxState, reason: unknown, method: string, outcomeUnknown = false): Promise<void> | undefined {
     this.#state = transition(this.#state, to, method, this.backend);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
     this.#userSignal?.removeEventListener('abort', this.#onUserAbort);
@@ -338,16 +340,20 @@ export class RootTransaction<H> implements Scope<H> {
       this.#controller.abort(new TransactionStateError(ENDED, { backend: this.backend }));
     }
     this.#deps.onEnd(this as RootTransaction<unknown>);
+    return this.#hooks === undefined ? undefined : this.#runHooks(this.#hooks, to, reason, outcomeUnknown);
+  }
+
+  async #runHooks(hooks: HookList, to: TxState, reason: unknown, outcomeUnknown: boolean): Promise<void> {
     const onError = (err: unknown): void => this.#deps.onAbortHookError(err, this as Transaction<unknown>);
     if (to === TxState.committed) {
-      await this.hooks.runUndone(onError);
-      await this.hooks.runCommit(this.backend);
+      await hooks.runUndone(onError);
+      await hooks.runCommit(this.backend);
     } else if (!outcomeUnknown) {
-      await this.hooks.runAbort(reason, onError);
-      await this.hooks.runUndone(onError);
+      await hooks.runAbort(reason, onError);
+      await hooks.runUndone(onError);
     } else {
       // The outcome is unknown: neither afterCommit nor afterAbort may claim it.
-      await this.hooks.runUndone(onError);
+      await hooks.runUndone(onError);
     }
   }
 

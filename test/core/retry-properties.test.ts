@@ -99,7 +99,7 @@ describe('retry loop properties', () => {
               return run;
             },
             policy,
-            undefined,
+            {},
             clock,
           );
           outcome = { ok: true, value };

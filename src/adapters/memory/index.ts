@@ -1,4 +1,4 @@
-export { memoryTransactions } from './memory-context.js';
+export { MemoryDriver, memoryTransactions } from './memory-context.js';
 export type { MemoryTransactionContext, MemoryTransactionsOptions } from './memory-context.js';
 export { MemoryStore } from './memory-store.js';
 export { MemoryWriteConflictError } from './memory-errors.js';

@@ -39,7 +39,8 @@ export function memoryTransactions(options: MemoryTransactionsOptions = {}): Mem
   return Object.defineProperty(ctx, 'store', { value: store, enumerable: true }) as MemoryTransactionContext;
 }
 
-class MemoryDriver implements TransactionDriver<MemoryTxHandle> {
+/** The memory backend's TransactionDriver: also a small reference for writing an adapter. */
+export class MemoryDriver implements TransactionDriver<MemoryTxHandle> {
   readonly backend = 'memory' as const;
   readonly capabilities = { savepoints: true };
   constructor(readonly store: MemoryStore) {}
