@@ -1,0 +1,94 @@
+/**
+ * The published shape: build the package into a scratch node_modules/txkit,
+ * then load it by name from ESM and CJS as a user would.
+ */
+import { execFileSync } from 'node:child_process';
+import { cpSync, mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
+  exports: Record<string, string | { import: { types: string; default: string }; require: { types: string; default: string } }>;
+  sideEffects: boolean;
+  peerDependencies: Record<string, string>;
+  peerDependenciesMeta: Record<string, { optional: boolean }>;
+};
+const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
+const BACKEND_LIBS = ['knex', 'pg', 'mysql2', 'better-sqlite3', 'mongodb', 'kafkajs', 'protobufjs', '@node-rs/crc32'];
+
+let scratch: string;
+let pkgDir: string;
+
+function node(code: string, type: 'module' | 'commonjs'): string {
+  const file = join(scratch, type === 'module' ? 'probe.mjs' : 'probe.cjs');
+  writeFileSync(file, code);
+  return execFileSync(process.execPath, [file], { cwd: scratch, encoding: 'utf8' });
+}
+
+beforeAll(() => {
+  // Inside the repo, so the package's own dependencies resolve from the repo's node_modules.
+  mkdirSync(join(root, '.test-results'), { recursive: true });
+  scratch = mkdtempSync(join(root, '.test-results', 'pack-'));
+  pkgDir = join(scratch, 'node_modules', 'txkit');
+  mkdirSync(pkgDir, { recursive: true });
+  cpSync(join(root, 'package.json'), join(pkgDir, 'package.json'));
+  execFileSync(process.execPath, [join(root, 'node_modules/tsup/dist/cli-default.js'), '--out-dir', join(pkgDir, 'dist'), '--silent'], {
+    cwd: root,
+    stdio: 'pipe',
+  });
+}, 180_000);
+
+afterAll(() => rmSync(scratch, { recursive: true, force: true }));
+
+describe('package', () => {
+  it('is side-effect free and keeps every backend library an optional peer', () => {
+    expect(pkg.sideEffects).toBe(false);
+    for (const lib of ['knex', 'pg', 'mysql2', 'better-sqlite3', 'mongodb', 'kafkajs']) {
+      expect(pkg.peerDependencies[lib], lib).toBeDefined();
+      expect(pkg.peerDependenciesMeta[lib]?.optional, lib).toBe(true);
+    }
+  });
+
+  it('every export resolves from ESM and CJS, with declaration files for both', () => {
+    for (const sub of subpaths) {
+      const target = pkg.exports[sub];
+      if (typeof target === 'string') continue;
+      for (const f of [target.import.types, target.import.default, target.require.types, target.require.default]) {
+        expect(readdirSync(join(pkgDir, 'dist')), `${sub}: ${f}`).toContain(f.replace('./dist/', ''));
+      }
+      const name = sub === '.' ? 'txkit' : `txkit/${sub.slice(2)}`;
+      expect(node(`const m = await import('${name}'); console.log(Object.keys(m).length)`, 'module').trim()).not.toBe('0');
+      expect(node(`console.log(Object.keys(require('${name}')).length)`, 'commonjs').trim()).not.toBe('0');
+    }
+  });
+
+  it('one copy of the core serves every entry, so instanceof holds across subpaths (ESM and CJS)', () => {
+    const check = (load: (n: string) => string): string => `
+      const core = ${load('txkit')}; const memory = ${load('txkit/memory')};
+      const ctx = memory.memoryTransactions();
+      ctx.withTransaction(async (tx) => tx.handle.set('', 1)).catch((e) => console.log(e instanceof core.ConfigError && e instanceof core.TxkitError));`;
+    expect(node(check((n) => `await import('${n}')`), 'module').trim()).toBe('true');
+    expect(node(check((n) => `require('${n}')`), 'commonjs').trim()).toBe('true');
+  });
+
+  it('loading txkit, txkit/memory and txkit/testing loads no backend library', () => {
+    const out = node(
+      `require('txkit'); require('txkit/memory'); require('txkit/testing');
+       console.log(JSON.stringify(Object.keys(require.cache)))`,
+      'commonjs',
+    );
+    const loaded = JSON.parse(out) as string[];
+    for (const lib of BACKEND_LIBS) expect(loaded.filter((f) => f.includes(`/node_modules/${lib}/`)), lib).toEqual([]);
+  });
+
+  it('declaration files import no backend library types', () => {
+    const dts = readdirSync(join(pkgDir, 'dist')).filter((f) => f.endsWith('.d.ts') || f.endsWith('.d.cts'));
+    expect(dts.length).toBeGreaterThan(0);
+    for (const f of dts) {
+      const text = readFileSync(join(pkgDir, 'dist', f), 'utf8');
+      for (const lib of BACKEND_LIBS) expect(text, `${f} imports ${lib}`).not.toMatch(new RegExp(`from ['"]${lib}['"]`));
+    }
+  });
+});
