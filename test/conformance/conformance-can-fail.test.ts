@@ -14,13 +14,13 @@ import type { TestApi } from '../../src/testing/index.js';
 type Defect = (tx: DriverTransaction<MemoryTxHandle>) => Partial<DriverTransaction<MemoryTxHandle>>;
 
 function withDefect(tx: DriverTransaction<MemoryTxHandle>, defect: Defect): DriverTransaction<MemoryTxHandle> {
-  const call = <K extends 'recommit' | 'savepoint'>(k: K) => (tx[k] as NonNullable<DriverTransaction<MemoryTxHandle>[K]>).bind(tx);
+  const { recommit, savepoint } = tx as Required<DriverTransaction<MemoryTxHandle>>;
   return {
     handle: tx.handle,
     commit: () => tx.commit(),
     rollback: () => tx.rollback(),
-    recommit: call('recommit'),
-    savepoint: call('savepoint'),
+    recommit: () => recommit.call(tx),
+    savepoint: () => savepoint.call(tx),
     ...defect(tx),
   };
 }
