@@ -1,7 +1,10 @@
 // `npm run bench -- core`: what the core (state machine, ambient context, hooks,
 // retry loop) adds per transaction over the memory backend's own begin/commit.
-// The built package, as users run it (the sources run through tsx carry its helpers on every closure).
-import { MemoryDriver, MemoryStore, memoryTransactions } from '../dist/memory.js';
+// The built package, as users run it (the sources run through tsx carry its helpers on
+// every closure); `npm run bench` builds it first. Typed from the sources it is built from.
+type MemoryModule = typeof import('../src/adapters/memory/index.js');
+const built = '../dist/memory.js';
+const { MemoryDriver, MemoryStore, memoryTransactions } = (await import(built)) as MemoryModule;
 import { fmt, interleaved } from './harness.js';
 import type { BenchResult } from './harness.js';
 
