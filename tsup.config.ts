@@ -6,6 +6,7 @@ import { defineConfig } from 'tsup';
 export const entries = {
   index: 'src/index.ts',
   memory: 'src/adapters/memory/index.ts',
+  mongo: 'src/adapters/mongo/index.ts',
   testing: 'src/testing/index.ts',
 };
 

@@ -31,6 +31,8 @@ beforeAll(() => {
   // Inside the repo, so the package's own dependencies resolve from the repo's node_modules.
   mkdirSync(join(root, '.test-results'), { recursive: true });
   scratch = mkdtempSync(join(root, '.test-results', 'pack-'));
+  // Its own package scope, so 'txkit' resolves to the scratch build, not to the repo itself.
+  writeFileSync(join(scratch, 'package.json'), JSON.stringify({ name: 'txkit-pack-probe', private: true }));
   pkgDir = join(scratch, 'node_modules', 'txkit');
   mkdirSync(pkgDir, { recursive: true });
   cpSync(join(root, 'package.json'), join(pkgDir, 'package.json'));

@@ -1,0 +1,268 @@
+import { ConfigError, createTransactionContext } from '../../core/index.js';
+import type { ContextOptions, DriverTransaction, TransactionContext, TransactionDriver } from '../../core/index.js';
+import { MongoCommitTimeoutError, classifyMongoError, commitError, misuseError } from './mongo-errors.js';
+import type {
+  MongoClientLike,
+  MongoReadConcernLike,
+  MongoReadPreferenceLike,
+  MongoSessionLike,
+  MongoSessionOptionsLike,
+  MongoTransactionOptionsLike,
+  MongoWriteConcernLike,
+  SessionOf,
+} from './mongo-types.js';
+
+/**
+ * Per-transaction options (`begin`, `withTransaction`, or `defaults` for the
+ * whole context). Each one left out falls back to the context's `defaults`,
+ * then to the MongoClient's own setting, as `startTransaction` does.
+ */
+export interface MongoTxOptions {
+  /**
+   * Read concern of the transaction's first command: 'local', 'majority' or 'snapshot'.
+   * @default the client's readConcern (server default: 'local')
+   */
+  readConcern?: MongoReadConcernLike;
+  /**
+   * Write concern of commitTransaction and abortTransaction. A retried commit
+   * always uses w: 'majority' (and wtimeout 10000 when none is set).
+   * @default the client's writeConcern (server default)
+   */
+  writeConcern?: MongoWriteConcernLike;
+  /**
+   * Read preference of reads in the transaction; the driver refuses reads unless it is 'primary'.
+   * @default the client's readPreference ('primary')
+   */
+  readPreference?: MongoReadPreferenceLike;
+  /**
+   * Server-side limit on one commitTransaction, in milliseconds. A commit that
+   * hits it (MaxTimeMSExpired) is not retried: txkit throws MongoCommitTimeoutError.
+   * @default none (the server's)
+   */
+  maxCommitTimeMS?: number;
+}
+
+export interface MongoTransactionsOptions extends ContextOptions<MongoTxOptions> {
+  /**
+   * Starts each unit's session causally consistent, so reads in it see its own
+   * earlier writes even when they go to another member.
+   * @default true
+   */
+  causalConsistency?: boolean;
+}
+
+/** A transaction context whose handle is the driver's ClientSession (inferred from the client). */
+export type MongoTransactionContext<S extends MongoSessionLike = MongoSessionLike> = TransactionContext<S, MongoTxOptions>;
+
+const READ_CONCERN_LEVELS: ReadonlySet<string> = new Set(['local', 'majority', 'snapshot']);
+const READ_PREFERENCE_MODES: ReadonlySet<string> = new Set([
+  'primary',
+  'primaryPreferred',
+  'secondary',
+  'secondaryPreferred',
+  'nearest',
+]);
+
+/**
+ * A transaction context on a MongoDB replica set or sharded cluster. Each
+ * unit runs on its own ClientSession (`tx.handle`), started for it and always
+ * ended; pass `{ session: tx.handle }` to every operation of the unit.
+ *
+ * The context never closes the client: `close()` ends the sessions it still
+ * holds, and the client stays yours.
+ */
+export function mongoTransactions<C extends MongoClientLike>(
+  client: C,
+  options: MongoTransactionsOptions = {},
+): MongoTransactionContext<SessionOf<C>> {
+  if (typeof (client as Partial<MongoClientLike> | null | undefined)?.startSession !== 'function') {
+    throw new ConfigError(
+      `mongoTransactions(client) needs a MongoClient from the 'mongodb' package, got ${describe(client)}`,
+      { backend: 'mongodb' },
+    );
+  }
+  const { causalConsistency = true, ...contextOptions } = options;
+  if (typeof causalConsistency !== 'boolean') {
+    throw new ConfigError(`causalConsistency must be a boolean, got ${describe(causalConsistency)}`, { backend: 'mongodb' });
+  }
+  // C['startSession'] returns SessionOf<C> by definition; TypeScript cannot see that through the generic.
+  const driver = new MongoDriver(client as unknown as SessionFactory<SessionOf<C>>, { causalConsistency });
+  const ctx = createTransactionContext(driver, contextOptions);
+  // Misuses surface in the user's own operations, where no adapter code runs;
+  // they get their typed error where the unit hands its error back.
+  const run = ctx.withTransaction.bind(ctx) as (fn: unknown, o?: unknown) => Promise<unknown>;
+  Object.defineProperty(ctx, 'withTransaction', {
+    value: (fn: unknown, o?: unknown) => run(fn, o).catch(rethrowTyped),
+    configurable: true,
+    writable: true,
+  });
+  return ctx;
+}
+
+/** A client as the driver sees it: what starts the sessions of type S. */
+interface SessionFactory<S extends MongoSessionLike> {
+  startSession(options?: MongoSessionOptionsLike): S;
+}
+
+function rethrowTyped(err: unknown): never {
+  throw misuseError(err) ?? err;
+}
+
+/** The MongoDB TransactionDriver: one ClientSession per transaction, classified by error labels. */
+export class MongoDriver<S extends MongoSessionLike> implements TransactionDriver<S, MongoTxOptions> {
+  readonly backend = 'mongodb' as const;
+  readonly capabilities = { savepoints: false };
+  readonly #client: SessionFactory<S>;
+  readonly #sessionOptions: { causalConsistency: boolean };
+  /** Transactions not yet ended: a commit whose result stays unknown keeps its session until close(). */
+  readonly #open = new Set<MongoTransaction<S>>();
+
+  constructor(client: SessionFactory<S>, options: { causalConsistency: boolean }) {
+    this.#client = client;
+    this.#sessionOptions = { causalConsistency: options.causalConsistency };
+  }
+
+  validateOptions(options: MongoTxOptions): void {
+    const { readConcern, writeConcern, readPreference, maxCommitTimeMS } = options;
+    if (readConcern !== undefined) {
+      const level = typeof readConcern === 'string' ? readConcern : (readConcern as { level?: unknown } | null)?.level;
+      if (typeof level !== 'string' || !READ_CONCERN_LEVELS.has(level)) {
+        throw new ConfigError(
+          `readConcern must be 'local', 'majority' or 'snapshot' (or { level }) in a MongoDB transaction, got ${show(readConcern)}`,
+          { backend: 'mongodb' },
+        );
+      }
+    }
+    if (writeConcern !== undefined) {
+      if (typeof writeConcern !== 'object' || writeConcern === null) {
+        throw new ConfigError(`writeConcern must be an object such as { w: 'majority' }, got ${show(writeConcern)}`, {
+          backend: 'mongodb',
+        });
+      }
+      if (writeConcern.w === 0) {
+        throw new ConfigError(
+          "writeConcern { w: 0 } is not allowed: MongoDB transactions need acknowledged commits; use w: 1 or 'majority'",
+          { backend: 'mongodb' },
+        );
+      }
+    }
+    if (readPreference !== undefined) {
+      const mode = typeof readPreference === 'string' ? readPreference : (readPreference as { mode?: unknown } | null)?.mode;
+      if (typeof mode !== 'string' || !READ_PREFERENCE_MODES.has(mode)) {
+        throw new ConfigError(
+          `readPreference must be one of ${[...READ_PREFERENCE_MODES].join(', ')} (or { mode }), got ${show(readPreference)}`,
+          { backend: 'mongodb' },
+        );
+      }
+    }
+    if (maxCommitTimeMS !== undefined && !(Number.isInteger(maxCommitTimeMS) && maxCommitTimeMS > 0)) {
+      throw new ConfigError(`maxCommitTimeMS must be a positive integer of milliseconds, got ${show(maxCommitTimeMS)}`, {
+        backend: 'mongodb',
+      });
+    }
+  }
+
+  async begin(options: MongoTxOptions): Promise<DriverTransaction<S>> {
+    const session = this.#client.startSession(this.#sessionOptions);
+    try {
+      session.startTransaction(transactionOptions(options));
+    } catch (err) {
+      await session.endSession();
+      throw err;
+    }
+    const tx = new MongoTransaction(session, this.#open);
+    this.#open.add(tx);
+    return tx;
+  }
+
+  classify = classifyMongoError;
+
+  /** Ends sessions still held (commits whose result stayed unknown); the client stays open. */
+  async close(): Promise<void> {
+    await Promise.all([...this.#open].map((tx) => tx.end()));
+  }
+}
+
+/** Only the options that were given: the driver fills in the rest from the session and client defaults. */
+function transactionOptions(options: MongoTxOptions): MongoTransactionOptionsLike | undefined {
+  const { readConcern, writeConcern, readPreference, maxCommitTimeMS } = options;
+  if (readConcern === undefined && writeConcern === undefined && readPreference === undefined && maxCommitTimeMS === undefined) {
+    return undefined;
+  }
+  const out: MongoTransactionOptionsLike = {};
+  if (readConcern !== undefined) out.readConcern = readConcern;
+  if (writeConcern !== undefined) out.writeConcern = writeConcern;
+  if (readPreference !== undefined) out.readPreference = readPreference;
+  if (maxCommitTimeMS !== undefined) out.maxCommitTimeMS = maxCommitTimeMS;
+  return out;
+}
+
+/** One transaction on its own ClientSession. The session ends when the transaction does. */
+class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<S> {
+  readonly handle: S;
+  readonly #open: Set<MongoTransaction<S>>;
+  #ending: Promise<void> | undefined;
+
+  constructor(session: S, open: Set<MongoTransaction<S>>) {
+    this.handle = session;
+    this.#open = open;
+  }
+
+  async commit(): Promise<void> {
+    try {
+      // An empty transaction commits locally: the driver sends nothing (transactions spec).
+      await this.handle.commitTransaction();
+    } catch (err) {
+      throw await this.#commitFailed(err);
+    }
+    await this.end();
+  }
+
+  /**
+   * Sends commitTransaction again after an unknown result; the driver applies
+   * w: 'majority' (wtimeout 10000 unless set) to every commit after the first.
+   * Deleted after MaxTimeMSExpired, which the convenient API never retries:
+   * without it the core ends the transaction `failed` with the timeout error.
+   */
+  recommit?: () => Promise<void> = () => this.commit();
+
+  async rollback(): Promise<void> {
+    try {
+      // Not after a commit was sent: the driver refuses abortTransaction then, and the server needs none.
+      if (this.handle.inTransaction()) await this.handle.abortTransaction();
+    } finally {
+      await this.end();
+    }
+  }
+
+  /** Ends the session once; endSession aborts a transaction still in progress and never throws a server error. */
+  end(): Promise<void> {
+    this.#ending ??= (async () => {
+      this.#open.delete(this);
+      await this.handle.endSession();
+    })();
+    return this.#ending;
+  }
+
+  async #commitFailed(err: unknown): Promise<unknown> {
+    const reported = commitError(err);
+    if (reported instanceof MongoCommitTimeoutError) {
+      // Nothing will retry this commit: withdraw recommit and free the session now.
+      delete this.recommit;
+      await this.end();
+    }
+    return reported;
+  }
+}
+
+function describe(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
+function show(v: unknown): string {
+  try {
+    return typeof v === 'string' ? `'${v}'` : (JSON.stringify(v) ?? String(v));
+  } catch {
+    return String(v);
+  }
+}

@@ -1,0 +1,73 @@
+/**
+ * Structural types of the few `mongodb` driver members txkit calls, so the
+ * driver is never loaded by txkit (nor named by the emitted .d.ts). The
+ * factory is generic over the client and hands back the user's own session
+ * type (`ClientSession`), inferred from the client argument.
+ */
+
+/** Read concern levels of the driver; a transaction accepts only local, majority and snapshot. */
+export type MongoReadConcernLevel = 'local' | 'majority' | 'linearizable' | 'available' | 'snapshot';
+
+/** A read concern as the driver takes it: a level, `{ level }`, or the driver's `ReadConcern`. */
+export type MongoReadConcernLike = MongoReadConcernLevel | { readonly level: MongoReadConcernLevel | string };
+
+/** A write concern as the driver takes it: a plain object or the driver's `WriteConcern`. */
+export interface MongoWriteConcernLike {
+  /** Acknowledgement: a number of members, 'majority', or a tag set name. Transactions refuse 0. */
+  readonly w?: number | 'majority' | (string & Record<never, never>);
+  /** Wait for the journal. */
+  readonly journal?: boolean;
+  /** How long to wait for the acknowledgement, in milliseconds. */
+  readonly wtimeoutMS?: number;
+}
+
+export type MongoReadPreferenceMode = 'primary' | 'primaryPreferred' | 'secondary' | 'secondaryPreferred' | 'nearest';
+
+/** A read preference as the driver takes it: a mode or the driver's `ReadPreference`. */
+export type MongoReadPreferenceLike = MongoReadPreferenceMode | { readonly mode: MongoReadPreferenceMode };
+
+/** The transaction options txkit passes to `ClientSession.startTransaction`. */
+export interface MongoTransactionOptionsLike {
+  readConcern?: MongoReadConcernLike;
+  writeConcern?: MongoWriteConcernLike;
+  readPreference?: MongoReadPreferenceLike;
+  maxCommitTimeMS?: number;
+}
+
+/** The session options txkit passes to `MongoClient.startSession`. */
+export interface MongoSessionOptionsLike {
+  causalConsistency?: boolean;
+}
+
+/** The subset of the driver's `ClientSession` txkit uses. */
+export interface MongoSessionLike {
+  startTransaction(options?: MongoTransactionOptionsLike): void;
+  /** Called again after an unknown result: the driver then sends it with w: 'majority' (transactions spec). */
+  commitTransaction(): Promise<unknown>;
+  abortTransaction(): Promise<unknown>;
+  /** Aborts a transaction still in progress and returns the server session to the pool; never throws a server error. */
+  endSession(): Promise<unknown>;
+  inTransaction(): boolean;
+  readonly hasEnded: boolean;
+}
+
+/** The subset of the driver's `MongoClient` txkit uses. */
+export interface MongoClientLike {
+  startSession(options?: MongoSessionOptionsLike): MongoSessionLike;
+}
+
+/** The session type of a client: `ClientSession` for the driver's `MongoClient`. */
+export type SessionOf<C extends MongoClientLike> = ReturnType<C['startSession']>;
+
+/** What txkit reads from a driver error: labels first (transactions spec), codes only to name a misuse. */
+export interface MongoErrorLike {
+  readonly name?: string;
+  readonly message?: string;
+  readonly code?: number | string;
+  readonly codeName?: string;
+  readonly errorLabels?: readonly string[];
+  hasErrorLabel?(label: string): boolean;
+  readonly writeConcernError?: { readonly code?: number; readonly codeName?: string };
+  /** The server's error that the driver wrapped in this one. */
+  readonly originalError?: MongoErrorLike;
+}
