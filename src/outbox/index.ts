@@ -1,0 +1,23 @@
+export { Outbox, OUTBOX_ID_HEADER, partitionOf } from './outbox.js';
+export type { OutboxOptions } from './outbox.js';
+export { OutboxRelay, OUTBOX_SEQ_HEADER } from './relay.js';
+export type { OutboxRelayOptions, RelayStats } from './relay.js';
+export { Pipeline, pipeline } from './pipeline.js';
+export type { PipelineContext, PipelineOptions, PipelineStats } from './pipeline.js';
+export { SqlOutboxStore, sqlOutboxStore } from './sql-outbox-store.js';
+export type { KnexInstanceLike, KnexRawLike, SqlOutboxStoreOptions } from './sql-outbox-store.js';
+export { MemoryOutboxStore } from './memory-outbox-store.js';
+export { memorySink, memorySource } from './memory-broker.js';
+export { InboxFencedError } from './outbox-errors.js';
+export type {
+  DeadLetter,
+  MessageSource,
+  OutboxMessage,
+  OutboxPartitionStatus,
+  OutboxRecord,
+  OutboxStatus,
+  OutboxStore,
+  PendingRecord,
+  RelaySink,
+  SourceMessage,
+} from './outbox-types.js';

@@ -1,0 +1,59 @@
+import { ConfigError } from '../core/index.js';
+import type { MemoryStore, MemoryTransactionContext, MemoryTxHandle } from '../adapters/memory/index.js';
+import type { MessageSource, RelaySink, SourceMessage } from './outbox-types.js';
+
+/**
+ * The memory broker as a relay sink. The position is a key read and written
+ * inside the relay's transaction, so two relays racing on one partition
+ * conflict and the loser reruns from the winner's position.
+ */
+export function memorySink(context: MemoryTransactionContext): RelaySink<MemoryTxHandle> {
+  return {
+    context,
+    readPosition: async (tx, relayId, partition) => (await tx.handle.get(positionKey(relayId, partition))) as number | undefined,
+    writePosition: (tx, relayId, partition, seq) => tx.handle.set(positionKey(relayId, partition), seq),
+  };
+}
+
+/** A memory-broker topic as a pipeline source, read by offset. */
+export function memorySource(store: MemoryStore, topic: string, options: { partitions?: readonly number[] } = {}): MessageSource {
+  if (typeof topic !== 'string' || topic === '') throw new ConfigError('memorySource needs a topic name');
+  const partitions = options.partitions ?? Array.from({ length: store.partitions }, (_, i) => i);
+  return {
+    name: topic,
+    partitions: async () => [...partitions],
+    fetch: async (partition, offset, max) =>
+      store
+        .messages(topic, partition)
+        .slice(offset, offset + max)
+        .map(
+          (m): SourceMessage => ({
+            source: topic,
+            partition,
+            offset: m.offset,
+            key: m.key === null ? null : String(m.key),
+            value: m.value === null ? null : Buffer.isBuffer(m.value) ? m.value : Buffer.from(m.value),
+            headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, String(v)])),
+          }),
+        ),
+    waitFor: (partition, offset, timeoutMs, signal) =>
+      new Promise<void>((resolve) => {
+        const done = (): void => {
+          clearTimeout(timer);
+          stop();
+          signal?.removeEventListener('abort', done);
+          resolve();
+        };
+        if (store.messages(topic, partition).length > offset || signal?.aborted) return resolve();
+        const stop = store.onCommit(() => {
+          if (store.messages(topic, partition).length > offset) done();
+        });
+        const timer = setTimeout(done, timeoutMs);
+        signal?.addEventListener('abort', done, { once: true });
+      }),
+  };
+}
+
+function positionKey(relayId: string, partition: number): string {
+  return `txkit-relay-position/${relayId}/${partition}`;
+}

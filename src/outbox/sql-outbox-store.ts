@@ -1,0 +1,409 @@
+import { EventEmitter } from 'node:events';
+import { ConfigError } from '../core/index.js';
+import { InboxFencedError } from './outbox-errors.js';
+import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
+
+/** The part of a knex instance or transaction the store uses. */
+export interface KnexRawLike {
+  raw(sql: string, bindings?: readonly unknown[]): PromiseLike<unknown>;
+}
+
+export interface KnexInstanceLike extends KnexRawLike {
+  readonly client: {
+    readonly dialect?: string;
+    acquireConnection?(): Promise<unknown>;
+    releaseConnection?(connection: unknown): Promise<unknown> | unknown;
+  };
+}
+
+export interface SqlOutboxStoreOptions {
+  /** Prefix of the store's tables. @default 'txkit_' */
+  tablePrefix?: string;
+  /**
+   * Outbox partitions. Publishers of one partition serialize from publish to
+   * commit (that is what makes sequence order commit order); records go to a
+   * partition by key hash, so per-key order holds. @default 1
+   */
+  partitions?: number;
+}
+
+type Dialect = 'postgres' | 'mysql' | 'sqlite';
+
+/** Schema versions, applied in order; each step must be safe to run again. */
+const MIGRATIONS: readonly ((t: Tables, d: Dialect) => string[])[] = [
+  (t, d) => {
+    const blob = d === 'postgres' ? 'bytea' : d === 'mysql' ? 'longblob' : 'blob';
+    const text = d === 'mysql' ? 'longtext' : 'text';
+    const auto = d === 'postgres' ? 'bigserial primary key' : d === 'mysql' ? 'bigint auto_increment primary key' : 'integer primary key autoincrement';
+    return [
+      `create table if not exists ${t.partitions} (part integer primary key, next_seq bigint not null, relayed_seq bigint not null)`,
+      `create table if not exists ${t.outbox} (part integer not null, seq bigint not null, id varchar(64) not null, topic varchar(255) not null, msg_key ${text}, msg_value ${blob}, headers ${text} not null, created_at bigint not null, primary key (part, seq))`,
+      `create table if not exists ${t.inbox} (consumer varchar(191) not null, source varchar(191) not null, part integer not null, next_offset bigint not null, updated_at bigint not null, primary key (consumer, source, part))`,
+      `create table if not exists ${t.deadLetters} (id ${auto}, consumer varchar(191) not null, source varchar(191) not null, part integer not null, msg_offset bigint not null, msg_key ${text}, msg_value ${blob}, headers ${text} not null, error ${text} not null, attempts integer not null, created_at bigint not null)`,
+    ];
+  },
+];
+
+interface Tables {
+  partitions: string;
+  outbox: string;
+  inbox: string;
+  deadLetters: string;
+  schema: string;
+}
+
+const NOTIFY_CHANNEL = 'txkit_outbox';
+
+/**
+ * Outbox, inbox and dead letters in a SQL database through knex (Postgres,
+ * MySQL/MariaDB, SQLite). Each partition has a counter row that a publishing
+ * transaction updates and so locks until it commits: a record's sequence
+ * number is therefore its commit order, without gaps, and the relay can read
+ * `seq > position` without ever missing a row that commits late (the trap of
+ * plain auto-increment ids, which become visible out of commit order).
+ */
+export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
+  readonly partitions: number;
+  readonly dialect: Dialect;
+  readonly tables: Tables;
+  readonly #db: KnexInstanceLike;
+  readonly #local = new EventEmitter();
+  #listener: { connection: unknown; close(): Promise<void> } | undefined;
+  #closed = false;
+
+  constructor(db: KnexInstanceLike, options: SqlOutboxStoreOptions = {}) {
+    if (typeof db?.raw !== 'function' || typeof db.client !== 'object') {
+      throw new ConfigError('sqlOutboxStore(knex) needs a knex instance');
+    }
+    const { tablePrefix = 'txkit_', partitions = 1 } = options;
+    if (!/^[a-z_][a-z0-9_]{0,40}$/i.test(tablePrefix)) {
+      throw new ConfigError(`tablePrefix must be letters, digits and underscores (at most 41), got '${tablePrefix}'`);
+    }
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 1024) {
+      throw new ConfigError(`partitions must be an integer from 1 to 1024, got ${String(partitions)}`);
+    }
+    this.#db = db;
+    this.partitions = partitions;
+    this.dialect = dialectOf(db.client.dialect);
+    this.tables = {
+      partitions: `${tablePrefix}outbox_partitions`,
+      outbox: `${tablePrefix}outbox`,
+      inbox: `${tablePrefix}inbox`,
+      deadLetters: `${tablePrefix}dead_letters`,
+      schema: `${tablePrefix}schema`,
+    };
+    this.#local.setMaxListeners(0);
+  }
+
+  async migrate(): Promise<void> {
+    // One migration at a time per store in this process; other processes are held off by #exclusive.
+    this.#migrating = this.#migrating.catch(() => undefined).then(() => this.#migrate());
+    return this.#migrating;
+  }
+
+  #migrating: Promise<void> = Promise.resolve();
+
+  async #migrate(): Promise<void> {
+    const t = this.tables;
+    await this.#exclusive(async (run) => {
+      await run(`create table if not exists ${t.schema} (component varchar(64) primary key, version integer not null)`);
+      const rows = await this.#rows(run(`select version from ${t.schema} where component = ?`, ['outbox']));
+      let version = Number((rows[0] as { version?: unknown } | undefined)?.version ?? 0);
+      for (; version < MIGRATIONS.length; version++) {
+        for (const statement of (MIGRATIONS[version] as (t: Tables, d: Dialect) => string[])(t, this.dialect)) {
+          await run(statement);
+        }
+        await run(`${this.#insertIgnore()} into ${t.schema} (component, version) values ('outbox', 0)${this.#onConflictIgnore('component')}`);
+        await run(`update ${t.schema} set version = ? where component = 'outbox' and version < ?`, [version + 1, version + 1]);
+      }
+      for (let p = 0; p < this.partitions; p++) {
+        await run(`${this.#insertIgnore()} into ${t.partitions} (part, next_seq, relayed_seq) values (?, 0, 0)${this.#onConflictIgnore('part')}`, [p]);
+      }
+    });
+  }
+
+  async append(handle: KnexRawLike, partition: number, records: readonly PendingRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    const t = this.tables;
+    // Taking the partition's next numbers locks its counter row until this transaction ends.
+    const updated = await handle.raw(`update ${t.partitions} set next_seq = next_seq + ? where part = ?`, [records.length, partition]);
+    if (affected(updated) === 0) {
+      throw new ConfigError(`outbox partition ${partition} does not exist in ${t.partitions}: run migrate() (txkit migrate) with partitions >= ${partition + 1}`);
+    }
+    const rows = await this.#rows(handle.raw(`select next_seq from ${t.partitions} where part = ?`, [partition]));
+    const last = Number((rows[0] as { next_seq: unknown }).next_seq);
+    const first = last - records.length + 1;
+    const values: unknown[] = [];
+    for (const [i, r] of records.entries()) {
+      values.push(partition, first + i, r.id, r.topic, r.key, r.value, JSON.stringify(r.headers), r.createdAt);
+    }
+    const placeholders = records.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
+    await handle.raw(`insert into ${t.outbox} (part, seq, id, topic, msg_key, msg_value, headers, created_at) values ${placeholders}`, values);
+    if (this.dialect === 'postgres') await handle.raw('select pg_notify(?, ?)', [NOTIFY_CHANNEL, String(partition)]);
+  }
+
+  async read(partition: number, afterSeq: number, limit: number): Promise<OutboxRecord[]> {
+    const rows = await this.#rows(
+      this.#db.raw(
+        `select part, seq, id, topic, msg_key, msg_value, headers, created_at from ${this.tables.outbox} where part = ? and seq > ? order by seq limit ?`,
+        [partition, afterSeq, limit],
+      ),
+    );
+    return rows.map((r) => {
+      const row = r as Record<string, unknown>;
+      return {
+        id: String(row.id),
+        partition: Number(row.part),
+        seq: Number(row.seq),
+        topic: String(row.topic),
+        key: row.msg_key === null ? null : String(row.msg_key),
+        value: toBuffer(row.msg_value),
+        headers: JSON.parse(String(row.headers)) as Record<string, string>,
+        createdAt: Number(row.created_at),
+      };
+    });
+  }
+
+  async markRelayed(partition: number, seq: number): Promise<void> {
+    await this.#db.raw(`update ${this.tables.partitions} set relayed_seq = ? where part = ? and relayed_seq < ?`, [seq, partition, seq]);
+  }
+
+  async cleanup(olderThanMs: number): Promise<number> {
+    const t = this.tables;
+    const cutoff = Date.now() - olderThanMs;
+    let deleted = 0;
+    for (let p = 0; p < this.partitions; p++) {
+      const result = await this.#db.raw(
+        `delete from ${t.outbox} where part = ? and created_at < ? and seq <= (select relayed_seq from ${t.partitions} where part = ?)`,
+        [p, cutoff, p],
+      );
+      deleted += affected(result);
+    }
+    return deleted;
+  }
+
+  async status(): Promise<OutboxStatus> {
+    const t = this.tables;
+    const parts = await this.#rows(this.#db.raw(`select part, next_seq, relayed_seq from ${t.partitions} order by part`));
+    const oldest = await this.#rows(
+      this.#db.raw(
+        `select o.part as part, min(o.created_at) as oldest from ${t.outbox} o join ${t.partitions} p on p.part = o.part where o.seq > p.relayed_seq group by o.part`,
+      ),
+    );
+    const byTopic = await this.#rows(
+      this.#db.raw(
+        `select o.topic as topic, count(*) as n from ${t.outbox} o join ${t.partitions} p on p.part = o.part where o.seq > p.relayed_seq group by o.topic`,
+      ),
+    );
+    const dead = await this.#rows(this.#db.raw(`select count(*) as n from ${t.deadLetters}`));
+    const oldestBy = new Map(oldest.map((r) => [Number((r as { part: unknown }).part), Number((r as { oldest: unknown }).oldest)]));
+    const now = Date.now();
+    return {
+      partitions: parts.map((r) => {
+        const row = r as { part: unknown; next_seq: unknown; relayed_seq: unknown };
+        const partition = Number(row.part);
+        const o = oldestBy.get(partition);
+        return {
+          partition,
+          published: Number(row.next_seq),
+          relayed: Number(row.relayed_seq),
+          pending: Number(row.next_seq) - Number(row.relayed_seq),
+          oldestPendingAgeMs: o === undefined ? undefined : now - o,
+        };
+      }),
+      pendingByTopic: Object.fromEntries(byTopic.map((r) => [String((r as { topic: unknown }).topic), Number((r as { n: unknown }).n)])),
+      deadLetters: Number((dead[0] as { n: unknown }).n),
+    };
+  }
+
+  async inboxPosition(handle: KnexRawLike | undefined, consumer: string, source: string, partition: number): Promise<number | undefined> {
+    const rows = await this.#rows(
+      (handle ?? this.#db).raw(`select next_offset from ${this.tables.inbox} where consumer = ? and source = ? and part = ?`, [consumer, source, partition]),
+    );
+    return rows.length === 0 ? undefined : Number((rows[0] as { next_offset: unknown }).next_offset);
+  }
+
+  async advanceInbox(
+    handle: KnexRawLike,
+    consumer: string,
+    source: string,
+    partition: number,
+    expected: number | undefined,
+    next: number,
+  ): Promise<void> {
+    const t = this.tables;
+    const now = Date.now();
+    let moved: number;
+    if (expected === undefined) {
+      const result = await handle.raw(
+        `${this.#insertIgnore()} into ${t.inbox} (consumer, source, part, next_offset, updated_at) values (?, ?, ?, ?, ?)${this.#onConflictIgnore('consumer, source, part')}`,
+        [consumer, source, partition, next, now],
+      );
+      moved = affected(result);
+    } else {
+      // Compare-and-set: the stored position is this worker's fencing token.
+      const result = await handle.raw(
+        `update ${t.inbox} set next_offset = ?, updated_at = ? where consumer = ? and source = ? and part = ? and next_offset = ?`,
+        [next, now, consumer, source, partition, expected],
+      );
+      moved = affected(result);
+    }
+    if (moved !== 1) throw new InboxFencedError(consumer, source, partition, expected);
+  }
+
+  async addDeadLetter(handle: KnexRawLike, letter: Omit<DeadLetter, 'createdAt'>): Promise<void> {
+    await handle.raw(
+      `insert into ${this.tables.deadLetters} (consumer, source, part, msg_offset, msg_key, msg_value, headers, error, attempts, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      [letter.consumer, letter.source, letter.partition, letter.offset, letter.key, letter.value, JSON.stringify(letter.headers), letter.error, letter.attempts, Date.now()],
+    );
+  }
+
+  async deadLetters(consumer?: string): Promise<DeadLetter[]> {
+    const where = consumer === undefined ? '' : ' where consumer = ?';
+    const rows = await this.#rows(
+      this.#db.raw(
+        `select consumer, source, part, msg_offset, msg_key, msg_value, headers, error, attempts, created_at from ${this.tables.deadLetters}${where} order by id`,
+        consumer === undefined ? [] : [consumer],
+      ),
+    );
+    return rows.map((r) => {
+      const row = r as Record<string, unknown>;
+      return {
+        consumer: String(row.consumer),
+        source: String(row.source),
+        partition: Number(row.part),
+        offset: Number(row.msg_offset),
+        key: row.msg_key === null ? null : String(row.msg_key),
+        value: toBuffer(row.msg_value),
+        headers: JSON.parse(String(row.headers)) as Record<string, string>,
+        error: String(row.error),
+        attempts: Number(row.attempts),
+        createdAt: Number(row.created_at),
+      };
+    });
+  }
+
+  /** @internal called by Outbox after a publishing transaction commits in this process. */
+  notifyLocal(): void {
+    this.#local.emit('published');
+  }
+
+  async waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    if (this.dialect === 'postgres') await this.#listen();
+    await new Promise<void>((resolve) => {
+      const done = (): void => {
+        clearTimeout(timer);
+        this.#local.off('published', done);
+        signal?.removeEventListener('abort', done);
+        resolve();
+      };
+      const timer = setTimeout(done, timeoutMs);
+      this.#local.on('published', done);
+      signal?.addEventListener('abort', done, { once: true });
+    });
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    await this.#listener?.close();
+    this.#listener = undefined;
+    this.#local.emit('published');
+  }
+
+  /** Postgres: one connection LISTENs, so relays in other processes wake on commit, not on a poll. */
+  async #listen(): Promise<void> {
+    if (this.#listener !== undefined || this.#closed) return;
+    const client = this.#db.client;
+    if (client.acquireConnection === undefined) return;
+    const connection = (await client.acquireConnection()) as {
+      query(sql: string): Promise<unknown>;
+      on(event: 'notification', fn: (msg: { channel: string }) => void): void;
+      removeAllListeners?(event: string): void;
+    };
+    const onNotification = (msg: { channel: string }): void => {
+      if (msg.channel === NOTIFY_CHANNEL) this.#local.emit('published');
+    };
+    connection.on('notification', onNotification);
+    await connection.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    this.#listener = {
+      connection,
+      close: async () => {
+        try {
+          await connection.query(`UNLISTEN ${NOTIFY_CHANNEL}`);
+        } finally {
+          connection.removeAllListeners?.('notification');
+          await client.releaseConnection?.(connection);
+        }
+      },
+    };
+  }
+
+  /**
+   * Runs schema changes under a database-wide lock, so concurrent migrations
+   * (several processes starting at once) do not trip on each other. The lock
+   * is a session lock, so everything runs on one dedicated connection.
+   */
+  async #exclusive(fn: (run: (sql: string, bindings?: readonly unknown[]) => PromiseLike<unknown>) => Promise<void>): Promise<void> {
+    const client = this.#db.client;
+    if (this.dialect === 'sqlite' || client.acquireConnection === undefined) return fn((sql, b) => this.#db.raw(sql, b));
+    const connection = await client.acquireConnection();
+    const run = (sql: string, bindings?: readonly unknown[]): PromiseLike<unknown> =>
+      (this.#db.raw(sql, bindings) as unknown as { connection(c: unknown): PromiseLike<unknown> }).connection(connection);
+    const lockName = `${this.tables.schema}_migrate`;
+    const [lock, unlock] =
+      this.dialect === 'postgres'
+        ? ['select pg_advisory_lock(hashtext(?))', 'select pg_advisory_unlock(hashtext(?))']
+        : ['select get_lock(?, 300)', 'select release_lock(?)'];
+    try {
+      await run(lock, [lockName]);
+      try {
+        await fn(run);
+      } finally {
+        await run(unlock, [lockName]);
+      }
+    } finally {
+      await client.releaseConnection?.(connection);
+    }
+  }
+
+  #insertIgnore(): string {
+    return this.dialect === 'mysql' ? 'insert ignore' : this.dialect === 'sqlite' ? 'insert or ignore' : 'insert';
+  }
+
+  #onConflictIgnore(columns: string): string {
+    return this.dialect === 'postgres' ? ` on conflict (${columns}) do nothing` : '';
+  }
+
+  async #rows(result: PromiseLike<unknown>): Promise<unknown[]> {
+    const r = await result;
+    if (this.dialect === 'postgres') return (r as { rows: unknown[] }).rows;
+    if (this.dialect === 'mysql') return (r as [unknown[]])[0];
+    return r as unknown[];
+  }
+}
+
+/** Creates the SQL store; call `migrate()` (or `txkit migrate`) once before use. */
+export function sqlOutboxStore(db: KnexInstanceLike, options?: SqlOutboxStoreOptions): SqlOutboxStore {
+  return new SqlOutboxStore(db, options);
+}
+
+function dialectOf(name: string | undefined): Dialect {
+  if (name === 'postgresql' || name === 'postgres' || name === 'pg') return 'postgres';
+  if (name === 'mysql' || name === 'mysql2') return 'mysql';
+  if (name === 'sqlite3' || name === 'better-sqlite3') return 'sqlite';
+  throw new ConfigError(`the SQL outbox store supports knex with pg, mysql2 and better-sqlite3/sqlite3, not '${String(name)}'`);
+}
+
+/** Rows changed by a write, from any of the three drivers' result shapes. */
+function affected(result: unknown): number {
+  const r = result as { rowCount?: number; changes?: number; affectedRows?: number } | [{ affectedRows?: number }];
+  if (Array.isArray(r)) return Number(r[0]?.affectedRows ?? 0);
+  return Number(r.rowCount ?? r.changes ?? r.affectedRows ?? 0);
+}
+
+function toBuffer(v: unknown): Buffer | null {
+  if (v === null || v === undefined) return null;
+  if (Buffer.isBuffer(v)) return v;
+  if (v instanceof Uint8Array) return Buffer.from(v);
+  return Buffer.from(String(v));
+}
