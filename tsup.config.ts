@@ -8,6 +8,10 @@ export const entries = {
   memory: 'src/adapters/memory/index.ts',
   mongo: 'src/adapters/mongo/index.ts',
   testing: 'src/testing/index.ts',
+  sql: 'src/adapters/sql/index.ts',
+  kafka: 'src/adapters/kafka/index.ts',
+  outbox: 'src/outbox/index.ts',
+  cli: 'src/cli/index.ts',
 };
 
 export default defineConfig({

@@ -1,0 +1,274 @@
+import { ConfigError, TransactionStateError, createTransactionContext } from '../../core/index.js';
+import type {
+  BeginOptions,
+  CommitOutcome,
+  DriverSavepoint,
+  DriverTransaction,
+  TransactionContext,
+  TransactionDriver,
+} from '../../core/index.js';
+import { cancelRunningStatement } from './pg-cancel.js';
+import type { PgCancelTarget } from './pg-cancel.js';
+import {
+  CAPTURE_XID_SQL,
+  TERMINATE_ORPHAN_SQL,
+  XACT_STATUS_SQL,
+  captured,
+  contextOptionsOf,
+  lastRow,
+  missingXactFunctions,
+  postgresBeginSql,
+  resolvePostgresCommit,
+  validateSqlOptions,
+} from './sql-context.js';
+import type { CapturedTransaction, PostgresCommitProbe, SqlContextOptions, SqlOptions } from './sql-context.js';
+import {
+  classifySqlError,
+  commitOutcomeUnknown,
+  hasSqlState,
+  isConnectionLoss,
+  rolledBackInsteadOfCommit,
+  wasNeverSent,
+} from './sql-errors.js';
+import type { PgPoolClientLike, PgPoolLike, PgQueryResultLike, PoolClientOf } from './sql-types.js';
+
+/**
+ * A transaction context on a pg Pool: each transaction checks out one
+ * client (the handle: your `PoolClient`, typed as your pool's), runs BEGIN
+ * on it and always gives it back, also after errors, timeouts and lost
+ * connections (a broken connection is destroyed instead of pooled).
+ */
+export function pgTransactions<P extends PgPoolLike>(
+  pool: P,
+  options: SqlContextOptions = {},
+): TransactionContext<PoolClientOf<P>, SqlOptions> {
+  if (typeof pool !== 'object' || pool === null || typeof pool.connect !== 'function') {
+    throw new ConfigError(`pgTransactions(pool) needs a pg Pool (new pg.Pool({...})), got ${pool === null ? 'null' : typeof pool}`, {
+      backend: 'postgres',
+    });
+  }
+  if (isPgClient(pool)) throw notAPool();
+  const ctx = createTransactionContext<PgPoolClientLike, SqlOptions>(new PgDriver(pool), contextOptionsOf(options, 'postgres'));
+  return ctx as unknown as TransactionContext<PoolClientOf<P>, SqlOptions>;
+}
+
+/** A pg.Client (not a Pool): it has connection parameters of its own. */
+function isPgClient(pool: object): boolean {
+  return typeof (pool as { connectionParameters?: unknown }).connectionParameters === 'object';
+}
+
+function notAPool(): ConfigError {
+  return new ConfigError(
+    'pgTransactions needs a pg Pool, whose connect() gives a PoolClient with release(); ' +
+      'one pg.Client cannot carry concurrent transactions: pass a Pool',
+    { backend: 'postgres' },
+  );
+}
+
+class PgDriver implements TransactionDriver<PgPoolClientLike, SqlOptions> {
+  readonly backend = 'postgres' as const;
+  readonly capabilities = { savepoints: true };
+  readonly #pool: PgPoolLike;
+
+  constructor(pool: PgPoolLike) {
+    this.#pool = pool;
+  }
+
+  validateOptions(options: SqlOptions): void {
+    validateSqlOptions('postgres', options);
+  }
+
+  async begin(options: SqlOptions & BeginOptions): Promise<DriverTransaction<PgPoolClientLike>> {
+    const client = await this.#pool.connect();
+    if (typeof client?.release !== 'function' || typeof client.query !== 'function') throw notAPool();
+    const conn = new CheckedOutClient(client);
+    const verify = options.verifyCommit === true;
+    let capture: CapturedTransaction | undefined;
+    try {
+      const begin = postgresBeginSql(options);
+      const result = await client.query(verify ? `${begin}; ${CAPTURE_XID_SQL}` : begin);
+      if (verify) capture = captured(lastRow(result), 'postgres');
+    } catch (err) {
+      conn.release(isConnectionLoss(err) || !hasSqlState(err) ? err : undefined);
+      throw verify ? missingXactFunctions(err, 'postgres') : err;
+    }
+    return new PgTransaction(this.#pool, conn, capture);
+  }
+
+  classify = classifySqlError;
+
+  async close(): Promise<void> {
+    // The pool belongs to the caller; the core has already aborted open transactions.
+  }
+}
+
+/**
+ * A client checked out for one transaction. While checked out, pg-pool does
+ * not listen for its 'error' event, and an unhandled 'error' would crash the
+ * process; this listens, remembers the loss, and releases exactly once.
+ */
+class CheckedOutClient {
+  readonly client: PgPoolClientLike;
+  lost: Error | undefined;
+  #released = false;
+  readonly #onError = (err: Error): void => {
+    this.lost ??= err;
+  };
+
+  constructor(client: PgPoolClientLike) {
+    this.client = client;
+    client.on('error', this.#onError);
+  }
+
+  get released(): boolean {
+    return this.#released;
+  }
+
+  /** Back to the pool; with a reason (or after a loss) the connection is destroyed instead. */
+  release(destroyBecause?: unknown): void {
+    if (this.#released) return;
+    this.#released = true;
+    this.client.removeListener('error', this.#onError);
+    const reason = destroyBecause ?? this.lost;
+    if (reason === undefined) this.client.release();
+    else this.client.release(reason instanceof Error ? reason : true);
+  }
+}
+
+class PgTransaction implements DriverTransaction<PgPoolClientLike> {
+  readonly handle: PgPoolClientLike;
+  readonly id?: string;
+  readonly resolveCommit?: () => Promise<CommitOutcome>;
+  readonly #conn: CheckedOutClient;
+  #savepoints = 0;
+  /** Set once the transaction starts to end: the handle then refuses queries. */
+  #ending: string | undefined;
+
+  constructor(pool: PgPoolLike, conn: CheckedOutClient, capture: CapturedTransaction | undefined) {
+    this.#conn = conn;
+    this.handle = guardedClient(conn.client, () => this.#ending);
+    if (capture !== undefined) {
+      this.id = capture.xid;
+      const probe = poolProbe(pool);
+      this.resolveCommit = () => resolvePostgresCommit(probe, capture);
+    }
+  }
+
+  async commit(): Promise<void> {
+    this.#ending ??= 'committing';
+    const conn = this.#conn;
+    // Lost before COMMIT: nothing was committed, and the loss itself is transient.
+    if (conn.lost !== undefined) {
+      conn.release();
+      throw conn.lost;
+    }
+    let result: PgQueryResultLike | PgQueryResultLike[];
+    try {
+      result = await conn.client.query('COMMIT');
+    } catch (err) {
+      const lost = isConnectionLoss(err);
+      conn.release(lost || !hasSqlState(err) ? err : undefined);
+      if (lost && !wasNeverSent(err)) throw commitOutcomeUnknown('postgres', err, this.resolveCommit !== undefined);
+      // A refused COMMIT (serialization failure, deferred constraint...) ended the transaction: rethrow for classify.
+      throw err;
+    }
+    conn.release();
+    if (!Array.isArray(result) && result.command === 'ROLLBACK') throw rolledBackInsteadOfCommit();
+  }
+
+  async rollback(): Promise<void> {
+    this.#ending ??= 'rolled back';
+    const conn = this.#conn;
+    if (conn.released) return;
+    // The server rolls back a transaction whose connection is gone; there is nothing to send.
+    if (conn.lost !== undefined) return conn.release();
+    try {
+      await conn.client.query('ROLLBACK');
+    } catch (err) {
+      conn.release(err);
+      if (isConnectionLoss(err)) return;
+      throw err;
+    }
+    conn.release();
+  }
+
+  async interrupt(): Promise<void> {
+    // From here on the callback, which may still be running, cannot queue more work on the client.
+    this.#ending ??= 'cancelled';
+    // A pg.Client underneath: its backend key data, address and query state (read only when present).
+    if (!this.#conn.released) await cancelRunningStatement(this.#conn.client as unknown as PgCancelTarget);
+  }
+
+  async savepoint(): Promise<DriverSavepoint<PgPoolClientLike>> {
+    const name = `txkit_sp_${++this.#savepoints}`;
+    const client = this.#conn.client;
+    await client.query(`SAVEPOINT ${name}`);
+    return {
+      handle: this.handle,
+      release: async () => void (await client.query(`RELEASE SAVEPOINT ${name}`)),
+      rollback: async () => void (await client.query(`ROLLBACK TO SAVEPOINT ${name}`)),
+      savepoint: () => this.savepoint(),
+    };
+  }
+}
+
+/**
+ * The handle a callback gets: its own PoolClient (same object behind a
+ * Proxy, same type), except that query() refuses once the transaction is
+ * ending and release() is txkit's job. Without this, a callback still
+ * running after a timeout could queue statements on a client that is back
+ * in the pool and serving someone else's transaction.
+ */
+function guardedClient(client: PgPoolClientLike, ending: () => string | undefined): PgPoolClientLike {
+  const query = (...args: unknown[]): unknown => {
+    const why = ending();
+    if (why !== undefined) {
+      const err = new TransactionStateError(
+        `query() is not allowed: this Postgres transaction has ended (${why}) and its client goes back to the pool; ` +
+          'use the handle of the transaction you are in (and pass tx.signal to long work so it stops on a timeout)',
+        { backend: 'postgres', method: 'query', state: why === 'committing' ? 'committing' : 'aborting', code: 'HANDLE_ENDED' },
+      );
+      // Fail the way pg fails a query: through the callback if there is one, else a rejected promise.
+      const callback = args[args.length - 1];
+      if (typeof callback !== 'function') return Promise.reject(err);
+      process.nextTick(callback, err);
+      return undefined;
+    }
+    return Reflect.apply(client.query, client, args) as unknown;
+  };
+  const release = (): never => {
+    throw new TransactionStateError(
+      'release() is not allowed on a transaction handle: txkit releases the client when the transaction ends',
+      { backend: 'postgres', method: 'release', code: 'HANDLE_RELEASE' },
+    );
+  };
+  return new Proxy(client, {
+    get(target, property, receiver) {
+      if (property === 'query') return query;
+      if (property === 'release') return release;
+      return Reflect.get(target, property, receiver) as unknown;
+    },
+  });
+}
+
+/** pg_xact_status and the orphan check, each on a client of its own from the pool. */
+function poolProbe(pool: PgPoolLike): PostgresCommitProbe {
+  const run = async (sql: string, values: readonly unknown[]): Promise<unknown> => {
+    const conn = new CheckedOutClient(await pool.connect());
+    try {
+      const result = await conn.client.query(sql, values);
+      conn.release();
+      return result;
+    } catch (err) {
+      conn.release(err);
+      throw err;
+    }
+  };
+  return {
+    status: async (xid) => {
+      const status = lastRow(await run(XACT_STATUS_SQL, [xid]))?.status;
+      return typeof status === 'string' ? status : null;
+    },
+    terminateOrphan: async (pid, xid32) => void (await run(TERMINATE_ORPHAN_SQL, [pid, xid32])),
+  };
+}
