@@ -1,0 +1,167 @@
+// `npm run bench -- kafka`: (a) back-to-back 1-message transactions, txkit vs raw kafkajs
+// transactions; (b) the cost of a transaction at 1/10/100/1000 messages of 1 KB vs a
+// non-transactional idempotent producer. Runs on the test broker (scripts/services/kafka.mjs),
+// started here unless one is running. The adapter is not in the tsup entries yet, so this
+// runs its sources through tsx: a few µs per call, nothing at the milliseconds measured here.
+import kafkajs from 'kafkajs';
+import type { Kafka as KafkaClient, Producer } from 'kafkajs';
+import { startKafka } from '../scripts/services/kafka.mjs';
+import { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from '../src/adapters/kafka/index.js';
+import type { KafkaTransactionContext } from '../src/adapters/kafka/index.js';
+import { fmt, interleaved } from './harness.js';
+import type { BenchResult, InterleavedResult } from './harness.js';
+
+const { Kafka, logLevel } = kafkajs;
+const VALUE_1KB = 'x'.repeat(1024);
+/** kafkajs sends one record batch per request; 250 x 1 KB stays under the broker's 1 MB message.max.bytes. */
+const CHUNK = 250;
+
+export default async function kafkaBench(): Promise<BenchResult> {
+  const broker = await startKafka({ log: (line: string) => console.error(`[kafka] ${line}`) });
+  const kafka = new Kafka({ brokers: [broker.brokers], clientId: 'txkit-bench', logLevel: logLevel.NOTHING });
+  const admin = kafka.admin();
+  await admin.connect();
+  const stamp = `${process.pid}-${Date.now().toString(36)}`;
+  const topics = { b2b: `bench-b2b-${stamp}`, curve: `bench-curve-${stamp}` };
+  await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
+  const closers: (() => Promise<void>)[] = [async () => void (await admin.disconnect())];
+  try {
+    const b2b = await backToBack(kafka, topics.b2b, closers);
+    const curve = await costCurve(kafka, topics.curve, closers);
+    return report(b2b, curve, broker.version);
+  } finally {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    await broker.stop();
+  }
+}
+
+async function rawTransactional(kafka: KafkaClient, id: string, retry: object | undefined, closers: (() => Promise<void>)[]): Promise<Producer> {
+  const producer = kafka.producer({ transactionalId: id, idempotent: true, maxInFlightRequests: 1, ...(retry ? { retry } : {}) });
+  await producer.connect();
+  closers.push(() => producer.disconnect());
+  return producer;
+}
+
+function txkit(kafka: KafkaClient, id: string, closers: (() => Promise<void>)[]): KafkaTransactionContext {
+  const ctx = kafkaTransactions(kafka, { transactionalId: id });
+  closers.push(() => ctx.close());
+  return ctx;
+}
+
+/** (a) One message per transaction, one transaction right after the other. */
+async function backToBack(kafka: KafkaClient, topic: string, closers: (() => Promise<void>)[]): Promise<InterleavedResult[]> {
+  const stamp = Date.now().toString(36);
+  const raw = await rawTransactional(kafka, `bench-raw-${stamp}`, undefined, closers);
+  const tuned = await rawTransactional(kafka, `bench-raw-tuned-${stamp}`, { ...DEFAULT_KAFKA_PRODUCER_RETRY }, closers);
+  const ctx = txkit(kafka, `bench-txkit-${stamp}`, closers);
+  const message = { topic, messages: [{ value: 'v' }] };
+  const rawTx = (p: Producer) => async () => {
+    const tx = await p.transaction();
+    await tx.send(message);
+    await tx.commit();
+  };
+  return interleaved(
+    [
+      { label: 'raw kafkajs producer.transaction() (kafkajs defaults)', run: rawTx(raw) },
+      { label: 'txkit withTransaction', run: () => ctx.withTransaction((tx) => tx.handle.send(message)) },
+      { label: 'raw kafkajs with txkit\'s producer retry (20 ms first retry)', run: rawTx(tuned) },
+    ],
+    { rounds: 11, opsPerRound: 50, warmupOps: 10 },
+  );
+}
+
+interface CurvePoint {
+  size: number;
+  idempotent: InterleavedResult;
+  transactional: InterleavedResult;
+}
+
+/** (b) N messages of 1 KB per transaction vs the same sends on an idempotent, non-transactional producer. */
+async function costCurve(kafka: KafkaClient, topic: string, closers: (() => Promise<void>)[]): Promise<CurvePoint[]> {
+  const idempotent = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await idempotent.connect();
+  closers.push(() => idempotent.disconnect());
+  const ctx = txkit(kafka, `bench-curve-${Date.now().toString(36)}`, closers);
+  const points: CurvePoint[] = [];
+  // 5000 is beyond the issue's curve: a transaction as long as Confluent's 100 ms anchor on this broker.
+  for (const size of [1, 10, 100, 1000, 5000]) {
+    const chunks = Array.from({ length: Math.ceil(size / CHUNK) }, (_, i) =>
+      Array.from({ length: Math.min(CHUNK, size - i * CHUNK) }, () => ({ value: VALUE_1KB })),
+    );
+    const opsPerRound = size >= 5000 ? 4 : size >= 1000 ? 10 : size >= 100 ? 20 : 40;
+    const [idem, tx] = (await interleaved(
+      [
+        {
+          label: `idempotent producer, ${size} x 1 KB`,
+          run: async () => {
+            for (const messages of chunks) await idempotent.send({ topic, messages });
+          },
+        },
+        {
+          label: `txkit transaction, ${size} x 1 KB`,
+          run: () =>
+            ctx.withTransaction(async (t) => {
+              for (const messages of chunks) await t.handle.send({ topic, messages });
+            }),
+        },
+      ],
+      { rounds: 11, opsPerRound, warmupOps: 3 },
+    )) as [InterleavedResult, InterleavedResult];
+    points.push({ size, idempotent: idem, transactional: tx });
+  }
+  return points;
+}
+
+function report(b2b: InterleavedResult[], curve: CurvePoint[], version: string): BenchResult {
+  const [raw, txkitRes, tuned] = b2b as [InterleavedResult, InterleavedResult, InterleavedResult];
+  const perSec = (r: InterleavedResult): number => 1e9 / r.medianNs;
+  const ratio = perSec(txkitRes) / perSec(raw);
+  const at1000 = curve.find((p) => p.size === 1000);
+  const loss = (p: CurvePoint): number => (p.transactional.medianNs / p.idempotent.medianNs - 1) * 100;
+  const spread = (r: InterleavedResult): string => {
+    const s = [...r.roundsNs].sort((a, b) => a - b);
+    return `${fmt(1e9 / (s[s.length - 1] as number), 0)}–${fmt(1e9 / (s[0] as number), 0)}`;
+  };
+  return {
+    name: 'kafka',
+    title: `Kafka transactions (kafkajs 2.2.4, local Kafka ${version} broker)`,
+    command: 'npm run bench -- kafka',
+    summary: [
+      `**(a) Back-to-back 1-message transactions**: txkit runs **${fmt(perSec(txkitRes), 1)} tx/s**, raw kafkajs ` +
+        `\`producer.transaction()\` ${fmt(perSec(raw), 1)} tx/s: **${fmt(ratio)}x** (goal: at least 3x). The difference is ` +
+        'kafkajs\' 300 ms retry of CONCURRENT_TRANSACTIONS, which the next transaction meets when it starts while the broker ' +
+        'still writes the previous commit\'s markers; txkit configures the first retry at 20 ms as the Java client does. ' +
+        `Raw kafkajs with that same retry setting runs ${fmt(perSec(tuned), 1)} tx/s (txkit/tuned raw ` +
+        `${fmt(perSec(txkitRes) / perSec(tuned))}x): the gain is the retry setting, and txkit's own layer is lost in the noise. ` +
+        'How often a transaction meets the conflict varies from run to run (per-round range in the table).',
+      '',
+      `**(b) Cost of a transaction** by messages per transaction (1 KB each) against a non-transactional idempotent ` +
+        `producer sending the same messages: ${curve.map((p) => `${p.size}: ${fmt(loss(p), 1)}%`).join(', ')} more time per ` +
+        `message. Goal: within 5% at 1000 messages per transaction${at1000 ? ` (measured ${fmt(loss(at1000), 1)}%)` : ''}; ` +
+        'Confluent reports 3% throughput loss for 1 KB records with 100 ms commit intervals. Each transaction adds ' +
+        'AddPartitionsToTxn and EndTxn round trips, a commit marker and, when it starts while the previous commit\'s ' +
+        'markers are still being written, a 20 ms retry: a few milliseconds paid once however many messages it holds. ' +
+        'The local broker takes 1000 x 1 KB in about 30 ms, a far shorter transaction than Confluent\'s 100 ms, so ' +
+        'that fixed cost weighs more; the 5000-message row (about 150 ms per transaction) is the comparable point.',
+      '',
+      'Medians of interleaved rounds (11 x 50 transactions for (a); 11 rounds of 4 to 40 operations for (b)), on one ' +
+        'single-node broker on the same 2-core machine, so absolute figures are low and noisy; the ratios are the result.',
+    ].join('\n'),
+    table: {
+      headers: ['variant', 'median per op (ms)', 'ops/s (median)', 'ops/s per round (min–max)', 'messages/s', 'vs baseline'],
+      rows: [
+        ...b2b.map((r) => [r.label, fmt(r.medianNs / 1e6), fmt(perSec(r), 1), spread(r), fmt(perSec(r), 0), `${fmt(perSec(r) / perSec(raw))}x raw`]),
+        ...curve.flatMap((p) =>
+          [p.idempotent, p.transactional].map((r) => [
+            r.label,
+            fmt(r.medianNs / 1e6),
+            fmt(perSec(r), 1),
+            spread(r),
+            fmt(perSec(r) * p.size, 0),
+            r === p.idempotent ? 'baseline' : `${fmt(loss(p), 1)}% slower`,
+          ]),
+        ),
+      ],
+    },
+  };
+}

@@ -1,0 +1,223 @@
+import { ConfigError, TransactionStateError } from '../../core/index.js';
+import type { RetryPolicy, Transaction } from '../../core/index.js';
+import { kafkaDriverOf } from './kafka-context.js';
+import type { KafkaTransactionContext } from './kafka-context.js';
+import type {
+  KafkaConsumerExtraConfig,
+  KafkaConsumerFactoryLike,
+  KafkaConsumerLike,
+  KafkaEachBatchPayloadLike,
+  KafkaIncomingMessage,
+  KafkaTxHandle,
+} from './kafka-types.js';
+
+/** One fetched batch of one partition, handled inside one Kafka transaction. */
+export interface TransactionalBatch {
+  readonly topic: string;
+  readonly partition: number;
+  /** The committed messages of the batch, in offset order (aborted ones and control records are filtered out). */
+  readonly messages: readonly KafkaIncomingMessage[];
+  /** Produce the output through `tx.handle`; txkit adds the input offsets to this transaction itself. */
+  readonly tx: Transaction<KafkaTxHandle>;
+  /** Keeps the group membership alive during long work. */
+  heartbeat(): Promise<void>;
+}
+
+export interface TransactionalConsumerOptions<K extends KafkaConsumerFactoryLike = KafkaConsumerFactoryLike> {
+  /** The context from kafkaTransactions whose producer writes the output and commits the input offsets. Required. */
+  context: KafkaTransactionContext;
+  /** The consumer group; its offsets are committed only through transactions. Required. */
+  groupId: string;
+  /** Input topics. Required, non-empty. */
+  topics: string[];
+  /** Where a group without committed offsets starts. @default false (only new messages) */
+  fromBeginning?: boolean;
+  /** Further kafkajs consumer config (sessionTimeout, maxBytesPerPartition...); groupId and the isolation level are txkit's. @default {} */
+  consumer?: KafkaConsumerExtraConfig<K>;
+  /** Turns one input batch into output, through `batch.tx.handle.send`/`sendBatch`. Required. */
+  eachBatch(batch: TransactionalBatch): Promise<void>;
+  /** Retry of each batch's transaction (transient failures rerun the batch). @default the context's policy */
+  retry?: Partial<RetryPolicy> | false;
+}
+
+export interface TransactionalConsumer {
+  /** Fences earlier producers of the transactional.id, then joins the group and consumes. */
+  start(): Promise<void>;
+  /** Stops consuming after the batch in progress and leaves the group; the context stays open. Idempotent. */
+  stop(): Promise<void>;
+  /**
+   * Settles when the consumer has stopped: resolves after stop(), rejects with
+   * the error that stopped it (a batch that failed for good, fencing, an
+   * unknown commit, a consumer crash kafkajs does not restart).
+   */
+  readonly done: Promise<void>;
+  /** Batches committed so far by this consumer. */
+  readonly committedBatches: number;
+}
+
+/** Group-membership errors from heartbeats: kafkajs rejoins the group itself; the batch's transaction was aborted. */
+const REBALANCE_ERRORS: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
+
+/**
+ * Exactly-once consume-transform-produce from Kafka to Kafka. Each fetched
+ * batch runs in one transaction of `context`: the handler's output and the
+ * batch's next offset commit together (sendOffsets) or not at all, and the
+ * consumer reads committed data only. A batch whose transaction aborts is not
+ * marked consumed, so it is fetched again; one that fails for good stops the
+ * consumer (see `done`), and a restarted consumer resumes from the offsets
+ * committed with the last transaction.
+ */
+export function transactionalConsumer<K extends KafkaConsumerFactoryLike>(
+  kafka: K,
+  options: TransactionalConsumerOptions<K>,
+): TransactionalConsumer {
+  if (typeof kafka !== 'object' || kafka === null || typeof (kafka as Partial<KafkaConsumerFactoryLike>).consumer !== 'function') {
+    throw new ConfigError('transactionalConsumer(kafka, options) needs a kafkajs Kafka instance (an object with consumer())', {
+      backend: 'kafka',
+    });
+  }
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('transactionalConsumer(kafka, options) needs { context, groupId, topics, eachBatch }', { backend: 'kafka' });
+  }
+  if (kafkaDriverOf(options.context) === undefined) {
+    throw new ConfigError('transactionalConsumer needs `context` made by kafkaTransactions(kafka, { transactionalId })', {
+      backend: 'kafka',
+    });
+  }
+  if (typeof options.groupId !== 'string' || options.groupId === '') {
+    throw new ConfigError('transactionalConsumer needs a non-empty groupId', { backend: 'kafka' });
+  }
+  if (!Array.isArray(options.topics) || options.topics.length === 0 || options.topics.some((t) => typeof t !== 'string' || t === '')) {
+    throw new ConfigError('transactionalConsumer needs topics: a non-empty array of topic names', { backend: 'kafka' });
+  }
+  if (typeof options.eachBatch !== 'function') {
+    throw new ConfigError('transactionalConsumer needs an eachBatch(batch) function', { backend: 'kafka' });
+  }
+  return new KafkaTransactionalConsumer(kafka, options);
+}
+
+class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements TransactionalConsumer {
+  committedBatches = 0;
+  readonly done: Promise<void>;
+  readonly #kafka: K;
+  readonly #options: TransactionalConsumerOptions<K>;
+  #consumer: KafkaConsumerLike | undefined;
+  #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  #failure: { error: unknown } | undefined;
+  #stopping: Promise<void> | undefined;
+  #settle!: { resolve(): void; reject(err: unknown): void };
+
+  readonly #confluent: boolean;
+
+  constructor(kafka: K, options: TransactionalConsumerOptions<K>) {
+    this.#confluent = kafkaDriverOf(options.context)?.client === 'confluent';
+    this.#kafka = kafka;
+    this.#options = options;
+    this.done = new Promise<void>((resolve, reject) => (this.#settle = { resolve, reject }));
+    // Observed through `done` by whoever cares; never an unhandled rejection.
+    this.done.catch(() => undefined);
+  }
+
+  async start(): Promise<void> {
+    if (this.#state !== 'new') {
+      throw new TransactionStateError(`start() is not allowed: this transactional consumer is ${this.#state}`, {
+        backend: 'kafka',
+        method: 'start',
+        state: this.#state,
+      });
+    }
+    this.#state = 'starting';
+    const { context, groupId, topics, fromBeginning = false } = this.#options;
+    try {
+      // InitProducerId first: it fences a predecessor with the same transactional.id and lets the
+      // coordinator finish its open transaction, so the offsets read on joining the group are final.
+      await context.withTransaction(async () => undefined);
+      const extra = (this.#options.consumer ?? {}) as Record<string, unknown> & { kafkaJS?: Record<string, unknown> };
+      const eachBatch = (payload: KafkaEachBatchPayloadLike): Promise<void> => this.#onBatch(payload);
+      if (this.#confluent) {
+        // @confluentinc/kafka-javascript: KafkaJS-style settings in the kafkaJS block; librdkafka reads committed data.
+        const kafkaJS = { ...(extra.kafkaJS ?? {}), groupId, autoCommit: false, fromBeginning };
+        const consumer = this.#kafka.consumer({ ...extra, 'isolation.level': 'read_committed', kafkaJS } as never);
+        this.#consumer = consumer;
+        await consumer.connect();
+        await consumer.subscribe({ topics });
+        await consumer.run({ eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch } as never);
+      } else {
+        const consumer = this.#kafka.consumer({ ...extra, groupId, readUncommitted: false });
+        this.#consumer = consumer;
+        consumer.on('consumer.crash', (event) => {
+          if (!event.payload.restart) this.#fail(event.payload.error);
+        });
+        await consumer.connect();
+        await consumer.subscribe({ topics, fromBeginning });
+        await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
+      }
+      if (this.#state === 'starting') this.#state = 'running';
+    } catch (err) {
+      this.#fail(err);
+      throw err;
+    }
+  }
+
+  stop(): Promise<void> {
+    this.#stopping ??= (async () => {
+      this.#state = 'stopping';
+      try {
+        await this.#consumer?.disconnect();
+      } finally {
+        this.#state = 'stopped';
+        if (this.#failure !== undefined) this.#settle.reject(this.#failure.error);
+        else this.#settle.resolve();
+      }
+    })();
+    return this.#stopping;
+  }
+
+  async #onBatch(payload: KafkaEachBatchPayloadLike): Promise<void> {
+    const { batch } = payload;
+    if (this.#failure !== undefined || this.#state === 'stopping' || !payload.isRunning() || payload.isStale()) return;
+    if (batch.messages.length === 0) return;
+    const { topic, partition } = batch;
+    const last = batch.lastOffset();
+    // The next offset to read; lastOffset() counts the control record that ends a transaction in the input.
+    const next = (BigInt(last) + 1n).toString();
+    const { context, groupId, eachBatch, retry } = this.#options;
+    try {
+      await context.withTransaction(
+        async (tx) => {
+          await eachBatch({ topic, partition, messages: batch.messages, tx, heartbeat: () => payload.heartbeat() });
+          const topics = [{ topic, partitions: [{ partition, offset: next }] }];
+          await tx.handle.sendOffsets(
+            this.#confluent ? { consumerGroupId: groupId, consumer: this.#consumer as object, topics } : { consumerGroupId: groupId, topics },
+          );
+        },
+        retry === undefined ? {} : { retry },
+      );
+    } catch (err) {
+      // The group is rebalancing: kafkajs rejoins and fetches the committed offsets again.
+      if (isRebalance(err)) throw err;
+      this.#fail(err);
+      return;
+    }
+    payload.resolveOffset(last);
+    this.committedBatches += 1;
+  }
+
+  /** Stops for good, without resolving the failed batch's offset: nothing is lost, a restart reads it again. */
+  #fail(error: unknown): void {
+    if (this.#failure !== undefined) return;
+    this.#failure = { error };
+    // Not awaited: consumer.stop() waits for the batch in progress, which may be the caller.
+    void this.stop().catch(() => undefined);
+  }
+}
+
+function isRebalance(err: unknown): boolean {
+  let e: unknown = err;
+  for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
+    const type = (e as { type?: unknown }).type;
+    if (typeof type === 'string' && REBALANCE_ERRORS.has(type)) return true;
+    e = (e as { cause?: unknown }).cause;
+  }
+  return false;
+}

@@ -1,0 +1,219 @@
+/**
+ * Helpers for the Kafka tests: a kafkajs client on the test broker, unique
+ * topics, and a reader that follows a topic and can wait until it has seen
+ * everything written before the wait began.
+ */
+import net from 'node:net';
+import kafkajs from 'kafkajs';
+import type { Admin, Consumer, Kafka as KafkaClient } from 'kafkajs';
+import type { KafkaTxHandle } from '../../src/adapters/kafka/index.js';
+import type { Transaction } from '../../src/core/index.js';
+
+const { Kafka, logLevel } = kafkajs;
+const brokersOf = new WeakMap<KafkaClient, string>();
+
+let seq = 0;
+
+/** A topic name no other test (or earlier run) uses. */
+export function uniqueName(label: string): string {
+  return `${label}-${process.pid}-${Date.now().toString(36)}-${seq++}`;
+}
+
+/** A kafkajs client for `brokers` ("host:port,host:port"). Set TXKIT_KAFKA_LOG=1 to see kafkajs' own log. */
+export function makeKafka(brokers: string, clientId: string): KafkaClient {
+  const kafka = new Kafka({
+    brokers: brokers.split(','),
+    clientId,
+    logLevel: process.env.TXKIT_KAFKA_LOG ? logLevel.INFO : logLevel.NOTHING,
+  });
+  brokersOf.set(kafka, brokers);
+  return kafka;
+}
+
+/**
+ * The high watermark (end of the log, open transactions included) of each
+ * partition, from a ListOffsets v1 request to the single test broker.
+ * kafkajs' admin.fetchTopicOffsets cannot give it: it always asks with
+ * isolation_level READ_COMMITTED, i.e. for the last stable offset, which
+ * stays behind a committed transaction until its markers are written.
+ */
+export async function highWatermarks(brokers: string, topic: string, partitions: number[]): Promise<Map<number, bigint>> {
+  const [host, port] = (brokers.split(',')[0] as string).split(':') as [string, string];
+  const name = Buffer.from(topic);
+  const clientId = Buffer.from('txkit-tests');
+  const body = Buffer.alloc(4 + 4 + 2 + name.length + 4 + partitions.length * 12);
+  let o = body.writeInt32BE(-1, 0); // replica_id
+  o = body.writeInt32BE(1, o); // one topic
+  o = body.writeInt16BE(name.length, o);
+  o += name.copy(body, o);
+  o = body.writeInt32BE(partitions.length, o);
+  for (const p of partitions) {
+    o = body.writeInt32BE(p, o);
+    o = body.writeBigInt64BE(-1n, o); // latest
+  }
+  const header = Buffer.alloc(10);
+  header.writeInt16BE(2, 0); // ListOffsets
+  header.writeInt16BE(1, 2); // v1: no isolation level, so the high watermark
+  header.writeInt32BE(7, 4);
+  header.writeInt16BE(clientId.length, 8);
+  const frame = Buffer.concat([Buffer.alloc(4), header, clientId, body]);
+  frame.writeInt32BE(frame.length - 4, 0);
+  const response = await new Promise<Buffer>((resolve, reject) => {
+    const socket = net.connect({ host, port: Number(port) });
+    let data = Buffer.alloc(0);
+    socket.setTimeout(10_000, () => socket.destroy(new Error(`ListOffsets to ${brokers}: no answer`)));
+    socket.on('error', reject);
+    socket.on('data', (chunk: Buffer) => {
+      data = Buffer.concat([data, chunk]);
+      if (data.length >= 4 && data.length >= 4 + data.readInt32BE(0)) {
+        socket.end();
+        resolve(data.subarray(4));
+      }
+    });
+    socket.once('connect', () => socket.write(frame));
+  });
+  let r = 4; // correlation id
+  const out = new Map<number, bigint>();
+  for (let topics = response.readInt32BE(r), i = ((r += 4), 0); i < topics; i++) {
+    r += 2 + response.readInt16BE(r);
+    for (let n = response.readInt32BE(r), j = ((r += 4), 0); j < n; j++) {
+      const partition = response.readInt32BE(r);
+      const error = response.readInt16BE(r + 4);
+      if (error !== 0) throw new Error(`ListOffsets ${topic}/${partition}: error code ${error}`);
+      out.set(partition, response.readBigInt64BE(r + 14));
+      r += 22;
+    }
+  }
+  return out;
+}
+
+export async function createTopics(admin: Admin, topics: string[], numPartitions = 1): Promise<void> {
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions, replicationFactor: 1 })), waitForLeaders: true });
+}
+
+/** Polls `check` until it returns true, or fails after `timeoutMs` with `what` in the message. */
+export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+/** The conformance suite's read/write on a topic: a message per write, read back by key. */
+export function conformanceReadWrite(reader: TopicReader): {
+  write(tx: Transaction<KafkaTxHandle>, key: string, value: string): Promise<void>;
+  read(key: string): Promise<string | undefined>;
+} {
+  const writers = new Set<Transaction<KafkaTxHandle>>();
+  return {
+    write: async (tx, key, value) => {
+      writers.add(tx);
+      await tx.handle.send({ topic: reader.topic, messages: [{ key, value }] });
+    },
+    read: async (key) => {
+      for (const tx of writers) if (tx.state !== 'active') writers.delete(tx);
+      return (await reader.caughtUp({ openTransaction: writers.size > 0 })).latest(key);
+    },
+  };
+}
+
+export interface ReadRecord {
+  partition: number;
+  offset: string;
+  key: string | null;
+  value: string | null;
+}
+
+/** Follows a topic from the beginning with its own consumer group (read_committed unless told otherwise). */
+export class TopicReader {
+  readonly records: ReadRecord[] = [];
+  readonly #positions = new Map<number, bigint>();
+  readonly #consumer: Consumer;
+  readonly #admin: Admin;
+  readonly #brokers: string;
+  readonly topic: string;
+
+  private constructor(consumer: Consumer, admin: Admin, topic: string, brokers: string) {
+    this.#consumer = consumer;
+    this.#admin = admin;
+    this.topic = topic;
+    this.#brokers = brokers;
+  }
+
+  static async open(kafka: KafkaClient, topic: string, { readUncommitted = false } = {}): Promise<TopicReader> {
+    const consumer = kafka.consumer({
+      groupId: uniqueName('reader'),
+      readUncommitted,
+      maxWaitTimeInMs: 100,
+      sessionTimeout: 10_000,
+      heartbeatInterval: 1_000,
+    });
+    const admin = kafka.admin();
+    const brokers = brokersOf.get(kafka);
+    if (brokers === undefined) throw new Error('TopicReader needs a client made by makeKafka()');
+    const reader = new TopicReader(consumer, admin, topic, brokers);
+    consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
+      if (payload.topic === topic) reader.#positions.set(payload.partition, BigInt(payload.lastOffset) + 1n);
+    });
+    let joined = false;
+    consumer.on(consumer.events.GROUP_JOIN, () => void (joined = true));
+    await admin.connect();
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: true });
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        for (const m of batch.messages) {
+          reader.records.push({
+            partition: batch.partition,
+            offset: m.offset,
+            key: m.key?.toString() ?? null,
+            value: m.value?.toString() ?? null,
+          });
+        }
+      },
+    });
+    await waitUntil(() => joined, 30_000, `the reader of ${topic} to join its group`);
+    return reader;
+  }
+
+  /**
+   * Waits until this reader has consumed up to the end of the log as it is
+   * now: the high watermark, past every transaction written before the call,
+   * so a committed one is visible and an aborted one provably is not. With
+   * `openTransaction`, while one of the caller's own transactions is still
+   * open (the high watermark would wait for it), only up to the last stable
+   * offset, which ends before it.
+   */
+  async caughtUp({ timeoutMs = 30_000, openTransaction = false } = {}): Promise<this> {
+    const stable = await this.#admin.fetchTopicOffsets(this.topic); // kafkajs asks READ_COMMITTED: the last stable offset
+    const ends = openTransaction
+      ? new Map(stable.map((p) => [p.partition, BigInt(p.offset)]))
+      : await highWatermarks(this.#brokers, this.topic, stable.map((p) => p.partition));
+    await waitUntil(
+      () => [...ends].every(([partition, end]) => end === 0n || (this.#positions.get(partition) ?? 0n) >= end),
+      timeoutMs,
+      `the reader of ${this.topic} to reach ${[...ends].map(([p, e]) => `${p}:${e}`).join(',')}`,
+    );
+    return this;
+  }
+
+  /** The last value read for `key`, or undefined. */
+  latest(key: string): string | undefined {
+    for (let i = this.records.length - 1; i >= 0; i--) {
+      const r = this.records[i] as ReadRecord;
+      if (r.key === key) return r.value ?? undefined;
+    }
+    return undefined;
+  }
+
+  values(): (string | null)[] {
+    return this.records.map((r) => r.value);
+  }
+
+  async close(): Promise<void> {
+    await this.#consumer.disconnect();
+    await this.#admin.disconnect();
+  }
+}

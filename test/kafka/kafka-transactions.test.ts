@@ -1,0 +1,311 @@
+import assert from 'node:assert/strict';
+import kafkajs from 'kafkajs';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import {
+  ConfigError,
+  FencedError,
+  TransactionAbortedError,
+  TransactionPropagationError,
+  TransactionStateError,
+  UnknownCommitResultError,
+} from '../../src/core/index.js';
+import { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from '../../src/adapters/kafka/index.js';
+import type { KafkaLike, KafkaTxHandle } from '../../src/adapters/kafka/index.js';
+import type { Transaction } from '../../src/core/index.js';
+import { rejection } from '../../src/testing/index.js';
+import { service } from '../support/services.js';
+import { TopicReader, createTopics, makeKafka, uniqueName, waitUntil } from './kafka-support.js';
+
+const brokers = service('kafka');
+
+describe.skipIf(brokers === undefined)('kafka transactions on a real broker', () => {
+  const kafka = makeKafka(brokers ?? '', 'txkit-kafka-tests');
+  const admin = kafka.admin();
+  const closers: (() => Promise<void>)[] = [];
+  beforeAll(() => admin.connect());
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    await admin.disconnect();
+  });
+
+  const topic = async (label: string, partitions = 1): Promise<string> => {
+    const name = uniqueName(label);
+    await createTopics(admin, [name], partitions);
+    return name;
+  };
+  const reader = async (name: string, readUncommitted = false): Promise<TopicReader> => {
+    const r = await TopicReader.open(kafka, name, { readUncommitted });
+    closers.push(() => r.close());
+    return r;
+  };
+  const context = (transactionalId = uniqueName('tx'), k: KafkaLike = kafka) => {
+    const ctx = kafkaTransactions(k, { transactionalId });
+    closers.push(() => ctx.close());
+    return ctx;
+  };
+
+  it('committed messages are visible; aborted ones are invisible to read_committed and visible to read_uncommitted', async () => {
+    const t = await topic('visibility');
+    const ctx = context();
+    await ctx.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ key: 'k', value: 'committed-1' }] }));
+    await rejection(
+      ctx.withTransaction(async (tx) => {
+        await tx.handle.sendBatch({ topicMessages: [{ topic: t, messages: [{ key: 'k', value: 'aborted-1' }, { key: 'k', value: 'aborted-2' }] }] });
+        throw new Error('abort this one');
+      }),
+    );
+    const manual = await ctx.begin();
+    await manual.handle.send({ topic: t, messages: [{ value: 'aborted-3' }] });
+    await manual.abort();
+    await ctx.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ key: 'k', value: 'committed-2' }] }));
+
+    const committed = await (await reader(t)).caughtUp();
+    assert.deepEqual(committed.values(), ['committed-1', 'committed-2']);
+    const uncommitted = await (await reader(t, true)).caughtUp();
+    assert.deepEqual(uncommitted.values(), ['committed-1', 'aborted-1', 'aborted-2', 'aborted-3', 'committed-2']);
+  });
+
+  it('zombie fencing: a second producer with the same transactionalId fences the first, whose later work stays invisible', async () => {
+    const t = await topic('fencing');
+    const other = await topic('fencing-other');
+    const id = uniqueName('zombie');
+    const zombie = context(id);
+    await zombie.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ value: 'zombie-before' }] }));
+
+    const open = await zombie.begin();
+    await open.handle.send({ topic: t, messages: [{ value: 'zombie-open-at-fence' }] });
+
+    const successor = context(id);
+    await successor.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ value: 'successor' }] }));
+
+    // A send after the fence, to a partition new to the transaction (AddPartitionsToTxn) and to one already in it (Produce).
+    const sendNew = await rejection(open.handle.send({ topic: other, messages: [{ value: 'zombie-after-fence' }] }));
+    assert.ok(sendNew instanceof FencedError, `expected FencedError, got ${String(sendNew)}`);
+    const commitErr = await rejection(open.commit());
+    assert.ok(commitErr instanceof FencedError, `expected FencedError from commit, got ${String(commitErr)}`);
+    assert.equal(open.state, 'aborted');
+
+    const next = await rejection(zombie.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ value: 'zombie-later' }] })));
+    assert.ok(next instanceof FencedError, 'a fenced context refuses new transactions');
+
+    assert.deepEqual((await (await reader(t)).caughtUp()).values(), ['zombie-before', 'successor']);
+    assert.deepEqual((await (await reader(other)).caughtUp()).values(), []);
+  });
+
+  it('a fenced zombie commit: the zombie commits after the fence without sending again and gets FencedError', async () => {
+    const t = await topic('fenced-commit');
+    const id = uniqueName('zombie-commit');
+    const zombie = context(id);
+    const open = await zombie.begin();
+    await open.handle.send({ topic: t, messages: [{ value: 'zombie' }] });
+    const successor = context(id);
+    await successor.withTransaction(async () => undefined); // InitProducerId alone fences
+    const err = await rejection(open.commit());
+    assert.ok(err instanceof FencedError, `expected FencedError, got ${String(err)}`);
+    assert.deepEqual((await (await reader(t)).caughtUp()).values(), []);
+  });
+
+  it('concurrent withTransaction calls from separate async flows queue on the one producer and all succeed', async () => {
+    const t = await topic('queue');
+    const ctx = context();
+    const inside: string[] = [];
+    let open = 0;
+    let maxOpen = 0;
+    const ids = await Promise.all(
+      Array.from({ length: 8 }, (_, i) =>
+        ctx.withTransaction(async (tx) => {
+          open += 1;
+          maxOpen = Math.max(maxOpen, open);
+          assert.equal(ctx.current()?.id, tx.id);
+          await tx.handle.send({ topic: t, messages: [{ key: `k${i}`, value: `v${i}` }] });
+          inside.push(tx.id);
+          open -= 1;
+          return tx.id;
+        }),
+      ),
+    );
+    assert.equal(new Set(ids).size, 8);
+    assert.equal(maxOpen, 1, 'one transaction at a time on the producer');
+    const r = await (await reader(t)).caughtUp();
+    assert.deepEqual(r.values().sort(), Array.from({ length: 8 }, (_, i) => `v${i}`).sort());
+  });
+
+  it('requires_new (or begin) inside a running Kafka transaction fails fast instead of waiting for itself', async () => {
+    const t = await topic('requires-new');
+    const ctx = context();
+    await ctx.withTransaction(async (outer) => {
+      await outer.handle.send({ topic: t, messages: [{ value: 'outer' }] });
+      const err = await rejection(ctx.withTransaction(async () => 1, { propagation: 'requires_new' }));
+      assert.ok(err instanceof TransactionPropagationError, `got ${String(err)}`);
+      assert.match((err as Error).message, /one transaction at a time/);
+      assert.ok((await rejection(ctx.begin())) instanceof TransactionPropagationError);
+    });
+    assert.deepEqual((await (await reader(t)).caughtUp()).values(), ['outer']);
+  });
+
+  it('a begin waiting for the producer is taken out of the queue by its AbortSignal', async () => {
+    const ctx = context();
+    const holder = await ctx.begin();
+    const controller = new AbortController();
+    const waiting = rejection(ctx.begin({ signal: controller.signal }));
+    controller.abort(new Error('gave up waiting'));
+    assert.ok((await waiting) instanceof TransactionAbortedError);
+    await holder.abort();
+    const after = await ctx.begin();
+    await after.commit();
+  });
+
+  it('the producer is transactional, idempotent, one request in flight, with the 20 ms first retry', async () => {
+    const seen: object[] = [];
+    const spy: KafkaLike = {
+      producer: (config) => {
+        seen.push(config ?? {});
+        return kafka.producer(config);
+      },
+    };
+    const id = uniqueName('config');
+    const ctx = context(id, spy);
+    await ctx.withTransaction(async () => undefined);
+    assert.deepEqual(seen, [
+      { transactionalId: id, idempotent: true, maxInFlightRequests: 1, retry: { ...DEFAULT_KAFKA_PRODUCER_RETRY } },
+    ]);
+    assert.equal(DEFAULT_KAFKA_PRODUCER_RETRY.initialRetryTime, 20);
+  });
+
+  it('sendOffsets commits consumer positions with the transaction, and an abort leaves them out', async () => {
+    const input = await topic('offsets-in');
+    const out = await topic('offsets-out');
+    const group = uniqueName('group');
+    const ctx = context();
+    const offsetOf = async (): Promise<string | undefined> => {
+      const [t] = await admin.fetchOffsets({ groupId: group, topics: [input] });
+      return t?.partitions[0]?.offset;
+    };
+    await rejection(
+      ctx.withTransaction(async (tx) => {
+        await tx.handle.sendOffsets({ consumerGroupId: group, topics: [{ topic: input, partitions: [{ partition: 0, offset: '5' }] }] });
+        throw new Error('abort');
+      }),
+    );
+    await ctx.withTransaction(async (tx) => {
+      await tx.handle.send({ topic: out, messages: [{ value: 'x' }] });
+      await tx.handle.sendOffsets({ consumerGroupId: group, topics: [{ topic: input, partitions: [{ partition: 0, offset: '7' }] }] });
+    });
+    // Transactional offsets become visible when the coordinator writes the commit marker, just after the reply.
+    await waitUntil(async () => (await offsetOf()) === '7', 10_000, 'the committed offset 7');
+    // Back-to-back: the first request of this transaction is AddOffsetsToTxn (kafkajs sends it once; txkit re-sends on CONCURRENT_TRANSACTIONS).
+    for (const offset of ['8', '9', '10']) {
+      await ctx.withTransaction((tx) =>
+        tx.handle.sendOffsets({ consumerGroupId: group, topics: [{ topic: input, partitions: [{ partition: 0, offset }] }] }),
+      );
+    }
+    await waitUntil(async () => (await offsetOf()) === '10', 10_000, 'the committed offset 10');
+    await rejection(
+      ctx.withTransaction(async (tx) => {
+        await tx.handle.sendOffsets({ consumerGroupId: group, topics: [{ topic: input, partitions: [{ partition: 0, offset: '100' }] }] });
+        throw new Error('abort');
+      }),
+    );
+    // This transaction's first request waits (CONCURRENT_TRANSACTIONS) until the abort above has completed,
+    // so once its message is read, the aborted offsets have been discarded for good.
+    await ctx.withTransaction((tx) => tx.handle.send({ topic: out, messages: [{ value: 'after-abort' }] }));
+    await (await reader(out)).caughtUp();
+    assert.equal(await offsetOf(), '10', 'the aborted offset 100 never became the committed one');
+  });
+
+  it('an EndTxn without a reply is an unknown commit: not rerun, and the next transaction runs on a rebuilt producer', async () => {
+    const t = await topic('unknown-commit');
+    let producers = 0;
+    let loseNextCommitReply = true;
+    // The real EndTxn is sent and applied; only its reply is replaced by the timeout kafkajs raises when none comes.
+    const lossy: KafkaLike = {
+      producer: (config) => {
+        producers += 1;
+        const real = kafka.producer(config);
+        return {
+          connect: () => real.connect(),
+          disconnect: () => real.disconnect(),
+          transaction: async () => {
+            const tx = await real.transaction();
+            return {
+              send: (r) => tx.send(r),
+              sendBatch: (b) => tx.sendBatch(b),
+              sendOffsets: (o) => tx.sendOffsets(o as Parameters<typeof tx.sendOffsets>[0]),
+              abort: () => tx.abort(),
+              commit: async () => {
+                await tx.commit();
+                if (loseNextCommitReply) {
+                  loseNextCommitReply = false;
+                  throw new kafkajs.KafkaJSRequestTimeoutError('Request EndTxn(key: 26, version: 1) timed out', {
+                    broker: brokers ?? '',
+                    clientId: 'test',
+                    correlationId: 1,
+                    createdAt: Date.now(),
+                    sentAt: Date.now(),
+                    pendingDuration: 0,
+                  });
+                }
+              },
+            };
+          },
+        };
+      },
+    };
+    const ctx = context(uniqueName('unknown'), lossy);
+    let runs = 0;
+    let seen: Transaction<KafkaTxHandle> | undefined;
+    const err = await rejection(
+      ctx.withTransaction(
+        async (tx) => {
+          runs += 1;
+          seen = tx;
+          await tx.handle.send({ topic: t, messages: [{ value: 'maybe' }] });
+        },
+        { retry: { initialDelayMs: 1, maxDelayMs: 2 } },
+      ),
+    );
+    assert.ok(err instanceof UnknownCommitResultError, `got ${String(err)}`);
+    assert.equal(runs, 1, 'a commit of unknown outcome never reruns the unit');
+    assert.equal(seen?.state, 'failed');
+    assert.equal(producers, 1);
+    await ctx.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ value: 'next' }] }));
+    assert.equal(producers, 2, 'the producer was rebuilt after the indefinite EndTxn');
+    assert.deepEqual((await (await reader(t)).caughtUp()).values(), ['maybe', 'next']);
+  });
+
+  it('a handle used after its transaction ended throws TransactionStateError', async () => {
+    const t = await topic('ended-handle');
+    const ctx = context();
+    const handle = await ctx.withTransaction(async (tx) => tx.handle);
+    const err = await rejection(handle.send({ topic: t, messages: [{ value: 'late' }] }));
+    assert.ok(err instanceof TransactionStateError && err.code === 'HANDLE_ENDED');
+  });
+
+  it('bad messages and bad options fail with ConfigError before anything is sent', async () => {
+    const t = await topic('config');
+    const ctx = context();
+    await ctx.withTransaction(async (tx) => {
+      for (const bad of [
+        { topic: '', messages: [{ value: 'x' }] },
+        { topic: t, messages: [] },
+        { topic: t, messages: [{ value: { not: 'bytes' } }] },
+        { topic: t, messages: [{ value: 'x', partition: -1 }] },
+      ]) {
+        assert.ok((await rejection(tx.handle.send(bad as never))) instanceof ConfigError, JSON.stringify(bad));
+      }
+      assert.ok((await rejection(tx.handle.sendOffsets({ consumerGroupId: '', topics: [] }))) instanceof ConfigError);
+    });
+    for (const bad of [
+      () => kafkaTransactions(kafka, { transactionalId: '' }),
+      () => kafkaTransactions(kafka, undefined as never),
+      () => kafkaTransactions({} as never, { transactionalId: 'x' }),
+      () => kafkaTransactions(kafka, { transactionalId: 'x', producer: { idempotent: false } as never }),
+      () => kafkaTransactions(kafka, { transactionalId: 'x', producer: { maxInFlightRequests: 5 } as never }),
+      () => kafkaTransactions(kafka, { transactionalId: 'x', producer: { transactionTimeout: -1 } }),
+      () => kafkaTransactions(kafka, { transactionalId: 'x', producer: { retry: { initialRetryTime: -5 } } }),
+    ]) {
+      assert.throws(bad, ConfigError);
+    }
+    assert.deepEqual((await (await reader(t)).caughtUp()).values(), []);
+  });
+});
