@@ -21,3 +21,5 @@ export type {
   RelaySink,
   SourceMessage,
 } from './outbox-types.js';
+export { kafkaSink } from './kafka-broker.js';
+export type { KafkaAdminLike, KafkaSinkOptions } from './kafka-broker.js';

@@ -1,0 +1,81 @@
+import { parseArgs } from 'node:util';
+import { ConfigError } from '../core/index.js';
+
+export interface CliConfig {
+  command: string[];
+  databaseUrl: string;
+  tablePrefix: string;
+  partitions: number;
+  kafkaBrokers: string[];
+  relayId: string;
+  batchSize: number;
+  pollIntervalMs: number;
+  retentionMs: number;
+  drain: boolean;
+  json: boolean;
+  help: boolean;
+}
+
+export const USAGE = `txkit: operate the txkit outbox
+
+Usage:
+  txkit migrate        [--database-url URL] [--table-prefix P] [--partitions N]
+  txkit outbox status  [--database-url URL] [--table-prefix P] [--json]
+  txkit relay          [--database-url URL] [--kafka-brokers H:P,...] [--relay-id ID]
+                       [--batch-size N] [--poll-interval-ms N] [--retention-ms N] [--drain]
+
+Options fall back to the environment: DATABASE_URL, KAFKA_BROKERS, TXKIT_TABLE_PREFIX,
+TXKIT_PARTITIONS, TXKIT_RELAY_ID. DATABASE_URL is postgres://..., mysql://... or
+sqlite:///path/to/file.db. 'relay' runs until SIGTERM/SIGINT (graceful: the broker
+transaction in flight ends first); with --drain it sends what is pending and exits.`;
+
+/** Parses argv and the environment; bad input gets ConfigError naming the option. */
+export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
+  const { values, positionals } = parseArgs({
+    args: [...argv],
+    allowPositionals: true,
+    strict: true,
+    options: {
+      'database-url': { type: 'string' },
+      'table-prefix': { type: 'string' },
+      partitions: { type: 'string' },
+      'kafka-brokers': { type: 'string' },
+      'relay-id': { type: 'string' },
+      'batch-size': { type: 'string' },
+      'poll-interval-ms': { type: 'string' },
+      'retention-ms': { type: 'string' },
+      drain: { type: 'boolean' },
+      json: { type: 'boolean' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  const int = (name: string, raw: string | undefined, fallback: number): number => {
+    if (raw === undefined) return fallback;
+    const n = Number(raw);
+    if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer, got '${raw}'`);
+    return n;
+  };
+  return {
+    command: positionals,
+    databaseUrl: values['database-url'] ?? env.DATABASE_URL ?? '',
+    tablePrefix: values['table-prefix'] ?? env.TXKIT_TABLE_PREFIX ?? 'txkit_',
+    partitions: int('partitions', values.partitions ?? env.TXKIT_PARTITIONS, 1),
+    kafkaBrokers: (values['kafka-brokers'] ?? env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
+    relayId: values['relay-id'] ?? env.TXKIT_RELAY_ID ?? 'default',
+    batchSize: int('batch-size', values['batch-size'], 500),
+    pollIntervalMs: int('poll-interval-ms', values['poll-interval-ms'], 1000),
+    retentionMs: int('retention-ms', values['retention-ms'], 604_800_000),
+    drain: values.drain ?? false,
+    json: values.json ?? false,
+    help: values.help ?? false,
+  };
+}
+
+/** A knex config from a database URL. */
+export function knexConfigOf(url: string): { client: string; connection: unknown; useNullAsDefault?: boolean; pool?: { min: number; max: number } } {
+  if (url === '') throw new ConfigError('no database: pass --database-url or set DATABASE_URL (postgres://, mysql://, sqlite:///file.db)');
+  if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return { client: 'pg', connection: url, pool: { min: 0, max: 4 } };
+  if (url.startsWith('mysql://') || url.startsWith('mariadb://')) return { client: 'mysql2', connection: url.replace(/^mariadb:/, 'mysql:'), pool: { min: 0, max: 4 } };
+  if (url.startsWith('sqlite://')) return { client: 'better-sqlite3', connection: { filename: url.slice('sqlite://'.length) }, useNullAsDefault: true };
+  throw new ConfigError(`unsupported database URL '${url.replace(/\/\/[^@]*@/, '//***@')}': use postgres://, mysql:// or sqlite:///path`);
+}

@@ -1,0 +1,158 @@
+import { ConfigError, TxkitError } from '../core/index.js';
+import { OutboxRelay, kafkaSink, sqlOutboxStore } from '../outbox/index.js';
+import type { KafkaAdminLike, KnexInstanceLike, OutboxStatus } from '../outbox/index.js';
+import { kafkaTransactions } from '../adapters/kafka/index.js';
+import type { KafkaLike } from '../adapters/kafka/index.js';
+import { USAGE, knexConfigOf, parseCli } from './cli-config.js';
+import type { CliConfig } from './cli-config.js';
+
+interface Io {
+  out: (line: string) => void;
+  err: (text: string) => void;
+  isTTY: boolean;
+}
+
+const defaultIo: Io = {
+  out: (line) => process.stdout.write(`${line}\n`),
+  err: (text) => process.stderr.write(text),
+  isTTY: Boolean(process.stderr.isTTY),
+};
+
+/** Runs the txkit command; resolves to the process exit code. */
+export async function main(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env, io: Io = defaultIo): Promise<number> {
+  let config: CliConfig;
+  try {
+    config = parseCli(argv, env);
+  } catch (err) {
+    io.err(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}\n`);
+    return 2;
+  }
+  const [cmd, sub] = config.command;
+  if (config.help || cmd === undefined || cmd === 'help') {
+    io.out(USAGE);
+    return cmd === undefined && !config.help ? 2 : 0;
+  }
+  try {
+    if (cmd === 'migrate') return await migrate(config, io);
+    if (cmd === 'outbox' && sub === 'status') return await status(config, io);
+    if (cmd === 'relay') return await relay(config, io);
+    io.err(`unknown command '${config.command.join(' ')}'\n\n${USAGE}\n`);
+    return 2;
+  } catch (err) {
+    const code = err instanceof TxkitError ? ` [${err.code}]` : '';
+    io.err(`txkit ${config.command.join(' ')} failed${code}: ${err instanceof Error ? err.message : String(err)}\n`);
+    return err instanceof ConfigError ? 2 : 1;
+  }
+}
+
+async function openDatabase(config: CliConfig): Promise<KnexInstanceLike & { destroy(): Promise<void> }> {
+  const knexConfig = knexConfigOf(config.databaseUrl);
+  const { default: knex } = (await import('knex')) as unknown as { default: (c: unknown) => KnexInstanceLike & { destroy(): Promise<void> } };
+  return knex(knexConfig);
+}
+
+async function migrate(config: CliConfig, io: Io): Promise<number> {
+  const db = await openDatabase(config);
+  try {
+    const store = sqlOutboxStore(db, { tablePrefix: config.tablePrefix, partitions: config.partitions });
+    await store.migrate();
+    io.out(`migrated ${store.dialect} outbox schema '${config.tablePrefix}' (${config.partitions} partition(s)): ${Object.values(store.tables).join(', ')}`);
+    return 0;
+  } finally {
+    await db.destroy();
+  }
+}
+
+async function status(config: CliConfig, io: Io): Promise<number> {
+  const db = await openDatabase(config);
+  try {
+    const s = await sqlOutboxStore(db, { tablePrefix: config.tablePrefix, partitions: config.partitions }).status();
+    if (config.json) io.out(JSON.stringify(s));
+    else for (const line of renderStatus(s)) io.out(line);
+    return 0;
+  } finally {
+    await db.destroy();
+  }
+}
+
+export function renderStatus(s: OutboxStatus): string[] {
+  const pending = s.partitions.reduce((n, p) => n + p.pending, 0);
+  const oldest = Math.max(0, ...s.partitions.map((p) => p.oldestPendingAgeMs ?? 0));
+  const lines = [
+    `pending: ${pending}   oldest pending: ${pending === 0 ? '-' : formatAge(oldest)}   dead letters: ${s.deadLetters}`,
+    '',
+    'partition  published  relayed  pending  oldest',
+    ...s.partitions.map(
+      (p) =>
+        `${String(p.partition).padStart(9)}  ${String(p.published).padStart(9)}  ${String(p.relayed).padStart(7)}  ${String(p.pending).padStart(7)}  ${p.oldestPendingAgeMs === undefined ? '-' : formatAge(p.oldestPendingAgeMs)}`,
+    ),
+  ];
+  const topics = Object.entries(s.pendingByTopic);
+  if (topics.length > 0) lines.push('', 'topic lag (pending records)', ...topics.map(([t, n]) => `  ${t}: ${n}`));
+  return lines;
+}
+
+async function relay(config: CliConfig, io: Io): Promise<number> {
+  if (config.kafkaBrokers.length === 0) throw new ConfigError('relay needs a broker: pass --kafka-brokers host:port or set KAFKA_BROKERS');
+  const db = await openDatabase(config);
+  const { Kafka, logLevel } = (await import('kafkajs')) as unknown as {
+    Kafka: new (c: unknown) => KafkaLike & { admin(): KafkaAdminLike };
+    logLevel: { NOTHING: number };
+  };
+  const kafka = new Kafka({ clientId: `txkit-relay-${config.relayId}`, brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING });
+  const context = kafkaTransactions(kafka, { transactionalId: `txkit-relay-${config.relayId}` });
+  const admin = kafka.admin();
+  const store = sqlOutboxStore(db, { tablePrefix: config.tablePrefix, partitions: config.partitions });
+  const r = new OutboxRelay({
+    store,
+    sink: kafkaSink({ context, admin }),
+    relayId: config.relayId,
+    batchSize: config.batchSize,
+    pollIntervalMs: config.pollIntervalMs,
+    retentionMs: config.retentionMs,
+    onError: (err) => io.err(`relay: ${err instanceof Error ? err.message : String(err)}\n`),
+  });
+  try {
+    if (config.drain) {
+      const total = (await store.status()).partitions.reduce((n, p) => n + p.pending, 0);
+      const progress = setInterval(() => io.err(progressLine(r.stats.relayed, total, io.isTTY)), 250);
+      try {
+        await r.drain();
+      } finally {
+        clearInterval(progress);
+      }
+      io.err(progressLine(r.stats.relayed, total, io.isTTY) + (io.isTTY ? '\n' : ''));
+      io.out(`relayed ${r.stats.relayed} record(s) in ${r.stats.transactions} transaction(s)`);
+      return 0;
+    }
+    r.start();
+    io.out(`relay '${config.relayId}' running: ${config.kafkaBrokers.join(',')} <- ${store.dialect} '${config.tablePrefix}outbox' (SIGTERM to stop)`);
+    await new Promise<void>((resolve) => {
+      process.once('SIGTERM', resolve);
+      process.once('SIGINT', resolve);
+    });
+    await r.stop();
+    io.out(`relay stopped after ${r.stats.relayed} record(s)`);
+    return 0;
+  } finally {
+    await r.stop();
+    await context.close();
+    await admin.disconnect().catch(() => undefined);
+    await store.close();
+    await db.destroy();
+  }
+}
+
+function progressLine(done: number, total: number, tty: boolean): string {
+  const width = 30;
+  const ratio = total === 0 ? 1 : Math.min(1, done / total);
+  const bar = '#'.repeat(Math.round(ratio * width)).padEnd(width, '.');
+  const text = `[${bar}] ${done}/${total} relayed (${Math.round(ratio * 100)}%)`;
+  return tty ? `\r${text}` : `${text}\n`;
+}
+
+function formatAge(ms: number): string {
+  if (ms < 1000) return `${Math.round(ms)} ms`;
+  if (ms < 120_000) return `${(ms / 1000).toFixed(1)} s`;
+  return `${Math.round(ms / 60_000)} min`;
+}
