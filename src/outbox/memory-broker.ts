@@ -1,6 +1,7 @@
 import { ConfigError } from '../core/index.js';
 import type { MemoryStore, MemoryTransactionContext, MemoryTxHandle } from '../adapters/memory/index.js';
 import type { MessageSource, RelaySink, SourceMessage } from './outbox-types.js';
+import { waitForWake } from './wait.js';
 
 /**
  * The memory broker as a relay sink. The position is a key read and written
@@ -36,21 +37,11 @@ export function memorySource(store: MemoryStore, topic: string, options: { parti
             headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, String(v)])),
           }),
         ),
-    waitFor: (partition, offset, timeoutMs, signal) =>
-      new Promise<void>((resolve) => {
-        const done = (): void => {
-          clearTimeout(timer);
-          stop();
-          signal?.removeEventListener('abort', done);
-          resolve();
-        };
-        if (store.messages(topic, partition).length > offset || signal?.aborted) return resolve();
-        const stop = store.onCommit(() => {
-          if (store.messages(topic, partition).length > offset) done();
-        });
-        const timer = setTimeout(done, timeoutMs);
-        signal?.addEventListener('abort', done, { once: true });
-      }),
+    waitFor: (partition, offset, timeoutMs, signal) => {
+      const ready = (): boolean => store.messages(topic, partition).length > offset;
+      if (ready()) return Promise.resolve();
+      return waitForWake(timeoutMs, signal, (wake) => store.onCommit(() => ready() && wake()));
+    },
   };
 }
 

@@ -1,5 +1,6 @@
 import type { MemoryStore, MemoryTxHandle } from '../adapters/memory/index.js';
 import { InboxFencedError } from './outbox-errors.js';
+import { waitForWake } from './wait.js';
 import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
 
 /**
@@ -109,17 +110,7 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
   }
 
   waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return new Promise((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        stop();
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const stop = this.#store.onCommit(done);
-      const timer = setTimeout(done, timeoutMs);
-      signal?.addEventListener('abort', done, { once: true });
-    });
+    return waitForWake(timeoutMs, signal, (wake) => this.#store.onCommit(wake));
   }
 
   async close(): Promise<void> {}

@@ -3,6 +3,7 @@ import type { RetryPolicy, Transaction, TransactionContext } from '../core/index
 import { Outbox } from './outbox.js';
 import { InboxFencedError } from './outbox-errors.js';
 import type { MessageSource, OutboxStore, SourceMessage } from './outbox-types.js';
+import { waitForWake } from './wait.js';
 
 export interface PipelineContext<H> {
   readonly tx: Transaction<H>;
@@ -205,10 +206,7 @@ export class Pipeline<H> {
         this.#o.onError(err);
         offset = undefined;
         failures += 1;
-        await new Promise<void>((resolve) => {
-          const timer = setTimeout(resolve, Math.min(this.#o.pollIntervalMs, 50 * 2 ** Math.min(failures, 10)));
-          signal.addEventListener('abort', () => (clearTimeout(timer), resolve()), { once: true });
-        });
+        await waitForWake(Math.min(this.#o.pollIntervalMs, 50 * 2 ** Math.min(failures, 10)), signal);
       }
     }
   }

@@ -1,6 +1,7 @@
 import { ConfigError, FencedError } from '../core/index.js';
 import type { MessageHandle, OutgoingMessage, RetryPolicy } from '../core/index.js';
 import type { OutboxRecord, OutboxStore, RelaySink } from './outbox-types.js';
+import { waitForWake } from './wait.js';
 
 /** Header with `<partition>:<seq>` of the outbox record a message came from. */
 export const OUTBOX_SEQ_HEADER = 'txkit-outbox-seq';
@@ -165,14 +166,14 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
         }
         this.#o.onError(err);
         failures += 1;
-        await pause(Math.min(this.#o.pollIntervalMs, 50 * 2 ** Math.min(failures, 10)), signal);
+        await waitForWake(Math.min(this.#o.pollIntervalMs, 50 * 2 ** Math.min(failures, 10)), signal);
       }
     }
   }
 
   async #cleanupLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await pause(this.#o.cleanupIntervalMs, signal);
+      await waitForWake(this.#o.cleanupIntervalMs, signal);
       if (signal.aborted) return;
       await this.#o.store.cleanup(this.#o.retentionMs).catch(this.#o.onError);
     }
@@ -192,17 +193,4 @@ function groupByTopic(records: readonly OutboxRecord[]): { topic: string; messag
     else list.push(message);
   }
   return [...byTopic].map(([topic, messages]) => ({ topic, messages }));
-}
-
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  if (signal.aborted) return Promise.resolve();
-  return new Promise((resolve) => {
-    const done = (): void => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener('abort', done, { once: true });
-  });
 }

@@ -1,6 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ConfigError } from '../core/index.js';
 import { InboxFencedError } from './outbox-errors.js';
+import { waitForWake } from './wait.js';
 import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
 
 /** The part of a knex instance or transaction the store uses. */
@@ -290,16 +291,9 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
 
   async waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     if (this.dialect === 'postgres') await this.#listen();
-    await new Promise<void>((resolve) => {
-      const done = (): void => {
-        clearTimeout(timer);
-        this.#local.off('published', done);
-        signal?.removeEventListener('abort', done);
-        resolve();
-      };
-      const timer = setTimeout(done, timeoutMs);
-      this.#local.on('published', done);
-      signal?.addEventListener('abort', done, { once: true });
+    await waitForWake(timeoutMs, signal, (wake) => {
+      this.#local.on('published', wake);
+      return () => this.#local.off('published', wake);
     });
   }
 
