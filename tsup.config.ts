@@ -10,6 +10,7 @@ export const entries = {
   testing: 'src/testing/index.ts',
   sql: 'src/adapters/sql/index.ts',
   kafka: 'src/adapters/kafka/index.ts',
+  pulsar: 'src/adapters/pulsar/index.ts',
   outbox: 'src/outbox/index.ts',
   cli: 'src/cli/index.ts',
 };

@@ -24,6 +24,12 @@ export default async function setup(project: TestProject): Promise<() => Promise
     stops.push(() => kafka.stop());
     return kafka.brokers;
   });
+  services.pulsar = await startBroker('pulsar', async () => {
+    const { startPulsar } = await import('../../scripts/services/pulsar.mjs');
+    const pulsar = await startPulsar({ log: (line: string) => console.log(`[pulsar] ${line}`) });
+    stops.push(() => pulsar.stop());
+    return pulsar.serviceUrl;
+  });
 
   project.provide('txkitServices', services);
   return async () => {

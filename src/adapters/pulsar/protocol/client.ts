@@ -1,0 +1,250 @@
+/**
+ * The Pulsar client: one pooled connection per broker, topic lookup, producers,
+ * consumers and the transaction coordinator client, all closed together.
+ */
+import { ConfigError } from '../../../core/index.js';
+import { PulsarClosedError } from '../pulsar-errors.js';
+import { PulsarConnection } from './connection.js';
+import { PulsarConsumer } from './consumer.js';
+import type { ConsumerOptions } from './consumer.js';
+import { lookupTopic, partitionCount } from './lookup.js';
+import type { LookupResult } from './lookup.js';
+import { PulsarProducer } from './producer.js';
+import type { ProducerOptions } from './producer.js';
+import { TransactionCoordinatorClient } from './transaction-coordinator.js';
+
+export interface PulsarClientOptions {
+  /** The broker or proxy to start from: `pulsar://host:port`, or several `host:port` separated by commas. */
+  serviceUrl: string;
+  /** Time each request (lookup, producer and consumer creation, transaction commands, acknowledgements) may take. @default 30_000 */
+  operationTimeoutMs?: number;
+  /** Time to open a TCP connection and complete the CONNECT handshake. @default 10_000 */
+  connectionTimeoutMs?: number;
+  /** Interval of keep-alive pings; a connection silent for two intervals is dropped and reopened. @default 30_000 */
+  keepAliveIntervalMs?: number;
+  /** First delay before reconnecting a producer or consumer; doubles per failure (full jitter). @default 100 */
+  initialReconnectDelayMs?: number;
+  /** Upper bound of the reconnect delay. @default 30_000 */
+  maxReconnectDelayMs?: number;
+  /** Redirects one topic lookup may follow before it fails. @default 20 */
+  maxLookupRedirects?: number;
+}
+
+export type ResolvedClientOptions = Required<PulsarClientOptions>;
+
+const CLIENT_VERSION = 'txkit-pulsar';
+
+interface HostPort {
+  host: string;
+  port: number;
+}
+
+export class PulsarClient {
+  readonly options: ResolvedClientOptions;
+  readonly #serviceHosts: HostPort[];
+  #serviceIndex = 0;
+  readonly #pool = new Map<string, Promise<PulsarConnection>>();
+  readonly #producers = new Set<PulsarProducer>();
+  readonly #consumers = new Set<PulsarConsumer>();
+  #nextProducerId = 1;
+  #nextConsumerId = 1;
+  #transactions: TransactionCoordinatorClient | undefined;
+  #closing: Promise<void> | undefined;
+  /** Fires on close, so reconnect back-offs and waiting operations stop at once. */
+  readonly #closed = new AbortController();
+
+  constructor(options: PulsarClientOptions) {
+    this.options = resolveOptions(options);
+    this.#serviceHosts = parseServiceUrl(this.options.serviceUrl);
+  }
+
+  get closed(): boolean {
+    return this.#closing !== undefined;
+  }
+
+  /** Aborted when the client closes. */
+  get closeSignal(): AbortSignal {
+    return this.#closed.signal;
+  }
+
+  /**
+   * A ready connection to `brokerUrl` (the service URL when undefined), opened on first
+   * use and shared. With `proxy`, the TCP connection goes to the service URL, which
+   * forwards to brokerUrl.
+   */
+  connection(brokerUrl: string | undefined, proxy: boolean): Promise<PulsarConnection> {
+    if (this.#closing !== undefined) return Promise.reject(new PulsarClosedError('client'));
+    const physical = brokerUrl === undefined || proxy ? this.#serviceHost() : parseBrokerUrl(brokerUrl);
+    const key = `${physical.host}:${physical.port}|${proxy ? (brokerUrl ?? '') : ''}`;
+    const cached = this.#pool.get(key);
+    if (cached !== undefined) return cached;
+    const opening = PulsarConnection.open({
+      host: physical.host,
+      port: physical.port,
+      proxyToBrokerUrl: proxy ? brokerUrl : undefined,
+      connectTimeoutMs: this.options.connectionTimeoutMs,
+      operationTimeoutMs: this.options.operationTimeoutMs,
+      keepAliveIntervalMs: this.options.keepAliveIntervalMs,
+      clientVersion: CLIENT_VERSION,
+    });
+    this.#pool.set(key, opening);
+    opening.then(
+      (connection) => {
+        connection.onClose(() => {
+          if (this.#pool.get(key) === opening) this.#pool.delete(key);
+        });
+        // Closed while it was opening.
+        if (this.#closing !== undefined) void connection.close();
+      },
+      () => {
+        if (this.#pool.get(key) === opening) this.#pool.delete(key);
+        // A failed service host: try the next one of the list next time.
+        if (brokerUrl === undefined) this.#serviceIndex++;
+      },
+    );
+    return opening;
+  }
+
+  /** Which broker serves `topic` (a full topic name; for a partitioned topic, one partition). */
+  lookup(topic: string): Promise<LookupResult> {
+    return lookupTopic(this, topic);
+  }
+
+  /** Partitions of `topic`, 0 for a non-partitioned topic. */
+  partitions(topic: string): Promise<number> {
+    return partitionCount(this, topic);
+  }
+
+  /** Creates a producer; it is ready (connected to every partition's broker) when this resolves. */
+  async createProducer(options: ProducerOptions): Promise<PulsarProducer> {
+    this.#assertOpen();
+    const producer = await PulsarProducer.create(this, options);
+    if (this.#closing !== undefined) {
+      await producer.close();
+      throw new PulsarClosedError('client');
+    }
+    this.#producers.add(producer);
+    producer.onClose(() => this.#producers.delete(producer));
+    return producer;
+  }
+
+  /** Subscribes; messages flow once this resolves. */
+  async subscribe(options: ConsumerOptions): Promise<PulsarConsumer> {
+    this.#assertOpen();
+    const consumer = await PulsarConsumer.subscribe(this, options);
+    if (this.#closing !== undefined) {
+      await consumer.close();
+      throw new PulsarClosedError('client');
+    }
+    this.#consumers.add(consumer);
+    consumer.onClose(() => this.#consumers.delete(consumer));
+    return consumer;
+  }
+
+  /** The transaction coordinator client (connects on first use). */
+  get transactions(): TransactionCoordinatorClient {
+    this.#assertOpen();
+    return (this.#transactions ??= new TransactionCoordinatorClient(this));
+  }
+
+  /** @internal */
+  newProducerId(): number {
+    return this.#nextProducerId++;
+  }
+
+  /** @internal */
+  newConsumerId(): number {
+    return this.#nextConsumerId++;
+  }
+
+  /** Closes producers, consumers and connections. Idempotent. */
+  close(): Promise<void> {
+    this.#closing ??= (async () => {
+      this.#closed.abort(new PulsarClosedError('client'));
+      await Promise.allSettled([...this.#producers].map((p) => p.close()));
+      await Promise.allSettled([...this.#consumers].map((c) => c.close()));
+      const connections = await Promise.allSettled([...this.#pool.values()]);
+      this.#pool.clear();
+      await Promise.all(connections.map((c) => (c.status === 'fulfilled' ? c.value.close() : undefined)));
+    })();
+    return this.#closing;
+  }
+
+  #assertOpen(): void {
+    if (this.#closing !== undefined) throw new PulsarClosedError('client');
+  }
+
+  #serviceHost(): HostPort {
+    return this.#serviceHosts[this.#serviceIndex % this.#serviceHosts.length] as HostPort;
+  }
+}
+
+function resolveOptions(options: PulsarClientOptions): ResolvedClientOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('the Pulsar client needs options with a serviceUrl, e.g. { serviceUrl: "pulsar://localhost:6650" }', {
+      backend: 'pulsar',
+    });
+  }
+  const resolved: ResolvedClientOptions = {
+    serviceUrl: options.serviceUrl,
+    operationTimeoutMs: options.operationTimeoutMs ?? 30_000,
+    connectionTimeoutMs: options.connectionTimeoutMs ?? 10_000,
+    keepAliveIntervalMs: options.keepAliveIntervalMs ?? 30_000,
+    initialReconnectDelayMs: options.initialReconnectDelayMs ?? 100,
+    maxReconnectDelayMs: options.maxReconnectDelayMs ?? 30_000,
+    maxLookupRedirects: options.maxLookupRedirects ?? 20,
+  };
+  for (const key of [
+    'operationTimeoutMs',
+    'connectionTimeoutMs',
+    'keepAliveIntervalMs',
+    'initialReconnectDelayMs',
+    'maxReconnectDelayMs',
+  ] as const) {
+    positiveNumber(resolved[key], key);
+  }
+  if (!Number.isInteger(resolved.maxLookupRedirects) || resolved.maxLookupRedirects < 0) {
+    throw new ConfigError(`maxLookupRedirects must be a non-negative integer, got ${String(resolved.maxLookupRedirects)}`, {
+      backend: 'pulsar',
+    });
+  }
+  return resolved;
+}
+
+export function positiveNumber(value: unknown, name: string): void {
+  if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
+    throw new ConfigError(`${name} must be a positive number of milliseconds, got ${String(value)}`, { backend: 'pulsar' });
+  }
+}
+
+/** `pulsar://h1:p1,h2:p2/` -> hosts. TLS (`pulsar+ssl://`) is not supported by txkit's client. */
+function parseServiceUrl(url: unknown): HostPort[] {
+  if (typeof url !== 'string' || url.length === 0) {
+    throw new ConfigError(`serviceUrl must be a string like 'pulsar://localhost:6650', got ${JSON.stringify(url)}`, {
+      backend: 'pulsar',
+    });
+  }
+  if (url.startsWith('pulsar+ssl://')) {
+    throw new ConfigError("txkit's Pulsar client does not speak TLS: use a pulsar:// service URL", { backend: 'pulsar' });
+  }
+  const match = /^pulsar:\/\/([^/]+)\/?$/.exec(url);
+  if (match === null) {
+    throw new ConfigError(`serviceUrl '${url}' is not a Pulsar service URL; use pulsar://host:port`, { backend: 'pulsar' });
+  }
+  return (match[1] as string).split(',').map((hostPort) => parseHostPort(hostPort, url));
+}
+
+function parseBrokerUrl(url: string): HostPort {
+  const match = /^pulsar:\/\/([^/,]+)\/?$/.exec(url);
+  if (match === null) throw new ConfigError(`the broker answered with an unusable broker URL '${url}'`, { backend: 'pulsar' });
+  return parseHostPort(match[1] as string, url);
+}
+
+function parseHostPort(hostPort: string, url: string): HostPort {
+  const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostPort.trim());
+  if (match === null) throw new ConfigError(`cannot read host:port '${hostPort}' in '${url}'`, { backend: 'pulsar' });
+  const host = (match[1] as string).replace(/^\[|\]$/g, '');
+  const port = match[2] === undefined ? 6650 : Number(match[2]);
+  if (!(port > 0 && port < 65536)) throw new ConfigError(`invalid port in '${url}'`, { backend: 'pulsar' });
+  return { host, port };
+}

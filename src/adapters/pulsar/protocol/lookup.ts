@@ -1,0 +1,54 @@
+/**
+ * Topic lookup (CommandLookupTopic): asks the service URL which broker serves a topic
+ * and follows Redirect answers (possibly through a proxy) until one says Connect.
+ * Partitioned-topic metadata (CommandPartitionedTopicMetadata) tells how many
+ * partitions a topic has, 0 for a non-partitioned one.
+ */
+import { PulsarProtocolError, PulsarServerError } from '../pulsar-errors.js';
+import type { PulsarClient } from './client.js';
+import { CommandType, LookupType } from './commands.js';
+import type { LookupResponseBody, PartitionMetadataResponseBody } from './commands.js';
+
+export interface LookupResult {
+  /** The broker that serves the topic (`pulsar://host:port`). */
+  readonly brokerUrl: string;
+  /** Connect to the service URL and let it proxy to brokerUrl. */
+  readonly proxyThroughServiceUrl: boolean;
+}
+
+export async function lookupTopic(client: PulsarClient, topic: string): Promise<LookupResult> {
+  let brokerUrl: string | undefined; // undefined: ask the service URL
+  let proxy = false;
+  let authoritative = false;
+  // Bounded: a broker that keeps redirecting is an error after maxLookupRedirects hops.
+  for (let hop = 0; hop <= client.options.maxLookupRedirects; hop++) {
+    const connection = await client.connection(brokerUrl, proxy);
+    const response: LookupResponseBody = await connection.request<LookupResponseBody>(CommandType.LOOKUP, { topic, authoritative });
+    const next = response.brokerServiceUrl;
+    switch (response.response) {
+      case LookupType.Connect:
+        if (next === undefined) throw new PulsarProtocolError(`lookup of ${topic} said Connect without a broker URL`);
+        return { brokerUrl: next, proxyThroughServiceUrl: response.proxyThroughServiceUrl === true };
+      case LookupType.Redirect:
+        if (next === undefined) throw new PulsarProtocolError(`lookup of ${topic} said Redirect without a broker URL`);
+        brokerUrl = next;
+        proxy = response.proxyThroughServiceUrl === true;
+        authoritative = response.authoritative === true;
+        continue;
+      default:
+        throw new PulsarServerError(response.error ?? 0, response.message ?? 'lookup failed', 'LOOKUP');
+    }
+  }
+  throw new PulsarProtocolError(
+    `lookup of ${topic} was redirected more than ${client.options.maxLookupRedirects} times; the brokers disagree on who owns it`,
+  );
+}
+
+export async function partitionCount(client: PulsarClient, topic: string): Promise<number> {
+  const connection = await client.connection(undefined, false);
+  const response = await connection.request<PartitionMetadataResponseBody>(CommandType.PARTITIONED_METADATA, { topic });
+  if (response.response === 1) {
+    throw new PulsarServerError(response.error ?? 0, response.message ?? 'partitioned metadata lookup failed', 'PARTITIONED_METADATA');
+  }
+  return response.partitions ?? 0;
+}

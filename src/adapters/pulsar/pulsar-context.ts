@@ -1,0 +1,439 @@
+import {
+  ConfigError,
+  TransactionStateError,
+  UnknownCommitResultError,
+  createTransactionContext,
+  validateSendBatchRequest,
+  validateSendRequest,
+} from '../../core/index.js';
+import type {
+  ContextOptions,
+  DriverTransaction,
+  SendBatchRequest,
+  SendRequest,
+  TransactionContext,
+  TransactionDriver,
+} from '../../core/index.js';
+import {
+  PulsarClosedError,
+  PulsarConnectionError,
+  PulsarProtocolError,
+  PulsarServerError,
+  PulsarTimeoutError,
+  classifyPulsarError,
+} from './pulsar-errors.js';
+import type { PulsarBeginOptions, PulsarRecordMetadata, PulsarTxHandle } from './pulsar-types.js';
+import { PulsarClient, positiveNumber } from './protocol/client.js';
+import type { PulsarClientOptions } from './protocol/client.js';
+import { TxnAction } from './protocol/commands.js';
+import { PulsarConsumer, messageIdsOf } from './protocol/consumer.js';
+import type { AckTarget, PartitionConsumer } from './protocol/consumer.js';
+import type { PulsarMessageId } from './protocol/message-id.js';
+import type { PartitionProducer, ProducerMessage, PulsarProducer } from './protocol/producer.js';
+import { fullTopicName } from './protocol/topic-name.js';
+import { txnIdString } from './protocol/transaction-coordinator.js';
+import type { TxnId } from './protocol/transaction-coordinator.js';
+
+export interface PulsarTransactionsOptions
+  extends ContextOptions<PulsarBeginOptions>,
+    Omit<PulsarClientOptions, 'serviceUrl'> {
+  /**
+   * The cluster to connect to (`pulsar://host:port`); the context makes its own client
+   * and closes it with the context. Give either serviceUrl or client.
+   */
+  serviceUrl?: string;
+  /**
+   * A client to share (e.g. with the consumers whose messages the transactions
+   * acknowledge); the context does not close it. Give either serviceUrl or client.
+   */
+  client?: PulsarClient;
+  /**
+   * Default time after which the transaction coordinator aborts a transaction by itself.
+   * @default 60_000
+   */
+  transactionTimeoutMs?: number;
+  /** Time a message sent in a transaction may wait for the broker's receipt. @default 30_000 */
+  sendTimeoutMs?: number;
+}
+
+export type PulsarTransactionContext = TransactionContext<PulsarTxHandle, PulsarBeginOptions> & {
+  /** The client the context runs on: subscribe consumers with it to acknowledge in transactions. */
+  readonly client: PulsarClient;
+};
+
+const CLIENT_OPTION_KEYS = [
+  'operationTimeoutMs',
+  'connectionTimeoutMs',
+  'keepAliveIntervalMs',
+  'initialReconnectDelayMs',
+  'maxReconnectDelayMs',
+  'maxLookupRedirects',
+] as const;
+
+/**
+ * Pulsar transactions (PIP-31) over txkit's own implementation of the Pulsar binary
+ * protocol: messages sent and acknowledgements made through `tx.handle` commit or abort
+ * together, so consume-transform-produce from one topic to another is exactly-once.
+ */
+export function pulsarTransactions(options: PulsarTransactionsOptions): PulsarTransactionContext {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('pulsarTransactions() needs options: { serviceUrl } or { client }', { backend: 'pulsar' });
+  }
+  const { serviceUrl, client: given, transactionTimeoutMs = 60_000, sendTimeoutMs = 30_000, ...rest } = options;
+  const clientOptions: Partial<PulsarClientOptions> = {};
+  const contextOptions: Record<string, unknown> = { ...rest };
+  for (const key of CLIENT_OPTION_KEYS) {
+    if (rest[key] !== undefined) (clientOptions as Record<string, unknown>)[key] = rest[key];
+    delete contextOptions[key];
+  }
+  if ((serviceUrl === undefined) === (given === undefined)) {
+    throw new ConfigError('pulsarTransactions() needs exactly one of serviceUrl (a new client) or client (a shared one)', {
+      backend: 'pulsar',
+    });
+  }
+  if (given !== undefined) {
+    if (!(given instanceof PulsarClient)) throw new ConfigError('pulsarTransactions({ client }) needs a PulsarClient', { backend: 'pulsar' });
+    if (Object.keys(clientOptions).length > 0) {
+      throw new ConfigError(`${Object.keys(clientOptions).join(', ')} configure a new client: set them on the PulsarClient you pass instead`, {
+        backend: 'pulsar',
+      });
+    }
+  }
+  positiveNumber(transactionTimeoutMs, 'transactionTimeoutMs');
+  positiveNumber(sendTimeoutMs, 'sendTimeoutMs');
+  const client = given ?? new PulsarClient({ ...clientOptions, serviceUrl: serviceUrl as string });
+  const driver = new PulsarDriver(client, given === undefined, { transactionTimeoutMs, sendTimeoutMs });
+  const ctx = createTransactionContext(driver, contextOptions as ContextOptions<PulsarBeginOptions>);
+  return Object.defineProperty(ctx, 'client', { value: client, enumerable: true }) as PulsarTransactionContext;
+}
+
+/** The Pulsar backend's TransactionDriver. */
+export class PulsarDriver implements TransactionDriver<PulsarTxHandle, PulsarBeginOptions> {
+  readonly backend = 'pulsar' as const;
+  readonly capabilities = { savepoints: false };
+  readonly client: PulsarClient;
+  readonly #ownsClient: boolean;
+  readonly #defaults: { transactionTimeoutMs: number; sendTimeoutMs: number };
+  /** One producer per topic, shared by the context's transactions. */
+  readonly #producers = new Map<string, Promise<PulsarProducer>>();
+
+  constructor(client: PulsarClient, ownsClient: boolean, defaults: { transactionTimeoutMs: number; sendTimeoutMs: number }) {
+    this.client = client;
+    this.#ownsClient = ownsClient;
+    this.#defaults = defaults;
+  }
+
+  validateOptions(options: PulsarBeginOptions): void {
+    if (options.transactionTimeoutMs !== undefined) positiveNumber(options.transactionTimeoutMs, 'transactionTimeoutMs');
+  }
+
+  async begin(options: PulsarBeginOptions): Promise<DriverTransaction<PulsarTxHandle>> {
+    const ttl = options.transactionTimeoutMs ?? this.#defaults.transactionTimeoutMs;
+    const txn = await this.client.transactions.newTransaction(ttl);
+    return new PulsarTransaction(this, txn);
+  }
+
+  classify = classifyPulsarError;
+
+  async close(): Promise<void> {
+    const producers = await Promise.allSettled(this.#producers.values());
+    this.#producers.clear();
+    await Promise.allSettled(producers.map((p) => (p.status === 'fulfilled' ? p.value.close() : undefined)));
+    if (this.#ownsClient) await this.client.close();
+  }
+
+  /** @internal the context's producer of `topic` (a full topic name). */
+  producer(topic: string): Promise<PulsarProducer> {
+    const cached = this.#producers.get(topic);
+    if (cached !== undefined) return cached;
+    const creating = this.client.createProducer({ topic, sendTimeoutMs: this.#defaults.sendTimeoutMs });
+    this.#producers.set(topic, creating);
+    creating.then(
+      (producer) => producer.onClose(() => this.#producers.get(topic) === creating && this.#producers.delete(topic)),
+      () => this.#producers.get(topic) === creating && this.#producers.delete(topic),
+    );
+    return creating;
+  }
+}
+
+type TxState = 'open' | 'ending' | 'committed' | 'aborted';
+
+class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
+  readonly id: string;
+  readonly handle: PulsarTxHandle;
+  readonly #driver: PulsarDriver;
+  readonly #txn: TxnId;
+  #state: TxState = 'open';
+  /** Sends and acknowledgements in flight: the commit waits for them and fails if any failed. */
+  readonly #ops = new Set<Promise<unknown>>();
+  #failure: { error: unknown } | undefined;
+  readonly #partitions = new Map<string, Promise<void>>();
+  readonly #subscriptions = new Map<string, Promise<void>>();
+  readonly #ackedOn = new Set<PartitionConsumer>();
+  #commitSent = false;
+  /** The coordinator answered the first commit with TransactionNotFound: it timed the transaction out and forgot it. */
+  #forgotten = false;
+
+  constructor(driver: PulsarDriver, txn: TxnId) {
+    this.#driver = driver;
+    this.#txn = txn;
+    this.id = txnIdString(txn);
+    this.handle = Object.freeze({
+      transactionId: this.id,
+      send: (request: SendRequest) =>
+        this.#operation('send', () => {
+          validateSendRequest(request, 'pulsar');
+          return this.#send(prepare([request]));
+        }),
+      sendBatch: (request: SendBatchRequest) =>
+        this.#operation('sendBatch', () => {
+          validateSendBatchRequest(request, 'pulsar');
+          return this.#send(prepare(request.topicMessages));
+        }),
+      acknowledge: (consumer: PulsarConsumer, messageId: AckTarget) =>
+        this.#operation('acknowledge', () => {
+          if (!(consumer instanceof PulsarConsumer)) {
+            throw new ConfigError('acknowledge(consumer, messageId) needs the PulsarConsumer the message came from', { backend: 'pulsar' });
+          }
+          const ids = messageIdsOf(messageId);
+          const byPartition = new Map<PartitionConsumer, PulsarMessageId[]>();
+          for (const id of ids) {
+            const p = consumer.partitionOf(id);
+            byPartition.set(p, [...(byPartition.get(p) ?? []), id]);
+          }
+          return this.#acknowledge(byPartition);
+        }),
+    });
+  }
+
+  /**
+   * Runs a handle operation: input is checked synchronously (a ConfigError rejects the
+   * call and leaves the transaction alone); the I/O is tracked, and a failure of it fails the commit.
+   */
+  #operation<T>(method: string, start: () => Promise<T>): Promise<T> {
+    let op: Promise<T>;
+    try {
+      this.#assertOpen(method);
+      op = start();
+    } catch (err) {
+      return Promise.reject(err);
+    }
+    return this.#track(op);
+  }
+
+  async commit(): Promise<void> {
+    if (this.#state === 'committed') return;
+    this.#state = 'ending';
+    await this.#settleOps();
+    // A send or acknowledgement failed: committing would lose it, so the commit fails with its error.
+    if (this.#failure !== undefined) throw this.#failure.error;
+    await this.#endCommit(true);
+  }
+
+  /** After an unknown commit result: END_TXN commit again (the coordinator takes it again while committing). */
+  recommit(): Promise<void> {
+    return this.#endCommit(false);
+  }
+
+  async rollback(): Promise<void> {
+    if (this.#state === 'aborted' || this.#state === 'committed') return;
+    this.#state = 'ending';
+    await this.#settleOps();
+    // Forgotten by the coordinator: it aborted the transaction itself (timeout); nothing to end.
+    if (!this.#forgotten) {
+      const tc = this.#driver.client.transactions;
+      try {
+        await tc.end(await tc.connectionOf(this.#txn), this.#txn, TxnAction.ABORT);
+      } catch (err) {
+        // Gone before any commit was sent: the coordinator already aborted it (transaction timeout).
+        const gone = err instanceof PulsarServerError && err.serverError === 'TransactionNotFound' && !this.#commitSent;
+        if (!gone) throw err;
+      }
+    }
+    this.#state = 'aborted';
+    // Shared subscriptions get an aborted transaction's acknowledged messages back from the
+    // broker; single-consumer ones (Exclusive, Failover) only when the consumer asks.
+    for (const consumer of this.#ackedOn) {
+      if (consumer.subscriptionType === 'Exclusive' || consumer.subscriptionType === 'Failover') consumer.redeliverAll();
+    }
+  }
+
+  async #endCommit(first: boolean): Promise<void> {
+    const tc = this.#driver.client.transactions;
+    // Failing to reach the coordinator sends nothing: that failure is judged as it is.
+    const connection = await tc.connectionOf(this.#txn);
+    try {
+      this.#commitSent = true;
+      await tc.end(connection, this.#txn, TxnAction.COMMIT);
+    } catch (err) {
+      throw this.#commitError(err, first);
+    }
+    this.#state = 'committed';
+  }
+
+  /**
+   * Which END_TXN failures leave the outcome unknown. The coordinator answers a repeated
+   * commit while it is still committing; once done it forgets the transaction, so
+   * TransactionNotFound after an earlier unanswered commit cannot tell committed from
+   * timed out. InvalidTxnStatus means it is aborting: definitely not committed.
+   */
+  #commitError(err: unknown, first: boolean): unknown {
+    if (err instanceof PulsarServerError) {
+      switch (err.serverError) {
+        case 'InvalidTxnStatus':
+          return err;
+        case 'TransactionNotFound':
+          // Never committed before: the coordinator aborted it (timeout) and forgot it.
+          if (first) this.#forgotten = true;
+          return first ? err : this.#unknown(err);
+        case 'TransactionCoordinatorNotFound':
+        case 'ServiceNotReady':
+          return first ? err : this.#unknown(err);
+        default:
+          return this.#unknown(err);
+      }
+    }
+    if (
+      err instanceof PulsarTimeoutError ||
+      err instanceof PulsarConnectionError ||
+      err instanceof PulsarClosedError ||
+      err instanceof PulsarProtocolError
+    ) {
+      return this.#unknown(err);
+    }
+    return err;
+  }
+
+  #unknown(cause: unknown): UnknownCommitResultError {
+    return new UnknownCommitResultError(
+      `the Pulsar commit of transaction ${this.id} got no definite answer; txkit asks the coordinator again ` +
+        'while it may still be committing (check for the messages before producing them again)',
+      { backend: 'pulsar', cause, code: 'PULSAR_COMMIT_UNKNOWN' },
+    );
+  }
+
+  async #send(requests: readonly PreparedSend[]): Promise<PulsarRecordMetadata[]> {
+    const producers = new Map<string, Promise<PulsarProducer>>();
+    for (const r of requests) if (!producers.has(r.fullTopic)) producers.set(r.fullTopic, this.#driver.producer(r.fullTopic));
+    // In request order; grouped per partition producer so each partition gets batched entries.
+    const routed: { producer: PartitionProducer; topic: string }[] = [];
+    const groups = new Map<PartitionProducer, { at: number[]; messages: ProducerMessage[] }>();
+    for (const r of requests) {
+      const producer = await (producers.get(r.fullTopic) as Promise<PulsarProducer>);
+      for (const message of r.messages) {
+        const p = producer.route(message);
+        const group = groups.get(p) ?? { at: [], messages: [] };
+        groups.set(p, group);
+        group.at.push(routed.length);
+        group.messages.push(message);
+        routed.push({ producer: p, topic: r.topic });
+      }
+    }
+    // The coordinator must know every partition before the commit reaches it; registering
+    // before sending (as the Java client does) also keeps a timed-out transaction from
+    // leaving messages the coordinator would never end.
+    await this.#register(
+      this.#partitions,
+      [...groups.keys()].map((p) => ({ key: p.topic, value: p.topic })),
+      (topics) => this.#driver.client.transactions.addPartitions(this.#txn, topics),
+    );
+    const ids = new Array<PulsarMessageId>(routed.length);
+    await Promise.all(
+      [...groups].map(async ([p, group]) => {
+        const got = await p.sendMany(group.messages, this.#txn);
+        group.at.forEach((at, k) => (ids[at] = got[k] as PulsarMessageId));
+      }),
+    );
+    return routed.map((r, i) => ({ topicName: r.topic, partition: r.producer.partition, messageId: ids[i] as PulsarMessageId }));
+  }
+
+  async #acknowledge(byPartition: Map<PartitionConsumer, PulsarMessageId[]>): Promise<void> {
+    await this.#register(
+      this.#subscriptions,
+      [...byPartition.keys()].map((p) => ({ key: `${p.topic}\u0000${p.subscription}`, value: { topic: p.topic, subscription: p.subscription } })),
+      (subscriptions) => this.#driver.client.transactions.addSubscriptions(this.#txn, subscriptions),
+    );
+    for (const p of byPartition.keys()) this.#ackedOn.add(p);
+    await Promise.all([...byPartition].map(([p, list]) => p.acknowledge(list, this.#txn)));
+  }
+
+  /** Registers with the coordinator, once per transaction, what it has not seen yet (one request for all). */
+  async #register<V>(registered: Map<string, Promise<void>>, wanted: { key: string; value: V }[], add: (values: V[]) => Promise<void>): Promise<void> {
+    const fresh = wanted.filter((w) => !registered.has(w.key));
+    if (fresh.length > 0) {
+      const adding = add(fresh.map((w) => w.value));
+      for (const w of fresh) registered.set(w.key, adding);
+    }
+    await Promise.all(wanted.map((w) => registered.get(w.key)));
+  }
+
+  #track<T>(op: Promise<T>): Promise<T> {
+    this.#ops.add(op);
+    op.then(
+      () => this.#ops.delete(op),
+      (error: unknown) => {
+        this.#ops.delete(op);
+        this.#failure ??= { error };
+      },
+    );
+    return op;
+  }
+
+  async #settleOps(): Promise<void> {
+    // New operations are refused once ending, so one pass waits for all of them.
+    await Promise.allSettled([...this.#ops]);
+  }
+
+  #assertOpen(method: string): void {
+    if (this.#state !== 'open') {
+      const ended = this.#state === 'ending' ? 'ending' : this.#state;
+      throw new TransactionStateError(
+        `${method}() is not allowed: this Pulsar transaction handle belongs to a transaction that is ${ended}; ` +
+          'use the handle of the transaction you are in',
+        { backend: 'pulsar', method, state: ended === 'ending' ? 'committing' : ended, code: 'HANDLE_ENDED' },
+      );
+    }
+  }
+}
+
+interface PreparedSend {
+  /** The topic as the caller named it (reported back in the record metadata). */
+  readonly topic: string;
+  readonly fullTopic: string;
+  readonly messages: ProducerMessage[];
+}
+
+/** Checks and converts the shared message shape before any I/O. */
+function prepare(requests: readonly SendRequest[]): PreparedSend[] {
+  return requests.map((r) => ({
+    topic: r.topic,
+    fullTopic: fullTopicName(r.topic),
+    messages: r.messages.map((m, i) => toProducerMessage(m, `send() to topic '${r.topic}', messages[${i}]`)),
+  }));
+}
+
+const utf8 = new TextDecoder('utf-8', { fatal: true });
+
+/** The shared message shape -> a Pulsar message (headers become string properties). */
+function toProducerMessage(m: SendRequest['messages'][number], where: string): ProducerMessage {
+  const message: ProducerMessage = { value: m.value };
+  if (m.key !== undefined) message.key = m.key;
+  if (m.partition !== undefined) message.partition = m.partition;
+  if (m.headers !== undefined) {
+    const properties: Record<string, string> = {};
+    for (const [name, v] of Object.entries(m.headers)) {
+      if (typeof v === 'string') properties[name] = v;
+      else {
+        try {
+          properties[name] = utf8.decode(v);
+        } catch {
+          throw new ConfigError(`${where}.headers['${name}'] is binary; Pulsar properties are strings: encode it (e.g. base64) first`, {
+            backend: 'pulsar',
+          });
+        }
+      }
+    }
+    message.properties = properties;
+  }
+  return message;
+}
