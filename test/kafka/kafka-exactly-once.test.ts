@@ -161,7 +161,9 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
       );
       for (const k of kills) assert.ok(k.committedByRun >= TOTAL * 0.2);
       assert.ok(uncommitted.records.length > TOTAL, 'the mid-transaction kill left aborted output in the log, which read_committed never showed');
-      assert.equal(committedTotal, TOTAL, 'each input message was committed exactly once across the runs');
+      // A SIGKILL right after a commit can swallow that commit's report, so the reports can only undercount;
+      // the exact-copy checks on the output above are what prove exactly-once.
+      assert.ok(committedTotal <= TOTAL, `the workers reported ${committedTotal} commits for ${TOTAL} messages`);
     },
     300_000,
   );
