@@ -1,3 +1,5 @@
+import { PulsarServerError } from '../pulsar-errors.js';
+
 /** Exponential back-off with full jitter for reconnects: random in [0, min(initial * 2^n, max)), at least 10 ms. */
 export class Backoff {
   #attempt = 0;
@@ -31,4 +33,37 @@ export function delay(ms: number, signal: AbortSignal): Promise<boolean> {
     }, ms);
     signal.addEventListener('abort', onAbort, { once: true });
   });
+}
+
+/** A refusal that reconnecting cannot fix. */
+export function isPermanent(err: unknown): boolean {
+  return err instanceof PulsarServerError && !err.retriable;
+}
+
+export interface ReconnectOptions {
+  backoff: Backoff;
+  /** Whether reconnecting is still wanted (the producer or consumer is not closed or ready). */
+  active: () => boolean;
+  /** Ends the wait between tries at once (the client closed). */
+  signal: AbortSignal;
+  /** One try; resolving ends the loop. */
+  attempt: () => Promise<void>;
+  /** A permanent refusal ends the loop here. */
+  onPermanent: (err: Error) => void;
+}
+
+/** The reconnect loop of producers and consumers: back off, try again, until connected, no longer wanted, or refused for good. */
+export async function reconnectUntil({ backoff, active, signal, attempt, onPermanent }: ReconnectOptions): Promise<void> {
+  while (active()) {
+    if (!(await delay(backoff.next(), signal))) return;
+    try {
+      await attempt();
+      return;
+    } catch (err) {
+      if (isPermanent(err)) {
+        onPermanent(err as Error);
+        return;
+      }
+    }
+  }
 }

@@ -12,11 +12,10 @@ import {
   PulsarClosedError,
   PulsarConnectionError,
   PulsarProtocolError,
-  PulsarServerError,
   PulsarTimeoutError,
   PulsarUnsupportedError,
 } from '../pulsar-errors.js';
-import { Backoff, delay } from './backoff.js';
+import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
 import type { PulsarClient } from './client.js';
 import {
   CommandType,
@@ -494,21 +493,16 @@ export class PartitionConsumer implements ConsumerListener {
     if (this.#reconnecting) return;
     this.#reconnecting = true;
     try {
-      const backoff = this.#backoff();
-      // Ends when subscribed again, closed, or refused for good.
-      while (this.#state === 'connecting' && !this.#client.closed) {
-        if (!(await delay(backoff.next(), this.#client.closeSignal))) return;
-        try {
-          await this.#subscribe();
-          return;
-        } catch (err) {
-          if (isPermanent(err)) {
-            this.#failure = err as Error;
-            this.#parent.enqueue([{ error: err as Error, from: this }]);
-            return;
-          }
-        }
-      }
+      await reconnectUntil({
+        backoff: this.#backoff(),
+        active: () => this.#state === 'connecting' && !this.#client.closed,
+        signal: this.#client.closeSignal,
+        attempt: () => this.#subscribe(),
+        onPermanent: (err) => {
+          this.#failure = err;
+          this.#parent.enqueue([{ error: err, from: this }]);
+        },
+      });
     } finally {
       this.#reconnecting = false;
     }
@@ -701,6 +695,3 @@ function bitsOf(words: readonly U64[]): Set<number> {
   return set;
 }
 
-function isPermanent(err: unknown): boolean {
-  return err instanceof PulsarServerError && !err.retriable;
-}

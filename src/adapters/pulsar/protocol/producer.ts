@@ -22,7 +22,7 @@ import {
   PulsarServerError,
   PulsarTimeoutError,
 } from '../pulsar-errors.js';
-import { Backoff, delay } from './backoff.js';
+import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
 import type { PulsarClient } from './client.js';
 import { positiveNumber } from './client.js';
 import { CommandType, SingleMessageMetadataCodec, fromBigInt, has, toBigInt, toNumber } from './commands.js';
@@ -441,22 +441,17 @@ export class PartitionProducer implements ProducerListener {
     if (this.#reconnecting) return;
     this.#reconnecting = true;
     try {
-      const backoff = this.#backoff();
-      // Ends when connected, closed, or refused for good.
-      while (this.#state === 'connecting' && !this.#client.closed) {
-        if (!(await delay(backoff.next(), this.#client.closeSignal))) return;
-        try {
-          await this.#connect();
-          return;
-        } catch (err) {
-          if (isPermanent(err)) {
-            this.#failure = err as Error;
-            this.#failPending(err as Error, () => true);
-            this.#wakeRoomWaiters();
-            return;
-          }
-        }
-      }
+      await reconnectUntil({
+        backoff: this.#backoff(),
+        active: () => this.#state === 'connecting' && !this.#client.closed,
+        signal: this.#client.closeSignal,
+        attempt: () => this.#connect(),
+        onPermanent: (err) => {
+          this.#failure = err;
+          this.#failPending(err, () => true);
+          this.#wakeRoomWaiters();
+        },
+      });
     } finally {
       this.#reconnecting = false;
     }
@@ -556,11 +551,6 @@ export class PartitionProducer implements ProducerListener {
   #backoff(): Backoff {
     return new Backoff(this.#client.options.initialReconnectDelayMs, this.#client.options.maxReconnectDelayMs);
   }
-}
-
-/** A refusal that reconnecting cannot fix. */
-function isPermanent(err: unknown): boolean {
-  return err instanceof PulsarServerError && !err.retriable;
 }
 
 /** The per-message fields, shared by MessageMetadata and SingleMessageMetadata (same names). */
