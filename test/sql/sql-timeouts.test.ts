@@ -10,6 +10,7 @@ import pg from 'pg';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { knexTransactions, pgTransactions } from '../../src/adapters/sql/index.js';
 import { TransactionAbortedError, TransactionTimeoutError } from '../../src/index.js';
+import type { TransactionContext } from '../../src/index.js';
 import { rejection } from '../../src/testing/index.js';
 import { service } from '../support/services.js';
 import { deferred, uniqueName, waitFor } from './support/sql-fixtures.js';
@@ -20,6 +21,24 @@ const errnoOf = (err: unknown): unknown => (err as { errno?: unknown }).errno;
 const FOREVER_S = 60;
 // Generous: the statement must have reached the server before the timeout fires.
 const TIMEOUT_MS = 500;
+
+/**
+ * Starts a unit whose statement only a server-side cancel can end. Returns the
+ * unit's promise and a promise of the statement's own outcome (its error).
+ */
+function longStatement<H>(
+  ctx: TransactionContext<H, object>,
+  run: (handle: H) => PromiseLike<unknown>,
+  options: { timeoutMs?: number; signal?: AbortSignal },
+): { unit: Promise<unknown>; statement: Promise<unknown> } {
+  const statement = deferred<unknown>();
+  const unit = ctx.withTransaction(async (tx) => {
+    const running = Promise.resolve(run(tx.handle));
+    statement.resolve(running.catch((e: unknown) => e));
+    await running;
+  }, options);
+  return { unit, statement: statement.promise };
+}
 
 const pgUrl = service('postgres');
 
@@ -45,19 +64,10 @@ describe.skipIf(pgUrl === undefined)('postgres: timeouts cancel the running stat
     const pool = new pg.Pool({ connectionString: url, max: 1, application_name: app });
     try {
       const ctx = pgTransactions(pool);
-      const statement = deferred<unknown>();
-      const err = await rejection(
-        ctx.withTransaction(
-          async (tx) => {
-            const running = tx.handle.query(`SELECT pg_sleep(${FOREVER_S})`);
-            statement.resolve(running.catch((e: unknown) => e));
-            await running;
-          },
-          { timeoutMs: TIMEOUT_MS },
-        ),
-      );
+      const { unit, statement } = longStatement(ctx, (h) => h.query(`SELECT pg_sleep(${FOREVER_S})`), { timeoutMs: TIMEOUT_MS });
+      const err = await rejection(unit);
       assert.ok(err instanceof TransactionTimeoutError && err.code === 'TX_TIMEOUT', `got ${String(err)}`);
-      assert.equal(codeOf(await statement.promise), '57014', 'the server cancelled the statement');
+      assert.equal(codeOf(await statement), '57014', 'the server cancelled the statement');
       assert.equal(pool.totalCount - pool.idleCount, 0, 'the client went back to the pool');
       assert.equal(await sessions('active'), 0, 'nothing runs on the server any more');
       assert.equal(await sessions('idle in transaction'), 0);
@@ -74,20 +84,12 @@ describe.skipIf(pgUrl === undefined)('postgres: timeouts cancel the running stat
     try {
       const ctx = pgTransactions(pool);
       const controller = new AbortController();
-      const statement = deferred<unknown>();
-      const unit = ctx.withTransaction(
-        async (tx) => {
-          const running = tx.handle.query(`SELECT pg_sleep(${FOREVER_S})`);
-          statement.resolve(running.catch((e: unknown) => e));
-          await running;
-        },
-        { signal: controller.signal },
-      );
+      const { unit, statement } = longStatement(ctx, (h) => h.query(`SELECT pg_sleep(${FOREVER_S})`), { signal: controller.signal });
       await waitFor('pg_sleep to run on the server', async () => (await sessions('active')) === 1);
       controller.abort(new Error('caller gave up'));
       const err = await rejection(unit);
       assert.ok(err instanceof TransactionAbortedError, `got ${String(err)}`);
-      assert.equal(codeOf(await statement.promise), '57014');
+      assert.equal(codeOf(await statement), '57014');
       assert.equal(pool.totalCount - pool.idleCount, 0);
       assert.equal(await sessions('active'), 0);
       await ctx.close();
@@ -100,19 +102,10 @@ describe.skipIf(pgUrl === undefined)('postgres: timeouts cancel the running stat
     const db: Knex = knex({ client: 'pg', connection: { connectionString: url, application_name: app }, pool: { min: 0, max: 1 } });
     try {
       const ctx = knexTransactions(db);
-      const statement = deferred<unknown>();
-      const err = await rejection(
-        ctx.withTransaction(
-          async (tx) => {
-            const running = Promise.resolve(tx.handle.raw(`SELECT pg_sleep(${FOREVER_S})`));
-            statement.resolve(running.catch((e: unknown) => e));
-            await running;
-          },
-          { timeoutMs: TIMEOUT_MS },
-        ),
-      );
+      const { unit, statement } = longStatement(ctx, (h) => h.raw(`SELECT pg_sleep(${FOREVER_S})`), { timeoutMs: TIMEOUT_MS });
+      const err = await rejection(unit);
       assert.ok(err instanceof TransactionTimeoutError && err.code === 'TX_TIMEOUT', `got ${String(err)}`);
-      assert.equal(codeOf(await statement.promise), '57014');
+      assert.equal(codeOf(await statement), '57014');
       const tarn = db.client.pool as { numUsed(): number; numPendingAcquires(): number };
       assert.equal(tarn.numUsed(), 0, 'knex released the connection');
       assert.equal(await sessions('active'), 0);
@@ -133,19 +126,10 @@ describe.skipIf(mysqlUrl === undefined)('mariadb: timeouts kill the running quer
     const db: Knex = knex({ client: 'mysql2', connection: url, pool: { min: 0, max: 1 } });
     try {
       const ctx = knexTransactions(db);
-      const statement = deferred<unknown>();
-      const err = await rejection(
-        ctx.withTransaction(
-          async (tx) => {
-            const running = Promise.resolve(tx.handle.raw(`SELECT SLEEP(${FOREVER_S})`));
-            statement.resolve(running.catch((e: unknown) => e));
-            await running;
-          },
-          { timeoutMs: TIMEOUT_MS },
-        ),
-      );
+      const { unit, statement } = longStatement(ctx, (h) => h.raw(`SELECT SLEEP(${FOREVER_S})`), { timeoutMs: TIMEOUT_MS });
+      const err = await rejection(unit);
       assert.ok(err instanceof TransactionTimeoutError && err.code === 'TX_TIMEOUT', `got ${String(err)}`);
-      assert.equal(errnoOf(await statement.promise), 1317, 'ER_QUERY_INTERRUPTED: the server stopped the query');
+      assert.equal(errnoOf(await statement), 1317, 'ER_QUERY_INTERRUPTED: the server stopped the query');
       const tarn = db.client.pool as { numUsed(): number };
       assert.equal(tarn.numUsed(), 0);
       const [rows] = (await ctx.withTransaction(async (tx) => tx.handle.raw('SELECT 1 AS one'))) as [unknown[]];
