@@ -12,6 +12,7 @@ export const entries = {
   kafka: 'src/adapters/kafka/index.ts',
   pulsar: 'src/adapters/pulsar/index.ts',
   outbox: 'src/outbox/index.ts',
+  otel: 'src/otel/index.ts',
   cli: 'src/cli/index.ts',
 };
 

@@ -11,6 +11,7 @@ export default defineConfig({
       { find: /^txkit\/testing$/, replacement: src('testing/index.ts') },
       { find: /^txkit\/(memory|sql|mongo|kafka|pulsar)$/, replacement: src('adapters/$1/index.ts') },
       { find: /^txkit\/outbox$/, replacement: src('outbox/index.ts') },
+      { find: /^txkit\/otel$/, replacement: src('otel/index.ts') },
     ],
   },
   test: {

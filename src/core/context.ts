@@ -10,6 +10,8 @@ import { runTransaction } from './run-transaction.js';
 import type { UnitHost } from './run-transaction.js';
 import { JoinedTransaction, RootTransaction } from './transaction.js';
 import type { RootDeps, Scope } from './transaction.js';
+import type { Logger, Telemetry } from './telemetry.js';
+import { UnitMonitor, checkMonitorOptions, loggerHookErrorHandler } from './unit-monitor.js';
 import type {
   BackendName,
   BeginOptions,
@@ -29,8 +31,21 @@ export interface ContextOptions<O extends object = {}> {
   retry?: Partial<RetryPolicy>;
   /** Options applied to every transaction of this context; each call's own options win. */
   defaults?: O & BeginOptions;
-  /** Where failures of afterAbort hooks go. @default a process warning (code TXKIT_HOOK_FAILED) */
+  /**
+   * Where failures of afterAbort hooks go.
+   * @default `logger.error` when a logger with an error level is given, else a process warning (code TXKIT_HOOK_FAILED)
+   */
   onHookError?: HookErrorHandler;
+  /**
+   * Spans and metrics for each unit of work, e.g. `openTelemetry()` from `txkit/otel`.
+   * @default none: nothing is recorded and an unobserved transaction costs nothing extra
+   */
+  telemetry?: Telemetry;
+  /**
+   * Receives retries, unknown commit results and failed hooks; a pino logger fits as it is.
+   * @default none: txkit prints nothing
+   */
+  logger?: Logger;
 }
 
 const PROPAGATIONS: ReadonlySet<string> = new Set<Propagation>([
@@ -68,6 +83,8 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   readonly #deps: RootDeps;
   /** The retry loop's view of this context, made once. */
   readonly #host: UnitHost<H, O & BeginOptions>;
+  /** Undefined unless telemetry or a logger was given: the unobserved path stays a single check. */
+  readonly #monitor: UnitMonitor | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(driver: TransactionDriver<H, O>, options: ContextOptions<O>) {
@@ -79,7 +96,12 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       driver.validateOptions?.(options.defaults);
     }
     this.#defaults = options.defaults;
-    const onHookError = options.onHookError ?? defaultHookErrorHandler;
+    const { telemetry, logger } = options;
+    checkMonitorOptions(telemetry, logger, driver.backend);
+    this.#monitor = telemetry === undefined && logger === undefined ? undefined : new UnitMonitor(driver.backend, telemetry, logger);
+    const onHookError =
+      options.onHookError ??
+      (logger?.error === undefined ? defaultHookErrorHandler : loggerHookErrorHandler(logger));
     this.#deps = {
       backend: driver.backend,
       faults: this.#faults,
@@ -138,11 +160,11 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       const ambient = this.#ambient.getStore() ?? undefined;
       switch (propagation) {
         case 'required':
-          return ambient ? this.#join(ambient, fn) : this.#runUnit(fn, options);
+          return ambient ? this.#join(ambient, fn) : this.#runUnit(fn, options, propagation);
         case 'requires_new':
-          return this.#runUnit(fn, options);
+          return this.#runUnit(fn, options, propagation);
         case 'nested':
-          if (!ambient) return this.#runUnit(fn, options);
+          if (!ambient) return this.#runUnit(fn, options, propagation);
           if (!this.#driver.capabilities.savepoints) {
             throw new TransactionPropagationError(
               `propagation 'nested' needs savepoints, which the ${this.backend} adapter does not have; ` +
@@ -241,12 +263,13 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     return tx;
   }
 
-  #runUnit<T>(fn: (tx: Transaction<H>) => Promise<T>, options: (O & RunOptions) | undefined): Promise<T> {
+  #runUnit<T>(fn: (tx: Transaction<H>) => Promise<T>, options: (O & RunOptions) | undefined, propagation: Propagation): Promise<T> {
     const policy = resolveRetryPolicy(options?.retry, this.#policy, this.backend);
-    return runTransaction(this.#host, fn, policy, this.#merge(options));
+    const merged = this.#merge(options);
+    const monitor = this.#monitor;
+    if (monitor === undefined) return runTransaction(this.#host, fn, policy, merged);
+    return monitor.run(propagation, (events) => runTransaction(this.#host, fn, policy, merged, undefined, events));
   }
-
-
 
   /** Joined scopes never retry on their own: the error reaches the unit that opened the transaction. */
   async #join<T>(scope: Scope<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T> {

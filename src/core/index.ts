@@ -41,3 +41,19 @@ export type {
   SendOffsetsRequest,
   SendRequest,
 } from './message-handle.js';
+export { errorTypeOf } from './telemetry.js';
+export type {
+  AttemptEvent,
+  CommitResolvedEvent,
+  CommitUnknownEvent,
+  CommitUnknownResolution,
+  LogMethod,
+  Logger,
+  RetryEvent,
+  RetryReason,
+  Telemetry,
+  TransactionEndEvent,
+  TransactionObserver,
+  TransactionOutcome,
+  TransactionStartEvent,
+} from './telemetry.js';

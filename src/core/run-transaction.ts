@@ -2,9 +2,11 @@ import type { Classification } from './errors.js';
 import { TransactionTimeoutError } from './errors.js';
 import type { FaultRegistry } from './faults.js';
 import { backoffDelay, sleep } from './retry-policy.js';
+import type { RetryReason } from './telemetry.js';
 import type { RootTransaction } from './transaction.js';
 import { TxState } from './tx-state.js';
 import type { BackendName, BeginOptions, RetryPolicy, Transaction } from './types.js';
+import type { UnitEvents } from './unit-monitor.js';
 
 /** What the loop needs from a context: open one attempt, run a callback as its scope, judge errors. */
 export interface UnitHost<H, B extends BeginOptions = BeginOptions> {
@@ -36,6 +38,7 @@ export async function runTransaction<H, T, B extends BeginOptions>(
   policy: Readonly<RetryPolicy>,
   options: B,
   clock: LoopClock = realClock,
+  events?: UnitEvents,
 ): Promise<T> {
   const { now } = clock;
   const { signal } = options;
@@ -43,23 +46,26 @@ export async function runTransaction<H, T, B extends BeginOptions>(
 
   // Step 2/5: a transient failure reruns the unit after a back-off, unless the
   // attempts or the deadline are used up. Anything else is rethrown as it is.
-  const backOffOrThrow = async (err: unknown, attempt: number): Promise<void> => {
+  const backOffOrThrow = async (err: unknown, attempt: number, reason: RetryReason): Promise<void> => {
     if (host.classify(err) !== 'transient' || attempt >= policy.maxAttempts) throw err;
     const delay = backoffDelay(policy, attempt);
     const elapsed = now() - started;
     if (elapsed + delay >= policy.deadlineMs) throw deadlineError(host.backend, policy, attempt, elapsed, err);
+    events?.retry(attempt, reason, delay, err);
     await clock.sleep(delay, signal, host.backend);
   };
 
   unit: for (let attempt = 1; ; attempt++) {
     // Step 1: begin, then run the callback. A failed begin ran nothing, so it is judged like a failed callback.
+    events?.attemptStarted(attempt);
     let tx: RootTransaction<H>;
     try {
       tx = await host.open(attempt, options);
     } catch (err) {
-      await backOffOrThrow(err, attempt);
+      await backOffOrThrow(err, attempt, 'begin');
       continue;
     }
+    events?.opened(tx as RootTransaction<unknown>);
     let result: T;
     try {
       result = await host.runScoped(tx, fn);
@@ -68,7 +74,7 @@ export async function runTransaction<H, T, B extends BeginOptions>(
       // Step 2: the callback threw. Abort if still active (a failed abort is
       // attached to the error, never put in its place), then maybe rerun.
       await tx.abortQuietly(err);
-      await backOffOrThrow(err, attempt);
+      await backOffOrThrow(err, attempt, 'callback');
       continue;
     }
 
@@ -77,32 +83,42 @@ export async function runTransaction<H, T, B extends BeginOptions>(
 
     // Step 4: commit. An unknown result retries only the commit (or resolves it)
     // until the deadline; a transient failure reruns the unit; anything else is rethrown.
+    // `unknown` counts the commits whose result was unknown, for telemetry to report how each one settled.
+    let unknown = 0;
     for (let commitTry = 1; ; commitTry++) {
       try {
         await tx.commit();
+        if (unknown > 0) events?.commitResolved(attempt, 'committed', commitTry);
         return result;
       } catch (err) {
         const kind = host.classify(err);
         if (kind === 'commit-unknown' && stateOf(tx) === TxState.committing) {
+          unknown += 1;
+          events?.commitUnknown(attempt, commitTry, err);
           const delay = backoffDelay(policy, commitTry);
           const elapsed = now() - started;
           if (elapsed + delay >= policy.deadlineMs) {
             // Step 5: out of time with the outcome still unknown.
             await tx.giveUp(err);
+            events?.commitResolved(attempt, 'unresolved', commitTry);
             throw deadlineError(host.backend, policy, attempt, elapsed, err);
           }
           try {
             await clock.sleep(delay, signal, host.backend);
           } catch (abortError) {
             await tx.giveUp(err);
+            events?.commitResolved(attempt, 'unresolved', commitTry);
             throw abortError;
           }
           continue;
         }
         if (kind === 'transient') {
-          await backOffOrThrow(err, attempt);
+          // After an unknown result, a transient failure means the backend rolled the commit back.
+          if (unknown > 0) events?.commitResolved(attempt, 'rolled_back', commitTry);
+          await backOffOrThrow(err, attempt, unknown > 0 ? 'commit_rolled_back' : 'commit');
           continue unit;
         }
+        if (unknown > 0) events?.commitResolved(attempt, 'unresolved', commitTry);
         throw err;
       }
     }

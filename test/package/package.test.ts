@@ -17,6 +17,8 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
 };
 const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
 const BACKEND_LIBS = ['knex', 'pg', 'mysql2', 'better-sqlite3', 'mongodb', 'kafkajs', 'protobufjs', '@node-rs/crc32'];
+/** Loaded only by `txkit/otel`, which a user imports to opt in to OpenTelemetry. */
+const OTEL_API = '@opentelemetry/api';
 
 let scratch: string;
 let pkgDir: string;
@@ -47,7 +49,7 @@ afterAll(() => rmSync(scratch, { recursive: true, force: true }));
 describe('package', () => {
   it('is side-effect free and keeps every backend library an optional peer', () => {
     expect(pkg.sideEffects).toBe(false);
-    for (const lib of ['knex', 'pg', 'mysql2', 'better-sqlite3', 'mongodb', 'kafkajs']) {
+    for (const lib of ['knex', 'pg', 'mysql2', 'better-sqlite3', 'mongodb', 'kafkajs', OTEL_API]) {
       expect(pkg.peerDependencies[lib], lib).toBeDefined();
       expect(pkg.peerDependenciesMeta[lib]?.optional, lib).toBe(true);
     }
@@ -75,22 +77,34 @@ describe('package', () => {
     expect(node(check((n) => `require('${n}')`), 'commonjs').trim()).toBe('true');
   });
 
-  it('loading txkit, txkit/memory and txkit/testing loads no backend library', () => {
+  it('loading txkit, txkit/memory and txkit/testing loads no backend library and no OpenTelemetry', () => {
     const out = node(
       `require('txkit'); require('txkit/memory'); require('txkit/testing');
        console.log(JSON.stringify(Object.keys(require.cache)))`,
       'commonjs',
     );
     const loaded = JSON.parse(out) as string[];
-    for (const lib of BACKEND_LIBS) expect(loaded.filter((f) => f.includes(`/node_modules/${lib}/`)), lib).toEqual([]);
+    for (const lib of [...BACKEND_LIBS, OTEL_API]) expect(loaded.filter((f) => f.includes(`/node_modules/${lib}/`)), lib).toEqual([]);
   });
 
-  it('declaration files import no backend library types', () => {
+  it('txkit/otel loads @opentelemetry/api and traces a memory transaction through the global API (ESM and CJS)', () => {
+    const check = (load: (n: string) => string): string => `
+      const { openTelemetry } = ${load('txkit/otel')}; const { memoryTransactions } = ${load('txkit/memory')};
+      const ctx = memoryTransactions({ telemetry: openTelemetry() });
+      ctx.withTransaction(async (tx) => { tx.handle.set('k', 1); return 'ok'; }).then((r) => console.log(r));`;
+    expect(node(check((n) => `await import('${n}')`), 'module').trim()).toBe('ok');
+    expect(node(check((n) => `require('${n}')`), 'commonjs').trim()).toBe('ok');
+    const out = node(`require('txkit/otel'); console.log(JSON.stringify(Object.keys(require.cache)))`, 'commonjs');
+    expect((JSON.parse(out) as string[]).some((f) => f.includes(`/node_modules/${OTEL_API}/`))).toBe(true);
+  });
+
+  it('declaration files import no backend library types, and only those of txkit/otel import OpenTelemetry types', () => {
     const dts = readdirSync(join(pkgDir, 'dist')).filter((f) => f.endsWith('.d.ts') || f.endsWith('.d.cts'));
     expect(dts.length).toBeGreaterThan(0);
     for (const f of dts) {
       const text = readFileSync(join(pkgDir, 'dist', f), 'utf8');
-      for (const lib of BACKEND_LIBS) expect(text, `${f} imports ${lib}`).not.toMatch(new RegExp(`from ['"]${lib}['"]`));
+      const forbidden = f.startsWith('otel.') ? BACKEND_LIBS : [...BACKEND_LIBS, OTEL_API];
+      for (const lib of forbidden) expect(text, `${f} imports ${lib}`).not.toMatch(new RegExp(`from ['"]${lib}['"]`));
     }
   });
 });
