@@ -8,7 +8,7 @@ export { SqlOutboxStore, sqlOutboxStore } from './sql-outbox-store.js';
 export type { KnexInstanceLike, KnexRawLike, SqlOutboxStoreOptions } from './sql-outbox-store.js';
 export { MemoryOutboxStore } from './memory-outbox-store.js';
 export { memorySink, memorySource } from './memory-broker.js';
-export { InboxFencedError } from './outbox-errors.js';
+export { InboxFencedError, PoisonMessageError } from './outbox-errors.js';
 export type {
   DeadLetter,
   MessageSource,

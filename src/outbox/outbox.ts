@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConfigError } from '../core/index.js';
+import { ConfigError, TransactionStateError } from '../core/index.js';
 import type { Transaction } from '../core/index.js';
 import type { OutboxMessage, OutboxStore, PendingRecord } from './outbox-types.js';
 
@@ -24,8 +24,23 @@ export class Outbox<H> {
   readonly #maxValueBytes: number;
 
   constructor(store: OutboxStore<H>, options: OutboxOptions = {}) {
+    if (typeof store !== 'object' || store === null || typeof store.append !== 'function' || !Number.isInteger(store.partitions)) {
+      throw new ConfigError(
+        `new Outbox(store) needs an OutboxStore, got ${typeName(store)}; pass sqlOutboxStore(knex) or new MemoryOutboxStore(memoryStore)`,
+      );
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw new ConfigError(`new Outbox(store, options) needs an options object such as { maxValueBytes: 1_000_000 }, got ${typeName(options)}`);
+    }
+    const max = options.maxValueBytes ?? 1_000_000;
+    if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) {
+      throw new ConfigError(
+        `Outbox option 'maxValueBytes' must be a positive integer number of bytes, got ${typeof max === 'number' ? String(max) : typeName(max)}; ` +
+          "match the broker's message size limit (Kafka's message.max.bytes) or leave it out for 1_000_000",
+      );
+    }
     this.store = store;
-    this.#maxValueBytes = options.maxValueBytes ?? 1_000_000;
+    this.#maxValueBytes = max;
   }
 
   /**
@@ -33,6 +48,7 @@ export class Outbox<H> {
    * key go to the partition of the key, so one key keeps its order.
    */
   async publish(tx: Transaction<H>, messages: OutboxMessage | readonly OutboxMessage[]): Promise<string[]> {
+    checkTransaction(tx);
     const list = Array.isArray(messages) ? (messages as readonly OutboxMessage[]) : [messages as OutboxMessage];
     const byPartition = new Map<number, PendingRecord[]>();
     const ids: string[] = [];
@@ -61,7 +77,7 @@ export class Outbox<H> {
       throw new ConfigError(`${where} needs a topic name of 1 to 249 characters, got ${JSON.stringify(m.topic)}`);
     }
     if (m.key !== undefined && m.key !== null && typeof m.key !== 'string') {
-      throw new ConfigError(`${where}.key must be a string or null, got ${typeof m.key}`);
+      throw new ConfigError(`${where}.key must be a string or null, got ${typeName(m.key)}; convert it first (e.g. String(id))`);
     }
     if (m.value !== null && typeof m.value !== 'string' && !Buffer.isBuffer(m.value)) {
       throw new ConfigError(`${where}.value must be a string, a Buffer or null, got ${typeof m.value}; serialize objects first`);
@@ -70,15 +86,48 @@ export class Outbox<H> {
     if (value !== null && value.length > this.#maxValueBytes) {
       throw new ConfigError(`${where}.value is ${value.length} bytes, over maxValueBytes=${this.#maxValueBytes}; store large payloads elsewhere and publish a reference`);
     }
+    if (m.headers !== undefined && (typeof m.headers !== 'object' || m.headers === null || Array.isArray(m.headers))) {
+      throw new ConfigError(`${where}.headers must be an object of string values such as { 'trace-id': 'abc' }, got ${typeName(m.headers)}`);
+    }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(m.headers ?? {})) {
-      if (typeof v !== 'string') throw new ConfigError(`${where}.headers['${k}'] must be a string, got ${typeof v}`);
+      if (typeof v !== 'string') {
+        throw new ConfigError(`${where}.headers['${k}'] must be a string, got ${typeName(v)}; convert header values to strings (e.g. String(n))`);
+      }
+      if (k === OUTBOX_ID_HEADER) {
+        throw new ConfigError(`${where}.headers['${OUTBOX_ID_HEADER}'] is set by the outbox to each record's id; remove it from the message`);
+      }
       headers[k] = v;
     }
     const id = randomUUID();
     headers[OUTBOX_ID_HEADER] = id;
     return { id, topic: m.topic, key: m.key ?? null, value, headers, createdAt: now };
   }
+}
+
+/** publish() writes through the transaction's handle: it must be a transaction that is still running. */
+function checkTransaction(tx: unknown): void {
+  if (typeof tx !== 'object' || tx === null || !('handle' in tx) || !('state' in tx)) {
+    throw new ConfigError(
+      `outbox.publish(tx, messages) needs the running transaction as its first argument, got ${typeName(tx)}; ` +
+        'call it inside db.withTransaction(async (tx) => outbox.publish(tx, ...))',
+    );
+  }
+  const { state } = tx as { state: unknown };
+  if (state !== 'active') {
+    throw new TransactionStateError(
+      `outbox.publish() is not allowed: the transaction is ${String(state)}, so the messages could not commit with it; ` +
+        'publish inside the withTransaction callback, before it returns',
+      { state: String(state), method: 'publish' },
+    );
+  }
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return JSON.stringify(v);
+  return typeof v;
 }
 
 /** Keyed records go to a partition by key hash (FNV-1a); unkeyed ones to partition 0. */

@@ -1,24 +1,49 @@
-import { ConfigError } from '../core/index.js';
+import { ConfigError, resolveRetryPolicy } from '../core/index.js';
 import type { RetryPolicy, Transaction, TransactionContext } from '../core/index.js';
 import { Outbox } from './outbox.js';
-import { InboxFencedError } from './outbox-errors.js';
+import { InboxFencedError, PoisonMessageError } from './outbox-errors.js';
 import type { MessageSource, OutboxStore, SourceMessage } from './outbox-types.js';
 import { waitForWake } from './wait.js';
 
-export interface PipelineContext<H> {
+/** What the handler gets with each message. */
+export interface PipelineContext<H, D = Buffer | null> {
+  /** The database transaction the message's effects, its outbox messages and the consumer position commit in. */
   readonly tx: Transaction<H>;
   readonly outbox: Outbox<H>;
+  /** The message as `decode` returned it; without `decode`, the raw `message.value`. */
+  readonly decoded: D;
 }
 
-export interface PipelineOptions<H> {
+export interface PipelineOptions<H, D = Buffer | null> {
   /** Names this consumer's positions in the inbox; workers of one consumer share and fence each other. */
   consumer: string;
   source: MessageSource;
   /** The database the handler writes to; positions, outbox and dead letters commit in its transactions. */
   db: TransactionContext<H>;
-  store: OutboxStore<H>;
-  /** State writes and outbox.publish() for one message, inside the database transaction. */
-  handler: (message: SourceMessage, context: PipelineContext<H>) => Promise<void>;
+  /** Where positions, outbox messages and dead letters live, in `db`'s database (its handle type is taken from `db`). */
+  store: OutboxStore<NoInfer<H>>;
+  /** State writes and outbox.publish() for one message, inside the database transaction. Throw PoisonMessageError to dead-letter the message without retries. */
+  handler: (message: SourceMessage, context: PipelineContext<H, D>) => Promise<void>;
+  /**
+   * Turns a message into what the handler works on (parse JSON, check a
+   * schema), once per message and outside the transaction. A message it
+   * throws on can never succeed: it goes to the dead letters at once, with
+   * the reason `decode: <error>`, and is not retried.
+   * @default none (the handler gets `message.value` as `decoded`)
+   */
+  decode?: (message: SourceMessage) => D | Promise<D>;
+  /**
+   * Messages without a key (null or empty) go to the dead letters with the
+   * reason `key: ...` before the handler runs.
+   * @default false
+   */
+  requireKey?: boolean;
+  /**
+   * Messages whose value is larger, in bytes, go to the dead letters with the
+   * reason `value: ...` before `decode` and the handler run.
+   * @default no limit
+   */
+  maxValueBytes?: number;
   /** Messages per database transaction. @default 100 */
   batchSize?: number;
   /** Runs of a failing message (each with its own transient retries) before it goes to the dead letters. @default 3 */
@@ -27,7 +52,7 @@ export interface PipelineOptions<H> {
   retry?: Partial<RetryPolicy>;
   /** Longest wait for new messages before looking again. @default 1000 */
   pollIntervalMs?: number;
-  /** Errors the pipeline survives are reported here. @default a process warning */
+  /** Errors the pipeline survives are reported here, dead-lettered messages included. @default a process warning */
   onError?: (err: unknown) => void;
 }
 
@@ -38,39 +63,47 @@ export interface PipelineStats {
   readonly fenced: readonly number[];
 }
 
+/** A message admitted to the handler with its decoded form, or set aside with the reason. */
+type Admission<D> =
+  | { readonly ok: true; readonly decoded: D }
+  | { readonly ok: false; readonly error: PoisonMessageError; readonly attempts: number };
+
+interface ResolvedOptions<H, D> {
+  readonly consumer: string;
+  readonly source: MessageSource;
+  readonly db: TransactionContext<H>;
+  readonly store: OutboxStore<H>;
+  readonly handler: (message: SourceMessage, context: PipelineContext<H, D>) => Promise<void>;
+  readonly decode: ((message: SourceMessage) => D | Promise<D>) | undefined;
+  readonly requireKey: boolean;
+  readonly maxValueBytes: number;
+  readonly batchSize: number;
+  readonly maxAttempts: number;
+  readonly retry: Partial<RetryPolicy>;
+  readonly pollIntervalMs: number;
+  readonly onError: (err: unknown) => void;
+}
+
 /**
  * Consume -> handler (state writes + outbox) -> commit, with the consumed
  * position stored in the same database transaction. After a restart the
  * source is read from the positions in the database, so every message's
  * effects commit exactly once. A message that keeps failing goes to the dead
- * letters with its error, and the partition moves on.
+ * letters with its error, and the partition moves on; so does a message that
+ * fails `requireKey`, `maxValueBytes` or `decode`, or whose handler throws
+ * PoisonMessageError, at once and without retries.
  */
-export class Pipeline<H> {
+export class Pipeline<H, D = Buffer | null> {
   readonly outbox: Outbox<H>;
-  readonly #o: Required<Omit<PipelineOptions<H>, 'retry'>> & { retry: Partial<RetryPolicy> };
+  readonly #o: ResolvedOptions<H, D>;
   #processed = 0;
   #dead = 0;
   #transactions = 0;
   readonly #fenced = new Set<number>();
   #running: { controller: AbortController; done: Promise<void> } | undefined;
 
-  constructor(options: PipelineOptions<H>) {
-    for (const k of ['consumer', 'source', 'db', 'store', 'handler'] as const) {
-      if (options[k] === undefined || options[k] === null) throw new ConfigError(`pipeline() needs '${k}'`);
-    }
-    if (typeof options.handler !== 'function') throw new ConfigError('pipeline() handler must be a function');
-    const batchSize = options.batchSize ?? 100;
-    const maxAttempts = options.maxAttempts ?? 3;
-    if (!Number.isInteger(batchSize) || batchSize < 1) throw new ConfigError(`pipeline() batchSize must be a positive integer, got ${String(batchSize)}`);
-    if (!Number.isInteger(maxAttempts) || maxAttempts < 1) throw new ConfigError(`pipeline() maxAttempts must be a positive integer, got ${String(maxAttempts)}`);
-    this.#o = {
-      ...options,
-      batchSize,
-      maxAttempts,
-      retry: options.retry ?? { deadlineMs: 10_000 },
-      pollIntervalMs: options.pollIntervalMs ?? 1000,
-      onError: options.onError ?? ((err) => process.emitWarning(`txkit pipeline: ${err instanceof Error ? err.message : String(err)}`, { code: 'TXKIT_PIPELINE' })),
-    };
+  constructor(options: PipelineOptions<H, D>) {
+    this.#o = resolveOptions(options);
     this.outbox = new Outbox(options.store);
   }
 
@@ -92,6 +125,7 @@ export class Pipeline<H> {
     return this.stats;
   }
 
+  /** Starts one worker loop per partition of the source; stop() ends them. Calling it twice is a no-op. */
   start(): void {
     if (this.#running !== undefined) return;
     const controller = new AbortController();
@@ -99,6 +133,7 @@ export class Pipeline<H> {
     this.#running = { controller, done: done.then(() => undefined) };
   }
 
+  /** Stops the loops started by start() after their current transaction; resolves when they have ended. */
   async stop(): Promise<void> {
     const running = this.#running;
     if (running === undefined) return;
@@ -118,38 +153,88 @@ export class Pipeline<H> {
     // The position this worker believes is stored: its fencing token. No position is ever stored as 0.
     const expected = offset === 0 ? undefined : offset;
     const next = (batch.at(-1) as SourceMessage).offset + 1;
+    // Checks and decode run once per message, outside the transaction: their verdict does not change on a rerun.
+    const admissions = new Map<SourceMessage, Admission<D>>();
+    for (const m of batch) admissions.set(m, await this.#admit(m));
+    const rejected = batch.filter((m) => !(admissions.get(m) as Admission<D>).ok);
+    // One message: its runs are its attempts, without a batch run before them.
+    if (batch.length === 1) return this.#processOne(partition, batch[0] as SourceMessage, expected, admissions.get(batch[0] as SourceMessage) as Admission<D>);
+    let current: SourceMessage | undefined;
     try {
       await db.withTransaction(
         async (tx) => {
-          for (const m of batch) await handler(m, { tx, outbox: this.outbox });
+          for (const m of batch) {
+            current = m;
+            const admission = admissions.get(m) as Admission<D>;
+            if (admission.ok) await handler(m, { tx, outbox: this.outbox, decoded: admission.decoded });
+            else await store.addDeadLetter(tx.handle, this.#letter(m, admission.error.reason ?? admission.error.message, 0));
+          }
+          current = undefined;
           await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, next);
         },
         { retry: this.#o.retry },
       );
-      this.#processed += batch.length;
+      this.#processed += batch.length - rejected.length;
+      this.#dead += rejected.length;
       this.#transactions += 1;
+      for (const m of rejected) this.#o.onError((admissions.get(m) as { error: PoisonMessageError }).error);
       return next;
     } catch (err) {
       if (err instanceof InboxFencedError) return this.#fence(partition, err);
-      this.#o.onError(err);
+      // The handler declared this message poison: it is set aside below without running again.
+      if (err instanceof PoisonMessageError && current !== undefined && (admissions.get(current) as Admission<D>).ok) {
+        admissions.set(current, { ok: false, error: poisonOf(err, 1), attempts: 1 });
+      } else {
+        this.#o.onError(err);
+      }
     }
     // Some message of the batch fails: go one by one, so only the bad one is set aside.
     let position: number | undefined = expected;
     for (const m of batch) {
-      position = await this.#processOne(partition, m, position);
+      position = await this.#processOne(partition, m, position, admissions.get(m) as Admission<D>);
       if (position === undefined) return undefined;
     }
     return position;
   }
 
-  async #processOne(partition: number, m: SourceMessage, expected: number | undefined): Promise<number | undefined> {
+  /** Runs the checks and `decode` of one message; a failure is the dead-letter reason. */
+  async #admit(m: SourceMessage): Promise<Admission<D>> {
+    const { requireKey, maxValueBytes, decode } = this.#o;
+    const where = `message ${m.offset} of '${m.source}' partition ${m.partition}`;
+    if (requireKey && (m.key === null || m.key === '')) {
+      const reason = 'key: the message has no key and the pipeline has requireKey: true';
+      return rejectWith(`${where} went to the dead letters: ${reason}; the producer must set a key`, reason);
+    }
+    const size = m.value?.length ?? 0;
+    if (size > maxValueBytes) {
+      const reason = `value: ${size} bytes is over maxValueBytes=${maxValueBytes}`;
+      return rejectWith(`${where} went to the dead letters: ${reason}; raise maxValueBytes or have the producer send a reference to the payload`, reason);
+    }
+    if (decode === undefined) return { ok: true, decoded: m.value as D };
+    try {
+      return { ok: true, decoded: await decode(m) };
+    } catch (err) {
+      const reason = `decode: ${err instanceof PoisonMessageError ? err.message : describe(err)}`;
+      return rejectWith(`${where} went to the dead letters: ${reason}; decode failures are not retried`, reason, err);
+    }
+  }
+
+  async #processOne(
+    partition: number,
+    m: SourceMessage,
+    expected: number | undefined,
+    admission: Admission<D>,
+  ): Promise<number | undefined> {
     const { db, store, consumer, handler, source } = this.#o;
+    if (!admission.ok) {
+      return this.#deadLetter(partition, m, expected, admission.error.reason ?? admission.error.message, admission.attempts, admission.error);
+    }
     let lastError: unknown;
     for (let attempt = 1; attempt <= this.#o.maxAttempts; attempt++) {
       try {
         await db.withTransaction(
           async (tx) => {
-            await handler(m, { tx, outbox: this.outbox });
+            await handler(m, { tx, outbox: this.outbox, decoded: admission.decoded });
             await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, m.offset + 1);
           },
           { retry: this.#o.retry },
@@ -159,24 +244,30 @@ export class Pipeline<H> {
         return m.offset + 1;
       } catch (err) {
         if (err instanceof InboxFencedError) return this.#fence(partition, err);
+        if (err instanceof PoisonMessageError) {
+          const poison = poisonOf(err, attempt);
+          return this.#deadLetter(partition, m, expected, poison.reason ?? poison.message, attempt, poison);
+        }
         lastError = err;
       }
     }
-    // Out of attempts: the message and its error go to the dead letters in the same transaction that moves past it.
+    return this.#deadLetter(partition, m, expected, describe(lastError), this.#o.maxAttempts, lastError);
+  }
+
+  /** The message and its reason go to the dead letters in the same transaction that moves past it. */
+  async #deadLetter(
+    partition: number,
+    m: SourceMessage,
+    expected: number | undefined,
+    reason: string,
+    attempts: number,
+    report: unknown,
+  ): Promise<number | undefined> {
+    const { db, store, consumer, source } = this.#o;
     try {
       await db.withTransaction(
         async (tx) => {
-          await store.addDeadLetter(tx.handle, {
-            consumer,
-            source: source.name,
-            partition,
-            offset: m.offset,
-            key: m.key,
-            value: m.value,
-            headers: m.headers,
-            error: describe(lastError),
-            attempts: this.#o.maxAttempts,
-          });
+          await store.addDeadLetter(tx.handle, this.#letter(m, reason, attempts));
           await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, m.offset + 1);
         },
         { retry: this.#o.retry },
@@ -186,8 +277,24 @@ export class Pipeline<H> {
       throw err;
     }
     this.#dead += 1;
-    this.#o.onError(lastError);
+    this.#transactions += 1;
+    this.#o.onError(report);
     return m.offset + 1;
+  }
+
+  #letter(m: SourceMessage, error: string, attempts: number) {
+    const { consumer, source } = this.#o;
+    return {
+      consumer,
+      source: source.name,
+      partition: m.partition,
+      offset: m.offset,
+      key: m.key,
+      value: m.value,
+      headers: m.headers,
+      error,
+      attempts,
+    };
   }
 
   async #loop(partition: number, signal: AbortSignal): Promise<void> {
@@ -227,8 +334,21 @@ export class Pipeline<H> {
 }
 
 /** Builds a pipeline; call start() for a long-running worker or runUntilIdle() for a batch run. */
-export function pipeline<H>(options: PipelineOptions<H>): Pipeline<H> {
+export function pipeline<H, D = Buffer | null>(options: PipelineOptions<H, D>): Pipeline<H, D> {
   return new Pipeline(options);
+}
+
+function rejectWith(message: string, reason: string, cause?: unknown): { ok: false; error: PoisonMessageError; attempts: number } {
+  return { ok: false, error: new PoisonMessageError(message, cause === undefined ? { reason } : { reason, cause }), attempts: 0 };
+}
+
+/** A handler's PoisonMessageError with the dead-letter reason `poison: <its message>`. */
+function poisonOf(err: PoisonMessageError, attempts: number): PoisonMessageError {
+  if (err.reason !== undefined) return err;
+  return new PoisonMessageError(`${err.message} (dead-lettered after ${attempts} run${attempts === 1 ? '' : 's'}, not retried)`, {
+    cause: err,
+    reason: `poison: ${err.message}`,
+  });
 }
 
 function describe(err: unknown): string {
@@ -236,3 +356,100 @@ function describe(err: unknown): string {
   return String(err);
 }
 
+const NO_LIMIT = Number.POSITIVE_INFINITY;
+
+/** Checks every option before any work; each message names the option and how to fix it. */
+function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOptions<H, D> {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError(`pipeline() needs an options object { consumer, source, db, store, handler }, got ${typeName(options)}`);
+  }
+  const { consumer, source, db, store, handler, decode, onError } = options;
+  if (typeof consumer !== 'string' || consumer.trim() === '') {
+    throw new ConfigError(
+      `pipeline() option 'consumer' must be a non-empty string naming this consumer's positions, got ${typeName(consumer)}; ` +
+        "use one stable name per logical consumer, e.g. 'payments-job'",
+    );
+  }
+  if (!hasMethods(source, ['partitions', 'fetch', 'waitFor'])) {
+    throw new ConfigError(
+      `pipeline() option 'source' must be a MessageSource with partitions(), fetch() and waitFor(), got ${typeName(source)}; ` +
+        'pass memorySource(...) or your own MessageSource',
+    );
+  }
+  if (typeof source.name !== 'string' || source.name === '') {
+    throw new ConfigError(`pipeline() option 'source' needs a non-empty 'name' (positions are stored under it), got ${typeName(source.name)}`);
+  }
+  if (!hasMethods(db, ['withTransaction'])) {
+    throw new ConfigError(
+      `pipeline() option 'db' must be the TransactionContext of the store's database, got ${typeName(db)}; ` +
+        'pass knexTransactions(knex) for sqlOutboxStore(knex), or memoryTransactions({ store }) for a MemoryOutboxStore',
+    );
+  }
+  if (!hasMethods(store, ['advanceInbox', 'addDeadLetter', 'inboxPosition', 'append'])) {
+    throw new ConfigError(
+      `pipeline() option 'store' must be an OutboxStore, got ${typeName(store)}; pass sqlOutboxStore(knex) or new MemoryOutboxStore(store)`,
+    );
+  }
+  if (typeof handler !== 'function') {
+    throw new ConfigError(`pipeline() option 'handler' must be an async function (message, { tx, outbox, decoded }), got ${typeName(handler)}`);
+  }
+  if (decode !== undefined && typeof decode !== 'function') {
+    throw new ConfigError(`pipeline() option 'decode' must be a function (message) => decoded, got ${typeName(decode)}; leave it out to get message.value`);
+  }
+  if (onError !== undefined && typeof onError !== 'function') {
+    throw new ConfigError(`pipeline() option 'onError' must be a function (err) => void, got ${typeName(onError)}`);
+  }
+  if (options.requireKey !== undefined && typeof options.requireKey !== 'boolean') {
+    throw new ConfigError(`pipeline() option 'requireKey' must be true or false, got ${typeName(options.requireKey)}`);
+  }
+  const batchSize = positiveInteger('batchSize', options.batchSize, 100);
+  const maxAttempts = positiveInteger('maxAttempts', options.maxAttempts, 3);
+  const maxValueBytes = positiveInteger('maxValueBytes', options.maxValueBytes, NO_LIMIT);
+  const pollIntervalMs = options.pollIntervalMs ?? 1000;
+  if (typeof pollIntervalMs !== 'number' || !Number.isFinite(pollIntervalMs) || pollIntervalMs <= 0) {
+    throw new ConfigError(
+      `pipeline() option 'pollIntervalMs' must be a positive finite number of milliseconds, got ${String(pollIntervalMs)}; leave it out for 1000`,
+    );
+  }
+  const retry = options.retry ?? { deadlineMs: 10_000 };
+  try {
+    // Checked now, or every transaction of the pipeline would fail with it later.
+    resolveRetryPolicy(retry);
+  } catch (err) {
+    throw new ConfigError(`pipeline() option 'retry' is invalid: ${(err as Error).message}`, { cause: err });
+  }
+  return {
+    consumer,
+    source,
+    db,
+    store,
+    handler,
+    decode,
+    requireKey: options.requireKey ?? false,
+    maxValueBytes,
+    batchSize,
+    maxAttempts,
+    retry,
+    pollIntervalMs,
+    onError: onError ?? ((err) => process.emitWarning(`txkit pipeline: ${err instanceof Error ? err.message : String(err)}`, { code: 'TXKIT_PIPELINE' })),
+  };
+}
+
+function positiveInteger(name: string, value: unknown, fallback: number): number {
+  if (value === undefined) return fallback;
+  if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+    throw new ConfigError(`pipeline() option '${name}' must be a positive integer, got ${typeof value === 'number' ? String(value) : typeName(value)}`);
+  }
+  return value;
+}
+
+function hasMethods(v: unknown, methods: readonly string[]): boolean {
+  return (typeof v === 'object' || typeof v === 'function') && v !== null && methods.every((m) => typeof (v as Record<string, unknown>)[m] === 'function');
+}
+
+function typeName(v: unknown): string {
+  if (v === null) return 'null';
+  if (Array.isArray(v)) return 'an array';
+  if (typeof v === 'string') return JSON.stringify(v);
+  return typeof v;
+}

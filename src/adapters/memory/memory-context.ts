@@ -31,6 +31,11 @@ export type MemoryTransactionContext = TransactionContext<MemoryTxHandle> & { re
 
 /** A transaction context on the in-memory store and broker: no server, real conflicts, read-committed visibility. */
 export function memoryTransactions(options: MemoryTransactionsOptions = {}): MemoryTransactionContext {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError(`memoryTransactions(options) needs an options object such as { store }, got ${typeName(options)}; leave it out for a new store`, {
+      backend: 'memory',
+    });
+  }
   const { store = new MemoryStore(), ...contextOptions } = options;
   if (!(store instanceof MemoryStore)) {
     throw new ConfigError('memoryTransactions({ store }) needs a MemoryStore instance', { backend: 'memory' });
@@ -44,6 +49,19 @@ export class MemoryDriver implements TransactionDriver<MemoryTxHandle> {
   readonly backend = 'memory' as const;
   readonly capabilities = { savepoints: true };
   constructor(readonly store: MemoryStore) {}
+
+  /** Memory transactions have no options of their own; a key they do not know is a mistake, not a no-op. */
+  validateOptions(options: object): void {
+    for (const key of Object.keys(options)) {
+      if (!MEMORY_OPTIONS.has(key)) {
+        throw new ConfigError(
+          `memory transactions take no option '${key}' (their isolation is fixed: reads see committed data and a ` +
+            `conflicting write fails at once); the options are ${[...MEMORY_OPTIONS].join(', ')}`,
+          { backend: 'memory' },
+        );
+      }
+    }
+  }
 
   async begin(): Promise<DriverTransaction<MemoryTxHandle>> {
     return new MemoryTransaction(this.store);
@@ -178,6 +196,13 @@ class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
       );
     }
   }
+}
+
+/** The core's BeginOptions and RunOptions: all a memory transaction call may carry. */
+const MEMORY_OPTIONS: ReadonlySet<string> = new Set(['timeoutMs', 'signal', 'propagation', 'retry']);
+
+function typeName(v: unknown): string {
+  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v) : typeof v;
 }
 
 function checkKey(key: unknown, method: string): asserts key is string {

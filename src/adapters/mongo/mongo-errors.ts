@@ -1,4 +1,4 @@
-import { TxkitError, UnknownCommitResultError, classifyKnown } from '../../core/index.js';
+import { TransactionStateError, TxkitError, UnknownCommitResultError, classifyKnown } from '../../core/index.js';
 import type { Classification } from '../../core/index.js';
 import type { MongoErrorLike } from './mongo-types.js';
 
@@ -147,6 +147,16 @@ const MISUSES: readonly { readonly test: (e: MongoErrorLike) => boolean; readonl
       (e.code === CONFLICTING_OPERATION_IN_PROGRESS && /start a new transaction at the active transaction number/.test(e.message ?? '')) ||
       (e.name === 'TypeError' && /Cannot pin multiple connections to the same session/.test(e.message ?? '')),
     make: (cause) => new MongoParallelUseError(cause),
+  },
+  {
+    // node-mongodb-native src/error.ts MongoExpiredSessionError: the session of an earlier unit, kept and used again.
+    test: (e) => e.name === 'MongoExpiredSessionError',
+    make: (cause) =>
+      new TransactionStateError(
+        'a MongoDB session (tx.handle) was used after its transaction ended, and txkit ends the session with the ' +
+          'transaction; pass { session: tx.handle } of the transaction you are in, not one kept from an earlier unit',
+        { backend: 'mongodb', cause, code: 'HANDLE_ENDED' },
+      ),
   },
 ];
 

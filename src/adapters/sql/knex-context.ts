@@ -1,4 +1,4 @@
-import { ConfigError, TxkitError, createTransactionContext } from '../../core/index.js';
+import { ConfigError, TransactionStateError, TxkitError, createTransactionContext } from '../../core/index.js';
 import type {
   BeginOptions,
   CommitOutcome,
@@ -47,7 +47,25 @@ export function knexTransactions<K extends KnexLike>(
     new KnexDriver(knex, backend),
     contextOptionsOf(options, backend),
   );
+  // A handle kept from an ended transaction fails in the user's own query, where no adapter code runs;
+  // knex refuses it (nothing reaches the server) with a plain Error, which gets its typed form here.
+  const run = ctx.withTransaction.bind(ctx) as (fn: unknown, o?: unknown) => Promise<unknown>;
+  Object.defineProperty(ctx, 'withTransaction', {
+    value: (fn: unknown, o?: unknown) => run(fn, o).catch((err: unknown) => Promise.reject(endedHandleError(err, backend) ?? err)),
+    configurable: true,
+    writable: true,
+  });
   return ctx as unknown as TransactionContext<KnexTransactionOf<K>, SqlOptions>;
+}
+
+/** knex's refusal of a query on a completed transaction (knex lib/execution/transaction.js), as a TransactionStateError. */
+function endedHandleError(err: unknown, backend: SqlBackend): TransactionStateError | undefined {
+  if (err instanceof TxkitError || !(err instanceof Error) || !err.message.startsWith('Transaction query already complete')) return undefined;
+  return new TransactionStateError(
+    `a knex transaction handle was used after its ${labelOf(backend)} transaction ended, and knex refused the query; ` +
+      'use tx.handle of the transaction you are in, not one kept from an earlier unit',
+    { backend, cause: err, code: 'HANDLE_ENDED', method: 'query' },
+  );
 }
 
 const DIALECTS: Readonly<Record<string, SqlBackend>> = { postgresql: 'postgres', mysql: 'mysql', sqlite3: 'sqlite' };

@@ -38,12 +38,33 @@ export interface SqlOptions {
 /** Factory options: the context's options plus SqlOptions that apply to every transaction (a call's own options win). */
 export interface SqlContextOptions extends ContextOptions<SqlOptions>, SqlOptions {}
 
+/** SqlOptions plus the core's BeginOptions and RunOptions: everything a SQL transaction call may carry. */
+const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
+  'isolationLevel',
+  'readOnly',
+  'deferrable',
+  'verifyCommit',
+  'timeoutMs',
+  'signal',
+  'propagation',
+  'retry',
+]);
+
 const LEVELS: readonly IsolationLevel[] = ['read uncommitted', 'read committed', 'repeatable read', 'serializable'];
 
 /** Validates SqlOptions for `backend` before any work (the core calls it for defaults and for every call). */
 export function validateSqlOptions(backend: SqlBackend, options: SqlOptions): void {
   const { isolationLevel, readOnly, deferrable, verifyCommit } = options;
   const db = labelOf(backend);
+  for (const key of Object.keys(options)) {
+    // A misspelt option would otherwise run the transaction with the server's defaults, silently.
+    if (!KNOWN_OPTIONS.has(key)) {
+      throw new ConfigError(
+        `unknown ${db} transaction option '${key}'; the options are ${[...KNOWN_OPTIONS].join(', ')} (check the spelling)`,
+        { backend },
+      );
+    }
+  }
   if (isolationLevel !== undefined && !LEVELS.includes(isolationLevel)) {
     throw new ConfigError(
       `isolationLevel must be one of ${LEVELS.map((l) => `'${l}'`).join(', ')}, got ${describe(isolationLevel)}`,
@@ -133,7 +154,11 @@ export function missingXactFunctions(err: unknown, backend: SqlBackend): unknown
 /** Splits factory options into the core's ContextOptions, the top-level SqlOptions becoming defaults. */
 export function contextOptionsOf(options: SqlContextOptions, backend: SqlBackend): ContextOptions<SqlOptions> {
   if (typeof options !== 'object' || options === null) {
-    throw new ConfigError(`options must be an object, got ${describe(options)}`, { backend });
+    throw new ConfigError(
+      `the options of a SQL transaction context must be an object such as { isolationLevel: 'serializable' }, got ${describe(options)}; ` +
+        'leave them out for the defaults',
+      { backend },
+    );
   }
   const { isolationLevel, readOnly, deferrable, verifyCommit, ...context } = options;
   const top: SqlOptions = {};
