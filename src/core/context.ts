@@ -220,7 +220,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
 
   #assertOpen(method: string): void {
     if (this.#closing !== undefined) {
-      throw new TransactionStateError(`${method}() is not allowed: this ${this.backend} transaction context is closed`, {
+      throw new TransactionStateError(`${method}() is not allowed: this ${this.backend} transaction context is closed; create a new context (close() is final)`, {
         backend: this.backend,
         method,
         state: 'closed',

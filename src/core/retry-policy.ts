@@ -14,6 +14,8 @@ export const DEFAULT_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({
 /** The policy of a run that must not retry at all. */
 export const NO_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({ ...DEFAULT_RETRY_POLICY, maxAttempts: 1 });
 
+const RETRY_FIELDS: readonly (keyof RetryPolicy)[] = ['deadlineMs', 'maxAttempts', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'];
+
 export function resolveRetryPolicy(
   given: Partial<RetryPolicy> | false | undefined,
   base: Readonly<RetryPolicy> = DEFAULT_RETRY_POLICY,
@@ -23,6 +25,12 @@ export function resolveRetryPolicy(
   if (given === undefined) return base;
   if (typeof given !== 'object' || given === null) {
     throw new ConfigError(`retry must be an object or false, got ${typeof given}`, { backend });
+  }
+  const unknown = Object.keys(given).filter((k) => !RETRY_FIELDS.includes(k as keyof RetryPolicy));
+  if (unknown.length > 0) {
+    throw new ConfigError(`retry has unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; the fields are ${RETRY_FIELDS.join(', ')}`, {
+      backend,
+    });
   }
   const policy = { ...base, ...stripUndefined(given) };
   const positive = (name: keyof RetryPolicy, allowZero: boolean): void => {
@@ -39,6 +47,12 @@ export function resolveRetryPolicy(
   positive('initialDelayMs', true);
   positive('maxDelayMs', true);
   positive('multiplier', false);
+  if (policy.maxAttempts !== Number.POSITIVE_INFINITY && !Number.isInteger(policy.maxAttempts)) {
+    throw new ConfigError(`retry.maxAttempts must be a whole number or Infinity, got ${policy.maxAttempts}`, { backend });
+  }
+  if (!Number.isFinite(policy.deadlineMs)) {
+    throw new ConfigError('retry.deadlineMs must be finite: it is what bounds the retries; use a large value such as 600000 for a long budget', { backend });
+  }
   if (policy.multiplier < 1) {
     throw new ConfigError(`retry.multiplier must be at least 1, got ${policy.multiplier}`, { backend });
   }
