@@ -1,8 +1,9 @@
 import { ConfigError, resolveRetryPolicy } from '../core/index.js';
-import type { RetryPolicy, Transaction, TransactionContext } from '../core/index.js';
+import type { Logger, RetryPolicy, Transaction, TransactionContext } from '../core/index.js';
 import { Outbox } from './outbox.js';
 import { InboxFencedError, PoisonMessageError } from './outbox-errors.js';
 import type { MessageSource, OutboxStore, SourceMessage } from './outbox-types.js';
+import { errorReporter } from './report-error.js';
 import { waitForWake } from './wait.js';
 
 /** What the handler gets with each message. */
@@ -52,8 +53,10 @@ export interface PipelineOptions<H, D = Buffer | null> {
   retry?: Partial<RetryPolicy>;
   /** Longest wait for new messages before looking again. @default 1000 */
   pollIntervalMs?: number;
-  /** Errors the pipeline survives are reported here, dead-lettered messages included. @default a process warning */
+  /** Errors the pipeline survives are reported here, dead-lettered messages included. @default `logger.error`, else a process warning */
   onError?: (err: unknown) => void;
+  /** A pino-compatible logger; surviving errors go to `logger.error` when no `onError` is given. */
+  logger?: Logger;
 }
 
 export interface PipelineStats {
@@ -431,7 +434,7 @@ function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOptions<H
     maxAttempts,
     retry,
     pollIntervalMs,
-    onError: onError ?? ((err) => process.emitWarning(`txkit pipeline: ${err instanceof Error ? err.message : String(err)}`, { code: 'TXKIT_PIPELINE' })),
+    onError: errorReporter('pipeline', onError, options.logger, { consumer }),
   };
 }
 
