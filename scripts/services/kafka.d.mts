@@ -1,12 +1,32 @@
 export const DEFAULT_KAFKA_VERSION: string;
 export interface KafkaHandle {
+  /** Where clients bootstrap: the advertised port (a proxy's, with `advertisedPort`), else the broker's. */
   brokers: string;
   version: string;
+  /** The broker's own client listener port. */
+  port: number;
+  advertisedPort: number | undefined;
   logFile: string;
   dataDir: string;
   pid: number;
   reused: boolean;
+  timings: Record<string, number>;
   stop(): Promise<void>;
+  /** SIGKILL (a crash); the data dir stays for restart(). Only for a broker this handle started. */
+  kill(): Promise<void>;
+  /** Starts the broker again on the same data dir and ports; resolves once it serves. */
+  restart(): Promise<void>;
 }
-export function startKafka(options?: { version?: string; timeoutMs?: number; log?: (line: string) => void }): Promise<KafkaHandle>;
+export interface StartKafkaOptions {
+  version?: string;
+  timeoutMs?: number;
+  log?: ((line: string) => void) | false;
+  /** State directory of this broker, apart from the shared one (TXKIT_STATE_DIR or the temp default). */
+  stateDir?: string;
+  /** Advertise the client listener on this port (a proxy in front of the broker); adds an INTERNAL listener. */
+  advertisedPort?: number;
+  /** server.properties overrides. */
+  properties?: Record<string, string | number | boolean>;
+}
+export function startKafka(options?: StartKafkaOptions): Promise<KafkaHandle>;
 export function stopKafka(): Promise<void>;

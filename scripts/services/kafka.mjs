@@ -40,9 +40,10 @@ import {
 export const DEFAULT_KAFKA_VERSION = process.env.TXKIT_KAFKA_VERSION || '3.9.2';
 
 const defaultLog = makeLogger('txkit:kafka');
-const stateFile = () => path.join(stateDir(), 'kafka.json');
-const pidFile = () => path.join(stateDir(), 'kafka.pid');
-const lockDir = () => path.join(stateDir(), 'kafka.lock');
+// `dir` is the state directory: TXKIT_STATE_DIR's (shared) one unless a caller isolates its own broker.
+const stateFile = (dir = stateDir()) => path.join(dir, 'kafka.json');
+const pidFile = (dir = stateDir()) => path.join(dir, 'kafka.pid');
+const lockDir = (dir = stateDir()) => path.join(dir, 'kafka.lock');
 
 // ---------------------------------------------------------------------------
 // Version-specific bits
@@ -121,17 +122,37 @@ function randomClusterId() {
   }
 }
 
-function serverProperties({ dataDir, port, controllerPort, extraProperties }) {
+/**
+ * With `advertisedPort` the client listener is advertised on that port instead of its
+ * own (a proxy in front of the broker listens there, so clients reach the broker only
+ * through it after bootstrap), and the broker talks to itself (transaction markers,
+ * replication) on a separate INTERNAL listener that bypasses the proxy.
+ */
+function listenerProperties({ port, controllerPort, advertisedPort, internalPort }) {
+  if (advertisedPort === undefined) {
+    return {
+      listeners: `PLAINTEXT://${LOOPBACK}:${port},CONTROLLER://${LOOPBACK}:${controllerPort}`,
+      'advertised.listeners': `PLAINTEXT://${LOOPBACK}:${port}`,
+      'inter.broker.listener.name': 'PLAINTEXT',
+      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    };
+  }
+  return {
+    listeners: `PLAINTEXT://${LOOPBACK}:${port},INTERNAL://${LOOPBACK}:${internalPort},CONTROLLER://${LOOPBACK}:${controllerPort}`,
+    'advertised.listeners': `PLAINTEXT://${LOOPBACK}:${advertisedPort},INTERNAL://${LOOPBACK}:${internalPort}`,
+    'inter.broker.listener.name': 'INTERNAL',
+    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT',
+  };
+}
+
+function serverProperties({ dataDir, port, controllerPort, advertisedPort, internalPort, extraProperties, properties = {} }) {
   const props = {
     'process.roles': 'broker,controller',
     'node.id': 1,
     // A static voter set works unchanged on 3.x and 4.x and needs no --standalone at format time.
     'controller.quorum.voters': `1@${LOOPBACK}:${controllerPort}`,
     'controller.listener.names': 'CONTROLLER',
-    listeners: `PLAINTEXT://${LOOPBACK}:${port},CONTROLLER://${LOOPBACK}:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${LOOPBACK}:${port}`,
-    'inter.broker.listener.name': 'PLAINTEXT',
-    'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+    ...listenerProperties({ port, controllerPort, advertisedPort, internalPort }),
     'log.dirs': path.join(dataDir, 'logs'),
     // Single node: every replication factor and ISR requirement must be 1.
     'num.partitions': 1,
@@ -158,6 +179,8 @@ function serverProperties({ dataDir, port, controllerPort, extraProperties }) {
     // The cleaner's dedupe buffer lives on the heap (128 MB by default); keep it small for -Xmx512m.
     'log.cleaner.dedupe.buffer.size': 16 * 1024 * 1024,
     ...extraProperties,
+    // The caller's own overrides come last.
+    ...properties,
   };
   // Backslashes are escapes in .properties files (matters for Windows paths).
   return `${Object.entries(props)
@@ -299,42 +322,69 @@ export async function probeKafka(host, port, { timeoutMs = 5_000 } = {}) {
   }
 }
 
-async function isServing(port) {
+/** Serving, and listing itself at the port clients are told to use (the proxy's, with advertisedPort). */
+async function isServing(port, advertisedPort = port) {
   const { brokers } = await probeKafka(LOOPBACK, port);
-  return brokers.length === 1 && brokers[0].port === port;
+  return brokers.length === 1 && brokers[0].port === advertisedPort;
 }
 
 // ---------------------------------------------------------------------------
 // Lifecycle
 
 /** The broker recorded in the state file, if its process is still the one we started and it answers. */
-async function runningInstance() {
-  const state = readJson(stateFile());
+async function runningInstance(dir) {
+  const state = readJson(stateFile(dir));
   if (!state || !isOwnProcess(state.pid, state.dataDir)) return { state, running: false };
   try {
-    return { state, running: await isServing(state.port) };
+    return { state, running: await isServing(state.port, state.advertisedPort) };
   } catch {
     return { state, running: false };
   }
 }
 
-async function teardown(state) {
+async function teardown(state, dir) {
   if (!state) return false;
   const stopped = await stopProcess(state.pid, { marker: state.dataDir });
   removeDir(state.dataDir);
-  const current = readJson(stateFile());
+  const current = readJson(stateFile(dir));
   if (!current || current.pid === state.pid) {
-    fs.rmSync(stateFile(), { force: true });
-    fs.rmSync(pidFile(), { force: true });
+    fs.rmSync(stateFile(dir), { force: true });
+    fs.rmSync(pidFile(dir), { force: true });
   }
   return stopped;
 }
 
-function toHandle(state, { reused, timings }) {
-  return {
-    brokers: `${LOOPBACK}:${state.port}`,
+/** Runs the broker JVM on an existing (formatted) data dir and waits until it serves. */
+async function launch(state, { dir, timeoutMs, say }) {
+  const flavor = flavorFor(state.version);
+  const classpath = await resolveMavenClasspath(flavor.coords, cacheDir(), { log: say });
+  const pid = spawnDetachedJava({
+    classpath,
+    mainClass: 'kafka.Kafka',
+    args: [path.join(state.dataDir, 'server.properties')],
+    jvmArgs: [...BROKER_JVM_ARGS, flavor.logJvmArg(path.join(state.dataDir, flavor.logConfigName))],
+    logFile: state.logFile,
+    pidFile: pidFile(dir),
+    cwd: state.dataDir,
+  });
+  state.pid = pid;
+  writeFileAtomic(stateFile(dir), JSON.stringify(state, null, 2));
+  say(`Kafka ${state.version} starting (pid ${pid}, port ${state.port}, log ${state.logFile})`);
+  await waitFor(() => isServing(state.port, state.advertisedPort), {
+    timeoutMs,
+    intervalMs: 250,
+    description: `Kafka ${state.version} on ${LOOPBACK}:${state.port} to answer ApiVersions and Metadata with 1 broker`,
+    abort: () => (isOwnProcess(pid, state.dataDir) ? undefined : 'the broker process exited'),
+  });
+}
+
+function toHandle(state, { reused, timings, dir, timeoutMs, say }) {
+  const handle = {
+    brokers: `${LOOPBACK}:${state.advertisedPort ?? state.port}`,
     version: state.version,
     pid: state.pid,
+    port: state.port,
+    advertisedPort: state.advertisedPort,
     logFile: state.logFile,
     dataDir: state.dataDir,
     reused,
@@ -342,37 +392,64 @@ function toHandle(state, { reused, timings }) {
     // A reused broker belongs to whoever started it (typically `kafka.mjs start` kept
     // warm across test runs), so only the starter's handle actually stops it.
     stop: async () => {
-      if (!reused) await withLock(lockDir(), () => teardown(state));
+      if (!reused) await withLock(lockDir(dir), () => teardown(state, dir));
+    },
+    /** SIGKILL, as a crash: no clean shutdown, the data dir stays for restart(). */
+    kill: async () => {
+      if (reused) throw new Error('kill() is only for a broker this handle started, not a reused one');
+      if (!isOwnProcess(state.pid, state.dataDir)) return;
+      process.kill(state.pid, 'SIGKILL');
+      await waitFor(() => !isOwnProcess(state.pid, state.dataDir), { timeoutMs: 10_000, intervalMs: 50, description: `pid ${state.pid} to die` });
+    },
+    /** Starts the broker again on the same data dir and ports (after kill()); resolves once it serves. */
+    restart: async () => {
+      if (reused) throw new Error('restart() is only for a broker this handle started, not a reused one');
+      if (isOwnProcess(state.pid, state.dataDir)) throw new Error(`Kafka pid ${state.pid} still runs: kill() it first`);
+      await launch(state, { dir, timeoutMs, say });
+      handle.pid = state.pid;
     },
   };
+  return handle;
 }
 
 /**
  * Starts (or reuses) the txkit test broker. Resolves once the broker answers real
  * ApiVersions + Metadata requests listing itself.
  *
- * @param {{ version?: string, timeoutMs?: number, log?: ((message: string) => void) | false }} [options]
- * @returns {Promise<{ brokers: string, version: string, pid: number, logFile: string, dataDir: string,
- *   reused: boolean, timings: Record<string, number>, stop(): Promise<void> }>}
+ * `stateDir` keeps this broker's state apart from the shared one (tests that kill or
+ * proxy a broker of their own); `advertisedPort` advertises the client listener on
+ * another port (a proxy's) and adds an INTERNAL listener for the broker's own
+ * traffic; `properties` override server.properties entries.
+ *
+ * @param {{ version?: string, timeoutMs?: number, log?: ((message: string) => void) | false,
+ *   stateDir?: string, advertisedPort?: number, properties?: Record<string, string | number | boolean> }} [options]
  */
-export async function startKafka({ version = DEFAULT_KAFKA_VERSION, timeoutMs = 120_000, log = defaultLog } = {}) {
+export async function startKafka({
+  version = DEFAULT_KAFKA_VERSION,
+  timeoutMs = 120_000,
+  log = defaultLog,
+  stateDir: dir = stateDir(),
+  advertisedPort,
+  properties = {},
+} = {}) {
   const say = log || (() => {});
   const flavor = flavorFor(version);
   javaCommand();
   const t0 = Date.now();
+  fs.mkdirSync(dir, { recursive: true });
 
-  return withLock(lockDir(), async () => {
-    const { state: previous, running } = await runningInstance();
+  return withLock(lockDir(dir), async () => {
+    const { state: previous, running } = await runningInstance(dir);
     if (running) {
-      if (previous.version !== version) {
+      if (previous.version !== version || previous.advertisedPort !== advertisedPort) {
         throw new Error(
-          `a Kafka ${previous.version} broker started by txkit is already running at ${LOOPBACK}:${previous.port}; ` +
-            `run 'node scripts/services/kafka.mjs stop' before starting ${version}`,
+          `a Kafka ${previous.version} broker started by txkit is already running at ${LOOPBACK}:${previous.port} ` +
+            `(state in ${dir}); run 'node scripts/services/kafka.mjs stop' before starting ${version} with other listeners`,
         );
       }
-      return toHandle(previous, { reused: true, timings: { totalMs: Date.now() - t0 } });
+      return toHandle(previous, { reused: true, timings: { totalMs: Date.now() - t0 }, dir, timeoutMs, say });
     }
-    await teardown(previous);
+    await teardown(previous, dir);
 
     const classpath = await resolveMavenClasspath(flavor.coords, cacheDir(), { log: say });
     const t1 = Date.now();
@@ -383,8 +460,12 @@ export async function startKafka({ version = DEFAULT_KAFKA_VERSION, timeoutMs = 
     const logConfigFile = path.join(dataDir, flavor.logConfigName);
     let state;
     try {
-      const [port, controllerPort] = await findFreePorts(2);
-      fs.writeFileSync(propertiesFile, serverProperties({ dataDir, port, controllerPort, extraProperties: flavor.extraProperties }));
+      const [port, controllerPort, internalPort] = await findFreePorts(3);
+      const listeners = advertisedPort === undefined ? {} : { advertisedPort, internalPort };
+      fs.writeFileSync(
+        propertiesFile,
+        serverProperties({ dataDir, port, controllerPort, ...listeners, extraProperties: flavor.extraProperties, properties }),
+      );
       fs.writeFileSync(logConfigFile, flavor.logConfig('info'));
       const toolLogConfig = path.join(dataDir, `tool-${flavor.logConfigName}`);
       fs.writeFileSync(toolLogConfig, flavor.logConfig('warn'));
@@ -398,32 +479,15 @@ export async function startKafka({ version = DEFAULT_KAFKA_VERSION, timeoutMs = 
       });
       const t2 = Date.now();
 
-      const pid = spawnDetachedJava({
-        classpath,
-        mainClass: 'kafka.Kafka',
-        args: [propertiesFile],
-        jvmArgs: [...BROKER_JVM_ARGS, flavor.logJvmArg(logConfigFile)],
-        logFile,
-        pidFile: pidFile(),
-        cwd: dataDir,
-      });
-      state = { version, pid, port, controllerPort, dataDir, logFile, startedAt: new Date().toISOString() };
-      writeFileAtomic(stateFile(), JSON.stringify(state, null, 2));
-
-      say(`Kafka ${version} starting (pid ${pid}, port ${port}, log ${logFile})`);
-      await waitFor(() => isServing(port), {
-        timeoutMs,
-        intervalMs: 250,
-        description: `Kafka ${version} on ${LOOPBACK}:${port} to answer ApiVersions and Metadata with 1 broker`,
-        abort: () => (isOwnProcess(pid, dataDir) ? undefined : 'the broker process exited'),
-      });
+      state = { version, pid: 0, port, controllerPort, ...listeners, dataDir, logFile, startedAt: new Date().toISOString() };
+      await launch(state, { dir, timeoutMs, say });
       const t3 = Date.now();
       const timings = { resolveMs: t1 - t0, formatMs: t2 - t1, startToReadyMs: t3 - t2, totalMs: t3 - t0 };
       say(`Kafka ${version} ready at ${LOOPBACK}:${port} in ${timings.startToReadyMs} ms (total ${timings.totalMs} ms)`);
-      return toHandle(state, { reused: false, timings });
+      return toHandle(state, { reused: false, timings, dir, timeoutMs, say });
     } catch (error) {
       const tail = tailFile(logFile, 40);
-      if (state) await teardown(state);
+      if (state?.pid) await teardown(state, dir);
       else removeDir(dataDir);
       error.message += tail ? `\n--- broker log, last 40 lines ---\n${tail}` : '';
       throw error;

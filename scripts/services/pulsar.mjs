@@ -45,9 +45,10 @@ import {
 export const DEFAULT_PULSAR_VERSION = process.env.TXKIT_PULSAR_VERSION || '4.0.7';
 
 const defaultLog = makeLogger('txkit:pulsar');
-const stateFile = () => path.join(stateDir(), 'pulsar.json');
-const pidFile = () => path.join(stateDir(), 'pulsar.pid');
-const lockDir = () => path.join(stateDir(), 'pulsar.lock');
+// `dir` is the state directory: TXKIT_STATE_DIR's (shared) one unless a caller isolates its own broker.
+const stateFile = (dir = stateDir()) => path.join(dir, 'pulsar.json');
+const pidFile = (dir = stateDir()) => path.join(dir, 'pulsar.pid');
+const lockDir = (dir = stateDir()) => path.join(dir, 'pulsar.lock');
 
 /** The partitioned topic whose partitions are the transaction coordinators (TC id = partition index). */
 const TC_ASSIGN_TOPIC = 'persistent://pulsar/system/transaction_coordinator_assign';
@@ -93,7 +94,7 @@ function loopbackInterface() {
  * standalone.conf is read twice: as the broker's ServiceConfiguration and as the
  * bookie's ServerConfiguration, so both kinds of keys live in one file.
  */
-function standaloneConf({ port, webPort, bookiePort }) {
+function standaloneConf({ port, webPort, bookiePort, advertisedPort, properties = {} }) {
   const props = {
     clusterName: 'standalone',
     // Empty: standalone then keeps metadata in RocksDB under --metadata-dir (PIP-117).
@@ -151,6 +152,13 @@ function standaloneConf({ port, webPort, bookiePort }) {
     dbStorage_writeCacheMaxSizeMb: 16,
     dbStorage_readAheadCacheMaxSizeMb: 16,
     dbStorage_rocksDB_blockCacheSize: 16 * 1024 * 1024,
+    // Lookups (and the broker's own client) then answer with the advertised port: a proxy's in
+    // front of the broker, so every connection after the first goes through it too.
+    ...(advertisedPort === undefined
+      ? {}
+      : { advertisedListeners: `internal:pulsar://${LOOPBACK}:${advertisedPort}`, internalListenerName: 'internal' }),
+    // The caller's own overrides come last.
+    ...properties,
   };
   return `${Object.entries(props)
     .map(([key, value]) => `${key}=${String(value).replaceAll('\\', '\\\\')}`)
@@ -453,8 +461,8 @@ async function isServing(state) {
 // Lifecycle
 
 /** The broker recorded in the state file, if its process is still the one we started and it answers. */
-async function runningInstance() {
-  const state = readJson(stateFile());
+async function runningInstance(dir) {
+  const state = readJson(stateFile(dir));
   if (!state || !isOwnProcess(state.pid, state.dataDir)) return { state, running: false };
   try {
     return { state, running: await isServing(state) };
@@ -463,30 +471,82 @@ async function runningInstance() {
   }
 }
 
-async function teardown(state) {
+async function teardown(state, dir) {
   if (!state) return false;
   const stopped = await stopProcess(state.pid, { marker: state.dataDir });
   removeDir(state.dataDir);
-  const current = readJson(stateFile());
+  const current = readJson(stateFile(dir));
   if (!current || current.pid === state.pid) {
-    fs.rmSync(stateFile(), { force: true });
-    fs.rmSync(pidFile(), { force: true });
+    fs.rmSync(stateFile(dir), { force: true });
+    fs.rmSync(pidFile(dir), { force: true });
   }
   return stopped;
 }
 
 function urls(state) {
   return {
-    serviceUrl: `pulsar://${LOOPBACK}:${state.port}`,
+    serviceUrl: `pulsar://${LOOPBACK}:${state.advertisedPort ?? state.port}`,
     webServiceUrl: `http://${LOOPBACK}:${state.webPort}`,
   };
 }
 
-function toHandle(state, { reused, timings }) {
-  return {
+/** Runs standalone on the state's data dir (new or after a kill) and waits until its transaction coordinator serves. */
+async function launch(state, { dir, timeoutMs, say, t0 = Date.now() }) {
+  const classpath = await resolveMavenClasspath(coordsFor(state.version), cacheDir(), { log: say });
+  const { dataDir } = state;
+  const pid = spawnDetachedJava({
+    classpath,
+    mainClass: 'org.apache.pulsar.PulsarStandaloneStarter',
+    args: [
+      '--config', path.join(dataDir, 'standalone.conf'),
+      '--no-functions-worker',
+      '--no-stream-storage',
+      '--metadata-dir', path.join(dataDir, 'metadata'),
+      '--bookkeeper-dir', path.join(dataDir, 'bookkeeper'),
+      '--bookkeeper-port', String(state.bookiePort),
+      // Must not exist: standalone picks ZooKeeper over RocksDB when it finds ZK data here.
+      '--zookeeper-dir', path.join(dataDir, 'zookeeper'),
+    ],
+    jvmArgs: [...BROKER_JVM_ARGS, `-Dlog4j2.configurationFile=${pathToFileURL(path.join(dataDir, 'log4j2.properties')).href}`],
+    logFile: state.logFile,
+    pidFile: pidFile(dir),
+    cwd: dataDir,
+  });
+  state.pid = pid;
+  writeFileAtomic(stateFile(dir), JSON.stringify(state, null, 2));
+  say(`Pulsar ${state.version} starting (pid ${pid}, port ${state.port}, web ${state.webPort}, log ${state.logFile})`);
+
+  const alive = () => (isOwnProcess(pid, dataDir) ? undefined : 'the broker process exited');
+  let systemNamespaceSeenAt;
+  await waitFor(
+    async () => {
+      const coordinators = await ensureTransactionCoordinatorMetadata(state.webPort, {
+        say,
+        graceOver: () => {
+          systemNamespaceSeenAt ??= Date.now();
+          return Date.now() - systemNamespaceSeenAt > 15_000;
+        },
+      });
+      return coordinators > 0;
+    },
+    { timeoutMs, intervalMs: 250, description: `Pulsar ${state.version} to set up its namespaces and transaction coordinator metadata`, abort: alive },
+  );
+  const t2 = Date.now();
+  await waitFor(() => isServing(state), {
+    timeoutMs: Math.max(10_000, timeoutMs - (t2 - t0)),
+    intervalMs: 250,
+    description: `Pulsar ${state.version} on ${LOOPBACK}:${state.port} to run a transaction (TC_CLIENT_CONNECT, NEW_TXN, END_TXN)`,
+    abort: alive,
+  });
+}
+
+function toHandle(state, { reused, timings, dir, timeoutMs, say }) {
+  const handle = {
     ...urls(state),
     version: state.version,
     pid: state.pid,
+    port: state.port,
+    advertisedPort: state.advertisedPort,
     logFile: state.logFile,
     dataDir: state.dataDir,
     reused,
@@ -494,100 +554,87 @@ function toHandle(state, { reused, timings }) {
     // A reused broker belongs to whoever started it (typically `pulsar.mjs start` kept
     // warm across test runs), so only the starter's handle actually stops it.
     stop: async () => {
-      if (!reused) await withLock(lockDir(), () => teardown(state));
+      if (!reused) await withLock(lockDir(dir), () => teardown(state, dir));
+    },
+    /** SIGKILL, as a crash: no clean shutdown, the data dir stays for restart(). */
+    kill: async () => {
+      if (reused) throw new Error('kill() is only for a broker this handle started, not a reused one');
+      if (!isOwnProcess(state.pid, state.dataDir)) return;
+      process.kill(state.pid, 'SIGKILL');
+      await waitFor(() => !isOwnProcess(state.pid, state.dataDir), { timeoutMs: 10_000, intervalMs: 50, description: `pid ${state.pid} to die` });
+    },
+    /** Starts the broker again on the same data dir and ports (after kill()); resolves once it serves. */
+    restart: async () => {
+      if (reused) throw new Error('restart() is only for a broker this handle started, not a reused one');
+      if (isOwnProcess(state.pid, state.dataDir)) throw new Error(`Pulsar pid ${state.pid} still runs: kill() it first`);
+      await launch(state, { dir, timeoutMs, say });
+      handle.pid = state.pid;
     },
   };
+  return handle;
 }
 
 /**
  * Starts (or reuses) the txkit test broker. Resolves once the broker's transaction
  * coordinator runs a real transaction over the binary protocol.
  *
- * @param {{ version?: string, timeoutMs?: number, log?: ((message: string) => void) | false }} [options]
+ * `stateDir` keeps this broker's state apart from the shared one (tests that kill or
+ * proxy a broker of their own); `port` fixes the broker port (a proxy in front of it
+ * must know it before the broker starts, since the broker's own client goes through
+ * it); `advertisedPort` makes lookups answer with that port; `properties` override
+ * standalone.conf entries.
+ *
+ * @param {{ version?: string, timeoutMs?: number, log?: ((message: string) => void) | false, stateDir?: string,
+ *   port?: number, advertisedPort?: number, properties?: Record<string, string | number | boolean> }} [options]
  */
-export async function startPulsar({ version = DEFAULT_PULSAR_VERSION, timeoutMs = 180_000, log = defaultLog } = {}) {
+export async function startPulsar({
+  version = DEFAULT_PULSAR_VERSION,
+  timeoutMs = 180_000,
+  log = defaultLog,
+  stateDir: dir = stateDir(),
+  port: fixedPort,
+  advertisedPort,
+  properties = {},
+} = {}) {
   const say = log || (() => {});
   const coords = coordsFor(version);
   javaCommand();
   const t0 = Date.now();
+  fs.mkdirSync(dir, { recursive: true });
 
-  return withLock(lockDir(), async () => {
-    const { state: previous, running } = await runningInstance();
+  return withLock(lockDir(dir), async () => {
+    const { state: previous, running } = await runningInstance(dir);
     if (running) {
-      if (previous.version !== version) {
+      if (previous.version !== version || previous.advertisedPort !== advertisedPort) {
         throw new Error(
-          `a Pulsar ${previous.version} broker started by txkit is already running at ${urls(previous).serviceUrl}; ` +
-            `run 'node scripts/services/pulsar.mjs stop' before starting ${version}`,
+          `a Pulsar ${previous.version} broker started by txkit is already running at ${urls(previous).serviceUrl} ` +
+            `(state in ${dir}); run 'node scripts/services/pulsar.mjs stop' before starting ${version} with other listeners`,
         );
       }
-      return toHandle(previous, { reused: true, timings: { totalMs: Date.now() - t0 } });
+      return toHandle(previous, { reused: true, timings: { totalMs: Date.now() - t0 }, dir, timeoutMs, say });
     }
-    await teardown(previous);
+    await teardown(previous, dir);
 
-    const classpath = await resolveMavenClasspath(coords, cacheDir(), { log: say });
+    await resolveMavenClasspath(coords, cacheDir(), { log: say });
     const t1 = Date.now();
 
     const dataDir = makeTempDataDir('pulsar');
     const logFile = path.join(dataDir, 'pulsar.log');
-    const confFile = path.join(dataDir, 'standalone.conf');
-    const logConfigFile = path.join(dataDir, 'log4j2.properties');
     let state;
     try {
-      const [port, webPort, bookiePort] = await findFreePorts(3);
-      fs.writeFileSync(confFile, standaloneConf({ port, webPort, bookiePort }));
-      fs.writeFileSync(logConfigFile, logConfig('info'));
-
-      const pid = spawnDetachedJava({
-        classpath,
-        mainClass: 'org.apache.pulsar.PulsarStandaloneStarter',
-        args: [
-          '--config', confFile,
-          '--no-functions-worker',
-          '--no-stream-storage',
-          '--metadata-dir', path.join(dataDir, 'metadata'),
-          '--bookkeeper-dir', path.join(dataDir, 'bookkeeper'),
-          '--bookkeeper-port', String(bookiePort),
-          // Must not exist: standalone picks ZooKeeper over RocksDB when it finds ZK data here.
-          '--zookeeper-dir', path.join(dataDir, 'zookeeper'),
-        ],
-        jvmArgs: [...BROKER_JVM_ARGS, `-Dlog4j2.configurationFile=${pathToFileURL(logConfigFile).href}`],
-        logFile,
-        pidFile: pidFile(),
-        cwd: dataDir,
-      });
-      state = { version, pid, port, webPort, bookiePort, dataDir, logFile, startedAt: new Date().toISOString() };
-      writeFileAtomic(stateFile(), JSON.stringify(state, null, 2));
-      say(`Pulsar ${version} starting (pid ${pid}, port ${port}, web ${webPort}, log ${logFile})`);
-
-      const alive = () => (isOwnProcess(pid, dataDir) ? undefined : 'the broker process exited');
-      let systemNamespaceSeenAt;
-      await waitFor(
-        async () => {
-          const coordinators = await ensureTransactionCoordinatorMetadata(webPort, {
-            say,
-            graceOver: () => {
-              systemNamespaceSeenAt ??= Date.now();
-              return Date.now() - systemNamespaceSeenAt > 15_000;
-            },
-          });
-          return coordinators > 0;
-        },
-        { timeoutMs, intervalMs: 250, description: `Pulsar ${version} to set up its namespaces and transaction coordinator metadata`, abort: alive },
-      );
-      const t2 = Date.now();
-      await waitFor(() => isServing(state), {
-        timeoutMs: Math.max(10_000, timeoutMs - (t2 - t0)),
-        intervalMs: 250,
-        description: `Pulsar ${version} on ${LOOPBACK}:${port} to run a transaction (TC_CLIENT_CONNECT, NEW_TXN, END_TXN)`,
-        abort: alive,
-      });
+      const [freePort, webPort, bookiePort] = await findFreePorts(3);
+      const port = fixedPort ?? freePort;
+      fs.writeFileSync(path.join(dataDir, 'standalone.conf'), standaloneConf({ port, webPort, bookiePort, advertisedPort, properties }));
+      fs.writeFileSync(path.join(dataDir, 'log4j2.properties'), logConfig('info'));
+      state = { version, pid: 0, port, webPort, bookiePort, ...(advertisedPort === undefined ? {} : { advertisedPort }), dataDir, logFile, startedAt: new Date().toISOString() };
+      await launch(state, { dir, timeoutMs, say, t0 });
       const t3 = Date.now();
       const timings = { resolveMs: t1 - t0, startToReadyMs: t3 - t1, totalMs: t3 - t0 };
       say(`Pulsar ${version} ready at ${urls(state).serviceUrl} in ${timings.startToReadyMs} ms (total ${timings.totalMs} ms)`);
-      return toHandle(state, { reused: false, timings });
+      return toHandle(state, { reused: false, timings, dir, timeoutMs, say });
     } catch (error) {
       const tail = tailFile(logFile, 40);
-      if (state) await teardown(state);
+      if (state?.pid) await teardown(state, dir);
       else removeDir(dataDir);
       error.message += tail ? `\n--- broker log, last 40 lines ---\n${tail}` : '';
       throw error;

@@ -1,0 +1,308 @@
+/**
+ * Kafka faults on a private broker that clients reach only through a
+ * FaultProxy (its advertised listener is the proxy's port): EndTxn stalled
+ * or cut in either direction under the outbox relay, the broker SIGKILLed
+ * and restarted under a copier, and a zombie copier frozen with SIGSTOP
+ * while a successor fences its producer epoch. Exactly-once is judged by a
+ * read_committed consumer of the output.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import kafkajs from 'kafkajs';
+import type { Admin, Kafka } from 'kafkajs';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
+import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
+import { TxkitError, UnknownCommitResultError } from '../../src/core/errors.js';
+import { MemoryOutboxStore, Outbox, OutboxRelay, kafkaSink } from '../../src/outbox/index.js';
+import { TopicReader, createTopics, makeKafka, uniqueName } from '../kafka/kafka-support.js';
+import { service } from '../support/services.js';
+import { KafkaApi, kafkaExchange, kafkaRequest } from './support/fault-proxy.js';
+import type { FaultRule } from './support/fault-proxy.js';
+import { reportScenario, tally, waitUntil } from './support/fault-report.js';
+import { startProxiedKafka } from './support/private-brokers.js';
+import type { ProxiedKafka } from './support/private-brokers.js';
+
+// The shared broker being reachable means Java and the Kafka jars are here to start a private one.
+const available = service('kafka') !== undefined;
+const COPIER = fileURLToPath(new URL('../kafka/copier-worker.ts', import.meta.url));
+const ZOMBIE = fileURLToPath(new URL('./support/kafka-zombie-worker.ts', import.meta.url));
+
+interface Child {
+  proc: ChildProcess;
+  committed: number;
+  messages: Record<string, unknown>[];
+  exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+}
+
+function spawnWorker(file: string, env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } });
+  const child: Child = {
+    proc,
+    committed: 0,
+    messages: [],
+    exited: new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))),
+  };
+  proc.on('message', (m: Record<string, unknown>) => {
+    child.messages.push(m);
+    if (m.type === 'committed') child.committed += Number(m.count ?? 0);
+  });
+  return child;
+}
+
+const alive = (c: Child): boolean => c.proc.exitCode === null && c.proc.signalCode === null;
+
+function processState(pid: number): string {
+  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
+}
+
+describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)', () => {
+  let k: ProxiedKafka;
+  let kafka: Kafka;
+  let admin: Admin;
+  const children: Child[] = [];
+  const readers: TopicReader[] = [];
+
+  beforeAll(async () => {
+    k = await startProxiedKafka({ 'transaction.abort.timed.out.transaction.cleanup.interval.ms': 1_000 });
+    kafka = makeKafka(k.brokers, 'fault-tests');
+    admin = kafka.admin();
+    await admin.connect();
+  });
+
+  afterAll(async () => {
+    for (const c of children) {
+      if (alive(c)) {
+        c.proc.kill('SIGCONT');
+        c.proc.kill('SIGKILL');
+      }
+    }
+    await Promise.all(children.map((c) => c.exited));
+    for (const r of readers) await r.close().catch(() => undefined);
+    await admin?.disconnect();
+    await k?.close();
+  });
+
+  it('EndTxn stalled or cut in either direction under the outbox relay: typed outcome, producer rebuilt, every record exactly once', async () => {
+    const N = 400;
+    const topic = uniqueName('relay-endtxn');
+    await createTopics(admin, [topic], 1);
+    const memory = new MemoryStore({ partitions: 1 });
+    const store = new MemoryOutboxStore(memory, { partitions: 1 });
+    const outbox = new Outbox(store);
+    await memoryTransactions({ store: memory }).withTransaction((tx) =>
+      outbox.publish(tx, Array.from({ length: N }, (_, i) => ({ topic, key: `k${i}`, value: `v${i}` }))),
+    );
+    // A short request timeout and one kafkajs retry, so a stalled EndTxn turns into an indefinite result in seconds.
+    const client = new kafkajs.Kafka({ brokers: [k.brokers], clientId: 'relay', requestTimeout: 2_000, logLevel: kafkajs.logLevel.NOTHING });
+    const context = kafkaTransactions(client, { transactionalId: uniqueName('relay-tx'), producer: { retry: { retries: 1, initialRetryTime: 20, maxRetryTime: 100 } } });
+    const relayAdmin = client.admin();
+    const relay = new OutboxRelay({
+      store,
+      sink: kafkaSink({ context, admin: relayAdmin, positionsTopic: uniqueName('relay-positions'), positionsPartitions: 1 }),
+      relayId: topic,
+      batchSize: 20,
+      retry: { deadlineMs: 30_000, initialDelayMs: 5, maxDelayMs: 50 },
+    });
+    const inits = k.proxy.addRule({ direction: 'to-server', match: kafkaRequest(KafkaApi.InitProducerId), action: { kind: 'observe' }, times: 1_000_000 });
+    const endTxn = kafkaExchange(KafkaApi.EndTxn);
+    const endTxnRequests = k.proxy.addRule({ direction: 'to-server', match: endTxn.request, action: { kind: 'observe' }, times: 1_000_000 });
+
+    const kinds = ['stall-request', 'stall-response', 'cut-before', 'cut-after', 'delay-short', 'corrupt-request'] as const;
+    const outcomes: { kind: string; outcome: string; rebuilt: boolean }[] = [];
+    try {
+      await relay.relayOnce(0); // a first clean transaction: the producer exists, its InitProducerId is counted
+      for (const kind of [...kinds, ...kinds]) {
+        let rule: FaultRule;
+        if (kind === 'stall-request') rule = k.proxy.addRule({ direction: 'to-server', match: kafkaRequest(KafkaApi.EndTxn), action: { kind: 'stall' } });
+        else if (kind === 'stall-response') rule = k.proxy.addRule({ direction: 'to-client', match: endTxn.response, action: { kind: 'stall' } });
+        else if (kind === 'delay-short') rule = k.proxy.addRule({ direction: 'to-server', match: kafkaRequest(KafkaApi.EndTxn), action: { kind: 'delay', ms: 300 } });
+        // Garbage after the api key and version: the broker cannot parse the request and drops the connection.
+        else if (kind === 'corrupt-request') rule = k.proxy.addRule({ direction: 'to-server', match: kafkaRequest(KafkaApi.EndTxn), action: { kind: 'corrupt' } });
+        else rule = k.proxy.addRule({ direction: 'to-server', match: kafkaRequest(KafkaApi.EndTxn), action: { kind: 'cut', forward: kind === 'cut-after' } });
+        const initsBefore = inits.hits;
+        const result = await relay.relayOnce(0).then(
+          () => 'committed',
+          (err: unknown) => err,
+        );
+        assert.equal(rule.hits, 1, `${kind}: the fault was injected`);
+        // A stalled connection is reset once the client has given up on it.
+        if (kind.startsWith('stall')) k.proxy.cut(rule.connections[0] as number);
+        rule.release();
+        if (kind.startsWith('stall')) {
+          // Nothing came back for EndTxn: the outcome is unknown, and said so with the type that means it.
+          assert.ok(result instanceof UnknownCommitResultError, `${kind}: got ${String(result)}`);
+          assert.equal(result.backend, 'kafka');
+        } else if (kind === 'delay-short') {
+          // Slow but within the request timeout: nothing is indefinite.
+          assert.equal(result, 'committed', `${kind}: got ${String(result)}`);
+        } else {
+          // A broken connection is retried by kafkajs on a new one (EndTxn is idempotent) or reported as unknown.
+          assert.ok(result === 'committed' || result instanceof UnknownCommitResultError, `${kind}: got ${String(result)}`);
+        }
+        const unknown = result instanceof TxkitError;
+        // The next transaction must start on a new producer after an unknown outcome: InitProducerId again.
+        await relay.relayOnce(0);
+        const rebuilt = inits.hits > initsBefore;
+        if (unknown) assert.ok(rebuilt, `${kind}: the producer was rebuilt (InitProducerId) after the indefinite result`);
+        outcomes.push({ kind, outcome: unknown ? (result as Error).name : 'committed', rebuilt });
+      }
+      await relay.drain();
+    } finally {
+      await context.close();
+      await relayAdmin.disconnect().catch(() => undefined);
+    }
+    const reader = await TopicReader.open(kafka, topic);
+    readers.push(reader);
+    await reader.caughtUp();
+    const t = tally(
+      Array.from({ length: N }, (_, i) => `v${i}`),
+      reader.records.map((r) => r.value ?? ''),
+    );
+    assert.deepEqual(t, { duplicates: 0, lost: 0, unexpected: 0 });
+    assert.deepEqual(
+      reader.records.map((r) => r.value),
+      Array.from({ length: N }, (_, i) => `v${i}`),
+      'in outbox order',
+    );
+    const unknownOutcomes = outcomes.filter((o) => o.outcome === 'UnknownCommitResultError').length;
+    assert.ok(unknownOutcomes >= 4, `the stalls (at least) ended as unknown outcomes: ${outcomes.map((o) => o.outcome).join(',')}`);
+    reportScenario({
+      scenario: 'kafka-endtxn-stall-cut',
+      messages: N,
+      faults: outcomes.length,
+      duplicates: t.duplicates,
+      lost: t.lost,
+      unknownOutcomes,
+      producerRebuilds: outcomes.filter((o) => o.rebuilt).length,
+      endTxnRequests: endTxnRequests.hits,
+      outcomes: outcomes.map((o) => `${o.kind}:${o.outcome}`),
+    });
+  }, 120_000);
+
+  it('the broker SIGKILLed and restarted mid-copy: the output is an exact copy', async () => {
+    const TOTAL = 3_000;
+    const PARTITIONS = 3;
+    const input = uniqueName('kill-in');
+    const output = uniqueName('kill-out');
+    await createTopics(admin, [input, output], PARTITIONS);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const expected = Array.from({ length: TOTAL }, (_, i) => `${i % PARTITIONS}:${Math.floor(i / PARTITIONS)}`);
+    for (let p = 0; p < PARTITIONS; p++) {
+      const values = expected.filter((v) => v.startsWith(`${p}:`));
+      for (let i = 0; i < values.length; i += 25) {
+        await producer.send({ topic: input, messages: values.slice(i, i + 25).map((value) => ({ key: value, value, partition: p })) });
+      }
+    }
+    await producer.disconnect();
+    const env = { COPIER_BROKERS: k.brokers, COPIER_INPUT: input, COPIER_OUTPUT: output, COPIER_GROUP: uniqueName('kill-group'), COPIER_TRANSACTIONAL_ID: uniqueName('kill-copier') };
+    const workers: Child[] = [];
+    const start = (): Child => {
+      const c = spawnWorker(COPIER, env);
+      children.push(c);
+      workers.push(c);
+      return c;
+    };
+    let current = start();
+    await waitUntil('the copier to commit a third of the input', () => current.committed >= TOTAL / 3 || !alive(current), 120_000);
+    assert.ok(alive(current), 'the copier runs when the broker is killed');
+    const committedAtKill = current.committed;
+    await k.broker.kill();
+    k.proxy.cutAll();
+    await k.broker.restart();
+    // A copier that gave up while the broker was away is replaced, as a supervisor would; bounded.
+    const reader = await TopicReader.open(kafka, output);
+    readers.push(reader);
+    for (let restarts = 0; reader.records.length < TOTAL; restarts++) {
+      assert.ok(restarts < 5, 'at most 5 copier restarts');
+      await waitUntil('the whole input to be copied (or the copier to stop)', () => reader.records.length >= TOTAL || !alive(current), 120_000);
+      if (reader.records.length < TOTAL) current = start();
+    }
+    current.proc.kill('SIGTERM');
+    await current.exited;
+    await reader.caughtUp();
+    const t = tally(expected, reader.records.map((r) => r.value ?? ''));
+    assert.deepEqual(t, { duplicates: 0, lost: 0, unexpected: 0 });
+    for (let p = 0; p < PARTITIONS; p++) {
+      assert.deepEqual(
+        reader.records.filter((r) => r.partition === p).map((r) => r.value),
+        expected.filter((v) => v.startsWith(`${p}:`)),
+        `partition ${p} in input order`,
+      );
+    }
+    reportScenario({
+      scenario: 'kafka-broker-kill-restart',
+      messages: TOTAL,
+      faults: 1,
+      duplicates: t.duplicates,
+      lost: t.lost,
+      committedAtKill,
+      copierRuns: workers.length,
+    });
+  }, 240_000);
+
+  it('a zombie copier frozen past its session timeout is fenced by its successor: its commit is refused, no duplicates', async () => {
+    const TOTAL = 3_000;
+    const PARTITIONS = 3;
+    const input = uniqueName('zombie-in');
+    const output = uniqueName('zombie-out');
+    await createTopics(admin, [input, output], PARTITIONS);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const expected = Array.from({ length: TOTAL }, (_, i) => `${i % PARTITIONS}:${Math.floor(i / PARTITIONS)}`);
+    for (let p = 0; p < PARTITIONS; p++) {
+      const values = expected.filter((v) => v.startsWith(`${p}:`));
+      for (let i = 0; i < values.length; i += 25) {
+        await producer.send({ topic: input, messages: values.slice(i, i + 25).map((value) => ({ key: value, value, partition: p })) });
+      }
+    }
+    await producer.disconnect();
+    const env = { COPIER_BROKERS: k.brokers, COPIER_INPUT: input, COPIER_OUTPUT: output, COPIER_GROUP: uniqueName('zombie-group'), COPIER_TRANSACTIONAL_ID: uniqueName('zombie-copier') };
+    const zombie = spawnWorker(ZOMBIE, env);
+    children.push(zombie);
+    await waitUntil('the first copier to commit a fifth of the input', () => zombie.committed >= TOTAL / 5 || !alive(zombie), 120_000);
+    assert.ok(alive(zombie), 'the first copier runs');
+    zombie.proc.send({ type: 'freeze' });
+    await waitUntil('the first copier to be stopped by SIGSTOP', () => processState(zombie.proc.pid as number) === 'T', 10_000);
+    const committedBeforeFreeze = zombie.committed;
+
+    // The successor: same transactional.id and group. Its InitProducerId bumps the epoch and aborts the zombie's open
+    // transaction; it gets the partitions once the zombie's session (6 s, no heartbeats while frozen) times out.
+    const successor = spawnWorker(COPIER, env);
+    children.push(successor);
+    const reader = await TopicReader.open(kafka, output);
+    readers.push(reader);
+    await waitUntil('the successor to copy the whole input', () => reader.records.length >= TOTAL || !alive(successor), 120_000);
+    assert.ok(alive(successor), 'the successor runs');
+
+    zombie.proc.kill('SIGCONT');
+    const { code } = await zombie.exited;
+    const stopped = zombie.messages.find((m) => m.type === 'stopped');
+    assert.equal(stopped?.fenced, true, `the zombie stopped because it was fenced: ${JSON.stringify(stopped)}`);
+    assert.equal(code, 3);
+    const committedAfterResume = zombie.messages.filter((m) => m.type === 'committed' && m.resumed === true).length;
+    assert.equal(committedAfterResume, 0, 'no zombie transaction committed after it resumed');
+    const rejectedWrites = 1 + zombie.messages.filter((m) => m.type === 'attempt').length;
+
+    successor.proc.kill('SIGTERM');
+    await successor.exited;
+    await reader.caughtUp();
+    const t = tally(expected, reader.records.map((r) => r.value ?? ''));
+    assert.deepEqual(t, { duplicates: 0, lost: 0, unexpected: 0 });
+    reportScenario({
+      scenario: 'kafka-zombie-epoch-fenced',
+      messages: TOTAL,
+      faults: 1,
+      duplicates: t.duplicates,
+      lost: t.lost,
+      committedBeforeFreeze,
+      rejectedWrites,
+      zombieCommitsAfterResume: committedAfterResume,
+    });
+  }, 180_000);
+});
