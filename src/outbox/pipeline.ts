@@ -1,4 +1,4 @@
-import { ConfigError, resolveRetryPolicy } from '../core/index.js';
+import { ConfigError, TxkitError, UnknownCommitResultError, resolveRetryPolicy } from '../core/index.js';
 import type { Logger, RetryPolicy, Transaction, TransactionContext } from '../core/index.js';
 import { Outbox } from './outbox.js';
 import { InboxFencedError, PoisonMessageError } from './outbox-errors.js';
@@ -150,7 +150,7 @@ export class Pipeline<H, D = Buffer | null> {
    * or undefined when this worker was fenced off the partition.
    */
   async step(partition: number, offset: number): Promise<number | undefined> {
-    const { source, db, store, consumer, handler, batchSize } = this.#o;
+    const { source, store, consumer, handler, batchSize } = this.#o;
     const batch = await source.fetch(partition, offset, batchSize);
     if (batch.length === 0) return offset;
     // The position this worker believes is stored: its fencing token. No position is ever stored as 0.
@@ -164,19 +164,16 @@ export class Pipeline<H, D = Buffer | null> {
     if (batch.length === 1) return this.#processOne(partition, batch[0] as SourceMessage, expected, admissions.get(batch[0] as SourceMessage) as Admission<D>);
     let current: SourceMessage | undefined;
     try {
-      await db.withTransaction(
-        async (tx) => {
-          for (const m of batch) {
-            current = m;
-            const admission = admissions.get(m) as Admission<D>;
-            if (admission.ok) await handler(m, { tx, outbox: this.outbox, decoded: admission.decoded });
-            else await store.addDeadLetter(tx.handle, this.#letter(m, admission.error.reason ?? admission.error.message, 0));
-          }
-          current = undefined;
-          await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, next);
-        },
-        { retry: this.#o.retry },
-      );
+      await this.#commit(partition, expected, next, async (tx) => {
+        for (const m of batch) {
+          current = m;
+          const admission = admissions.get(m) as Admission<D>;
+          if (admission.ok) await handler(m, { tx, outbox: this.outbox, decoded: admission.decoded });
+          else await store.addDeadLetter(tx.handle, this.#letter(m, admission.error.reason ?? admission.error.message, 0));
+        }
+        current = undefined;
+        await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, next);
+      });
       this.#processed += batch.length - rejected.length;
       this.#dead += rejected.length;
       this.#transactions += 1;
@@ -228,20 +225,17 @@ export class Pipeline<H, D = Buffer | null> {
     expected: number | undefined,
     admission: Admission<D>,
   ): Promise<number | undefined> {
-    const { db, store, consumer, handler, source } = this.#o;
+    const { store, consumer, handler, source } = this.#o;
     if (!admission.ok) {
       return this.#deadLetter(partition, m, expected, admission.error.reason ?? admission.error.message, admission.attempts, admission.error);
     }
     let lastError: unknown;
     for (let attempt = 1; attempt <= this.#o.maxAttempts; attempt++) {
       try {
-        await db.withTransaction(
-          async (tx) => {
-            await handler(m, { tx, outbox: this.outbox, decoded: admission.decoded });
-            await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, m.offset + 1);
-          },
-          { retry: this.#o.retry },
-        );
+        await this.#commit(partition, expected, m.offset + 1, async (tx) => {
+          await handler(m, { tx, outbox: this.outbox, decoded: admission.decoded });
+          await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, m.offset + 1);
+        });
         this.#processed += 1;
         this.#transactions += 1;
         return m.offset + 1;
@@ -266,15 +260,12 @@ export class Pipeline<H, D = Buffer | null> {
     attempts: number,
     report: unknown,
   ): Promise<number | undefined> {
-    const { db, store, consumer, source } = this.#o;
+    const { store, consumer, source } = this.#o;
     try {
-      await db.withTransaction(
-        async (tx) => {
-          await store.addDeadLetter(tx.handle, this.#letter(m, reason, attempts));
-          await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, m.offset + 1);
-        },
-        { retry: this.#o.retry },
-      );
+      await this.#commit(partition, expected, m.offset + 1, async (tx) => {
+        await store.addDeadLetter(tx.handle, this.#letter(m, reason, attempts));
+        await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, m.offset + 1);
+      });
     } catch (err) {
       if (err instanceof InboxFencedError) return this.#fence(partition, err);
       throw err;
@@ -283,6 +274,28 @@ export class Pipeline<H, D = Buffer | null> {
     this.#transactions += 1;
     this.#o.onError(report);
     return m.offset + 1;
+  }
+
+  /**
+   * Runs one transaction that moves the partition's position from `expected`
+   * to `next`. When its commit outcome is unknown (and the database context
+   * could not resolve it), the stored position tells: it moves only together
+   * with the effects, so `next` means the transaction committed and
+   * `expected` means it did not (an ordinary failure, rerun as one). Any
+   * other position means another worker moved it: this worker is fenced.
+   * Without this, a commit that succeeded would look like a lost fencing
+   * race and the worker would abandon a partition nobody else owns.
+   */
+  async #commit(partition: number, expected: number | undefined, next: number, body: (tx: Transaction<H>) => Promise<void>): Promise<void> {
+    try {
+      await this.#o.db.withTransaction(body, { retry: this.#o.retry });
+    } catch (err) {
+      if (!isUnknownCommit(err)) throw err;
+      const stored = await this.#storedOrUndefined(partition);
+      if (stored === next) return;
+      if (stored === expected) throw err;
+      throw new InboxFencedError(this.#o.consumer, this.#o.source.name, partition, expected);
+    }
   }
 
   #letter(m: SourceMessage, error: string, attempts: number) {
@@ -352,6 +365,11 @@ function poisonOf(err: PoisonMessageError, attempts: number): PoisonMessageError
     cause: err,
     reason: `poison: ${err.message}`,
   });
+}
+
+/** An unknown commit outcome, also when it is the cause of the deadline error that ended the retries. */
+function isUnknownCommit(err: unknown): boolean {
+  return err instanceof UnknownCommitResultError || (err instanceof TxkitError && err.cause instanceof UnknownCommitResultError);
 }
 
 function describe(err: unknown): string {
