@@ -7,6 +7,17 @@ export type { PipelineContext, PipelineOptions, PipelineStats } from './pipeline
 export { SqlOutboxStore, sqlOutboxStore } from './sql-outbox-store.js';
 export type { KnexInstanceLike, KnexRawLike, SqlOutboxStoreOptions } from './sql-outbox-store.js';
 export { MemoryOutboxStore } from './memory-outbox-store.js';
+export { MongoOutboxStore, mongoOutboxStore } from './mongo-outbox-store.js';
+export type {
+  MongoChangeStreamLike,
+  MongoCollectionLike,
+  MongoDbLike,
+  MongoDocumentLike,
+  MongoOperationOptionsLike,
+  MongoOutboxCollections,
+  MongoOutboxStoreOptions,
+  MongoOutboxWakeMode,
+} from './mongo-outbox-store.js';
 export { memorySink, memorySource } from './memory-broker.js';
 export { InboxFencedError, PoisonMessageError } from './outbox-errors.js';
 export type {

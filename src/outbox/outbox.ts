@@ -26,7 +26,7 @@ export class Outbox<H> {
   constructor(store: OutboxStore<H>, options: OutboxOptions = {}) {
     if (typeof store !== 'object' || store === null || typeof store.append !== 'function' || !Number.isInteger(store.partitions)) {
       throw new ConfigError(
-        `new Outbox(store) needs an OutboxStore, got ${typeName(store)}; pass sqlOutboxStore(knex) or new MemoryOutboxStore(memoryStore)`,
+        `new Outbox(store) needs an OutboxStore, got ${typeName(store)}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(memoryStore)`,
       );
     }
     if (typeof options !== 'object' || options === null) {

@@ -408,7 +408,7 @@ function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOptions<H
   }
   if (!hasMethods(store, ['advanceInbox', 'addDeadLetter', 'inboxPosition', 'append'])) {
     throw new ConfigError(
-      `pipeline() option 'store' must be an OutboxStore, got ${typeName(store)}; pass sqlOutboxStore(knex) or new MemoryOutboxStore(store)`,
+      `pipeline() option 'store' must be an OutboxStore, got ${typeName(store)}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(store)`,
     );
   }
   if (typeof handler !== 'function') {

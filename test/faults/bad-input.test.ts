@@ -317,7 +317,7 @@ const outbox = new Outbox(outboxStore, { maxValueBytes: 16 });
 const publish = (m: unknown): Promise<unknown> => outboxDb.withTransaction((tx) => outbox.publish(tx, m as never));
 
 table('outbox.publish: bad messages get ConfigError and nothing is written', () => [
-  { name: 'Outbox without a store', run: () => new Outbox(opts({})), error: ConfigError, message: /new Outbox\(store\) needs an OutboxStore, got object; pass sqlOutboxStore\(knex\) or new MemoryOutboxStore/ },
+  { name: 'Outbox without a store', run: () => new Outbox(opts({})), error: ConfigError, message: /new Outbox\(store\) needs an OutboxStore, got object; pass sqlOutboxStore\(knex\), mongoOutboxStore\(client\.db\(name\)\) or new MemoryOutboxStore/ },
   { name: 'zero maxValueBytes', run: () => new Outbox(outboxStore, { maxValueBytes: 0 }), error: ConfigError, message: /Outbox option 'maxValueBytes' must be a positive integer number of bytes, got 0; match the broker's message size limit/ },
   { name: 'no transaction', run: () => outbox.publish(opts(undefined), { topic: 't', value: 'v' }), error: ConfigError, message: /outbox\.publish\(tx, messages\) needs the running transaction as its first argument, got undefined; call it inside db\.withTransaction/ },
   { name: 'a transaction that has ended', run: async () => { const tx = await outboxDb.begin(); await tx.commit(); return outbox.publish(tx, { topic: 't', value: 'v' }); }, error: TransactionStateError, message: /outbox\.publish\(\) is not allowed: the transaction is committed.*publish inside the withTransaction callback, before it returns/ },
@@ -355,7 +355,7 @@ table('pipeline options: ConfigError naming the option and the fix', () => [
   { name: 'source that is not a MessageSource', run: withOption({ source: { fetch: noop } }), error: ConfigError, message: /option 'source' must be a MessageSource with partitions\(\), fetch\(\) and waitFor\(\).*pass memorySource/ },
   { name: 'source without a name', run: withOption({ source: { ...source, name: '' } }), error: ConfigError, message: /option 'source' needs a non-empty 'name'/ },
   { name: 'db that is not a transaction context', run: withOption({ db: {} }), error: ConfigError, message: /option 'db' must be the TransactionContext of the store's database.*pass knexTransactions\(knex\)/ },
-  { name: 'store that is not an OutboxStore', run: withOption({ store: {} }), error: ConfigError, message: /option 'store' must be an OutboxStore.*pass sqlOutboxStore\(knex\) or new MemoryOutboxStore/ },
+  { name: 'store that is not an OutboxStore', run: withOption({ store: {} }), error: ConfigError, message: /option 'store' must be an OutboxStore.*pass sqlOutboxStore\(knex\), mongoOutboxStore\(client\.db\(name\)\) or new MemoryOutboxStore/ },
   { name: 'handler that is not a function', run: withOption({ handler: 'process' }), error: ConfigError, message: /option 'handler' must be an async function \(message, \{ tx, outbox, decoded \}\), got "process"/ },
   { name: 'decode that is not a function', run: withOption({ decode: 'json' }), error: ConfigError, message: /option 'decode' must be a function \(message\) => decoded.*leave it out to get message\.value/ },
   { name: 'onError that is not a function', run: withOption({ onError: 'log' }), error: ConfigError, message: /option 'onError' must be a function \(err\) => void/ },

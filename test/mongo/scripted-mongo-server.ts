@@ -23,9 +23,19 @@
  * dropped connection before or after applying. Every command received is
  * recorded so tests can assert on what the server actually saw.
  *
- * It is not a database: filters are top-level equality (and $in), updates are
- * $set/$inc/$unset or a replacement, and anything else is refused with an
- * error instead of being silently misread.
+ * Beyond that it knows what the outbox store needs: findAndModify, sorted
+ * and limited finds, comparison operators, unique indexes (createIndexes,
+ * listIndexes), a small aggregation subset ($match, $group with $sum/$min/
+ * $max, $sort, $skip, $limit, $count, $project) and change streams: an
+ * aggregate starting with $changeStream opens a cursor whose getMore waits up
+ * to maxAwaitTimeMS for events, which are reported when a write commits (so
+ * never for a transaction that aborts). With `changeStreams: false` the
+ * server refuses $changeStream the way a standalone mongod does.
+ *
+ * It is not a database: filters are field equality and the operators named
+ * above, updates are $set/$setOnInsert/$inc/$min/$max/$unset or a
+ * replacement, and anything else is refused with an error instead of being
+ * silently misread.
  */
 import net from 'node:net';
 import { BSON, Long, ObjectId, Timestamp } from 'bson';
@@ -78,6 +88,24 @@ export interface FaultRule {
 export interface ScriptedMongoServerOptions {
   /** `replicaSet`: a one-member replica set primary named rs0; `standalone`: a lone mongod. @default 'replicaSet' */
   topology?: 'replicaSet' | 'standalone';
+  /** Whether aggregate accepts $changeStream (a standalone never does). @default true */
+  changeStreams?: boolean;
+}
+
+interface IndexSpec {
+  readonly name: string;
+  readonly key: Document;
+  readonly unique: boolean;
+}
+
+/** An open change stream: events of one namespace, queued until a getMore takes them. */
+interface ChangeCursor {
+  readonly id: number;
+  readonly ns: string;
+  /** The stages after $changeStream, applied to each event. */
+  readonly stages: Document[];
+  readonly queue: Document[];
+  waiter: { resolve: (reply: Document) => void; timer: NodeJS.Timeout; batchSize: number } | undefined;
 }
 
 interface StoredDoc {
@@ -131,6 +159,11 @@ export class ScriptedMongoServer {
   readonly #rules: { rule: FaultRule; left: number }[] = [];
   readonly #holds: { command: string; count: number; waiting: (() => void)[] }[] = [];
   readonly #listeners = new Set<(cmd: ReceivedCommand) => void>();
+  readonly #indexes = new Map<string, Map<string, IndexSpec>>();
+  readonly #changeCursors = new Map<number, ChangeCursor>();
+  readonly #changeStreams: boolean;
+  #cursorIds = 0;
+  #events = 0;
   #seq = 0;
   #replies = 0;
   #connections = 0;
@@ -138,6 +171,7 @@ export class ScriptedMongoServer {
 
   constructor(options: ScriptedMongoServerOptions = {}) {
     this.topology = options.topology ?? 'replicaSet';
+    this.#changeStreams = (options.changeStreams ?? true) && this.topology === 'replicaSet';
   }
 
   get host(): string {
@@ -163,6 +197,8 @@ export class ScriptedMongoServer {
   }
 
   async stop(): Promise<void> {
+    for (const cursor of this.#changeCursors.values()) if (cursor.waiter !== undefined) clearTimeout(cursor.waiter.timer);
+    this.#changeCursors.clear();
     for (const s of this.#sockets) s.destroy();
     await new Promise<void>((resolve) => this.#server.close(() => resolve()));
   }
@@ -204,6 +240,13 @@ export class ScriptedMongoServer {
   /** The committed documents of `db.collection`, as the server stores them. */
   committed(db: string, collection: string): Document[] {
     return [...(this.#collections.get(`${db}.${collection}`)?.values() ?? [])].map((s) => clone(s.doc));
+  }
+
+  /** Change stream cursors the server holds open (opened by an aggregate, not yet killed), optionally only those on `db.collection`. */
+  openChangeStreams(db?: string, collection?: string): number {
+    let n = 0;
+    for (const c of this.#changeCursors.values()) if (db === undefined || c.ns === `${db}.${collection ?? ''}`) n++;
+    return n;
   }
 
   /** Transactions still open on the server (started, neither committed nor aborted). */
@@ -325,6 +368,10 @@ export class ScriptedMongoServer {
     if (fault !== undefined && 'closeConnection' in fault && fault.closeConnection === 'before') {
       socket.destroy();
       return undefined;
+    }
+    if (fault === undefined && name === 'getMore') {
+      // A change stream's getMore may wait for events: the only command whose reply comes later.
+      return this.#getMore(cmd).then((doc) => ({ ...doc, operationTime: new Timestamp({ t: 1, i: this.#seq + 1 }) }));
     }
     let reply: Document;
     if (fault !== undefined && 'error' in fault) {
@@ -493,9 +540,11 @@ export class ScriptedMongoServer {
       for (const [ns, writes] of s.txn.writes) {
         const coll = this.#collection(ns);
         for (const [idKey, doc] of writes) {
+          const before = coll.get(idKey)?.doc;
           if (doc === null) coll.delete(idKey);
           else coll.set(idKey, { doc, seq });
           this.#intents.delete(`${ns}\u0000${idKey}`);
+          this.#changed(ns, before, doc);
         }
       }
       s.state = 'committed';
@@ -571,10 +620,13 @@ export class ScriptedMongoServer {
       if (holder !== undefined) {
         throw new CommandError(2, 'BadValue', 'scripted mongo server: a write outside a transaction to a document an open transaction has written is not modelled');
       }
+      this.#checkUnique(ns, idKey, doc, undefined);
       const coll = this.#collection(ns);
       const seq = ++this.#seq;
+      const before = coll.get(idKey)?.doc;
       if (doc === null) coll.delete(idKey);
       else coll.set(idKey, { doc, seq });
+      this.#changed(ns, before, doc);
       return;
     }
     const committedSeq = this.#collection(ns).get(idKey)?.seq ?? 0;
@@ -586,6 +638,7 @@ export class ScriptedMongoServer {
         TRANSIENT,
       );
     }
+    this.#checkUnique(ns, idKey, doc, txn);
     this.#intents.set(intentKey, txn.key);
     let writes = txn.writes.get(ns);
     if (writes === undefined) {
@@ -593,6 +646,102 @@ export class ScriptedMongoServer {
       txn.writes.set(ns, writes);
     }
     writes.set(idKey, doc);
+  }
+
+  #indexesOf(ns: string): Map<string, IndexSpec> {
+    let i = this.#indexes.get(ns);
+    if (i === undefined) {
+      i = new Map();
+      this.#indexes.set(ns, i);
+    }
+    return i;
+  }
+
+  /** A new unique index must hold for the documents already there. */
+  #checkIndexable(ns: string, spec: IndexSpec): void {
+    if (!spec.unique) return;
+    const seen = new Set<string>();
+    for (const s of this.#collection(ns).values()) {
+      const k = indexKeyOf(s.doc, spec.key);
+      if (seen.has(k)) throw new CommandError(11000, 'DuplicateKey', `E11000 duplicate key error collection: ${ns} index: ${spec.name}`);
+      seen.add(k);
+    }
+  }
+
+  /** Unique indexes, checked against what the writer sees (committed data and its own writes). */
+  #checkUnique(ns: string, idKey: string, doc: Document | null, txn: ServerTxn | undefined): void {
+    if (doc === null) return;
+    for (const spec of this.#indexes.get(ns)?.values() ?? []) {
+      if (!spec.unique) continue;
+      const k = indexKeyOf(doc, spec.key);
+      for (const [otherKey, other] of this.#visible(ns, txn)) {
+        if (otherKey !== idKey && indexKeyOf(other, spec.key) === k) {
+          throw new CommandError(11000, 'DuplicateKey', `E11000 duplicate key error collection: ${ns} index: ${spec.name} dup key: ${k}`);
+        }
+      }
+    }
+  }
+
+  #resumeToken(): Document {
+    return { _data: this.#events.toString(16).padStart(16, '0') };
+  }
+
+  /** Reports a committed write to the change streams on its namespace. */
+  #changed(ns: string, before: Document | undefined, after: Document | null): void {
+    if (this.#changeCursors.size === 0) return;
+    const eventSeq = ++this.#events;
+    const [db = '', ...rest] = ns.split('.');
+    const id = (after ?? before)?._id;
+    const operationType = after === null ? 'delete' : before === undefined ? 'insert' : 'update';
+    const event: Document = {
+      _id: this.#resumeToken(),
+      operationType,
+      clusterTime: new Timestamp({ t: 1, i: eventSeq }),
+      wallTime: new Date(),
+      ns: { db, coll: rest.join('.') },
+      documentKey: { _id: id },
+    };
+    if (operationType === 'insert' && after !== null) event.fullDocument = clone(after);
+    if (operationType === 'update' && after !== null) {
+      const { _id, ...fields } = after;
+      event.updateDescription = { updatedFields: clone(fields), removedFields: [], truncatedArrays: [] };
+    }
+    for (const cursor of this.#changeCursors.values()) {
+      if (cursor.ns !== ns) continue;
+      const [shown] = runPipeline([event], cursor.stages);
+      if (shown === undefined) continue;
+      cursor.queue.push(shown);
+      if (cursor.waiter !== undefined) {
+        const { resolve, timer, batchSize } = cursor.waiter;
+        clearTimeout(timer);
+        cursor.waiter = undefined;
+        resolve(this.#nextBatch(cursor, batchSize));
+      }
+    }
+  }
+
+  #nextBatch(cursor: ChangeCursor, batchSize: number): Document {
+    const batch = cursor.queue.splice(0, batchSize > 0 ? batchSize : cursor.queue.length);
+    const token = batch.at(-1)?._id ?? this.#resumeToken();
+    return { cursor: { id: Long.fromNumber(cursor.id), ns: cursor.ns, nextBatch: batch, postBatchResumeToken: token }, ok: 1 };
+  }
+
+  /** getMore of a change stream: its queued events now, or the first ones to arrive within maxAwaitTimeMS. */
+  #getMore(cmd: ReceivedCommand): Promise<Document> {
+    const cursor = this.#changeCursors.get(toNumber(cmd.body.getMore));
+    if (cursor === undefined) {
+      return Promise.resolve({ ok: 0, errmsg: `cursor id ${String(cmd.body.getMore)} not found`, code: 43, codeName: 'CursorNotFound' });
+    }
+    const batchSize = Number(cmd.body.batchSize ?? 0);
+    if (cursor.queue.length > 0 || cursor.waiter !== undefined) return Promise.resolve(this.#nextBatch(cursor, batchSize));
+    const waitMs = Number(cmd.body.maxTimeMS ?? 1000);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        cursor.waiter = undefined;
+        resolve(this.#nextBatch(cursor, batchSize));
+      }, waitMs);
+      cursor.waiter = { resolve, timer, batchSize };
+    });
   }
 
   #crud(cmd: ReceivedCommand, txn: ServerTxn | undefined): Document {
@@ -614,7 +763,13 @@ export class ScriptedMongoServer {
             writeErrors.push({ index, code: 11000, errmsg: `E11000 duplicate key error collection: ${ns} index: _id_` });
             break;
           }
-          this.#write(ns, idKey, withId, txn);
+          try {
+            this.#write(ns, idKey, withId, txn);
+          } catch (err) {
+            if (!(err instanceof CommandError) || err.code !== 11000) throw err;
+            writeErrors.push({ index, code: 11000, errmsg: err.message });
+            break;
+          }
           n++;
         }
         if (writeErrors.length > 0 && txn !== undefined) this.#abortTxn(this.#session(cmd.lsid ?? ''));
@@ -628,14 +783,15 @@ export class ScriptedMongoServer {
           const matches = this.#select(ns, txn, spec.q ?? {});
           const targets = spec.multi === true ? matches : matches.slice(0, 1);
           for (const [idKey, doc] of targets) {
-            this.#write(ns, idKey, applyUpdate(doc, spec.u), txn);
             n++;
+            const next = applyUpdate(doc, spec.u, false);
+            // mongod writes nothing for an update that changes nothing (nModified 0, no write conflict).
+            if (sameValue(next, doc)) continue;
+            this.#write(ns, idKey, next, txn);
             nModified++;
           }
           if (targets.length === 0 && spec.upsert === true) {
-            const seed: Document = {};
-            for (const [k, v] of Object.entries((spec.q ?? {}) as Document)) if (!isOperatorDoc(v)) seed[k] = v;
-            const doc = applyUpdate(seed, spec.u);
+            const doc = applyUpdate(upsertSeed(spec.q ?? {}), spec.u, true);
             if (doc._id === undefined) doc._id = new ObjectId();
             this.#write(ns, keyOf(doc._id), doc, txn);
             upserted.push({ index, _id: doc._id });
@@ -643,6 +799,23 @@ export class ScriptedMongoServer {
           }
         }
         return upserted.length > 0 ? { n, nModified, upserted } : { n, nModified };
+      }
+      case 'findAndModify': {
+        if (body.remove === true || body.fields !== undefined || Array.isArray(body.update)) {
+          throw new CommandError(2, 'BadValue', 'scripted mongo server: findAndModify supports update (not remove, fields or pipelines)');
+        }
+        const [match] = sortDocs(this.#select(ns, txn, body.query ?? {}), body.sort);
+        if (match !== undefined) {
+          const [idKey, doc] = match;
+          const next = applyUpdate(doc, body.update, false);
+          if (!sameValue(next, doc)) this.#write(ns, idKey, next, txn);
+          return { lastErrorObject: { n: 1, updatedExisting: true }, value: clone(body.new === true ? next : doc) };
+        }
+        if (body.upsert !== true) return { lastErrorObject: { n: 0, updatedExisting: false }, value: null };
+        const doc = applyUpdate(upsertSeed(body.query ?? {}), body.update, true);
+        if (doc._id === undefined) doc._id = new ObjectId();
+        this.#write(ns, keyOf(doc._id), doc, txn);
+        return { lastErrorObject: { n: 1, updatedExisting: false, upserted: doc._id }, value: body.new === true ? clone(doc) : null };
       }
       case 'delete': {
         let n = 0;
@@ -656,10 +829,67 @@ export class ScriptedMongoServer {
         return { n };
       }
       case 'find': {
-        let docs = this.#select(ns, txn, body.filter ?? {}).map(([, d]) => d);
+        if (body.projection !== undefined) throw new CommandError(2, 'BadValue', 'scripted mongo server: find projections are not supported');
+        let docs = sortDocs(this.#select(ns, txn, body.filter ?? {}), body.sort).map(([, d]) => d);
+        const skip = Number(body.skip ?? 0);
+        if (skip > 0) docs = docs.slice(skip);
         const limit = Math.abs(Number(body.limit ?? 0));
         if (limit > 0) docs = docs.slice(0, limit);
         return { cursor: { id: Long.ZERO, ns, firstBatch: docs.map(clone) } };
+      }
+      case 'aggregate': {
+        const stages = (body.pipeline ?? []) as Document[];
+        if (stages[0]?.$changeStream !== undefined) {
+          if (txn !== undefined) throw new CommandError(263, 'OperationNotSupportedInTransaction', 'Cannot run aggregate with $changeStream in a multi-document transaction.');
+          if (!this.#changeStreams) throw new CommandError(40573, 'Location40573', 'The $changeStream stage is only supported on replica sets');
+          const id = ++this.#cursorIds;
+          this.#changeCursors.set(id, { id, ns, stages: stages.slice(1), queue: [], waiter: undefined });
+          return { cursor: { id: Long.fromNumber(id), ns, firstBatch: [], postBatchResumeToken: this.#resumeToken() } };
+        }
+        const docs = runPipeline([...this.#visible(ns, txn).values()], stages);
+        return { cursor: { id: Long.ZERO, ns, firstBatch: docs.map(clone) } };
+      }
+      case 'killCursors': {
+        const killed: unknown[] = [];
+        for (const raw of (body.cursors ?? []) as unknown[]) {
+          const cursor = this.#changeCursors.get(toNumber(raw));
+          if (cursor === undefined) continue;
+          this.#changeCursors.delete(cursor.id);
+          if (cursor.waiter !== undefined) {
+            clearTimeout(cursor.waiter.timer);
+            cursor.waiter.resolve({ ok: 0, errmsg: `cursor id ${cursor.id} was killed`, code: 237, codeName: 'CursorKilled' });
+          }
+          killed.push(raw);
+        }
+        return { cursorsKilled: killed, cursorsNotFound: [], cursorsAlive: [], cursorsUnknown: [] };
+      }
+      case 'createIndexes': {
+        if (txn !== undefined) throw new CommandError(263, 'OperationNotSupportedInTransaction', 'Cannot run createIndexes in a multi-document transaction (scripted mongo server).');
+        const indexes = this.#indexesOf(ns);
+        const before = indexes.size + 1;
+        for (const raw of (body.indexes ?? []) as Document[]) {
+          const spec: IndexSpec = { name: String(raw.name), key: raw.key as Document, unique: raw.unique === true };
+          const existing = indexes.get(spec.name);
+          if (existing !== undefined) {
+            if (!sameValue(existing.key, spec.key)) {
+              throw new CommandError(86, 'IndexKeySpecsConflict', `An existing index has the same name as the requested index but different keys: ${spec.name}`);
+            }
+            if (existing.unique !== spec.unique) {
+              throw new CommandError(85, 'IndexOptionsConflict', `An existing index has the same name as the requested index but different options: ${spec.name}`);
+            }
+            continue;
+          }
+          this.#checkIndexable(ns, spec);
+          indexes.set(spec.name, spec);
+        }
+        this.#collection(ns);
+        return { numIndexesBefore: before, numIndexesAfter: indexes.size + 1, createdCollectionAutomatically: false };
+      }
+      case 'listIndexes': {
+        if (!this.#collections.has(ns)) throw new CommandError(26, 'NamespaceNotFound', `ns does not exist: ${ns}`);
+        const specs: Document[] = [{ v: 2, key: { _id: 1 }, name: '_id_' }];
+        for (const i of this.#indexesOf(ns).values()) specs.push(i.unique ? { v: 2, key: i.key, name: i.name, unique: true } : { v: 2, key: i.key, name: i.name });
+        return { cursor: { id: Long.ZERO, ns, firstBatch: specs } };
       }
       case 'create':
         if (txn !== undefined) throw new CommandError(263, 'OperationNotSupportedInTransaction', 'Cannot run create in a multi-document transaction (scripted mongo server).');
@@ -669,6 +899,7 @@ export class ScriptedMongoServer {
       case 'drop':
         if (txn !== undefined) throw new CommandError(263, 'OperationNotSupportedInTransaction', 'Cannot run drop in a multi-document transaction.');
         this.#collections.delete(ns);
+        this.#indexes.delete(ns);
         return { ns };
       default:
         throw new CommandError(59, 'CommandNotFound', `no such command: '${cmd.name}' (scripted mongo server)`);
@@ -694,25 +925,199 @@ function isOperatorDoc(v: unknown): boolean {
   return typeof v === 'object' && v !== null && !Array.isArray(v) && Object.keys(v).some((k) => k.startsWith('$'));
 }
 
+function toNumber(v: unknown): number {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (v instanceof Long) return v.toNumber();
+  return Number(v);
+}
+
+/** A field by dotted path. */
+function getPath(doc: Document, path: string): unknown {
+  let v: unknown = doc;
+  for (const part of path.split('.')) {
+    if (typeof v !== 'object' || v === null) return undefined;
+    v = (v as Document)[part];
+  }
+  return v;
+}
+
+/** MongoDB's cross-type sort order, for the types the tests use. */
+function typeRank(v: unknown): number {
+  if (v === undefined || v === null) return 0;
+  if (typeof v === 'number' || typeof v === 'bigint' || v instanceof Long) return 1;
+  if (typeof v === 'string') return 2;
+  if (v instanceof ObjectId) return 7;
+  if (typeof v === 'boolean') return 8;
+  if (v instanceof Date) return 9;
+  if (v instanceof Timestamp) return 10;
+  if (Array.isArray(v)) return 4;
+  return 3;
+}
+
+function compareValues(a: unknown, b: unknown): number {
+  const ra = typeRank(a);
+  const rb = typeRank(b);
+  if (ra !== rb) return ra - rb;
+  if (ra === 0) return 0;
+  if (ra === 1) return toNumber(a) - toNumber(b);
+  if (ra === 2) return a === b ? 0 : (a as string) < (b as string) ? -1 : 1;
+  if (ra === 7) return (a as ObjectId).toHexString().localeCompare((b as ObjectId).toHexString());
+  if (ra === 8) return Number(a) - Number(b);
+  if (ra === 9) return (a as Date).getTime() - (b as Date).getTime();
+  const ka = keyOf(a);
+  const kb = keyOf(b);
+  return ka === kb ? 0 : ka < kb ? -1 : 1;
+}
+
+function sortDocs<T extends [string, Document] | Document>(docs: T[], sort: unknown): T[] {
+  if (sort === undefined || sort === null) return docs;
+  const spec = Object.entries(sort as Document);
+  const doc = (x: T): Document => (Array.isArray(x) ? (x[1] as Document) : (x as Document));
+  return [...docs].sort((x, y) => {
+    for (const [field, dir] of spec) {
+      const c = compareValues(getPath(doc(x), field), getPath(doc(y), field));
+      if (c !== 0) return Number(dir) < 0 ? -c : c;
+    }
+    return 0;
+  });
+}
+
+/** The fields of an upsert's query that seed the new document (equalities only). */
+function upsertSeed(query: Document): Document {
+  const seed: Document = {};
+  for (const [k, v] of Object.entries(query)) {
+    if (isOperatorDoc(v)) {
+      if ('$eq' in (v as Document)) seed[k] = (v as Document).$eq;
+    } else if (!k.startsWith('$')) {
+      seed[k] = v;
+    }
+  }
+  return seed;
+}
+
+/** The values of an index's fields in a document, as one comparable key. */
+function indexKeyOf(doc: Document, key: Document): string {
+  return keyOf(Object.keys(key).map((f) => getPath(doc, f) ?? null));
+}
+
 function matchesFilter(doc: Document, filter: Document): boolean {
   for (const [field, cond] of Object.entries(filter)) {
+    if (field === '$and' || field === '$or') {
+      const parts = cond as Document[];
+      const ok = field === '$and' ? parts.every((f) => matchesFilter(doc, f)) : parts.some((f) => matchesFilter(doc, f));
+      if (!ok) return false;
+      continue;
+    }
     if (field.startsWith('$')) throw new CommandError(2, 'BadValue', `scripted mongo server: unsupported query operator ${field}`);
+    const value = getPath(doc, field);
     if (isOperatorDoc(cond)) {
       for (const [op, arg] of Object.entries(cond as Document)) {
-        if (op === '$eq' && !sameValue(doc[field], arg)) return false;
-        else if (op === '$in' && !(arg as unknown[]).some((v) => sameValue(doc[field], v))) return false;
-        else if (op !== '$eq' && op !== '$in') {
-          throw new CommandError(2, 'BadValue', `scripted mongo server: unsupported query operator ${op}`);
-        }
+        if (!matchesOperator(value, op, arg)) return false;
       }
-    } else if (!sameValue(doc[field], cond)) {
+    } else if (!sameValue(value, cond)) {
       return false;
     }
   }
   return true;
 }
 
-function applyUpdate(doc: Document, update: unknown): Document {
+function matchesOperator(value: unknown, op: string, arg: unknown): boolean {
+  switch (op) {
+    case '$eq':
+      return sameValue(value, arg);
+    case '$ne':
+      return !sameValue(value, arg);
+    case '$in':
+      return (arg as unknown[]).some((v) => sameValue(value, v));
+    case '$exists':
+      return (value !== undefined) === Boolean(arg);
+    case '$gt':
+    case '$gte':
+    case '$lt':
+    case '$lte': {
+      // Type bracketing: a comparison only matches values of the same type.
+      if (typeRank(value) !== typeRank(arg)) return false;
+      const c = compareValues(value, arg);
+      return op === '$gt' ? c > 0 : op === '$gte' ? c >= 0 : op === '$lt' ? c < 0 : c <= 0;
+    }
+    default:
+      throw new CommandError(2, 'BadValue', `scripted mongo server: unsupported query operator ${op}`);
+  }
+}
+
+/** A field path ('$field') or a constant, as $group and its accumulators read them. */
+function evaluate(doc: Document, expr: unknown): unknown {
+  if (typeof expr === 'string' && expr.startsWith('$')) return getPath(doc, expr.slice(1));
+  if (isOperatorDoc(expr)) throw new CommandError(2, 'BadValue', `scripted mongo server: unsupported expression ${JSON.stringify(expr)}`);
+  return expr;
+}
+
+/** The aggregation stages the store uses: $match, $group ($sum, $min, $max), $sort, $skip, $limit, $count, $project (inclusion). */
+function runPipeline(input: Document[], stages: readonly Document[]): Document[] {
+  let docs = input;
+  for (const stage of stages) {
+    const [name, spec] = Object.entries(stage)[0] ?? [];
+    switch (name) {
+      case '$match':
+        docs = docs.filter((d) => matchesFilter(d, spec as Document));
+        break;
+      case '$sort':
+        docs = sortDocs(docs, spec);
+        break;
+      case '$skip':
+        docs = docs.slice(Number(spec));
+        break;
+      case '$limit':
+        docs = docs.slice(0, Number(spec));
+        break;
+      case '$count':
+        docs = docs.length === 0 ? [] : [{ [String(spec)]: docs.length }];
+        break;
+      case '$project': {
+        const fields = Object.entries(spec as Document);
+        if (fields.some(([k, v]) => k !== '_id' && v !== 1 && v !== true)) {
+          throw new CommandError(2, 'BadValue', 'scripted mongo server: only inclusion projections are supported');
+        }
+        docs = docs.map((d) => {
+          const out: Document = { _id: d._id };
+          for (const [k, v] of fields) if (k !== '_id' && v && d[k] !== undefined) out[k] = d[k];
+          if ((spec as Document)._id === 0 || (spec as Document)._id === false) delete out._id;
+          return out;
+        });
+        break;
+      }
+      case '$group': {
+        const { _id: idExpr, ...accumulators } = spec as Document;
+        const groups = new Map<string, Document>();
+        for (const d of docs) {
+          const id = evaluate(d, idExpr) ?? null;
+          const k = keyOf(id);
+          let g = groups.get(k);
+          if (g === undefined) {
+            g = { _id: id };
+            groups.set(k, g);
+          }
+          for (const [field, acc] of Object.entries(accumulators as Record<string, Document>)) {
+            const [op, arg] = Object.entries(acc)[0] ?? [];
+            const v = evaluate(d, arg);
+            if (op === '$sum') g[field] = toNumber(g[field] ?? 0) + (typeof v === 'number' ? v : 0);
+            else if (op === '$min') g[field] = g[field] === undefined || compareValues(v, g[field]) < 0 ? v : g[field];
+            else if (op === '$max') g[field] = g[field] === undefined || compareValues(v, g[field]) > 0 ? v : g[field];
+            else throw new CommandError(2, 'BadValue', `scripted mongo server: unsupported accumulator ${String(op)}`);
+          }
+        }
+        docs = [...groups.values()];
+        break;
+      }
+      default:
+        throw new CommandError(2, 'BadValue', `scripted mongo server: unsupported aggregation stage ${String(name)}`);
+    }
+  }
+  return docs;
+}
+
+function applyUpdate(doc: Document, update: unknown, inserting: boolean): Document {
   if (Array.isArray(update)) throw new CommandError(2, 'BadValue', 'scripted mongo server: pipeline updates are not supported');
   const u = (update ?? {}) as Document;
   if (!isOperatorDoc(u)) return { _id: doc._id, ...u };
@@ -720,9 +1125,15 @@ function applyUpdate(doc: Document, update: unknown): Document {
   for (const [op, fields] of Object.entries(u)) {
     for (const [k, v] of Object.entries(fields as Document)) {
       if (op === '$set') out[k] = v;
-      else if (op === '$unset') delete out[k];
-      else if (op === '$inc') out[k] = Number(out[k] ?? 0) + Number(v);
-      else throw new CommandError(2, 'BadValue', `scripted mongo server: unsupported update operator ${op}`);
+      else if (op === '$setOnInsert') {
+        if (inserting) out[k] = v;
+      } else if (op === '$unset') delete out[k];
+      else if (op === '$inc') out[k] = toNumber(out[k] ?? 0) + toNumber(v);
+      else if (op === '$max') {
+        if (out[k] === undefined || compareValues(v, out[k]) > 0) out[k] = v;
+      } else if (op === '$min') {
+        if (out[k] === undefined || compareValues(v, out[k]) < 0) out[k] = v;
+      } else throw new CommandError(2, 'BadValue', `scripted mongo server: unsupported update operator ${op}`);
     }
   }
   return out;

@@ -1,0 +1,556 @@
+import { EventEmitter } from 'node:events';
+import { ConfigError } from '../core/index.js';
+import type { MongoSessionLike } from '../adapters/mongo/mongo-types.js';
+import { InboxFencedError } from './outbox-errors.js';
+import { waitForWake } from './wait.js';
+import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
+
+/** A BSON document as txkit writes and reads it. */
+export type MongoDocumentLike = Record<string, unknown>;
+
+/**
+ * Options txkit passes to the driver's collection methods: `session` (the
+ * transaction's ClientSession), `upsert`, `returnDocument`,
+ * `includeResultMetadata`, `sort`, `limit`, `readConcern`, `ordered`. Typed
+ * `unknown` because each driver version types them its own way; txkit only
+ * passes values every supported version takes.
+ */
+export interface MongoOperationOptionsLike {
+  session?: unknown;
+  upsert?: unknown;
+  returnDocument?: unknown;
+  includeResultMetadata?: unknown;
+  sort?: unknown;
+  limit?: unknown;
+  readConcern?: unknown;
+  ordered?: unknown;
+}
+
+/** The subset of the driver's `ChangeStream` the store uses (an EventEmitter). */
+export interface MongoChangeStreamLike {
+  on(event: 'change' | 'error' | 'resumeTokenChanged' | 'close', listener: (value: never) => void): unknown;
+  close(): Promise<unknown>;
+}
+
+/** The subset of the driver's `Collection` the store uses. */
+export interface MongoCollectionLike {
+  insertMany(docs: MongoDocumentLike[], options?: MongoOperationOptionsLike): Promise<unknown>;
+  insertOne(doc: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<unknown>;
+  /** Driver 6+ resolves to the document (or null); older drivers to `{ value }`. */
+  findOneAndUpdate(filter: MongoDocumentLike, update: MongoDocumentLike, options: MongoOperationOptionsLike): Promise<unknown>;
+  updateOne(filter: MongoDocumentLike, update: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<{ matchedCount: number; upsertedCount: number }>;
+  findOne(filter: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<MongoDocumentLike | null>;
+  find(filter: MongoDocumentLike, options?: MongoOperationOptionsLike): { toArray(): Promise<MongoDocumentLike[]> };
+  deleteMany(filter: MongoDocumentLike): Promise<{ deletedCount: number }>;
+  countDocuments(filter: MongoDocumentLike): Promise<number>;
+  aggregate(pipeline: MongoDocumentLike[]): { toArray(): Promise<MongoDocumentLike[]> };
+  createIndex(key: Record<string, 1 | -1>, options: { name: string; unique?: boolean }): Promise<string>;
+  watch(pipeline: MongoDocumentLike[]): MongoChangeStreamLike;
+}
+
+/** The subset of the driver's `Db` the store uses: `client.db('app')`. */
+export interface MongoDbLike {
+  collection(name: string): MongoCollectionLike;
+  createCollection(name: string): Promise<unknown>;
+}
+
+export interface MongoOutboxStoreOptions {
+  /** Prefix of the store's collections. @default 'txkit_' */
+  collectionPrefix?: string;
+  /**
+   * Outbox partitions. Publishers of one partition serialize from publish to
+   * commit (that is what makes sequence order commit order); records go to a
+   * partition by key hash, so per-key order holds. @default 1
+   */
+  partitions?: number;
+  /**
+   * Wake waiting relays with a change stream on the outbox collection. When
+   * the deployment refuses change streams (a standalone mongod), the store
+   * polls instead and reports that once to `onError`. @default true
+   */
+  changeStreams?: boolean;
+  /**
+   * Read concern of the relay's reads of the outbox. 'majority' never lets a
+   * relay send a record that a failover could still roll back; 'local' is for
+   * the rare deployment without majority reads (MongoDB 4.x with an arbiter
+   * and enableMajorityReadConcern: false).
+   * @default 'majority'
+   */
+  readConcern?: 'majority' | 'local';
+  /** Errors the store survives (a change stream that failed, so it polls) are reported here. @default a process warning */
+  onError?: (err: unknown) => void;
+}
+
+/** How `waitForPublish` learns of commits in other processes. */
+export type MongoOutboxWakeMode =
+  /** No wait has run yet (or the last stream failed and will be reopened by the next wait). */
+  | 'idle'
+  /** A change stream was requested and is not confirmed by the server yet. */
+  | 'opening'
+  | 'change-stream'
+  /** Change streams are off or refused by the deployment: waits end at their timeout (the relay's poll interval). */
+  | 'polling'
+  | 'closed';
+
+/** Names of the store's collections, each the prefix plus a fixed suffix. */
+export interface MongoOutboxCollections {
+  /** Records: `{ _id: outbox id, partition, seq, topic, key, value, headers: [name, value][], createdAt }`. */
+  outbox: string;
+  /** One counter per partition: `{ _id: partition, nextSeq }`; publishers increment it in their transaction. */
+  partitions: string;
+  /** The relay's progress hint per partition: `{ _id: partition, seq }`, apart from the counters so it never conflicts with publishers. */
+  relayed: string;
+  /** Consumer positions: `{ _id: { consumer, source, partition }, nextOffset, updatedAt }`. */
+  inbox: string;
+  deadLetters: string;
+  /** `{ _id: 'outbox', version }`. */
+  schema: string;
+}
+
+const DUPLICATE_KEY = 11000;
+const NAMESPACE_EXISTS = 48;
+const UPSERT_ATTEMPTS = 5;
+
+/** Schema versions, applied in order; each step must be safe to run again and concurrently. */
+const MIGRATIONS: readonly ((db: MongoDbLike, c: MongoOutboxCollections) => Promise<void>)[] = [
+  async (db, c) => {
+    // Collections exist before any transaction writes them: MongoDB before 4.4 cannot create one
+    // inside a transaction, and two transactions creating the same one implicitly conflict.
+    for (const name of Object.values(c)) {
+      await db.createCollection(name).catch((err: unknown) => {
+        if (codeOf(err) !== NAMESPACE_EXISTS) throw err;
+      });
+    }
+    await db.collection(c.outbox).createIndex({ partition: 1, seq: 1 }, { name: 'txkit_partition_seq', unique: true });
+    await db.collection(c.deadLetters).createIndex({ consumer: 1, createdAt: 1 }, { name: 'txkit_consumer_created' });
+  },
+];
+
+/**
+ * Outbox, inbox and dead letters in MongoDB collections, written through the
+ * ClientSession of a `mongoTransactions` transaction (`tx.handle`). Needs a
+ * replica set or sharded cluster (transactions); change streams wake relays
+ * in other processes when the deployment offers them.
+ *
+ * Sequence numbers follow commit order without gaps. Each partition has a
+ * counter document that a publishing transaction increments ($inc) before it
+ * inserts its records. MongoDB lets only one open transaction write a
+ * document: a second publisher writing the counter while the first is open,
+ * or writing it after the first committed but from a snapshot taken before
+ * that commit, gets WriteConflict (TransientTransactionError), is aborted and
+ * reruns from the start. So two publishers of a partition that both commit
+ * never overlap: the later one's snapshot already holds the earlier one's
+ * counter value, it takes the following numbers, and it commits after. An
+ * aborted publisher's increment disappears with it, leaving no gap. The relay
+ * can therefore read `seq > position` and never skip a record that commits
+ * late (the trap of ObjectIds or timestamps, which become visible out of
+ * order).
+ */
+export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
+  readonly partitions: number;
+  /** Names of the store's collections. */
+  readonly collections: Readonly<MongoOutboxCollections>;
+  readonly #db: MongoDbLike;
+  readonly #local = new EventEmitter();
+  readonly #useChangeStreams: boolean;
+  readonly #readConcern: 'majority' | 'local';
+  readonly #onError: (err: unknown) => void;
+  #stream: MongoChangeStreamLike | undefined;
+  #mode: MongoOutboxWakeMode = 'idle';
+  /** A wake arrived while nobody waited: the next wait returns at once instead of missing it. */
+  #missed = false;
+  #migrating: Promise<void> = Promise.resolve();
+
+  constructor(db: MongoDbLike, options: MongoOutboxStoreOptions = {}) {
+    if (typeof (db as Partial<MongoDbLike> | null | undefined)?.collection !== 'function' || typeof db.createCollection !== 'function') {
+      throw new ConfigError("mongoOutboxStore(db) needs a Db of the 'mongodb' driver, such as client.db('app')", { backend: 'mongodb' });
+    }
+    const { collectionPrefix = 'txkit_', partitions = 1, changeStreams = true, readConcern = 'majority', onError } = options;
+    if (typeof collectionPrefix !== 'string' || !/^[a-z_][a-z0-9_]{0,40}$/i.test(collectionPrefix)) {
+      throw new ConfigError(`collectionPrefix must be letters, digits and underscores (at most 41), got '${String(collectionPrefix)}'`, { backend: 'mongodb' });
+    }
+    if (!Number.isInteger(partitions) || partitions < 1 || partitions > 1024) {
+      throw new ConfigError(`partitions must be an integer from 1 to 1024, got ${String(partitions)}`, { backend: 'mongodb' });
+    }
+    if (typeof changeStreams !== 'boolean') {
+      throw new ConfigError(`changeStreams must be a boolean, got ${typeof changeStreams}`, { backend: 'mongodb' });
+    }
+    if (readConcern !== 'majority' && readConcern !== 'local') {
+      throw new ConfigError(`readConcern must be 'majority' or 'local', got ${JSON.stringify(readConcern)}`, { backend: 'mongodb' });
+    }
+    this.#db = db;
+    this.#readConcern = readConcern;
+    this.partitions = partitions;
+    this.collections = Object.freeze({
+      outbox: `${collectionPrefix}outbox`,
+      partitions: `${collectionPrefix}outbox_partitions`,
+      relayed: `${collectionPrefix}outbox_relayed`,
+      inbox: `${collectionPrefix}inbox`,
+      deadLetters: `${collectionPrefix}dead_letters`,
+      schema: `${collectionPrefix}schema`,
+    });
+    this.#useChangeStreams = changeStreams;
+    if (!changeStreams) this.#mode = 'polling';
+    this.#onError = onError ?? ((err) => process.emitWarning(`txkit outbox: ${err instanceof Error ? err.message : String(err)}`, { code: 'TXKIT_OUTBOX' }));
+    this.#local.setMaxListeners(0);
+  }
+
+  /** How waits learn of commits made by other processes; see MongoOutboxWakeMode. */
+  get wakeMode(): MongoOutboxWakeMode {
+    return this.#mode;
+  }
+
+  migrate(): Promise<void> {
+    // One migration at a time per store in this process; other processes only ever repeat idempotent steps.
+    this.#migrating = this.#migrating.catch(() => undefined).then(() => this.#migrate());
+    return this.#migrating;
+  }
+
+  async #migrate(): Promise<void> {
+    const c = this.collections;
+    const schema = this.#coll('schema');
+    const current = await schema.findOne({ _id: 'outbox' });
+    for (let version = Number(current?.version ?? 0); version < MIGRATIONS.length; version++) {
+      await (MIGRATIONS[version] as (db: MongoDbLike, c: MongoOutboxCollections) => Promise<void>)(this.#db, c);
+      // $max: a slower concurrent migration never moves the version back.
+      await this.#upsert('schema', { _id: 'outbox' }, { $max: { version: version + 1 } });
+    }
+    for (let p = 0; p < this.partitions; p++) {
+      await this.#upsert('partitions', { _id: p }, { $setOnInsert: { nextSeq: 0 } });
+      await this.#upsert('relayed', { _id: p }, { $setOnInsert: { seq: 0 } });
+    }
+  }
+
+  async append(handle: MongoSessionLike, partition: number, records: readonly PendingRecord[]): Promise<void> {
+    if (records.length === 0) return;
+    // Writing the counter makes concurrent publishers of this partition conflict: see the class comment.
+    const result = await this.#coll('partitions').findOneAndUpdate(
+      { _id: partition },
+      { $inc: { nextSeq: records.length } },
+      { session: handle, returnDocument: 'after', includeResultMetadata: false },
+    );
+    const counter = unwrapModifyResult(result);
+    if (counter === null) {
+      throw new ConfigError(
+        `outbox partition ${partition} does not exist in ${this.collections.partitions}: run migrate() (txkit migrate) with partitions >= ${partition + 1}`,
+        { backend: 'mongodb' },
+      );
+    }
+    const first = Number(counter.nextSeq) - records.length + 1;
+    const docs = records.map((r, i) => ({
+      _id: r.id,
+      partition,
+      seq: first + i,
+      topic: r.topic,
+      key: r.key,
+      value: r.value,
+      headers: Object.entries(r.headers),
+      createdAt: r.createdAt,
+    }));
+    await this.#coll('outbox').insertMany(docs, { session: handle, ordered: true });
+  }
+
+  async read(partition: number, afterSeq: number, limit: number): Promise<OutboxRecord[]> {
+    // Majority reads (the default): a record the relay sends can never be rolled back by a failover afterwards.
+    const docs = await this.#coll('outbox')
+      .find({ partition, seq: { $gt: afterSeq } }, { sort: { seq: 1 }, limit, readConcern: { level: this.#readConcern } })
+      .toArray();
+    return docs.map((d) => ({
+      id: String(d._id),
+      partition: Number(d.partition),
+      seq: Number(d.seq),
+      topic: String(d.topic),
+      key: d.key === null || d.key === undefined ? null : String(d.key),
+      value: toBuffer(d.value),
+      headers: fromPairs(d.headers),
+      createdAt: Number(d.createdAt),
+    }));
+  }
+
+  async markRelayed(partition: number, seq: number): Promise<void> {
+    // A document apart from the counter, so this write never conflicts with a publishing transaction.
+    await this.#coll('relayed').updateOne({ _id: partition, seq: { $lt: seq } }, { $set: { seq } });
+  }
+
+  async cleanup(olderThanMs: number): Promise<number> {
+    const cutoff = Date.now() - olderThanMs;
+    const relayed = await this.#relayed();
+    let deleted = 0;
+    for (let p = 0; p < this.partitions; p++) {
+      const upTo = relayed.get(p) ?? 0;
+      if (upTo === 0) continue;
+      const result = await this.#coll('outbox').deleteMany({ partition: p, seq: { $lte: upTo }, createdAt: { $lt: cutoff } });
+      deleted += result.deletedCount;
+    }
+    return deleted;
+  }
+
+  async status(): Promise<OutboxStatus> {
+    const counters = await this.#coll('partitions').find({}, { sort: { _id: 1 } }).toArray();
+    const relayedBy = await this.#relayed();
+    const pendingByTopic: Record<string, number> = {};
+    const now = Date.now();
+    const partitions = [];
+    for (const counter of counters) {
+      const partition = Number(counter._id);
+      const published = Number(counter.nextSeq);
+      const relayed = relayedBy.get(partition) ?? 0;
+      const groups = await this.#coll('outbox')
+        .aggregate([
+          { $match: { partition, seq: { $gt: relayed } } },
+          { $group: { _id: '$topic', n: { $sum: 1 }, oldest: { $min: '$createdAt' } } },
+        ])
+        .toArray();
+      let oldest: number | undefined;
+      for (const g of groups) {
+        const topic = String(g._id);
+        pendingByTopic[topic] = (pendingByTopic[topic] ?? 0) + Number(g.n);
+        const o = Number(g.oldest);
+        if (oldest === undefined || o < oldest) oldest = o;
+      }
+      partitions.push({ partition, published, relayed, pending: published - relayed, oldestPendingAgeMs: oldest === undefined ? undefined : now - oldest });
+    }
+    const deadLetters = await this.#coll('deadLetters').countDocuments({});
+    return { partitions, pendingByTopic, deadLetters };
+  }
+
+  async inboxPosition(handle: MongoSessionLike | undefined, consumer: string, source: string, partition: number): Promise<number | undefined> {
+    const doc = await this.#coll('inbox').findOne({ _id: inboxId(consumer, source, partition) }, handle === undefined ? {} : { session: handle });
+    return doc === null ? undefined : Number(doc.nextOffset);
+  }
+
+  async advanceInbox(
+    handle: MongoSessionLike,
+    consumer: string,
+    source: string,
+    partition: number,
+    expected: number | undefined,
+    next: number,
+  ): Promise<void> {
+    const _id = inboxId(consumer, source, partition);
+    const now = Date.now();
+    let moved: boolean;
+    if (expected === undefined) {
+      // No position yet: create it, unless another worker already has (then this one is fenced).
+      const result = await this.#coll('inbox').updateOne({ _id }, { $setOnInsert: { nextOffset: next, updatedAt: now } }, { upsert: true, session: handle });
+      moved = result.upsertedCount === 1;
+    } else {
+      // Compare-and-set: the stored position is this worker's fencing token.
+      const result = await this.#coll('inbox').updateOne({ _id, nextOffset: expected }, { $set: { nextOffset: next, updatedAt: now } }, { session: handle });
+      moved = result.matchedCount === 1;
+    }
+    if (!moved) throw new InboxFencedError(consumer, source, partition, expected);
+  }
+
+  async addDeadLetter(handle: MongoSessionLike, letter: Omit<DeadLetter, 'createdAt'>): Promise<void> {
+    await this.#coll('deadLetters').insertOne(
+      {
+        consumer: letter.consumer,
+        source: letter.source,
+        partition: letter.partition,
+        offset: letter.offset,
+        key: letter.key,
+        value: letter.value,
+        headers: Object.entries(letter.headers),
+        error: letter.error,
+        attempts: letter.attempts,
+        createdAt: Date.now(),
+      },
+      { session: handle },
+    );
+  }
+
+  async deadLetters(consumer?: string): Promise<DeadLetter[]> {
+    const docs = await this.#coll('deadLetters')
+      .find(consumer === undefined ? {} : { consumer }, { sort: { createdAt: 1, _id: 1 } })
+      .toArray();
+    return docs.map((d) => ({
+      consumer: String(d.consumer),
+      source: String(d.source),
+      partition: Number(d.partition),
+      offset: Number(d.offset),
+      key: d.key === null || d.key === undefined ? null : String(d.key),
+      value: toBuffer(d.value),
+      headers: fromPairs(d.headers),
+      error: String(d.error),
+      attempts: Number(d.attempts),
+      createdAt: Number(d.createdAt),
+    }));
+  }
+
+  /** @internal called by Outbox after a publishing transaction commits in this process. */
+  notifyLocal(): void {
+    this.#wake();
+  }
+
+  async waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    this.#watch();
+    if (this.#missed) {
+      this.#missed = false;
+      return;
+    }
+    await waitForWake(timeoutMs, signal, (wake) => {
+      this.#local.on('published', wake);
+      return () => this.#local.off('published', wake);
+    });
+  }
+
+  /** Closes the change stream and ends the waits in progress; the Db and its client stay open. */
+  async close(): Promise<void> {
+    this.#mode = 'closed';
+    const stream = this.#stream;
+    this.#stream = undefined;
+    this.#local.emit('published');
+    await stream?.close();
+  }
+
+  #wake(): void {
+    if (this.#local.listenerCount('published') === 0) this.#missed = true;
+    else this.#local.emit('published');
+  }
+
+  /**
+   * Opens the change stream on the outbox collection once. Only inserts are
+   * reported, reduced to their resume token. A deployment that refuses the
+   * stream (a server error before the first batch: standalone mongod, no
+   * $changeStream) puts the store in polling for good; a stream lost later
+   * (a non-resumable error) is reopened by the next wait.
+   */
+  #watch(): void {
+    if (!this.#useChangeStreams || this.#stream !== undefined || this.#mode === 'polling' || this.#mode === 'closed') return;
+    let confirmed = false;
+    let stream: MongoChangeStreamLike;
+    try {
+      stream = this.#coll('outbox').watch([{ $match: { operationType: 'insert' } }, { $project: { operationType: 1 } }]);
+    } catch (err) {
+      this.#refused(err);
+      return;
+    }
+    this.#stream = stream;
+    this.#mode = 'opening';
+    stream.on('resumeTokenChanged', () => {
+      if (confirmed || this.#stream !== stream) return;
+      confirmed = true;
+      this.#mode = 'change-stream';
+      // Records committed between the caller's last read and the stream's start are not reported
+      // by the stream: one wake makes the caller read again, after which the stream covers it.
+      this.#wake();
+    });
+    stream.on('change', () => this.#wake());
+    // The driver emits 'close' and 'error' for one failure in either order; whichever comes first
+    // retires the stream, and a later stream opened meanwhile is left alone.
+    const retire = (): boolean => {
+      if (this.#stream !== stream) return false;
+      this.#stream = undefined;
+      return true;
+    };
+    stream.on('error', (err: unknown) => {
+      if (this.#mode === 'closed') return;
+      const current = retire();
+      void stream.close().catch(() => undefined);
+      if (!confirmed && hasServerCode(err)) {
+        if (this.#stream === undefined) this.#refused(err);
+        return;
+      }
+      if (current) this.#mode = 'idle';
+      this.#onError(err);
+      if (current) this.#lost(confirmed);
+    });
+    // Also the end of a stream the driver closed on its own (after an invalidate event: the collection was dropped or renamed).
+    stream.on('close', () => {
+      if (this.#mode === 'closed' || !retire()) return;
+      this.#mode = 'idle';
+      this.#lost(confirmed);
+    });
+  }
+
+  /**
+   * A working stream is gone: waiters wake, read, and their next wait opens
+   * a new stream. A stream that never started wakes nobody, so a deployment
+   * failing at once cannot spin the relay; its waits end at their timeout.
+   */
+  #lost(confirmed: boolean): void {
+    if (confirmed) this.#wake();
+  }
+
+  #refused(err: unknown): void {
+    this.#mode = 'polling';
+    this.#onError(
+      new ConfigError(
+        `the MongoDB deployment refused a change stream on '${this.collections.outbox}' (${err instanceof Error ? err.message : String(err)}); ` +
+          "relays of this store now poll at their pollIntervalMs; use a replica set for commit wake-ups, or pass changeStreams: false to poll without this warning",
+        { backend: 'mongodb', cause: err },
+      ),
+    );
+  }
+
+  async #relayed(): Promise<Map<number, number>> {
+    const docs = await this.#coll('relayed').find({}).toArray();
+    return new Map(docs.map((d) => [Number(d._id), Number(d.seq)]));
+  }
+
+  /** An upsert that tolerates a concurrent migrate() inserting the same document first. */
+  async #upsert(name: keyof MongoOutboxCollections, filter: MongoDocumentLike, update: MongoDocumentLike): Promise<void> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        await this.#coll(name).updateOne(filter, update, { upsert: true });
+        return;
+      } catch (err) {
+        // The other insert won: the document exists now, so the next attempt updates it.
+        if (codeOf(err) !== DUPLICATE_KEY || attempt >= UPSERT_ATTEMPTS) throw err;
+      }
+    }
+  }
+
+  #coll(name: keyof MongoOutboxCollections): MongoCollectionLike {
+    return this.#db.collection(this.collections[name]);
+  }
+}
+
+/** Creates the MongoDB store on `client.db(name)`; call `migrate()` once before use. */
+export function mongoOutboxStore(db: MongoDbLike, options?: MongoOutboxStoreOptions): MongoOutboxStore {
+  return new MongoOutboxStore(db, options);
+}
+
+function inboxId(consumer: string, source: string, partition: number): MongoDocumentLike {
+  return { consumer, source, partition };
+}
+
+function codeOf(err: unknown): unknown {
+  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
+}
+
+/** A server's refusal (a numeric code), as opposed to a network or driver error. */
+function hasServerCode(err: unknown): boolean {
+  return typeof codeOf(err) === 'number';
+}
+
+/** findOneAndUpdate's document, from drivers that return it bare (6+) or inside `{ value }`. */
+function unwrapModifyResult(result: unknown): MongoDocumentLike | null {
+  if (result === null || result === undefined) return null;
+  const r = result as MongoDocumentLike;
+  if ('lastErrorObject' in r && 'value' in r) return (r.value as MongoDocumentLike | null) ?? null;
+  return r;
+}
+
+function fromPairs(v: unknown): Record<string, string> {
+  const out: Record<string, string> = {};
+  if (!Array.isArray(v)) return out;
+  for (const pair of v as unknown[]) {
+    if (Array.isArray(pair)) out[String(pair[0])] = String(pair[1]);
+  }
+  return out;
+}
+
+/** A Buffer from what the driver returns for binary data (its `Binary`, or a Buffer with promoteBuffers). */
+function toBuffer(v: unknown): Buffer | null {
+  if (v === null || v === undefined) return null;
+  if (Buffer.isBuffer(v)) return v;
+  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
+  const binary = v as { buffer?: unknown; position?: unknown };
+  if (binary.buffer instanceof Uint8Array) {
+    const bytes = typeof binary.position === 'number' ? binary.buffer.subarray(0, binary.position) : binary.buffer;
+    return Buffer.from(bytes);
+  }
+  return Buffer.from(String(v));
+}
