@@ -25,8 +25,9 @@ Usage:
                        [--batch-size N] [--poll-interval-ms N] [--retention-ms N] [--drain]
 
 Options fall back to the environment: DATABASE_URL, KAFKA_BROKERS, TXKIT_TABLE_PREFIX,
-TXKIT_PARTITIONS, TXKIT_RELAY_ID. DATABASE_URL is postgres://..., mysql://... or
-sqlite:///path/to/file.db. 'relay' runs until SIGTERM/SIGINT (graceful: the broker
+TXKIT_PARTITIONS, TXKIT_RELAY_ID. DATABASE_URL is postgres://..., mysql://...,
+sqlite:///path/to/file.db or mongodb://host/dbname?replicaSet=rs0 (the database is the
+URL's path; --table-prefix is then the collections' prefix). 'relay' runs until SIGTERM/SIGINT (graceful: the broker
 transaction in flight ends first); with --drain it sends what is pending and exits.`;
 
 /** Parses argv and the environment; bad input gets ConfigError naming the option. */
@@ -71,11 +72,26 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
   };
 }
 
+/** The MongoDB URL and database a DATABASE_URL names, or undefined for a SQL URL. */
+export function mongoUrlOf(url: string): { url: string; database: string } | undefined {
+  if (!url.startsWith('mongodb://') && !url.startsWith('mongodb+srv://')) return undefined;
+  let database: string;
+  try {
+    database = decodeURIComponent(new URL(url).pathname.replace(/^\//, ''));
+  } catch {
+    throw new ConfigError(`invalid MongoDB URL '${url.replace(/\/\/[^@]*@/, '//***@')}': use mongodb://host:27017/dbname?replicaSet=rs0`);
+  }
+  if (database === '') {
+    throw new ConfigError('the MongoDB URL names no database: add it as the path, e.g. mongodb://host:27017/app?replicaSet=rs0');
+  }
+  return { url, database };
+}
+
 /** A knex config from a database URL. */
 export function knexConfigOf(url: string): { client: string; connection: unknown; useNullAsDefault?: boolean; pool?: { min: number; max: number } } {
-  if (url === '') throw new ConfigError('no database: pass --database-url or set DATABASE_URL (postgres://, mysql://, sqlite:///file.db)');
+  if (url === '') throw new ConfigError('no database: pass --database-url or set DATABASE_URL (postgres://, mysql://, sqlite:///file.db, mongodb://host/db)');
   if (url.startsWith('postgres://') || url.startsWith('postgresql://')) return { client: 'pg', connection: url, pool: { min: 0, max: 4 } };
   if (url.startsWith('mysql://') || url.startsWith('mariadb://')) return { client: 'mysql2', connection: url.replace(/^mariadb:/, 'mysql:'), pool: { min: 0, max: 4 } };
   if (url.startsWith('sqlite://')) return { client: 'better-sqlite3', connection: { filename: url.slice('sqlite://'.length) }, useNullAsDefault: true };
-  throw new ConfigError(`unsupported database URL '${url.replace(/\/\/[^@]*@/, '//***@')}': use postgres://, mysql:// or sqlite:///path`);
+  throw new ConfigError(`unsupported database URL '${url.replace(/\/\/[^@]*@/, '//***@')}': use postgres://, mysql://, sqlite:///path or mongodb://host/db`);
 }

@@ -1,10 +1,17 @@
 import { ConfigError, TxkitError } from '../core/index.js';
-import { OutboxRelay, kafkaSink, sqlOutboxStore } from '../outbox/index.js';
-import type { KafkaAdminLike, KnexInstanceLike, OutboxStatus } from '../outbox/index.js';
+import { OutboxRelay, kafkaSink, mongoOutboxStore, sqlOutboxStore } from '../outbox/index.js';
+import type { KafkaAdminLike, KnexInstanceLike, MongoDbLike, OutboxStatus, OutboxStore } from '../outbox/index.js';
 import { kafkaTransactions } from '../adapters/kafka/index.js';
 import type { KafkaLike } from '../adapters/kafka/index.js';
-import { USAGE, knexConfigOf, parseCli } from './cli-config.js';
+import { USAGE, knexConfigOf, mongoUrlOf, parseCli } from './cli-config.js';
 import type { CliConfig } from './cli-config.js';
+
+/** The part of the MongoDB driver's client the CLI uses. */
+interface MongoClientLike {
+  connect(): Promise<unknown>;
+  db(name: string): MongoDbLike;
+  close(): Promise<void>;
+}
 
 interface Io {
   out: (line: string) => void;
@@ -45,34 +52,74 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
   }
 }
 
-async function openDatabase(config: CliConfig): Promise<KnexInstanceLike & { destroy(): Promise<void> }> {
-  const knexConfig = knexConfigOf(config.databaseUrl);
-  const { default: knex } = (await import('knex')) as unknown as { default: (c: unknown) => KnexInstanceLike & { destroy(): Promise<void> } };
-  return knex(knexConfig);
+/** The outbox store a command works on, with what to say about it and how to let it go. */
+interface OpenStore {
+  store: OutboxStore<unknown>;
+  /** e.g. "postgres 'txkit_outbox'" or "mongodb 'txkit_outbox'". */
+  label: string;
+  /** Tables or collections the schema consists of. */
+  parts: string[];
+  close(): Promise<void>;
 }
 
-async function migrate(config: CliConfig, io: Io): Promise<number> {
-  const db = await openDatabase(config);
+/** Opens the store DATABASE_URL names: a SQL database through knex, or MongoDB through its driver (loaded only then). */
+async function openStore(config: CliConfig): Promise<OpenStore> {
+  const options = { partitions: config.partitions };
+  const mongo = mongoUrlOf(config.databaseUrl);
+  if (mongo !== undefined) {
+    const { MongoClient } = (await import('mongodb')) as unknown as { MongoClient: new (url: string) => MongoClientLike };
+    const client = new MongoClient(mongo.url);
+    await client.connect();
+    const store = mongoOutboxStore(client.db(mongo.database), { ...options, collectionPrefix: config.tablePrefix, changeStreams: config.command[0] === 'relay' });
+    return {
+      store: store as OutboxStore<unknown>,
+      label: `mongodb '${store.collections.outbox}'`,
+      parts: Object.values(store.collections),
+      close: async () => {
+        await store.close();
+        await client.close();
+      },
+    };
+  }
+  const knexConfig = knexConfigOf(config.databaseUrl);
+  const { default: knex } = (await import('knex')) as unknown as { default: (c: unknown) => KnexInstanceLike & { destroy(): Promise<void> } };
+  const db = knex(knexConfig);
+  const store = sqlOutboxStore(db, { ...options, tablePrefix: config.tablePrefix });
+  return {
+    store: store as OutboxStore<unknown>,
+    label: `${store.dialect} '${store.tables.outbox}'`,
+    parts: Object.values(store.tables),
+    close: async () => {
+      await store.close();
+      await db.destroy();
+    },
+  };
+}
+
+async function withStore<T>(config: CliConfig, use: (opened: OpenStore) => Promise<T>): Promise<T> {
+  const opened = await openStore(config);
   try {
-    const store = sqlOutboxStore(db, { tablePrefix: config.tablePrefix, partitions: config.partitions });
-    await store.migrate();
-    io.out(`migrated ${store.dialect} outbox schema '${config.tablePrefix}' (${config.partitions} partition(s)): ${Object.values(store.tables).join(', ')}`);
-    return 0;
+    return await use(opened);
   } finally {
-    await db.destroy();
+    await opened.close();
   }
 }
 
-async function status(config: CliConfig, io: Io): Promise<number> {
-  const db = await openDatabase(config);
-  try {
-    const s = await sqlOutboxStore(db, { tablePrefix: config.tablePrefix, partitions: config.partitions }).status();
+function migrate(config: CliConfig, io: Io): Promise<number> {
+  return withStore(config, async ({ store, label, parts }) => {
+    await store.migrate();
+    io.out(`migrated outbox schema ${label} (${config.partitions} partition(s)): ${parts.join(', ')}`);
+    return 0;
+  });
+}
+
+function status(config: CliConfig, io: Io): Promise<number> {
+  return withStore(config, async ({ store }) => {
+    const s = await store.status();
     if (config.json) io.out(JSON.stringify(s));
     else for (const line of renderStatus(s)) io.out(line);
     return 0;
-  } finally {
-    await db.destroy();
-  }
+  });
 }
 
 export function renderStatus(s: OutboxStatus): string[] {
@@ -94,7 +141,6 @@ export function renderStatus(s: OutboxStatus): string[] {
 
 async function relay(config: CliConfig, io: Io): Promise<number> {
   if (config.kafkaBrokers.length === 0) throw new ConfigError('relay needs a broker: pass --kafka-brokers host:port or set KAFKA_BROKERS');
-  const db = await openDatabase(config);
   const { Kafka, logLevel } = (await import('kafkajs')) as unknown as {
     Kafka: new (c: unknown) => KafkaLike & { admin(): KafkaAdminLike };
     logLevel: { NOTHING: number };
@@ -102,7 +148,7 @@ async function relay(config: CliConfig, io: Io): Promise<number> {
   const kafka = new Kafka({ clientId: `txkit-relay-${config.relayId}`, brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING });
   const context = kafkaTransactions(kafka, { transactionalId: `txkit-relay-${config.relayId}` });
   const admin = kafka.admin();
-  const store = sqlOutboxStore(db, { tablePrefix: config.tablePrefix, partitions: config.partitions });
+  const { store, label, close } = await openStore(config);
   const r = new OutboxRelay({
     store,
     sink: kafkaSink({ context, admin }),
@@ -126,7 +172,7 @@ async function relay(config: CliConfig, io: Io): Promise<number> {
       return 0;
     }
     r.start();
-    io.out(`relay '${config.relayId}' running: ${config.kafkaBrokers.join(',')} <- ${store.dialect} '${config.tablePrefix}outbox' (SIGTERM to stop)`);
+    io.out(`relay '${config.relayId}' running: ${config.kafkaBrokers.join(',')} <- ${label} (SIGTERM to stop)`);
     await new Promise<void>((resolve) => {
       process.once('SIGTERM', resolve);
       process.once('SIGINT', resolve);
@@ -138,8 +184,7 @@ async function relay(config: CliConfig, io: Io): Promise<number> {
     await r.stop();
     await context.close();
     await admin.disconnect().catch(() => undefined);
-    await store.close();
-    await db.destroy();
+    await close();
   }
 }
 
