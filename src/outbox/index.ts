@@ -33,4 +33,6 @@ export type {
   SourceMessage,
 } from './outbox-types.js';
 export { kafkaSink } from './kafka-broker.js';
+export { PulsarOffsetOverflowError, RELAY_POSITIONS_SUBSCRIPTION, pulsarSink, pulsarSource } from './pulsar-broker.js';
+export type { PulsarRelaySink, PulsarSinkOptions, PulsarSourceOptions } from './pulsar-broker.js';
 export type { KafkaAdminLike, KafkaSinkOptions } from './kafka-broker.js';

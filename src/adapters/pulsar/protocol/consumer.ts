@@ -51,6 +51,22 @@ export interface ConsumerOptions {
   receiverQueueSize?: number;
   /** @default a name the broker generates */
   consumerName?: string;
+  /**
+   * false: a non-durable subscription (a reader). The broker keeps no position for it,
+   * acknowledgements are not needed, and it reads from `startMessageId` (or
+   * `initialPosition`) each time it (re)subscribes, so after a reconnect it delivers
+   * again from there: drop what was already seen by message id.
+   * @default true
+   */
+  durable?: boolean;
+  /**
+   * Where a non-durable subscription starts reading: the entry of this id and what
+   * follows (earlier messages of a batched entry included; filter by id). A
+   * PulsarMessageId, or the ledger and entry of one. Only with `durable: false` and a
+   * non-partitioned topic or one partition's topic.
+   * @default initialPosition
+   */
+  startMessageId?: PulsarMessageId | { readonly ledgerId: bigint; readonly entryId: bigint };
 }
 
 /** A received message. */
@@ -92,6 +108,8 @@ interface ResolvedConsumerOptions {
   initialPosition: 'latest' | 'earliest';
   receiverQueueSize: number;
   consumerName: string | undefined;
+  durable: boolean;
+  startMessageId: { readonly ledgerId: bigint; readonly entryId: bigint; readonly batchIndex: number } | undefined;
 }
 
 export class PulsarConsumer {
@@ -119,6 +137,11 @@ export class PulsarConsumer {
     const resolved = resolveConsumerOptions(options);
     const consumer = new PulsarConsumer(topic, resolved);
     const count = await client.partitions(topic);
+    if (count > 0 && resolved.startMessageId !== undefined) {
+      throw new ConfigError(`startMessageId needs one partition's topic: ${topic} has ${count} partitions (subscribe to ${partitionTopicName(topic, 0)}, ...)`, {
+        backend: 'pulsar',
+      });
+    }
     const topics = count === 0 ? [topic] : Array.from({ length: count }, (_, i) => partitionTopicName(topic, i));
     topics.forEach((t, i) => {
       consumer.#partitions.set(t, new PartitionConsumer(client, consumer, t, count === 0 ? -1 : i, resolved));
@@ -293,7 +316,26 @@ function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptio
   if (options.consumerName !== undefined && (typeof options.consumerName !== 'string' || options.consumerName === '')) {
     fail('consumerName must be a non-empty string');
   }
-  return { subscription: options.subscription, subscriptionType, initialPosition, receiverQueueSize, consumerName: options.consumerName };
+  const durable = options.durable ?? true;
+  if (typeof durable !== 'boolean') fail(`durable must be a boolean, got ${String(durable)}`);
+  const given = options.startMessageId;
+  let startMessageId: ResolvedConsumerOptions['startMessageId'];
+  if (given !== undefined) {
+    if (typeof given !== 'object' || given === null || typeof given.ledgerId !== 'bigint' || typeof given.entryId !== 'bigint' || given.ledgerId < 0n || given.entryId < 0n) {
+      fail('startMessageId must be a PulsarMessageId (message.messageId or PulsarMessageId.parse) or { ledgerId, entryId } as non-negative bigints');
+    }
+    if (durable) fail('startMessageId needs durable: false: a durable subscription resumes from its own stored position');
+    startMessageId = { ledgerId: given.ledgerId, entryId: given.entryId, batchIndex: given instanceof PulsarMessageId ? given.batchIndex : -1 };
+  }
+  return {
+    subscription: options.subscription,
+    subscriptionType,
+    initialPosition,
+    receiverQueueSize,
+    consumerName: options.consumerName,
+    durable,
+    startMessageId,
+  };
 }
 
 type ConsumerState = 'connecting' | 'ready' | 'closed';
@@ -465,12 +507,16 @@ export class PartitionConsumer implements ConsumerListener {
       subscription: this.#options.subscription,
       subType: SubType[this.#options.subscriptionType],
       consumerId: this.#consumerId,
-      durable: true,
+      durable: this.#options.durable,
       initialPosition: this.#options.initialPosition === 'earliest' ? InitialPosition.Earliest : InitialPosition.Latest,
       forceTopicCreation: true,
       consumerEpoch: this.#epoch,
     };
     if (this.#options.consumerName !== undefined) body.consumerName = this.#options.consumerName;
+    const start = this.#options.startMessageId;
+    if (start !== undefined) {
+      body.startMessageId = { ledgerId: fromBigInt(start.ledgerId), entryId: fromBigInt(start.entryId), partition: this.partition, batchIndex: start.batchIndex };
+    }
     try {
       await connection.request(CommandType.SUBSCRIBE, body);
     } catch (err) {

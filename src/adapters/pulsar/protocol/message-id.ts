@@ -37,6 +37,16 @@ export class PulsarMessageId {
     return new PulsarMessageId(topic, BigInt(match[1] as string), BigInt(match[2] as string), Number(match[3]), Number(match[4]));
   }
 
+  /**
+   * Order of two ids of the same topic (partition), as the broker stores them: by ledger,
+   * entry, then index in the batch (a whole entry, index -1, sorts before its messages).
+   */
+  static compare(a: PulsarMessageId, b: PulsarMessageId): number {
+    if (a.ledgerId !== b.ledgerId) return a.ledgerId < b.ledgerId ? -1 : 1;
+    if (a.entryId !== b.entryId) return a.entryId < b.entryId ? -1 : 1;
+    return a.batchIndex === b.batchIndex ? 0 : a.batchIndex < b.batchIndex ? -1 : 1;
+  }
+
   toString(): string {
     return `${this.ledgerId}:${this.entryId}:${this.partition}:${this.batchIndex}`;
   }

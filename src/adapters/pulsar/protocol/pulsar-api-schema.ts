@@ -469,6 +469,11 @@ const schema = {
                     "default": true
                   }
                 },
+                "startMessageId": {
+                  "type": "MessageIdData",
+                  "id": 9,
+                  "protoName": "start_message_id"
+                },
                 "initialPosition": {
                   "type": "InitialPosition",
                   "id": 13,
