@@ -26,8 +26,13 @@ import type {
   TransactionContext,
 } from './types.js';
 
+/** Options every backend factory accepts besides its own, and {@link createTransactionContext} takes as they are. */
 export interface ContextOptions<O extends object = {}> {
-  /** Retry policy of every withTransaction call on this context, merged over the defaults. */
+  /**
+   * Retry policy of every withTransaction call on this context, merged over
+   * {@link txkit!DEFAULT_RETRY_POLICY | DEFAULT_RETRY_POLICY}.
+   * @default DEFAULT_RETRY_POLICY
+   */
   retry?: Partial<RetryPolicy>;
   /** Options applied to every transaction of this context; each call's own options win. */
   defaults?: O & BeginOptions;
@@ -63,7 +68,32 @@ const RUN_OPTION_KEYS = new Set(['propagation', 'retry']);
 /**
  * Wraps a driver into a TransactionContext. The core does the lifecycle,
  * state checks, ambient context, propagation, hooks and retry once, so each
- * adapter only opens, ends and classifies.
+ * adapter only opens, ends and classifies. The backend factories
+ * (`knexTransactions`, `mongoTransactions`, ...) are built on it; call it
+ * directly to add a backend of your own.
+ * @throws ConfigError when `options` are invalid (retry policy, defaults, telemetry or logger).
+ * @example
+ * ```ts
+ * import { createTransactionContext } from 'txkit';
+ * import type { TransactionDriver } from 'txkit';
+ *
+ * const driver: TransactionDriver<MyConnection> = {
+ *   backend: 'postgres',
+ *   capabilities: { savepoints: false },
+ *   async begin() {
+ *     const conn = await pool.acquire();
+ *     await conn.query('BEGIN');
+ *     return {
+ *       handle: conn,
+ *       commit: async () => { await conn.query('COMMIT'); pool.release(conn); },
+ *       rollback: async () => { await conn.query('ROLLBACK'); pool.release(conn); },
+ *     };
+ *   },
+ *   classify: (err) => (isDeadlock(err) ? 'transient' : 'fatal'),
+ *   close: () => pool.drain(),
+ * };
+ * const ctx = createTransactionContext(driver, { retry: { deadlineMs: 10_000 } });
+ * ```
  */
 export function createTransactionContext<H, O extends object = {}>(
   driver: TransactionDriver<H, O>,

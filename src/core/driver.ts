@@ -4,30 +4,45 @@ import type { BackendName, BeginOptions } from './types.js';
 /**
  * What an adapter implements. The core owns the lifecycle, state checks,
  * hooks, propagation and retry; a driver only opens, ends and classifies.
+ * Pass one to {@link createTransactionContext} to get a TransactionContext.
  */
 export interface TransactionDriver<H, O extends object = {}> {
+  /** The backend this driver talks to; the context and its transactions report it. */
   readonly backend: BackendName;
+  /** What the backend can do beyond commit and rollback. */
   readonly capabilities: DriverCapabilities;
   /** Validates options up front so bad input fails before any work (throw ConfigError). */
   validateOptions?(options: O): void;
+  /**
+   * Opens a native transaction. `options` are the call's options over the
+   * context defaults; `signal` fires when the caller cancels (a signal that
+   * never fires when the caller gave none).
+   */
   begin(options: O & BeginOptions, signal: AbortSignal): Promise<DriverTransaction<H>>;
   /** Judges a native error. Unknown errors must come back `fatal`. */
   classify(err: unknown): Classification;
+  /** Frees the driver's resources; called once, by the context's `close()`, after open transactions were aborted. */
   close(): Promise<void>;
 }
 
+/** Optional features of a driver. */
 export interface DriverCapabilities {
   /** `propagation: 'nested'` works through savepoints. */
   readonly savepoints: boolean;
 }
 
+/** What {@link DriverTransaction.resolveCommit} found out about a commit whose result was unknown. */
 export type CommitOutcome = 'committed' | 'aborted' | 'unknown';
 
+/** One native transaction opened by a driver; the core decides when each method runs. */
 export interface DriverTransaction<H> {
+  /** The native object given to callbacks as `tx.handle`. */
   readonly handle: H;
   /** Backend-native id when there is one (SQL xid, Kafka producer id...); the core makes its own otherwise. */
   readonly id?: string;
+  /** Commits the native transaction; a failure is judged by {@link TransactionDriver.classify}. */
   commit(): Promise<void>;
+  /** Rolls the native transaction back and frees its resource (connection, session...). */
   rollback(): Promise<void>;
   /**
    * After a `commit-unknown` failure: finds out what happened (e.g. pg_xact_status
@@ -50,9 +65,13 @@ export interface DriverTransaction<H> {
   interrupt?(): Promise<void>;
 }
 
+/** A savepoint opened by {@link DriverTransaction.savepoint}. */
 export interface DriverSavepoint<H> {
+  /** The native object given to the `nested` callback as `tx.handle`. */
   readonly handle: H;
+  /** Releases the savepoint, keeping its work in the enclosing transaction. */
   release(): Promise<void>;
+  /** Rolls back to the savepoint; the enclosing transaction goes on. */
   rollback(): Promise<void>;
   /** Opens a savepoint inside this one, for `nested` inside `nested`. */
   savepoint?(): Promise<DriverSavepoint<H>>;

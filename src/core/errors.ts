@@ -3,9 +3,13 @@ import type { BackendName } from './types.js';
 /** How an adapter (or the core) judges a failure. Only `transient` reruns the unit. */
 export type Classification = 'transient' | 'commit-unknown' | 'fatal';
 
+/** Constructor options shared by the txkit error classes. */
 export interface TxkitErrorOptions {
+  /** The backend the error came from. */
   backend?: BackendName | undefined;
+  /** The underlying error, kept untouched as `cause`. */
   cause?: unknown;
+  /** Whether rerunning the whole unit is safe. @default false */
   retriable?: boolean;
 }
 
@@ -14,8 +18,11 @@ export interface TxkitErrorOptions {
  * `retriable` defaults to false: an error nobody classified is never retried.
  */
 export class TxkitError extends Error {
+  /** Machine-readable reason, e.g. `CONFIG`, `TRANSIENT`, `TX_TIMEOUT`. */
   readonly code: string;
+  /** The backend the error came from, when known. */
   readonly backend: BackendName | undefined;
+  /** True when rerunning the whole unit is safe; `withTransaction` retries only such errors. */
   readonly retriable: boolean;
   /** Set when aborting after this error also failed: the abort's error, kept so it never hides this one. */
   abortError: unknown = undefined;
@@ -48,6 +55,7 @@ export class UnknownCommitResultError extends TxkitError {
 
 /** The retry deadline passed (code RETRY_DEADLINE) or a transaction outlived its `timeoutMs` (code TX_TIMEOUT). */
 export class TransactionTimeoutError extends TxkitError {
+  /** Time spent before giving up, in milliseconds. */
   readonly elapsedMs: number;
   constructor(
     code: 'RETRY_DEADLINE' | 'TX_TIMEOUT',
@@ -68,7 +76,9 @@ export class TransactionAbortedError extends TxkitError {
 
 /** A method was called in a state that does not allow it (commit after abort, a handle used after the end, ...). */
 export class TransactionStateError extends TxkitError {
+  /** The state the transaction (or `closed` for a context) was in. */
   readonly state: string | undefined;
+  /** The method that was refused. */
   readonly method: string | undefined;
   constructor(
     message: string,
@@ -106,7 +116,9 @@ export class ConfigError extends TxkitError {
  * failed. Every hook still ran; `errors` holds each failure in order.
  */
 export class AfterCommitHookError extends TxkitError {
+  /** Every hook failure, in hook order; `cause` is the first. */
   readonly errors: readonly unknown[];
+  /** Always true: the transaction committed. */
   readonly committed = true as const;
   constructor(errors: readonly unknown[], options: Omit<TxkitErrorOptions, 'retriable' | 'cause'> = {}) {
     super(

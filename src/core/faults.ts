@@ -2,6 +2,7 @@ import { TransientTransactionError, TxkitError, UnknownCommitResultError } from 
 import type { Classification } from './errors.js';
 import type { BackendName } from './types.js';
 
+/** Where an injected fault strikes: before begin, after the callback returned, or in place of the commit. */
 export type FaultPoint = 'begin' | 'callback' | 'commit';
 
 export interface FaultPlan {

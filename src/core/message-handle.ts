@@ -6,31 +6,54 @@ import type { BackendName } from './types.js';
  * kafkajs producer shape), so a broker can be swapped for another in tests.
  */
 export interface OutgoingMessage {
+  /** Message key; messages with the same key go to the same partition. */
   key?: string | Buffer | null;
+  /** Message payload; serialize objects first (e.g. JSON.stringify). */
   value: string | Buffer | null;
+  /** Message headers, strings or Buffers. */
   headers?: Record<string, string | Buffer>;
   /** Explicit partition; otherwise chosen from the key. */
   partition?: number;
 }
 
+/** Messages for one topic (kafkajs `send` shape). */
 export interface SendRequest {
+  /** Non-empty topic name. */
   topic: string;
+  /** At least one message. */
   messages: OutgoingMessage[];
 }
 
+/** Messages for several topics in one call (kafkajs `sendBatch` shape). */
 export interface SendBatchRequest {
+  /** One request per topic. */
   topicMessages: SendRequest[];
 }
 
+/** Where a sent message went, one entry per partition written. */
 export interface RecordMetadata {
+  /** Topic written. */
   topicName: string;
+  /** Partition written. */
   partition: number;
   /** Offset of the first message of this request in the partition, once known. */
   baseOffset?: string;
 }
 
+/**
+ * The transactional producer API shared by the Kafka, Pulsar and memory
+ * handles: messages sent through it become visible only if the transaction commits.
+ */
 export interface MessageHandle {
+  /**
+   * Sends messages to one topic inside the transaction.
+   * @throws ConfigError when the request is malformed (see {@link validateSendRequest}).
+   */
   send(request: SendRequest): Promise<RecordMetadata[]>;
+  /**
+   * Sends messages to several topics inside the transaction.
+   * @throws ConfigError when the request is malformed (see {@link validateSendBatchRequest}).
+   */
   sendBatch(request: SendBatchRequest): Promise<RecordMetadata[]>;
 }
 
@@ -40,7 +63,13 @@ export interface SendOffsetsRequest {
   topics: { topic: string; partitions: { partition: number; offset: string }[] }[];
 }
 
-/** The same checks for every broker, so bad input fails the same way before anything is sent. */
+/**
+ * The same checks for every broker, so bad input fails the same way before
+ * anything is sent: a non-empty topic, a non-empty messages array, values and
+ * keys that are strings, Buffers or null, non-negative integer partitions and
+ * string or Buffer headers. `method` names the caller in the message.
+ * @throws ConfigError naming the first invalid field.
+ */
 export function validateSendRequest(request: SendRequest, backend: BackendName, method = 'send'): void {
   if (typeof request !== 'object' || request === null) {
     throw new ConfigError(`${method}() needs { topic, messages }, got ${String(request)}`, { backend });
@@ -78,6 +107,11 @@ export function validateSendRequest(request: SendRequest, backend: BackendName, 
   });
 }
 
+/**
+ * Checks a `sendBatch` request: `topicMessages` must be an array, and each
+ * entry passes {@link validateSendRequest}.
+ * @throws ConfigError naming the first invalid field.
+ */
 export function validateSendBatchRequest(request: SendBatchRequest, backend: BackendName): void {
   if (typeof request !== 'object' || request === null || !Array.isArray(request.topicMessages)) {
     throw new ConfigError('sendBatch() needs { topicMessages: [{ topic, messages }] }', { backend });
@@ -85,6 +119,11 @@ export function validateSendBatchRequest(request: SendBatchRequest, backend: Bac
   for (const r of request.topicMessages) validateSendRequest(r, backend, 'sendBatch');
 }
 
+/**
+ * Checks a `sendOffsets` request: a non-empty `consumerGroupId`, a `topics`
+ * array, integer partitions and offsets as decimal strings.
+ * @throws ConfigError naming the first invalid field.
+ */
 export function validateSendOffsetsRequest(request: SendOffsetsRequest, backend: BackendName): void {
   if (typeof request !== 'object' || request === null || typeof request.consumerGroupId !== 'string' || request.consumerGroupId === '') {
     throw new ConfigError('sendOffsets() needs a non-empty consumerGroupId', { backend });

@@ -16,6 +16,12 @@ export const NO_RETRY_POLICY: Readonly<RetryPolicy> = Object.freeze({ ...DEFAULT
 
 const RETRY_FIELDS: readonly (keyof RetryPolicy)[] = ['deadlineMs', 'maxAttempts', 'initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter'];
 
+/**
+ * Merges a partial policy over `base` and validates it; `false` gives a
+ * policy of a single attempt and `undefined` gives `base`.
+ * @throws ConfigError when a field is unknown or out of range (e.g. a
+ *   non-finite `deadlineMs` or a `multiplier` below 1).
+ */
 export function resolveRetryPolicy(
   given: Partial<RetryPolicy> | false | undefined,
   base: Readonly<RetryPolicy> = DEFAULT_RETRY_POLICY,

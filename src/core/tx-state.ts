@@ -16,6 +16,7 @@ export const TxState = Object.freeze({
   failed: 'failed',
 } as const);
 
+/** One of the {@link TxState} values. */
 export type TxState = (typeof TxState)[keyof typeof TxState];
 
 /** The only legal moves. Every state change in txkit goes through `transition()`. */
@@ -33,10 +34,12 @@ const TRANSITIONS: Readonly<Record<TxState, readonly TxState[]>> = Object.freeze
   failed: [],
 });
 
+/** True when no move leaves `state` (`committed`, `aborted`, `failed`). */
 export function isTerminal(state: TxState): boolean {
   return TRANSITIONS[state].length === 0;
 }
 
+/** True when the transition table allows moving from `from` to `to`. */
 export function canTransition(from: TxState, to: TxState): boolean {
   return TRANSITIONS[from].includes(to);
 }
@@ -44,6 +47,8 @@ export function canTransition(from: TxState, to: TxState): boolean {
 /**
  * Moves `from` to `to` or throws a TransactionStateError naming the state and
  * the method that attempted the move.
+ * @returns `to`
+ * @throws TransactionStateError when the transition table does not allow the move.
  */
 export function transition(from: TxState, to: TxState, method: string, backend: BackendName): TxState {
   if (!canTransition(from, to)) {

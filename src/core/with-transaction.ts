@@ -8,12 +8,34 @@ import type {
   TransactionContext,
 } from './types.js';
 
-/** Runs `fn` in a transaction of `ctx`, with the retry loop and propagation rules of txkit. */
+/**
+ * Runs `fn` through `ctx` with an optional propagation mode (`never`,
+ * `supports`, `not_supported`): without a transaction, or joined to the
+ * running one. The same as `ctx.withTransaction(fn, options)`.
+ */
 export function withTransaction<H, O extends object, T>(
   ctx: TransactionContext<H, O>,
   fn: OptionalTransactionCallback<H, T>,
   options: O & RunOptions & { propagation: OptionalPropagation },
 ): Promise<T>;
+/**
+ * Runs `fn` as one unit of work in a transaction of `ctx`, with the retry
+ * loop and propagation rules of txkit; the same as
+ * `ctx.withTransaction(fn, options)` (see {@link TransactionContext.withTransaction}
+ * for what it throws). The transaction commits when `fn` returns and aborts
+ * when it throws; transient failures rerun the whole unit.
+ * @example
+ * ```ts
+ * import { withTransaction } from 'txkit';
+ * import { knexTransactions } from 'txkit/sql';
+ *
+ * const ctx = knexTransactions(knex);
+ * const orderId = await withTransaction(ctx, async (tx) => {
+ *   const [row] = await tx.handle('orders').insert({ total: 10 }).returning('id');
+ *   return row.id;
+ * }, { isolationLevel: 'serializable' });
+ * ```
+ */
 export function withTransaction<H, O extends object, T>(
   ctx: TransactionContext<H, O>,
   fn: TransactionCallback<H, T>,

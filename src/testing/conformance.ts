@@ -23,6 +23,7 @@ export interface ConformanceSubject<H> {
   cleanup?(): Promise<void>;
 }
 
+/** What the backend under test supports; cases that need a missing feature are skipped. */
 export interface ConformanceCapabilities {
   /** The backend supports savepoints (`propagation: 'nested'`). */
   savepoints: boolean;
@@ -32,15 +33,24 @@ export interface ConformanceCapabilities {
 
 /** The subset of a test framework the suite uses: vitest, jest, mocha and node:test all fit. */
 export interface TestApi {
+  /** Declares a group of tests. */
   describe(name: string, fn: () => void): unknown;
+  /** Declares one test with its timeout in milliseconds. */
   it(name: string, fn: () => Promise<void>, timeoutMs?: number): unknown;
 }
 
+/** Options of {@link testTransactionContext}. */
 export interface ConformanceOptions<H> {
+  /** Names the suite in the test report, e.g. `postgres (knex)`. */
   name: string;
+  /** Makes a fresh subject for each test. */
   make: () => Promise<ConformanceSubject<H>>;
+  /** What the backend supports. */
   capabilities: ConformanceCapabilities;
-  /** The test framework's functions; defaults to the globals `describe` and `it`. */
+  /**
+   * The test framework's functions.
+   * @default the globals `describe` and `it`
+   */
   test?: TestApi;
   /** Per-test timeout for slow backends. @default 30_000 */
   timeoutMs?: number;
@@ -52,6 +62,28 @@ const FAST = { initialDelayMs: 1, maxDelayMs: 2 } as const;
 /**
  * The suite every TransactionContext must pass. Call it from a test file of
  * the adapter, once per backend flavour; add backend-specific cases beside it.
+ * @throws ConfigError when `test` is not given and the framework's globals
+ *   `describe` and `it` are missing.
+ * @example
+ * ```ts
+ * import { describe, it } from 'vitest';
+ * import { memoryTransactions } from 'txkit/memory';
+ * import { testTransactionContext } from 'txkit/testing';
+ *
+ * testTransactionContext({
+ *   name: 'memory',
+ *   test: { describe, it },
+ *   capabilities: { savepoints: true, concurrentTransactions: true },
+ *   make: async () => {
+ *     const context = memoryTransactions();
+ *     return {
+ *       context,
+ *       write: (tx, key, value) => tx.handle.set(key, value),
+ *       read: async (key) => context.store.get(key) as string | undefined,
+ *     };
+ *   },
+ * });
+ * ```
  */
 export function testTransactionContext<H>(options: ConformanceOptions<H>): void {
   const api = options.test ?? globalTestApi();

@@ -1,4 +1,13 @@
+/**
+ * Test support for txkit contexts: {@link injectFaults} makes begin, callback
+ * or commit fail on purpose through the real error path, and
+ * {@link testTransactionContext} is the conformance suite every
+ * TransactionContext must pass.
+ *
+ * @module txkit/testing
+ */
 export { injectFaults } from './inject-faults.js';
 export type { FaultInjection, FaultSpec } from './inject-faults.js';
+export type { FaultPoint } from '../core/faults.js';
 export { rejection, testTransactionContext } from './conformance.js';
 export type { ConformanceCapabilities, ConformanceOptions, ConformanceSubject, TestApi } from './conformance.js';

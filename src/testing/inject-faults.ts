@@ -3,6 +3,7 @@ import type { Classification, TransactionContext } from '../core/index.js';
 import { faultRegistryOf } from '../core/faults.js';
 import type { FaultPlan, FaultPoint } from '../core/faults.js';
 
+/** What {@link injectFaults} should raise, where and how often. */
 export interface FaultSpec {
   /** Where the fault strikes: before begin, after the callback returned, or in place of the commit. */
   on: FaultPoint;
@@ -14,6 +15,7 @@ export interface FaultSpec {
   every?: number;
 }
 
+/** A running fault plan returned by {@link injectFaults}. */
 export interface FaultInjection {
   /** Faults raised so far. */
   readonly injected: number;
@@ -29,7 +31,21 @@ const KINDS: readonly Classification[] = ['transient', 'commit-unknown', 'fatal'
 /**
  * Makes the next `times` begins, callbacks or commits of `ctx` (or every
  * `every`-th of them) fail as the given kind, through the same code path real
- * backend errors take.
+ * backend errors take: `transient` raises TransientTransactionError (code
+ * INJECTED_TRANSIENT), `commit-unknown` UnknownCommitResultError (code
+ * INJECTED_COMMIT_UNKNOWN) and `fatal` a TxkitError (code INJECTED_FATAL).
+ * Plans stack; the first plan with faults left for a point strikes.
+ * @throws ConfigError when `ctx` was not made by a txkit factory or
+ *   createTransactionContext, or when `spec` is invalid (including
+ *   `commit-unknown` anywhere but `commit`).
+ * @example
+ * ```ts
+ * import { injectFaults } from 'txkit/testing';
+ *
+ * const faults = injectFaults(ctx, { on: 'commit', as: 'transient', times: 2 });
+ * await ctx.withTransaction(async (tx) => { ... }); // runs three times, commits once
+ * expect(faults.injected).toBe(2);
+ * ```
  */
 export function injectFaults(ctx: TransactionContext<unknown, object>, spec: FaultSpec): FaultInjection {
   const registry = faultRegistryOf(ctx);

@@ -1,3 +1,11 @@
+/**
+ * Kafka transactions on a kafkajs (or @confluentinc/kafka-javascript KafkaJS
+ * layer) transactional producer ({@link kafkaTransactions}), and exactly-once
+ * consume-transform-produce from Kafka to Kafka ({@link transactionalConsumer}).
+ * The client is typed structurally and never loaded by txkit itself.
+ *
+ * @module txkit/kafka
+ */
 export { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from './kafka-context.js';
 export type { KafkaTransactionContext, KafkaTransactionsOptions } from './kafka-context.js';
 export { KAFKA_ERROR_TABLE, classifyKafkaError } from './kafka-errors.js';
@@ -7,12 +15,19 @@ export type { TransactionalConsumer, TransactionalConsumerOptions, Transactional
 export type {
   KafkaBatchLike,
   KafkaClientFlavor,
+  KafkaConsumerConfigLike,
+  KafkaConsumerExtraConfig,
   KafkaConsumerFactoryLike,
   KafkaConsumerLike,
+  KafkaEachBatchPayloadLike,
   KafkaIncomingMessage,
   KafkaLike,
   KafkaNativeTransaction,
+  KafkaOutgoingMessage,
+  KafkaProducerConfigLike,
+  KafkaProducerExtraConfig,
   KafkaProducerLike,
+  KafkaRecordMetadataLike,
   KafkaRetryOptions,
   KafkaSendOffsetsRequest,
   KafkaTxHandle,

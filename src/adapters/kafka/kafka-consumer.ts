@@ -13,7 +13,9 @@ import type {
 
 /** One fetched batch of one partition, handled inside one Kafka transaction. */
 export interface TransactionalBatch {
+  /** Topic of the batch. */
   readonly topic: string;
+  /** Partition of the batch. */
   readonly partition: number;
   /** The committed messages of the batch, in offset order (aborted ones and control records are filtered out). */
   readonly messages: readonly KafkaIncomingMessage[];
@@ -23,6 +25,7 @@ export interface TransactionalBatch {
   heartbeat(): Promise<void>;
 }
 
+/** Options of {@link transactionalConsumer}. */
 export interface TransactionalConsumerOptions<K extends KafkaConsumerFactoryLike = KafkaConsumerFactoryLike> {
   /** The context from kafkaTransactions whose producer writes the output and commits the input offsets. Required. */
   context: KafkaTransactionContext;
@@ -40,6 +43,7 @@ export interface TransactionalConsumerOptions<K extends KafkaConsumerFactoryLike
   retry?: Partial<RetryPolicy> | false;
 }
 
+/** A running consume-transform-produce loop made by {@link transactionalConsumer}. */
 export interface TransactionalConsumer {
   /** Fences earlier producers of the transactional.id, then joins the group and consumes. */
   start(): Promise<void>;
@@ -66,6 +70,24 @@ const REBALANCE_ERRORS: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 
  * marked consumed, so it is fetched again; one that fails for good stops the
  * consumer (see `done`), and a restarted consumer resumes from the offsets
  * committed with the last transaction.
+ * @throws ConfigError when `kafka` has no `consumer()`, `context` was not made
+ *   by kafkaTransactions, or `groupId`, `topics` or `eachBatch` is missing or invalid.
+ * @example
+ * ```ts
+ * const ctx = kafkaTransactions(kafka, { transactionalId: 'enricher-1' });
+ * const consumer = transactionalConsumer(kafka, {
+ *   context: ctx,
+ *   groupId: 'enricher',
+ *   topics: ['orders'],
+ *   eachBatch: async ({ messages, tx }) => {
+ *     await tx.handle.send({
+ *       topic: 'orders-enriched',
+ *       messages: messages.map((m) => ({ key: m.key, value: enrich(m.value) })),
+ *     });
+ *   },
+ * });
+ * await consumer.start();
+ * ```
  */
 export function transactionalConsumer<K extends KafkaConsumerFactoryLike>(
   kafka: K,

@@ -53,6 +53,7 @@ export const DEFAULT_KAFKA_PRODUCER_RETRY: Readonly<Required<Omit<KafkaRetryOpti
 /** sendOffsets' AddOffsetsToTxn is not retried by kafkajs; these are the few quick re-sends txkit makes on CONCURRENT_TRANSACTIONS. */
 const ADD_OFFSETS_RETRIES = 10;
 
+/** Options of {@link kafkaTransactions}: the context options plus the producer settings. */
 export interface KafkaTransactionsOptions<K extends KafkaLike = KafkaLike> extends ContextOptions {
   /**
    * The client behind `kafka`: kafkajs, or the KafkaJS layer of
@@ -85,7 +86,27 @@ const ENDED_STATES: ReadonlySet<string> = new Set(['committed', 'aborted', 'fail
  * A transaction context on one kafkajs transactional producer. Transactions
  * of this context run one after another (Kafka allows one open transaction
  * per producer): concurrent `withTransaction` calls from separate async flows
- * queue and each gets its turn.
+ * queue and each gets its turn. The producer is created and connected at the
+ * first transaction, and rebuilt after a failed request. There are no
+ * savepoints, and a second transaction begun inside a running one of the same
+ * context throws TransactionPropagationError. When another producer takes
+ * over the transactional.id the context is fenced: FencedError, and it
+ * refuses new transactions. `close()` disconnects the producer.
+ * @throws ConfigError when `kafka` has no `producer()`, `transactionalId` is
+ *   missing or empty, or the producer config contradicts a transactional
+ *   producer (`idempotent: false`, `maxInFlightRequests` other than 1).
+ * @example
+ * ```ts
+ * import { kafkaTransactions } from 'txkit/kafka';
+ *
+ * const kafka = new Kafka({ brokers: ['127.0.0.1:9092'], clientId: 'orders' }); // kafkajs' Kafka
+ * const ctx = kafkaTransactions(kafka, { transactionalId: 'orders-service-1' });
+ * await ctx.withTransaction(async (tx) => {
+ *   await tx.handle.send({ topic: 'orders', messages: [{ key: 'o-1', value: 'created' }] });
+ *   await tx.handle.send({ topic: 'audit', messages: [{ value: 'o-1 created' }] });
+ * }); // both committed, or neither visible to read_committed consumers
+ * await ctx.close();
+ * ```
  */
 export function kafkaTransactions<K extends KafkaLike>(kafka: K, options: KafkaTransactionsOptions<K>): KafkaTransactionContext {
   if (typeof kafka !== 'object' || kafka === null || typeof (kafka as Partial<KafkaLike>).producer !== 'function') {

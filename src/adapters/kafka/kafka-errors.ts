@@ -14,9 +14,11 @@ import type { Classification } from '../../core/index.js';
  */
 export type KafkaErrorKind = 'transient' | 'fenced' | 'fatal';
 
+/** One row of {@link KAFKA_ERROR_TABLE}: how txkit judges a Kafka protocol error, and why. */
 export interface KafkaErrorRule {
   /** The Kafka protocol error code. */
   readonly code: number;
+  /** How the error is judged. */
   readonly kind: KafkaErrorKind;
   /** Why, after the Java client's TransactionManager/Sender, which every Kafka client follows. */
   readonly reason: string;

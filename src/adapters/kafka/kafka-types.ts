@@ -8,55 +8,81 @@ import type { MessageHandle, SendOffsetsRequest } from '../../core/index.js';
 
 /** kafkajs `RetryOptions`. */
 export interface KafkaRetryOptions {
+  /** Longest wait between two retries, in milliseconds. */
   maxRetryTime?: number;
+  /** Wait before the first retry, in milliseconds. */
   initialRetryTime?: number;
+  /** Randomization factor of each wait. */
   factor?: number;
+  /** Growth of the wait per retry. */
   multiplier?: number;
+  /** Retries before the request fails. */
   retries?: number;
 }
 
 /** A message as kafkajs sends it. */
 export interface KafkaOutgoingMessage {
+  /** Message key; chooses the partition when `partition` is not set. */
   key?: string | Buffer | null;
+  /** Message payload. */
   value: string | Buffer | null;
+  /** Explicit partition. */
   partition?: number;
+  /** Message headers. */
   headers?: Record<string, string | Buffer>;
 }
 
 /** kafkajs `RecordMetadata` (the fields txkit reads). */
 export interface KafkaRecordMetadataLike {
+  /** Topic written. */
   topicName: string;
+  /** Partition written. */
   partition: number;
+  /** Offset of the first message written to the partition, when the broker reported it. */
   baseOffset?: string;
 }
 
 /** kafkajs `Transaction`: what `producer.transaction()` resolves to. */
 export interface KafkaNativeTransaction {
+  /** Sends messages to one topic in the transaction. */
   send(record: { topic: string; messages: KafkaOutgoingMessage[] }): Promise<KafkaRecordMetadataLike[]>;
+  /** Sends messages to several topics in the transaction. */
   sendBatch(batch: { topicMessages: { topic: string; messages: KafkaOutgoingMessage[] }[] }): Promise<KafkaRecordMetadataLike[]>;
+  /** Adds consumer offsets to the transaction. */
   sendOffsets(offsets: SendOffsetsRequest | { consumer: object; topics: SendOffsetsRequest['topics'] }): Promise<void>;
+  /** Commits the transaction (EndTxn commit). */
   commit(): Promise<void>;
+  /** Aborts the transaction (EndTxn abort). */
   abort(): Promise<void>;
 }
 
 /** kafkajs `Producer` (the methods txkit calls). */
 export interface KafkaProducerLike {
+  /** Connects the producer (and, for a transactional one, initializes its producer id). */
   connect(): Promise<void>;
+  /** Disconnects the producer. */
   disconnect(): Promise<void>;
+  /** Begins a transaction. */
   transaction(): Promise<KafkaNativeTransaction>;
 }
 
 /** kafkajs `ProducerConfig`: the fields txkit sets; others pass through untouched. */
 export interface KafkaProducerConfigLike {
+  /** The producer's transactional.id; txkit sets it from {@link KafkaTransactionsOptions.transactionalId}. */
   transactionalId?: string;
+  /** Always true for a transactional producer. */
   idempotent?: boolean;
+  /** Always 1 for a transactional producer. */
   maxInFlightRequests?: number;
+  /** How long the coordinator lets a transaction stay open before aborting it, in milliseconds. */
   transactionTimeout?: number;
+  /** Retry of the producer's own requests. */
   retry?: KafkaRetryOptions;
 }
 
 /** A kafkajs `Kafka` instance, as far as the transaction adapter needs it. */
 export interface KafkaLike {
+  /** Makes a producer. */
   producer(config?: KafkaProducerConfigLike): KafkaProducerLike;
 }
 
@@ -72,6 +98,7 @@ export type KafkaProducerExtraConfig<K extends KafkaLike> = Omit<
  * librdkafka takes the group from it; `consumerGroupId` may then be left empty.
  */
 export interface KafkaSendOffsetsRequest extends SendOffsetsRequest {
+  /** @confluentinc/kafka-javascript only: the consumer whose positions these are. */
   consumer?: object;
 }
 
@@ -93,53 +120,76 @@ export interface KafkaTxHandle extends MessageHandle {
 
 /** A consumed message as kafkajs delivers it. */
 export interface KafkaIncomingMessage {
+  /** Message key. */
   key: Buffer | null;
+  /** Message payload. */
   value: Buffer | null;
+  /** Offset in the partition, as a decimal string. */
   offset: string;
+  /** Timestamp in milliseconds since the epoch, as a decimal string. */
   timestamp: string;
+  /** Message headers. */
   headers?: Record<string, Buffer | string | (Buffer | string)[] | undefined>;
 }
 
 /** kafkajs `Batch` (the fields txkit reads). */
 export interface KafkaBatchLike {
+  /** Topic of the batch. */
   topic: string;
+  /** Partition of the batch. */
   partition: number;
+  /** Messages fetched. */
   messages: KafkaIncomingMessage[];
+  /** Offset of the last record of the batch, control records included. */
   lastOffset(): string;
 }
 
 /** kafkajs `EachBatchPayload` (the fields txkit reads). */
 export interface KafkaEachBatchPayloadLike {
+  /** The fetched batch. */
   batch: KafkaBatchLike;
+  /** Marks `offset` as processed, for the consumer's own bookkeeping. */
   resolveOffset(offset: string): void;
+  /** Sends a heartbeat to keep the group membership alive. */
   heartbeat(): Promise<void>;
+  /** False once the consumer is stopping. */
   isRunning(): boolean;
+  /** True when the batch is stale after a rebalance or seek. */
   isStale(): boolean;
 }
 
 /** kafkajs `Consumer` (the methods txkit calls). */
 export interface KafkaConsumerLike {
+  /** Connects the consumer. */
   connect(): Promise<void>;
+  /** Leaves the group and disconnects. */
   disconnect(): Promise<void>;
+  /** Subscribes to topics. */
   subscribe(subscription: { topics: string[]; fromBeginning?: boolean }): Promise<void>;
+  /** Starts consuming, handing each fetched batch to `eachBatch`. */
   run(config: {
     autoCommit: boolean;
     eachBatchAutoResolve: boolean;
     partitionsConsumedConcurrently: number;
     eachBatch: (payload: KafkaEachBatchPayloadLike) => Promise<void>;
   }): Promise<void>;
+  /** Stops consuming. */
   stop(): Promise<void>;
+  /** Listens for consumer crashes. */
   on(event: 'consumer.crash', listener: (event: { payload: { error: Error; restart: boolean } }) => void): unknown;
 }
 
 /** kafkajs `ConsumerConfig`: the fields txkit sets. */
 export interface KafkaConsumerConfigLike {
+  /** The consumer group. */
   groupId: string;
+  /** Always false: the consumer reads committed data only. */
   readUncommitted?: boolean;
 }
 
 /** A kafkajs `Kafka` instance, as far as transactionalConsumer needs it. */
 export interface KafkaConsumerFactoryLike {
+  /** Makes a consumer. */
   consumer(config: KafkaConsumerConfigLike): KafkaConsumerLike;
 }
 

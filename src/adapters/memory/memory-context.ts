@@ -22,14 +22,35 @@ import { classifyMemoryError } from './memory-errors.js';
 import { MemoryStore, copy, offsetKey } from './memory-store.js';
 import type { MemoryTxHandle } from './memory-types.js';
 
+/** Options of {@link memoryTransactions}: the context options plus the store. */
 export interface MemoryTransactionsOptions extends ContextOptions {
   /** The store to work on; pass one to share it between contexts or to read it in tests. @default a new MemoryStore */
   store?: MemoryStore;
 }
 
+/** A memory TransactionContext that also exposes its store, to read committed data in tests. */
 export type MemoryTransactionContext = TransactionContext<MemoryTxHandle> & { readonly store: MemoryStore };
 
-/** A transaction context on the in-memory store and broker: no server, real conflicts, read-committed visibility. */
+/**
+ * A transaction context on the in-memory store and broker: no server, real
+ * conflicts, read-committed visibility. Conflicting writes raise
+ * MemoryWriteConflictError, which is transient, so `withTransaction` reruns
+ * the unit. Savepoints (`propagation: 'nested'`) are supported.
+ * @throws ConfigError when `options` is not an object or `store` is not a MemoryStore.
+ * @example
+ * ```ts
+ * import { memoryTransactions } from 'txkit/memory';
+ *
+ * const ctx = memoryTransactions();
+ * await ctx.withTransaction(async (tx) => {
+ *   const n = ((await tx.handle.get('counter')) as number | undefined) ?? 0;
+ *   await tx.handle.set('counter', n + 1);
+ *   await tx.handle.send({ topic: 'events', messages: [{ value: 'incremented' }] });
+ * });
+ * ctx.store.get('counter'); // 1
+ * ctx.store.messages('events').length; // 1
+ * ```
+ */
 export function memoryTransactions(options: MemoryTransactionsOptions = {}): MemoryTransactionContext {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError(`memoryTransactions(options) needs an options object such as { store }, got ${typeName(options)}; leave it out for a new store`, {
@@ -48,6 +69,7 @@ export function memoryTransactions(options: MemoryTransactionsOptions = {}): Mem
 export class MemoryDriver implements TransactionDriver<MemoryTxHandle> {
   readonly backend = 'memory' as const;
   readonly capabilities = { savepoints: true };
+  /** @param store the store every transaction of this driver reads and writes. */
   constructor(readonly store: MemoryStore) {}
 
   /** Memory transactions have no options of their own; a key they do not know is a mistake, not a no-op. */
@@ -63,12 +85,14 @@ export class MemoryDriver implements TransactionDriver<MemoryTxHandle> {
     }
   }
 
+  /** Opens a transaction on the store; nothing is taken until it writes. */
   async begin(): Promise<DriverTransaction<MemoryTxHandle>> {
     return new MemoryTransaction(this.store);
   }
 
   classify = classifyMemoryError;
 
+  /** Does nothing: the store outlives the context. */
   async close(): Promise<void> {
     // The store outlives the context: tests read it after close.
   }

@@ -1,3 +1,11 @@
+/**
+ * MongoDB transactions on the official driver ({@link mongoTransactions}):
+ * one ClientSession per transaction, errors judged by their labels as the
+ * MongoDB transactions spec prescribes. The driver is typed structurally and
+ * never loaded by txkit itself.
+ *
+ * @module txkit/mongo
+ */
 export { mongoTransactions } from './mongo-context.js';
 export type { MongoTransactionContext, MongoTransactionsOptions, MongoTxOptions } from './mongo-context.js';
 export {

@@ -42,6 +42,7 @@ export interface MongoTxOptions {
   maxCommitTimeMS?: number;
 }
 
+/** Options of {@link mongoTransactions}: the context options plus the session settings. */
 export interface MongoTransactionsOptions extends ContextOptions<MongoTxOptions> {
   /**
    * Starts each unit's session causally consistent, so reads in it see its own
@@ -67,9 +68,25 @@ const READ_PREFERENCE_MODES: ReadonlySet<string> = new Set([
  * A transaction context on a MongoDB replica set or sharded cluster. Each
  * unit runs on its own ClientSession (`tx.handle`), started for it and always
  * ended; pass `{ session: tx.handle }` to every operation of the unit.
+ * Errors are judged by their labels: `TransientTransactionError` reruns the
+ * unit and `UnknownTransactionCommitResult` retries only the commit. There
+ * are no savepoints, so `propagation: 'nested'` inside a running transaction
+ * throws TransactionPropagationError.
  *
  * The context never closes the client: `close()` ends the sessions it still
  * holds, and the client stays yours.
+ * @throws ConfigError when `client` has no `startSession()` or the options are invalid.
+ * @example
+ * ```ts
+ * import { mongoTransactions } from 'txkit/mongo';
+ *
+ * const client = await MongoClient.connect(process.env.MONGODB_URL!); // the driver's MongoClient
+ * const ctx = mongoTransactions(client, { defaults: { writeConcern: { w: 'majority' } } });
+ * await ctx.withTransaction(async (tx) => {
+ *   const orders = client.db('shop').collection('orders');
+ *   await orders.insertOne({ total: 10 }, { session: tx.handle });
+ * });
+ * ```
  */
 export function mongoTransactions<C extends MongoClientLike>(
   client: C,

@@ -21,6 +21,7 @@ export interface MongoWriteConcernLike {
   readonly wtimeoutMS?: number;
 }
 
+/** Read preference modes of the driver. */
 export type MongoReadPreferenceMode = 'primary' | 'primaryPreferred' | 'secondary' | 'secondaryPreferred' | 'nearest';
 
 /** A read preference as the driver takes it: a mode or the driver's `ReadPreference`. */
@@ -28,31 +29,41 @@ export type MongoReadPreferenceLike = MongoReadPreferenceMode | { readonly mode:
 
 /** The transaction options txkit passes to `ClientSession.startTransaction`. */
 export interface MongoTransactionOptionsLike {
+  /** See {@link MongoTxOptions.readConcern}. */
   readConcern?: MongoReadConcernLike;
+  /** See {@link MongoTxOptions.writeConcern}. */
   writeConcern?: MongoWriteConcernLike;
+  /** See {@link MongoTxOptions.readPreference}. */
   readPreference?: MongoReadPreferenceLike;
+  /** See {@link MongoTxOptions.maxCommitTimeMS}. */
   maxCommitTimeMS?: number;
 }
 
 /** The session options txkit passes to `MongoClient.startSession`. */
 export interface MongoSessionOptionsLike {
+  /** See {@link MongoTransactionsOptions.causalConsistency}. */
   causalConsistency?: boolean;
 }
 
 /** The subset of the driver's `ClientSession` txkit uses. */
 export interface MongoSessionLike {
+  /** Starts a transaction on the session; its first operation sends it to the server. */
   startTransaction(options?: MongoTransactionOptionsLike): void;
   /** Called again after an unknown result: the driver then sends it with w: 'majority' (transactions spec). */
   commitTransaction(): Promise<unknown>;
+  /** Aborts the transaction in progress. */
   abortTransaction(): Promise<unknown>;
   /** Aborts a transaction still in progress and returns the server session to the pool; never throws a server error. */
   endSession(): Promise<unknown>;
+  /** True while a transaction is in progress on the session. */
   inTransaction(): boolean;
+  /** True once `endSession()` ran. */
   readonly hasEnded: boolean;
 }
 
 /** The subset of the driver's `MongoClient` txkit uses. */
 export interface MongoClientLike {
+  /** Starts a session; txkit starts one per transaction and always ends it. */
   startSession(options?: MongoSessionOptionsLike): MongoSessionLike;
 }
 
@@ -61,12 +72,19 @@ export type SessionOf<C extends MongoClientLike> = ReturnType<C['startSession']>
 
 /** What txkit reads from a driver error: labels first (transactions spec), codes only to name a misuse. */
 export interface MongoErrorLike {
+  /** The driver's error class name. */
   readonly name?: string;
+  /** The error message. */
   readonly message?: string;
+  /** The server's error code. */
   readonly code?: number | string;
+  /** The server's name for the code, e.g. `WriteConflict`. */
   readonly codeName?: string;
+  /** Error labels, e.g. `TransientTransactionError`. */
   readonly errorLabels?: readonly string[];
+  /** True when the error carries `label`; preferred over `errorLabels` when present. */
   hasErrorLabel?(label: string): boolean;
+  /** The write concern failure of a command that otherwise succeeded. */
   readonly writeConcernError?: { readonly code?: number; readonly codeName?: string };
   /** The server's error that the driver wrapped in this one. */
   readonly originalError?: MongoErrorLike;

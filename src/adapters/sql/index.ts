@@ -1,3 +1,12 @@
+/**
+ * SQL transactions on knex ({@link knexTransactions}: Postgres, MySQL/MariaDB,
+ * SQLite) or on a pg Pool ({@link pgTransactions}), with isolation levels,
+ * read-only and deferrable transactions, savepoints and optional commit
+ * verification on Postgres. knex and pg are typed structurally and never
+ * loaded by txkit itself.
+ *
+ * @module txkit/sql
+ */
 export { knexTransactions } from './knex-context.js';
 export { pgTransactions } from './pg-context.js';
 export { classifySqlError, sqlTransientReason } from './sql-errors.js';

@@ -37,6 +37,22 @@ import type { KnexClientLike, KnexLike, KnexTransactionConfigLike, KnexTransacti
  * sqlite3/better-sqlite3 client). The handle is knex's own transaction
  * object (your `Knex.Transaction`): build queries on it as usual, and let
  * txkit commit or roll back (do not call `trx.commit()` yourself).
+ * Savepoints (`propagation: 'nested'`) are supported. Top-level
+ * {@link SqlOptions} in `options` apply to every transaction; a call's own
+ * options win. `close()` leaves the knex instance open: it belongs to the caller.
+ * @throws ConfigError when `knex` is not a knex instance, its dialect is not
+ *   pg, mysql or sqlite3, or `options` are invalid for that dialect.
+ * @example
+ * ```ts
+ * import { knexTransactions } from 'txkit/sql';
+ *
+ * const db = knex({ client: 'pg', connection: process.env.DATABASE_URL }); // your knex instance
+ * const ctx = knexTransactions(db, { isolationLevel: 'serializable' });
+ * await ctx.withTransaction(async (tx) => {
+ *   const [{ balance }] = await tx.handle('accounts').where({ id: 1 }).select('balance');
+ *   await tx.handle('accounts').where({ id: 1 }).update({ balance: balance - 10 });
+ * });
+ * ```
  */
 export function knexTransactions<K extends KnexLike>(
   knex: K,

@@ -37,6 +37,22 @@ import type { PgPoolClientLike, PgPoolLike, PgQueryResultLike, PoolClientOf } fr
  * client (the handle: your `PoolClient`, typed as your pool's), runs BEGIN
  * on it and always gives it back, also after errors, timeouts and lost
  * connections (a broken connection is destroyed instead of pooled).
+ * Savepoints (`propagation: 'nested'`) are supported. Top-level
+ * {@link SqlOptions} in `options` apply to every transaction; a call's own
+ * options win. `close()` leaves the pool open: it belongs to the caller.
+ * @throws ConfigError when `pool` is not a pg Pool (a pg.Client is refused)
+ *   or `options` are invalid.
+ * @example
+ * ```ts
+ * import { pgTransactions } from 'txkit/sql';
+ *
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL }); // pg's Pool
+ * const ctx = pgTransactions(pool, { verifyCommit: true });
+ * const id = await ctx.withTransaction(async (tx) => {
+ *   const { rows } = await tx.handle.query('INSERT INTO orders (total) VALUES ($1) RETURNING id', [10]);
+ *   return rows[0].id;
+ * });
+ * ```
  */
 export function pgTransactions<P extends PgPoolLike>(
   pool: P,

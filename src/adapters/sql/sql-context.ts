@@ -3,6 +3,7 @@ import type { CommitOutcome, ContextOptions } from '../../core/index.js';
 import { labelOf } from './sql-errors.js';
 import type { SqlBackend } from './sql-errors.js';
 
+/** The SQL standard isolation levels, as accepted by {@link SqlOptions.isolationLevel}. */
 export type IsolationLevel = 'read uncommitted' | 'read committed' | 'repeatable read' | 'serializable';
 
 /** Options of one SQL transaction; as factory options they apply to every transaction of the context. */
