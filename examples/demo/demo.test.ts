@@ -15,4 +15,10 @@ describe('demo pipeline', () => {
     const report = await runDemo({ orders: 600, database: { client: 'pg', connection: pg as string } });
     expect(report).toMatchObject({ input: 600, processed: 600, deadLetters: 3, duplicates: 0, lost: 0, stateMismatches: 0 });
   });
+
+  const kafka = service('kafka');
+  it.skipIf(kafka === undefined)('on Kafka (KAFKA_BROKERS): kafkaSource in, kafkaSink out, the same guarantees', async () => {
+    const report = await runDemo({ orders: 600, kafkaBrokers: kafka as string });
+    expect(report).toMatchObject({ broker: 'kafka', input: 600, processed: 600, deadLetters: 3, duplicates: 0, lost: 0, stateMismatches: 0 });
+  });
 });

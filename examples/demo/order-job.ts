@@ -36,12 +36,13 @@ export function parseOrder(m: SourceMessage): Order {
   return o as Order;
 }
 
-export function orderHandler(table: string) {
+/** The job's handler; `topicOut` is where the enriched events go. */
+export function orderHandler(table: string, topicOut: string = TOPIC_OUT) {
   return async (m: SourceMessage, { tx, outbox }: PipelineContext<Knex.Transaction>): Promise<void> => {
     const order = parseOrder(m);
     const total = await addToTotals(tx, table, order);
     await outbox.publish(tx, {
-      topic: TOPIC_OUT,
+      topic: topicOut,
       key: order.customerId,
       value: JSON.stringify({ ...order, customerTotalCents: total }),
       headers: { 'order-id': order.orderId, attempt: String(tx.attempt) },

@@ -1,12 +1,17 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { Kafka, logLevel } from 'kafkajs';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
+import { kafkaTransactions } from 'txkit/kafka';
 import { MemoryStore, memoryTransactions } from 'txkit/memory';
-import { OutboxRelay, memorySink, memorySource, pipeline, sqlOutboxStore } from 'txkit/outbox';
+import { OutboxRelay, kafkaSink, memorySink, memorySource, pipeline, sqlOutboxStore } from 'txkit/outbox';
+import type { MessageSource, OutboxStore } from 'txkit/outbox';
 import { knexTransactions } from 'txkit/sql';
 import { injectFaults } from 'txkit/testing';
+import { kafkaSource } from '../../src/outbox/kafka-broker.js';
+import type { KafkaMessageSource } from '../../src/outbox/kafka-broker.js';
 import { CONSUMER, TOPIC_IN, TOPIC_OUT, createStateTable, orderHandler } from './order-job.js';
 import type { Order } from './order-job.js';
 
@@ -24,6 +29,8 @@ export interface DemoOptions {
   unknownCommits?: number;
   /** A knex connection config; the default is a SQLite file in a temp dir. */
   database?: Knex.Config;
+  /** Kafka brokers ("host:port,..."): input and output topics on Kafka instead of the memory broker. */
+  kafkaBrokers?: string;
 }
 
 export interface DemoReport {
@@ -37,11 +44,28 @@ export interface DemoReport {
   lost: number;
   stateMismatches: number;
   database: string;
+  broker: 'memory' | 'kafka';
+}
+
+type Relay = Pick<OutboxRelay, 'start' | 'stop' | 'drain'>;
+
+/** The demo's input and output, on the memory broker or on Kafka. */
+interface Broker {
+  readonly name: 'memory' | 'kafka';
+  readonly topicIn: string;
+  readonly topicOut: string;
+  send(messages: { key: string; value: string }[]): Promise<void>;
+  source(partitions: number[]): MessageSource;
+  /** The relay from the store's outbox to this broker. */
+  relay(store: OutboxStore<unknown>, relayId: string): Relay;
+  /** Headers of every committed output message. */
+  output(): Promise<Record<string, string>[]>;
+  close(): Promise<void>;
 }
 
 /**
- * memory broker -> pipeline (SQLite state + outbox, in one transaction per
- * batch) -> relay -> memory broker, with workers racing on shared customer
+ * memory broker (or Kafka) -> pipeline (SQLite state + outbox, in one
+ * transaction per batch) -> relay -> memory broker (or Kafka), with workers racing on shared customer
  * rows, injected faults, and poison messages; verified from the stores.
  */
 export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
@@ -55,7 +79,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   const db = knexFactory(config);
   const prefix = `demo_${Date.now().toString(36)}_`;
   const table = `${prefix}customer_totals`;
-  const broker = new MemoryStore({ partitions });
+  const broker = options.kafkaBrokers === undefined ? memoryBroker(partitions) : await kafkaBroker(options.kafkaBrokers, partitions);
   const store = sqlOutboxStore(db, { tablePrefix: prefix });
   try {
     await store.migrate();
@@ -68,17 +92,17 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
       injectFaults(ctx, { on: 'commit', as: 'transient', times: Math.floor(transientFaults / 2), every: 4 }),
       injectFaults(ctx, { on: 'commit', as: 'commit-unknown', times: unknownCommits, every: 5 }),
     ];
-    const relay = new OutboxRelay({ store, sink: memorySink(memoryTransactions({ store: broker })), batchSize: 200 });
+    const relay = broker.relay(store, `demo-${prefix}`);
     relay.start();
     const jobs = Array.from({ length: workers }, (_, w) =>
       pipeline({
         consumer: CONSUMER,
-        source: memorySource(broker, TOPIC_IN, { partitions: Array.from({ length: partitions }, (_, p) => p).filter((p) => p % workers === w) }),
+        source: broker.source(Array.from({ length: partitions }, (_, p) => p).filter((p) => p % workers === w)),
         db: ctx,
         store,
         batchSize,
         maxAttempts: 2,
-        handler: orderHandler(table),
+        handler: orderHandler(table, broker.topicOut),
         onError: () => undefined,
       }),
     );
@@ -86,8 +110,14 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     await relay.stop();
     await relay.drain();
     await ctx.close();
-    return { ...(await verify(db, table, store, broker, input)), faultsInjected: faults.reduce((n, f) => n + f.injected, 0), database: String(config.client) };
+    return {
+      ...(await verify(db, table, store, await broker.output(), input)),
+      faultsInjected: faults.reduce((n, f) => n + f.injected, 0),
+      database: String(config.client),
+      broker: broker.name,
+    };
   } finally {
+    await broker.close();
     await store.close();
     await db.schema.dropTableIfExists(table);
     for (const t of ['outbox', 'outbox_partitions', 'inbox', 'dead_letters', 'schema']) await db.schema.dropTableIfExists(`${prefix}${t}`);
@@ -96,35 +126,91 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
   }
 }
 
-async function seedOrders(broker: MemoryStore, count: number, customers: number, poison: number): Promise<Order[]> {
-  const ctx = memoryTransactions({ store: broker });
+async function seedOrders(broker: Broker, count: number, customers: number, poison: number): Promise<Order[]> {
   const orders: Order[] = [];
   const poisonEvery = poison > 0 ? Math.floor(count / poison) : 0;
   for (let start = 0; start < count; start += 250) {
-    await ctx.withTransaction(async (tx) => {
-      const messages = [];
-      for (let i = start; i < Math.min(count, start + 250); i++) {
-        const order: Order = { orderId: `o-${i}`, customerId: `c-${i % customers}`, amountCents: 100 + ((i * 37) % 900) };
-        orders.push(order);
-        messages.push({ key: order.customerId, value: JSON.stringify(order) });
-        if (poisonEvery > 0 && i % poisonEvery === poisonEvery - 1) messages.push({ key: order.customerId, value: '{"orderId": "broken"' });
-      }
-      await tx.handle.send({ topic: TOPIC_IN, messages });
-    });
+    const messages = [];
+    for (let i = start; i < Math.min(count, start + 250); i++) {
+      const order: Order = { orderId: `o-${i}`, customerId: `c-${i % customers}`, amountCents: 100 + ((i * 37) % 900) };
+      orders.push(order);
+      messages.push({ key: order.customerId, value: JSON.stringify(order) });
+      if (poisonEvery > 0 && i % poisonEvery === poisonEvery - 1) messages.push({ key: order.customerId, value: '{"orderId": "broken"' });
+    }
+    await broker.send(messages);
   }
-  await ctx.close();
   return orders;
 }
 
+function memoryBroker(partitions: number): Broker {
+  const store = new MemoryStore({ partitions });
+  const producer = memoryTransactions({ store });
+  return {
+    name: 'memory',
+    topicIn: TOPIC_IN,
+    topicOut: TOPIC_OUT,
+    send: async (messages) => void (await producer.withTransaction((tx) => tx.handle.send({ topic: TOPIC_IN, messages }))),
+    source: (parts) => memorySource(store, TOPIC_IN, { partitions: parts }),
+    relay: (outbox, relayId) => new OutboxRelay({ store: outbox, sink: memorySink(memoryTransactions({ store })), relayId, batchSize: 200 }),
+    output: async () => store.messages(TOPIC_OUT).map((m) => Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, String(v)]))),
+    close: () => producer.close(),
+  };
+}
+
+/** Fresh topics per run on the given Kafka brokers; the input is read with kafkaSource, the output written by kafkaSink. */
+async function kafkaBroker(brokers: string, partitions: number): Promise<Broker> {
+  const kafka = new Kafka({ clientId: 'txkit-demo', brokers: brokers.split(','), logLevel: logLevel.NOTHING });
+  const run = `${Date.now().toString(36)}-${process.pid}`;
+  const [topicIn, topicOut] = [`${TOPIC_IN}-${run}`, `${TOPIC_OUT}-${run}`];
+  const admin = kafka.admin();
+  await admin.connect();
+  await admin.createTopics({ topics: [topicIn, topicOut].map((topic) => ({ topic, numPartitions: partitions })), waitForLeaders: true });
+  const producer = kafka.producer({ idempotent: true });
+  await producer.connect();
+  const sources: KafkaMessageSource[] = [];
+  const relayContext = kafkaTransactions(kafka, { transactionalId: `txkit-demo-relay-${run}` });
+  return {
+    name: 'kafka',
+    topicIn,
+    topicOut,
+    send: async (messages) => void (await producer.send({ topic: topicIn, messages })),
+    source: (parts) => {
+      const source = kafkaSource({ kafka, topic: topicIn, partitions: parts });
+      sources.push(source);
+      return source;
+    },
+    relay: (outbox, relayId) => new OutboxRelay({ store: outbox, sink: kafkaSink({ context: relayContext, admin }), relayId, batchSize: 200 }),
+    output: async () => {
+      // A kafkaSource fetch is empty only once it has caught up with the committed end of the partition.
+      const reader = kafkaSource({ kafka, topic: topicOut });
+      sources.push(reader);
+      const headers: Record<string, string>[] = [];
+      for (const partition of await reader.partitions()) {
+        for (let offset = 0; ; ) {
+          const batch = await reader.fetch(partition, offset, 500);
+          if (batch.length === 0) break;
+          headers.push(...batch.map((m) => ({ ...m.headers })));
+          offset = (batch.at(-1) as { offset: number }).offset + 1;
+        }
+      }
+      return headers;
+    },
+    close: async () => {
+      await Promise.all([...sources.map((s) => s.close()), producer.disconnect(), relayContext.close()]);
+      await admin.deleteTopics({ topics: [topicIn, topicOut] }).catch(() => undefined);
+      await admin.disconnect();
+    },
+  };
+}
+
 /** Everything is read back from the stores, not from counters kept by the job. */
-async function verify(db: Knex, table: string, store: ReturnType<typeof sqlOutboxStore>, broker: MemoryStore, input: Order[]) {
-  const output = broker.messages(TOPIC_OUT);
+async function verify(db: Knex, table: string, store: ReturnType<typeof sqlOutboxStore>, output: Record<string, string>[], input: Order[]) {
   const seen = new Map<string, number>();
   const retried = new Set<string>();
-  for (const m of output) {
-    const id = String(m.headers['order-id']);
+  for (const headers of output) {
+    const id = String(headers['order-id']);
     seen.set(id, (seen.get(id) ?? 0) + 1);
-    if (Number(m.headers.attempt) > 1) retried.add(id);
+    if (Number(headers.attempt) > 1) retried.add(id);
   }
   const expected = new Map<string, { orders: number; amount: number }>();
   for (const o of input) {

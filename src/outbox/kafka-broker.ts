@@ -1,6 +1,8 @@
-import { ConfigError } from '../core/index.js';
-import type { KafkaTransactionContext, KafkaTxHandle } from '../adapters/kafka/index.js';
-import type { RelaySink } from './outbox-types.js';
+import { randomUUID } from 'node:crypto';
+import { ConfigError, TransactionStateError, TxkitError } from '../core/index.js';
+import type { KafkaIncomingMessage, KafkaTransactionContext, KafkaTxHandle } from '../adapters/kafka/index.js';
+import type { MessageSource, RelaySink, SourceMessage } from './outbox-types.js';
+import { waitForWake } from './wait.js';
 
 /** The part of a kafkajs admin client the sink uses. */
 export interface KafkaAdminLike {
@@ -72,4 +74,477 @@ export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
       tx.afterCommit(() => void known.set(`${relayId}/${partition}`, seq));
     },
   };
+}
+
+// ---- Kafka as a pipeline source ------------------------------------------------------------
+
+/** A topic-partition list as kafkajs' pause()/resume() take it. */
+export interface KafkaTopicPartitionsLike {
+  topic: string;
+  partitions?: number[];
+}
+
+/** kafkajs `Batch` as the source reads it; `fetchedOffset` is the offset the fetch asked for (present in kafkajs 2). */
+export interface KafkaSourceBatchLike {
+  topic: string;
+  partition: number;
+  messages: KafkaIncomingMessage[];
+  lastOffset(): string;
+  fetchedOffset?: string;
+}
+
+/** kafkajs `EachBatchPayload` (the fields the source reads). */
+export interface KafkaSourceBatchPayloadLike {
+  batch: KafkaSourceBatchLike;
+  isRunning(): boolean;
+  isStale(): boolean;
+}
+
+/** The part of a kafkajs consumer the source uses. */
+export interface KafkaSourceConsumerLike {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  subscribe(subscription: { topics: string[]; fromBeginning?: boolean }): Promise<void>;
+  run(config: {
+    autoCommit: boolean;
+    eachBatchAutoResolve: boolean;
+    partitionsConsumedConcurrently: number;
+    eachBatch: (payload: KafkaSourceBatchPayloadLike) => Promise<void>;
+  }): Promise<void>;
+  seek(topicPartitionOffset: { topic: string; partition: number; offset: string }): void;
+  pause(topicPartitions: KafkaTopicPartitionsLike[]): void;
+  resume(topicPartitions: KafkaTopicPartitionsLike[]): void;
+  on(event: 'consumer.crash', listener: (event: { payload: { error: Error; restart: boolean } }) => void): unknown;
+  on(event: 'consumer.group_join', listener: (event: { payload: unknown }) => void): unknown;
+  on(
+    event: 'consumer.end_batch_process',
+    listener: (event: { payload: { topic: string; partition: number; batchSize: number; firstOffset: string | null; lastOffset: string } }) => void,
+  ): unknown;
+}
+
+/** The part of a kafkajs admin client the source uses. */
+export interface KafkaSourceAdminLike {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  fetchTopicMetadata(options: { topics: string[] }): Promise<{ topics: { name: string; partitions: { partitionId: number }[] }[] }>;
+  /** kafkajs asks with READ_COMMITTED: `high` is the last stable offset, `low` the log start. */
+  fetchTopicOffsets(topic: string): Promise<{ partition: number; high: string; low: string }[]>;
+}
+
+/** A kafkajs `Kafka` instance, as far as kafkaSource needs it. */
+export interface KafkaSourceClientLike {
+  consumer(config: { groupId: string; readUncommitted?: boolean; maxWaitTimeInMs?: number }): KafkaSourceConsumerLike;
+  admin(): KafkaSourceAdminLike;
+}
+
+export interface KafkaSourceOptions {
+  /** A kafkajs `Kafka` instance. Required. */
+  kafka: KafkaSourceClientLike;
+  /** The input topic; also the source name positions are stored under. Required. */
+  topic: string;
+  /**
+   * Partitions this worker consumes. Give each worker its own set to split
+   * the topic; leave it out and every worker reads every partition, and the
+   * inbox's compare-and-set on the stored position fences all but the first
+   * to commit on each partition (the others stop on it with InboxFencedError).
+   * @default every partition of the topic
+   */
+  partitions?: readonly number[];
+  /**
+   * Messages held per partition ahead of the pipeline; the partition's
+   * fetching pauses at this bound and resumes when half of it is consumed
+   * (one fetch response may overshoot it, by at most the consumer's
+   * maxBytesPerPartition). @default 1000
+   */
+  maxBufferedMessages?: number;
+  /**
+   * Longest time fetch() waits for records it knows are committed (below the
+   * last stable offset) but not yet received, before returning what it has.
+   * @default 10_000
+   */
+  catchUpTimeoutMs?: number;
+  /**
+   * Further kafkajs consumer config (maxBytesPerPartition, sessionTimeout...).
+   * The group, the isolation level and offset committing are the source's.
+   * @default { maxWaitTimeInMs: 250 }
+   */
+  consumer?: Record<string, unknown>;
+  /**
+   * The consumer group the source's consumer joins to be assigned the topic.
+   * No offsets are ever committed to it. Give each source its own (the
+   * default does): two sources in one group would split the partitions
+   * between them behind the pipeline's back.
+   * @default `txkit-source-<topic>-<random>`
+   */
+  groupId?: string;
+}
+
+/** What kafkaSource() returns: a MessageSource that holds a Kafka consumer until close(). */
+export interface KafkaMessageSource extends MessageSource {
+  /** Leaves the consumer group and disconnects; idempotent. Later calls throw TransactionStateError. */
+  close(): Promise<void>;
+}
+
+/** The buffered, contiguous committed records [start, end) of one partition. */
+interface PartitionBuffer {
+  readonly partition: number;
+  start: number;
+  /** The next offset the consumer reads: every committed record before it is buffered or was consumed. */
+  end: number;
+  messages: SourceMessage[];
+  paused: boolean;
+  error: TxkitError | undefined;
+}
+
+/**
+ * A Kafka topic as a pipeline source, read with read_committed isolation at
+ * the offsets the pipeline asks for, which it stores in its database: the
+ * source never commits offsets to Kafka, so the database inbox alone decides
+ * where a restarted worker goes on. Records of aborted transactions and
+ * control records are never returned.
+ *
+ * kafkajs has no manual partition assignment, so the source's consumer joins
+ * a group of its own (one member, assigned every partition), pauses the
+ * partitions it is not asked for, and seeks each partition to the offset of
+ * the pipeline's first fetch. Fetched records wait in a bounded buffer per
+ * partition until the pipeline takes them.
+ */
+export function kafkaSource(options: KafkaSourceOptions): KafkaMessageSource {
+  return new KafkaSource(resolveSourceOptions(options));
+}
+
+interface ResolvedSourceOptions {
+  kafka: KafkaSourceClientLike;
+  topic: string;
+  partitions: readonly number[] | undefined;
+  maxBufferedMessages: number;
+  catchUpTimeoutMs: number;
+  consumer: Record<string, unknown>;
+  groupId: string;
+}
+
+function resolveSourceOptions(options: KafkaSourceOptions): ResolvedSourceOptions {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('kafkaSource(options) needs { kafka, topic }', { backend: 'kafka' });
+  }
+  const { kafka, topic, partitions } = options;
+  if (typeof kafka !== 'object' || kafka === null || typeof kafka.consumer !== 'function' || typeof kafka.admin !== 'function') {
+    throw new ConfigError('kafkaSource option `kafka` must be a kafkajs Kafka instance (with consumer() and admin())', { backend: 'kafka' });
+  }
+  if (typeof topic !== 'string' || topic === '') {
+    throw new ConfigError(`kafkaSource option \`topic\` must be a non-empty topic name, got ${JSON.stringify(topic)}`, { backend: 'kafka' });
+  }
+  if (partitions !== undefined) {
+    if (!Array.isArray(partitions) || partitions.length === 0 || partitions.some((p) => !Number.isInteger(p) || p < 0)) {
+      throw new ConfigError(
+        `kafkaSource option \`partitions\` must be a non-empty array of partition numbers (integers >= 0), got ${JSON.stringify(partitions)}; leave it out to read every partition`,
+        { backend: 'kafka' },
+      );
+    }
+    if (new Set(partitions).size !== partitions.length) {
+      throw new ConfigError(`kafkaSource option \`partitions\` lists a partition twice: ${JSON.stringify(partitions)}`, { backend: 'kafka' });
+    }
+  }
+  const positive = (name: string, value: unknown, fallback: number): number => {
+    if (value === undefined) return fallback;
+    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
+      throw new ConfigError(`kafkaSource option \`${name}\` must be a positive integer, got ${String(value)}; leave it out for ${fallback}`, { backend: 'kafka' });
+    }
+    return value;
+  };
+  if (options.consumer !== undefined && (typeof options.consumer !== 'object' || options.consumer === null)) {
+    throw new ConfigError('kafkaSource option `consumer` must be an object of kafkajs consumer settings', { backend: 'kafka' });
+  }
+  if (options.groupId !== undefined && (typeof options.groupId !== 'string' || options.groupId === '')) {
+    throw new ConfigError('kafkaSource option `groupId` must be a non-empty string; leave it out for a group of its own', { backend: 'kafka' });
+  }
+  return {
+    kafka,
+    topic,
+    partitions: partitions === undefined ? undefined : [...partitions],
+    maxBufferedMessages: positive('maxBufferedMessages', options.maxBufferedMessages, 1000),
+    catchUpTimeoutMs: positive('catchUpTimeoutMs', options.catchUpTimeoutMs, 10_000),
+    consumer: options.consumer ?? {},
+    groupId: options.groupId ?? `txkit-source-${topic}-${randomUUID()}`,
+  };
+}
+
+class KafkaSource implements KafkaMessageSource {
+  readonly name: string;
+  readonly #o: ResolvedSourceOptions;
+  /** Partitions this source serves; set once the topic's metadata is known. */
+  #wanted: ReadonlySet<number> | undefined;
+  #admin: KafkaSourceAdminLike | undefined;
+  #consumer: KafkaSourceConsumerLike | undefined;
+  #starting: Promise<void> | undefined;
+  /** The consumer stopped for good (a crash kafkajs does not restart): the next call builds a new one. */
+  #crashed: Error | undefined;
+  #closed = false;
+  /** Positioned partitions; a partition missing here is sought to the offset of the next fetch. */
+  readonly #buffers = new Map<number, PartitionBuffer>();
+  readonly #wakers = new Map<number, Set<() => void>>();
+
+  constructor(options: ResolvedSourceOptions) {
+    this.#o = options;
+    this.name = options.topic;
+  }
+
+  async partitions(): Promise<number[]> {
+    this.#checkArgs('partitions', 0, 0);
+    await this.#start();
+    return [...(this.#wanted as ReadonlySet<number>)].sort((a, b) => a - b);
+  }
+
+  async fetch(partition: number, offset: number, max: number): Promise<SourceMessage[]> {
+    this.#checkArgs('fetch', partition, offset);
+    if (!Number.isInteger(max) || max < 1) throw new ConfigError(`kafkaSource.fetch needs max >= 1, got ${String(max)}`, { backend: 'kafka' });
+    let buffer = await this.#positioned(partition, offset, 'fetch');
+    let out = this.#take(buffer, offset, max);
+    if (out.length > 0) return out;
+    // Nothing buffered: return empty only when nothing committed is left to read, so an empty
+    // fetch means "caught up" (runUntilIdle() relies on it), not "not received yet".
+    const stable = await this.#stableEnd(partition);
+    const deadline = Date.now() + this.#o.catchUpTimeoutMs;
+    // Bounded by the deadline: each round either returns or waits for new data until it.
+    for (;;) {
+      // Records may have arrived while the last stable offset was being read: look again first.
+      buffer = await this.#positioned(partition, offset, 'fetch');
+      out = this.#take(buffer, offset, max);
+      if (out.length > 0 || buffer.end >= stable || Date.now() >= deadline || this.#closed) return out;
+      await waitForWake(deadline - Date.now(), undefined, (wake) => this.#onData(partition, wake));
+    }
+  }
+
+  async waitFor(partition: number, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    this.#checkArgs('waitFor', partition, offset);
+    const buffer = await this.#positioned(partition, offset, 'waitFor');
+    if (buffer.error !== undefined || buffer.messages.some((m) => m.offset >= offset)) return;
+    await waitForWake(timeoutMs, signal, (wake) => this.#onData(partition, wake));
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    for (const wakers of this.#wakers.values()) for (const wake of wakers) wake();
+    await this.#starting?.catch(() => undefined);
+    const consumer = this.#consumer;
+    const admin = this.#admin;
+    this.#consumer = undefined;
+    this.#admin = undefined;
+    this.#buffers.clear();
+    await Promise.all([consumer?.disconnect(), admin?.disconnect()]);
+  }
+
+  #checkArgs(method: string, partition: number, offset: number): void {
+    if (this.#closed) {
+      throw new TransactionStateError(`kafkaSource('${this.name}').${method}() was called after close(); make a new source`, {
+        backend: 'kafka',
+        method,
+        state: 'closed',
+      });
+    }
+    if (!Number.isInteger(offset) || offset < 0) {
+      throw new ConfigError(`kafkaSource.${method} needs an offset >= 0, got ${String(offset)}`, { backend: 'kafka' });
+    }
+    if (method !== 'partitions' && this.#wanted !== undefined && !this.#wanted.has(partition)) {
+      throw new ConfigError(
+        `kafkaSource('${this.name}') does not serve partition ${String(partition)}; it serves ${[...this.#wanted].join(', ')}`,
+        { backend: 'kafka' },
+      );
+    }
+  }
+
+  /** Connects once; after a consumer crash kafkajs gave up on, connects a new consumer. */
+  #start(): Promise<void> {
+    if (this.#crashed !== undefined) {
+      const old = this.#consumer;
+      this.#crashed = undefined;
+      this.#consumer = undefined;
+      this.#buffers.clear();
+      this.#starting = this.#retryable(
+        (async () => {
+          await old?.disconnect().catch(() => undefined);
+          await this.#connectConsumer();
+        })(),
+      );
+    }
+    this.#starting ??= this.#retryable(
+      (async () => {
+        const admin = this.#o.kafka.admin();
+        this.#admin = admin;
+        await admin.connect();
+        const metadata = await admin.fetchTopicMetadata({ topics: [this.#o.topic] });
+        const existing = new Set(metadata.topics.find((t) => t.name === this.#o.topic)?.partitions.map((p) => p.partitionId) ?? []);
+        if (existing.size === 0) throw new ConfigError(`kafkaSource: topic '${this.#o.topic}' has no partitions; create it first`, { backend: 'kafka' });
+        const wanted = this.#o.partitions ?? [...existing];
+        const missing = wanted.filter((p) => !existing.has(p));
+        if (missing.length > 0) {
+          throw new ConfigError(`kafkaSource: topic '${this.#o.topic}' has no partition ${missing.join(', ')} (it has ${existing.size})`, { backend: 'kafka' });
+        }
+        this.#wanted = new Set(wanted);
+        await this.#connectConsumer();
+      })(),
+    );
+    return this.#starting;
+  }
+
+  /** A start that failed is forgotten, so the next call tries again instead of failing forever. */
+  #retryable(starting: Promise<void>): Promise<void> {
+    starting.catch(() => {
+      if (this.#starting === starting) this.#starting = undefined;
+    });
+    return starting;
+  }
+
+  async #connectConsumer(): Promise<void> {
+    const { kafka, topic, groupId } = this.#o;
+    const consumer = kafka.consumer({ maxWaitTimeInMs: 250, ...this.#o.consumer, groupId, readUncommitted: false });
+    consumer.on('consumer.crash', ({ payload }) => {
+      // kafkajs restarts with a fresh position (not ours) or gives up: either way every partition is sought again.
+      this.#unpositionAll();
+      if (!payload.restart) this.#crashed = payload.error;
+    });
+    // A (re)join resets kafkajs' positions to the group's, which this source never commits.
+    consumer.on('consumer.group_join', () => this.#unpositionAll());
+    consumer.on('consumer.end_batch_process', ({ payload }) => {
+      // Batches of aborted or control records only are not handed to eachBatch; kafkajs moves past them.
+      const buffer = this.#buffers.get(payload.partition);
+      if (payload.topic !== topic || payload.batchSize !== 0 || buffer === undefined || payload.firstOffset === null) return;
+      if (Number(payload.firstOffset) <= buffer.end) {
+        buffer.end = Math.max(buffer.end, Number(payload.lastOffset) + 1);
+        this.#wake(payload.partition);
+      }
+    });
+    this.#consumer = consumer;
+    await consumer.connect();
+    await consumer.subscribe({ topics: [topic], fromBeginning: false });
+    await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch: (payload) => this.#onBatch(payload) });
+  }
+
+  /** The partition's buffer, sought to `offset` first unless the buffer already covers it. */
+  async #positioned(partition: number, offset: number, method: string): Promise<PartitionBuffer> {
+    await this.#start();
+    this.#checkArgs(method, partition, offset);
+    const current = this.#buffers.get(partition);
+    if (current?.error !== undefined) {
+      this.#buffers.delete(partition);
+      throw current.error;
+    }
+    if (current !== undefined && offset >= current.start && offset <= current.end) return current;
+    const { low, high } = await this.#bounds(partition);
+    if (offset < low || offset > high) {
+      throw new TxkitError(
+        'SOURCE_OFFSET_OUT_OF_RANGE',
+        `kafkaSource: offset ${offset} of '${this.name}' partition ${partition} is outside the log [${low}, ${high}]: ` +
+          (offset < low ? `records ${offset}..${low - 1} were deleted (retention) before they were processed` : 'the topic was recreated or truncated') +
+          `; move the consumer's stored inbox position to a valid offset`,
+        { backend: 'kafka' },
+      );
+    }
+    const buffer: PartitionBuffer = { partition, start: offset, end: offset, messages: [], paused: false, error: undefined };
+    this.#buffers.set(partition, buffer);
+    const consumer = this.#consumer as KafkaSourceConsumerLike;
+    consumer.seek({ topic: this.#o.topic, partition, offset: String(offset) });
+    consumer.resume([{ topic: this.#o.topic, partitions: [partition] }]);
+    return buffer;
+  }
+
+  /** Up to `max` buffered records from `offset` on; records before it were consumed and are released. */
+  #take(buffer: PartitionBuffer, offset: number, max: number): SourceMessage[] {
+    let drop = 0;
+    while (drop < buffer.messages.length && (buffer.messages[drop] as SourceMessage).offset < offset) drop++;
+    if (drop > 0) buffer.messages.splice(0, drop);
+    buffer.start = offset;
+    if (buffer.paused && buffer.messages.length <= this.#o.maxBufferedMessages / 2) {
+      buffer.paused = false;
+      (this.#consumer as KafkaSourceConsumerLike).resume([{ topic: this.#o.topic, partitions: [buffer.partition] }]);
+    }
+    return buffer.messages.slice(0, max);
+  }
+
+  async #onBatch({ batch, isRunning, isStale }: KafkaSourceBatchPayloadLike): Promise<void> {
+    const { topic } = this.#o;
+    const partition = batch.partition;
+    // A batch fetched before a seek: kafkajs marks it stale and fetches again from the sought offset.
+    if (batch.topic !== topic || !isRunning() || isStale()) return;
+    const buffer = this.#buffers.get(partition);
+    if (buffer === undefined || buffer.error !== undefined) {
+      // Not asked for (yet): stop fetching it until a fetch seeks it.
+      (this.#consumer as KafkaSourceConsumerLike).pause([{ topic, partitions: [partition] }]);
+      return;
+    }
+    const fetched = batch.fetchedOffset === undefined ? buffer.end : Number(batch.fetchedOffset);
+    if (fetched > buffer.end) {
+      // kafkajs moved past records this source never saw: fine if they were aborted or control records,
+      // a loss if retention deleted them under a lagging reader (kafkajs then resets the position).
+      const { low } = await this.#bounds(partition);
+      if (this.#buffers.get(partition) !== buffer || isStale()) return;
+      if (buffer.end < low) {
+        buffer.error = new TxkitError(
+          'SOURCE_OFFSET_OUT_OF_RANGE',
+          `kafkaSource: records ${buffer.end}..${low - 1} of '${this.name}' partition ${partition} were deleted (retention) before they were processed; ` +
+            `move the consumer's stored inbox position to ${low} or later to go on`,
+          { backend: 'kafka' },
+        );
+        (this.#consumer as KafkaSourceConsumerLike).pause([{ topic, partitions: [partition] }]);
+        this.#wake(partition);
+        return;
+      }
+    }
+    for (const m of batch.messages) {
+      const offset = Number(m.offset);
+      if (offset < buffer.end) continue;
+      buffer.messages.push({
+        source: topic,
+        partition,
+        offset,
+        key: m.key === null ? null : m.key.toString(),
+        value: m.value,
+        headers: headersOf(m.headers),
+      });
+    }
+    buffer.end = Math.max(buffer.end, Number(batch.lastOffset()) + 1);
+    if (!buffer.paused && buffer.messages.length >= this.#o.maxBufferedMessages) {
+      buffer.paused = true;
+      (this.#consumer as KafkaSourceConsumerLike).pause([{ topic, partitions: [partition] }]);
+    }
+    this.#wake(partition);
+  }
+
+  async #bounds(partition: number): Promise<{ low: number; high: number }> {
+    const offsets = await (this.#admin as KafkaSourceAdminLike).fetchTopicOffsets(this.#o.topic);
+    const p = offsets.find((o) => o.partition === partition);
+    if (p === undefined) throw new ConfigError(`kafkaSource: topic '${this.#o.topic}' has no partition ${partition}`, { backend: 'kafka' });
+    return { low: Number(p.low), high: Number(p.high) };
+  }
+
+  /** The last stable offset: every record before it is committed, aborted or a control record. */
+  async #stableEnd(partition: number): Promise<number> {
+    return (await this.#bounds(partition)).high;
+  }
+
+  #onData(partition: number, wake: () => void): () => void {
+    let wakers = this.#wakers.get(partition);
+    if (wakers === undefined) this.#wakers.set(partition, (wakers = new Set()));
+    wakers.add(wake);
+    return () => void wakers.delete(wake);
+  }
+
+  #wake(partition: number): void {
+    for (const wake of this.#wakers.get(partition) ?? []) wake();
+  }
+
+  #unpositionAll(): void {
+    this.#buffers.clear();
+    for (const partition of this.#wakers.keys()) this.#wake(partition);
+  }
+}
+
+function headersOf(headers: KafkaIncomingMessage['headers']): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [k, v] of Object.entries(headers ?? {})) {
+    if (v === undefined) continue;
+    out[k] = Array.isArray(v) ? v.map(String).join(',') : v.toString();
+  }
+  return out;
 }

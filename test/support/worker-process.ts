@@ -1,0 +1,65 @@
+/**
+ * Child processes for crash tests: a TypeScript script run with tsx, its
+ * stderr kept for failure messages, and a kill that lands once the test's
+ * progress condition holds (the worker dying first fails the test instead).
+ */
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+
+export interface WorkerProcess {
+  readonly child: ChildProcess;
+  /** Everything the worker wrote to stderr. */
+  readonly stderr: string[];
+  readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
+  alive(): boolean;
+}
+
+/** Runs `script` (a .ts file) in a new node process with tsx, `env` added to this process's environment, and an IPC channel. */
+export function startWorker(script: string, env: Record<string, string>): WorkerProcess {
+  const child = spawn(process.execPath, ['--import', 'tsx', script], {
+    stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
+    env: { ...process.env, ...env },
+  });
+  const stderr: string[] = [];
+  child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+  return {
+    child,
+    stderr,
+    exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
+    alive: () => child.exitCode === null && child.signalCode === null,
+  };
+}
+
+/** Polls `check` until it holds, or throws after `timeoutMs` naming `what`. */
+export async function pollUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 5; ; delay = Math.min(delay * 2, 50)) {
+    if (await check()) return;
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
+}
+
+/**
+ * Waits until `progressed()` holds, then SIGKILLs the worker and waits for it
+ * to be gone. Fails if the worker exits on its own first (with its stderr).
+ */
+export async function killWhen(worker: WorkerProcess, progressed: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  await pollUntil(async () => !worker.alive() || (await progressed()), timeoutMs, what).catch((err: unknown) => {
+    throw new Error(`${(err as Error).message}; the worker's stderr: ${worker.stderr.join('').slice(-4000)}`);
+  });
+  if (!worker.alive()) throw new Error(`the worker exited on its own before ${what}: ${worker.stderr.join('')}`);
+  worker.child.kill('SIGKILL');
+  const { signal } = await worker.exited;
+  if (signal !== 'SIGKILL') throw new Error(`the worker ended with ${String(signal)}, not SIGKILL, before ${what}: ${worker.stderr.join('')}`);
+}
+
+/** Stops the worker with SIGTERM and returns its exit code (kills it if it has not exited within `timeoutMs`). */
+export async function stopWorker(worker: WorkerProcess, timeoutMs = 30_000): Promise<number | null> {
+  if (!worker.alive()) return (await worker.exited).code;
+  worker.child.kill('SIGTERM');
+  const timer = setTimeout(() => worker.child.kill('SIGKILL'), timeoutMs);
+  const { code } = await worker.exited;
+  clearTimeout(timer);
+  return code;
+}
