@@ -58,5 +58,10 @@ export default async function coreBench(): Promise<BenchResult> {
         fmt((r.medianNs - raw.medianNs) / 1000),
       ]),
     },
+    chart: {
+      title: 'Core: time per transaction relative to the memory driver (lower is better)',
+      reference: { value: 1, label: 'memory driver begin/set/commit = 1' },
+      groups: [{ label: 'µs per transaction / memory driver (native)', bars: [raw, manual, wrapped].map((r) => ({ label: r.label, value: Number(fmt(r.medianNs / raw.medianNs)) })) }],
+    },
   };
 }

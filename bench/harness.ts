@@ -1,5 +1,12 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { renderBarChart } from './chart.js';
+import type { ChartSpec } from './chart.js';
+import { renderPage } from './page.js';
+import type { RecordedResult } from './page.js';
+
+export type { ChartSpec } from './chart.js';
 
 export interface BenchResult {
   /** The bench's file name without `.bench.ts`; also its section id in docs/benchmarks.md. */
@@ -10,6 +17,8 @@ export interface BenchResult {
   /** Markdown: what was measured and how to read it. */
   summary: string;
   table: { headers: string[]; rows: (string | number)[][] };
+  /** Ratios against the native API or the anchors named, drawn as docs/benchmarks/<name>.svg. */
+  chart: ChartSpec;
 }
 
 export interface Variant {
@@ -59,37 +68,29 @@ export function fmt(n: number, digits = 2): string {
   return n.toFixed(digits);
 }
 
-const DOC = fileURLToPath(new URL('../docs/benchmarks.md', import.meta.url));
-const HEADER = `# Benchmarks
+const DOCS = fileURLToPath(new URL('../docs/', import.meta.url));
 
-Each section is rewritten by \`npm run bench -- <name>\`. Figures are ratios
-against the native API measured in the same run, with the variants interleaved,
-because absolute times on shared 2-core machines are not stable.
-`;
+/** Records this run's figures in docs/benchmarks/<name>.json, then rebuilds the page and the charts. */
+export function writeResult(result: BenchResult, dir: string = DOCS): void {
+  const recorded: RecordedResult = { ...result, date: new Date().toISOString().slice(0, 10), node: process.version };
+  const results = path.join(dir, 'benchmarks');
+  mkdirSync(results, { recursive: true });
+  writeFileSync(path.join(results, `${result.name}.json`), `${JSON.stringify(recorded, null, 2)}\n`);
+  renderDocs(dir);
+}
 
-/** Replaces this bench's section of docs/benchmarks.md (or appends it). */
-export function writeResult(result: BenchResult): void {
-  const start = `<!-- bench:${result.name}:start -->`;
-  const end = `<!-- bench:${result.name}:end -->`;
-  const table = [
-    `| ${result.table.headers.join(' | ')} |`,
-    `| ${result.table.headers.map(() => '---').join(' | ')} |`,
-    ...result.table.rows.map((r) => `| ${r.join(' | ')} |`),
-  ].join('\n');
-  const section = [
-    start,
-    `## ${result.title}`,
-    '',
-    `Command: \`${result.command}\` (run ${new Date().toISOString().slice(0, 10)}, Node ${process.version})`,
-    '',
-    result.summary,
-    '',
-    table,
-    end,
-  ].join('\n');
-  let doc = existsSync(DOC) ? readFileSync(DOC, 'utf8') : HEADER;
-  const i = doc.indexOf(start);
-  const j = doc.indexOf(end);
-  doc = i >= 0 && j > i ? doc.slice(0, i) + section + doc.slice(j + end.length) : `${doc.trimEnd()}\n\n${section}\n`;
-  writeFileSync(DOC, doc);
+/** Reads every docs/benchmarks/*.json and writes docs/benchmarks/<name>.svg and docs/benchmarks.md from them. */
+export function renderDocs(dir: string = DOCS): RecordedResult[] {
+  const results = path.join(dir, 'benchmarks');
+  const recorded = readdirSync(results)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
+    .map((f) => {
+      const r = JSON.parse(readFileSync(path.join(results, f), 'utf8')) as RecordedResult;
+      if (`${r.name}.json` !== f) throw new RangeError(`${path.join(results, f)} records '${r.name}': the file must be named after it`);
+      return r;
+    });
+  for (const r of recorded) writeFileSync(path.join(results, `${r.name}.svg`), renderBarChart(r.chart));
+  writeFileSync(path.join(dir, 'benchmarks.md'), renderPage(recorded));
+  return recorded;
 }

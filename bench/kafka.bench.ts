@@ -122,8 +122,23 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], version: string):
     const s = [...r.roundsNs].sort((a, b) => a - b);
     return `${fmt(1e9 / (s[s.length - 1] as number), 0)}–${fmt(1e9 / (s[0] as number), 0)}`;
   };
+  const chart = {
+    title: 'Kafka: throughput relative to raw kafkajs (higher is better)',
+    reference: { value: 1, label: 'native = 1' },
+    groups: [
+      {
+        label: '(a) back-to-back 1-message transactions: tx/s / raw kafkajs producer.transaction()',
+        bars: b2b.map((r) => ({ label: r.label, value: Number(fmt(perSec(r) / perSec(raw), 4)) })),
+      },
+      {
+        label: '(b) messages/s of a transaction / idempotent non-transactional producer (goal >= 0.95 at 1000)',
+        bars: curve.map((p) => ({ label: `transactional / idempotent, ${p.size} x 1 KB`, value: Number(fmt(p.idempotent.medianNs / p.transactional.medianNs, 4)) })),
+      },
+    ],
+  };
   return {
     name: 'kafka',
+    chart,
     title: `Kafka transactions (kafkajs 2.2.4, local Kafka ${version} broker)`,
     command: 'npm run bench -- kafka',
     summary: [

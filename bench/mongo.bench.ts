@@ -90,6 +90,14 @@ export default async function mongoBench(): Promise<BenchResult> {
       `${lines.join(' ')} Each transaction starts a session, updates one document and commits; medians of ` +
       `interleaved rounds. Adapter loaded from ${from}.`,
     table: { headers: ['deployment', 'variant', 'µs per transaction (median)', 'ratio to native'], rows },
+    chart: {
+      title: 'MongoDB: time per transaction relative to hand-written driver calls (lower is better)',
+      reference: { value: 1, label: 'hand-written startTransaction/commitTransaction = 1' },
+      groups: [...new Set(rows.map((r) => String(r[0])))].map((deployment) => ({
+        label: `${deployment}: µs per transaction / native`,
+        bars: rows.filter((r) => r[0] === deployment).map((r) => ({ label: String(r[1]), value: Number(r[3]) })),
+      })),
+    },
   };
 }
 

@@ -131,6 +131,16 @@ export default async function pulsarBench(): Promise<BenchResult> {
       ],
       rows,
     },
+    chart: {
+      title: 'Pulsar: transactional / non-transactional produce throughput (higher is better)',
+      reference: { value: 1, label: 'non-transactional = 1' },
+      groups: [
+        {
+          label: 'msg/s with transactions / without (goal >= 0.80 at 50 per transaction)',
+          bars: rows.map((r) => ({ label: `${r[0]} per transaction, ${r[1]} in flight`, value: Number(r[4]) })),
+        },
+      ],
+    },
   };
 }
 

@@ -1,8 +1,10 @@
 // `npm run bench [-- name ...]`: runs bench/<name>.bench.ts (all when none is named),
-// prints each result and rewrites its section of docs/benchmarks.md.
+// prints each result, records it in docs/benchmarks/<name>.json and rebuilds
+// docs/benchmarks.md and the charts from every recorded result.
+// `npm run bench -- --render` only rebuilds the page and charts.
 import { readdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { writeResult } from './harness.js';
+import { renderDocs, writeResult } from './harness.js';
 import type { BenchResult } from './harness.js';
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
@@ -10,7 +12,13 @@ const all = readdirSync(dir)
   .filter((f) => f.endsWith('.bench.ts'))
   .map((f) => f.slice(0, -'.bench.ts'.length))
   .sort();
-const wanted = process.argv.slice(2);
+const args = process.argv.slice(2);
+if (args.includes('--render')) {
+  const recorded = renderDocs();
+  console.log(`rendered docs/benchmarks.md and ${recorded.length} chart(s) from docs/benchmarks/*.json`);
+  process.exit(0);
+}
+const wanted = args;
 for (const name of wanted) {
   if (!all.includes(name)) {
     console.error(`unknown benchmark '${name}'; available: ${all.join(', ')}`);
@@ -23,5 +31,5 @@ for (const name of wanted.length > 0 ? wanted : all) {
   console.log(`\n${result.title}\n${result.summary}`);
   console.table(result.table.rows.map((r) => Object.fromEntries(result.table.headers.map((h, i) => [h, r[i]]))));
   writeResult(result);
-  console.log(`wrote section '${name}' of docs/benchmarks.md`);
+  console.log(`recorded docs/benchmarks/${name}.json; rewrote docs/benchmarks.md and docs/benchmarks/${name}.svg`);
 }

@@ -116,6 +116,16 @@ export default async function sqlBench(): Promise<BenchResult> {
         headers: ['variant', 'median µs / transaction', 'round spread µs', 'commits/s', 'ratio txkit/native', 'txkit overhead µs'],
         rows,
       },
+      chart: {
+        title: 'SQL: time per transaction relative to the native API (lower is better)',
+        reference: { value: 1, label: 'native = 1' },
+        groups: [
+          {
+            label: 'µs per transaction / native (goal <= 1.03)',
+            bars: rows.map((r) => ({ label: String(r[0]), value: String(r[4]).startsWith('1 (') ? 1 : Number(r[4]) })),
+          },
+        ],
+      },
     };
   } finally {
     await pool.query(`DROP TABLE IF EXISTS ${table}`);

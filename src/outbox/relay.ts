@@ -46,6 +46,11 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
   readonly #o: Required<Omit<OutboxRelayOptions<H>, 'partitions' | 'retry'>> & { partitions: readonly number[]; retry: Partial<RetryPolicy> };
   readonly #known = new Map<number, number>();
   readonly #fenced = new Set<number>();
+  /** Rows read ahead per partition, after the position of the transaction that was ending. */
+  readonly #ahead = new Map<number, { after: number; rows: Promise<OutboxRecord[] | undefined> }>();
+  /** Positions waiting to be recorded as relayed, latest per partition. */
+  readonly #marks = new Map<number, number>();
+  #marking: Promise<void> | undefined;
   #relayed = 0;
   #transactions = 0;
   #running: { controller: AbortController; done: Promise<void> } | undefined;
@@ -89,16 +94,29 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
    * the number of records sent.
    */
   async relayOnce(partition: number): Promise<number> {
+    const n = await this.#relayPartition(partition);
+    await this.#marking;
+    return n;
+  }
+
+  async #relayPartition(partition: number): Promise<number> {
     const { store, sink, relayId, batchSize } = this.#o;
     const known = this.#known.get(partition);
-    // Cheap look outside any transaction: no broker transaction when there is nothing to send.
-    if (known !== undefined && (await store.read(partition, known, 1)).length === 0) return 0;
+    // Rows after the position this relay last committed: read ahead while that transaction ended, or now.
+    // Outside any transaction, so nothing to send costs no broker transaction.
+    let fresh: OutboxRecord[] | undefined;
+    if (known !== undefined) {
+      fresh = (await this.#takeAhead(partition, known)) ?? (await store.read(partition, known, batchSize));
+      if (fresh.length === 0) return 0;
+    }
     let last: OutboxRecord | undefined;
     let count = 0;
     await sink.context.withTransaction(
       async (tx) => {
         const position = (await sink.readPosition(tx, relayId, partition)) ?? 0;
-        const records = await store.read(partition, position, batchSize);
+        // Rows read from `known` hold while the broker still has the position there (committed rows
+        // after it never change); a rerun, or another relay having moved it, reads again.
+        const records = fresh !== undefined && tx.attempt === 1 && position === known ? fresh : await store.read(partition, position, batchSize);
         count = records.length;
         last = records.at(-1);
         if (last === undefined) {
@@ -107,6 +125,8 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
         }
         await tx.handle.sendBatch({ topicMessages: groupByTopic(records) });
         await sink.writePosition(tx, relayId, partition, last.seq);
+        // A full batch means more is probably waiting: read it while the broker commits this one.
+        if (records.length === batchSize) this.#readAhead(partition, last.seq);
       },
       { retry: this.#o.retry },
     );
@@ -114,8 +134,44 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     this.#known.set(partition, last.seq);
     this.#relayed += count;
     this.#transactions += 1;
-    await store.markRelayed(partition, last.seq).catch(this.#o.onError);
+    this.#markRelayed(partition, last.seq);
     return count;
+  }
+
+  #readAhead(partition: number, after: number): void {
+    const rows = this.#o.store.read(partition, after, this.#o.batchSize);
+    // A failed read-ahead is only a missed shortcut: the next transaction reads again and meets the error itself.
+    this.#ahead.set(partition, { after, rows: rows.catch(() => undefined) });
+  }
+
+  async #takeAhead(partition: number, after: number): Promise<OutboxRecord[] | undefined> {
+    const ahead = this.#ahead.get(partition);
+    if (ahead === undefined) return undefined;
+    this.#ahead.delete(partition);
+    // Read after a transaction that did not commit: the position is elsewhere, the rows do not fit.
+    return ahead.after === after ? await ahead.rows : undefined;
+  }
+
+  /**
+   * Records the relay's progress in the store without holding up the next
+   * broker transaction: one update in flight at a time, each carrying the
+   * latest position of its partition. It is a hint for status and cleanup.
+   */
+  #markRelayed(partition: number, seq: number): void {
+    this.#marks.set(partition, seq);
+    this.#marking ??= this.#flushMarks();
+  }
+
+  async #flushMarks(): Promise<void> {
+    try {
+      for (let [entry] = this.#marks; entry !== undefined; [entry] = this.#marks) {
+        const [partition, seq] = entry;
+        this.#marks.delete(partition);
+        await this.#o.store.markRelayed(partition, seq).catch(this.#o.onError);
+      }
+    } finally {
+      this.#marking = undefined;
+    }
   }
 
   /** Relays until every record committed before the call has been sent; returns how many were sent. */
@@ -124,11 +180,12 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     for (const p of this.#o.partitions) {
       // Bounded: each round sends at least one record or ends.
       for (let round = 0; round < Number.MAX_SAFE_INTEGER; round++) {
-        const n = await this.relayOnce(p);
+        const n = await this.#relayPartition(p);
         total += n;
         if (n === 0) break;
       }
     }
+    await this.#marking;
     return total;
   }
 
@@ -147,16 +204,31 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     if (running === undefined) return;
     running.controller.abort();
     await running.done;
+    // No query of this relay outlives stop(): the caller may close the database next.
+    await Promise.all([...this.#ahead.values()].map((a) => a.rows));
+    this.#ahead.clear();
+    await this.#marking;
     this.#running = undefined;
   }
 
   async #loop(partition: number, signal: AbortSignal): Promise<void> {
     let failures = 0;
     while (!signal.aborted && !this.#fenced.has(partition)) {
+      // Listen before looking: a commit notified between an empty read and the start of the wait
+      // would otherwise go unheard until the next poll.
+      const look = new AbortController();
+      const stopLooking = (): void => look.abort();
+      signal.addEventListener('abort', stopLooking, { once: true });
+      // Settled into a value at once, so a failure to listen is never an unhandled rejection while the read runs.
+      const published = this.#o.store.waitForPublish(this.#o.pollIntervalMs, look.signal).then(
+        () => undefined,
+        (err: unknown) => ({ err }),
+      );
       try {
-        const n = await this.relayOnce(partition);
+        const n = await this.#relayPartition(partition);
         failures = 0;
-        if (n === 0) await this.#o.store.waitForPublish(this.#o.pollIntervalMs, signal);
+        const failed = n === 0 ? await published : undefined;
+        if (failed !== undefined) throw failed.err;
       } catch (err) {
         if (err instanceof FencedError) {
           // Another relay instance owns this partition now: stepping aside is the correct outcome.
@@ -167,6 +239,11 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
         this.#o.onError(err);
         failures += 1;
         await waitForWake(Math.min(this.#o.pollIntervalMs, 50 * 2 ** Math.min(failures, 10)), signal);
+      } finally {
+        signal.removeEventListener('abort', stopLooking);
+        look.abort();
+        // Ends at once after the abort; a failure to listen after records were sent shows up in the next wait.
+        await published;
       }
     }
   }

@@ -69,7 +69,10 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
   readonly tables: Tables;
   readonly #db: KnexInstanceLike;
   readonly #local = new EventEmitter();
+  /** Transaction handles whose transaction already carries a NOTIFY (Postgres). */
+  readonly #notified = new WeakSet<KnexRawLike>();
   #listener: { connection: unknown; close(): Promise<void> } | undefined;
+  #listening: Promise<void> | undefined;
   #closed = false;
 
   constructor(db: KnexInstanceLike, options: SqlOutboxStoreOptions = {}) {
@@ -126,6 +129,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
   async append(handle: KnexRawLike, partition: number, records: readonly PendingRecord[]): Promise<void> {
     if (records.length === 0) return;
     const t = this.tables;
+    if (this.dialect === 'postgres') return this.#appendPostgres(handle, partition, records);
     // Taking the partition's next numbers locks its counter row until this transaction ends.
     const updated = await handle.raw(`update ${t.partitions} set next_seq = next_seq + ? where part = ?`, [records.length, partition]);
     if (affected(updated) === 0) {
@@ -140,7 +144,39 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     }
     const placeholders = records.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
     await handle.raw(`insert into ${t.outbox} (part, seq, id, topic, msg_key, msg_value, headers, created_at) values ${placeholders}`, values);
-    if (this.dialect === 'postgres') await handle.raw('select pg_notify(?, ?)', [NOTIFY_CHANNEL, String(partition)]);
+  }
+
+  /**
+   * Postgres in one round trip: take the numbers (locking the counter row),
+   * insert the rows numbered from them and notify relays, as one statement.
+   * A publish per consumed message is the common case in pipelines, so the
+   * round trips of append are paid per message.
+   */
+  async #appendPostgres(handle: KnexRawLike, partition: number, records: readonly PendingRecord[]): Promise<void> {
+    const t = this.tables;
+    const values: unknown[] = [records.length, partition];
+    const rows = records.map((r, i) => {
+      values.push(r.id, r.topic, r.key, r.value, JSON.stringify(r.headers), r.createdAt);
+      return `(${i + 1 - records.length}, ?::varchar, ?::varchar, ?::text, ?::bytea, ?::text, ?::bigint)`;
+    });
+    // One notification per transaction wakes the relays; more would only cost the statement time.
+    // A savepoint's handle is its own object, so a rolled-back savepoint never swallows the outer one's.
+    const notify = !this.#notified.has(handle);
+    if (notify) values.push(NOTIFY_CHANNEL, String(partition));
+    const result = await this.#rows(
+      handle.raw(
+        `with c as (update ${t.partitions} set next_seq = next_seq + ? where part = ? returning part, next_seq),
+         ins as (insert into ${t.outbox} (part, seq, id, topic, msg_key, msg_value, headers, created_at)
+                 select c.part, c.next_seq + v.d, v.id, v.topic, v.k, v.val, v.h, v.ts from c cross join (values ${rows.join(', ')}) as v(d, id, topic, k, val, h, ts)
+                 returning 1)
+         select (select count(*) from ins) as inserted${notify ? ', pg_notify(?, ?)' : ''}`,
+        values,
+      ),
+    );
+    if (Number((result[0] as { inserted?: unknown } | undefined)?.inserted ?? 0) !== records.length) {
+      throw new ConfigError(`outbox partition ${partition} does not exist in ${t.partitions}: run migrate() (txkit migrate) with partitions >= ${partition + 1}`);
+    }
+    if (notify) this.#notified.add(handle);
   }
 
   async read(partition: number, afterSeq: number, limit: number): Promise<OutboxRecord[]> {
@@ -290,7 +326,14 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
   }
 
   async waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.dialect === 'postgres') await this.#listen();
+    if (this.dialect === 'postgres') {
+      // One LISTEN connection however many relay loops wait at once; a failed attempt is retried by the next wait.
+      this.#listening ??= this.#listen().catch((err: unknown) => {
+        this.#listening = undefined;
+        throw err;
+      });
+      await this.#listening;
+    }
     await waitForWake(timeoutMs, signal, (wake) => {
       this.#local.on('published', wake);
       return () => this.#local.off('published', wake);
@@ -299,6 +342,8 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
 
   async close(): Promise<void> {
     this.#closed = true;
+    // A LISTEN being set up finishes first, so its connection goes back to the pool below.
+    await this.#listening?.catch(() => undefined);
     await this.#listener?.close();
     this.#listener = undefined;
     this.#local.emit('published');
@@ -318,7 +363,13 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
       if (msg.channel === NOTIFY_CHANNEL) this.#local.emit('published');
     };
     connection.on('notification', onNotification);
-    await connection.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    try {
+      await connection.query(`LISTEN ${NOTIFY_CHANNEL}`);
+    } catch (err) {
+      connection.removeAllListeners?.('notification');
+      await client.releaseConnection?.(connection);
+      throw err;
+    }
     this.#listener = {
       connection,
       close: async () => {

@@ -1,0 +1,600 @@
+// `npm run bench -- outbox`: the outbox on real Postgres and a real Kafka broker.
+// (a) Drain: OutboxRelay moves N pre-filled outbox rows (TXKIT_BENCH_OUTBOX_ROWS, default
+//     1,000,000) from Postgres to Kafka in broker transactions; against raw kafkajs
+//     transactions sending the same messages from memory, measured in the same run.
+// (b) Idle latency: one record per database transaction, spaced out; time from the
+//     database commit to the record reaching a read_committed consumer, the relay woken
+//     by LISTEN/NOTIFY (the publisher uses its own store object, so no in-process wake).
+// (c) Pipeline: exactly-once pipeline() (inbox position in the database transaction,
+//     outbox, relay) vs the same handler and writes at-least-once (output sent directly,
+//     positions stored after the fact), 100 messages per batch.
+// Runs the built package (dist/), as users run it; `npm run bench` builds it first.
+import pg from 'pg';
+import knexFactory from 'knex';
+import type { Knex } from 'knex';
+import kafkajs from 'kafkajs';
+import type { Kafka as KafkaClient, Message, Producer } from 'kafkajs';
+import { startKafka } from '../scripts/services/kafka.mjs';
+import { fmt, median } from './harness.js';
+import type { BenchResult } from './harness.js';
+
+type OutboxModule = typeof import('../src/outbox/index.js');
+type KafkaModule = typeof import('../src/adapters/kafka/index.js');
+type SqlModule = typeof import('../src/adapters/sql/index.js');
+type MemoryModule = typeof import('../src/adapters/memory/index.js');
+const built = { outbox: '../dist/outbox.js', kafka: '../dist/kafka.js', sql: '../dist/sql.js', memory: '../dist/memory.js' };
+const ob = (await import(built.outbox)) as OutboxModule;
+const { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } = (await import(built.kafka)) as KafkaModule;
+const { knexTransactions } = (await import(built.sql)) as SqlModule;
+const { MemoryStore, memoryTransactions } = (await import(built.memory)) as MemoryModule;
+
+type MessageSource = import('../src/outbox/index.js').MessageSource;
+type SourceFactory = (tag: string) => { source: MessageSource; close: () => Promise<unknown> };
+type KafkaSourceFn = (options: { kafka: KafkaClient; topic: string; groupId?: string }) => MessageSource & { close(): Promise<void> };
+
+/** The Kafka pipeline source: from the build when it exports one, else from the sources; undefined when there is none. */
+async function loadKafkaSource(): Promise<{ fn: KafkaSourceFn; from: string } | undefined> {
+  const fromBuild = (ob as unknown as { kafkaSource?: KafkaSourceFn }).kafkaSource;
+  if (typeof fromBuild === 'function') return { fn: fromBuild, from: 'dist/outbox.js' };
+  const srcModule = '../src/outbox/kafka-broker.js';
+  const mod = (await import(srcModule).catch(() => ({}))) as { kafkaSource?: KafkaSourceFn };
+  return typeof mod.kafkaSource === 'function' ? { fn: mod.kafkaSource, from: 'src/outbox/kafka-broker.ts (not exported by the build yet)' } : undefined;
+}
+
+const { Kafka, logLevel } = kafkajs;
+const PG_URL = process.env.TXKIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
+const ROWS = Number(process.env.TXKIT_BENCH_OUTBOX_ROWS ?? 1_000_000);
+/** Outbox partitions of the drain; each has its own order and its own relay position. */
+const PARTITIONS = 4;
+const KEYS_PER_PARTITION = 250;
+const VALUE_BYTES = 100;
+const RELAY_BATCH = Number(process.env.TXKIT_BENCH_OUTBOX_BATCH ?? 2_000);
+const LATENCY_SAMPLES = Number(process.env.TXKIT_BENCH_OUTBOX_LATENCY_SAMPLES ?? 200);
+const PIPELINE_MESSAGES = Number(process.env.TXKIT_BENCH_OUTBOX_PIPELINE_MESSAGES ?? 5_000);
+const PIPELINE_ROUNDS = 3;
+
+type Closer = () => Promise<unknown>;
+
+interface DrainResult {
+  rows: number;
+  relayMs: number;
+  nativeMs: number;
+  prefillMs: number;
+  transactions: number;
+  /** Rows per turn: relay and anchor alternate, segment by segment. */
+  segment: number;
+  /** msg/s of each turn. */
+  relayRates: number[];
+  nativeRates: number[];
+}
+
+interface LatencyResult {
+  /** Database commit to arrival at the consumer, ms. */
+  samples: number[];
+  /** Database commit to the relay's broker commit, ms. */
+  relaySamples: number[];
+}
+
+interface PipelineRound {
+  exactlyOnce: number;
+  atLeastOnce: number;
+}
+
+interface PipelineResult {
+  rounds: PipelineRound[];
+  /** What the pipelines read from, for the report. */
+  source: string;
+}
+
+export default async function outboxBench(): Promise<BenchResult> {
+  if (!Number.isInteger(ROWS) || ROWS < 1) throw new Error(`TXKIT_BENCH_OUTBOX_ROWS must be a positive integer, got ${process.env.TXKIT_BENCH_OUTBOX_ROWS}`);
+  const broker = await startKafka({ log: (line: string) => console.error(`[kafka] ${line}`) });
+  const kafka = new Kafka({ brokers: [broker.brokers], clientId: 'txkit-bench-outbox', logLevel: logLevel.NOTHING });
+  const db = knexFactory({ client: 'pg', connection: PG_URL, pool: { min: 0, max: 6 } });
+  const pool = new pg.Pool({ connectionString: PG_URL, max: 2 });
+  const closers: Closer[] = [() => db.destroy(), () => pool.end()];
+  const stamp = `${process.pid}_${Date.now().toString(36)}`;
+  try {
+    const pgVersion = String(((await pool.query('show server_version')).rows[0] as { server_version: string }).server_version);
+    const drain = await drainBench(kafka, db, pool, stamp, closers);
+    const latency = await latencyBench(kafka, db, stamp, closers);
+    const pipe = await pipelineBench(kafka, db, stamp, closers);
+    return report(drain, latency, pipe, broker.version, pgVersion);
+  } finally {
+    for (const close of closers.reverse()) await close().catch((err: unknown) => console.error(`[outbox bench] cleanup: ${String(err)}`));
+    await broker.stop();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// shared helpers
+
+async function createTopic(kafka: KafkaClient, topic: string, numPartitions: number): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    await admin.createTopics({ topics: [{ topic, numPartitions }], waitForLeaders: true });
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+function dropTables(db: Knex, prefix: string): Closer {
+  return async () => {
+    for (const t of ['outbox', 'outbox_partitions', 'inbox', 'dead_letters', 'schema', 'state']) await db.schema.dropTableIfExists(`${prefix}${t}`);
+  };
+}
+
+/** Keys that hash to each outbox partition, so pre-filled rows sit where publish() would put them. */
+function keysByPartition(partitions: number, perPartition: number): string[][] {
+  const keys: string[][] = Array.from({ length: partitions }, () => []);
+  for (let i = 0; keys.some((k) => k.length < perPartition); i++) {
+    if (i > partitions * perPartition * 100) throw new Error('could not find keys for every outbox partition');
+    const key = `key-${i}`;
+    const bucket = keys[ob.partitionOf(key, partitions)] as string[];
+    if (bucket.length < perPartition) bucket.push(key);
+  }
+  return keys;
+}
+
+/** Resolves when `check` holds; polls with a growing delay and fails after `timeoutMs`. */
+async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (let delay = 1; !check(); delay = Math.min(delay * 2, 50)) {
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
+    await new Promise((r) => setTimeout(r, delay));
+  }
+}
+
+function relayContext(kafka: KafkaClient, id: string, closers: Closer[]) {
+  const ctx = kafkaTransactions(kafka, { transactionalId: id });
+  closers.push(() => ctx.close());
+  const admin = kafka.admin();
+  closers.push(() => admin.disconnect());
+  return { ctx, admin };
+}
+
+// ---------------------------------------------------------------------------------------------
+// (a) drain
+
+/**
+ * Fills the outbox as publish() would, in one statement: row g goes to partition g % P with
+ * sequence g / P + 1 and a key of that partition; the counters end at each partition's last seq.
+ */
+async function prefill(pool: pg.Pool, tables: { outbox: string; partitions: string }, rows: number, topic: string, keys: string[][], stamp: string): Promise<void> {
+  const flat = keys.flat();
+  const chunk = 250_000;
+  for (let from = 0; from < rows; from += chunk) {
+    const to = Math.min(rows, from + chunk) - 1;
+    await pool.query(
+      `insert into ${tables.outbox} (part, seq, id, topic, msg_key, msg_value, headers, created_at)
+       select g % $1, g / $1 + 1, u.id, $2, ($3::text[])[(g % $1) * $4 + (g / $1) % $4 + 1],
+              convert_to(rpad(g::text, $5, 'x'), 'UTF8'), json_build_object('txkit-outbox-id', u.id)::text, $6
+         from generate_series($7::bigint, $8::bigint) g
+         cross join lateral (select md5($9 || g::text)::uuid::text as id) u`,
+      [PARTITIONS, topic, flat, KEYS_PER_PARTITION, VALUE_BYTES, Date.now(), from, to, stamp],
+    );
+  }
+  await pool.query(
+    `update ${tables.partitions} p set next_seq = c.n from (select part, max(seq) as n from ${tables.outbox} group by part) c where p.part = c.part`,
+  );
+  await pool.query(`analyze ${tables.outbox}`);
+}
+
+/** The messages of rows [from, to) as the relay sends them, built in memory for the native anchor. */
+function nativeMessages(from: number, to: number, keys: string[][], stamp: string): Message[] {
+  const out: Message[] = [];
+  for (let g = from; g < to; g++) {
+    const part = g % PARTITIONS;
+    const seq = Math.floor(g / PARTITIONS) + 1;
+    const id = `${stamp}-${g}`;
+    out.push({
+      key: (keys[part] as string[])[Math.floor(g / PARTITIONS) % KEYS_PER_PARTITION] as string,
+      value: Buffer.from(String(g).padEnd(VALUE_BYTES, 'x')),
+      headers: { 'txkit-outbox-id': id, [ob.OUTBOX_SEQ_HEADER]: `${part}:${seq}` },
+    });
+  }
+  return out;
+}
+
+async function drainBench(kafka: KafkaClient, db: Knex, pool: pg.Pool, stamp: string, closers: Closer[]): Promise<DrainResult> {
+  const prefix = `bench_ob${stamp}_`;
+  const topic = `bench-outbox-drain-${stamp}`;
+  const nativeTopic = `bench-outbox-native-${stamp}`;
+  await createTopic(kafka, topic, PARTITIONS);
+  await createTopic(kafka, nativeTopic, PARTITIONS);
+  const store = ob.sqlOutboxStore(db, { tablePrefix: prefix, partitions: PARTITIONS });
+  closers.push(dropTables(db, prefix), () => store.close());
+  await store.migrate();
+  const keys = keysByPartition(PARTITIONS, KEYS_PER_PARTITION);
+  console.error(`[outbox bench] pre-filling ${ROWS} outbox rows`);
+  const p0 = performance.now();
+  await prefill(pool, store.tables, ROWS, topic, keys, stamp);
+  const prefillMs = performance.now() - p0;
+  console.error(`[outbox bench] pre-filled in ${fmt(prefillMs / 1000, 1)} s; draining`);
+
+  const { ctx, admin } = relayContext(kafka, `bench-outbox-relay-${stamp}`, closers);
+  const relay = new ob.OutboxRelay({
+    store,
+    sink: ob.kafkaSink({ context: ctx, admin, positionsTopic: `bench-outbox-positions-${stamp}`, positionsPartitions: PARTITIONS }),
+    relayId: stamp,
+    batchSize: RELAY_BATCH,
+  });
+  // Native anchor: kafkajs transactions of the same size and messages, with txkit's producer retry
+  // (kafkajs' default 300 ms retry of CONCURRENT_TRANSACTIONS would make the anchor slow, not fair).
+  const producer = kafka.producer({ transactionalId: `bench-outbox-native-${stamp}`, idempotent: true, maxInFlightRequests: 1, retry: { ...DEFAULT_KAFKA_PRODUCER_RETRY } });
+  await producer.connect();
+  closers.push(() => producer.disconnect());
+
+  // Relay and anchor take turns, segment by segment, so drift in the shared machine's speed hits both alike.
+  const segment = Math.max(RELAY_BATCH, Math.min(100_000, Math.floor(ROWS / 4 / RELAY_BATCH) * RELAY_BATCH));
+  const relaySegment = async (): Promise<number> => {
+    let sent = 0;
+    // Bounded: every outbox partition is visited once per round, and a round without records ends the segment.
+    for (let round = 0; sent < segment && round < ROWS; round++) {
+      let inRound = 0;
+      for (const p of Array.from({ length: PARTITIONS }, (_, i) => i)) {
+        if (sent >= segment) break;
+        const n = await relay.relayOnce(p);
+        sent += n;
+        inRound += n;
+      }
+      if (inRound === 0) break;
+    }
+    return sent;
+  };
+  let nativeNext = 0;
+  const nativeSegment = async (): Promise<number> => {
+    const end = Math.min(ROWS, nativeNext + segment);
+    for (let from = nativeNext; from < end; from += RELAY_BATCH) {
+      const tx = await producer.transaction();
+      await tx.send({ topic: nativeTopic, messages: nativeMessages(from, Math.min(end, from + RELAY_BATCH), keys, stamp) });
+      await tx.commit();
+    }
+    const n = end - nativeNext;
+    nativeNext = end;
+    return n;
+  };
+  const relayRates: number[] = [];
+  const nativeRates: number[] = [];
+  let relayMs = 0;
+  let nativeMs = 0;
+  let relayed = 0;
+  for (let k = 0; relayed < ROWS || nativeNext < ROWS; k++) {
+    if (k > ROWS) throw new Error('the drain made no progress');
+    const turns = k % 2 === 0 ? (['relay', 'native'] as const) : (['native', 'relay'] as const);
+    for (const who of turns) {
+      const t0 = performance.now();
+      const n = who === 'relay' ? (relayed < ROWS ? await relaySegment() : 0) : nativeNext < ROWS ? await nativeSegment() : 0;
+      const ms = performance.now() - t0;
+      if (n === 0) continue;
+      if (who === 'relay') {
+        relayed += n;
+        relayMs += ms;
+        relayRates.push(n / (ms / 1000));
+      } else {
+        nativeMs += ms;
+        nativeRates.push(n / (ms / 1000));
+      }
+    }
+    console.error(`[outbox bench] drain segment ${k + 1}: relay ${fmt(relayRates.at(-1) ?? 0, 0)} msg/s, native ${fmt(nativeRates.at(-1) ?? 0, 0)} msg/s (${relayed} relayed)`);
+  }
+  if (relayed !== ROWS || (await relay.drain()) !== 0) throw new Error(`the relay sent ${relayed} records, expected ${ROWS}`);
+  await checkEndOffsets(kafka, topic, ROWS);
+  console.error(`[outbox bench] relay: ${fmt(ROWS / (relayMs / 1000), 0)} msg/s, native: ${fmt(ROWS / (nativeMs / 1000), 0)} msg/s (${relay.stats.transactions} relay transactions)`);
+  return { rows: ROWS, relayMs, nativeMs, prefillMs, transactions: relay.stats.transactions, segment, relayRates, nativeRates };
+}
+
+/** Every record arrived: the topic's end offsets hold at least that many records (plus commit markers). */
+async function checkEndOffsets(kafka: KafkaClient, topic: string, atLeast: number): Promise<void> {
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const offsets = await admin.fetchTopicOffsets(topic);
+    const total = offsets.reduce((s, o) => s + Number(o.high), 0);
+    if (total < atLeast) throw new Error(`topic ${topic} holds ${total} offsets, fewer than the ${atLeast} records relayed`);
+  } finally {
+    await admin.disconnect();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b) idle latency
+
+async function latencyBench(kafka: KafkaClient, db: Knex, stamp: string, closers: Closer[]): Promise<LatencyResult> {
+  const prefix = `bench_obl${stamp}_`;
+  const topic = `bench-outbox-latency-${stamp}`;
+  await createTopic(kafka, topic, 1);
+  const relayStore = ob.sqlOutboxStore(db, { tablePrefix: prefix });
+  // The publisher's own store object: its in-process wake-up does not reach the relay, LISTEN/NOTIFY must.
+  const publisherStore = ob.sqlOutboxStore(db, { tablePrefix: prefix });
+  closers.push(dropTables(db, prefix), () => relayStore.close(), () => publisherStore.close());
+  await relayStore.migrate();
+  const { ctx, admin } = relayContext(kafka, `bench-outbox-latency-${stamp}`, closers);
+  const sink = ob.kafkaSink({ context: ctx, admin, positionsTopic: `bench-outbox-lpositions-${stamp}`, positionsPartitions: 1 });
+  // When each relay transaction committed, to split the latency into relay and consumer parts.
+  let relayCommittedAt = 0;
+  const relay = new ob.OutboxRelay({
+    store: relayStore,
+    sink: {
+      ...sink,
+      writePosition: async (tx, relayId, partition, seq) => {
+        await sink.writePosition(tx, relayId, partition, seq);
+        tx.afterCommit(() => void (relayCommittedAt = performance.now()));
+      },
+    },
+    relayId: `latency-${stamp}`,
+  });
+
+  const arrived = new Map<number, number>();
+  const consumer = kafka.consumer({ groupId: `bench-outbox-latency-${stamp}`, readUncommitted: false, maxWaitTimeInMs: 20 });
+  await consumer.connect();
+  closers.push(() => consumer.disconnect());
+  await consumer.subscribe({ topics: [topic], fromBeginning: true });
+  await consumer.run({
+    eachMessage: async ({ message }) => void arrived.set(Number(String(message.value)), performance.now()),
+  });
+  const dbCtx = knexTransactions(db);
+  const outbox = new ob.Outbox(publisherStore);
+  relay.start();
+  closers.push(() => relay.stop());
+  // A first record, unmeasured, gets the producer, the consumer's fetch loop and the LISTEN going.
+  await dbCtx.withTransaction((tx) => outbox.publish(tx, { topic, key: 'k', value: '-1' }));
+  await until(() => arrived.has(-1), 60_000, 'the warm-up record at the consumer');
+
+  const samples: number[] = [];
+  const relaySamples: number[] = [];
+  for (let i = 0; i < LATENCY_SAMPLES; i++) {
+    await dbCtx.withTransaction((tx) => outbox.publish(tx, { topic, key: 'k', value: String(i) }));
+    const committed = performance.now();
+    await until(() => arrived.has(i), 10_000, `record ${i} at the consumer`);
+    samples.push((arrived.get(i) as number) - committed);
+    relaySamples.push(relayCommittedAt - committed);
+    // Spacing: the relay goes back to waiting for a notification before the next commit.
+    await new Promise((r) => setTimeout(r, 20 + Math.random() * 20));
+  }
+  await relay.stop();
+  console.error(`[outbox bench] latency p50/p99 ${fmt(percentile(samples, 50), 1)}/${fmt(percentile(samples, 99), 1)} ms; relay part ${fmt(percentile(relaySamples, 50), 1)}/${fmt(percentile(relaySamples, 99), 1)} ms`);
+  return { samples, relaySamples };
+}
+
+// ---------------------------------------------------------------------------------------------
+// (c) pipeline exactly-once vs at-least-once
+
+function inputMessages(from: number, to: number): { key: string; value: string }[] {
+  return Array.from({ length: to - from }, (_, k) => ({ key: `order-${(from + k) % 500}`, value: JSON.stringify({ order: from + k, amount: (from + k) % 97 }) }));
+}
+
+/** The pipelines' input: a Kafka topic read by kafkaSource when there is one, else a memory-broker topic. */
+async function pipelineInput(kafka: KafkaClient, stamp: string, closers: Closer[]): Promise<{ make: SourceFactory; kind: string }> {
+  const kafkaSource = await loadKafkaSource();
+  if (kafkaSource !== undefined) {
+    const topic = `bench-outbox-orders-${stamp}`;
+    await createTopic(kafka, topic, 1);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    for (let from = 0; from < PIPELINE_MESSAGES; from += 1_000) await producer.send({ topic, messages: inputMessages(from, Math.min(PIPELINE_MESSAGES, from + 1_000)) });
+    await producer.disconnect();
+    return {
+      kind: `Kafka (\`kafkaSource\`, read_committed, from ${kafkaSource.from})`,
+      make: (tag) => {
+        const source = kafkaSource.fn({ kafka, topic, groupId: `bench-outbox-source-${tag}` });
+        closers.push(() => source.close());
+        return { source, close: () => source.close() };
+      },
+    };
+  }
+  const input = new MemoryStore({ partitions: 1 });
+  const producer = memoryTransactions({ store: input });
+  for (let from = 0; from < PIPELINE_MESSAGES; from += 1_000) {
+    const messages = inputMessages(from, Math.min(PIPELINE_MESSAGES, from + 1_000));
+    await producer.withTransaction((tx) => tx.handle.send({ topic: 'orders', messages }));
+  }
+  await producer.close();
+  return { kind: 'the memory broker (`memorySource`; no Kafka source for pipelines existed)', make: () => ({ source: ob.memorySource(input, 'orders'), close: async () => undefined }) };
+}
+
+async function pipelineBench(kafka: KafkaClient, db: Knex, stamp: string, closers: Closer[]): Promise<PipelineResult> {
+  const { make, kind } = await pipelineInput(kafka, stamp, closers);
+  const rounds: PipelineRound[] = [];
+  for (let r = 0; r < PIPELINE_ROUNDS; r++) {
+    // Alternate which variant goes first, so drift in the machine's speed hits both alike.
+    const order = r % 2 === 0 ? (['eos', 'alo'] as const) : (['alo', 'eos'] as const);
+    const round: Partial<PipelineRound> = {};
+    for (const v of order) {
+      const tag = `${stamp}_${r}_${v}`;
+      const { source, close } = make(tag);
+      if (v === 'eos') round.exactlyOnce = await exactlyOnce(kafka, db, source, tag, closers);
+      else round.atLeastOnce = await atLeastOnce(kafka, db, source, tag, closers);
+      await close();
+    }
+    rounds.push(round as PipelineRound);
+    console.error(`[outbox bench] pipeline round ${r + 1}: exactly-once ${fmt(round.exactlyOnce ?? 0, 0)} msg/s, at-least-once ${fmt(round.atLeastOnce ?? 0, 0)} msg/s`);
+  }
+  return { rounds, source: kind };
+}
+
+/** The state write both variants make per message: an upsert of the order's running total. */
+function stateWrite(handle: Knex.Transaction, table: string, key: string | null, value: Buffer | null): Promise<unknown> {
+  const amount = (JSON.parse(String(value)) as { amount: number }).amount;
+  return handle.raw(`insert into ${table} (k, total) values (?, ?) on conflict (k) do update set total = ${table}.total + excluded.total`, [key, amount]);
+}
+
+function outputOf(value: Buffer | null): string {
+  const order = JSON.parse(String(value)) as { order: number; amount: number };
+  return JSON.stringify({ order: order.order, charged: order.amount * 100 });
+}
+
+async function exactlyOnce(kafka: KafkaClient, db: Knex, source: MessageSource, tag: string, closers: Closer[]): Promise<number> {
+  const prefix = `bench_obp${tag}_`;
+  const topic = `bench-outbox-pipe-${tag}`;
+  await createTopic(kafka, topic, 1);
+  const store = ob.sqlOutboxStore(db, { tablePrefix: prefix });
+  closers.push(dropTables(db, prefix), () => store.close());
+  await store.migrate();
+  const state = `${prefix}state`;
+  await db.raw(`create table ${state} (k text primary key, total bigint not null)`);
+  const { ctx, admin } = relayContext(kafka, `bench-outbox-pipe-${tag}`, closers);
+  const relay = new ob.OutboxRelay({ store, sink: ob.kafkaSink({ context: ctx, admin, positionsTopic: `bench-outbox-ppositions-${tag}`, positionsPartitions: 1 }), relayId: tag });
+  const job = ob.pipeline<Knex.Transaction>({
+    consumer: `bench-${tag}`,
+    source,
+    db: knexTransactions(db),
+    store,
+    batchSize: 100,
+    handler: async (m, { tx, outbox }) => {
+      await stateWrite(tx.handle, state, m.key, m.value);
+      await outbox.publish(tx, { topic, key: m.key, value: outputOf(m.value) });
+    },
+  });
+  const t0 = performance.now();
+  relay.start();
+  const stats = await job.runUntilIdle();
+  await until(() => relay.stats.relayed >= PIPELINE_MESSAGES, 300_000, 'the relay to send every output');
+  const ms = performance.now() - t0;
+  await relay.stop();
+  if (stats.processed !== PIPELINE_MESSAGES) throw new Error(`exactly-once pipeline processed ${stats.processed} of ${PIPELINE_MESSAGES}`);
+  return PIPELINE_MESSAGES / (ms / 1000);
+}
+
+/**
+ * The same handler, writes and output, at-least-once: each batch's state writes commit in a
+ * database transaction, the outputs go straight to Kafka on an idempotent producer, and the
+ * position is stored afterwards on its own, so a crash in between replays the batch.
+ */
+async function atLeastOnce(kafka: KafkaClient, db: Knex, source: MessageSource, tag: string, closers: Closer[]): Promise<number> {
+  const prefix = `bench_obp${tag}_`;
+  const topic = `bench-outbox-pipe-${tag}`;
+  await createTopic(kafka, topic, 1);
+  const state = `${prefix}state`;
+  const positions = `${prefix}inbox`;
+  closers.push(dropTables(db, prefix));
+  await db.raw(`create table ${state} (k text primary key, total bigint not null)`);
+  await db.raw(`create table ${positions} (consumer text primary key, next_offset bigint not null)`);
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  closers.push(() => producer.disconnect());
+  const dbCtx = knexTransactions(db);
+  const t0 = performance.now();
+  let offset = 0;
+  for (let step = 0; step < PIPELINE_MESSAGES; step++) {
+    const batch = await source.fetch(0, offset, 100);
+    if (batch.length === 0) break;
+    const outputs: Message[] = [];
+    await dbCtx.withTransaction(async (tx) => {
+      outputs.length = 0;
+      for (const m of batch) {
+        await stateWrite(tx.handle, state, m.key, m.value);
+        outputs.push({ key: m.key, value: outputOf(m.value) });
+      }
+    });
+    await producer.send({ topic, messages: outputs });
+    offset = (batch.at(-1) as { offset: number }).offset + 1;
+    await db.raw(`insert into ${positions} (consumer, next_offset) values (?, ?) on conflict (consumer) do update set next_offset = excluded.next_offset`, [tag, offset]);
+  }
+  const ms = performance.now() - t0;
+  if (offset !== PIPELINE_MESSAGES) throw new Error(`at-least-once loop stopped at offset ${offset} of ${PIPELINE_MESSAGES}`);
+  return PIPELINE_MESSAGES / (ms / 1000);
+}
+
+// ---------------------------------------------------------------------------------------------
+// report
+
+function percentile(xs: number[], p: number): number {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
+}
+
+function report(drain: DrainResult, latency: LatencyResult, pipe: PipelineResult, kafkaVersion: string, pgVersion: string): BenchResult {
+  const { rounds } = pipe;
+  const range = (xs: number[], d = 0): string => `${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)}`;
+  const relayRate = drain.rows / (drain.relayMs / 1000);
+  const nativeRate = drain.rows / (drain.nativeMs / 1000);
+  const p50 = percentile(latency.samples, 50);
+  const p99 = percentile(latency.samples, 99);
+  const max = Math.max(...latency.samples);
+  const eos = median(rounds.map((r) => r.exactlyOnce));
+  const alo = median(rounds.map((r) => r.atLeastOnce));
+  const ratios = rounds.map((r) => r.exactlyOnce / r.atLeastOnce);
+  const goal = (ok: boolean): string => (ok ? 'meets the goal' : 'misses the goal');
+  const chart = {
+    title: 'Outbox: ratios against the native API and the anchors named',
+    reference: { value: 1, label: 'native / anchor = 1' },
+    groups: [
+      {
+        label: '(a) drain msg/s / anchor (higher is better)',
+        bars: [
+          { label: 'relay / raw kafkajs transactions, same messages', value: relayRate / nativeRate },
+          { label: 'relay / goal 20,000 msg/s', value: relayRate / 20_000 },
+          { label: 'relay / okapi 5,200 msg/s (M3 Max)', value: relayRate / 5_200 },
+          { label: 'relay / Open Outbox Relay 14,500 events/s (M1)', value: relayRate / 14_500 },
+        ],
+      },
+      {
+        label: '(b) commit-to-consumer latency / Debezium 500 ms poll (lower is better)',
+        bars: [
+          { label: 'p50', value: p50 / 500 },
+          { label: 'p99', value: p99 / 500 },
+          { label: 'goal: p99 of 20 ms', value: 20 / 500 },
+        ],
+      },
+      {
+        label: '(c) exactly-once msg/s / at-least-once msg/s (higher is better)',
+        bars: [
+          { label: 'txkit pipeline() exactly-once / at-least-once', value: eos / alo },
+          { label: 'goal', value: 0.7 },
+          { label: 'anchor: Kafka Streams exactly-once, 30% cost', value: 0.7 },
+          { label: 'anchor: Kafka Streams exactly-once, 15% cost', value: 0.85 },
+        ],
+      },
+    ].map((g) => ({ ...g, bars: g.bars.map((bar) => ({ ...bar, value: Number(fmt(bar.value, 4)) })) })),
+  };
+  return {
+    name: 'outbox',
+    chart,
+    title: `Outbox: relay drain, commit-to-consumer latency, exactly-once pipeline (Postgres ${pgVersion.split(' ')[0]}, Kafka ${kafkaVersion})`,
+    command: 'npm run bench -- outbox',
+    summary: [
+      `**(a) Drain** of ${drain.rows.toLocaleString('en-US')} pre-filled outbox rows (${PARTITIONS} outbox partitions, ${VALUE_BYTES}-byte values, ` +
+        `${RELAY_BATCH} records per broker transaction, one relay with one transactional producer): **${fmt(relayRate, 0)} msg/s** ` +
+        `(${goal(relayRate >= 20_000)} of 20,000 msg/s on this 2-core machine; okapi reports 5,200 msg/s on an M3 Max, ` +
+        `Open Outbox Relay 14,500 events/s on an M1 with 12 workers). Raw kafkajs transactions sending the same messages ` +
+        `from memory, same batch size: ${fmt(nativeRate, 0)} msg/s; relay/native **${fmt(relayRate / nativeRate)}**. ` +
+        `Relay and anchor take turns of ${drain.segment.toLocaleString('en-US')} records (order alternating), so the machine's ` +
+        `drift hits both; per-turn rates: relay ${range(drain.relayRates)}, native ${range(drain.nativeRates)} msg/s. ` +
+        `Each relay transaction reads its rows from Postgres (the next batch is read while the broker commits), sends ` +
+        `them, commits the relay position as a transactional consumer-group offset and ends the transaction; ` +
+        `${drain.transactions} transactions.`,
+      '',
+      `**(b) Idle latency** from the database commit of one record to its arrival at a read_committed kafkajs consumer ` +
+        `(${latency.samples.length} commits, 20–40 ms apart, relay waiting on LISTEN/NOTIFY): p50 **${fmt(p50, 1)} ms**, ` +
+        `p99 **${fmt(p99, 1)} ms**, max ${fmt(max, 1)} ms (${goal(p99 < 20)}: p99 under 20 ms). Anchor: Debezium polls ` +
+        `every 500 ms by default (p99/500 ms = ${fmt(p99 / 500, 3)}). The path is NOTIFY, one read, one broker transaction ` +
+        '(AddPartitionsToTxn, Produce, AddOffsetsToTxn, TxnOffsetCommit, EndTxn) and the consumer\'s next fetch; ' +
+        `the relay's part (database commit to broker commit) is p50 ${fmt(percentile(latency.relaySamples, 50), 1)} ms, p99 ${fmt(percentile(latency.relaySamples, 99), 1)} ms.`,
+      '',
+      `**(c) Exactly-once pipeline** vs the same work at-least-once, ${PIPELINE_MESSAGES.toLocaleString('en-US')} messages, ` +
+        '100 per database transaction, each message one upsert of a state row and one output message. Exactly-once: ' +
+        '`pipeline()` with the inbox position in the database transaction, the output through the outbox, the relay ' +
+        'running alongside, timed until the last output is committed in Kafka. At-least-once: the same upserts in a ' +
+        'database transaction, the outputs sent straight to Kafka with an idempotent producer, the position stored ' +
+        `afterwards in its own statement. Exactly-once **${fmt(eos, 0)} msg/s**, at-least-once ${fmt(alo, 0)} msg/s: ratio ` +
+        `**${fmt(eos / alo)}** (${goal(eos / alo >= 0.7)}: at least 0.7; per-round ratios ${range(ratios, 2)}). Anchor: Kafka ` +
+        `Streams exactly-once costs 15–30% of throughput (ratio 0.70–0.85). Both variants read from ${pipe.source}.`,
+      '',
+      `Medians of ${rounds.length} alternating rounds for (c). Single-node broker and Postgres on the same 2-core machine ` +
+        `as the client, shared with other work, so figures vary from run to run. Pre-fill of (a) took ${fmt(drain.prefillMs / 1000, 1)} s.`,
+    ].join('\n'),
+    table: {
+      headers: ['measure', 'txkit', 'native / anchor', 'ratio', 'goal'],
+      rows: [
+        ['(a) drain, msg/s', `${fmt(relayRate, 0)} (turns ${range(drain.relayRates)})`, `${fmt(nativeRate, 0)} (raw kafkajs transactions; turns ${range(drain.nativeRates)})`, `${fmt(relayRate / nativeRate)} of native`, '20,000 msg/s'],
+        ['(a) drain vs okapi (M3 Max)', fmt(relayRate, 0), '5,200', `${fmt(relayRate / 5_200)}x`, ''],
+        ['(a) drain vs Open Outbox Relay (M1, 12 workers)', fmt(relayRate, 0), '14,500', `${fmt(relayRate / 14_500)}x`, ''],
+        ['(b) commit to consumer p50, ms', fmt(p50, 1), '500 (Debezium poll)', fmt(p50 / 500, 3), ''],
+        ['(b) commit to consumer p99, ms', fmt(p99, 1), '500 (Debezium poll)', fmt(p99 / 500, 3), 'p99 < 20 ms'],
+        ['(c) pipeline msg/s, exactly-once / at-least-once', `${fmt(eos, 0)} (rounds ${range(rounds.map((r) => r.exactlyOnce))})`, `${fmt(alo, 0)} (rounds ${range(rounds.map((r) => r.atLeastOnce))})`, fmt(eos / alo), '>= 0.7 (Kafka Streams EOS: 0.70–0.85)'],
+      ],
+    },
+  };
+}

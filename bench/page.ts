@@ -1,0 +1,90 @@
+// Renders docs/benchmarks.md from the recorded results (docs/benchmarks/<name>.json):
+// pure functions of the records, so the page can be rebuilt without rerunning anything.
+import type { ChartSpec } from './chart.js';
+
+export interface BenchTable {
+  headers: string[];
+  rows: (string | number)[][];
+}
+
+/** A bench's result as recorded in docs/benchmarks/<name>.json. */
+export interface RecordedResult {
+  /** The bench's file name without `.bench.ts`; its section id, and the name of its JSON and SVG. */
+  name: string;
+  title: string;
+  /** The command that produced these figures. */
+  command: string;
+  /** Markdown: what was measured and how to read it. */
+  summary: string;
+  table: BenchTable;
+  /** Ratios against the native API or the anchors named, drawn as docs/benchmarks/<name>.svg. */
+  chart: ChartSpec;
+  /** Day of the run, YYYY-MM-DD. */
+  date: string;
+  /** Node version of the run, e.g. v20.20.2. */
+  node: string;
+}
+
+export const PAGE_HEADER = `# Benchmarks
+
+Each section is rewritten by \`npm run bench -- <name>\` (\`npm run bench\` runs them all). Figures are ratios
+against the native API or a named anchor measured in the same run, with the variants interleaved where they
+can be, because absolute times on shared 2-core machines are not stable. Each run records its figures in
+\`docs/benchmarks/<name>.json\`; \`npm run bench -- --render\` rebuilds this page and the charts from them.
+`;
+
+/** Sections in this order first (the order they were added), then any other by name. */
+export const SECTION_ORDER = ['core', 'mongo', 'kafka', 'sql', 'pulsar', 'outbox'];
+
+/** A table cell: pipes would end the cell early, newlines the row. */
+function cell(v: string | number): string {
+  return String(v).replace(/\|/g, '\\|').replace(/\r?\n/g, ' ');
+}
+
+export function renderTable(table: BenchTable): string {
+  for (const [i, row] of table.rows.entries()) {
+    if (row.length > table.headers.length) {
+      throw new RangeError(`table row ${i} has ${row.length} cells, more than the ${table.headers.length} headers`);
+    }
+  }
+  return [
+    `| ${table.headers.map(cell).join(' | ')} |`,
+    `| ${table.headers.map(() => '---').join(' | ')} |`,
+    ...table.rows.map((r) => `| ${r.map(cell).join(' | ')} |`),
+  ].join('\n');
+}
+
+/** One section, between the markers `npm run bench` replaces; the chart is linked relative to docs/. */
+export function renderSection(r: RecordedResult): string {
+  return [
+    `<!-- bench:${r.name}:start -->`,
+    `## ${r.title}`,
+    '',
+    `Command: \`${r.command}\` (run ${r.date}, Node ${r.node})`,
+    '',
+    r.summary,
+    '',
+    renderTable(r.table),
+    '',
+    `![${r.chart.title.replace(/[[\]]/g, '')}](benchmarks/${r.name}.svg)`,
+    `<!-- bench:${r.name}:end -->`,
+  ].join('\n');
+}
+
+export function orderResults(results: readonly RecordedResult[]): RecordedResult[] {
+  const rank = (name: string): number => {
+    const i = SECTION_ORDER.indexOf(name);
+    return i < 0 ? SECTION_ORDER.length : i;
+  };
+  return [...results].sort((a, b) => rank(a.name) - rank(b.name) || a.name.localeCompare(b.name));
+}
+
+/** The whole page: header, then every section in order. Throws on two results with one name. */
+export function renderPage(results: readonly RecordedResult[]): string {
+  const seen = new Set<string>();
+  for (const r of results) {
+    if (seen.has(r.name)) throw new RangeError(`two recorded results are named '${r.name}'`);
+    seen.add(r.name);
+  }
+  return `${PAGE_HEADER}\n${orderResults(results).map(renderSection).join('\n\n')}\n`;
+}
