@@ -5,8 +5,9 @@ import type { Logger } from '../core/index.js';
 import type { OutboxStatus } from '../outbox/outbox-types.js';
 import { INSTRUMENTATION_SCOPE, TXKIT_TELEMETRY_NAMES } from './otel-telemetry.js';
 
+/** Options of {@link observeOutbox}. */
 export interface OutboxMetricsOptions {
-  /** @default the global meter provider's meter named 'txkit' */
+  /** Meter the gauges are created on. @default the global meter provider's meter named 'txkit' */
   meter?: Meter;
   /** Value of the `txkit.outbox.name` attribute, to tell several outboxes apart. @default 'default' */
   name?: string;
@@ -16,9 +17,11 @@ export interface OutboxMetricsOptions {
 
 /** What the gauges read: the outbox store's status (`SqlOutboxStore`, `MemoryOutboxStore`, ...). */
 export interface OutboxStatusSource {
+  /** The store's current status, read once per metric collection. */
   status(): Promise<OutboxStatus>;
 }
 
+/** The handle {@link observeOutbox} returns, to stop observing. */
 export interface OutboxMetrics {
   /** Stops observing; the gauges report nothing for this outbox afterwards. Idempotent. */
   stop(): void;
@@ -31,6 +34,9 @@ export interface OutboxMetrics {
  * when none wait) and `txkit.outbox.dead_letters`. They come from the store,
  * not from a relay, so a relay that is down shows as a growing backlog and
  * lag instead of as silence.
+ *
+ * @throws {@link txkit!ConfigError | ConfigError} when `store` has no `status()`, `meter` has no
+ *   `createObservableGauge()`, or `name` is not a non-empty string.
  *
  * @example
  * const outboxMetrics = observeOutbox(store, { name: 'orders' });

@@ -31,6 +31,7 @@ export const TXKIT_TELEMETRY_NAMES = Object.freeze({
   outboxDeadLetters: 'txkit.outbox.dead_letters',
 });
 
+/** Options of {@link openTelemetry}: where its spans and metrics go. */
 export interface OpenTelemetryOptions {
   /** Tracer of the transaction spans. @default the global tracer provider's tracer named 'txkit' */
   tracer?: Tracer;
@@ -58,6 +59,9 @@ interface Instruments {
  * `txkit.transaction.retries` and `txkit.commit.unknown`. The span is the
  * active one while the callback runs, so instrumented database and broker
  * clients nest their spans under it.
+ *
+ * @throws {@link txkit!ConfigError | ConfigError} when `options` is not an object, `tracer` has no `startSpan()`,
+ *   or `meter` lacks `createHistogram()` or `createCounter()`.
  *
  * @example
  * const ctx = pgTransactions(pool, { telemetry: openTelemetry() });

@@ -1,3 +1,15 @@
+/**
+ * The transactional outbox, relay and inbox pipeline: {@link Outbox} writes
+ * messages in the business transaction, {@link OutboxRelay} moves the
+ * committed ones to a broker inside broker transactions (sinks for Kafka,
+ * Pulsar and the memory broker), and {@link pipeline} consumes a source with
+ * each message's effects, outbox messages and consumer position committed in
+ * one database transaction, setting poison messages aside as dead letters.
+ * The records live in a SQL database ({@link sqlOutboxStore}), MongoDB
+ * ({@link mongoOutboxStore}) or the memory store ({@link MemoryOutboxStore}).
+ *
+ * @module txkit/outbox
+ */
 export { Outbox, OUTBOX_ID_HEADER, partitionOf } from './outbox.js';
 export type { OutboxOptions } from './outbox.js';
 export { OutboxRelay, OUTBOX_SEQ_HEADER } from './relay.js';

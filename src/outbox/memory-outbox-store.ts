@@ -13,6 +13,10 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
   readonly partitions: number;
   readonly #store: MemoryStore;
 
+  /**
+   * @param store - the memory backend's store the records, positions and dead letters are kept in.
+   * @param options - `partitions`: outbox partitions, records going to one by key hash (default 1).
+   */
   constructor(store: MemoryStore, options: { partitions?: number } = {}) {
     this.#store = store;
     this.partitions = options.partitions ?? 1;

@@ -28,32 +28,53 @@ export interface MongoOperationOptionsLike {
 
 /** The subset of the driver's `ChangeStream` the store uses (an EventEmitter). */
 export interface MongoChangeStreamLike {
+  /** Listens for inserts (`change`), failures (`error`), the server's confirmation (`resumeTokenChanged`) and the end (`close`). */
   on(event: 'change' | 'error' | 'resumeTokenChanged' | 'close', listener: (value: never) => void): unknown;
+  /** Closes the stream. */
   close(): Promise<unknown>;
 }
 
 /** The subset of the driver's `Collection` the store uses. */
 export interface MongoCollectionLike {
+  /** Inserts a publishing transaction's records, in order. */
   insertMany(docs: MongoDocumentLike[], options?: MongoOperationOptionsLike): Promise<unknown>;
+  /** Inserts a dead letter. */
   insertOne(doc: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<unknown>;
   /** Driver 6+ resolves to the document (or null); older drivers to `{ value }`. */
   findOneAndUpdate(filter: MongoDocumentLike, update: MongoDocumentLike, options: MongoOperationOptionsLike): Promise<unknown>;
+  /** Moves an inbox position (compare-and-set), the relay's progress hint, and creates documents on migrate (upsert). */
   updateOne(filter: MongoDocumentLike, update: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<{ matchedCount: number; upsertedCount: number }>;
+  /** Reads an inbox position or the schema version. */
   findOne(filter: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<MongoDocumentLike | null>;
-  find(filter: MongoDocumentLike, options?: MongoOperationOptionsLike): { toArray(): Promise<MongoDocumentLike[]> };
+  /** Reads outbox records, counters, progress hints and dead letters. */
+  find(filter: MongoDocumentLike, options?: MongoOperationOptionsLike): {
+    /** All documents of the cursor. */
+    toArray(): Promise<MongoDocumentLike[]>;
+  };
+  /** Deletes relayed records on cleanup. */
   deleteMany(filter: MongoDocumentLike): Promise<{ deletedCount: number }>;
+  /** Counts the dead letters for status(). */
   countDocuments(filter: MongoDocumentLike): Promise<number>;
-  aggregate(pipeline: MongoDocumentLike[]): { toArray(): Promise<MongoDocumentLike[]> };
+  /** Groups pending records by topic for status(). */
+  aggregate(pipeline: MongoDocumentLike[]): {
+    /** All documents of the cursor. */
+    toArray(): Promise<MongoDocumentLike[]>;
+  };
+  /** Creates the store's indexes on migrate. */
   createIndex(key: Record<string, 1 | -1>, options: { name: string; unique?: boolean }): Promise<string>;
+  /** Opens the change stream that wakes waiting relays. */
   watch(pipeline: MongoDocumentLike[]): MongoChangeStreamLike;
 }
 
 /** The subset of the driver's `Db` the store uses: `client.db('app')`. */
 export interface MongoDbLike {
+  /** A collection by name. */
   collection(name: string): MongoCollectionLike;
+  /** Creates a collection on migrate (the store ignores the server's 'namespace exists' refusal). */
   createCollection(name: string): Promise<unknown>;
 }
 
+/** Options of {@link mongoOutboxStore}. */
 export interface MongoOutboxStoreOptions {
   /** Prefix of the store's collections. @default 'txkit_' */
   collectionPrefix?: string;
@@ -507,7 +528,25 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
   }
 }
 
-/** Creates the MongoDB store on `client.db(name)`; call `migrate()` once before use. */
+/**
+ * Creates the MongoDB store on `client.db(name)`; call `migrate()` once before use.
+ * Publishers and pipelines write it through `mongoTransactions(client)` (`tx.handle` is the session).
+ *
+ * @throws {@link txkit!ConfigError | ConfigError} when `db` is not a Db of the MongoDB driver or an option is out of range
+ *   (`collectionPrefix` of letters, digits and `_` up to 41 characters, `partitions` from 1 to 1024).
+ *
+ * @example
+ * ```ts
+ * const store = mongoOutboxStore(client.db('shop'), { partitions: 4 });
+ * await store.migrate();
+ * const db = mongoTransactions(client);
+ * const outbox = new Outbox(store);
+ * await db.withTransaction(async (tx) => {
+ *   await client.db('shop').collection('orders').insertOne({ _id: 'o-1', total: 42 }, { session: tx.handle });
+ *   await outbox.publish(tx, { topic: 'order-events', key: 'o-1', value: JSON.stringify({ type: 'created' }) });
+ * });
+ * ```
+ */
 export function mongoOutboxStore(db: MongoDbLike, options?: MongoOutboxStoreOptions): MongoOutboxStore {
   return new MongoOutboxStore(db, options);
 }

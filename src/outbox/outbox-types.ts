@@ -32,33 +32,48 @@ export interface SourceMessage {
   readonly headers: Readonly<Record<string, string>>;
 }
 
+/**
+ * A message a pipeline set aside instead of processing: the message as it was
+ * consumed, why it failed and how often it ran. Stored in the same database
+ * transaction that moves the consumer's position past it.
+ */
 export interface DeadLetter {
+  /** The pipeline's `consumer` name. */
   readonly consumer: string;
+  /** Name of the source it was read from (`MessageSource.name`). */
   readonly source: string;
   readonly partition: number;
   readonly offset: number;
   readonly key: string | null;
   readonly value: Buffer | null;
   readonly headers: Readonly<Record<string, string>>;
+  /** Why it was set aside: the last error (`Name: message`), or the reason of a check, e.g. `decode: ...`. */
   readonly error: string;
+  /** Runs of the handler it had; 0 when a check or `decode` rejected it before any run. */
   readonly attempts: number;
+  /** When it was stored, epoch milliseconds. */
   readonly createdAt: number;
 }
 
+/** Progress of one outbox partition, as {@link OutboxStore.status} reports it. */
 export interface OutboxPartitionStatus {
   readonly partition: number;
   /** Rows published (the partition's sequence). */
   readonly published: number;
   /** Highest sequence a relay reported as sent (a hint; the authority is the broker). */
   readonly relayed: number;
+  /** `published - relayed`: records not yet reported relayed. */
   readonly pending: number;
   /** Age of the oldest row not yet reported relayed, in ms. */
   readonly oldestPendingAgeMs: number | undefined;
 }
 
+/** A snapshot of an outbox store: per-partition progress, backlog per topic and the dead-letter count. */
 export interface OutboxStatus {
   readonly partitions: readonly OutboxPartitionStatus[];
+  /** Records not yet reported relayed, per destination topic. */
   readonly pendingByTopic: Readonly<Record<string, number>>;
+  /** Messages in the dead-letter store, of every consumer. */
   readonly deadLetters: number;
 }
 
@@ -78,15 +93,19 @@ export interface OutboxStore<H> {
   markRelayed(partition: number, seq: number): Promise<void>;
   /** Deletes relayed records older than `olderThanMs`; returns how many. */
   cleanup(olderThanMs: number): Promise<number>;
+  /** Reads the current progress of every partition, the backlog per topic and the dead-letter count (what `observeOutbox` exports). */
   status(): Promise<OutboxStatus>;
   /** The next offset this consumer reads in a source partition, as committed with its effects. */
   inboxPosition(handle: H | undefined, consumer: string, source: string, partition: number): Promise<number | undefined>;
   /** Moves the consumer's position from `expected` to `next` inside the caller's transaction, or throws if another worker moved it. */
   advanceInbox(handle: H, consumer: string, source: string, partition: number, expected: number | undefined, next: number): Promise<void>;
+  /** Stores a dead letter inside the caller's transaction, stamped with the current time. */
   addDeadLetter(handle: H, letter: Omit<DeadLetter, 'createdAt'>): Promise<void>;
+  /** The stored dead letters, of one consumer or (without `consumer`) of all. */
   deadLetters(consumer?: string): Promise<DeadLetter[]>;
   /** Resolves early when something may have been published (LISTEN/NOTIFY, in-process commits); else after `timeoutMs`. */
   waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /** Releases what the store opened itself (Postgres's LISTEN connection, MongoDB's change stream) and wakes waits in progress; the database client stays open. */
   close(): Promise<void>;
 }
 
@@ -127,5 +146,6 @@ export interface MessageSource {
   fetch(partition: number, offset: number, max: number): Promise<SourceMessage[]>;
   /** Resolves when the partition may have messages from `offset` on, or after `timeoutMs`. */
   waitFor(partition: number, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /** Releases the source's readers; optional (the memory source has nothing to release). */
   close?(): Promise<void>;
 }

@@ -6,6 +6,7 @@ import type { OutboxMessage, OutboxStore, PendingRecord } from './outbox-types.j
 /** Header carrying each record's outbox id downstream, for consumers that dedupe. */
 export const OUTBOX_ID_HEADER = 'txkit-outbox-id';
 
+/** Options of {@link Outbox}. */
 export interface OutboxOptions {
   /** Largest value accepted, in bytes; larger ones get ConfigError instead of failing in the broker later. @default 1_000_000 */
   maxValueBytes?: number;
@@ -18,11 +19,28 @@ interface LocalNotifier {
 /**
  * Writes messages into the business transaction. They reach the broker
  * through OutboxRelay only if, and after, that transaction commits.
+ *
+ * @example
+ * ```ts
+ * const store = sqlOutboxStore(db); // db: a knex instance
+ * await store.migrate();
+ * const orders = knexTransactions(db);
+ * const outbox = new Outbox(store);
+ * await orders.withTransaction(async (tx) => {
+ *   await tx.handle('orders').insert({ id: 'o-1', total: 42 });
+ *   await outbox.publish(tx, { topic: 'order-events', key: 'o-1', value: JSON.stringify({ type: 'created' }) });
+ * });
+ * ```
  */
 export class Outbox<H> {
+  /** The store the messages are appended to, in the database of the transactions passed to {@link Outbox.publish}. */
   readonly store: OutboxStore<H>;
   readonly #maxValueBytes: number;
 
+  /**
+   * @param store - where the records go: `sqlOutboxStore(knex)`, `mongoOutboxStore(db)` or a {@link MemoryOutboxStore}.
+   * @throws {@link txkit!ConfigError | ConfigError} when `store` is not an OutboxStore or `maxValueBytes` is not a positive integer.
+   */
   constructor(store: OutboxStore<H>, options: OutboxOptions = {}) {
     if (typeof store !== 'object' || store === null || typeof store.append !== 'function' || !Number.isInteger(store.partitions)) {
       throw new ConfigError(
@@ -46,6 +64,10 @@ export class Outbox<H> {
   /**
    * Appends messages inside `tx`. Returns their outbox ids. Messages with a
    * key go to the partition of the key, so one key keeps its order.
+   *
+   * @throws {@link txkit!ConfigError | ConfigError} for a malformed message (no topic, a non-string key or header,
+   *   a value over `maxValueBytes`, a `txkit-outbox-id` header set by the caller); nothing is appended then.
+   * @throws {@link txkit!TransactionStateError | TransactionStateError} when `tx` is no longer active.
    */
   async publish(tx: Transaction<H>, messages: OutboxMessage | readonly OutboxMessage[]): Promise<string[]> {
     checkTransaction(tx);

@@ -15,9 +15,11 @@ export interface PipelineContext<H, D = Buffer | null> {
   readonly decoded: D;
 }
 
+/** Options of {@link pipeline}: `H` is the database's transaction handle, `D` what `decode` returns. */
 export interface PipelineOptions<H, D = Buffer | null> {
   /** Names this consumer's positions in the inbox; workers of one consumer share and fence each other. */
   consumer: string;
+  /** Where the messages come from, read by offset: `memorySource`, `kafkaSource`, `pulsarSource` or your own {@link MessageSource}. */
   source: MessageSource;
   /** The database the handler writes to; positions, outbox and dead letters commit in its transactions. */
   db: TransactionContext<H>;
@@ -59,10 +61,15 @@ export interface PipelineOptions<H, D = Buffer | null> {
   logger?: Logger;
 }
 
+/** Counters of one {@link Pipeline} instance since it was built. */
 export interface PipelineStats {
+  /** Messages whose handler committed. */
   readonly processed: number;
+  /** Messages this instance put in the dead letters. */
   readonly deadLettered: number;
+  /** Database transactions this instance committed. */
   readonly transactions: number;
+  /** Source partitions this instance stopped processing because another worker of the consumer moved their position. */
   readonly fenced: readonly number[];
 }
 
@@ -105,11 +112,15 @@ export class Pipeline<H, D = Buffer | null> {
   readonly #fenced = new Set<number>();
   #running: { controller: AbortController; done: Promise<void> } | undefined;
 
+  /**
+   * @throws {@link txkit!ConfigError | ConfigError} when an option is missing or invalid; the message names the option.
+   */
   constructor(options: PipelineOptions<H, D>) {
     this.#o = resolveOptions(options);
     this.outbox = new Outbox(options.store);
   }
 
+  /** Counters of this instance so far. */
   get stats(): PipelineStats {
     return { processed: this.#processed, deadLettered: this.#dead, transactions: this.#transactions, fenced: [...this.#fenced] };
   }
@@ -349,7 +360,29 @@ export class Pipeline<H, D = Buffer | null> {
   }
 }
 
-/** Builds a pipeline; call start() for a long-running worker or runUntilIdle() for a batch run. */
+/**
+ * Builds a pipeline; call start() for a long-running worker or runUntilIdle() for a batch run.
+ *
+ * @throws {@link txkit!ConfigError | ConfigError} when an option is missing or invalid; the message names the option.
+ *
+ * @example
+ * ```ts
+ * const job = pipeline({
+ *   consumer: 'order-totals',
+ *   source: memorySource(broker, 'orders'),
+ *   db: knexTransactions(db),
+ *   store: sqlOutboxStore(db),
+ *   decode: (message) => JSON.parse(String(message.value)) as { customer: string; amount: number },
+ *   handler: async (_message, { tx, outbox, decoded: order }) => {
+ *     await tx.handle('totals').increment('amount', order.amount).where({ customer: order.customer });
+ *     await outbox.publish(tx, { topic: 'totals', key: order.customer, value: String(order.amount) });
+ *   },
+ * });
+ * job.start();
+ * // ... on shutdown:
+ * await job.stop();
+ * ```
+ */
 export function pipeline<H, D = Buffer | null>(options: PipelineOptions<H, D>): Pipeline<H, D> {
   return new Pipeline(options);
 }

@@ -16,6 +16,7 @@ import type { MessageSource, RelaySink, SourceMessage } from './outbox-types.js'
 /** Subscription of a positions topic whose acknowledgements chain the relay's position records. */
 export const RELAY_POSITIONS_SUBSCRIPTION = 'txkit-relay';
 
+/** Options of {@link pulsarSink}. */
 export interface PulsarSinkOptions {
   /** The relay's broker transactions: `pulsarTransactions(...)`. */
   context: PulsarTransactionContext;
@@ -32,6 +33,7 @@ export interface PulsarSinkOptions {
 
 /** A Pulsar relay sink; `close()` releases its consumers (closing the context's client does too). */
 export interface PulsarRelaySink extends RelaySink<PulsarTxHandle> {
+  /** Closes the sink's subscriptions of the positions topics; the context and its client stay open. */
   close(): Promise<void>;
 }
 
@@ -78,6 +80,22 @@ const RELAY_ID = /^[A-Za-z0-9_.=-]+$/;
  * The first record of a topic (sequence 0) is produced outside any transaction; when
  * two instances race to write it, every instance takes the first one of the topic, and
  * the other is acknowledged once read past, never used.
+ *
+ * @throws {@link txkit!ConfigError | ConfigError} when `context` is not a `pulsarTransactions` context or
+ *   `readTimeoutMs` is not a positive number. A relay id that is not a valid topic name part, or a
+ *   positions topic that is partitioned, fails the relay's transactions with ConfigError later.
+ *
+ * @example
+ * ```ts
+ * const context = pulsarTransactions({ serviceUrl: 'pulsar://127.0.0.1:6650' });
+ * const sink = pulsarSink({ context });
+ * const relay = new OutboxRelay({ store, sink });
+ * relay.start();
+ * // ... on shutdown:
+ * await relay.stop();
+ * await sink.close();
+ * await context.close();
+ * ```
  */
 export function pulsarSink(options: PulsarSinkOptions): PulsarRelaySink {
   if (typeof options !== 'object' || options === null) throw new ConfigError('pulsarSink needs options: { context: pulsarTransactions(...) }');
@@ -330,6 +348,7 @@ export class PulsarOffsetOverflowError extends TxkitError {
   }
 }
 
+/** Options of {@link pulsarSource}. */
 export interface PulsarSourceOptions {
   /** The client to read with; the source does not close it. */
   client: PulsarClient;
@@ -375,6 +394,25 @@ interface PartitionReader {
  * offsets grow with the topic, are stable across restarts and `offset + 1` reads on
  * from the next message; they are not dense. An id that does not fit fails the fetch
  * with PulsarOffsetOverflowError rather than being read at a wrong position.
+ *
+ * @throws {@link txkit!ConfigError | ConfigError} when `client` is missing, `entryBits` or `batchIndexBits` is
+ *   not an integer from 0 to 40, the two leave fewer than 8 bits for ledger ids, or `readTimeoutMs` is not a
+ *   positive number.
+ *
+ * @example
+ * ```ts
+ * const client = new PulsarClient({ serviceUrl: 'pulsar://127.0.0.1:6650' });
+ * const job = pipeline({
+ *   consumer: 'order-totals',
+ *   source: pulsarSource({ client, topic: 'orders' }),
+ *   db: knexTransactions(db),
+ *   store: sqlOutboxStore(db),
+ *   handler: async (message, { tx }) => {
+ *     await tx.handle('orders_seen').insert({ id: message.key });
+ *   },
+ * });
+ * job.start();
+ * ```
  */
 export function pulsarSource(options: PulsarSourceOptions): MessageSource {
   if (typeof options !== 'object' || options === null) throw new ConfigError('pulsarSource needs options: { client, topic }', { backend: 'pulsar' });

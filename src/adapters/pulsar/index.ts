@@ -1,3 +1,12 @@
+/**
+ * Pulsar transactions (PIP-31) over txkit's own implementation of the Pulsar
+ * binary protocol ({@link pulsarTransactions}): messages sent and
+ * acknowledgements made in one transaction commit or abort together. Also the
+ * client it runs on ({@link PulsarClient}, with producers and consumers) and a
+ * typed error for every server error code. Needs no native Pulsar library.
+ *
+ * @module txkit/pulsar
+ */
 export { PulsarDriver, pulsarTransactions } from './pulsar-context.js';
 export type { PulsarTransactionContext, PulsarTransactionsOptions } from './pulsar-context.js';
 export type { PulsarBeginOptions, PulsarRecordMetadata, PulsarTxHandle } from './pulsar-types.js';

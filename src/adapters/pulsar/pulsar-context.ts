@@ -34,6 +34,10 @@ import { fullTopicName } from './protocol/topic-name.js';
 import { txnIdString } from './protocol/transaction-coordinator.js';
 import type { TxnId } from './protocol/transaction-coordinator.js';
 
+/**
+ * Options of {@link pulsarTransactions}: the context options every backend takes, the
+ * options of the client it makes (with `serviceUrl`), and the transaction defaults.
+ */
 export interface PulsarTransactionsOptions
   extends ContextOptions<PulsarBeginOptions>,
     Omit<PulsarClientOptions, 'serviceUrl'> {
@@ -56,6 +60,7 @@ export interface PulsarTransactionsOptions
   sendTimeoutMs?: number;
 }
 
+/** The transaction context {@link pulsarTransactions} returns: `withTransaction` over {@link PulsarTxHandle}, plus its client. */
 export type PulsarTransactionContext = TransactionContext<PulsarTxHandle, PulsarBeginOptions> & {
   /** The client the context runs on: subscribe consumers with it to acknowledge in transactions. */
   readonly client: PulsarClient;
@@ -74,6 +79,20 @@ const CLIENT_OPTION_KEYS = [
  * Pulsar transactions (PIP-31) over txkit's own implementation of the Pulsar binary
  * protocol: messages sent and acknowledgements made through `tx.handle` commit or abort
  * together, so consume-transform-produce from one topic to another is exactly-once.
+ * The broker needs `transactionCoordinatorEnabled=true`.
+ *
+ * @throws {@link txkit!ConfigError | ConfigError} unless exactly one of `serviceUrl` and `client` is given, when
+ *   `client` is not a {@link PulsarClient} or comes with client options, or when a timeout or the service URL is invalid.
+ *
+ * @example
+ * ```ts
+ * const ctx = pulsarTransactions({ serviceUrl: 'pulsar://127.0.0.1:6650' });
+ * await ctx.withTransaction(async (tx) => {
+ *   await tx.handle.send({ topic: 'orders', messages: [{ key: 'o-1', value: 'created' }] });
+ *   await tx.handle.send({ topic: 'audit', messages: [{ value: 'o-1 created' }] });
+ * }); // both delivered, or neither
+ * await ctx.close();
+ * ```
  */
 export function pulsarTransactions(options: PulsarTransactionsOptions): PulsarTransactionContext {
   if (typeof options !== 'object' || options === null) {

@@ -13,6 +13,7 @@ import { PulsarProducer } from './producer.js';
 import type { ProducerOptions } from './producer.js';
 import { TransactionCoordinatorClient } from './transaction-coordinator.js';
 
+/** Options of a {@link PulsarClient}. */
 export interface PulsarClientOptions {
   /** The broker or proxy to start from: `pulsar://host:port`, or several `host:port` separated by commas. */
   serviceUrl: string;
@@ -39,7 +40,23 @@ interface HostPort {
   port: number;
 }
 
+/**
+ * txkit's Pulsar client over the binary protocol: one pooled connection per broker,
+ * topic lookup, producers, consumers and the transaction coordinator client, all
+ * closed together by {@link PulsarClient.close}. Share one with
+ * `pulsarTransactions({ client })` to acknowledge its consumers' messages in transactions.
+ *
+ * @example
+ * ```ts
+ * const client = new PulsarClient({ serviceUrl: 'pulsar://127.0.0.1:6650' });
+ * const consumer = await client.subscribe({ topic: 'orders', subscription: 'billing', subscriptionType: 'Shared' });
+ * const message = await consumer.receive({ timeoutMs: 5_000 });
+ * await consumer.acknowledge(message);
+ * await client.close();
+ * ```
+ */
 export class PulsarClient {
+  /** The options with their defaults applied. */
   readonly options: ResolvedClientOptions;
   readonly #serviceHosts: HostPort[];
   #serviceIndex = 0;
@@ -53,11 +70,17 @@ export class PulsarClient {
   /** Fires on close, so reconnect back-offs and waiting operations stop at once. */
   readonly #closed = new AbortController();
 
+  /**
+   * Checks the options; connects on first use, not here.
+   * @throws {@link txkit!ConfigError | ConfigError} for a service URL that is not `pulsar://host:port[,host:port...]`
+   *   (TLS, `pulsar+ssl://`, is not supported) or a timeout that is not a positive number.
+   */
   constructor(options: PulsarClientOptions) {
     this.options = resolveOptions(options);
     this.#serviceHosts = parseServiceUrl(this.options.serviceUrl);
   }
 
+  /** True once close() was called. */
   get closed(): boolean {
     return this.#closing !== undefined;
   }

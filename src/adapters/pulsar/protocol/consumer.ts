@@ -36,20 +36,22 @@ import { PulsarMessageId } from './message-id.js';
 import { fullTopicName, partitionTopicName } from './topic-name.js';
 import type { TxnId } from './transaction-coordinator.js';
 
+/** Pulsar's subscription types: one consumer, round robin, one active consumer with failover, or by key. */
 export type SubscriptionType = 'Exclusive' | 'Shared' | 'Failover' | 'Key_Shared';
 
+/** Options of {@link PulsarClient.subscribe}. */
 export interface ConsumerOptions {
   /** Topic name (`name`, `tenant/ns/name` or `persistent://tenant/ns/name`); partitioned or not. */
   topic: string;
   /** Subscription name; created on first use. */
   subscription: string;
-  /** @default 'Exclusive' (as the Java client) */
+  /** How the subscription shares messages among its consumers. @default 'Exclusive' (as the Java client) */
   subscriptionType?: SubscriptionType;
   /** Where a new subscription starts reading. @default 'latest' */
   initialPosition?: 'latest' | 'earliest';
   /** Messages prefetched per partition. @default 1_000 */
   receiverQueueSize?: number;
-  /** @default a name the broker generates */
+  /** Consumer name, shown in the broker's stats. @default a name the broker generates */
   consumerName?: string;
   /**
    * false: a non-durable subscription (a reader). The broker keeps no position for it,
@@ -88,6 +90,7 @@ export interface PulsarMessage {
   readonly redeliveryCount: number;
 }
 
+/** Options of {@link PulsarConsumer.receive}. */
 export interface ReceiveOptions {
   /** Stops waiting (rejects with the signal's reason). @default none */
   signal?: AbortSignal;
@@ -112,7 +115,15 @@ interface ResolvedConsumerOptions {
   startMessageId: { readonly ledgerId: bigint; readonly entryId: bigint; readonly batchIndex: number } | undefined;
 }
 
+/**
+ * A consumer of one subscription (for a partitioned topic, one partition consumer
+ * per partition feeding one queue), made by {@link PulsarClient.subscribe}. Read with
+ * {@link PulsarConsumer.receive} or `for await`; acknowledge outside a transaction
+ * with {@link PulsarConsumer.acknowledge}, inside one with the transaction handle's
+ * `acknowledge(consumer, message)`.
+ */
 export class PulsarConsumer {
+  /** The full topic name. */
   readonly topic: string;
   readonly subscription: string;
   readonly subscriptionType: SubscriptionType;
@@ -237,6 +248,7 @@ export class PulsarConsumer {
     for (const p of this.#partitions.values()) p.redeliverAll();
   }
 
+  /** Calls `fn` once the consumer has closed (its client uses this to forget it). */
   onClose(fn: () => void): void {
     this.#closeListeners.add(fn);
   }
@@ -293,6 +305,7 @@ export class PulsarConsumer {
   }
 }
 
+/** What acknowledge() takes: a received message, its id, or a non-empty list of them. */
 export type AckTarget = PulsarMessageId | PulsarMessage | readonly (PulsarMessageId | PulsarMessage)[];
 
 /** The message ids of an acknowledge() argument. @internal */

@@ -47,10 +47,12 @@ export class PulsarMessageId {
     return a.batchIndex === b.batchIndex ? 0 : a.batchIndex < b.batchIndex ? -1 : 1;
   }
 
+  /** `ledger:entry:partition:batchIndex`, which {@link PulsarMessageId.parse} reads back (the topic is not included). */
   toString(): string {
     return `${this.ledgerId}:${this.entryId}:${this.partition}:${this.batchIndex}`;
   }
 
+  /** Whether both ids name the same message: same topic, ledger, entry and batch index. */
   equals(other: PulsarMessageId): boolean {
     return (
       this.topic === other.topic &&

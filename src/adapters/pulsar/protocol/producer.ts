@@ -33,6 +33,7 @@ import { PulsarMessageId } from './message-id.js';
 import { fullTopicName, partitionForKey, partitionTopicName } from './topic-name.js';
 import type { TxnId } from './transaction-coordinator.js';
 
+/** Options of {@link PulsarClient.createProducer}. */
 export interface ProducerOptions {
   /** Topic name (`name`, `tenant/ns/name` or `persistent://tenant/ns/name`); partitioned or not. */
   topic: string;
@@ -72,6 +73,11 @@ interface ResolvedProducerOptions {
   batchingMaxBytes: number;
 }
 
+/**
+ * A producer of one topic (for a partitioned topic, one partition producer per
+ * partition), made by {@link PulsarClient.createProducer}. Sends outside any
+ * transaction; transactional sends go through a transaction's `tx.handle`.
+ */
 export class PulsarProducer {
   /** The full topic name. */
   readonly topic: string;
@@ -183,6 +189,7 @@ export class PulsarProducer {
     return ids;
   }
 
+  /** Calls `fn` once the producer has closed (its client uses this to forget it). */
   onClose(fn: () => void): void {
     this.#closeListeners.add(fn);
   }
