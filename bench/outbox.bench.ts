@@ -21,26 +21,13 @@ import type { BenchResult } from './harness.js';
 type OutboxModule = typeof import('../src/outbox/index.js');
 type KafkaModule = typeof import('../src/adapters/kafka/index.js');
 type SqlModule = typeof import('../src/adapters/sql/index.js');
-type MemoryModule = typeof import('../src/adapters/memory/index.js');
-const built = { outbox: '../dist/outbox.js', kafka: '../dist/kafka.js', sql: '../dist/sql.js', memory: '../dist/memory.js' };
+const built = { outbox: '../dist/outbox.js', kafka: '../dist/kafka.js', sql: '../dist/sql.js' };
 const ob = (await import(built.outbox)) as OutboxModule;
 const { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } = (await import(built.kafka)) as KafkaModule;
 const { knexTransactions } = (await import(built.sql)) as SqlModule;
-const { MemoryStore, memoryTransactions } = (await import(built.memory)) as MemoryModule;
 
 type MessageSource = import('../src/outbox/index.js').MessageSource;
 type SourceFactory = (tag: string) => { source: MessageSource; close: () => Promise<unknown> };
-type KafkaSourceFn = (options: { kafka: KafkaClient; topic: string; groupId?: string }) => MessageSource & { close(): Promise<void> };
-
-/** The Kafka pipeline source: from the build when it exports one, else from the sources; undefined when there is none. */
-async function loadKafkaSource(): Promise<{ fn: KafkaSourceFn; from: string } | undefined> {
-  const fromBuild = (ob as unknown as { kafkaSource?: KafkaSourceFn }).kafkaSource;
-  if (typeof fromBuild === 'function') return { fn: fromBuild, from: 'dist/outbox.js' };
-  const srcModule = '../src/outbox/kafka-broker.js';
-  const mod = (await import(srcModule).catch(() => ({}))) as { kafkaSource?: KafkaSourceFn };
-  return typeof mod.kafkaSource === 'function' ? { fn: mod.kafkaSource, from: 'src/outbox/kafka-broker.ts (not exported by the build yet)' } : undefined;
-}
-
 const { Kafka, logLevel } = kafkajs;
 const PG_URL = process.env.TXKIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ROWS = Number(process.env.TXKIT_BENCH_OUTBOX_ROWS ?? 1_000_000);
@@ -365,33 +352,22 @@ function inputMessages(from: number, to: number): { key: string; value: string }
   return Array.from({ length: to - from }, (_, k) => ({ key: `order-${(from + k) % 500}`, value: JSON.stringify({ order: from + k, amount: (from + k) % 97 }) }));
 }
 
-/** The pipelines' input: a Kafka topic read by kafkaSource when there is one, else a memory-broker topic. */
+/** The pipelines' input: a Kafka topic read by kafkaSource (read_committed). */
 async function pipelineInput(kafka: KafkaClient, stamp: string, closers: Closer[]): Promise<{ make: SourceFactory; kind: string }> {
-  const kafkaSource = await loadKafkaSource();
-  if (kafkaSource !== undefined) {
-    const topic = `bench-outbox-orders-${stamp}`;
-    await createTopic(kafka, topic, 1);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    for (let from = 0; from < PIPELINE_MESSAGES; from += 1_000) await producer.send({ topic, messages: inputMessages(from, Math.min(PIPELINE_MESSAGES, from + 1_000)) });
-    await producer.disconnect();
-    return {
-      kind: `Kafka (\`kafkaSource\`, read_committed, from ${kafkaSource.from})`,
-      make: (tag) => {
-        const source = kafkaSource.fn({ kafka, topic, groupId: `bench-outbox-source-${tag}` });
-        closers.push(() => source.close());
-        return { source, close: () => source.close() };
-      },
-    };
-  }
-  const input = new MemoryStore({ partitions: 1 });
-  const producer = memoryTransactions({ store: input });
-  for (let from = 0; from < PIPELINE_MESSAGES; from += 1_000) {
-    const messages = inputMessages(from, Math.min(PIPELINE_MESSAGES, from + 1_000));
-    await producer.withTransaction((tx) => tx.handle.send({ topic: 'orders', messages }));
-  }
-  await producer.close();
-  return { kind: 'the memory broker (`memorySource`; no Kafka source for pipelines existed)', make: () => ({ source: ob.memorySource(input, 'orders'), close: async () => undefined }) };
+  const topic = `bench-outbox-orders-${stamp}`;
+  await createTopic(kafka, topic, 1);
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  for (let from = 0; from < PIPELINE_MESSAGES; from += 1_000) await producer.send({ topic, messages: inputMessages(from, Math.min(PIPELINE_MESSAGES, from + 1_000)) });
+  await producer.disconnect();
+  return {
+    kind: 'Kafka (`kafkaSource`, read_committed)',
+    make: (tag) => {
+      const source = ob.kafkaSource({ kafka, topic, groupId: `bench-outbox-source-${tag}` });
+      closers.push(() => source.close());
+      return { source, close: () => source.close() };
+    },
+  };
 }
 
 async function pipelineBench(kafka: KafkaClient, db: Knex, stamp: string, closers: Closer[]): Promise<PipelineResult> {

@@ -6,12 +6,10 @@ import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { kafkaTransactions } from 'txkit/kafka';
 import { MemoryStore, memoryTransactions } from 'txkit/memory';
-import { OutboxRelay, kafkaSink, memorySink, memorySource, pipeline, sqlOutboxStore } from 'txkit/outbox';
-import type { MessageSource, OutboxStore } from 'txkit/outbox';
+import { OutboxRelay, kafkaSink, kafkaSource, memorySink, memorySource, pipeline, sqlOutboxStore } from 'txkit/outbox';
+import type { KafkaMessageSource, MessageSource, OutboxStore } from 'txkit/outbox';
 import { knexTransactions } from 'txkit/sql';
 import { injectFaults } from 'txkit/testing';
-import { kafkaSource } from '../../src/outbox/kafka-broker.js';
-import type { KafkaMessageSource } from '../../src/outbox/kafka-broker.js';
 import { CONSUMER, TOPIC_IN, TOPIC_OUT, createStateTable, orderHandler } from './order-job.js';
 import type { Order } from './order-job.js';
 

@@ -8,10 +8,9 @@ import { Kafka, logLevel } from 'kafkajs';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { kafkaTransactions } from 'txkit/kafka';
-import { OutboxRelay, kafkaSink, pipeline, sqlOutboxStore } from 'txkit/outbox';
+import { OutboxRelay, kafkaSink, kafkaSource, pipeline, sqlOutboxStore } from 'txkit/outbox';
+import type { KafkaMessageSource } from 'txkit/outbox';
 import { knexTransactions } from 'txkit/sql';
-import { kafkaSource } from '../../src/outbox/kafka-broker.js';
-import type { KafkaMessageSource } from '../../src/outbox/kafka-broker.js';
 
 export interface Report {
   payments: number;

@@ -44,7 +44,18 @@ export type {
   RelaySink,
   SourceMessage,
 } from './outbox-types.js';
-export { kafkaSink } from './kafka-broker.js';
+export { kafkaSink, kafkaSource } from './kafka-broker.js';
 export { PulsarOffsetOverflowError, RELAY_POSITIONS_SUBSCRIPTION, pulsarSink, pulsarSource } from './pulsar-broker.js';
 export type { PulsarRelaySink, PulsarSinkOptions, PulsarSourceOptions } from './pulsar-broker.js';
-export type { KafkaAdminLike, KafkaSinkOptions } from './kafka-broker.js';
+export type {
+  KafkaAdminLike,
+  KafkaMessageSource,
+  KafkaSinkOptions,
+  KafkaSourceAdminLike,
+  KafkaSourceBatchLike,
+  KafkaSourceBatchPayloadLike,
+  KafkaSourceClientLike,
+  KafkaSourceConsumerLike,
+  KafkaSourceOptions,
+  KafkaTopicPartitionsLike,
+} from './kafka-broker.js';

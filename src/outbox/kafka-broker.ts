@@ -6,13 +6,19 @@ import { waitForWake } from './wait.js';
 
 /** The part of a kafkajs admin client the sink uses. */
 export interface KafkaAdminLike {
+  /** Connects the admin client (the sink calls it once, before its first read). */
   connect(): Promise<void>;
+  /** Disconnects it; the sink never does, the caller owns the client. */
   disconnect(): Promise<void>;
+  /** Topic names, to find out whether the positions topic exists. */
   listTopics(): Promise<string[]>;
+  /** Creates the compacted positions topic when it is missing. */
   createTopics(options: { topics: { topic: string; numPartitions?: number; configEntries?: { name: string; value: string }[] }[]; waitForLeaders?: boolean }): Promise<boolean>;
+  /** The committed offsets of a consumer group: where the relay's positions are read from. */
   fetchOffsets(options: { groupId: string; topics: string[] }): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
 }
 
+/** Options of {@link kafkaSink}. */
 export interface KafkaSinkOptions {
   /** The relay's broker transactions (one transactional producer; relays sharing a transactionalId fence each other). */
   context: KafkaTransactionContext;
@@ -33,6 +39,7 @@ export interface KafkaSinkOptions {
  * predecessor, so a committed-but-unmaterialized position cannot be missed.
  */
 export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
+  if (typeof options !== 'object' || options === null) throw new ConfigError('kafkaSink needs options: { context: kafkaTransactions(...), admin: kafka.admin() }');
   const { context, admin, positionsTopic = 'txkit-relay-positions', positionsPartitions = 16 } = options;
   if (context === undefined || typeof context.withTransaction !== 'function') throw new ConfigError('kafkaSink needs context: kafkaTransactions(...)');
   if (admin === undefined || typeof admin.fetchOffsets !== 'function') throw new ConfigError('kafkaSink needs admin: kafka.admin()');
@@ -89,6 +96,7 @@ export interface KafkaSourceBatchLike {
   topic: string;
   partition: number;
   messages: KafkaIncomingMessage[];
+  /** Offset of the last record in the batch, control records included. */
   lastOffset(): string;
   fetchedOffset?: string;
 }
@@ -96,26 +104,38 @@ export interface KafkaSourceBatchLike {
 /** kafkajs `EachBatchPayload` (the fields the source reads). */
 export interface KafkaSourceBatchPayloadLike {
   batch: KafkaSourceBatchLike;
+  /** False once the consumer is stopping: the source stops taking the batch. */
   isRunning(): boolean;
+  /** True when a seek or rebalance made the batch out of date: the source drops it. */
   isStale(): boolean;
 }
 
 /** The part of a kafkajs consumer the source uses. */
 export interface KafkaSourceConsumerLike {
+  /** Connects and joins the source's own consumer group. */
   connect(): Promise<void>;
+  /** Leaves the group; called by the source's close(). */
   disconnect(): Promise<void>;
+  /** Subscribes to the input topic. */
   subscribe(subscription: { topics: string[]; fromBeginning?: boolean }): Promise<void>;
+  /** Starts fetching; the source buffers each batch per partition and never commits offsets. */
   run(config: {
     autoCommit: boolean;
     eachBatchAutoResolve: boolean;
     partitionsConsumedConcurrently: number;
     eachBatch: (payload: KafkaSourceBatchPayloadLike) => Promise<void>;
   }): Promise<void>;
+  /** Moves a partition's fetch position to the offset the pipeline asked for. */
   seek(topicPartitionOffset: { topic: string; partition: number; offset: string }): void;
+  /** Stops fetching partitions whose buffer is full or that this worker does not read. */
   pause(topicPartitions: KafkaTopicPartitionsLike[]): void;
+  /** Fetches a paused partition again once its buffer has room. */
   resume(topicPartitions: KafkaTopicPartitionsLike[]): void;
+  /** A crash: the source seeks every partition again after kafkajs restarts the consumer. */
   on(event: 'consumer.crash', listener: (event: { payload: { error: Error; restart: boolean } }) => void): unknown;
+  /** A (re)join of the group: the source seeks every partition again from the pipeline's offsets. */
   on(event: 'consumer.group_join', listener: (event: { payload: unknown }) => void): unknown;
+  /** The end of a fetched batch: the source learns how far a partition was read. */
   on(
     event: 'consumer.end_batch_process',
     listener: (event: { payload: { topic: string; partition: number; batchSize: number; firstOffset: string | null; lastOffset: string } }) => void,
@@ -124,8 +144,11 @@ export interface KafkaSourceConsumerLike {
 
 /** The part of a kafkajs admin client the source uses. */
 export interface KafkaSourceAdminLike {
+  /** Connects the admin client the source uses for metadata and offsets. */
   connect(): Promise<void>;
+  /** Disconnects it; called by the source's close(). */
   disconnect(): Promise<void>;
+  /** The topic's partitions, when the source reads all of them. */
   fetchTopicMetadata(options: { topics: string[] }): Promise<{ topics: { name: string; partitions: { partitionId: number }[] }[] }>;
   /** kafkajs asks with READ_COMMITTED: `high` is the last stable offset, `low` the log start. */
   fetchTopicOffsets(topic: string): Promise<{ partition: number; high: string; low: string }[]>;
@@ -133,10 +156,13 @@ export interface KafkaSourceAdminLike {
 
 /** A kafkajs `Kafka` instance, as far as kafkaSource needs it. */
 export interface KafkaSourceClientLike {
+  /** A consumer in the source's own group, read_committed. */
   consumer(config: { groupId: string; readUncommitted?: boolean; maxWaitTimeInMs?: number }): KafkaSourceConsumerLike;
+  /** An admin client for topic metadata and committed end offsets. */
   admin(): KafkaSourceAdminLike;
 }
 
+/** Options of {@link kafkaSource}. */
 export interface KafkaSourceOptions {
   /** A kafkajs `Kafka` instance. Required. */
   kafka: KafkaSourceClientLike;

@@ -1,11 +1,13 @@
-import { ConfigError, FencedError } from '../core/index.js';
-import type { MessageHandle, OutgoingMessage, RetryPolicy } from '../core/index.js';
+import { ConfigError, FencedError, resolveRetryPolicy } from '../core/index.js';
+import type { Logger, MessageHandle, OutgoingMessage, RetryPolicy } from '../core/index.js';
 import type { OutboxRecord, OutboxStore, RelaySink } from './outbox-types.js';
+import { errorReporter } from './report-error.js';
 import { waitForWake } from './wait.js';
 
 /** Header with `<partition>:<seq>` of the outbox record a message came from. */
 export const OUTBOX_SEQ_HEADER = 'txkit-outbox-seq';
 
+/** Options of {@link OutboxRelay}. */
 export interface OutboxRelayOptions<H extends MessageHandle> {
   store: OutboxStore<unknown>;
   sink: RelaySink<H>;
@@ -25,8 +27,11 @@ export interface OutboxRelayOptions<H extends MessageHandle> {
   retry?: Partial<RetryPolicy>;
   /** Errors the relay survives (it backs off and goes on) are reported here. @default a process warning */
   onError?: (err: unknown) => void;
+  /** A pino-compatible logger; surviving errors go to `logger.error` when no `onError` is given. */
+  logger?: Logger;
 }
 
+/** Counters of one {@link OutboxRelay} instance since it was built. */
 export interface RelayStats {
   /** Messages this instance committed to the broker. */
   readonly relayed: number;
@@ -41,9 +46,18 @@ export interface RelayStats {
  * broker transaction as the messages, as Kafka Connect's exactly-once
  * sources do, so a crash at any point neither loses nor duplicates a record
  * for a read_committed consumer.
+ *
+ * @example
+ * ```ts
+ * const relay = new OutboxRelay({ store, sink: memorySink(memoryTransactions({ store: broker })) });
+ * relay.start();
+ * // ... on shutdown:
+ * await relay.stop();
+ * await store.close();
+ * ```
  */
 export class OutboxRelay<H extends MessageHandle = MessageHandle> {
-  readonly #o: Required<Omit<OutboxRelayOptions<H>, 'partitions' | 'retry'>> & { partitions: readonly number[]; retry: Partial<RetryPolicy> };
+  readonly #o: Required<Omit<OutboxRelayOptions<H>, 'partitions' | 'retry' | 'logger'>> & { partitions: readonly number[]; retry: Partial<RetryPolicy> };
   readonly #known = new Map<number, number>();
   readonly #fenced = new Set<number>();
   /** Rows read ahead per partition, after the position of the transaction that was ending. */
@@ -56,6 +70,9 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
   #running: { controller: AbortController; done: Promise<void> } | undefined;
 
   constructor(options: OutboxRelayOptions<H>) {
+    if (typeof options !== 'object' || options === null) {
+      throw new ConfigError(`new OutboxRelay(options) needs an options object { store, sink }, got ${options === null ? 'null' : typeof options}`);
+    }
     const { store, sink } = options;
     if (store === undefined || typeof store.read !== 'function') throw new ConfigError('OutboxRelay needs a store (sqlOutboxStore, MemoryOutboxStore, ...)');
     if (sink === undefined || typeof sink.readPosition !== 'function') throw new ConfigError('OutboxRelay needs a sink (memorySink, kafkaSink, ...)');
@@ -70,17 +87,29 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       if (!(typeof value === 'number' && value > 0 && Number.isFinite(value))) throw new ConfigError(`OutboxRelay ${name} must be a positive number, got ${String(v)}`);
       return value;
     };
+    const batchSize = positive('batchSize', options.batchSize, 500);
+    if (!Number.isInteger(batchSize)) throw new ConfigError(`OutboxRelay batchSize must be a whole number of records, got ${batchSize}`);
+    const relayId = options.relayId ?? 'default';
+    if (typeof relayId !== 'string' || relayId === '') {
+      throw new ConfigError(`OutboxRelay relayId must be a non-empty string naming this relay's positions, got ${JSON.stringify(relayId)}; e.g. 'orders-relay'`);
+    }
+    try {
+      // Checked now, or every broker transaction of the relay would fail with it later.
+      resolveRetryPolicy(options.retry);
+    } catch (err) {
+      throw new ConfigError(`OutboxRelay option 'retry' is invalid: ${(err as Error).message}`, { cause: err });
+    }
     this.#o = {
       store,
       sink,
-      relayId: options.relayId ?? 'default',
+      relayId,
       partitions,
-      batchSize: positive('batchSize', options.batchSize, 500),
+      batchSize,
       pollIntervalMs: positive('pollIntervalMs', options.pollIntervalMs, 1000),
       retentionMs: positive('retentionMs', options.retentionMs, 604_800_000),
       cleanupIntervalMs: positive('cleanupIntervalMs', options.cleanupIntervalMs, 60_000),
       retry: options.retry ?? {},
-      onError: options.onError ?? ((err) => process.emitWarning(`txkit relay: ${err instanceof Error ? err.message : String(err)}`, { code: 'TXKIT_RELAY' })),
+      onError: errorReporter('relay', options.onError, options.logger, { relayId }),
     };
   }
 

@@ -5,18 +5,25 @@ import { waitForWake } from './wait.js';
 import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
 
 /** The part of a knex instance or transaction the store uses. */
+/** The part of knex (an instance or a transaction) the store queries with. */
 export interface KnexRawLike {
+  /** Runs one SQL statement with positional `?` bindings. */
   raw(sql: string, bindings?: readonly unknown[]): PromiseLike<unknown>;
 }
 
+/** The part of a knex instance the store uses: queries, its dialect and, on Postgres, a pooled connection for LISTEN. */
 export interface KnexInstanceLike extends KnexRawLike {
   readonly client: {
+    /** 'postgresql', 'mysql', 'sqlite3', ...: picks the store's SQL. */
     readonly dialect?: string;
+    /** Takes a connection from the pool (the Postgres LISTEN connection, and the migration lock's session). */
     acquireConnection?(): Promise<unknown>;
+    /** Gives a connection taken with `acquireConnection` back to the pool. */
     releaseConnection?(connection: unknown): Promise<unknown> | unknown;
   };
 }
 
+/** Options of {@link sqlOutboxStore}. */
 export interface SqlOutboxStoreOptions {
   /** Prefix of the store's tables. @default 'txkit_' */
   tablePrefix?: string;

@@ -86,10 +86,6 @@ process.on('SIGTERM', () => {
   });
 });
 
-// The store's LISTEN connection is opened once here, before the relay's partition loops start: opened
-// by several loops at once, more than one connection is acquired and only one is ever released, and
-// db.destroy() at shutdown then waits for the others forever.
-await store.waitForPublish(0);
 relay.start();
 job.start();
 // PIPELINE_DEBUG: a progress line a second and the shutdown stages on stderr.
