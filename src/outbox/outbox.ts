@@ -36,6 +36,8 @@ export class Outbox<H> {
   /** The store the messages are appended to, in the database of the transactions passed to {@link Outbox.publish}. */
   readonly store: OutboxStore<H>;
   readonly #maxValueBytes: number;
+  /** Transactions whose records publish() collects until appendCollected(). */
+  readonly #collecting = new WeakMap<Transaction<H>, Map<number, PendingRecord[]>>();
 
   /**
    * @param store - where the records go: `sqlOutboxStore(knex)`, `mongoOutboxStore(db)` or a {@link MemoryOutboxStore}.
@@ -62,6 +64,38 @@ export class Outbox<H> {
   }
 
   /**
+   * From now on, `publish()` inside `tx` collects its records instead of
+   * appending them; `appendCollected(tx)` appends them all, partition by
+   * partition in ascending order. The pipeline does this per batch: one
+   * append per partition instead of one per message, and every transaction
+   * takes the partitions' counters in the same order, so two workers never
+   * wait on each other's counters in opposite orders (a deadlock the
+   * database would break only after its timeout). Records collected but not
+   * yet appended are not visible to queries inside `tx`.
+   */
+  collect(tx: Transaction<H>): void {
+    checkTransaction(tx);
+    if (!this.#collecting.has(tx)) this.#collecting.set(tx, new Map());
+  }
+
+  /** Appends what `publish()` collected in `tx` since `collect(tx)` and stops collecting. */
+  async appendCollected(tx: Transaction<H>): Promise<void> {
+    const collected = this.#collecting.get(tx);
+    if (collected === undefined) return;
+    this.#collecting.delete(tx);
+    if (collected.size > 0) await this.#append(tx, collected);
+  }
+
+  async #append(tx: Transaction<H>, byPartition: ReadonlyMap<number, PendingRecord[]>): Promise<void> {
+    // Ascending partition order: two publishers never wait on each other's counters in opposite orders.
+    for (const p of [...byPartition.keys()].sort((a, b) => a - b)) {
+      await this.store.append(tx.handle, p, byPartition.get(p) as PendingRecord[]);
+    }
+    const notifier = this.store as LocalNotifier;
+    if (notifier.notifyLocal !== undefined) tx.afterCommit(() => notifier.notifyLocal?.());
+  }
+
+  /**
    * Appends messages inside `tx`. Returns their outbox ids. Messages with a
    * key go to the partition of the key, so one key keeps its order.
    *
@@ -83,12 +117,16 @@ export class Outbox<H> {
       if (bucket === undefined) byPartition.set(p, [record]);
       else bucket.push(record);
     });
-    // Ascending partition order: two publishers never wait on each other's counters in opposite orders.
-    for (const p of [...byPartition.keys()].sort((a, b) => a - b)) {
-      await this.store.append(tx.handle, p, byPartition.get(p) as PendingRecord[]);
+    const collected = this.#collecting.get(tx);
+    if (collected !== undefined) {
+      for (const [p, records] of byPartition) {
+        const bucket = collected.get(p);
+        if (bucket === undefined) collected.set(p, records);
+        else bucket.push(...records);
+      }
+      return ids;
     }
-    const notifier = this.store as LocalNotifier;
-    if (notifier.notifyLocal !== undefined) tx.afterCommit(() => notifier.notifyLocal?.());
+    await this.#append(tx, byPartition);
     return ids;
   }
 

@@ -176,6 +176,7 @@ export class Pipeline<H, D = Buffer | null> {
     let current: SourceMessage | undefined;
     try {
       await this.#commit(partition, expected, next, async (tx) => {
+        this.outbox.collect(tx);
         for (const m of batch) {
           current = m;
           const admission = admissions.get(m) as Admission<D>;
@@ -183,6 +184,7 @@ export class Pipeline<H, D = Buffer | null> {
           else await store.addDeadLetter(tx.handle, this.#letter(m, admission.error.reason ?? admission.error.message, 0));
         }
         current = undefined;
+        await this.outbox.appendCollected(tx);
         await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, next);
       });
       this.#processed += batch.length - rejected.length;
@@ -244,7 +246,9 @@ export class Pipeline<H, D = Buffer | null> {
     for (let attempt = 1; attempt <= this.#o.maxAttempts; attempt++) {
       try {
         await this.#commit(partition, expected, m.offset + 1, async (tx) => {
+          this.outbox.collect(tx);
           await handler(m, { tx, outbox: this.outbox, decoded: admission.decoded });
+          await this.outbox.appendCollected(tx);
           await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, m.offset + 1);
         });
         this.#processed += 1;
