@@ -21,6 +21,7 @@ import {
   cacheDir,
   findFreePorts,
   isOwnProcess,
+  lifecycle,
   javaCommand,
   makeLogger,
   makeTempDataDir,
@@ -389,27 +390,8 @@ function toHandle(state, { reused, timings, dir, timeoutMs, say }) {
     dataDir: state.dataDir,
     reused,
     timings,
-    // A reused broker belongs to whoever started it (typically `kafka.mjs start` kept
-    // warm across test runs), so only the starter's handle actually stops it.
-    stop: async () => {
-      if (!reused) await withLock(lockDir(dir), () => teardown(state, dir));
-    },
-    /** SIGKILL, as a crash: no clean shutdown, the data dir stays for restart(). */
-    kill: async () => {
-      if (reused) throw new Error('kill() is only for a broker this handle started, not a reused one');
-      if (!isOwnProcess(state.pid, state.dataDir)) return;
-      process.kill(state.pid, 'SIGKILL');
-      await waitFor(() => !isOwnProcess(state.pid, state.dataDir), { timeoutMs: 10_000, intervalMs: 50, description: `pid ${state.pid} to die` });
-    },
-    /** Starts the broker again on the same data dir and ports (after kill()); resolves once it serves. */
-    restart: async () => {
-      if (reused) throw new Error('restart() is only for a broker this handle started, not a reused one');
-      if (isOwnProcess(state.pid, state.dataDir)) throw new Error(`Kafka pid ${state.pid} still runs: kill() it first`);
-      await launch(state, { dir, timeoutMs, say });
-      handle.pid = state.pid;
-    },
   };
-  return handle;
+  return Object.assign(handle, lifecycle(handle, { name: 'Kafka', state, reused, lock: lockDir(dir), teardown: (st) => teardown(st, dir), launch: (st) => launch(st, { dir, timeoutMs, say }) }));
 }
 
 /**

@@ -443,3 +443,34 @@ export async function resolveMavenClasspath(coords, dir = cacheDir(), { log = ()
     return jars.join(path.delimiter);
   });
 }
+
+/**
+ * The lifecycle part of a broker handle, shared by the Kafka and Pulsar scripts.
+ * A reused broker belongs to whoever started it (typically `<service>.mjs start`
+ * kept warm across test runs), so only the starter's handle stops, kills or
+ * restarts it. `handle.pid` follows restarts.
+ */
+export function lifecycle(handle, { name, state, reused, lock, teardown, launch }) {
+  const own = (what) => {
+    if (reused) throw new Error(`${what}() is only for a ${name} broker this handle started, not a reused one`);
+  };
+  return {
+    stop: async () => {
+      if (!reused) await withLock(lock, () => teardown(state));
+    },
+    /** SIGKILL, as a crash: no clean shutdown, the data dir stays for restart(). */
+    kill: async () => {
+      own('kill');
+      if (!isOwnProcess(state.pid, state.dataDir)) return;
+      process.kill(state.pid, 'SIGKILL');
+      await waitFor(() => !isOwnProcess(state.pid, state.dataDir), { timeoutMs: 10_000, intervalMs: 50, description: `pid ${state.pid} to die` });
+    },
+    /** Starts the broker again on the same data dir and ports (after kill()); resolves once it serves. */
+    restart: async () => {
+      own('restart');
+      if (isOwnProcess(state.pid, state.dataDir)) throw new Error(`${name} pid ${state.pid} still runs: kill() it first`);
+      await launch(state);
+      handle.pid = state.pid;
+    },
+  };
+}

@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError, TransactionStateError, TxkitError } from '../core/index.js';
-import type { KafkaIncomingMessage, KafkaTransactionContext, KafkaTxHandle } from '../adapters/kafka/index.js';
+import type { KafkaConsumerLike, KafkaIncomingMessage, KafkaTransactionContext, KafkaTxHandle } from '../adapters/kafka/index.js';
 import type { MessageSource, RelaySink, SourceMessage } from './outbox-types.js';
 import { waitForWake } from './wait.js';
 
@@ -110,14 +110,8 @@ export interface KafkaSourceBatchPayloadLike {
   isStale(): boolean;
 }
 
-/** The part of a kafkajs consumer the source uses. */
-export interface KafkaSourceConsumerLike {
-  /** Connects and joins the source's own consumer group. */
-  connect(): Promise<void>;
-  /** Leaves the group; called by the source's close(). */
-  disconnect(): Promise<void>;
-  /** Subscribes to the input topic. */
-  subscribe(subscription: { topics: string[]; fromBeginning?: boolean }): Promise<void>;
+/** The part of a kafkajs consumer the source uses (connect, disconnect and subscribe as the adapter's consumer has them). */
+export interface KafkaSourceConsumerLike extends Pick<KafkaConsumerLike, 'connect' | 'disconnect' | 'subscribe'> {
   /** Starts fetching; the source buffers each batch per partition and never commits offsets. */
   run(config: {
     autoCommit: boolean;
