@@ -279,9 +279,18 @@ describe.skipIf(pulsar === undefined || pg === undefined)('outbox relay on Pulsa
     const rb = b.relay();
     const reader = await TopicReader.open(pulsar as string, topic);
     try {
+      // One instance relays first, as when a second instance joins a running one. Pulsar 4.0.7 can
+      // leave a fresh topic's transaction buffer unusable ("Failed to change state of transaction
+      // buffer to Ready from NoSnapshot") when the first transactional writes to it race; see
+      // docs/guides/outbox.md, "Limits".
+      expect(await ra.relayOnce(0)).toBeGreaterThan(0);
       ra.start();
       rb.start();
-      await waitUntil(() => reader.records.length >= total, 120_000, `${total} records at the consumer`);
+      await waitUntil(
+        () => reader.records.length >= total,
+        120_000,
+        () => `${total} records at the consumer (have ${reader.records.length}; relayed ${ra.stats.relayed} + ${rb.stats.relayed})`,
+      );
       await Promise.all([ra.stop(), rb.stop()]);
       await reader.caughtUp();
       expectExactlyOnceInOrder(reader, total);
