@@ -140,7 +140,6 @@ describe.skipIf(unavailable !== undefined)('a zombie pipeline worker is fenced a
     assert.equal(events.rejected, PARTITIONS, 'one rejected write per partition, after which the zombie stops writing it');
     assert.ok(events.attemptsAfterResume >= 1, 'the zombie did try to write after it resumed');
     assert.equal(zombieWritesAfterTakeover, 0, 'no zombie write committed after the takeover');
-    assert.ok(takeoverMs >= SESSION_TIMEOUT_MS * 0.5, `the successor waited for the zombie's session to time out (${takeoverMs} ms)`);
     reportScenario({
       scenario: 'zombie-pipeline-worker',
       messages: total,
