@@ -50,7 +50,7 @@ let run = 0;
 const prefix = (): string => `tx${process.pid}_${Date.now().toString(36)}_${run++}_`;
 
 async function dropTables(db: Knex, p: string): Promise<void> {
-  for (const t of ['outbox', 'outbox_partitions', 'inbox', 'dead_letters', 'schema', 'state']) await db.schema.dropTableIfExists(`${p}${t}`);
+  for (const t of ['outbox', 'outbox_partitions', 'inbox', 'dead_letters', 'schema', 'state', 'commit_order']) await db.schema.dropTableIfExists(`${p}${t}`);
 }
 
 describe.each(databases)('outbox on $name', ({ make, cleanup }) => {
@@ -105,16 +105,29 @@ describe.each(databases)('outbox on $name', ({ make, cleanup }) => {
   });
 
   it('keeps commit order per key across concurrent publishers, with gapless sequences', async () => {
-    const { ctx, outbox, store, sink, broker } = await setup(2);
-    const committed: string[] = [];
+    const { p, ctx, outbox, store, sink, broker } = await setup(2);
+    // The commit order is taken on the server, not from the order in which
+    // the client happens to read the COMMIT replies: each transaction's last
+    // statement bumps one counter row, whose lock it holds until it commits,
+    // so the counter values are the order of the commits.
+    await db.schema.createTable(`${p}commit_order`, (t) => {
+      t.integer('id').primary();
+      t.integer('n').notNullable();
+    });
+    await db(`${p}commit_order`).insert({ id: 1, n: 0 });
+    const order: { value: string; n: number }[] = [];
     await Promise.all(
       Array.from({ length: 24 }, (_, i) =>
         ctx.withTransaction(async (tx) => {
           await outbox.publish(tx, { topic: 'events', key: `k${i % 3}`, value: `e${i}` });
-          tx.afterCommit(() => void committed.push(`e${i}`));
+          await tx.handle(`${p}commit_order`).where({ id: 1 }).increment('n', 1);
+          const [row] = (await tx.handle(`${p}commit_order`).where({ id: 1 }).select('n')) as { n: number }[];
+          tx.afterCommit(() => void order.push({ value: `e${i}`, n: Number(row?.n) }));
         }),
       ),
     );
+    const committed = order.sort((a, b) => a.n - b.n).map((o) => o.value);
+    expect(new Set(order.map((o) => o.n)).size).toBe(24);
     await new OutboxRelay({ store, sink }).drain();
     const out = broker.messages('events');
     expect(out).toHaveLength(24);
