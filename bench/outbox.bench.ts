@@ -62,6 +62,14 @@ interface LatencyResult {
   relaySamples: number[];
 }
 
+/** Raw kafkajs transactions of one record, spaced like (b): where the broker part of the latency goes. */
+interface BrokerCostResult {
+  /** Transaction duration (begin to commit returned), ms, per way of keeping the position. */
+  variants: { name: string; samples: number[] }[];
+  /** kafkajs request durations (ms, whole milliseconds as kafkajs reports them) of the consumer-group-offset variant. */
+  requests: { api: string; perTransaction: number; p50: number; p99: number }[];
+}
+
 interface PipelineRound {
   exactlyOnce: number;
   atLeastOnce: number;
@@ -85,8 +93,9 @@ export default async function outboxBench(): Promise<BenchResult> {
     const pgVersion = String(((await pool.query('show server_version')).rows[0] as { server_version: string }).server_version);
     const drain = await drainBench(kafka, db, pool, stamp, closers);
     const latency = await latencyBench(kafka, db, stamp, closers);
+    const brokerCost = await brokerCostBench(kafka, stamp, closers);
     const pipe = await pipelineBench(kafka, db, stamp, closers);
-    return report(drain, latency, pipe, broker.version, pgVersion);
+    return report(drain, latency, brokerCost, pipe, broker.version, pgVersion);
   } finally {
     for (const close of closers.reverse()) await close().catch((err: unknown) => console.error(`[outbox bench] cleanup: ${String(err)}`));
     await broker.stop();
@@ -136,9 +145,7 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
 function relayContext(kafka: KafkaClient, id: string, closers: Closer[]) {
   const ctx = kafkaTransactions(kafka, { transactionalId: id });
   closers.push(() => ctx.close());
-  const admin = kafka.admin();
-  closers.push(() => admin.disconnect());
-  return { ctx, admin };
+  return { ctx };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -200,10 +207,10 @@ async function drainBench(kafka: KafkaClient, db: Knex, pool: pg.Pool, stamp: st
   const prefillMs = performance.now() - p0;
   console.error(`[outbox bench] pre-filled in ${fmt(prefillMs / 1000, 1)} s; draining`);
 
-  const { ctx, admin } = relayContext(kafka, `bench-outbox-relay-${stamp}`, closers);
+  const { ctx } = relayContext(kafka, `bench-outbox-relay-${stamp}`, closers);
   const relay = new ob.OutboxRelay({
     store,
-    sink: ob.kafkaSink({ context: ctx, admin, positionsTopic: `bench-outbox-positions-${stamp}`, positionsPartitions: PARTITIONS }),
+    sink: ob.kafkaSink({ context: ctx, kafka, positionsTopic: `bench-outbox-positions-${stamp}`, positionsPartitions: PARTITIONS }),
     relayId: stamp,
     batchSize: RELAY_BATCH,
   });
@@ -297,8 +304,8 @@ async function latencyBench(kafka: KafkaClient, db: Knex, stamp: string, closers
   const publisherStore = ob.sqlOutboxStore(db, { tablePrefix: prefix });
   closers.push(dropTables(db, prefix), () => relayStore.close(), () => publisherStore.close());
   await relayStore.migrate();
-  const { ctx, admin } = relayContext(kafka, `bench-outbox-latency-${stamp}`, closers);
-  const sink = ob.kafkaSink({ context: ctx, admin, positionsTopic: `bench-outbox-lpositions-${stamp}`, positionsPartitions: 1 });
+  const { ctx } = relayContext(kafka, `bench-outbox-latency-${stamp}`, closers);
+  const sink = ob.kafkaSink({ context: ctx, kafka, positionsTopic: `bench-outbox-lpositions-${stamp}`, positionsPartitions: 1 });
   // When each relay transaction committed, to split the latency into relay and consumer parts.
   let relayCommittedAt = 0;
   const relay = new ob.OutboxRelay({
@@ -343,6 +350,81 @@ async function latencyBench(kafka: KafkaClient, db: Knex, stamp: string, closers
   await relay.stop();
   console.error(`[outbox bench] latency p50/p99 ${fmt(percentile(samples, 50), 1)}/${fmt(percentile(samples, 99), 1)} ms; relay part ${fmt(percentile(relaySamples, 50), 1)}/${fmt(percentile(relaySamples, 99), 1)} ms`);
   return { samples, relaySamples };
+}
+
+// ---------------------------------------------------------------------------------------------
+// (b2) the broker transaction of (b), taken apart with raw kafkajs
+
+const BROKER_COST_SAMPLES = 150;
+
+async function brokerCostBench(kafka: KafkaClient, stamp: string, closers: Closer[]): Promise<BrokerCostResult> {
+  const topic = `bench-outbox-cost-${stamp}`;
+  const positions = `bench-outbox-cost-positions-${stamp}`;
+  const admin = kafka.admin();
+  await admin.connect();
+  closers.push(() => admin.disconnect());
+  await admin.createTopics({
+    topics: [{ topic, numPartitions: 1 }, { topic: positions, numPartitions: 1, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+    waitForLeaders: true,
+  });
+  const producer = kafka.producer({ transactionalId: `bench-outbox-cost-${stamp}`, idempotent: true, maxInFlightRequests: 1, retry: DEFAULT_KAFKA_PRODUCER_RETRY });
+  const requests = new Map<string, number[]>();
+  let measuring = false;
+  producer.on(producer.events.REQUEST, ({ payload }: { payload: { apiName: string; duration: number } }) => {
+    if (measuring) (requests.get(payload.apiName) ?? requests.set(payload.apiName, []).get(payload.apiName))?.push(payload.duration);
+  });
+  await producer.connect();
+  closers.push(() => producer.disconnect());
+  const ways: { name: string; run: (i: number) => Promise<void> }[] = [
+    {
+      name: 'position as a transactional consumer-group offset (kafkaSink today)',
+      run: async (i) => {
+        const tx = await producer.transaction();
+        await tx.send({ topic, messages: [{ key: 'k', value: String(i) }] });
+        await tx.sendOffsets({ consumerGroupId: `bench-outbox-cost-${stamp}`, topics: [{ topic: positions, partitions: [{ partition: 0, offset: String(i) }] }] });
+        await tx.commit();
+      },
+    },
+    {
+      name: 'position as a record in the same produce request',
+      run: async (i) => {
+        const tx = await producer.transaction();
+        await tx.sendBatch({
+          topicMessages: [
+            { topic, messages: [{ key: 'k', value: String(i) }] },
+            { topic: positions, messages: [{ key: 'relay/0', value: String(i), partition: 0 }] },
+          ],
+        });
+        await tx.commit();
+      },
+    },
+    {
+      name: 'no position (not exactly-once; the floor)',
+      run: async (i) => {
+        const tx = await producer.transaction();
+        await tx.send({ topic, messages: [{ key: 'k', value: String(i) }] });
+        await tx.commit();
+      },
+    },
+  ];
+  const variants = ways.map((w) => ({ name: w.name, samples: [] as number[] }));
+  // Warm-up: connections, coordinator lookups, the group.
+  for (const way of ways) await way.run(-1);
+  for (let i = 0; i < BROKER_COST_SAMPLES; i++) {
+    // Interleaved, order rotating, spaced like (b): the machine's drift hits every variant.
+    for (let k = 0; k < ways.length; k++) {
+      const v = (i + k) % ways.length;
+      measuring = v === 0;
+      const t0 = performance.now();
+      await (ways[v] as (typeof ways)[number]).run(i);
+      (variants[v] as (typeof variants)[number]).samples.push(performance.now() - t0);
+      measuring = false;
+      await new Promise((r) => setTimeout(r, 20 + Math.random() * 20));
+    }
+  }
+  const perApi = [...requests].map(([api, xs]) => ({ api, perTransaction: xs.length / BROKER_COST_SAMPLES, p50: percentile(xs, 50), p99: percentile(xs, 99) }));
+  for (const v of variants) console.error(`[outbox bench] broker transaction, ${v.name}: p50/p99 ${fmt(percentile(v.samples, 50), 1)}/${fmt(percentile(v.samples, 99), 1)} ms`);
+  return { variants, requests: perApi };
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -410,8 +492,8 @@ async function exactlyOnce(kafka: KafkaClient, db: Knex, source: MessageSource, 
   await store.migrate();
   const state = `${prefix}state`;
   await db.raw(`create table ${state} (k text primary key, total bigint not null)`);
-  const { ctx, admin } = relayContext(kafka, `bench-outbox-pipe-${tag}`, closers);
-  const relay = new ob.OutboxRelay({ store, sink: ob.kafkaSink({ context: ctx, admin, positionsTopic: `bench-outbox-ppositions-${tag}`, positionsPartitions: 1 }), relayId: tag });
+  const { ctx } = relayContext(kafka, `bench-outbox-pipe-${tag}`, closers);
+  const relay = new ob.OutboxRelay({ store, sink: ob.kafkaSink({ context: ctx, kafka, positionsTopic: `bench-outbox-ppositions-${tag}`, positionsPartitions: 1 }), relayId: tag });
   const job = ob.pipeline<Knex.Transaction>({
     consumer: `bench-${tag}`,
     source,
@@ -481,7 +563,7 @@ function percentile(xs: number[], p: number): number {
   return s[Math.min(s.length - 1, Math.max(0, Math.ceil((p / 100) * s.length) - 1))] as number;
 }
 
-function report(drain: DrainResult, latency: LatencyResult, pipe: PipelineResult, kafkaVersion: string, pgVersion: string): BenchResult {
+function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCostResult, pipe: PipelineResult, kafkaVersion: string, pgVersion: string): BenchResult {
   const { rounds } = pipe;
   const range = (xs: number[], d = 0): string => `${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)}`;
   const relayRate = drain.rows / (drain.relayMs / 1000);
@@ -549,6 +631,14 @@ function report(drain: DrainResult, latency: LatencyResult, pipe: PipelineResult
         '(AddPartitionsToTxn, Produce, AddOffsetsToTxn, TxnOffsetCommit, EndTxn) and the consumer\'s next fetch; ' +
         `the relay's part (database commit to broker commit) is p50 ${fmt(percentile(latency.relaySamples, 50), 1)} ms, p99 ${fmt(percentile(latency.relaySamples, 99), 1)} ms.`,
       '',
+      `**(b2) Where the broker part goes**: raw kafkajs transactions of one record, ${BROKER_COST_SAMPLES} of each kind, interleaved and ` +
+        `spaced like (b), begin to commit returned: ` +
+        brokerCost.variants.map((v) => `${v.name} p50 ${fmt(percentile(v.samples, 50), 1)} ms, p99 ${fmt(percentile(v.samples, 99), 1)} ms`).join('; ') +
+        '. kafkajs requests per transaction of the first kind (p50/p99 ms): ' +
+        brokerCost.requests.map((r) => `${r.api} ×${fmt(r.perTransaction, 0)} (${fmt(r.p50, 0)}/${fmt(r.p99, 0)})`).join(', ') +
+        '. kafkajs looks up the coordinator (FindCoordinator, reported as GroupCoordinator) before each coordinator request; ' +
+        'keeping the position as a consumer-group offset adds AddOffsetsToTxn, TxnOffsetCommit and two of those lookups to every transaction.',
+      '',
       `**(c) Exactly-once pipeline** vs the same work at-least-once, ${PIPELINE_MESSAGES.toLocaleString('en-US')} messages, ` +
         '100 per database transaction, each message one upsert of a state row and one output message. Exactly-once: ' +
         '`pipeline()` with the inbox position in the database transaction, the output through the outbox, the relay ' +
@@ -569,6 +659,7 @@ function report(drain: DrainResult, latency: LatencyResult, pipe: PipelineResult
         ['(a) drain vs Open Outbox Relay (M1, 12 workers)', fmt(relayRate, 0), '14,500', `${fmt(relayRate / 14_500)}x`, ''],
         ['(b) commit to consumer p50, ms', fmt(p50, 1), '500 (Debezium poll)', fmt(p50 / 500, 3), ''],
         ['(b) commit to consumer p99, ms', fmt(p99, 1), '500 (Debezium poll)', fmt(p99 / 500, 3), 'p99 < 20 ms'],
+        ...brokerCost.variants.map((v) => [`(b2) one-record kafkajs transaction p50/p99, ms: ${v.name}`, `${fmt(percentile(v.samples, 50), 1)} / ${fmt(percentile(v.samples, 99), 1)}`, '', '', '']),
         ['(c) pipeline msg/s, exactly-once / at-least-once', `${fmt(eos, 0)} (rounds ${range(rounds.map((r) => r.exactlyOnce))})`, `${fmt(alo, 0)} (rounds ${range(rounds.map((r) => r.atLeastOnce))})`, fmt(eos / alo), '>= 0.7 (Kafka Streams EOS: 0.70–0.85)'],
       ],
     },

@@ -177,7 +177,7 @@ async function kafkaBroker(brokers: string, partitions: number): Promise<Broker>
       sources.push(source);
       return source;
     },
-    relay: (outbox, relayId) => new OutboxRelay({ store: outbox, sink: kafkaSink({ context: relayContext, admin }), relayId, batchSize: 200 }),
+    relay: (outbox, relayId) => new OutboxRelay({ store: outbox, sink: kafkaSink({ context: relayContext, kafka }), relayId, batchSize: 200 }),
     output: async () => {
       // A kafkaSource fetch is empty only once it has caught up with the committed end of the partition.
       const reader = kafkaSource({ kafka, topic: topicOut });

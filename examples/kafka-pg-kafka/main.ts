@@ -80,7 +80,7 @@ export async function runExample(brokers: string, databaseUrl: string, payments 
     await job.runUntilIdle();
 
     // The relay sends the outbox to Kafka in broker transactions, its position committed with them.
-    const relay = new OutboxRelay({ store, sink: kafkaSink({ context: relayContext, admin }), relayId: `example-${run}` });
+    const relay = new OutboxRelay({ store, sink: kafkaSink({ context: relayContext, kafka }), relayId: `example-${run}` });
     await relay.drain();
 
     const events = await readAll(kafkaSource({ kafka, topic: balancesTopic }));

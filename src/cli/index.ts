@@ -1,6 +1,6 @@
 import { ConfigError, TxkitError } from '../core/index.js';
 import { OutboxRelay, kafkaSink, mongoOutboxStore, sqlOutboxStore } from '../outbox/index.js';
-import type { KafkaAdminLike, KnexInstanceLike, MongoDbLike, OutboxStatus, OutboxStore } from '../outbox/index.js';
+import type { KafkaSinkClientLike, KnexInstanceLike, MongoDbLike, OutboxStatus, OutboxStore } from '../outbox/index.js';
 import { kafkaTransactions } from '../adapters/kafka/index.js';
 import type { KafkaLike } from '../adapters/kafka/index.js';
 import { USAGE, knexConfigOf, mongoUrlOf, parseCli } from './cli-config.js';
@@ -142,16 +142,15 @@ export function renderStatus(s: OutboxStatus): string[] {
 async function relay(config: CliConfig, io: Io): Promise<number> {
   if (config.kafkaBrokers.length === 0) throw new ConfigError('relay needs a broker: pass --kafka-brokers host:port or set KAFKA_BROKERS');
   const { Kafka, logLevel } = (await import('kafkajs')) as unknown as {
-    Kafka: new (c: unknown) => KafkaLike & { admin(): KafkaAdminLike };
+    Kafka: new (c: unknown) => KafkaLike & KafkaSinkClientLike;
     logLevel: { NOTHING: number };
   };
   const kafka = new Kafka({ clientId: `txkit-relay-${config.relayId}`, brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING });
   const context = kafkaTransactions(kafka, { transactionalId: `txkit-relay-${config.relayId}` });
-  const admin = kafka.admin();
   const { store, label, close } = await openStore(config);
   const r = new OutboxRelay({
     store,
-    sink: kafkaSink({ context, admin }),
+    sink: kafkaSink({ context, kafka }),
     relayId: config.relayId,
     batchSize: config.batchSize,
     pollIntervalMs: config.pollIntervalMs,
@@ -183,7 +182,6 @@ async function relay(config: CliConfig, io: Io): Promise<number> {
   } finally {
     await r.stop();
     await context.close();
-    await admin.disconnect().catch(() => undefined);
     await close();
   }
 }

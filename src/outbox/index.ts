@@ -50,6 +50,7 @@ export type { PulsarRelaySink, PulsarSinkOptions, PulsarSourceOptions } from './
 export type {
   KafkaAdminLike,
   KafkaMessageSource,
+  KafkaSinkClientLike,
   KafkaSinkOptions,
   KafkaSourceAdminLike,
   KafkaSourceBatchLike,

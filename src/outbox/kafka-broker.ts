@@ -4,83 +4,234 @@ import type { KafkaConsumerLike, KafkaIncomingMessage, KafkaTransactionContext, 
 import type { MessageSource, RelaySink, SourceMessage } from './outbox-types.js';
 import { waitForWake } from './wait.js';
 
-/** The part of a kafkajs admin client the sink uses. */
-export interface KafkaAdminLike {
-  /** Connects the admin client (the sink calls it once, before its first read). */
-  connect(): Promise<void>;
-  /** Disconnects it; the sink never does, the caller owns the client. */
-  disconnect(): Promise<void>;
+/** The part of a kafkajs admin client the sink uses (a superset of what kafkaSource uses). */
+export interface KafkaAdminLike extends KafkaSourceAdminLike {
   /** Topic names, to find out whether the positions topic exists. */
   listTopics(): Promise<string[]>;
   /** Creates the compacted positions topic when it is missing. */
   createTopics(options: { topics: { topic: string; numPartitions?: number; configEntries?: { name: string; value: string }[] }[]; waitForLeaders?: boolean }): Promise<boolean>;
-  /** The committed offsets of a consumer group: where the relay's positions are read from. */
-  fetchOffsets(options: { groupId: string; topics: string[] }): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
+}
+
+/** A kafkajs `Kafka` instance, as far as kafkaSink needs it. */
+export interface KafkaSinkClientLike extends KafkaSourceClientLike {
+  admin(): KafkaAdminLike;
 }
 
 /** Options of {@link kafkaSink}. */
 export interface KafkaSinkOptions {
   /** The relay's broker transactions (one transactional producer; relays sharing a transactionalId fence each other). */
   context: KafkaTransactionContext;
-  /** A kafkajs admin client, used to read positions and create the positions topic. */
-  admin: KafkaAdminLike;
-  /** Topic whose consumer-group offsets hold the relay positions. @default 'txkit-relay-positions' */
+  /**
+   * A kafkajs `Kafka` instance. The sink uses it only to read stored
+   * positions (when a relay starts, and again after a transaction whose
+   * outcome it cannot trust), with a read_committed consumer and an admin
+   * client it connects for that read and disconnects after it.
+   */
+  kafka: KafkaSinkClientLike;
+  /**
+   * Compacted topic holding the relay's positions: one record per relay
+   * transaction, keyed `<relayId>/<partition>`, in the partition of the same
+   * number. It belongs to one relayId (the sink refuses a topic holding
+   * another relay's positions). Created when missing.
+   * @default `txkit-relay-positions-<relayId>`
+   */
   positionsTopic?: string;
-  /** Partitions of the positions topic: at least the outbox's partitions. @default 16 */
+  /** Partitions of the positions topic when the sink creates it: at least the outbox's partitions. @default 16 */
   positionsPartitions?: number;
+  /** Longest a read of the stored positions may wait for records the broker reports committed. @default 60_000 */
+  readTimeoutMs?: number;
 }
 
+const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
+
 /**
- * Kafka as a relay sink. The position of each outbox partition is committed
- * as a transactional consumer-group offset (TxnOffsetCommit) in the same
- * transaction as the messages, the way Kafka Connect's exactly-once sources
- * keep theirs: both become visible together or not at all. Positions are
- * read once per relay instance, after its producer has fenced any
- * predecessor, so a committed-but-unmaterialized position cannot be missed.
+ * Kafka as a relay sink. The position of each outbox partition is a record
+ * in a compacted positions topic, sent in the same produce request and the
+ * same transaction as the messages, the way Kafka Connect's exactly-once
+ * sources keep their offsets in the offsets topic: both become visible
+ * together or not at all, and a relay transaction costs no round trip more
+ * than one without a position (a consumer-group offset would cost
+ * AddOffsetsToTxn, TxnOffsetCommit and their coordinator lookups).
+ *
+ * Positions are read with read_committed isolation after the relay's
+ * producer has fenced any predecessor (InitProducerId completes the
+ * predecessor's transactions first), up to the last stable offset, so a
+ * committed position cannot be missed; then they are cached, updated by
+ * this relay's own commits, and read again after a transaction whose outcome
+ * is not known.
  */
 export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
-  if (typeof options !== 'object' || options === null) throw new ConfigError('kafkaSink needs options: { context: kafkaTransactions(...), admin: kafka.admin() }');
-  const { context, admin, positionsTopic = 'txkit-relay-positions', positionsPartitions = 16 } = options;
+  if (typeof options !== 'object' || options === null) throw new ConfigError('kafkaSink needs options: { context: kafkaTransactions(...), kafka }');
+  const { context, kafka, positionsTopic, positionsPartitions = 16, readTimeoutMs = 60_000 } = options;
   if (context === undefined || typeof context.withTransaction !== 'function') throw new ConfigError('kafkaSink needs context: kafkaTransactions(...)');
-  if (admin === undefined || typeof admin.fetchOffsets !== 'function') throw new ConfigError('kafkaSink needs admin: kafka.admin()');
+  if (typeof kafka !== 'object' || kafka === null || typeof kafka.consumer !== 'function' || typeof kafka.admin !== 'function') {
+    throw new ConfigError(
+      'kafkaSink needs kafka: the kafkajs Kafka instance (with consumer() and admin()); it reads the stored relay positions with it' +
+        ('admin' in options ? ' (the `admin` option is gone: pass the Kafka instance instead)' : ''),
+    );
+  }
+  if (positionsTopic !== undefined && (typeof positionsTopic !== 'string' || !TOPIC_NAME.test(positionsTopic))) {
+    throw new ConfigError(`kafkaSink positionsTopic must be a Kafka topic name (letters, digits, '.', '_', '-'; at most 249), got ${JSON.stringify(positionsTopic)}`);
+  }
+  if (!Number.isInteger(positionsPartitions) || positionsPartitions < 1) {
+    throw new ConfigError(`kafkaSink positionsPartitions must be a positive integer, got ${String(positionsPartitions)}`);
+  }
+  if (typeof readTimeoutMs !== 'number' || !(readTimeoutMs > 0) || !Number.isFinite(readTimeoutMs)) {
+    throw new ConfigError(`kafkaSink readTimeoutMs must be a positive number of milliseconds, got ${String(readTimeoutMs)}`);
+  }
+  /** Positions this instance can trust, by `<relayId>/<partition>`: read from the broker or committed by itself. */
   const known = new Map<string, number | undefined>();
-  let ready: Promise<void> | undefined;
-  const group = (relayId: string): string => `txkit-relay-${relayId}`;
+  /** Per positions topic and partition: the next offset to read and the last position seen there. */
+  const read = new Map<string, { next: number; seq: number | undefined }>();
+  /** Relay ids whose positions were read at least once (the first read takes every partition at once). */
+  const started = new Set<string>();
+  const created = new Map<string, Promise<void>>();
+  /** Positions whose message was handed to the relay, per transaction: writePosition checks it. */
+  const sent = new WeakMap<object, Set<string>>();
 
-  const ensureTopic = (): Promise<void> =>
-    (ready ??= (async () => {
-      await admin.connect();
-      if (!(await admin.listTopics()).includes(positionsTopic)) {
-        await admin.createTopics({ topics: [{ topic: positionsTopic, numPartitions: positionsPartitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }], waitForLeaders: true });
+  const topicOf = (relayId: string): string => {
+    if (positionsTopic !== undefined) return positionsTopic;
+    const topic = `txkit-relay-positions-${relayId}`;
+    if (!TOPIC_NAME.test(topic)) {
+      throw new ConfigError(`kafkaSink: relayId ${JSON.stringify(relayId)} cannot name a topic; give kafkaSink a positionsTopic, or use a relayId of letters, digits, '.', '_' and '-'`);
+    }
+    return topic;
+  };
+  const keyOf = (relayId: string, partition: number): string => `${relayId}/${partition}`;
+
+  const ensureTopic = (admin: KafkaAdminLike, topic: string): Promise<void> => {
+    let done = created.get(topic);
+    if (done === undefined) {
+      done = (async () => {
+        if (!(await admin.listTopics()).includes(topic)) {
+          await admin.createTopics({
+            topics: [{ topic, numPartitions: positionsPartitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'segment.ms', value: '3600000' }] }],
+            waitForLeaders: true,
+          });
+        }
+      })();
+      created.set(topic, done);
+      done.catch(() => created.delete(topic));
+    }
+    return done;
+  };
+
+  /** Reads the committed positions of `partitions` from where the last read stopped to the last stable offset. */
+  const readStored = async (relayId: string, partitions: readonly number[]): Promise<void> => {
+    const topic = topicOf(relayId);
+    const admin = kafka.admin();
+    await admin.connect();
+    try {
+      await ensureTopic(admin, topic);
+      const offsets = await admin.fetchTopicOffsets(topic);
+      const ends = new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
+      const todo: { partition: number; from: number; end: number }[] = [];
+      for (const partition of partitions) {
+        const bounds = ends.get(partition);
+        if (bounds === undefined) {
+          throw new ConfigError(`kafkaSink: positions topic '${topic}' has ${ends.size} partition(s), outbox partition ${partition} needs one of its own; add partitions to the topic`);
+        }
+        const state = read.get(`${topic}/${partition}`) ?? { next: 0, seq: undefined };
+        read.set(`${topic}/${partition}`, state);
+        state.next = Math.max(state.next, bounds.low);
+        if (state.next < bounds.high) todo.push({ partition, from: state.next, end: bounds.high });
       }
-    })());
+      if (todo.length === 0) return;
+      const source = kafkaSource({
+        kafka,
+        topic,
+        partitions: todo.map((t) => t.partition),
+        catchUpTimeoutMs: readTimeoutMs,
+        consumer: { maxWaitTimeInMs: 50 },
+        groupId: `txkit-relay-positions-reader-${randomUUID()}`,
+      });
+      try {
+        for (const { partition, end } of todo) {
+          const state = read.get(`${topic}/${partition}`) as { next: number; seq: number | undefined };
+          // Bounded: every round moves `next` forward or ends the read.
+          while (state.next < end) {
+            const asked = Date.now();
+            const records = await source.fetch(partition, state.next, 1000);
+            if (records.length === 0) {
+              if (Date.now() - asked < readTimeoutMs) break; // caught up: what is left below the end are control or aborted records
+              throw new TxkitError(
+                'POSITIONS_READ_TIMEOUT',
+                `kafkaSink: reading relay positions from '${topic}' partition ${partition} got nothing past offset ${state.next} in ${readTimeoutMs} ms, though the broker reports records up to ${end}`,
+                { backend: 'kafka', retriable: true },
+              );
+            }
+            for (const r of records) {
+              state.seq = positionOf(topic, relayId, partition, r);
+              state.next = r.offset + 1;
+            }
+          }
+        }
+      } finally {
+        await source.close();
+      }
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  };
 
   return {
     context,
     async readPosition(_tx, relayId, partition) {
-      if (partition >= positionsPartitions) {
+      if (!Number.isInteger(partition) || partition < 0 || partition >= positionsPartitions) {
         throw new ConfigError(`outbox partition ${partition} needs positionsPartitions > ${partition} in kafkaSink`);
       }
-      const key = `${relayId}/${partition}`;
+      const key = keyOf(relayId, partition);
       if (!known.has(key)) {
-        await ensureTopic();
-        const offsets = await admin.fetchOffsets({ groupId: group(relayId), topics: [positionsTopic] });
-        const stored = offsets.find((t) => t.topic === positionsTopic)?.partitions.find((p) => p.partition === partition)?.offset;
-        known.set(key, stored === undefined || Number(stored) < 0 ? undefined : Number(stored));
+        // A relay's first read takes every partition at once (one consumer, not one per partition); later reads,
+        // after a transaction whose outcome this instance cannot vouch for, only the partition concerned.
+        const partitions = started.has(relayId) ? [partition] : Array.from({ length: positionsPartitions }, (_, i) => i);
+        await readStored(relayId, partitions);
+        started.add(relayId);
+        const topic = topicOf(relayId);
+        for (const p of partitions) known.set(keyOf(relayId, p), read.get(`${topic}/${p}`)?.seq);
       }
       return known.get(key);
     },
+    positionMessage(tx, relayId, partition, seq) {
+      const key = keyOf(relayId, partition);
+      const pending = sent.get(tx) ?? new Set<string>();
+      sent.set(tx, pending.add(key));
+      return { topic: topicOf(relayId), messages: [{ key, value: String(seq), partition }] };
+    },
     async writePosition(tx, relayId, partition, seq) {
+      const key = keyOf(relayId, partition);
+      if (sent.get(tx)?.has(key) !== true) {
+        throw new TransactionStateError(
+          `kafkaSink.writePosition(${relayId}, ${partition}) without positionMessage in the same transaction: the position travels as a message sent with the batch; use OutboxRelay, which sends it`,
+          { backend: 'kafka', method: 'writePosition', state: 'active' },
+        );
+      }
       // Until this transaction is known to have committed, the broker, not this cache, holds the truth
       // (an aborted or unknown outcome makes the next transaction read it again).
-      known.delete(`${relayId}/${partition}`);
-      await tx.handle.sendOffsets({
-        consumerGroupId: group(relayId),
-        topics: [{ topic: positionsTopic, partitions: [{ partition, offset: String(seq) }] }],
-      });
-      tx.afterCommit(() => void known.set(`${relayId}/${partition}`, seq));
+      known.delete(key);
+      tx.afterCommit(() => void known.set(key, seq));
     },
   };
+}
+
+/** The position a record of the positions topic holds; a record of another relay or partition means the topic is shared. */
+function positionOf(topic: string, relayId: string, partition: number, record: SourceMessage): number {
+  if (record.key !== `${relayId}/${partition}`) {
+    throw new ConfigError(
+      `kafkaSink: positions topic '${topic}' partition ${partition} holds a record keyed ${JSON.stringify(record.key)} at offset ${record.offset}, ` +
+        `not '${relayId}/${partition}': the topic is shared with another relay, whose open transactions could hide this relay's positions; ` +
+        'give each relayId its own positionsTopic (the default does)',
+      { backend: 'kafka' },
+    );
+  }
+  const text = record.value === null ? '' : record.value.toString();
+  const seq = Number(text);
+  if (text === '' || !Number.isSafeInteger(seq) || seq < 0) {
+    throw new TxkitError('POSITIONS_CORRUPT', `kafkaSink: positions topic '${topic}' partition ${partition} offset ${record.offset} holds ${JSON.stringify(text.slice(0, 40))}, not a position`, {
+      backend: 'kafka',
+    });
+  }
+  return seq;
 }
 
 // ---- Kafka as a pipeline source ------------------------------------------------------------

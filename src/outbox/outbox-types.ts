@@ -1,4 +1,4 @@
-import type { MessageHandle, Transaction, TransactionContext } from '../core/index.js';
+import type { MessageHandle, OutgoingMessage, Transaction, TransactionContext } from '../core/index.js';
 
 /** What a caller publishes through the outbox. */
 export interface OutboxMessage {
@@ -133,7 +133,18 @@ export interface RelaySink<H extends MessageHandle = MessageHandle> {
   readonly context: TransactionContext<H>;
   /** The position committed by the last relay transaction for this partition, as seen from inside `tx`. */
   readPosition(tx: Transaction<H>, relayId: string, partition: number): Promise<number | undefined>;
-  /** Writes the new position inside `tx`, so it commits with the messages or not at all. */
+  /**
+   * For a sink that keeps positions as messages: the message recording
+   * `seq`, which the relay sends in the same `sendBatch` as the records (one
+   * produce request, no extra round trip). Called before the batch is sent.
+   */
+  positionMessage?(tx: Transaction<H>, relayId: string, partition: number, seq: number): { topic: string; messages: OutgoingMessage[] };
+  /**
+   * Writes the new position inside `tx`, so it commits with the messages or
+   * not at all; called after the batch is sent. A sink with
+   * `positionMessage` has already written it there and only does its
+   * bookkeeping here.
+   */
   writePosition(tx: Transaction<H>, relayId: string, partition: number, seq: number): Promise<void>;
 }
 

@@ -152,7 +152,10 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
           this.#known.set(partition, position);
           return;
         }
-        await tx.handle.sendBatch({ topicMessages: groupByTopic(records) });
+        const topicMessages = groupByTopic(records);
+        const positionMessage = sink.positionMessage?.(tx, relayId, partition, last.seq);
+        if (positionMessage !== undefined) topicMessages.push(positionMessage);
+        await tx.handle.sendBatch({ topicMessages });
         await sink.writePosition(tx, relayId, partition, last.seq);
         // A full batch means more is probably waiting: read it while the broker commits this one.
         if (records.length === batchSize) this.#readAhead(partition, last.seq);

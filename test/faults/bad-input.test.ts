@@ -368,6 +368,8 @@ table('pipeline options: ConfigError naming the option and the fix', () => [
 ]);
 
 const sink = memorySink(memoryTransactions({ store: new MemoryStore() }));
+// Built, never connected: option checks run before any I/O.
+const kafkaRelayContext = kafkaTransactions(kafka, { transactionalId: 'bad-input-relay' });
 
 table('relay and store options: ConfigError', () => [
   { name: 'relay without a store', run: () => new OutboxRelay(opts({ sink })), error: ConfigError, message: /OutboxRelay needs a store \(sqlOutboxStore, MemoryOutboxStore, \.\.\.\)/ },
@@ -378,12 +380,16 @@ table('relay and store options: ConfigError', () => [
   { name: 'sqlOutboxStore without knex', run: () => sqlOutboxStore(opts({})), error: ConfigError, message: /needs a knex instance/ },
   { name: 'sqlOutboxStore table prefix with a dash', run: () => sqlOutboxStore(knexSqlite, { tablePrefix: 'my-app' }), error: ConfigError, message: /tablePrefix must be letters, digits and underscores \(at most 41\), got 'my-app'/ },
   { name: 'sqlOutboxStore zero partitions', run: () => sqlOutboxStore(knexSqlite, { partitions: 0 }), error: ConfigError, message: /partitions must be an integer from 1 to 1024, got 0/ },
-  { name: 'kafkaSink without options', run: () => kafkaSink(opts(undefined)), error: ConfigError, message: /kafkaSink needs options: \{ context: kafkaTransactions\(\.\.\.\), admin: kafka\.admin\(\) \}/ },
+  { name: 'kafkaSink without options', run: () => kafkaSink(opts(undefined)), error: ConfigError, message: /kafkaSink needs options: \{ context: kafkaTransactions\(\.\.\.\), kafka \}/ },
   { name: 'relay without options', run: () => new OutboxRelay(opts(undefined)), error: ConfigError, message: /new OutboxRelay\(options\) needs an options object \{ store, sink \}, got undefined/ },
   { name: 'relay fractional batchSize', run: () => new OutboxRelay({ store: outboxStore, sink, batchSize: 1.5 }), error: ConfigError, message: /OutboxRelay batchSize must be a whole number of records, got 1\.5/ },
   { name: 'relay relayId not a string', run: () => new OutboxRelay({ store: outboxStore, sink, relayId: opts(5) }), error: ConfigError, message: /OutboxRelay relayId must be a non-empty string .* e\.g\. 'orders-relay'/ },
   { name: 'relay invalid retry', run: () => new OutboxRelay({ store: outboxStore, sink, retry: { maxAttempts: 0 } }), error: ConfigError, message: /OutboxRelay option 'retry' is invalid: retry\.maxAttempts must be a positive number, got 0/ },
   { name: 'relay logger without error()', run: () => new OutboxRelay({ store: outboxStore, sink, logger: opts({ error: 'loud' }) }), error: ConfigError, message: /relay option 'logger' must be an object with an error\(obj, msg\) method like pino's/ },
   { name: 'kafkaSink without a context', run: () => kafkaSink(opts({})), error: ConfigError, message: /kafkaSink needs context: kafkaTransactions\(\.\.\.\)/ },
+  { name: 'kafkaSink given an admin client instead of kafka', run: () => kafkaSink(opts({ context: kafkaRelayContext, admin: {} })), error: ConfigError, message: /kafkaSink needs kafka: the kafkajs Kafka instance .*\(the `admin` option is gone: pass the Kafka instance instead/ },
+  { name: 'kafkaSink positionsTopic with a space', run: () => kafkaSink(opts({ context: kafkaRelayContext, kafka, positionsTopic: 'relay positions' })), error: ConfigError, message: /kafkaSink positionsTopic must be a Kafka topic name .* got "relay positions"/ },
+  { name: 'kafkaSink zero positionsPartitions', run: () => kafkaSink(opts({ context: kafkaRelayContext, kafka, positionsPartitions: 0 })), error: ConfigError, message: /kafkaSink positionsPartitions must be a positive integer, got 0/ },
+  { name: 'kafkaSink negative readTimeoutMs', run: () => kafkaSink(opts({ context: kafkaRelayContext, kafka, readTimeoutMs: -1 })), error: ConfigError, message: /kafkaSink readTimeoutMs must be a positive number of milliseconds, got -1/ },
   { name: 'memorySource without a topic', run: () => memorySource(new MemoryStore(), ''), error: ConfigError, message: /memorySource needs a topic name/ },
 ]);

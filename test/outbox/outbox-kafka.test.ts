@@ -13,9 +13,14 @@ import type { Consumer } from 'kafkajs';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
+import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import { knexTransactions } from '../../src/adapters/sql/index.js';
 import { main } from '../../src/cli/index.js';
-import { OUTBOX_ID_HEADER, Outbox, sqlOutboxStore } from '../../src/outbox/index.js';
+import { ConfigError } from '../../src/core/index.js';
+import { MemoryOutboxStore, OUTBOX_ID_HEADER, Outbox, OutboxRelay, kafkaSink, kafkaSource, sqlOutboxStore } from '../../src/outbox/index.js';
+import type { KafkaMessageSource, SourceMessage } from '../../src/outbox/index.js';
+import { rejection } from '../../src/testing/index.js';
 import { service } from '../support/services.js';
 
 const brokers = service('kafka');
@@ -124,6 +129,58 @@ describe.skipIf(brokers === undefined || pg === undefined)('outbox relay on Kafk
       perKey.set(s.key, n);
     }
   }, 300_000);
+
+  it('positions travel as records of a per-relay compacted topic, are read back by a new instance, and a shared topic is refused', async () => {
+    const stamp = `${process.pid}-${Date.now().toString(36)}`;
+    const topic = `outbox-pos-${stamp}`;
+    const positionsTopic = `outbox-pos-positions-${stamp}`;
+    const { seen, consumer } = await follow(topic);
+    const kafka = new kafkajs.Kafka({ brokers: (brokers as string).split(','), clientId: 'outbox-positions', logLevel: kafkajs.logLevel.NOTHING });
+    const memory = new MemoryStore();
+    const store = new MemoryOutboxStore(memory, { partitions: 1 });
+    const outbox = new Outbox(store);
+    const publish = (values: string[]): Promise<unknown> =>
+      memoryTransactions({ store: memory }).withTransaction((tx) => outbox.publish(tx, values.map((value) => ({ topic, key: 'k', value }))));
+    const relayOf = (relayId: string, transactionalId: string): { relay: OutboxRelay; close: () => Promise<void> } => {
+      const context = kafkaTransactions(kafka, { transactionalId });
+      const relay = new OutboxRelay({ store, sink: kafkaSink({ context, kafka, positionsTopic, positionsPartitions: 1 }), relayId });
+      return { relay, close: () => context.close() };
+    };
+    const readPositions = async (): Promise<SourceMessage[]> => {
+      const source: KafkaMessageSource = kafkaSource({ kafka, topic: positionsTopic });
+      try {
+        return await source.fetch(0, 0, 100);
+      } finally {
+        await source.close();
+      }
+    };
+    try {
+      await publish(['v1', 'v2', 'v3']);
+      const first = relayOf('orders', `pos-a-${stamp}`);
+      expect(await first.relay.drain()).toBe(3);
+      await first.close();
+      // One record per relay transaction, keyed <relayId>/<partition>, holding the outbox seq relayed up to.
+      expect((await readPositions()).map((r) => [r.key, String(r.value)])).toEqual([['orders/0', '3']]);
+
+      // A fresh instance (a restart) reads its position from the topic and sends nothing again.
+      await publish(['v4', 'v5']);
+      const second = relayOf('orders', `pos-a-${stamp}`);
+      expect(await second.relay.drain()).toBe(2);
+      expect(await second.relay.drain()).toBe(0);
+      await second.close();
+      await until(() => seen.length >= 5, 30_000, 'five records at the consumer');
+      expect(seen.map((s) => s.value)).toEqual(['v1', 'v2', 'v3', 'v4', 'v5']);
+
+      // Another relay id on the same positions topic: its positions could hide behind the other's open transactions.
+      const other = relayOf('payments', `pos-b-${stamp}`);
+      const err = await rejection(other.relay.drain());
+      await other.close();
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(/holds a record keyed "orders\/0" .* give each relayId its own positionsTopic/);
+    } finally {
+      await consumer.disconnect();
+    }
+  });
 
   it('txkit migrate and txkit outbox status speak to the same schema', async () => {
     const lines: string[] = [];

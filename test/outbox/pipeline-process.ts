@@ -27,7 +27,6 @@ const store = sqlOutboxStore(db, { tablePrefix: prefix, partitions: 4 });
 const ctx = knexTransactions(db);
 const source = kafkaSource({ kafka, topic: env('PIPELINE_INPUT'), maxBufferedMessages: 500 });
 const relayContext = kafkaTransactions(kafka, { transactionalId: env('PIPELINE_RELAY_ID') });
-const admin = kafka.admin();
 // Errors the pipeline and relay survive, reported as they happen: the test shows this stderr when it fails.
 const report = (err: unknown): void => console.error('pipeline-process:', err instanceof Error ? `${err.name}: ${err.message}` : err);
 
@@ -54,7 +53,7 @@ const job = pipeline({
 });
 const relay = new OutboxRelay({
   store,
-  sink: kafkaSink({ context: relayContext, admin }),
+  sink: kafkaSink({ context: relayContext, kafka }),
   relayId: env('PIPELINE_RELAY_ID'),
   batchSize: 500,
   pollIntervalMs: 200,
@@ -71,7 +70,7 @@ process.on('SIGTERM', () => {
     await relay.stop();
     await relay.drain();
     stage('clients');
-    await Promise.all([source.close(), relayContext.close(), admin.disconnect()]);
+    await Promise.all([source.close(), relayContext.close()]);
     stage('database context');
     await ctx.close();
     stage('store');
