@@ -167,6 +167,8 @@ async function kafkaBroker(brokers: string, partitions: number): Promise<Broker>
   await producer.connect();
   const sources: KafkaMessageSource[] = [];
   const relayContext = kafkaTransactions(kafka, { transactionalId: `txkit-demo-relay-${run}` });
+  /** The relays' positions topics (kafkaSink's default name), deleted with the run's topics. */
+  const positionsTopics: string[] = [];
   return {
     name: 'kafka',
     topicIn,
@@ -177,7 +179,10 @@ async function kafkaBroker(brokers: string, partitions: number): Promise<Broker>
       sources.push(source);
       return source;
     },
-    relay: (outbox, relayId) => new OutboxRelay({ store: outbox, sink: kafkaSink({ context: relayContext, kafka }), relayId, batchSize: 200 }),
+    relay: (outbox, relayId) => {
+      positionsTopics.push(`txkit-relay-positions-${relayId}`);
+      return new OutboxRelay({ store: outbox, sink: kafkaSink({ context: relayContext, kafka }), relayId, batchSize: 200 });
+    },
     output: async () => {
       // A kafkaSource fetch is empty only once it has caught up with the committed end of the partition.
       const reader = kafkaSource({ kafka, topic: topicOut });
@@ -195,7 +200,7 @@ async function kafkaBroker(brokers: string, partitions: number): Promise<Broker>
     },
     close: async () => {
       await Promise.all([...sources.map((s) => s.close()), producer.disconnect(), relayContext.close()]);
-      await admin.deleteTopics({ topics: [topicIn, topicOut] }).catch(() => undefined);
+      await admin.deleteTopics({ topics: [topicIn, topicOut, ...positionsTopics] }).catch(() => undefined);
       await admin.disconnect();
     },
   };

@@ -96,7 +96,8 @@ export async function runExample(brokers: string, databaseUrl: string, payments 
     await store.close();
     await dropTables(db, prefix);
     await db.destroy();
-    await admin.deleteTopics({ topics: [paymentsTopic, balancesTopic] }).catch(() => undefined);
+    // The relay's positions topic (kafkaSink's default name) goes with the example's topics.
+    await admin.deleteTopics({ topics: [paymentsTopic, balancesTopic, `txkit-relay-positions-example-${run}`] }).catch(() => undefined);
     await admin.disconnect();
   }
 }

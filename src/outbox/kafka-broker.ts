@@ -46,9 +46,10 @@ const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
 
 /**
  * Kafka as a relay sink. The position of each outbox partition is a record
- * in a compacted positions topic, sent in the same produce request and the
- * same transaction as the messages, the way Kafka Connect's exactly-once
- * sources keep their offsets in the offsets topic: both become visible
+ * in a compacted positions topic, sent with the batch (one `sendBatch`, one
+ * produce request per broker) in the same transaction as the messages, the
+ * way Kafka Connect's exactly-once sources keep their offsets in the offsets
+ * topic: both become visible
  * together or not at all, and a relay transaction costs no round trip more
  * than one without a position (a consumer-group offset would cost
  * AddOffsetsToTxn, TxnOffsetCommit and their coordinator lookups).
