@@ -20,6 +20,8 @@ interface Worker {
   started: boolean;
   holding: boolean;
   conflicts: number;
+  /** Transactions or receives that failed and that the worker went on after. */
+  failures: string[];
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   stderr: string[];
 }
@@ -76,11 +78,13 @@ describe.skipIf(serviceUrl === undefined)('pulsar exactly-once consume-transform
           started: false,
           holding: false,
           conflicts: 0,
+          failures: [],
           stderr: [],
           exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
         };
         child.stderr?.on('data', (d: Buffer) => w.stderr.push(d.toString()));
-        child.on('message', (m: { type?: string; count?: number }) => {
+        child.on('message', (m: { type?: string; count?: number; error?: string }) => {
+          if (m.type === 'failed') w.failures.push(m.error ?? '?');
           if (m.type === 'started') w.started = true;
           if (m.type === 'committed') w.committed += m.count ?? 0;
           if (m.type === 'holding') w.holding = true;
@@ -142,7 +146,8 @@ describe.skipIf(serviceUrl === undefined)('pulsar exactly-once consume-transform
       console.log(
         `[pulsar copier] kills: ${kills.map((k) => `run ${k.run} ${k.phase} after ${k.committedByRun} committed (downstream saw ${k.visibleDownstream})`).join('; ')}; ` +
           `committed by runs: ${workers.map((w) => w.committed).join('+')}=${committedTotal}; ` +
-          `conflicts: ${workers.reduce((n, w) => n + w.conflicts, 0)}`,
+          `conflicts: ${workers.reduce((n, w) => n + w.conflicts, 0)}; ` +
+          `failed transactions gone on from: ${workers.flatMap((w) => w.failures).join(' | ') || 'none'}`,
       );
       for (const k of kills) assert.ok(k.committedByRun >= TOTAL * 0.2);
       assert.ok(kills.some((k) => k.phase === 'mid-transaction'));
