@@ -117,8 +117,11 @@ export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
     return done;
   };
 
-  /** Reads the committed positions of `partitions` from where the last read stopped to the last stable offset. */
-  const readStored = async (relayId: string, partitions: readonly number[]): Promise<void> => {
+  /**
+   * Reads committed positions from where the last read stopped to the last stable offset: of `wanted`,
+   * or of every partition of the topic when `all`. Returns the partitions read.
+   */
+  const readStored = async (relayId: string, wanted: number, all: boolean): Promise<number[]> => {
     const topic = topicOf(relayId);
     const admin = kafka.admin();
     await admin.connect();
@@ -126,18 +129,19 @@ export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
       await ensureTopic(admin, topic);
       const offsets = await admin.fetchTopicOffsets(topic);
       const ends = new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
+      if (!ends.has(wanted)) {
+        throw new ConfigError(`kafkaSink: positions topic '${topic}' has ${ends.size} partition(s), outbox partition ${wanted} needs one of its own; add partitions to the topic`);
+      }
+      const partitions = all ? [...ends.keys()].filter((p) => p < positionsPartitions) : [wanted];
       const todo: { partition: number; from: number; end: number }[] = [];
       for (const partition of partitions) {
-        const bounds = ends.get(partition);
-        if (bounds === undefined) {
-          throw new ConfigError(`kafkaSink: positions topic '${topic}' has ${ends.size} partition(s), outbox partition ${partition} needs one of its own; add partitions to the topic`);
-        }
+        const bounds = ends.get(partition) as { low: number; high: number };
         const state = read.get(`${topic}/${partition}`) ?? { next: 0, seq: undefined };
         read.set(`${topic}/${partition}`, state);
         state.next = Math.max(state.next, bounds.low);
         if (state.next < bounds.high) todo.push({ partition, from: state.next, end: bounds.high });
       }
-      if (todo.length === 0) return;
+      if (todo.length === 0) return partitions;
       const source = kafkaSource({
         kafka,
         topic,
@@ -170,6 +174,7 @@ export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
       } finally {
         await source.close();
       }
+      return partitions;
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
@@ -185,8 +190,7 @@ export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
       if (!known.has(key)) {
         // A relay's first read takes every partition at once (one consumer, not one per partition); later reads,
         // after a transaction whose outcome this instance cannot vouch for, only the partition concerned.
-        const partitions = started.has(relayId) ? [partition] : Array.from({ length: positionsPartitions }, (_, i) => i);
-        await readStored(relayId, partitions);
+        const partitions = await readStored(relayId, partition, !started.has(relayId));
         started.add(relayId);
         const topic = topicOf(relayId);
         for (const p of partitions) known.set(keyOf(relayId, p), read.get(`${topic}/${p}`)?.seq);
@@ -451,6 +455,12 @@ class KafkaSource implements KafkaMessageSource {
   #starting: Promise<void> | undefined;
   /** The consumer stopped for good (a crash kafkajs does not restart): the next call builds a new one. */
   #crashed: Error | undefined;
+  /**
+   * The consumer is in its group. False from a crash kafkajs restarts until the group is joined again:
+   * in between kafkajs refuses seek(), pause() and resume().
+   */
+  #inGroup = false;
+  readonly #joinWakers = new Set<() => void>();
   #closed = false;
   /** Positioned partitions; a partition missing here is sought to the offset of the next fetch. */
   readonly #buffers = new Map<number, PartitionBuffer>();
@@ -573,11 +583,17 @@ class KafkaSource implements KafkaMessageSource {
     const consumer = kafka.consumer({ maxWaitTimeInMs: 250, ...this.#o.consumer, groupId, readUncommitted: false });
     consumer.on('consumer.crash', ({ payload }) => {
       // kafkajs restarts with a fresh position (not ours) or gives up: either way every partition is sought again.
+      this.#inGroup = false;
       this.#unpositionAll();
       if (!payload.restart) this.#crashed = payload.error;
+      for (const wake of this.#joinWakers) wake();
     });
     // A (re)join resets kafkajs' positions to the group's, which this source never commits.
-    consumer.on('consumer.group_join', () => this.#unpositionAll());
+    consumer.on('consumer.group_join', () => {
+      this.#inGroup = true;
+      this.#unpositionAll();
+      for (const wake of this.#joinWakers) wake();
+    });
     consumer.on('consumer.end_batch_process', ({ payload }) => {
       // Batches of aborted or control records only are not handed to eachBatch; kafkajs moves past them.
       const buffer = this.#buffers.get(payload.partition);
@@ -588,6 +604,7 @@ class KafkaSource implements KafkaMessageSource {
       }
     });
     this.#consumer = consumer;
+    this.#inGroup = false;
     await consumer.connect();
     await consumer.subscribe({ topics: [topic], fromBeginning: false });
     await consumer.run({ autoCommit: false, eachBatchAutoResolve: true, partitionsConsumedConcurrently: 1, eachBatch: (payload) => this.#onBatch(payload) });
@@ -597,6 +614,16 @@ class KafkaSource implements KafkaMessageSource {
   async #positioned(partition: number, offset: number, method: string): Promise<PartitionBuffer> {
     await this.#start();
     this.#checkArgs(method, partition, offset);
+    // Bounded: a seek refused by a consumer kafkajs is restarting waits in #joined(), which ends by its deadline.
+    for (;;) {
+      await this.#joined(method);
+      const buffer = await this.#seek(partition, offset);
+      if (buffer !== undefined) return buffer;
+    }
+  }
+
+  /** #positioned() once the consumer is in its group; undefined when kafkajs refused the seek (a restart began). */
+  async #seek(partition: number, offset: number): Promise<PartitionBuffer | undefined> {
     const current = this.#buffers.get(partition);
     if (current?.error !== undefined) {
       this.#buffers.delete(partition);
@@ -615,10 +642,55 @@ class KafkaSource implements KafkaMessageSource {
     }
     const buffer: PartitionBuffer = { partition, start: offset, end: offset, messages: [], paused: false, error: undefined };
     this.#buffers.set(partition, buffer);
-    const consumer = this.#consumer as KafkaSourceConsumerLike;
-    consumer.seek({ topic: this.#o.topic, partition, offset: String(offset) });
-    consumer.resume([{ topic: this.#o.topic, partitions: [partition] }]);
-    return buffer;
+    const sought = this.#whileInGroup((consumer) => {
+      consumer.seek({ topic: this.#o.topic, partition, offset: String(offset) });
+      consumer.resume([{ topic: this.#o.topic, partitions: [partition] }]);
+    });
+    if (sought) return buffer;
+    this.#buffers.delete(partition);
+    return undefined;
+  }
+
+  /**
+   * Runs a seek/pause/resume, which kafkajs refuses from a crash until the restarted consumer is in
+   * its group again (it emits the crash event only after that); false then, and the partition is
+   * sought again after the rejoin.
+   */
+  #whileInGroup(call: (consumer: KafkaSourceConsumerLike) => void): boolean {
+    try {
+      call(this.#consumer as KafkaSourceConsumerLike);
+      return true;
+    } catch (err) {
+      if (!/consumer group was not initialized/i.test((err as Error).message)) throw err;
+      this.#inGroup = false;
+      this.#unpositionAll();
+      return false;
+    }
+  }
+
+  /**
+   * Waits, up to catchUpTimeoutMs, while kafkajs restarts a crashed consumer; a consumer that gave up is
+   * replaced by #start(). Throws a retriable error when the group is not joined in time.
+   */
+  async #joined(method: string): Promise<void> {
+    const deadline = Date.now() + this.#o.catchUpTimeoutMs;
+    // Bounded by the deadline: each round waits for a join or a crash, or ends.
+    while (!this.#inGroup && !this.#closed) {
+      if (this.#crashed !== undefined) await this.#start();
+      if (this.#inGroup) return;
+      const left = deadline - Date.now();
+      if (left <= 0) {
+        throw new TxkitError(
+          'SOURCE_NOT_IN_GROUP',
+          `kafkaSource('${this.name}').${method}(): the consumer did not rejoin its group within ${this.#o.catchUpTimeoutMs} ms after a crash; try again`,
+          { backend: 'kafka', retriable: true },
+        );
+      }
+      await waitForWake(left, undefined, (wake) => {
+        this.#joinWakers.add(wake);
+        return () => void this.#joinWakers.delete(wake);
+      });
+    }
   }
 
   /** Up to `max` buffered records from `offset` on; records before it were consumed and are released. */
@@ -629,7 +701,7 @@ class KafkaSource implements KafkaMessageSource {
     buffer.start = offset;
     if (buffer.paused && buffer.messages.length <= this.#o.maxBufferedMessages / 2) {
       buffer.paused = false;
-      (this.#consumer as KafkaSourceConsumerLike).resume([{ topic: this.#o.topic, partitions: [buffer.partition] }]);
+      this.#whileInGroup((consumer) => consumer.resume([{ topic: this.#o.topic, partitions: [buffer.partition] }]));
     }
     return buffer.messages.slice(0, max);
   }

@@ -17,7 +17,8 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
 import { TxkitError, UnknownCommitResultError } from '../../src/core/errors.js';
-import { MemoryOutboxStore, Outbox, OutboxRelay, kafkaSink } from '../../src/outbox/index.js';
+import { MemoryOutboxStore, Outbox, OutboxRelay, kafkaSink, kafkaSource } from '../../src/outbox/index.js';
+import type { KafkaSourceClientLike } from '../../src/outbox/index.js';
 import { TopicReader, createTopics, makeKafka, uniqueName } from '../kafka/kafka-support.js';
 import { service } from '../support/services.js';
 import { KafkaApi, kafkaExchange, kafkaRequest } from './support/fault-proxy.js';
@@ -303,4 +304,45 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
       zombieCommitsAfterResume: committedAfterResume,
     });
   }, 180_000);
+
+  it('a kafkaSource whose consumer crashes joining its group waits for kafkajs to restart it: every record once, in order', async () => {
+    const N = 300;
+    const topic = uniqueName('source-crash');
+    await createTopics(admin, [topic], 1);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    for (let i = 0; i < N; i += 100) await producer.send({ topic, messages: Array.from({ length: 100 }, (_, j) => ({ key: 'k', value: `m-${i + j}` })) });
+    await producer.disconnect();
+    // No kafkajs retries: a failed join crashes the consumer, and kafkajs restarts it 100 ms later. Its
+    // run() has resolved by then all the same, and until the restart kafkajs refuses seek().
+    const events = { crashes: 0, joins: 0 };
+    const watched: KafkaSourceClientLike = {
+      admin: () => kafka.admin(),
+      consumer: (config) => {
+        const consumer = kafka.consumer({ ...config, retry: { retries: 0, initialRetryTime: 100 } });
+        consumer.on(consumer.events.CRASH, () => void (events.crashes += 1));
+        consumer.on(consumer.events.GROUP_JOIN, () => void (events.joins += 1));
+        return consumer as unknown as ReturnType<KafkaSourceClientLike['consumer']>;
+      },
+    };
+    const joinCut = k.proxy.addRule({ direction: 'to-server', match: kafkaRequest(KafkaApi.JoinGroup), action: { kind: 'cut' }, times: 2 });
+    const source = kafkaSource({ kafka: watched, topic, catchUpTimeoutMs: 30_000 });
+    const values: string[] = [];
+    try {
+      // Bounded: each fetch returns records or the source is caught up (it then returns empty).
+      for (let offset = 0, round = 0; offset < N && round < 1_000; round++) {
+        const batch = await source.fetch(0, offset, 40);
+        if (batch.length === 0) break;
+        values.push(...batch.map((m) => String(m.value)));
+        offset = (batch.at(-1) as { offset: number }).offset + 1;
+      }
+    } finally {
+      joinCut.retire();
+      await source.close();
+    }
+    assert.ok(events.crashes >= 1, 'the consumer crashed joining its group');
+    assert.ok(events.joins >= 1, 'and joined after kafkajs restarted it');
+    assert.deepEqual(values, Array.from({ length: N }, (_, i) => `m-${i}`));
+    console.log(`[kafka source crash] ${N} records read in order; consumer crashes ${events.crashes}, group joins ${events.joins}`);
+  }, 120_000);
 });

@@ -182,6 +182,38 @@ describe.skipIf(brokers === undefined || pg === undefined)('outbox relay on Kafk
     }
   });
 
+  it('a positions topic made with fewer partitions serves the outbox partitions it has and refuses the others', async () => {
+    const stamp = `${process.pid}-${Date.now().toString(36)}`;
+    const topic = `outbox-few-${stamp}`;
+    const positionsTopic = `outbox-few-positions-${stamp}`;
+    const kafka = new kafkajs.Kafka({ brokers: (brokers as string).split(','), clientId: 'outbox-positions', logLevel: kafkajs.logLevel.NOTHING });
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: 1 }, { topic: positionsTopic, numPartitions: 2, configEntries: [{ name: 'cleanup.policy', value: 'compact' }] }],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+    const memory = new MemoryStore();
+    const store = new MemoryOutboxStore(memory, { partitions: 4 });
+    const outbox = new Outbox(store);
+    await memoryTransactions({ store: memory }).withTransaction((tx) =>
+      outbox.publish(tx, Array.from({ length: 40 }, (_, i) => ({ topic, key: `k${i}`, value: `v${i}` }))),
+    );
+    const context = kafkaTransactions(kafka, { transactionalId: `few-${stamp}` });
+    try {
+      // positionsPartitions is left at 16: the sink goes by the partitions the topic has.
+      const sink = kafkaSink({ context, kafka, positionsTopic });
+      const inPartitions = async (partitions: number[]): Promise<number> => (await store.status()).partitions.filter((p) => partitions.includes(p.partition)).reduce((n, p) => n + p.published, 0);
+      expect(await new OutboxRelay({ store, sink, relayId: 'few', partitions: [0, 1] }).drain()).toBe(await inPartitions([0, 1]));
+      const err = await rejection(new OutboxRelay({ store, sink, relayId: 'few', partitions: [3] }).drain());
+      expect(err).toBeInstanceOf(ConfigError);
+      expect((err as Error).message).toMatch(/positions topic '.*' has 2 partition\(s\), outbox partition 3 needs one of its own/);
+    } finally {
+      await context.close();
+    }
+  });
+
   it('txkit migrate and txkit outbox status speak to the same schema', async () => {
     const lines: string[] = [];
     const io = { out: (l: string) => void lines.push(l), err: (t: string) => void lines.push(t), isTTY: false };
