@@ -55,6 +55,18 @@ export interface PipelineOptions<H, D = Buffer | null> {
   retry?: Partial<RetryPolicy>;
   /** Longest wait for new messages before looking again. @default 1000 */
   pollIntervalMs?: number;
+  /**
+   * What a started worker does with a partition another worker fenced it off
+   * (InboxFencedError): by default it stops processing it. With this set, it
+   * stands by instead, watching the stored position, and takes the partition
+   * back when messages have waited past that position for this long without
+   * it moving (the other worker died or was scaled away). Safe at any value:
+   * the inbox compare-and-set still lets one worker commit each position, so
+   * a takeover from a worker that was only slow costs a wasted batch, not a
+   * duplicate effect.
+   * @default undefined (no takeover: a fenced partition waits for a restart)
+   */
+  takeOverAfterMs?: number;
   /** Errors the pipeline survives are reported here, dead-lettered messages included. @default `logger.error`, else a process warning */
   onError?: (err: unknown) => void;
   /** A pino-compatible logger; surviving errors go to `logger.error` when no `onError` is given. */
@@ -69,8 +81,10 @@ export interface PipelineStats {
   readonly deadLettered: number;
   /** Database transactions this instance committed. */
   readonly transactions: number;
-  /** Source partitions this instance stopped processing because another worker of the consumer moved their position. */
+  /** Source partitions this instance stopped processing (or stands by on) because another worker of the consumer moved their position. */
   readonly fenced: readonly number[];
+  /** Partitions this instance took back after standing by (`takeOverAfterMs`), counted per takeover. */
+  readonly takeovers: number;
 }
 
 /** A message admitted to the handler with its decoded form, or set aside with the reason. */
@@ -91,6 +105,7 @@ interface ResolvedOptions<H, D> {
   readonly maxAttempts: number;
   readonly retry: Partial<RetryPolicy>;
   readonly pollIntervalMs: number;
+  readonly takeOverAfterMs: number | undefined;
   readonly onError: (err: unknown) => void;
 }
 
@@ -109,6 +124,7 @@ export class Pipeline<H, D = Buffer | null> {
   #processed = 0;
   #dead = 0;
   #transactions = 0;
+  #takeovers = 0;
   readonly #fenced = new Set<number>();
   #running: { controller: AbortController; done: Promise<void> } | undefined;
 
@@ -122,7 +138,7 @@ export class Pipeline<H, D = Buffer | null> {
 
   /** Counters of this instance so far. */
   get stats(): PipelineStats {
-    return { processed: this.#processed, deadLettered: this.#dead, transactions: this.#transactions, fenced: [...this.#fenced] };
+    return { processed: this.#processed, deadLettered: this.#dead, transactions: this.#transactions, fenced: [...this.#fenced], takeovers: this.#takeovers };
   }
 
   /** Processes until every partition has no message left, then returns (for batch jobs and tests). */
@@ -335,7 +351,13 @@ export class Pipeline<H, D = Buffer | null> {
       try {
         offset ??= await this.#position(partition);
         const next = await this.step(partition, offset);
-        if (next === undefined) return;
+        if (next === undefined) {
+          if (this.#o.takeOverAfterMs === undefined || !(await this.#standBy(partition, this.#o.takeOverAfterMs, signal))) return;
+          this.#fenced.delete(partition);
+          this.#takeovers += 1;
+          offset = undefined;
+          continue;
+        }
         failures = 0;
         if (next === offset) await this.#o.source.waitFor(partition, offset, this.#o.pollIntervalMs, signal);
         offset = next;
@@ -347,6 +369,35 @@ export class Pipeline<H, D = Buffer | null> {
         await waitForWake(Math.min(this.#o.pollIntervalMs, 50 * 2 ** Math.min(failures, 10)), signal);
       }
     }
+  }
+
+  /**
+   * Watches a partition this worker was fenced off: true once messages have waited past the stored
+   * position for `afterMs` without it moving, false when the worker stops first.
+   */
+  async #standBy(partition: number, afterMs: number, signal: AbortSignal): Promise<boolean> {
+    let stored = await this.#storedOrUndefined(partition);
+    let since = Date.now();
+    // Bounded by stop(): each round waits up to the poll interval or for new messages.
+    while (!signal.aborted) {
+      await waitForWake(Math.min(this.#o.pollIntervalMs, afterMs), signal);
+      if (signal.aborted) return false;
+      try {
+        const now = await this.#storedOrUndefined(partition);
+        if (now !== stored) {
+          stored = now;
+          since = Date.now();
+          continue;
+        }
+        if (Date.now() - since < afterMs) continue;
+        // Standing still is a sign of a dead worker only while there is work waiting.
+        if ((await this.#o.source.fetch(partition, stored ?? 0, 1)).length > 0) return true;
+        since = Date.now();
+      } catch (err) {
+        this.#o.onError(err);
+      }
+    }
+    return false;
   }
 
   async #position(partition: number): Promise<number> {
@@ -469,6 +520,12 @@ function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOptions<H
       `pipeline() option 'pollIntervalMs' must be a positive finite number of milliseconds, got ${String(pollIntervalMs)}; leave it out for 1000`,
     );
   }
+  const takeOverAfterMs = options.takeOverAfterMs;
+  if (takeOverAfterMs !== undefined && (typeof takeOverAfterMs !== 'number' || !Number.isFinite(takeOverAfterMs) || takeOverAfterMs <= 0)) {
+    throw new ConfigError(
+      `pipeline() option 'takeOverAfterMs' must be a positive finite number of milliseconds, got ${String(takeOverAfterMs)}; leave it out to never take a fenced partition back`,
+    );
+  }
   const retry = options.retry ?? { deadlineMs: 10_000 };
   try {
     // Checked now, or every transaction of the pipeline would fail with it later.
@@ -489,6 +546,7 @@ function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOptions<H
     maxAttempts,
     retry,
     pollIntervalMs,
+    takeOverAfterMs,
     onError: errorReporter('pipeline', onError, options.logger, { consumer }),
   };
 }

@@ -364,6 +364,7 @@ table('pipeline options: ConfigError naming the option and the fix', () => [
   { name: 'fractional maxAttempts', run: withOption({ maxAttempts: 1.5 }), error: ConfigError, message: /option 'maxAttempts' must be a positive integer, got 1\.5/ },
   { name: 'negative maxValueBytes', run: withOption({ maxValueBytes: -1 }), error: ConfigError, message: /option 'maxValueBytes' must be a positive integer, got -1/ },
   { name: 'NaN pollIntervalMs', run: withOption({ pollIntervalMs: Number.NaN }), error: ConfigError, message: /option 'pollIntervalMs' must be a positive finite number of milliseconds, got NaN; leave it out for 1000/ },
+  { name: 'zero takeOverAfterMs', run: withOption({ takeOverAfterMs: 0 }), error: ConfigError, message: /option 'takeOverAfterMs' must be a positive finite number of milliseconds, got 0; leave it out to never take a fenced partition back/ },
   { name: 'invalid retry policy', run: withOption({ retry: { deadlineMs: -1 } }), error: ConfigError, message: /option 'retry' is invalid: retry\.deadlineMs must be a positive number, got -1/ },
 ]);
 
