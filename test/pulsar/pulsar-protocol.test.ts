@@ -441,6 +441,39 @@ describe('pulsar coordinator errors through the transaction context (scripted br
     await ctx.close();
   });
 
+  it('a coordinator out of reach for the commit sent again after an unanswered one keeps the outcome unknown: the unit does not rerun', async () => {
+    let ends = 0;
+    let connects = 0;
+    const b = await broker((command, c) => {
+      if (command.type === CommandType.END_TXN && ++ends === 1) {
+        c.socket.destroy(); // The connection breaks with the commit unanswered.
+        return true;
+      }
+      if (command.type === CommandType.TC_CLIENT_CONNECT_REQUEST && ++connects === 2) {
+        // Reconnecting to send the commit again: the coordinator is not ready yet (a broker restarting, say).
+        const requestId = toNumber((command.tcClientConnectRequest as { requestId: number }).requestId);
+        c.send(CommandType.TC_CLIENT_CONNECT_RESPONSE, { requestId, error: 6, message: 'coordinator not ready' });
+        return true;
+      }
+      return false;
+    });
+    const ctx = pulsarTransactions({ client: client(b, { operationTimeoutMs: 300 }) });
+    let runs = 0;
+    await ctx.withTransaction(
+      async (tx) => {
+        runs += 1;
+        await tx.handle.send({ topic: TOPIC, messages: [{ value: 'v' }] });
+      },
+      { retry: { initialDelayMs: 1, maxDelayMs: 5 } },
+    );
+    assert.equal(runs, 1, 'a rerun would meet the first attempt, still open at the coordinator');
+    assert.ok(connects >= 3, `the coordinator was reached again (${connects} TC_CLIENT_CONNECT)`);
+    const bodies = b.bodies<{ txnAction: number; txnidLeastBits: number }>(CommandType.END_TXN);
+    assert.deepEqual(bodies.map((e) => e.txnAction), [0, 0], 'the same commit, twice');
+    assert.equal(toNumber(bodies[0]?.txnidLeastBits), toNumber(bodies[1]?.txnidLeastBits));
+    await ctx.close();
+  });
+
   it('TransactionNotFound after an unanswered commit cannot tell committed from timed out: it stays unknown until the deadline', async () => {
     let ends = 0;
     const b = await broker((command, c) => {

@@ -279,8 +279,16 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
 
   async #endCommit(first: boolean): Promise<void> {
     const tc = this.#driver.client.transactions;
-    // Failing to reach the coordinator sends nothing: that failure is judged as it is.
-    const connection = await tc.connectionOf(this.#txn);
+    let connection: Awaited<ReturnType<typeof tc.connectionOf>>;
+    try {
+      connection = await tc.connectionOf(this.#txn);
+    } catch (err) {
+      // Failing to reach the coordinator sends nothing, so a first commit's failure is judged as it is.
+      // After an unanswered commit it tells nothing new: the outcome stays unknown and the commit is
+      // asked again (a rerun instead would meet the first attempt's acknowledgements, still pending
+      // in the coordinator, as a TransactionConflict).
+      throw first ? err : this.#unknown(err);
+    }
     try {
       this.#commitSent = true;
       await tc.end(connection, this.#txn, TxnAction.COMMIT);
