@@ -11,6 +11,11 @@ export interface KafkaHandle {
   pid: number;
   reused: boolean;
   timings: Record<string, number>;
+  /**
+   * Drops this handle's lease on the broker. The last user of a broker that test runs
+   * started stops it (a run that reused another run's broker keeps it while it runs);
+   * a broker kept warm (keepKafka, `kafka.mjs start`) keeps running.
+   */
   stop(): Promise<void>;
   /** SIGKILL (a crash); the data dir stays for restart(). Only for a broker this handle started. */
   kill(): Promise<void>;
@@ -29,4 +34,7 @@ export interface StartKafkaOptions {
   properties?: Record<string, string | number | boolean>;
 }
 export function startKafka(options?: StartKafkaOptions): Promise<KafkaHandle>;
-export function stopKafka(): Promise<void>;
+/** Keeps the running broker warm: handles' stop() leaves it running; stopKafka() ends it. */
+export function keepKafka(options?: { stateDir?: string }): Promise<void>;
+/** Stops the recorded broker, kept warm or not; false when none was running. */
+export function stopKafka(options?: { stateDir?: string }): Promise<boolean>;

@@ -22,6 +22,7 @@ import {
   findFreePorts,
   isOwnProcess,
   lifecycle,
+  markKept,
   javaCommand,
   makeLogger,
   makeTempDataDir,
@@ -391,7 +392,7 @@ function toHandle(state, { reused, timings, dir, timeoutMs, say }) {
     reused,
     timings,
   };
-  return Object.assign(handle, lifecycle(handle, { name: 'Kafka', state, reused, lock: lockDir(dir), teardown: (st) => teardown(st, dir), launch: (st) => launch(st, { dir, timeoutMs, say }) }));
+  return Object.assign(handle, lifecycle(handle, { name: 'Kafka', state, stateFile: stateFile(dir), reused, lock: lockDir(dir), teardown: (st) => teardown(st, dir), launch: (st) => launch(st, { dir, timeoutMs, say }) }));
 }
 
 /**
@@ -477,9 +478,14 @@ export async function startKafka({
   });
 }
 
-/** Stops the broker recorded in the state file (only ever one txkit itself started). */
-export async function stopKafka() {
-  return withLock(lockDir(), async () => teardown(readJson(stateFile())));
+/** Keeps the running broker warm: test runs reuse it and leave it running; only stopKafka() ends it. */
+export async function keepKafka({ stateDir: dir = stateDir() } = {}) {
+  await withLock(lockDir(dir), async () => markKept(stateFile(dir)));
+}
+
+/** Stops the broker recorded in the state file (only ever one txkit itself started), kept warm or not. */
+export async function stopKafka({ stateDir: dir = stateDir() } = {}) {
+  return withLock(lockDir(dir), async () => teardown(readJson(stateFile(dir)), dir));
 }
 
 /** The running txkit broker, or undefined. */
@@ -511,6 +517,8 @@ async function main([command, ...rest]) {
     case 'start': {
       const kafka = await startKafka(parseArgs(rest));
       if (kafka.reused) defaultLog(`reusing running Kafka ${kafka.version} (pid ${kafka.pid})`);
+      // Kept warm for later runs: test runs reuse it and leave it running; `stop` ends it.
+      await keepKafka();
       process.stdout.write(`KAFKA_BROKERS=${kafka.brokers}\n`);
       return 0;
     }

@@ -25,6 +25,7 @@ import {
   findFreePorts,
   isOwnProcess,
   lifecycle,
+  markKept,
   javaCommand,
   makeLogger,
   makeTempDataDir,
@@ -553,7 +554,7 @@ function toHandle(state, { reused, timings, dir, timeoutMs, say }) {
     reused,
     timings,
   };
-  return Object.assign(handle, lifecycle(handle, { name: 'Pulsar', state, reused, lock: lockDir(dir), teardown: (st) => teardown(st, dir), launch: (st) => launch(st, { dir, timeoutMs, say }) }));
+  return Object.assign(handle, lifecycle(handle, { name: 'Pulsar', state, stateFile: stateFile(dir), reused, lock: lockDir(dir), teardown: (st) => teardown(st, dir), launch: (st) => launch(st, { dir, timeoutMs, say }) }));
 }
 
 /**
@@ -662,6 +663,8 @@ async function main([command, ...rest]) {
     case 'start': {
       const pulsar = await startPulsar(parseArgs(rest));
       if (pulsar.reused) defaultLog(`reusing running Pulsar ${pulsar.version} (pid ${pulsar.pid})`);
+      // Kept warm for later runs: test runs reuse it and leave it running; `stop` ends it.
+      await withLock(lockDir(), async () => markKept(stateFile()));
       printUrls(pulsar);
       return 0;
     }

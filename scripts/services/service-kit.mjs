@@ -3,7 +3,7 @@
 // before `npm install` and from CI steps that only have Node, Java and Maven.
 
 import { spawn, spawnSync } from 'node:child_process';
-import { createHash } from 'node:crypto';
+import { createHash, randomBytes } from 'node:crypto';
 import fs from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -445,18 +445,60 @@ export async function resolveMavenClasspath(coords, dir = cacheDir(), { log = ()
 }
 
 /**
- * The lifecycle part of a broker handle, shared by the Kafka and Pulsar scripts.
- * A reused broker belongs to whoever started it (typically `<service>.mjs start`
- * kept warm across test runs), so only the starter's handle stops, kills or
- * restarts it. `handle.pid` follows restarts.
+ * The users of a broker: one lease file per handle, named `<pid>-<random>`, in
+ * `<lock>-leases`. A lease whose process is gone does not count (and is removed).
  */
-export function lifecycle(handle, { name, state, reused, lock, teardown, launch }) {
+function takeLease(lock) {
+  const dir = `${lock}-leases`;
+  fs.mkdirSync(dir, { recursive: true });
+  for (const name of fs.readdirSync(dir)) if (!isAlive(Number(name.split('-')[0]))) fs.rmSync(path.join(dir, name), { force: true });
+  const lease = `${process.pid}-${randomBytes(4).toString('hex')}`;
+  fs.writeFileSync(path.join(dir, lease), '');
+  return lease;
+}
+
+function otherLiveLeases(lock, lease) {
+  const dir = `${lock}-leases`;
+  if (!fs.existsSync(dir)) return [];
+  return fs.readdirSync(dir).filter((name) => name !== lease && isAlive(Number(name.split('-')[0])));
+}
+
+/**
+ * Marks the broker of a state file as kept warm (the `<service>.mjs start`
+ * command): no handle's stop() ends it, only `<service>.mjs stop`.
+ */
+export function markKept(stateFile) {
+  const state = readJson(stateFile);
+  if (state === undefined || state.kept === true) return;
+  writeFileAtomic(stateFile, JSON.stringify({ ...state, kept: true }, null, 2));
+}
+
+/**
+ * The lifecycle part of a broker handle, shared by the Kafka and Pulsar scripts.
+ * Every handle, started or reused, holds a lease on the broker. stop() drops it,
+ * and the last user of a broker that test runs started stops the broker: a run
+ * that reused the broker of another run keeps it while it runs, whichever ends
+ * first. A broker kept warm by `<service>.mjs start` (`kept` in its state) is
+ * never stopped by a handle. Only the starter's handle kills or restarts it
+ * (private brokers of fault tests). `handle.pid` follows restarts.
+ */
+export function lifecycle(handle, { name, state, stateFile, reused, lock, teardown, launch }) {
   const own = (what) => {
     if (reused) throw new Error(`${what}() is only for a ${name} broker this handle started, not a reused one`);
   };
+  const lease = takeLease(lock);
+  let stopped = false;
   return {
     stop: async () => {
-      if (!reused) await withLock(lock, () => teardown(state));
+      if (stopped) return;
+      stopped = true;
+      await withLock(lock, async () => {
+        fs.rmSync(path.join(`${lock}-leases`, lease), { force: true });
+        const current = readJson(stateFile);
+        const kept = current?.pid === state.pid && current.kept === true;
+        if (kept || otherLiveLeases(lock, lease).length > 0) return;
+        await teardown(state);
+      });
     },
     /** SIGKILL, as a crash: no clean shutdown, the data dir stays for restart(). */
     kill: async () => {
