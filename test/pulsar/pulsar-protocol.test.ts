@@ -35,6 +35,27 @@ async function broker(script?: Script): Promise<ScriptedBroker> {
   return b;
 }
 
+/**
+ * Runs a unit that sends one message and commits, against a broker that leaves the first
+ * END_TXN unanswered; checks the same commit was sent twice and returns how often the unit ran.
+ */
+async function runsOfCommitSentTwice(b: ScriptedBroker): Promise<number> {
+  const ctx = pulsarTransactions({ client: client(b, { operationTimeoutMs: 300 }) });
+  let runs = 0;
+  await ctx.withTransaction(
+    async (tx) => {
+      runs += 1;
+      await tx.handle.send({ topic: TOPIC, messages: [{ value: 'v' }] });
+    },
+    { retry: { initialDelayMs: 1, maxDelayMs: 5 } },
+  );
+  const bodies = b.bodies<{ txnAction: number; txnidLeastBits: number }>(CommandType.END_TXN);
+  assert.deepEqual(bodies.map((e) => e.txnAction), [0, 0], 'the same commit, twice');
+  assert.equal(toNumber(bodies[0]?.txnidLeastBits), toNumber(bodies[1]?.txnidLeastBits));
+  await ctx.close();
+  return runs;
+}
+
 function client(b: ScriptedBroker, options: { operationTimeoutMs?: number; keepAliveIntervalMs?: number } = {}): PulsarClient {
   const c = new PulsarClient({
     serviceUrl: b.url,
@@ -425,20 +446,7 @@ describe('pulsar coordinator errors through the transaction context (scripted br
   it('an unanswered commit is an unknown result: txkit sends END_TXN commit again and the unit does not rerun', async () => {
     let ends = 0;
     const b = await broker((command) => command.type === CommandType.END_TXN && ++ends === 1);
-    const ctx = pulsarTransactions({ client: client(b, { operationTimeoutMs: 300 }) });
-    let runs = 0;
-    await ctx.withTransaction(
-      async (tx) => {
-        runs += 1;
-        await tx.handle.send({ topic: TOPIC, messages: [{ value: 'v' }] });
-      },
-      { retry: { initialDelayMs: 1, maxDelayMs: 5 } },
-    );
-    assert.equal(runs, 1);
-    const bodies = b.bodies<{ txnAction: number; txnidLeastBits: number }>(CommandType.END_TXN);
-    assert.deepEqual(bodies.map((e) => e.txnAction), [0, 0], 'the same commit, twice');
-    assert.equal(toNumber(bodies[0]?.txnidLeastBits), toNumber(bodies[1]?.txnidLeastBits));
-    await ctx.close();
+    assert.equal(await runsOfCommitSentTwice(b), 1);
   });
 
   it('a coordinator out of reach for the commit sent again after an unanswered one keeps the outcome unknown: the unit does not rerun', async () => {
@@ -457,21 +465,8 @@ describe('pulsar coordinator errors through the transaction context (scripted br
       }
       return false;
     });
-    const ctx = pulsarTransactions({ client: client(b, { operationTimeoutMs: 300 }) });
-    let runs = 0;
-    await ctx.withTransaction(
-      async (tx) => {
-        runs += 1;
-        await tx.handle.send({ topic: TOPIC, messages: [{ value: 'v' }] });
-      },
-      { retry: { initialDelayMs: 1, maxDelayMs: 5 } },
-    );
-    assert.equal(runs, 1, 'a rerun would meet the first attempt, still open at the coordinator');
+    assert.equal(await runsOfCommitSentTwice(b), 1, 'a rerun would meet the first attempt, still open at the coordinator');
     assert.ok(connects >= 3, `the coordinator was reached again (${connects} TC_CLIENT_CONNECT)`);
-    const bodies = b.bodies<{ txnAction: number; txnidLeastBits: number }>(CommandType.END_TXN);
-    assert.deepEqual(bodies.map((e) => e.txnAction), [0, 0], 'the same commit, twice');
-    assert.equal(toNumber(bodies[0]?.txnidLeastBits), toNumber(bodies[1]?.txnidLeastBits));
-    await ctx.close();
   });
 
   it('TransactionNotFound after an unanswered commit cannot tell committed from timed out: it stays unknown until the deadline', async () => {
