@@ -8,6 +8,9 @@ import kafkajs from 'kafkajs';
 import type { Admin, Consumer, Kafka as KafkaClient } from 'kafkajs';
 import type { KafkaTxHandle } from '../../src/adapters/kafka/index.js';
 import type { Transaction } from '../../src/core/index.js';
+import { waitUntil } from '../support/wait-until.js';
+
+export { waitUntil };
 
 const { Kafka, logLevel } = kafkajs;
 const brokersOf = new WeakMap<KafkaClient, string>();
@@ -89,16 +92,6 @@ export async function highWatermarks(brokers: string, topic: string, partitions:
 
 export async function createTopics(admin: Admin, topics: string[], numPartitions = 1): Promise<void> {
   await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions, replicationFactor: 1 })), waitForLeaders: true });
-}
-
-/** Polls `check` until it returns true, or fails after `timeoutMs` with `what` in the message. */
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, delay));
-  }
 }
 
 /** The conformance suite's read/write on a topic: a message per write, read back by key. */

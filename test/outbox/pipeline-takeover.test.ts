@@ -8,14 +8,7 @@ import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index
 import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
 import type { Transaction } from '../../src/core/index.js';
 import { InboxFencedError, MemoryOutboxStore, memorySource, pipeline } from '../../src/outbox/index.js';
-
-async function until(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 2; !(await check()); delay = Math.min(delay * 2, 50)) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, delay));
-  }
-}
+import { waitUntil } from '../support/wait-until.js';
 
 describe('pipeline takeOverAfterMs', () => {
   it('a fenced worker stands by and takes its partition back after the other worker stops; every effect once', async () => {
@@ -65,16 +58,16 @@ describe('pipeline takeOverAfterMs', () => {
 
     await send(0, 10);
     a.start();
-    await until(() => holding, 10_000, 'worker A inside its first batch');
+    await waitUntil(() => holding, 10_000, 'worker A inside its first batch');
     b.start();
-    await until(async () => (await position()) === 10, 10_000, 'worker B to commit the first 10 messages');
+    await waitUntil(async () => (await position()) === 10, 10_000, 'worker B to commit the first 10 messages');
     release();
-    await until(() => a.stats.fenced.includes(0), 10_000, 'worker A to be fenced off partition 0');
+    await waitUntil(() => a.stats.fenced.includes(0), 10_000, 'worker A to be fenced off partition 0');
     expect(errorsA.some((e) => e instanceof InboxFencedError)).toBe(true);
 
     await b.stop();
     await send(10, 30);
-    await until(async () => a.stats.takeovers === 1 && (await position()) === 30, 10_000, 'worker A to take partition 0 back and process messages 10..29');
+    await waitUntil(async () => a.stats.takeovers === 1 && (await position()) === 30, 10_000, 'worker A to take partition 0 back and process messages 10..29');
     await a.stop();
 
     expect(a.stats.fenced).toEqual([]);

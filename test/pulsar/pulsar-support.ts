@@ -1,6 +1,9 @@
 import assert from 'node:assert/strict';
 import { PulsarClient } from '../../src/adapters/pulsar/index.js';
 import type { PulsarConsumer, PulsarMessage } from '../../src/adapters/pulsar/index.js';
+import { waitUntil } from '../support/wait-until.js';
+
+export { waitUntil };
 
 let seq = 0;
 
@@ -35,16 +38,6 @@ export async function createPartitionedTopic(topic: string, partitions: number):
     body: String(partitions),
   });
   assert.ok(response.ok, `creating ${topic}: HTTP ${response.status} ${await response.text()}`);
-}
-
-/** Polls `check` until it holds, failing after `timeoutMs`: waiting for a condition, never for a time. */
-export async function waitUntil(check: () => boolean | Promise<boolean>, timeoutMs: number, what: string | (() => string)): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  // Bounded by the deadline.
-  while (!(await check())) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${typeof what === 'function' ? what() : what}`);
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
 }
 
 /**

@@ -10,6 +10,7 @@ import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { keepKafka, startKafka, stopKafka } from '../../scripts/services/kafka.mjs';
 import { service } from '../support/services.js';
+import { waitUntil } from '../support/wait-until.js';
 
 // The shared broker being reachable means Java and the Kafka jars are here to start a private one.
 const available = service('kafka') !== undefined;
@@ -21,14 +22,6 @@ function alive(pid: number): boolean {
     return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
   } catch {
     return false;
-  }
-}
-
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 10; !check(); delay = Math.min(delay * 2, 200)) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, delay));
   }
 }
 
@@ -50,7 +43,7 @@ describe.skipIf(!available)('broker script lifecycle (private Kafka state direct
     await first.stop();
     expect(running()).toBe(true);
     await second.stop();
-    await until(() => !running(), 30_000, 'the broker to stop with its last user');
+    await waitUntil(() => !running(), 30_000, 'the broker to stop with its last user');
   }, 180_000);
 
   it('a broker kept warm outlives every handle until stopKafka()', async () => {
@@ -62,6 +55,6 @@ describe.skipIf(!available)('broker script lifecycle (private Kafka state direct
     await starter.stop();
     expect(alive(starter.pid)).toBe(true);
     await stopKafka({ stateDir });
-    await until(() => !alive(starter.pid), 30_000, 'stopKafka() to stop the kept broker');
+    await waitUntil(() => !alive(starter.pid), 30_000, 'stopKafka() to stop the kept broker');
   }, 180_000);
 });

@@ -4,6 +4,8 @@
  */
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
+import { waitUntil as waitForCondition } from '../../support/wait-until.js';
+
 
 const RESULTS_DIR = fileURLToPath(new URL('../../../.test-results/', import.meta.url));
 
@@ -42,11 +44,6 @@ export function tally(expected: readonly string[], seen: readonly string[]): { d
 }
 
 /** Resolves when `check` holds; rejects naming `what` after `timeoutMs`. Polls, it does not sleep for a result. */
-export async function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 5; ; delay = Math.min(delay * 2, 100)) {
-    if (await check()) return;
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((resolve) => setTimeout(resolve, delay));
-  }
+export function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+  return waitForCondition(check, timeoutMs, what);
 }
