@@ -480,7 +480,7 @@ export async function startKafka({
 
 /** Keeps the running broker warm: test runs reuse it and leave it running; only stopKafka() ends it. */
 export async function keepKafka({ stateDir: dir = stateDir() } = {}) {
-  await withLock(lockDir(dir), async () => markKept(stateFile(dir)));
+  await markKept(lockDir(dir), stateFile(dir));
 }
 
 /** Stops the broker recorded in the state file (only ever one txkit itself started), kept warm or not. */

@@ -664,7 +664,7 @@ async function main([command, ...rest]) {
       const pulsar = await startPulsar(parseArgs(rest));
       if (pulsar.reused) defaultLog(`reusing running Pulsar ${pulsar.version} (pid ${pulsar.pid})`);
       // Kept warm for later runs: test runs reuse it and leave it running; `stop` ends it.
-      await withLock(lockDir(), async () => markKept(stateFile()));
+      await markKept(lockDir(), stateFile());
       printUrls(pulsar);
       return 0;
     }

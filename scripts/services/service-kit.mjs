@@ -448,8 +448,10 @@ export async function resolveMavenClasspath(coords, dir = cacheDir(), { log = ()
  * The users of a broker: one lease file per handle, named `<pid>-<random>`, in
  * `<lock>-leases`. A lease whose process is gone does not count (and is removed).
  */
+const leaseDir = (lock) => `${lock}-leases`;
+
 function takeLease(lock) {
-  const dir = `${lock}-leases`;
+  const dir = leaseDir(lock);
   fs.mkdirSync(dir, { recursive: true });
   for (const name of fs.readdirSync(dir)) if (!isAlive(Number(name.split('-')[0]))) fs.rmSync(path.join(dir, name), { force: true });
   const lease = `${process.pid}-${randomBytes(4).toString('hex')}`;
@@ -458,19 +460,21 @@ function takeLease(lock) {
 }
 
 function otherLiveLeases(lock, lease) {
-  const dir = `${lock}-leases`;
+  const dir = leaseDir(lock);
   if (!fs.existsSync(dir)) return [];
   return fs.readdirSync(dir).filter((name) => name !== lease && isAlive(Number(name.split('-')[0])));
 }
 
 /**
  * Marks the broker of a state file as kept warm (the `<service>.mjs start`
- * command): no handle's stop() ends it, only `<service>.mjs stop`.
+ * command), under its lock: no handle's stop() ends it, only `<service>.mjs stop`.
  */
-export function markKept(stateFile) {
-  const state = readJson(stateFile);
-  if (state === undefined || state.kept === true) return;
-  writeFileAtomic(stateFile, JSON.stringify({ ...state, kept: true }, null, 2));
+export function markKept(lock, stateFile) {
+  return withLock(lock, async () => {
+    const state = readJson(stateFile);
+    if (state === undefined || state.kept === true) return;
+    writeFileAtomic(stateFile, JSON.stringify({ ...state, kept: true }, null, 2));
+  });
 }
 
 /**
@@ -493,7 +497,7 @@ export function lifecycle(handle, { name, state, stateFile, reused, lock, teardo
       if (stopped) return;
       stopped = true;
       await withLock(lock, async () => {
-        fs.rmSync(path.join(`${lock}-leases`, lease), { force: true });
+        fs.rmSync(path.join(leaseDir(lock), lease), { force: true });
         const current = readJson(stateFile);
         const kept = current?.pid === state.pid && current.kept === true;
         if (kept || otherLiveLeases(lock, lease).length > 0) return;
