@@ -119,9 +119,9 @@ export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
 
   /**
    * Reads committed positions from where the last read stopped to the last stable offset: of `wanted`,
-   * or of every partition of the topic when `all`. Returns the partitions read.
+   * or of every partition of the topic when `all`. Returns the position of each partition read.
    */
-  const readStored = async (relayId: string, wanted: number, all: boolean): Promise<number[]> => {
+  const readStored = async (relayId: string, wanted: number, all: boolean): Promise<Map<number, number | undefined>> => {
     const topic = topicOf(relayId);
     const admin = kafka.admin();
     await admin.connect();
@@ -133,48 +133,48 @@ export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
         throw new ConfigError(`kafkaSink: positions topic '${topic}' has ${ends.size} partition(s), outbox partition ${wanted} needs one of its own; add partitions to the topic`);
       }
       const partitions = all ? [...ends.keys()].filter((p) => p < positionsPartitions) : [wanted];
-      const todo: { partition: number; from: number; end: number }[] = [];
-      for (const partition of partitions) {
-        const bounds = ends.get(partition) as { low: number; high: number };
+      const reads = partitions.map((partition) => {
         const state = read.get(`${topic}/${partition}`) ?? { next: 0, seq: undefined };
         read.set(`${topic}/${partition}`, state);
-        state.next = Math.max(state.next, bounds.low);
-        if (state.next < bounds.high) todo.push({ partition, from: state.next, end: bounds.high });
-      }
-      if (todo.length === 0) return partitions;
-      const source = kafkaSource({
-        kafka,
-        topic,
-        partitions: todo.map((t) => t.partition),
-        catchUpTimeoutMs: readTimeoutMs,
-        consumer: { maxWaitTimeInMs: 50 },
-        groupId: `txkit-relay-positions-reader-${randomUUID()}`,
+        const { low, high } = ends.get(partition) as { low: number; high: number };
+        state.next = Math.max(state.next, low);
+        return { partition, state, end: high };
       });
-      try {
-        for (const { partition, end } of todo) {
-          const state = read.get(`${topic}/${partition}`) as { next: number; seq: number | undefined };
-          // Bounded: every round moves `next` forward or ends the read.
-          while (state.next < end) {
-            const asked = Date.now();
-            const records = await source.fetch(partition, state.next, 1000);
-            if (records.length === 0) {
-              if (Date.now() - asked < readTimeoutMs) break; // caught up: what is left below the end are control or aborted records
-              throw new TxkitError(
-                'POSITIONS_READ_TIMEOUT',
-                `kafkaSink: reading relay positions from '${topic}' partition ${partition} got nothing past offset ${state.next} in ${readTimeoutMs} ms, though the broker reports records up to ${end}`,
-                { backend: 'kafka', retriable: true },
-              );
-            }
-            for (const r of records) {
-              state.seq = positionOf(topic, relayId, partition, r);
-              state.next = r.offset + 1;
+      const todo = reads.filter((r) => r.state.next < r.end);
+      if (todo.length > 0) {
+        const source = kafkaSource({
+          kafka,
+          topic,
+          partitions: todo.map((t) => t.partition),
+          catchUpTimeoutMs: readTimeoutMs,
+          consumer: { maxWaitTimeInMs: 50 },
+          groupId: `txkit-relay-positions-reader-${randomUUID()}`,
+        });
+        try {
+          for (const { partition, state, end } of todo) {
+            // Bounded: every round moves `next` forward or ends the read.
+            while (state.next < end) {
+              const asked = Date.now();
+              const records = await source.fetch(partition, state.next, 1000);
+              if (records.length === 0) {
+                if (Date.now() - asked < readTimeoutMs) break; // caught up: what is left below the end are control or aborted records
+                throw new TxkitError(
+                  'POSITIONS_READ_TIMEOUT',
+                  `kafkaSink: reading relay positions from '${topic}' partition ${partition} got nothing past offset ${state.next} in ${readTimeoutMs} ms, though the broker reports records up to ${end}`,
+                  { backend: 'kafka', retriable: true },
+                );
+              }
+              for (const r of records) {
+                state.seq = positionOf(topic, relayId, partition, r);
+                state.next = r.offset + 1;
+              }
             }
           }
+        } finally {
+          await source.close();
         }
-      } finally {
-        await source.close();
       }
-      return partitions;
+      return new Map(reads.map((r) => [r.partition, r.state.seq]));
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
@@ -190,10 +190,9 @@ export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
       if (!known.has(key)) {
         // A relay's first read takes every partition at once (one consumer, not one per partition); later reads,
         // after a transaction whose outcome this instance cannot vouch for, only the partition concerned.
-        const partitions = await readStored(relayId, partition, !started.has(relayId));
+        const positions = await readStored(relayId, partition, !started.has(relayId));
         started.add(relayId);
-        const topic = topicOf(relayId);
-        for (const p of partitions) known.set(keyOf(relayId, p), read.get(`${topic}/${p}`)?.seq);
+        for (const [p, seq] of positions) known.set(keyOf(relayId, p), seq);
       }
       return known.get(key);
     },
