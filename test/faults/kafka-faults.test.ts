@@ -9,7 +9,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import type { Admin, Kafka } from 'kafkajs';
@@ -26,6 +25,7 @@ import type { FaultRule } from './support/fault-proxy.js';
 import { reportScenario, tally, waitUntil } from './support/fault-report.js';
 import { startProxiedKafka } from './support/private-brokers.js';
 import type { ProxiedKafka } from './support/private-brokers.js';
+import { processState } from '../support/process-state.js';
 
 // The shared broker being reachable means Java and the Kafka jars are here to start a private one.
 const available = service('kafka') !== undefined;
@@ -55,11 +55,6 @@ function spawnWorker(file: string, env: Record<string, string>): Child {
 }
 
 const alive = (c: Child): boolean => c.proc.exitCode === null && c.proc.signalCode === null;
-
-function processState(pid: number): string {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-}
 
 describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)', () => {
   let k: ProxiedKafka;

@@ -10,7 +10,6 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
@@ -22,6 +21,7 @@ import { reportScenario, tally, waitUntil } from './support/fault-report.js';
 import { allInputIds, createEffectsTable, effectsHandler, generatedSource, readEffects } from './support/pipeline-fixture.js';
 import { findPostgresBinaries, startPrivatePostgres } from './support/private-postgres.js';
 import type { PrivatePostgres } from './support/private-postgres.js';
+import { processState } from '../support/process-state.js';
 
 const WORKER = fileURLToPath(new URL('./support/pipeline-worker.ts', import.meta.url));
 const binaries = findPostgresBinaries();
@@ -34,12 +34,6 @@ if (unavailable !== undefined) {
 const PARTITIONS = 3;
 const PER_PARTITION = 400;
 const SESSION_TIMEOUT_MS = 1_000;
-
-/** The process state letter from /proc: 'T' is stopped. */
-function processState(pid: number): string {
-  const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-  return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3);
-}
 
 describe.skipIf(unavailable !== undefined)('a zombie pipeline worker is fenced after a successor takes over', () => {
   let server: PrivatePostgres;

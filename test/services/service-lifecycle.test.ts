@@ -4,13 +4,14 @@
  * stops it (so a run that reused another run's broker keeps it while it
  * runs), and a broker kept warm by `kafka.mjs start` outlives every handle.
  */
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from 'vitest';
 import { keepKafka, startKafka, stopKafka } from '../../scripts/services/kafka.mjs';
 import { service } from '../support/services.js';
 import { waitUntil } from '../support/wait-until.js';
+import { processState } from '../support/process-state.js';
 
 // The shared broker being reachable means Java and the Kafka jars are here to start a private one.
 const available = service('kafka') !== undefined;
@@ -18,8 +19,7 @@ const available = service('kafka') !== undefined;
 /** Whether the broker process still runs (a zombie waiting to be reaped does not count). */
 function alive(pid: number): boolean {
   try {
-    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    return stat.slice(stat.lastIndexOf(')') + 2, stat.lastIndexOf(')') + 3) !== 'Z';
+    return processState(pid) !== 'Z';
   } catch {
     return false;
   }
