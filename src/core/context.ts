@@ -12,6 +12,7 @@ import { JoinedTransaction, RootTransaction } from './transaction.js';
 import type { RootDeps, Scope } from './transaction.js';
 import type { Logger, Telemetry } from './telemetry.js';
 import { UnitMonitor, checkMonitorOptions, loggerHookErrorHandler } from './unit-monitor.js';
+import { checkKnownOptions, describeType } from './options.js';
 import type {
   BackendName,
   BeginOptions,
@@ -64,6 +65,9 @@ const PROPAGATIONS: ReadonlySet<string> = new Set<Propagation>([
 ]);
 
 const RUN_OPTION_KEYS = new Set(['propagation', 'retry']);
+const PER_CALL_HINT = "'propagation' and 'retry' belong to each withTransaction call (the context's retry policy is its own 'retry' option).";
+const BEGIN_OPTION_KEYS: ReadonlySet<string> = new Set<keyof BeginOptions>(['timeoutMs', 'signal']);
+const CONTEXT_OPTION_KEYS: ReadonlySet<string> = new Set<keyof ContextOptions>(['retry', 'defaults', 'onHookError', 'telemetry', 'logger']);
 
 /**
  * Wraps a driver into a TransactionContext. The core does the lifecycle,
@@ -116,14 +120,32 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   /** Undefined unless telemetry or a logger was given: the unobserved path stays a single check. */
   readonly #monitor: UnitMonitor | undefined;
   #closing: Promise<void> | undefined;
+  /** Every key a call's begin options may carry, when the driver declares its own (else keys are not checked). */
+  #beginKeys: ReadonlySet<string> | undefined;
+  /** The same plus the run-only keys (`propagation`, `retry`). */
+  #runKeys: ReadonlySet<string> | undefined;
 
   constructor(driver: TransactionDriver<H, O>, options: ContextOptions<O>) {
     this.#driver = driver;
     this.backend = driver.backend;
+    if (driver.optionKeys !== undefined) {
+      this.#beginKeys = new Set([...BEGIN_OPTION_KEYS, ...driver.optionKeys]);
+      this.#runKeys = new Set([...this.#beginKeys, ...RUN_OPTION_KEYS]);
+    }
+    if (typeof options !== 'object' || options === null) {
+      throw new ConfigError(`the options of a ${driver.backend} transaction context must be an object, got ${describeType(options)}`, {
+        backend: driver.backend,
+      });
+    }
+    checkKnownOptions(options, CONTEXT_OPTION_KEYS, `the options of a ${driver.backend} transaction context`, driver.backend, beginOptionHints(driver as TransactionDriver<unknown, object>, options));
     this.#policy = resolveRetryPolicy(options.retry, undefined, driver.backend);
     if (options.defaults !== undefined) {
-      checkBeginOptions(options.defaults, driver.backend);
-      driver.validateOptions?.(options.defaults);
+      if (typeof options.defaults !== 'object' || options.defaults === null) {
+        throw new ConfigError(`defaults must be an object of transaction options, got ${describeType(options.defaults)}`, {
+          backend: driver.backend,
+        });
+      }
+      this.#checkOptions(options.defaults, 'defaults', false);
     }
     this.#defaults = options.defaults;
     const { telemetry, logger } = options;
@@ -262,6 +284,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   /** Begin options of one call over the context's defaults, without the run-only keys. */
   #merge(options: (O & RunOptions) | (O & BeginOptions) | undefined): O & BeginOptions {
     if (options === undefined) return this.#defaults ?? EMPTY_OPTIONS;
+    this.#checkOptions(options, 'options', true);
     const merged: Record<string, unknown> = { ...this.#defaults };
     for (const key in options) {
       if (!RUN_OPTION_KEYS.has(key)) merged[key] = (options as Record<string, unknown>)[key];
@@ -269,6 +292,24 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     checkBeginOptions(merged as BeginOptions, this.backend);
     this.#driver.validateOptions?.(merged as O);
     return merged as O & BeginOptions;
+  }
+
+  /** Refuses keys neither the core nor the driver knows, when the driver declares its keys. */
+  #checkOptions(options: object, what: 'options' | 'defaults', run: boolean): void {
+    if (typeof options !== 'object' || options === null) {
+      throw new ConfigError(`the ${what} of a ${this.backend} transaction must be an object, got ${describeType(options)}`, {
+        backend: this.backend,
+      });
+    }
+    const keys = run ? this.#runKeys : this.#beginKeys;
+    if (keys !== undefined) {
+      const hints: Record<string, string> = run ? {} : { propagation: PER_CALL_HINT, retry: PER_CALL_HINT };
+      checkKnownOptions(options, keys, `the ${what} of a ${this.backend} transaction`, this.backend, hints);
+    }
+    if (!run) {
+      checkBeginOptions(options as BeginOptions, this.backend);
+      this.#driver.validateOptions?.(options as O);
+    }
   }
 
   async #openRoot(options: O & BeginOptions, attempt: number): Promise<RootTransaction<H>> {
@@ -346,6 +387,13 @@ function checkBeginOptions(options: BeginOptions, backend: BackendName): void {
   }
 }
 
-function describeType(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+/** For keys a context does not know but each transaction would (e.g. `timeoutMs`), the advice to move them into `defaults`. */
+function beginOptionHints(driver: TransactionDriver<unknown, object>, options: object): Record<string, string> {
+  const hints: Record<string, string> = {};
+  for (const key of Object.keys(options)) {
+    if (BEGIN_OPTION_KEYS.has(key) || driver.optionKeys?.includes(key) === true) {
+      hints[key] = `'${key}' is an option of each transaction: give it as { defaults: { ${key} } } to apply it to every transaction of this context.`;
+    }
+  }
+  return hints;
 }

@@ -11,6 +11,14 @@ export interface TransactionDriver<H, O extends object = {}> {
   readonly backend: BackendName;
   /** What the backend can do beyond commit and rollback. */
   readonly capabilities: DriverCapabilities;
+  /**
+   * The keys of this backend's own transaction options (e.g. `isolationLevel`).
+   * When given, the core refuses any other key in a call's options, in
+   * `defaults` and in a joining scope's options with a ConfigError that
+   * names it, so a misspelt option never passes silently.
+   * @default none: the core checks only its own keys' values
+   */
+  readonly optionKeys?: readonly string[];
   /** Validates options up front so bad input fails before any work (throw ConfigError). */
   validateOptions?(options: O): void;
   /**

@@ -15,6 +15,7 @@ export { classifyKnown } from './errors.js';
 export type { Classification, TxkitErrorOptions } from './errors.js';
 export { DEFAULT_RETRY_POLICY, backoffDelay, resolveRetryPolicy } from './retry-policy.js';
 export { createTransactionContext } from './context.js';
+export { checkKnownOptions } from './options.js';
 export type { ContextOptions } from './context.js';
 export type { HookErrorHandler } from './hooks.js';
 export type { CommitOutcome, DriverCapabilities, DriverSavepoint, DriverTransaction, TransactionDriver } from './driver.js';

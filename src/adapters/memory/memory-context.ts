@@ -72,18 +72,12 @@ export class MemoryDriver implements TransactionDriver<MemoryTxHandle> {
   /** @param store the store every transaction of this driver reads and writes. */
   constructor(readonly store: MemoryStore) {}
 
-  /** Memory transactions have no options of their own; a key they do not know is a mistake, not a no-op. */
-  validateOptions(options: object): void {
-    for (const key of Object.keys(options)) {
-      if (!MEMORY_OPTIONS.has(key)) {
-        throw new ConfigError(
-          `memory transactions take no option '${key}' (their isolation is fixed: reads see committed data and a ` +
-            `conflicting write fails at once); the options are ${[...MEMORY_OPTIONS].join(', ')}`,
-          { backend: 'memory' },
-        );
-      }
-    }
-  }
+  /**
+   * Memory transactions have no options of their own (their isolation is
+   * fixed: reads see committed data and a conflicting write fails at once), so
+   * the core refuses any key but its own.
+   */
+  readonly optionKeys: readonly string[] = [];
 
   /** Opens a transaction on the store; nothing is taken until it writes. */
   async begin(): Promise<DriverTransaction<MemoryTxHandle>> {
@@ -221,9 +215,6 @@ class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
     }
   }
 }
-
-/** The core's BeginOptions and RunOptions: all a memory transaction call may carry. */
-const MEMORY_OPTIONS: ReadonlySet<string> = new Set(['timeoutMs', 'signal', 'propagation', 'retry']);
 
 function typeName(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v) : typeof v;
