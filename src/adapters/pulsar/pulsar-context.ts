@@ -30,6 +30,8 @@ import { PulsarConsumer, messageIdsOf } from './protocol/consumer.js';
 import type { AckTarget, PartitionConsumer } from './protocol/consumer.js';
 import type { PulsarMessageId } from './protocol/message-id.js';
 import type { PartitionProducer, ProducerMessage, PulsarProducer } from './protocol/producer.js';
+import { hashingScheme as checkHashingScheme } from './protocol/routing.js';
+import type { HashingScheme } from './protocol/routing.js';
 import { fullTopicName } from './protocol/topic-name.js';
 import { txnIdString } from './protocol/transaction-coordinator.js';
 import type { TxnId } from './protocol/transaction-coordinator.js';
@@ -58,6 +60,12 @@ export interface PulsarTransactionsOptions
   transactionTimeoutMs?: number;
   /** Time a message sent in a transaction may wait for the broker's receipt. @default 30_000 */
   sendTimeoutMs?: number;
+  /**
+   * How a keyed message picks its partition: `'javaStringHash'`, as a Java producer does by
+   * default, or `'murmur3_32'`, as one built with `HashingScheme.Murmur3_32Hash` does.
+   * @default 'javaStringHash'
+   */
+  hashingScheme?: HashingScheme;
 }
 
 /** The transaction context {@link pulsarTransactions} returns: `withTransaction` over {@link PulsarTxHandle}, plus its client. */
@@ -98,7 +106,7 @@ export function pulsarTransactions(options: PulsarTransactionsOptions): PulsarTr
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError('pulsarTransactions() needs options: { serviceUrl } or { client }', { backend: 'pulsar' });
   }
-  const { serviceUrl, client: given, transactionTimeoutMs = 60_000, sendTimeoutMs = 30_000, ...rest } = options;
+  const { serviceUrl, client: given, transactionTimeoutMs = 60_000, sendTimeoutMs = 30_000, hashingScheme, ...rest } = options;
   const clientOptions: Partial<PulsarClientOptions> = {};
   const contextOptions: Record<string, unknown> = { ...rest };
   for (const key of CLIENT_OPTION_KEYS) {
@@ -120,10 +128,17 @@ export function pulsarTransactions(options: PulsarTransactionsOptions): PulsarTr
   }
   positiveNumber(transactionTimeoutMs, 'transactionTimeoutMs');
   positiveNumber(sendTimeoutMs, 'sendTimeoutMs');
+  const scheme = checkHashingScheme(hashingScheme);
   const client = given ?? new PulsarClient({ ...clientOptions, serviceUrl: serviceUrl as string });
-  const driver = new PulsarDriver(client, given === undefined, { transactionTimeoutMs, sendTimeoutMs });
+  const driver = new PulsarDriver(client, given === undefined, { transactionTimeoutMs, sendTimeoutMs, hashingScheme: scheme });
   const ctx = createTransactionContext(driver, contextOptions as ContextOptions<PulsarBeginOptions>);
   return Object.defineProperty(ctx, 'client', { value: client, enumerable: true }) as PulsarTransactionContext;
+}
+
+interface DriverDefaults {
+  transactionTimeoutMs: number;
+  sendTimeoutMs: number;
+  hashingScheme: HashingScheme;
 }
 
 /** The Pulsar backend's TransactionDriver. */
@@ -132,11 +147,11 @@ export class PulsarDriver implements TransactionDriver<PulsarTxHandle, PulsarBeg
   readonly capabilities = { savepoints: false };
   readonly client: PulsarClient;
   readonly #ownsClient: boolean;
-  readonly #defaults: { transactionTimeoutMs: number; sendTimeoutMs: number };
+  readonly #defaults: DriverDefaults;
   /** One producer per topic, shared by the context's transactions. */
   readonly #producers = new Map<string, Promise<PulsarProducer>>();
 
-  constructor(client: PulsarClient, ownsClient: boolean, defaults: { transactionTimeoutMs: number; sendTimeoutMs: number }) {
+  constructor(client: PulsarClient, ownsClient: boolean, defaults: DriverDefaults) {
     this.client = client;
     this.#ownsClient = ownsClient;
     this.#defaults = defaults;
@@ -165,7 +180,8 @@ export class PulsarDriver implements TransactionDriver<PulsarTxHandle, PulsarBeg
   producer(topic: string): Promise<PulsarProducer> {
     const cached = this.#producers.get(topic);
     if (cached !== undefined) return cached;
-    const creating = this.client.createProducer({ topic, sendTimeoutMs: this.#defaults.sendTimeoutMs });
+    const { sendTimeoutMs, hashingScheme } = this.#defaults;
+    const creating = this.client.createProducer({ topic, sendTimeoutMs, hashingScheme });
     this.#producers.set(topic, creating);
     creating.then(
       (producer) => producer.onClose(() => this.#producers.get(topic) === creating && this.#producers.delete(topic)),

@@ -2,7 +2,7 @@
  * Producers: PRODUCER + SEND with per-producer sequence ids, which the broker's
  * deduplication uses to drop a message it already stored (brokerDeduplicationEnabled).
  * A partitioned topic gets one partition producer per partition; a message goes to the
- * partition of its key (the Java client's Murmur3 routing), else round robin.
+ * partition of its key (hashed as the Java client does, see routing.ts), else round robin.
  *
  * The messages of one sendAll() (or one transactional send) that go to the same partition
  * travel as batched entries, as the Java client batches: one broker write and one
@@ -30,7 +30,9 @@ import type { ProducerSuccessBody, SendErrorBody, SendReceiptBody } from './comm
 import type { ProducerListener, PulsarConnection } from './connection.js';
 import { encodePayloadCommand } from './frames.js';
 import { PulsarMessageId } from './message-id.js';
-import { fullTopicName, partitionForKey, partitionTopicName } from './topic-name.js';
+import { hashingScheme, partitionForKey } from './routing.js';
+import type { HashingScheme } from './routing.js';
+import { fullTopicName, partitionTopicName } from './topic-name.js';
 import type { TxnId } from './transaction-coordinator.js';
 
 /** Options of {@link PulsarClient.createProducer}. */
@@ -51,6 +53,14 @@ export interface ProducerOptions {
   batchingMaxMessages?: number;
   /** Most payload bytes in one batched entry (a larger message travels alone). @default 131_072 */
   batchingMaxBytes?: number;
+  /**
+   * How a keyed message picks its partition: `'javaStringHash'` (Java's `String.hashCode()`
+   * of the key), as a Java producer does by default, or `'murmur3_32'` (Murmur3 of the
+   * key's UTF-8 bytes), as a Java producer built with `HashingScheme.Murmur3_32Hash` does.
+   * Producers that share keys must use the same scheme, or per-key order is lost.
+   * @default 'javaStringHash'
+   */
+  hashingScheme?: HashingScheme;
 }
 
 /** A message to produce. */
@@ -71,6 +81,7 @@ interface ResolvedProducerOptions {
   maxPendingMessages: number;
   batchingMaxMessages: number;
   batchingMaxBytes: number;
+  hashingScheme: HashingScheme;
 }
 
 /**
@@ -83,14 +94,17 @@ export class PulsarProducer {
   readonly topic: string;
   /** Partitions of the topic; 0 for a non-partitioned topic. */
   readonly partitionCount: number;
+  /** How keys pick a partition. */
+  readonly hashingScheme: HashingScheme;
   readonly #partitions: PartitionProducer[];
   readonly #closeListeners = new Set<() => void>();
   #roundRobin = Math.floor(Math.random() * 1024);
   #closing: Promise<void> | undefined;
 
-  private constructor(topic: string, partitionCount: number, partitions: PartitionProducer[]) {
+  private constructor(topic: string, partitionCount: number, partitions: PartitionProducer[], scheme: HashingScheme) {
     this.topic = topic;
     this.partitionCount = partitionCount;
+    this.hashingScheme = scheme;
     this.#partitions = partitions;
   }
 
@@ -119,7 +133,7 @@ export class PulsarProducer {
       await Promise.allSettled(partitions.map((p) => p.close()));
       throw failed.reason;
     }
-    return new PulsarProducer(topic, count, partitions);
+    return new PulsarProducer(topic, count, partitions, resolved.hashingScheme);
   }
 
   /** The partition producer `message` goes to. @internal */
@@ -141,9 +155,7 @@ export class PulsarProducer {
       }
       index = message.partition;
     } else if (message.key !== undefined && message.key !== null) {
-      // The Java client hashes the key as it travels: base64 for a binary key.
-      const key = typeof message.key === 'string' ? message.key : message.key.toString('base64');
-      index = partitionForKey(key, this.partitionCount);
+      index = partitionForKey(message.key, this.partitionCount, this.hashingScheme);
     } else {
       index = this.#roundRobin++ % this.partitionCount;
     }
@@ -222,7 +234,14 @@ function resolveProducerOptions(options: ProducerOptions): ResolvedProducerOptio
   if (!Number.isInteger(batchingMaxBytes) || batchingMaxBytes < 1) {
     throw new ConfigError(`batchingMaxBytes must be a positive integer, got ${String(batchingMaxBytes)}`, { backend: 'pulsar' });
   }
-  return { producerName: options.producerName, sendTimeoutMs, maxPendingMessages, batchingMaxMessages, batchingMaxBytes };
+  return {
+    producerName: options.producerName,
+    sendTimeoutMs,
+    maxPendingMessages,
+    batchingMaxMessages,
+    batchingMaxBytes,
+    hashingScheme: hashingScheme(options.hashingScheme),
+  };
 }
 
 /** One SEND: a single message, or a batch of them in one entry. */
