@@ -59,6 +59,27 @@ export interface TransactionalConsumer {
   readonly committedBatches: number;
 }
 
+/** kafkajs consumer events transactionalConsumer follows besides crashes. */
+interface KafkaConsumerEventsLike {
+  /** The end of a fetched batch; `batchSize` 0 (with a `firstOffset`) is a batch of aborted and control records only. */
+  on(
+    event: 'consumer.end_batch_process',
+    listener: (event: { payload: { topic: string; partition: number; batchSize: number; firstOffset: string | null; lastOffset: string } }) => void,
+  ): unknown;
+  /** A rebalance began, or the consumer (re)joined its group: kafkajs reads the committed offsets again. */
+  on(event: 'consumer.rebalancing' | 'consumer.group_join', listener: () => void): unknown;
+}
+
+/** A partition's position past a tail of aborted or control records, waiting to be committed. */
+interface SkippedTail {
+  topic: string;
+  partition: number;
+  /** The offset after the last skipped record. */
+  offset: string;
+  /** The group membership (count of joins and rebalances) the records were read in. */
+  membership: number;
+}
+
 /** Group-membership errors from heartbeats: kafkajs rejoins the group itself; the batch's transaction was aborted. */
 const REBALANCE_ERRORS: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 'ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID']);
 
@@ -130,6 +151,11 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
   #settle!: { resolve(): void; reject(err: unknown): void };
 
   readonly #confluent: boolean;
+  /** Batch transactions and commits of skipped tails, one at a time and in the order kafkajs read them. */
+  #serial: Promise<void> = Promise.resolve();
+  /** Counts joins and rebalances: a skipped tail read before the latest one is not committed. */
+  #membership = 0;
+  readonly #skipped = new Map<string, SkippedTail>();
 
   constructor(kafka: K, options: TransactionalConsumerOptions<K>) {
     this.#confluent = kafkaDriverOf(options.context)?.client === 'confluent';
@@ -168,8 +194,13 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
         const consumer = this.#kafka.consumer({ ...extra, groupId, readUncommitted: false });
         this.#consumer = consumer;
         consumer.on('consumer.crash', (event) => {
+          this.#membership += 1;
           if (!event.payload.restart) this.#fail(event.payload.error);
         });
+        const events = consumer as unknown as KafkaConsumerEventsLike;
+        events.on('consumer.rebalancing', () => void (this.#membership += 1));
+        events.on('consumer.group_join', () => void (this.#membership += 1));
+        events.on('consumer.end_batch_process', (event) => this.#onBatchEnd(event.payload));
         await consumer.connect();
         await consumer.subscribe({ topics, fromBeginning });
         await consumer.run({ autoCommit: false, eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch });
@@ -185,6 +216,8 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     this.#stopping ??= (async () => {
       this.#state = 'stopping';
       try {
+        // A skipped tail read before stop() is committed while the consumer is still in its group.
+        await this.#serial;
         await this.#consumer?.disconnect();
       } finally {
         this.#state = 'stopped';
@@ -195,7 +228,57 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     return this.#stopping;
   }
 
-  async #onBatch(payload: KafkaEachBatchPayloadLike): Promise<void> {
+  /** Runs `work` after the batch transactions and tail commits queued before it. */
+  #serialize(work: () => Promise<void>): Promise<void> {
+    const run = this.#serial.then(work);
+    this.#serial = run.catch(() => undefined);
+    return run;
+  }
+
+  #onBatch(payload: KafkaEachBatchPayloadLike): Promise<void> {
+    return this.#serialize(() => this.#runBatch(payload));
+  }
+
+  /**
+   * A batch kafkajs moved past without calling eachBatch: every record was of an aborted transaction or
+   * a control record (kafkajs resolves its last offset, but with autocommit off nobody commits it).
+   * When such records are a partition's newest, no later batch commits past them and the group's lag
+   * would stay above zero. Committing the position past them adds no output, so it is exactly-once safe;
+   * it runs in a transaction of its own, queued behind the batch in progress.
+   */
+  #onBatchEnd(payload: { topic: string; partition: number; batchSize: number; firstOffset: string | null; lastOffset: string }): void {
+    // firstOffset is null when every record came before the fetched offset: kafkajs then resolves that offset itself, not a skipped record.
+    if (payload.batchSize !== 0 || payload.firstOffset === null) return;
+    if ((this.#state !== 'running' && this.#state !== 'starting') || this.#failure !== undefined) return;
+    const { topic, partition } = payload;
+    const offset = (BigInt(payload.lastOffset) + 1n).toString();
+    this.#skipped.set(`${partition}:${topic}`, { topic, partition, offset, membership: this.#membership });
+    void this.#serialize(() => this.#commitSkipped());
+  }
+
+  /** Commits the positions past skipped tails read in the current group membership, in one transaction. */
+  async #commitSkipped(): Promise<void> {
+    const due = [...this.#skipped.values()].filter((s) => s.membership === this.#membership);
+    this.#skipped.clear();
+    if (due.length === 0 || this.#failure !== undefined) return;
+    const byTopic = new Map<string, { partition: number; offset: string }[]>();
+    for (const { topic, partition, offset } of due) {
+      let partitions = byTopic.get(topic);
+      if (partitions === undefined) byTopic.set(topic, (partitions = []));
+      partitions.push({ partition, offset });
+    }
+    const topics = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
+    const { context, groupId, retry } = this.#options;
+    try {
+      await context.withTransaction((tx) => tx.handle.sendOffsets({ consumerGroupId: groupId, topics }), retry === undefined ? {} : { retry });
+    } catch (err) {
+      // The group is rebalancing: whoever owns the partition next reads the skipped records again and commits past them.
+      if (isRebalance(err)) return;
+      this.#fail(err);
+    }
+  }
+
+  async #runBatch(payload: KafkaEachBatchPayloadLike): Promise<void> {
     const { batch } = payload;
     if (this.#failure !== undefined || this.#state === 'stopping' || !payload.isRunning() || payload.isStale()) return;
     if (batch.messages.length === 0) return;
