@@ -14,8 +14,8 @@ export { Outbox, OUTBOX_ID_HEADER, partitionOf } from './outbox.js';
 export type { OutboxOptions } from './outbox.js';
 export { OutboxRelay, OUTBOX_SEQ_HEADER } from './relay.js';
 export type { OutboxRelayOptions, RelayStats } from './relay.js';
-export { Pipeline, pipeline } from './pipeline.js';
-export type { PipelineContext, PipelineOptions, PipelineStats } from './pipeline.js';
+export { DEFAULT_REDELIVERY, Pipeline, pipeline } from './pipeline.js';
+export type { PipelineContext, PipelineOptions, PipelineStats, RedeliveryPolicy } from './pipeline.js';
 export { SqlOutboxStore, sqlOutboxStore } from './sql-outbox-store.js';
 export type { KnexInstanceLike, KnexRawLike, SqlOutboxStoreOptions } from './sql-outbox-store.js';
 export { MemoryOutboxStore } from './memory-outbox-store.js';
@@ -31,7 +31,7 @@ export type {
   MongoOutboxWakeMode,
 } from './mongo-outbox-store.js';
 export { memorySink, memorySource } from './memory-broker.js';
-export { InboxFencedError, PoisonMessageError } from './outbox-errors.js';
+export { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExhaustedError } from './outbox-errors.js';
 export type {
   DeadLetter,
   MessageSource,

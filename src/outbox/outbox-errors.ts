@@ -22,8 +22,8 @@ export class InboxFencedError extends FencedError {
 /**
  * A message that can never be processed: throw it from a pipeline's
  * `handler` or `decode` and the message goes to the dead letters at once,
- * with this error's message as the reason, instead of being retried
- * `maxAttempts` times. The pipeline also reports messages it rejects itself
+ * with this error's message as the reason, instead of being rerun
+ * under the pipeline's `redelivery` policy. The pipeline also reports messages it rejects itself
  * (no key with `requireKey`, a value over `maxValueBytes`, a failed
  * `decode`) to `onError` as this error, with `reason` saying which check
  * failed.
@@ -36,4 +36,65 @@ export class PoisonMessageError extends TxkitError {
     super('POISON_MESSAGE', message, options.cause === undefined ? {} : { cause: options.cause });
     this.reason = options.reason;
   }
+}
+
+/**
+ * Reported to a pipeline's `onError` (or logger), not thrown: the handler
+ * failed on a message with an ordinary error, and the pipeline reruns it
+ * after `delayMs` while its partition waits. `cause` is the handler's error.
+ */
+export class MessageRetryError extends TxkitError {
+  constructor(
+    readonly consumer: string,
+    readonly source: string,
+    readonly partition: number,
+    readonly offset: number,
+    /** Runs so far, the failed one included. */
+    readonly attempt: number,
+    /** Wait before the next run. */
+    readonly delayMs: number,
+    /** Redelivery budget left before this wait. */
+    readonly budgetLeftMs: number,
+    cause: unknown,
+  ) {
+    super(
+      'MESSAGE_RETRY',
+      `consumer '${consumer}' failed on message ${offset} of '${source}' partition ${partition} (run ${attempt}): ${describeCause(cause)}; ` +
+        `the partition waits and reruns it in ${delayMs} ms (${budgetLeftMs} ms of redelivery budget left, then it goes to the dead letters); ` +
+        'throw PoisonMessageError from the handler for a message that can never succeed',
+      { cause },
+    );
+  }
+}
+
+/**
+ * Reported to a pipeline's `onError` (or logger) when a message that kept
+ * failing went to the dead letters because its redelivery budget (or
+ * `maxAttempts`) was spent. `cause` is the last error, which is also the
+ * dead letter's `error`.
+ */
+export class RedeliveryExhaustedError extends TxkitError {
+  constructor(
+    readonly consumer: string,
+    readonly source: string,
+    readonly partition: number,
+    readonly offset: number,
+    /** Runs the message had. */
+    readonly attempts: number,
+    /** Time from its first run to its last failure. */
+    readonly spentMs: number,
+    limit: string,
+    cause: unknown,
+  ) {
+    super(
+      'REDELIVERY_EXHAUSTED',
+      `consumer '${consumer}' sent message ${offset} of '${source}' partition ${partition} to the dead letters after ${attempts} run${attempts === 1 ? '' : 's'} ` +
+        `in ${spentMs} ms (${limit} spent); last error: ${describeCause(cause)}; fix the cause and replay it from the dead letters, or raise the pipeline's redelivery.budgetMs`,
+      { cause },
+    );
+  }
+}
+
+function describeCause(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }

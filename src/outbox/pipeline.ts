@@ -1,7 +1,8 @@
-import { ConfigError, TxkitError, UnknownCommitResultError, resolveRetryPolicy } from '../core/index.js';
+import { ConfigError, TxkitError, UnknownCommitResultError, backoffDelay, resolveRetryPolicy } from '../core/index.js';
 import type { Logger, RetryPolicy, Transaction, TransactionContext } from '../core/index.js';
+import { sleep } from '../core/retry-policy.js';
 import { Outbox } from './outbox.js';
-import { InboxFencedError, PoisonMessageError } from './outbox-errors.js';
+import { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExhaustedError } from './outbox-errors.js';
 import type { MessageSource, OutboxStore, SourceMessage } from './outbox-types.js';
 import { errorReporter } from './report-error.js';
 import { waitForWake } from './wait.js';
@@ -15,6 +16,37 @@ export interface PipelineContext<H, D = Buffer | null> {
   readonly decoded: D;
 }
 
+/**
+ * How a pipeline reruns a message whose handler fails with an ordinary error
+ * (anything but PoisonMessageError): after a capped, jittered back-off, while
+ * the message's partition waits, until `budgetMs` has passed since its first
+ * run. The failure after that sends it to the dead letters with its last error
+ * and its number of runs.
+ */
+export interface RedeliveryPolicy {
+  /** Wait before the first rerun, in ms. @default 100 */
+  readonly initialDelayMs: number;
+  /** Longest wait between two runs, in ms. @default 5000 */
+  readonly maxDelayMs: number;
+  /** Growth of the wait from one rerun to the next. @default 2 */
+  readonly multiplier: number;
+  /** `'full'`: each wait is random between 0 and its capped value (spreads the load of many waiting partitions); `'none'`: exactly that value. @default 'full' */
+  readonly jitter: 'full' | 'none';
+  /** How long a message is rerun, in ms from its first run; 0 dead-letters it at its first failure. @default 300_000 (5 minutes) */
+  readonly budgetMs: number;
+}
+
+/** The redelivery policy a pipeline uses when its `redelivery` option leaves a field out. */
+export const DEFAULT_REDELIVERY: Readonly<RedeliveryPolicy> = Object.freeze({
+  initialDelayMs: 100,
+  maxDelayMs: 5000,
+  multiplier: 2,
+  jitter: 'full',
+  budgetMs: 300_000,
+});
+
+const REDELIVERY_FIELDS: readonly (keyof RedeliveryPolicy)[] = ['initialDelayMs', 'maxDelayMs', 'multiplier', 'jitter', 'budgetMs'];
+
 /** Options of {@link pipeline}: `H` is the database's transaction handle, `D` what `decode` returns. */
 export interface PipelineOptions<H, D = Buffer | null> {
   /** Names this consumer's positions in the inbox; workers of one consumer share and fence each other. */
@@ -27,6 +59,16 @@ export interface PipelineOptions<H, D = Buffer | null> {
   store: OutboxStore<NoInfer<H>>;
   /** State writes and outbox.publish() for one message, inside the database transaction. Throw PoisonMessageError to dead-letter the message without retries. */
   handler: (message: SourceMessage, context: PipelineContext<H, D>) => Promise<void>;
+  /**
+   * How a message whose handler fails with an ordinary error is rerun: the
+   * partition waits (order is kept) with a capped, jittered back-off until
+   * the budget is spent, then the message goes to the dead letters. Each
+   * rerun is reported to `onError` (or the logger) as a MessageRetryError.
+   * PoisonMessageError, `decode` failures and the `requireKey` /
+   * `maxValueBytes` checks skip this and dead-letter the message at once.
+   * @default {@link DEFAULT_REDELIVERY}: 100 ms doubling up to 5 s, full jitter, for 5 minutes
+   */
+  redelivery?: Partial<RedeliveryPolicy>;
   /**
    * Turns a message into what the handler works on (parse JSON, check a
    * schema), once per message and outside the transaction. A message it
@@ -49,7 +91,11 @@ export interface PipelineOptions<H, D = Buffer | null> {
   maxValueBytes?: number;
   /** Messages per database transaction. @default 100 */
   batchSize?: number;
-  /** Runs of a failing message (each with its own transient retries) before it goes to the dead letters. @default 3 */
+  /**
+   * Most runs of a failing message (each with its own transient retries)
+   * before it goes to the dead letters, even with redelivery budget left.
+   * @default no limit (the `redelivery` budget decides)
+   */
   maxAttempts?: number;
   /** Retry policy of each database transaction. @default a 10 s deadline */
   retry?: Partial<RetryPolicy>;
@@ -103,6 +149,9 @@ interface ResolvedOptions<H, D> {
   readonly maxValueBytes: number;
   readonly batchSize: number;
   readonly maxAttempts: number;
+  readonly redelivery: Readonly<RedeliveryPolicy>;
+  /** The redelivery back-off in the shape the core's back-off formula takes. */
+  readonly backoff: Readonly<RetryPolicy>;
   readonly retry: Partial<RetryPolicy>;
   readonly pollIntervalMs: number;
   readonly takeOverAfterMs: number | undefined;
@@ -113,10 +162,13 @@ interface ResolvedOptions<H, D> {
  * Consume -> handler (state writes + outbox) -> commit, with the consumed
  * position stored in the same database transaction. After a restart the
  * source is read from the positions in the database, so every message's
- * effects commit exactly once. A message that keeps failing goes to the dead
- * letters with its error, and the partition moves on; so does a message that
- * fails `requireKey`, `maxValueBytes` or `decode`, or whose handler throws
- * PoisonMessageError, at once and without retries.
+ * effects commit exactly once. A message whose handler fails is rerun after
+ * a back-off while its partition waits (`redelivery`), so an outage of the
+ * handler's dependencies delays messages without losing their order; one
+ * that still fails when the redelivery budget is spent goes to the dead
+ * letters with its error, and the partition moves on. A message that fails
+ * `requireKey`, `maxValueBytes` or `decode`, or whose handler throws
+ * PoisonMessageError, goes there at once and without reruns.
  */
 export class Pipeline<H, D = Buffer | null> {
   readonly outbox: Outbox<H>;
@@ -176,7 +228,12 @@ export class Pipeline<H, D = Buffer | null> {
    * Processes one batch of a partition from `offset`; returns the new offset,
    * or undefined when this worker was fenced off the partition.
    */
-  async step(partition: number, offset: number): Promise<number | undefined> {
+  step(partition: number, offset: number): Promise<number | undefined> {
+    return this.#step(partition, offset, undefined);
+  }
+
+  /** step(), with the stop signal of a started worker: a redelivery back-off ends on it and the position stays where it is. */
+  async #step(partition: number, offset: number, signal: AbortSignal | undefined): Promise<number | undefined> {
     const { source, store, consumer, handler, batchSize } = this.#o;
     const batch = await source.fetch(partition, offset, batchSize);
     if (batch.length === 0) return offset;
@@ -188,7 +245,10 @@ export class Pipeline<H, D = Buffer | null> {
     for (const m of batch) admissions.set(m, await this.#admit(m));
     const rejected = batch.filter((m) => !(admissions.get(m) as Admission<D>).ok);
     // One message: its runs are its attempts, without a batch run before them.
-    if (batch.length === 1) return this.#processOne(partition, batch[0] as SourceMessage, expected, admissions.get(batch[0] as SourceMessage) as Admission<D>);
+    if (batch.length === 1) {
+      const one = await this.#processOne(partition, batch[0] as SourceMessage, expected, admissions.get(batch[0] as SourceMessage) as Admission<D>, signal);
+      return one === STOPPED ? offset : one;
+    }
     let current: SourceMessage | undefined;
     try {
       await this.#commit(partition, expected, next, async (tx) => {
@@ -220,8 +280,11 @@ export class Pipeline<H, D = Buffer | null> {
     // Some message of the batch fails: go one by one, so only the bad one is set aside.
     let position: number | undefined = expected;
     for (const m of batch) {
-      position = await this.#processOne(partition, m, position, admissions.get(m) as Admission<D>);
-      if (position === undefined) return undefined;
+      const next = await this.#processOne(partition, m, position, admissions.get(m) as Admission<D>, signal);
+      if (next === undefined) return undefined;
+      // Stopped during a back-off: the message waits, unprocessed, for the next start.
+      if (next === STOPPED) return position ?? offset;
+      position = next;
     }
     return position;
   }
@@ -248,18 +311,27 @@ export class Pipeline<H, D = Buffer | null> {
     }
   }
 
+  /**
+   * Runs one message until it commits. An ordinary failure is reported as a
+   * MessageRetryError and rerun after the redelivery back-off, the partition
+   * waiting meanwhile; once the budget (or maxAttempts) is spent the message
+   * goes to the dead letters with its last error. Returns the next offset,
+   * undefined when fenced, STOPPED when the worker stopped during a back-off.
+   */
   async #processOne(
     partition: number,
     m: SourceMessage,
     expected: number | undefined,
     admission: Admission<D>,
-  ): Promise<number | undefined> {
-    const { store, consumer, handler, source } = this.#o;
+    signal: AbortSignal | undefined,
+  ): Promise<number | undefined | typeof STOPPED> {
+    const { store, consumer, handler, source, redelivery, maxAttempts } = this.#o;
     if (!admission.ok) {
       return this.#deadLetter(partition, m, expected, admission.error.reason ?? admission.error.message, admission.attempts, admission.error);
     }
-    let lastError: unknown;
-    for (let attempt = 1; attempt <= this.#o.maxAttempts; attempt++) {
+    const since = Date.now();
+    // Bounded by maxAttempts and by the budget: every failed run either ends the loop or is followed by a wait within the budget.
+    for (let attempt = 1; attempt <= maxAttempts; attempt++) {
       try {
         await this.#commit(partition, expected, m.offset + 1, async (tx) => {
           this.outbox.collect(tx);
@@ -276,10 +348,21 @@ export class Pipeline<H, D = Buffer | null> {
           const poison = poisonOf(err, attempt);
           return this.#deadLetter(partition, m, expected, poison.reason ?? poison.message, attempt, poison);
         }
-        lastError = err;
+        const spent = Date.now() - since;
+        if (attempt >= maxAttempts || spent >= redelivery.budgetMs) {
+          const why = attempt >= maxAttempts ? `maxAttempts=${maxAttempts}` : `the redelivery budget of ${redelivery.budgetMs} ms`;
+          const report = new RedeliveryExhaustedError(consumer, source.name, m.partition, m.offset, attempt, spent, why, err);
+          return this.#deadLetter(partition, m, expected, describe(err), attempt, report);
+        }
+        const delayMs = Math.round(Math.min(backoffDelay(this.#o.backoff, attempt), redelivery.budgetMs - spent));
+        this.#o.onError(new MessageRetryError(consumer, source.name, m.partition, m.offset, attempt, delayMs, redelivery.budgetMs - spent, err));
+        // The partition waits here, so the messages behind this one keep their order; stop() ends the wait.
+        await sleep(delayMs, signal).catch(() => undefined);
+        if (signal?.aborted === true) return STOPPED;
       }
     }
-    return this.#deadLetter(partition, m, expected, describe(lastError), this.#o.maxAttempts, lastError);
+    // Not reached: the last allowed run dead-letters the message above.
+    throw new Error(`pipeline: message ${m.offset} ran out of attempts without being dead-lettered`);
   }
 
   /** The message and its reason go to the dead letters in the same transaction that moves past it. */
@@ -350,7 +433,7 @@ export class Pipeline<H, D = Buffer | null> {
     while (!signal.aborted) {
       try {
         offset ??= await this.#position(partition);
-        const next = await this.step(partition, offset);
+        const next = await this.#step(partition, offset, signal);
         if (next === undefined) {
           if (this.#o.takeOverAfterMs === undefined || !(await this.#standBy(partition, this.#o.takeOverAfterMs, signal))) return;
           this.#fenced.delete(partition);
@@ -467,6 +550,9 @@ function describe(err: unknown): string {
 
 const NO_LIMIT = Number.POSITIVE_INFINITY;
 
+/** What #processOne returns when the worker stopped while the message waited for its rerun. */
+const STOPPED = Symbol('stopped');
+
 /** Checks every option before any work; each message names the option and how to fix it. */
 function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOptions<H, D> {
   if (typeof options !== 'object' || options === null) {
@@ -512,7 +598,8 @@ function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOptions<H
     throw new ConfigError(`pipeline() option 'requireKey' must be true or false, got ${typeName(options.requireKey)}`);
   }
   const batchSize = positiveInteger('batchSize', options.batchSize, 100);
-  const maxAttempts = positiveInteger('maxAttempts', options.maxAttempts, 3);
+  const maxAttempts = positiveInteger('maxAttempts', options.maxAttempts, NO_LIMIT);
+  const redelivery = resolveRedelivery(options.redelivery);
   const maxValueBytes = positiveInteger('maxValueBytes', options.maxValueBytes, NO_LIMIT);
   const pollIntervalMs = options.pollIntervalMs ?? 1000;
   if (typeof pollIntervalMs !== 'number' || !Number.isFinite(pollIntervalMs) || pollIntervalMs <= 0) {
@@ -544,11 +631,47 @@ function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOptions<H
     maxValueBytes,
     batchSize,
     maxAttempts,
+    redelivery,
+    backoff: { ...redelivery, deadlineMs: Math.max(redelivery.budgetMs, 1), maxAttempts: NO_LIMIT },
     retry,
     pollIntervalMs,
     takeOverAfterMs,
     onError: errorReporter('pipeline', onError, options.logger, { consumer }),
   };
+}
+
+/** The `redelivery` option over the defaults, each field checked; an unknown field is refused (a typo would silently change nothing). */
+function resolveRedelivery(given: unknown): Readonly<RedeliveryPolicy> {
+  if (given === undefined) return DEFAULT_REDELIVERY;
+  if (typeof given !== 'object' || given === null || Array.isArray(given)) {
+    throw new ConfigError(`pipeline() option 'redelivery' must be an object { ${REDELIVERY_FIELDS.join(', ')} }, got ${typeName(given)}; leave it out for the defaults`);
+  }
+  const unknown = Object.keys(given).filter((k) => !REDELIVERY_FIELDS.includes(k as keyof RedeliveryPolicy));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `pipeline() option 'redelivery' has unknown field${unknown.length > 1 ? 's' : ''} ${unknown.join(', ')}; the fields are ${REDELIVERY_FIELDS.join(', ')}`,
+    );
+  }
+  const fields = Object.fromEntries(Object.entries(given).filter(([, v]) => v !== undefined)) as Partial<RedeliveryPolicy>;
+  const policy: RedeliveryPolicy = { ...DEFAULT_REDELIVERY, ...fields };
+  for (const name of ['initialDelayMs', 'maxDelayMs', 'budgetMs'] as const) {
+    const v = policy[name];
+    if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
+      throw new ConfigError(`pipeline() option 'redelivery.${name}' must be a finite number of milliseconds, 0 or more, got ${typeof v === 'number' ? String(v) : typeName(v)}`);
+    }
+  }
+  if (typeof policy.multiplier !== 'number' || !Number.isFinite(policy.multiplier) || policy.multiplier < 1) {
+    throw new ConfigError(`pipeline() option 'redelivery.multiplier' must be a finite number of at least 1, got ${typeof policy.multiplier === 'number' ? String(policy.multiplier) : typeName(policy.multiplier)}`);
+  }
+  if (policy.jitter !== 'full' && policy.jitter !== 'none') {
+    throw new ConfigError(`pipeline() option 'redelivery.jitter' must be 'full' or 'none', got ${typeName(policy.jitter)}`);
+  }
+  if (policy.maxDelayMs < policy.initialDelayMs) {
+    throw new ConfigError(
+      `pipeline() option 'redelivery.maxDelayMs' (${policy.maxDelayMs}) is below 'redelivery.initialDelayMs' (${policy.initialDelayMs}); the cap must be at least the first wait`,
+    );
+  }
+  return Object.freeze(policy);
 }
 
 function positiveInteger(name: string, value: unknown, fallback: number): number {
