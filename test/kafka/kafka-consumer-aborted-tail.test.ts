@@ -9,11 +9,13 @@ import type { Consumer, ConsumerConfig, Kafka as KafkaClient, Producer } from 'k
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { kafkaTransactions, transactionalConsumer } from '../../src/adapters/kafka/index.js';
 import type { TransactionalConsumer } from '../../src/adapters/kafka/index.js';
+import { runJavaWitness } from '../support/java-witness.js';
 import { service } from '../support/services.js';
 import { TopicReader, createTopics, highWatermarks, makeKafka, uniqueName, waitUntil } from './kafka-support.js';
 
 const brokers = service('kafka');
 const WAIT_MS = 60_000;
+const KAFKA_CLIENTS = ['org.apache.kafka:kafka-clients:3.9.1'];
 
 describe.skipIf(brokers === undefined)('transactionalConsumer after an aborted tail', () => {
   const kafka = makeKafka(brokers ?? '', 'txkit-aborted-tail-tests');
@@ -155,5 +157,20 @@ describe.skipIf(brokers === undefined)('transactionalConsumer after an aborted t
       { partition: 1, committed: '5', stable: '5', high: '5' },
     ]);
     assert.deepEqual(seen, ['c0', 'c1']);
+  });
+
+  it('witness: the official Java consumer (read_committed) moves its position past the same tail to the end offset', { timeout: 300_000 }, async () => {
+    const input = uniqueName('tail-java');
+    await createTopics(admin, [input]);
+    const write = await writer();
+    await write(input, 0, ['c0', 'c1', 'c2'], true);
+    await write(input, 0, ['x0', 'x1'], false);
+    const java = async (from: number): Promise<string[]> => {
+      const out = await runJavaWitness({ coords: KAFKA_CLIENTS, source: 'KafkaAbortedTail.java', args: [brokers ?? '', input, '0', String(from)] });
+      return out.split('\n').filter((line) => /^(values|position|end):/.test(line));
+    };
+    // From the start, and from just after the commit marker, where the aborted transaction is all a fetch returns.
+    assert.deepEqual(await java(0), ['values:c0,c1,c2', 'position:7', 'end:7']);
+    assert.deepEqual(await java(4), ['values:', 'position:7', 'end:7']);
   });
 });
