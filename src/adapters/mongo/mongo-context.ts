@@ -1,5 +1,6 @@
-import { ConfigError, createTransactionContext } from '../../core/index.js';
-import type { ContextOptions, DriverTransaction, TransactionContext, TransactionDriver } from '../../core/index.js';
+import { AsyncLocalStorage } from 'node:async_hooks';
+import { ConfigError, TransactionStateError, createTransactionContext } from '../../core/index.js';
+import type { Classification, ContextOptions, DriverTransaction, TransactionContext, TransactionDriver } from '../../core/index.js';
 import { MongoCommitTimeoutError, classifyMongoError, commitError, misuseError } from './mongo-errors.js';
 import type {
   MongoClientLike,
@@ -52,6 +53,16 @@ export interface MongoTransactionsOptions extends ContextOptions<MongoTxOptions>
   causalConsistency?: boolean;
 }
 
+/** The keys {@link mongoTransactions} takes; any other is refused. */
+const FACTORY_OPTION_KEYS: ReadonlySet<string> = new Set([
+  'causalConsistency',
+  'retry',
+  'defaults',
+  'onHookError',
+  'telemetry',
+  'logger',
+]);
+
 /** A transaction context whose handle is the driver's ClientSession (inferred from the client). */
 export type MongoTransactionContext<S extends MongoSessionLike = MongoSessionLike> = TransactionContext<S, MongoTxOptions>;
 
@@ -66,16 +77,20 @@ const READ_PREFERENCE_MODES: ReadonlySet<string> = new Set([
 
 /**
  * A transaction context on a MongoDB replica set or sharded cluster. Each
- * unit runs on its own ClientSession (`tx.handle`), started for it and always
- * ended; pass `{ session: tx.handle }` to every operation of the unit.
- * Errors are judged by their labels: `TransientTransactionError` reruns the
- * unit and `UnknownTransactionCommitResult` retries only the commit. There
- * are no savepoints, so `propagation: 'nested'` inside a running transaction
- * throws TransactionPropagationError.
+ * unit runs on its own ClientSession (`tx.handle`), started for it, kept
+ * across its reruns (so a rerun reads causally after the attempt before it,
+ * as with the driver's `session.withTransaction`) and always ended; pass
+ * `{ session: tx.handle }` to every operation of the unit. Errors are judged
+ * by their labels: `TransientTransactionError` reruns the unit and
+ * `UnknownTransactionCommitResult` retries only the commit. A callback that
+ * commits or aborts the session's transaction itself is left as it is (the
+ * convenient API's rule): no second commitTransaction, and its value is
+ * returned. There are no savepoints, so `propagation: 'nested'` inside a
+ * running transaction throws TransactionPropagationError.
  *
  * The context never closes the client: `close()` ends the sessions it still
  * holds, and the client stays yours.
- * @throws ConfigError when `client` has no `startSession()` or the options are invalid.
+ * @throws ConfigError when `client` has no `startSession()`, or an option is unknown or invalid.
  * @example
  * ```ts
  * import { mongoTransactions } from 'txkit/mongo';
@@ -98,6 +113,14 @@ export function mongoTransactions<C extends MongoClientLike>(
       { backend: 'mongodb' },
     );
   }
+  const unknown = Object.keys(options ?? {}).filter((key) => !FACTORY_OPTION_KEYS.has(key));
+  if (unknown.length > 0) {
+    throw new ConfigError(
+      `mongoTransactions() has no option ${unknown.map((k) => `'${k}'`).join(', ')}; its options are ` +
+        `${[...FACTORY_OPTION_KEYS].join(', ')} (transaction options such as writeConcern go in 'defaults')`,
+      { backend: 'mongodb' },
+    );
+  }
   const { causalConsistency = true, ...contextOptions } = options;
   if (typeof causalConsistency !== 'boolean') {
     throw new ConfigError(`causalConsistency must be a boolean, got ${describe(causalConsistency)}`, { backend: 'mongodb' });
@@ -109,11 +132,36 @@ export function mongoTransactions<C extends MongoClientLike>(
   // they get their typed error where the unit hands its error back.
   const run = ctx.withTransaction.bind(ctx) as (fn: unknown, o?: unknown) => Promise<unknown>;
   Object.defineProperty(ctx, 'withTransaction', {
-    value: (fn: unknown, o?: unknown) => run(fn, o).catch(rethrowTyped),
+    value: (fn: unknown, o?: unknown) => driver.runUnit(fn, (body) => run(body, o)).catch(rethrowTyped),
+    configurable: true,
+    writable: true,
+  });
+  // A transaction begun by hand is no attempt of the unit it may be called in: it gets a session of its own.
+  const begin = ctx.begin.bind(ctx);
+  Object.defineProperty(ctx, 'begin', {
+    value: (o?: MongoTxOptions) => driver.outsideUnits(() => begin(o)),
     configurable: true,
     writable: true,
   });
   return ctx;
+}
+
+/**
+ * One withTransaction call: the session its attempts share (as the driver's
+ * withTransaction reruns on one session, so each rerun reads causally after
+ * the attempt before it), and what the callback returned last.
+ */
+interface UnitScope<S> {
+  /** The session between two attempts; the next attempt starts its transaction on it. */
+  idle: S | undefined;
+  /** The unit has returned or thrown: nothing is kept for a next attempt any more. */
+  done: boolean;
+  /** The value the callback of the latest attempt returned. */
+  result: unknown;
+  /** Set when the callback aborted the session's transaction itself: txkit's commit refused with it. */
+  abortedBySession: TransactionStateError | undefined;
+  /** Set when the callback committed the session's transaction itself: the unit must not run again. */
+  committedBySession: boolean;
 }
 
 /** A client as the driver sees it: what starts the sessions of type S. */
@@ -133,6 +181,9 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
   readonly #sessionOptions: { causalConsistency: boolean };
   /** Transactions not yet ended: a commit whose result stays unknown keeps its session until close(). */
   readonly #open = new Set<MongoTransaction<S>>();
+  /** Sessions kept between two attempts of a unit. */
+  readonly #idle = new Set<S>();
+  readonly #units = new AsyncLocalStorage<UnitScope<S> | undefined>();
 
   constructor(client: SessionFactory<S>, options: { causalConsistency: boolean }) {
     this.#client = client;
@@ -180,23 +231,96 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
   }
 
   async begin(options: MongoTxOptions): Promise<DriverTransaction<S>> {
-    const session = this.#client.startSession(this.#sessionOptions);
+    const scope = this.#units.getStore();
+    let session: S | undefined;
+    if (scope?.idle !== undefined) {
+      session = scope.idle;
+      scope.idle = undefined;
+      this.#idle.delete(session);
+      if (session.hasEnded) session = undefined; // close() ended it between two attempts
+    }
+    session ??= this.#client.startSession(this.#sessionOptions);
     try {
       session.startTransaction(transactionOptions(options));
     } catch (err) {
       await session.endSession();
       throw err;
     }
-    const tx = new MongoTransaction(session, this.#open);
+    const tx = new MongoTransaction(session, this, scope);
     this.#open.add(tx);
     return tx;
   }
 
-  classify = classifyMongoError;
+  /**
+   * Judges a driver error by its labels; but once the callback committed the
+   * session's transaction itself, nothing reruns the unit: the commit stands.
+   */
+  classify = (err: unknown): Classification => {
+    const kind = classifyMongoError(err);
+    return kind === 'transient' && this.#units.getStore()?.committedBySession === true ? 'fatal' : kind;
+  };
 
-  /** Ends sessions still held (commits whose result stayed unknown); the client stays open. */
+  /**
+   * Runs one withTransaction call as a unit: its attempts share one session,
+   * ended when the call returns; a callback that aborted the session's
+   * transaction itself gets its value back, as with the driver's withTransaction.
+   */
+  async runUnit(fn: unknown, call: (body: unknown) => Promise<unknown>): Promise<unknown> {
+    if (typeof fn !== 'function') return call(fn);
+    const scope: UnitScope<S> = {
+      idle: undefined,
+      done: false,
+      result: undefined,
+      abortedBySession: undefined,
+      committedBySession: false,
+    };
+    const body = async (tx: unknown): Promise<unknown> => {
+      const value: unknown = await (fn as (tx: unknown) => unknown)(tx);
+      scope.result = value;
+      return value;
+    };
+    try {
+      return await this.#units.run(scope, call, body);
+    } catch (err) {
+      if (err !== undefined && err === scope.abortedBySession) return scope.result;
+      throw err;
+    } finally {
+      scope.done = true;
+      const idle = scope.idle;
+      scope.idle = undefined;
+      if (idle !== undefined) {
+        this.#idle.delete(idle);
+        await idle.endSession();
+      }
+    }
+  }
+
+  /** Runs `fn` outside any unit, so a transaction it begins gets a session of its own. */
+  outsideUnits<T>(fn: () => T): T {
+    return this.#units.run(undefined, fn);
+  }
+
+  /** The attempt is over and the unit may run again: keep its session for the next attempt, else end it. */
+  async release(tx: MongoTransaction<S>, scope: UnitScope<S> | undefined): Promise<void> {
+    this.#open.delete(tx);
+    if (scope === undefined || scope.done || scope.idle !== undefined || tx.handle.hasEnded) {
+      await tx.handle.endSession();
+      return;
+    }
+    scope.idle = tx.handle;
+    this.#idle.add(tx.handle);
+  }
+
+  /** The transaction no longer holds its session open: close() need not end it. */
+  forget(tx: MongoTransaction<S>): void {
+    this.#open.delete(tx);
+  }
+
+  /** Ends sessions still held (commits whose result stayed unknown, sessions between two attempts); the client stays open. */
   async close(): Promise<void> {
-    await Promise.all([...this.#open].map((tx) => tx.end()));
+    const idle = [...this.#idle];
+    this.#idle.clear();
+    await Promise.all([...[...this.#open].map((tx) => tx.end()), ...idle.map((s) => s.endSession())]);
   }
 }
 
@@ -214,24 +338,69 @@ function transactionOptions(options: MongoTxOptions): MongoTransactionOptionsLik
   return out;
 }
 
-/** One transaction on its own ClientSession. The session ends when the transaction does. */
+/**
+ * How the callback left the session's transaction, when it committed or
+ * aborted it itself. The driver records it in `session.transaction.state`
+ * (the states of the transactions spec) and marks a commit that failed with
+ * `commitAttempted`; a session without that record reports nothing, and
+ * txkit commits as usual.
+ */
+function endedBySession(session: MongoSessionLike): 'committed' | 'commit-failed' | 'aborted' | undefined {
+  if (session.inTransaction()) return undefined;
+  const { transaction, commitAttempted } = session as {
+    readonly transaction?: { readonly state?: unknown };
+    readonly commitAttempted?: unknown;
+  };
+  const state = transaction?.state;
+  if (state === 'TRANSACTION_COMMITTED' || state === 'TRANSACTION_COMMITTED_EMPTY') {
+    return commitAttempted === true ? 'commit-failed' : 'committed';
+  }
+  if (state === 'TRANSACTION_ABORTED') return 'aborted';
+  return undefined;
+}
+
+/**
+ * One transaction (one attempt of a unit) on a ClientSession. The session is
+ * ended when the transaction commits; after a rollback it is kept for the
+ * unit's next attempt, and ended with the unit.
+ */
 class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<S> {
   readonly handle: S;
-  readonly #open: Set<MongoTransaction<S>>;
+  readonly #driver: MongoDriver<S>;
+  readonly #scope: UnitScope<S> | undefined;
+  /** txkit sent commitTransaction itself: a later commit() is a retry, never skipped. */
+  #commitSent = false;
+  /** A commitTransaction of txkit's was acknowledged: the transaction is committed, whatever is asked later. */
+  #committed = false;
   #ending: Promise<void> | undefined;
 
-  constructor(session: S, open: Set<MongoTransaction<S>>) {
+  constructor(session: S, driver: MongoDriver<S>, scope: UnitScope<S> | undefined) {
     this.handle = session;
-    this.#open = open;
+    this.#driver = driver;
+    this.#scope = scope;
   }
 
   async commit(): Promise<void> {
+    // Asked again after an acknowledged commit (its answer was taken as lost): it is committed, and the session ended.
+    if (this.#committed) return;
+    if (!this.#commitSent) {
+      // The callback may have ended the transaction itself: its decision stands (convenient API, step 8).
+      // A commit of the callback's that failed is sent again below (with w: 'majority'), and judged as txkit's own.
+      const ended = endedBySession(this.handle);
+      if (ended === 'committed') {
+        await this.end();
+        return;
+      }
+      if (ended === 'aborted') throw this.#abortedBySession();
+    }
+    this.#commitSent = true;
     try {
       // An empty transaction commits locally: the driver sends nothing (transactions spec).
       await this.handle.commitTransaction();
     } catch (err) {
       throw await this.#commitFailed(err);
     }
+    this.#committed = true;
     await this.end();
   }
 
@@ -245,20 +414,36 @@ class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<
 
   async rollback(): Promise<void> {
     try {
-      // Not after a commit was sent: the driver refuses abortTransaction then, and the server needs none.
+      // Not after a commit was sent, nor after the callback ended the transaction: the driver refuses abortTransaction then.
       if (this.handle.inTransaction()) await this.handle.abortTransaction();
+      else if (!this.#commitSent && this.#scope !== undefined && endedBySession(this.handle) === 'committed') {
+        // The callback committed, then threw: the commit stands, and the unit must not run again.
+        this.#scope.committedBySession = true;
+      }
     } finally {
-      await this.end();
+      this.#ending ??= this.#driver.release(this, this.#scope);
+      await this.#ending;
     }
   }
 
   /** Ends the session once; endSession aborts a transaction still in progress and never throws a server error. */
   end(): Promise<void> {
     this.#ending ??= (async () => {
-      this.#open.delete(this);
+      this.#driver.forget(this);
       await this.handle.endSession();
     })();
     return this.#ending;
+  }
+
+  #abortedBySession(): TransactionStateError {
+    const err = new TransactionStateError(
+      'commit() is not allowed: the MongoDB transaction was already aborted through its session ' +
+        '(tx.handle.abortTransaction()), so nothing was committed; end it with tx.abort() instead, or let ' +
+        'withTransaction handle the end (it returns the callback\'s value when the callback aborted)',
+      { backend: 'mongodb', code: 'ABORTED_BY_SESSION', state: 'aborted', method: 'commit' },
+    );
+    if (this.#scope !== undefined) this.#scope.abortedBySession = err;
+    return err;
   }
 
   async #commitFailed(err: unknown): Promise<unknown> {
