@@ -294,9 +294,11 @@ export class PulsarConsumer {
     }
   }
 
-  /** Drops what `from` prefetched and nobody took: the broker sends it again. @internal */
-  dropQueued(from: PartitionConsumer): void {
+  /** Drops what `from` prefetched and nobody took (the broker sends it again); returns how many. @internal */
+  dropQueued(from: PartitionConsumer): number {
+    const before = this.#queue.length;
     this.#queue = this.#queue.filter((item) => item.from !== from);
+    return before - this.#queue.length;
   }
 
   #handOut(item: QueueItem): Promise<PulsarMessage> {
@@ -366,9 +368,18 @@ export class PartitionConsumer implements ConsumerListener {
   #connection: PulsarConnection | undefined;
   #connected = false;
   #reconnecting = false;
-  /** Raised by every redeliver-all; the broker tags messages with it so stale ones can be dropped. */
+  /**
+   * Raised by every redeliver-all on an Exclusive or Failover subscription; the broker
+   * tags what it sends with it, so messages read before the redelivery can be dropped.
+   */
   #epoch = 0;
-  /** Messages taken from the queue since the last FLOW. */
+  /**
+   * Permits owed to the broker and not sent yet. The broker takes one permit per message
+   * it sends (each message of a batch, but for those its ack set marks as acknowledged);
+   * each comes back here once the message is handed out or dropped, so the broker's
+   * permits, the messages on their way and in the queue, and these always add up to
+   * receiverQueueSize.
+   */
   #consumedSinceFlow = 0;
   /** Acknowledged indexes of batched entries, until the whole entry is acknowledged (outside transactions). */
   readonly #batchAcks = new Map<string, Set<number>>();
@@ -457,18 +468,23 @@ export class PartitionConsumer implements ConsumerListener {
   redeliverAll(): void {
     const connection = this.#connection;
     if (connection === undefined || this.#state !== 'ready') return; // Resubscribing redelivers anyway.
-    this.#epoch += 1;
-    this.#parent.dropQueued(this);
+    if (this.#singleActive) this.#epoch += 1;
+    const dropped = this.#parent.dropQueued(this);
     try {
       connection.write(
         encodeCommand(CommandType.REDELIVER_UNACKNOWLEDGED_MESSAGES, { consumerId: this.#consumerId, consumerEpoch: this.#epoch }),
       );
-      // The dropped prefetch is owed again: hand the permits back in full.
-      this.#consumedSinceFlow = 0;
-      connection.write(encodeFlow(this.#consumerId, this.#options.receiverQueueSize));
     } catch {
-      // The connection ended: resubscribing redelivers.
+      return; // The connection ended: resubscribing redelivers and grants fresh permits.
     }
+    // The broker keeps its permit count across a redelivery: only the dropped messages are
+    // owed back now; those still on their way come back as they arrive (stale, dropped).
+    this.consumed(dropped);
+  }
+
+  /** Exclusive and Failover: one consumer reads the subscription, and redelivery rewinds it. */
+  get #singleActive(): boolean {
+    return this.#options.subscriptionType === 'Exclusive' || this.#options.subscriptionType === 'Failover';
   }
 
   async close(): Promise<void> {
@@ -490,9 +506,10 @@ export class PartitionConsumer implements ConsumerListener {
 
   onMessage(body: MessageBody, frame: Frame): void {
     if (this.#state !== 'ready') return;
-    // Sent before our last redeliver-all: the broker sends it again, in order.
-    if (has(body, 'consumerEpoch') && toNumber(body.consumerEpoch) < this.#epoch) {
-      this.consumed(1);
+    // Sent before our last redeliver-all: the broker sends it again, in order. It took a
+    // permit for each message of the entry it still owed, so that many come back.
+    if (this.#singleActive && has(body, 'consumerEpoch') && toNumber(body.consumerEpoch) < this.#epoch) {
+      this.consumed(permitsOf(body, frame.metadata));
       return;
     }
     const items = this.#decode(body, frame);
@@ -594,24 +611,26 @@ export class PartitionConsumer implements ConsumerListener {
     const entryId = toBigInt(idData.entryId);
     const entryId0 = new PulsarMessageId(this.topic, ledgerId, entryId, this.partition);
     const metadata = frame.metadata as MessageMetadata;
-    const fail = (error: Error, count = 1): QueueItem[] => {
-      // One queue slot for the error; the other messages of a broken batch are credited back now.
-      if (count > 1) this.consumed(count - 1);
+    // The permits the broker took for this entry: its messages less those already acknowledged.
+    const permits = permitsOf(body, metadata);
+    const fail = (error: Error): QueueItem[] => {
+      // One queue slot (and permit) for the error; the others of a broken batch come back now.
+      if (permits > 1) this.consumed(permits - 1);
       return [{ error, from: this }];
     };
     const batchSize = has(metadata, 'numMessagesInBatch') ? (metadata.numMessagesInBatch ?? 1) : 0;
     if (frame.checksumMismatch) {
-      return fail(new PulsarChecksumError(`message ${entryId0.toString()} on ${this.topic} failed its CRC32C check`, entryId0.toString()), batchSize);
+      return fail(new PulsarChecksumError(`message ${entryId0.toString()} on ${this.topic} failed its CRC32C check`, entryId0.toString()));
     }
     if (has(metadata, 'markerType')) {
-      this.consumed(1); // Broker-internal marker, not an application message.
+      this.consumed(permits); // Broker-internal marker, not an application message.
       return [];
     }
     if ((metadata.encryptionKeys?.length ?? 0) > 0) {
-      return fail(new PulsarUnsupportedError(`message ${entryId0.toString()} on ${this.topic} is encrypted, which txkit cannot decrypt`, entryId0.toString()), batchSize);
+      return fail(new PulsarUnsupportedError(`message ${entryId0.toString()} on ${this.topic} is encrypted, which txkit cannot decrypt`, entryId0.toString()));
     }
     if ((metadata.numChunksFromMsg ?? 1) > 1) {
-      return fail(new PulsarUnsupportedError(`message ${entryId0.toString()} on ${this.topic} is chunked, which txkit cannot reassemble`, entryId0.toString()), batchSize);
+      return fail(new PulsarUnsupportedError(`message ${entryId0.toString()} on ${this.topic} is chunked, which txkit cannot reassemble`, entryId0.toString()));
     }
     let payload = frame.payload as Buffer;
     const compression = metadata.compression ?? CompressionType.NONE;
@@ -619,13 +638,12 @@ export class PartitionConsumer implements ConsumerListener {
       try {
         payload = inflateSync(payload);
       } catch (err) {
-        return fail(new PulsarProtocolError(`message ${entryId0.toString()} on ${this.topic} does not inflate: ${String(err)}`, { messageId: entryId0.toString(), cause: err }), batchSize);
+        return fail(new PulsarProtocolError(`message ${entryId0.toString()} on ${this.topic} does not inflate: ${String(err)}`, { messageId: entryId0.toString(), cause: err }));
       }
     } else if (compression !== CompressionType.NONE) {
       const name = Object.keys(CompressionType).find((k) => CompressionType[k as keyof typeof CompressionType] === compression) ?? String(compression);
       return fail(
         new PulsarUnsupportedError(`message ${entryId0.toString()} on ${this.topic} is ${name}-compressed; txkit reads uncompressed and ZLIB entries only`, entryId0.toString()),
-        batchSize,
       );
     }
     const common = {
@@ -650,13 +668,14 @@ export class PartitionConsumer implements ConsumerListener {
         },
       ];
     }
-    return this.#decodeBatch(body, payload, batchSize, metadata, common, ledgerId, entryId, entryId0);
+    return this.#decodeBatch(body, payload, batchSize, permits, metadata, common, ledgerId, entryId, entryId0);
   }
 
   #decodeBatch(
     body: MessageBody,
     payload: Buffer,
     batchSize: number,
+    permits: number,
     metadata: MessageMetadata,
     common: Pick<PulsarMessage, 'topic' | 'publishTime' | 'producerName' | 'redeliveryCount'>,
     ledgerId: bigint,
@@ -668,20 +687,22 @@ export class PartitionConsumer implements ConsumerListener {
     const items: QueueItem[] = [];
     let offset = 0;
     for (let i = 0; i < batchSize; i++) {
-      if (payload.length - offset < 4) return this.#brokenBatch(entryId0, batchSize);
+      if (payload.length - offset < 4) return this.#brokenBatch(entryId0, permits);
       const size = payload.readUInt32BE(offset);
-      if (size > payload.length - offset - 4) return this.#brokenBatch(entryId0, batchSize);
+      if (size > payload.length - offset - 4) return this.#brokenBatch(entryId0, permits);
       let single: SingleMessageMetadata;
       try {
         single = SingleMessageMetadataCodec.decode(payload.subarray(offset + 4, offset + 4 + size)) as unknown as SingleMessageMetadata;
       } catch {
-        return this.#brokenBatch(entryId0, batchSize);
+        return this.#brokenBatch(entryId0, permits);
       }
       offset += 4 + size;
-      if (single.payloadSize < 0 || single.payloadSize > payload.length - offset) return this.#brokenBatch(entryId0, batchSize);
+      if (single.payloadSize < 0 || single.payloadSize > payload.length - offset) return this.#brokenBatch(entryId0, permits);
       const value = payload.subarray(offset, offset + single.payloadSize);
       offset += single.payloadSize;
-      if (single.compactedOut === true || (stillOwed !== undefined && !stillOwed.has(i))) {
+      // Already acknowledged: the broker took no permit for it.
+      if (stillOwed !== undefined && !stillOwed.has(i)) continue;
+      if (single.compactedOut === true) {
         this.consumed(1);
         continue;
       }
@@ -701,9 +722,9 @@ export class PartitionConsumer implements ConsumerListener {
     return items;
   }
 
-  #brokenBatch(entryId0: PulsarMessageId, batchSize: number): QueueItem[] {
+  #brokenBatch(entryId0: PulsarMessageId, permits: number): QueueItem[] {
     // Nothing of a malformed batch is delivered; its permits come back but for the error's slot.
-    if (batchSize > 1) this.consumed(batchSize - 1);
+    if (permits > 1) this.consumed(permits - 1);
     return [
       {
         error: new PulsarProtocolError(`batched message ${entryId0.toString()} on ${this.topic} is malformed`, { messageId: entryId0.toString() }),
@@ -731,6 +752,17 @@ function propertiesOf(list: KeyValue[] | undefined): Readonly<Record<string, str
 function eventTimeOf(v: U64 | undefined): number | undefined {
   const n = toNumber(v);
   return n > 0 ? n : undefined;
+}
+
+/**
+ * The permits the broker took for one MESSAGE frame (Consumer.sendMessages): one per
+ * message of the entry, less those its ack set marks as acknowledged (batch index
+ * acknowledgement, committed or pending in a transaction).
+ */
+function permitsOf(body: MessageBody, metadata: MessageMetadata | undefined): number {
+  if ((body.ackSet?.length ?? 0) > 0) return bitsOf(body.ackSet as U64[]).size;
+  if (metadata !== undefined && has(metadata, 'numMessagesInBatch')) return Math.max(0, metadata.numMessagesInBatch ?? 1);
+  return 1;
 }
 
 /** java.util.BitSet.toLongArray() of `size` bits, all set but `index`. */
