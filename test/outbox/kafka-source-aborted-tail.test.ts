@@ -1,0 +1,63 @@
+/**
+ * kafkaSource after an aborted tail, on the real broker: when a partition's
+ * newest records are an aborted transaction fetched on its own, fetch() at
+ * the offset after the committed records reports "caught up" (empty) as soon
+ * as the consumer has read past them, rather than waiting out
+ * catchUpTimeoutMs, and the next committed record is read from there.
+ */
+import assert from 'node:assert/strict';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { kafkaSource } from '../../src/outbox/kafka-broker.js';
+import { createTopics, makeKafka, uniqueName } from '../kafka/kafka-support.js';
+import { service } from '../support/services.js';
+
+const brokers = service('kafka');
+/** Far beyond the test's own timeout: a fetch that waited for it would fail the test instead of returning. */
+const NEVER_MS = 3_600_000;
+
+describe.skipIf(brokers === undefined)('kafkaSource after an aborted tail', () => {
+  const kafka = makeKafka(brokers ?? '', 'txkit-source-tail-test');
+  const admin = kafka.admin();
+  beforeAll(() => admin.connect());
+  afterAll(() => admin.disconnect());
+
+  it('an aborted transaction fetched on its own: fetch after the committed records is empty, then yields the next committed record', async () => {
+    const topic = uniqueName('source-tail');
+    await createTopics(admin, [topic]);
+    const producer = kafka.producer({ transactionalId: uniqueName('source-tail-tx'), idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const write = async (values: string[], commit: boolean): Promise<void> => {
+      const tx = await producer.transaction();
+      await tx.send({ topic, messages: values.map((value) => ({ value, partition: 0 })) });
+      await (commit ? tx.commit() : tx.abort());
+    };
+    const values = (ms: { value: unknown }[]): string[] => ms.map((m) => String(m.value));
+    const sources = [kafkaSource({ kafka, topic, partitions: [0], catchUpTimeoutMs: NEVER_MS })];
+    try {
+      const source = sources[0] as (typeof sources)[0];
+      await write(['c0', 'c1', 'c2'], true);
+      const committed = await source.fetch(0, 0, 10);
+      assert.deepEqual(values(committed), ['c0', 'c1', 'c2']);
+      // After c2 and its commit marker (offsets 0..3): two aborted records and the abort marker (4..6).
+      await write(['x0', 'x1'], false);
+      assert.deepEqual(await source.fetch(0, 4, 10), []);
+
+      // A source started at that position (a restarted worker) reads only the aborted tail: caught up too.
+      const restarted = kafkaSource({ kafka, topic, partitions: [0], catchUpTimeoutMs: NEVER_MS });
+      sources.push(restarted);
+      assert.deepEqual(await restarted.fetch(0, 4, 10), []);
+
+      await write(['c3'], true);
+      for (const s of sources) {
+        const next = await s.fetch(0, 4, 10);
+        assert.deepEqual(
+          next.map((m) => [m.offset, String(m.value)]),
+          [[7, 'c3']],
+        );
+      }
+    } finally {
+      for (const s of sources) await s.close();
+      await producer.disconnect();
+    }
+  });
+});
