@@ -90,7 +90,10 @@ const REBALANCE_ERRORS: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 
  * consumer reads committed data only. A batch whose transaction aborts is not
  * marked consumed, so it is fetched again; one that fails for good stops the
  * consumer (see `done`), and a restarted consumer resumes from the offsets
- * committed with the last transaction.
+ * committed with the last transaction. Records kafkajs skips without calling
+ * eachBatch (a fetch of aborted records and transaction markers only) are
+ * committed past in a transaction of their own, so the group's committed
+ * offset reaches the end of the log.
  * @throws ConfigError when `kafka` has no `consumer()`, `context` was not made
  *   by kafkaTransactions, or `groupId`, `topics` or `eachBatch` is missing or invalid.
  * @example
