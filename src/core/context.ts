@@ -9,6 +9,7 @@ import { abortedError, resolveRetryPolicy } from './retry-policy.js';
 import { runTransaction } from './run-transaction.js';
 import type { UnitHost } from './run-transaction.js';
 import { JoinedTransaction, RootTransaction } from './transaction.js';
+import { TxState } from './tx-state.js';
 import type { RootDeps, Scope } from './transaction.js';
 import type { Logger, Telemetry } from './telemetry.js';
 import { UnitMonitor, checkMonitorOptions, loggerHookErrorHandler } from './unit-monitor.js';
@@ -172,7 +173,17 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   }
 
   current(): Transaction<H> | undefined {
-    return this.#ambient.getStore() ?? undefined;
+    return this.#joinable();
+  }
+
+  /**
+   * The transaction of this async context, if it can still be joined. One that
+   * has ended (a timer or an afterCommit hook running after its unit) is never
+   * joined: the caller starts a new one, as code run after completion does in Spring.
+   */
+  #joinable(): Scope<H> | undefined {
+    const scope = this.#ambient.getStore() ?? undefined;
+    return scope !== undefined && scope.state === TxState.active ? scope : undefined;
   }
 
   async begin(options?: O & BeginOptions): Promise<Transaction<H>> {
@@ -209,10 +220,10 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
           { backend: this.backend },
         );
       }
-      const ambient = this.#ambient.getStore() ?? undefined;
+      const ambient = this.#joinable();
       switch (propagation) {
         case 'required':
-          return ambient ? this.#join(ambient, fn) : this.#runUnit(fn, options, propagation);
+          return ambient ? this.#join(ambient, fn, options) : this.#runUnit(fn, options, propagation);
         case 'requires_new':
           return this.#runUnit(fn, options, propagation);
         case 'nested':
@@ -224,6 +235,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
               { backend: this.backend },
             );
           }
+          this.#checkJoin(ambient, options, propagation);
           return this.#runSavepoint(ambient, fn);
         case 'mandatory':
           if (!ambient) {
@@ -233,7 +245,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
               { backend: this.backend },
             );
           }
-          return this.#join(ambient, fn);
+          return this.#join(ambient, fn, options);
         case 'never':
           if (ambient) {
             throw new TransactionPropagationError(
@@ -244,7 +256,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
           }
           return fn(undefined);
         case 'supports':
-          return ambient ? this.#join(ambient, fn) : fn(undefined);
+          return ambient ? this.#join(ambient, fn, options) : fn(undefined);
         case 'not_supported':
           return this.#ambient.run(null, () => fn(undefined));
       }
@@ -317,7 +329,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     if (signal?.aborted) throw abortedError(signal, this.backend, 'begin');
     this.#faults.raise('begin', this.backend);
     const dtx = await this.#driver.begin(options, signal ?? NEVER_ABORTED);
-    const tx = new RootTransaction(dtx, this.#deps, attempt, { timeoutMs: options.timeoutMs, signal });
+    const tx = new RootTransaction(dtx, this.#deps, attempt, options);
     this.#open.add(tx as RootTransaction<unknown>);
     // The context may have closed, or the signal fired, while begin was in flight.
     if (this.#closing !== undefined || signal?.aborted) {
@@ -342,17 +354,52 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     return monitor.run(propagation, (events) => runTransaction(this.#host, fn, policy, merged, undefined, events));
   }
 
-  /** Joined scopes never retry on their own: the error reaches the unit that opened the transaction. */
-  async #join<T>(scope: Scope<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T> {
-    try {
-      return await fn(new JoinedTransaction(scope));
-    } catch (err) {
-      scope.markRollbackOnly(err);
-      throw err;
+  /**
+   * Joined scopes never retry on their own: the error reaches the unit that
+   * opened the transaction. The scope is tracked until it ends, so the unit
+   * cannot commit while a joined call it forgot to await is still running.
+   */
+  #join<T>(scope: Scope<H>, fn: (tx: Transaction<H>) => Promise<T>, options: (O & RunOptions) | undefined): Promise<T> {
+    this.#checkJoin(scope, options, 'join');
+    const joined = (async () => {
+      try {
+        return await fn(new JoinedTransaction(scope));
+      } catch (err) {
+        scope.markRollbackOnly(err);
+        throw err;
+      }
+    })();
+    return scope.track(joined);
+  }
+
+  /**
+   * A scope that joins (or nests in) a running transaction takes that
+   * transaction as it is: its options are checked like any call's, and one that
+   * asks for other transaction options than the running one has is refused.
+   */
+  #checkJoin(scope: Scope<H>, options: (O & RunOptions) | undefined, how: 'join' | 'nested'): void {
+    if (options === undefined) return;
+    this.#merge(options);
+    resolveRetryPolicy(options.retry, this.#policy, this.backend);
+    const running = scope.root.options as Record<string, unknown>;
+    for (const key in options) {
+      if (RUN_OPTION_KEYS.has(key) || BEGIN_OPTION_KEYS.has(key)) continue;
+      const asked = (options as Record<string, unknown>)[key];
+      if (asked === undefined || sameOption(asked, running[key])) continue;
+      throw new TransactionPropagationError(
+        `this call asks for ${key}=${show(asked)}, but the running ${this.backend} transaction it would ${how === 'join' ? 'join' : 'nest in'} ` +
+          `has ${key}=${show(running[key])}; a transaction's options cannot change once it runs: use propagation 'requires_new' ` +
+          `for an independent transaction with these options, or leave ${key} out to take the running one's`,
+        { backend: this.backend },
+      );
     }
   }
 
-  async #runSavepoint<T>(parent: Scope<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T> {
+  #runSavepoint<T>(parent: Scope<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T> {
+    return parent.track(this.#savepointScope(parent, fn));
+  }
+
+  async #savepointScope<T>(parent: Scope<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T> {
     const sp = await parent.openSavepoint();
     let result: T;
     try {
@@ -374,6 +421,16 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
 
 const NEVER_ABORTED = new AbortController().signal;
 const EMPTY_OPTIONS = Object.freeze({}) as never;
+
+function sameOption(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+function show(v: unknown): string {
+  return v === undefined ? 'the default' : typeof v === 'string' ? `'${v}'` : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+}
 
 function checkBeginOptions(options: BeginOptions, backend: BackendName): void {
   const { timeoutMs, signal } = options;

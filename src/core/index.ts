@@ -16,6 +16,7 @@ export type { Classification, TxkitErrorOptions } from './errors.js';
 export { DEFAULT_RETRY_POLICY, backoffDelay, resolveRetryPolicy } from './retry-policy.js';
 export { createTransactionContext } from './context.js';
 export { checkKnownOptions } from './options.js';
+export { trackWork } from './pending-work.js';
 export type { ContextOptions } from './context.js';
 export type { HookErrorHandler } from './hooks.js';
 export type { CommitOutcome, DriverCapabilities, DriverSavepoint, DriverTransaction, TransactionDriver } from './driver.js';

@@ -74,6 +74,10 @@ export async function runTransaction<H, T, B extends BeginOptions>(
       // Step 2: the callback threw. Abort if still active (a failed abort is
       // attached to the error, never put in its place), then maybe rerun.
       await tx.abortQuietly(err);
+      // A unit whose transaction committed (the callback committed it, then
+      // threw) or may have, never runs again: the error goes to the caller and
+      // the commit stands.
+      if (tx.mayHaveCommitted) throw err;
       await backOffOrThrow(err, attempt, 'callback');
       continue;
     }

@@ -8,11 +8,12 @@ import {
   UnknownCommitResultError,
 } from './errors.js';
 import type { Classification } from './errors.js';
-import type { FaultRegistry } from './faults.js';
+import type { FaultRegistry, LostCommitPart } from './faults.js';
 import { HookList } from './hooks.js';
+import { PendingWork } from './pending-work.js';
 import { abortedError } from './retry-policy.js';
 import { TxState, transition } from './tx-state.js';
-import type { BackendName, Transaction } from './types.js';
+import type { BackendName, BeginOptions, Transaction } from './types.js';
 
 /** What a root transaction needs from the context that opened it. */
 export interface RootDeps {
@@ -29,6 +30,8 @@ export interface Scope<H> extends Transaction<H> {
   readonly root: RootTransaction<H>;
   markRollbackOnly(reason: unknown): void;
   openSavepoint(): Promise<SavepointTransaction<H>>;
+  /** Counts `work` as pending in this scope until it settles; commit is refused meanwhile. */
+  track<T>(work: Promise<T>): Promise<T>;
 }
 
 const ENDED = 'the transaction has ended';
@@ -60,8 +63,11 @@ export class RootTransaction<H> implements Scope<H> {
   readonly #deps: RootDeps;
   #busy = false;
   #rollbackOnly: { reason: unknown } | undefined;
-  /** An injected commit-unknown fault stood in for the commit: the real one was never sent. */
-  #commitNotSent = false;
+  /** The native commit (or recommit) was sent at least once. */
+  #commitSent = false;
+  /** commit() was called, by the retry loop or by the callback. */
+  #commitEntered = false;
+  readonly #pending = new PendingWork();
   #lastUnknown: UnknownCommitResultError | undefined;
   #controller: AbortController | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
@@ -70,19 +76,18 @@ export class RootTransaction<H> implements Scope<H> {
   #interruptReason: unknown;
   #ending: Promise<void> | undefined;
 
-  constructor(
-    dtx: DriverTransaction<H>,
-    deps: RootDeps,
-    attempt: number,
-    limits: { timeoutMs?: number | undefined; signal?: AbortSignal | undefined },
-  ) {
+  /** The begin options this transaction was opened with (the call's over the context defaults). */
+  readonly options: BeginOptions;
+
+  constructor(dtx: DriverTransaction<H>, deps: RootDeps, attempt: number, options: BeginOptions) {
     this.#dtx = dtx;
     this.#deps = deps;
     this.backend = deps.backend;
     this.attempt = attempt;
     this.handle = dtx.handle;
     this.id = dtx.id ?? randomUUID();
-    const { timeoutMs, signal } = limits;
+    this.options = options;
+    const { timeoutMs, signal } = options;
     if (timeoutMs !== undefined || signal !== undefined) {
       let reject!: (reason: unknown) => void;
       const promise = new Promise<never>((_, r) => (reject = r));
@@ -147,14 +152,20 @@ export class RootTransaction<H> implements Scope<H> {
   async commit(): Promise<void> {
     const retry = this.#state === TxState.committing;
     this.#enter('commit', TxState.committing);
+    this.#commitEntered = true;
     try {
       if (retry) return await this.#retryCommit();
       // The first commit is inlined here: it is the hot path of every transaction.
       try {
         if (this.#rollbackOnly !== undefined) throw this.#rollbackOnlyError(this.#rollbackOnly.reason);
         if (this.#userSignal?.aborted) throw abortedError(this.#userSignal, this.backend, 'commit');
-        this.#raiseCommitFault();
+        if (this.#pending.count > 0) throw this.#pending.refusal(this.backend, 'transaction');
+        // An injected fault stands in for the commit, except a lost reply, which strikes after it.
+        const fault = this.#commitFault();
+        if (fault !== undefined && fault.lost !== 'reply') throw fault.error;
+        this.#commitSent = true;
         await this.#dtx.commit();
+        if (fault !== undefined) throw fault.error;
       } catch (err) {
         return await this.#commitFailed(err);
       }
@@ -163,6 +174,23 @@ export class RootTransaction<H> implements Scope<H> {
     } finally {
       this.#busy = false;
     }
+  }
+
+  /**
+   * True once this transaction committed, or once its commit was started and
+   * did not end rolled back: its effects may be applied, so the unit must not
+   * run again, whatever the callback threw afterwards.
+   */
+  get mayHaveCommitted(): boolean {
+    return this.#commitEntered && this.#state !== TxState.aborted;
+  }
+
+  /**
+   * Tracks work started in this transaction (a publish, a joined or nested
+   * scope, a wrapped handle call): while any is pending, commit is refused.
+   */
+  track<T>(work: Promise<T>): Promise<T> {
+    return this.#pending.track(work);
   }
 
   async abort(reason?: unknown): Promise<void> {
@@ -210,7 +238,9 @@ export class RootTransaction<H> implements Scope<H> {
 
   /** For the retry loop: an unknown commit outcome that will not be resolved ends here, failed. */
   async giveUp(reason: unknown): Promise<void> {
-    if (this.#state === TxState.committing) await this.#finish(TxState.failed, reason, 'commit', true);
+    if (this.#state !== TxState.committing) return;
+    await this.#releaseUnsent(reason);
+    await this.#finish(TxState.failed, reason, 'commit', true);
   }
 
   get interruptReason(): unknown {
@@ -225,23 +255,25 @@ export class RootTransaction<H> implements Scope<H> {
     );
   }
 
-  /** Injected faults stand in for the commit; an injected unknown result means the commit was never sent. */
-  #raiseCommitFault(): void {
-    try {
-      this.#deps.faults.raise('commit', this.backend);
-    } catch (err) {
-      if (err instanceof UnknownCommitResultError) this.#commitNotSent = true;
-      throw err;
-    }
+  /**
+   * The injected fault planned for this commit, if any (txkit/testing
+   * injectFaults). Once the native commit was sent, only another unknown
+   * outcome can follow: a definite failure would contradict a commit that may
+   * have been applied.
+   */
+  #commitFault(): { error: Error; lost: LostCommitPart | undefined } | undefined {
+    return this.#deps.faults.take('commit', this.backend, this.#commitSent ? 'commit-unknown' : undefined);
   }
 
+  /**
+   * After an unknown result: resolve the outcome, or send the commit again. An
+   * injected lost reply strikes after the recovery step, a lost request before it.
+   */
   async #retryCommit(): Promise<void> {
     try {
-      this.#raiseCommitFault();
-      if (this.#commitNotSent) {
-        this.#commitNotSent = false;
-        await this.#dtx.commit();
-      } else if (this.#dtx.resolveCommit !== undefined) {
+      const fault = this.#commitFault();
+      if (fault !== undefined && fault.lost !== 'reply') throw fault.error;
+      if (this.#dtx.resolveCommit !== undefined) {
         const outcome = await this.#dtx.resolveCommit();
         if (outcome === 'aborted') {
           // The backend rolled the transaction back: rerunning the unit is safe.
@@ -249,22 +281,41 @@ export class RootTransaction<H> implements Scope<H> {
             `the ${this.backend} commit whose result was unknown turned out rolled back; the unit can run again`,
             { backend: this.backend, code: 'COMMIT_ROLLED_BACK', cause: this.#lastUnknown },
           );
+          await this.#releaseUnsent(err);
           await this.#finish(TxState.aborted, err, 'commit');
           throw err;
         }
         if (outcome === 'unknown') throw this.#lastUnknown ?? this.#unknown(undefined);
       } else if (this.#dtx.recommit !== undefined) {
+        this.#commitSent = true;
         await this.#dtx.recommit();
       } else {
         const err = this.#lastUnknown ?? this.#unknown(undefined);
+        await this.#releaseUnsent(err);
         await this.#finish(TxState.failed, err, 'commit', true);
         throw err;
       }
+      if (fault !== undefined) throw fault.error;
     } catch (err) {
       if (this.#state !== TxState.committing) throw err;
       return this.#commitFailed(err);
     }
     return this.#finish(TxState.committed, undefined, 'commit');
+  }
+
+  /**
+   * A native transaction whose commit was never sent (an injected lost
+   * request) is still open: roll it back to free its connection, as the
+   * backend would for a connection that was lost.
+   */
+  async #releaseUnsent(reason: unknown): Promise<void> {
+    if (this.#commitSent) return;
+    this.#commitSent = true;
+    try {
+      await this.#dtx.rollback();
+    } catch (err) {
+      attachAbortError(reason, err);
+    }
   }
 
   async #commitFailed(err: unknown): Promise<never> {
@@ -393,6 +444,7 @@ export class SavepointTransaction<H> implements Scope<H> {
   #rollbackOnly: { reason: unknown } | undefined;
   readonly #parent: Scope<H>;
   readonly #sp: DriverSavepoint<H>;
+  readonly #pending = new PendingWork();
 
   constructor(
     readonly root: RootTransaction<H>,
@@ -434,16 +486,22 @@ export class SavepointTransaction<H> implements Scope<H> {
     this.#rollbackOnly ??= { reason };
   }
 
+  track<T>(work: Promise<T>): Promise<T> {
+    return this.#pending.track(work);
+  }
+
   /** Releases the savepoint; its hooks move to the enclosing scope and fire when the outermost one ends. */
   async commit(): Promise<void> {
     this.#assertParentActive('commit');
     this.#state = transition(this.#state, TxState.committing, 'commit', this.backend);
-    if (this.#rollbackOnly !== undefined) {
-      const { reason } = this.#rollbackOnly;
-      const err = new TransactionStateError(
-        `the ${this.backend} savepoint was marked rollback-only because a joined scope failed; it was rolled back instead`,
-        { backend: this.backend, code: 'ROLLBACK_ONLY', cause: reason, method: 'commit' },
-      );
+    if (this.#rollbackOnly !== undefined || this.#pending.count > 0) {
+      const err =
+        this.#rollbackOnly === undefined
+          ? this.#pending.refusal(this.backend, 'savepoint')
+          : new TransactionStateError(
+              `the ${this.backend} savepoint was marked rollback-only because a joined scope failed; it was rolled back instead`,
+              { backend: this.backend, code: 'ROLLBACK_ONLY', cause: this.#rollbackOnly.reason, method: 'commit' },
+            );
       await this.#sp.rollback();
       this.#state = transition(this.#state, TxState.aborted, 'commit', this.backend);
       this.#parent.hooks.discard(this.hooks, err);
@@ -541,6 +599,10 @@ export class JoinedTransaction<H> implements Transaction<H> {
   /** Aborts the whole transaction this scope joined. */
   abort(reason?: unknown): Promise<void> {
     return this.scope.abort(reason);
+  }
+
+  track<T>(work: Promise<T>): Promise<T> {
+    return this.scope.track(work);
   }
 
   afterCommit(fn: () => unknown): void {

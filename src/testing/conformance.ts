@@ -227,21 +227,40 @@ export function testTransactionContext<H>(options: ConformanceOptions<H>): void 
         assert.equal(await s.read(`${key}-3`), 'x');
       });
 
-      it('an unknown commit result retries only the commit, never the callback', async (s) => {
-        const key = uniq('commit-unknown');
-        const faults = injectFaults(s.context, { on: 'commit', as: 'commit-unknown', times: 2 });
-        let runs = 0;
-        await s.context.withTransaction(
-          async (tx) => {
-            runs += 1;
-            await s.write(tx, key, 'once');
-          },
-          { retry: FAST },
-        );
-        assert.equal(runs, 1);
-        assert.equal(faults.injected, 2);
-        assert.equal(await s.read(key), 'once');
-      });
+      // The reply lost: the commit was applied, so recovery must find it and never apply it twice.
+      // The request lost: it never arrived, so recovery must apply it once or report it not applied.
+      for (const lost of ['reply', 'request'] as const) {
+        it(`an unknown commit result (its ${lost} lost) is resolved without losing or repeating the commit, or reported as unknown`, async (s) => {
+          const key = uniq(`commit-unknown-${lost}`);
+          const faults = injectFaults(s.context, { on: 'commit', as: 'commit-unknown', times: 2, lost });
+          let runs = 0;
+          let failure: unknown;
+          try {
+            await s.context.withTransaction(
+              async (tx) => {
+                runs += 1;
+                await s.write(tx, `${key}-${runs}`, 'once');
+              },
+              { retry: FAST },
+            );
+          } catch (err) {
+            failure = err;
+          }
+          assert.equal(faults.injected, 2);
+          const present: number[] = [];
+          for (let run = 1; run <= runs; run++) if ((await s.read(`${key}-${run}`)) !== undefined) present.push(run);
+          if (failure === undefined) {
+            // Resolved: exactly one run's writes are there, the last one's (an earlier run may only have rerun after a definite rollback).
+            assert.deepEqual(present, [runs], `the commit was reported done, so exactly run ${runs}'s write must be there, found runs [${present.join(', ')}]`);
+            if (lost === 'reply') assert.equal(runs, 1, 'a commit whose reply was lost was applied: the unit must not run again');
+          } else {
+            // The adapter cannot resolve an unknown commit: the caller hears it, and nothing ran twice.
+            assert.ok(failure instanceof TxkitError && failure.code === 'COMMIT_UNKNOWN' || failure instanceof TxkitError && failure.code === 'INJECTED_COMMIT_UNKNOWN', String(failure));
+            assert.equal(runs, 1);
+            assert.deepEqual(present, lost === 'reply' ? [1] : [], `with the ${lost} lost, found runs [${present.join(', ')}]`);
+          }
+        });
+      }
 
       it('the deadline ends retries with TransactionTimeoutError carrying the last error', async (s) => {
         const key = uniq('deadline');

@@ -93,9 +93,31 @@ describe('the conformance suite catches defects', () => {
     expect(failing(results)).toEqual(
       expect.arrayContaining([
         'commit and abort > commits: the write is visible after withTransaction returns, with the callback result',
-        'retry > an unknown commit result retries only the commit, never the callback',
+        'retry > an unknown commit result (its request lost) is resolved without losing or repeating the commit, or reported as unknown',
       ]),
     );
+  });
+
+  it('fails an adapter whose commit recovery throws a commit away that never arrived', async () => {
+    // Commit itself works; only the recommit after a lost request rolls back instead of committing.
+    const results = await runSuiteAgainst((tx) => ({ recommit: () => tx.rollback() }));
+    expect(failing(results)).toEqual([
+      'retry > an unknown commit result (its request lost) is resolved without losing or repeating the commit, or reported as unknown',
+    ]);
+  });
+
+  it('fails an adapter whose commit recovery takes an applied commit for a rolled-back one (the unit runs twice)', async () => {
+    const results = await runSuiteAgainst(() => ({ recommit: undefined, resolveCommit: async () => 'aborted' as const }));
+    expect(failing(results)).toEqual(
+      expect.arrayContaining([
+        'retry > an unknown commit result (its reply lost) is resolved without losing or repeating the commit, or reported as unknown',
+      ]),
+    );
+  });
+
+  it('passes an adapter that cannot resolve an unknown commit and says so', async () => {
+    const results = await runSuiteAgainst(() => ({ recommit: undefined }));
+    expect(failing(results)).toEqual([]);
   });
 
   it('fails an adapter whose rollback commits anyway', async () => {
