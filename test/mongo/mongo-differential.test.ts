@@ -221,6 +221,58 @@ describe("mongodb withTransaction: txkit against the driver's session.withTransa
     await ctx.close();
   });
 
+  it('a callback that committed and then threw a transient error is not run again: the commit stands, the error reaches the caller', async () => {
+    const ctx = mongoTransactions(client, { retry: FAST });
+    const from = server.received.length;
+    const name = uniqueName('committhrow');
+    const coll = client.db('txkit').collection<KeyValueDoc>(name);
+    const transient = Object.assign(new Error('a later step failed'), { errorLabels: ['TransientTransactionError'] });
+    let runs = 0;
+    const err = await ctx
+      .withTransaction(async (tx) => {
+        runs += 1;
+        await coll.insertOne({ _id: `k${runs}` }, { session: tx.handle });
+        await tx.handle.commitTransaction();
+        throw transient;
+      })
+      .then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+    expect(err).toBe(transient);
+    expect(runs).toBe(1);
+    expect(server.received.slice(from).filter((c) => c.name === 'commitTransaction')).toHaveLength(1);
+    expect(server.received.slice(from).filter((c) => c.name === 'abortTransaction')).toHaveLength(0);
+    expect(server.committed('txkit', name)).toEqual([{ _id: 'k1' }]);
+    await ctx.close();
+  });
+
+  it('a commit of the callback whose reply was lost, and which the callback swallowed, is sent again and settled before afterCommit runs', async () => {
+    const ctx = mongoTransactions(client, { retry: FAST });
+    const from = server.received.length;
+    const name = uniqueName('swallowed');
+    const coll = client.db('txkit').collection<KeyValueDoc>(name);
+    // The driver sends a commit a second time itself on a retryable error: both replies are lost.
+    server.script({ command: 'commitTransaction', times: 2, fault: { closeConnection: 'after' } });
+    const hooks: string[] = [];
+    const value = await ctx.withTransaction(async (tx) => {
+      tx.afterCommit(() => void hooks.push('afterCommit'));
+      await coll.insertOne({ _id: 'k' }, { session: tx.handle });
+      const lost = await tx.handle.commitTransaction().then(
+        () => undefined,
+        (e: unknown) => e,
+      );
+      expect((lost as { hasErrorLabel(l: string): boolean }).hasErrorLabel('UnknownTransactionCommitResult')).toBe(true);
+      return 'swallowed';
+    });
+    expect(value).toBe('swallowed');
+    const commits = server.received.slice(from).filter((c) => c.name === 'commitTransaction');
+    expect(commits.map((c) => c.writeConcern?.w)).toEqual([1, 'majority', 'majority']);
+    expect(hooks).toEqual(['afterCommit']);
+    expect(server.committed('txkit', name)).toEqual([{ _id: 'k' }]);
+    await ctx.close();
+  });
+
   it("a callback that aborted gets its value back, afterAbort hooks run, afterCommit hooks do not; with begin(), commit() says it was aborted", async () => {
     const ctx = mongoTransactions(client, { retry: FAST });
     const name = uniqueName('selfabort');

@@ -3,6 +3,7 @@
  * scripted server: what the server received proves which option won.
  */
 import { ClientSession, MongoClient } from 'mongodb';
+import type { ClientSessionOptions } from 'mongodb';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import {
   MongoForeignSessionError,
@@ -10,8 +11,8 @@ import {
   MongoTopologyError,
   mongoTransactions,
 } from '../../src/adapters/mongo/index.js';
-import type { MongoTxOptions } from '../../src/adapters/mongo/index.js';
-import { ConfigError, TxkitError } from '../../src/core/index.js';
+import type { MongoTransactionsOptions, MongoTxOptions } from '../../src/adapters/mongo/index.js';
+import { ConfigError, TransactionAbortedError, TxkitError } from '../../src/core/index.js';
 import type { Transaction, TransactionContext } from '../../src/core/index.js';
 import { rejection } from '../../src/testing/index.js';
 import { ScriptedMongoServer, scriptedClient, trackSessions, txnOf, uniqueName, writesTo } from './mongo-support.js';
@@ -148,6 +149,44 @@ describe('mongodb adapter options (real driver, scripted server)', () => {
     expect(() => mongoTransactions({} as MongoClient)).toThrow(/needs a MongoClient/);
     expect(() => mongoTransactions(client, { causalConsistency: 'yes' as unknown as boolean })).toThrow(ConfigError);
     await ctx.close();
+  });
+
+  it('an unknown factory option is refused with ConfigError naming it (a misspelt causalConsistency, a transaction option)', async () => {
+    for (const [options, key] of [
+      [{ causalConsistancy: false }, 'causalConsistancy'],
+      [{ writeConcern: { w: 'majority' } }, 'writeConcern'],
+    ] as const) {
+      const make = () => mongoTransactions(client, options as unknown as MongoTransactionsOptions);
+      expect(make).toThrow(ConfigError);
+      expect(make).toThrow(new RegExp(`no option '${key}'.*transaction options such as writeConcern go in 'defaults'`));
+    }
+  });
+
+  it("begin honours the caller's signal: already aborted, or fired while the session starts", async () => {
+    const tracked = trackSessions(client);
+    const ctx = mongoTransactions(tracked.client);
+    const before = server.received.length;
+    const reason = new Error('caller gave up');
+    const err = await rejection(ctx.begin({ signal: AbortSignal.abort(reason) }));
+    expect(err).toBeInstanceOf(TransactionAbortedError);
+    expect((err as Error).cause).toBe(reason);
+    expect(tracked.sessions, 'no session started').toHaveLength(0);
+
+    const controller = new AbortController();
+    const firing = mongoTransactions({
+      startSession: (options?: ClientSessionOptions) => {
+        const s = tracked.client.startSession(options);
+        controller.abort(reason);
+        return s;
+      },
+    });
+    const fired = await rejection(firing.begin({ signal: controller.signal }));
+    expect(fired).toBeInstanceOf(TransactionAbortedError);
+    expect((fired as Error).cause).toBe(reason);
+    expect(tracked.sessions.map((s) => s.hasEnded), 'the session it started is ended').toEqual([true]);
+    expect(server.received.slice(before).filter((c) => c.lsid !== undefined), 'nothing sent on it').toEqual([]);
+    await ctx.close();
+    await firing.close();
   });
 });
 
