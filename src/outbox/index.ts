@@ -38,6 +38,7 @@ export type {
   OutboxMessage,
   OutboxPartitionStatus,
   OutboxRecord,
+  OutboxRelayStatus,
   OutboxStatus,
   OutboxStore,
   PendingRecord,

@@ -2,6 +2,8 @@ import type { MemoryStore, MemoryTxHandle } from '../adapters/memory/index.js';
 import { InboxFencedError } from './outbox-errors.js';
 import { waitForWake } from './wait.js';
 import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
+import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
+import type { RelayPositions } from './relay-positions.js';
 
 /**
  * The outbox, inbox and dead letters kept in the memory backend's store:
@@ -37,7 +39,10 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
 
   async read(partition: number, afterSeq: number, limit: number): Promise<OutboxRecord[]> {
     const out: OutboxRecord[] = [];
-    for (let seq = afterSeq + 1; out.length < limit; seq++) {
+    // Cleanup deletes from the front: a reader from before the first row left (a relay id that is behind) starts at it.
+    const first = this.#store.get(`outbox/${partition}/seq/${afterSeq + 1}`) !== undefined ? afterSeq + 1 : this.#firstAfter(partition, afterSeq);
+    if (first === undefined) return out;
+    for (let seq = first; out.length < limit; seq++) {
       const r = this.#store.get(`outbox/${partition}/seq/${seq}`) as (Omit<PendingRecord, 'value'> & { value: string | null }) | undefined;
       if (r === undefined) break;
       out.push({ ...r, partition, seq, value: r.value === null ? null : Buffer.from(r.value, 'base64') });
@@ -45,18 +50,43 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
     return out;
   }
 
-  async markRelayed(partition: number, seq: number): Promise<void> {
-    const key = `outbox/${partition}/relayed`;
-    if (((this.#store.get(key) as number | undefined) ?? 0) >= seq) return;
+  #firstAfter(partition: number, afterSeq: number): number | undefined {
+    const prefix = `outbox/${partition}/seq/`;
+    let first: number | undefined;
+    for (const key of this.#store.keys(prefix)) {
+      const seq = Number(key.slice(prefix.length));
+      if (seq > afterSeq && (first === undefined || seq < first)) first = seq;
+    }
+    return first;
+  }
+
+  async markRelayed(partition: number, seq: number, relayId: string): Promise<void> {
+    const key = relayKey(checkRelayId(relayId, 'markRelayed'), partition);
+    if (((this.#store.get(key) as number | undefined) ?? -1) >= seq) return;
     // Outside any business transaction: a hint for status and cleanup only.
     await this.#write(key, seq);
   }
 
+  async registerRelay(relayId: string): Promise<void> {
+    checkRelayId(relayId, 'registerRelay');
+    for (let p = 0; p < this.partitions; p++) {
+      if (this.#store.get(relayKey(relayId, p)) === undefined) await this.#write(relayKey(relayId, p), 0);
+    }
+  }
+
+  async removeRelay(relayId: string): Promise<boolean> {
+    const keys = this.#store.keys(`${RELAYS}${encodeURIComponent(checkRelayId(relayId, 'removeRelay'))}/`);
+    for (const key of keys) await this.#write(key, undefined);
+    return keys.length > 0;
+  }
+
   async cleanup(olderThanMs: number): Promise<number> {
     const cutoff = Date.now() - olderThanMs;
+    const positions = this.#positions();
     let deleted = 0;
     for (let p = 0; p < this.partitions; p++) {
-      const relayed = (this.#store.get(`outbox/${p}/relayed`) as number | undefined) ?? 0;
+      // Only what every known relay id has sent; with none known, nothing counts as sent.
+      const relayed = relayedByAll(positions, p) ?? 0;
       for (const key of this.#store.keys(`outbox/${p}/seq/`)) {
         const seq = Number(key.slice(`outbox/${p}/seq/`.length));
         const r = this.#store.get(key) as PendingRecord;
@@ -71,21 +101,33 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
 
   async status(): Promise<OutboxStatus> {
     const now = Date.now();
+    const positions = this.#positions();
     const pendingByTopic: Record<string, number> = {};
     const partitions = [];
+    const published = new Map<number, number>();
     for (let p = 0; p < this.partitions; p++) {
-      const published = (this.#store.get(`outbox/${p}/next`) as number | undefined) ?? 0;
-      const relayed = (this.#store.get(`outbox/${p}/relayed`) as number | undefined) ?? 0;
+      const count = (this.#store.get(`outbox/${p}/next`) as number | undefined) ?? 0;
+      published.set(p, count);
+      const relayed = relayedByAll(positions, p) ?? 0;
       let oldest: number | undefined;
-      for (let seq = relayed + 1; seq <= published; seq++) {
+      for (let seq = relayed + 1; seq <= count; seq++) {
         const r = this.#store.get(`outbox/${p}/seq/${seq}`) as PendingRecord | undefined;
         if (r === undefined) continue;
         oldest ??= r.createdAt;
         pendingByTopic[r.topic] = (pendingByTopic[r.topic] ?? 0) + 1;
       }
-      partitions.push({ partition: p, published, relayed, pending: published - relayed, oldestPendingAgeMs: oldest === undefined ? undefined : now - oldest });
+      partitions.push({ partition: p, published: count, relayed, pending: count - relayed, oldestPendingAgeMs: oldest === undefined ? undefined : now - oldest });
     }
-    return { partitions, pendingByTopic, deadLetters: this.#store.keys('dead/').length };
+    return { partitions, relays: relayStatuses(positions, published), pendingByTopic, deadLetters: this.#store.keys('dead/').length };
+  }
+
+  #positions(): RelayPositions {
+    return positionsOf(
+      this.#store.keys(RELAYS).map((key) => {
+        const [relayId, partition] = key.slice(RELAYS.length).split('/') as [string, string];
+        return { relayId: decodeURIComponent(relayId), partition: Number(partition), seq: this.#store.get(key) as number };
+      }),
+    );
   }
 
   async inboxPosition(handle: MemoryTxHandle | undefined, consumer: string, source: string, partition: number): Promise<number | undefined> {
@@ -129,6 +171,13 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
       await ctx.close();
     }
   }
+}
+
+/** Where relay positions live: `outbox/relays/<relay id, URI-encoded>/<partition>` -> sequence. */
+const RELAYS = 'outbox/relays/';
+
+function relayKey(relayId: string, partition: number): string {
+  return `${RELAYS}${encodeURIComponent(relayId)}/${partition}`;
 }
 
 function inboxKey(consumer: string, source: string, partition: number): string {

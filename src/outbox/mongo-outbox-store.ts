@@ -4,6 +4,8 @@ import type { MongoSessionLike } from '../adapters/mongo/mongo-types.js';
 import { InboxFencedError } from './outbox-errors.js';
 import { waitForWake } from './wait.js';
 import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
+import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
+import type { RelayPositions } from './relay-positions.js';
 
 /** A BSON document as txkit writes and reads it. */
 export type MongoDocumentLike = Record<string, unknown>;
@@ -119,7 +121,10 @@ export interface MongoOutboxCollections {
   outbox: string;
   /** One counter per partition: `{ _id: partition, nextSeq }`; publishers increment it in their transaction. */
   partitions: string;
-  /** The relay's progress hint per partition: `{ _id: partition, seq }`, apart from the counters so it never conflicts with publishers. */
+  /**
+   * Each relay id's progress hint per partition: `{ _id: { relayId, partition }, relayId, partition, seq }`,
+   * apart from the counters so it never conflicts with publishers. Cleanup keeps what any relay id here has not sent.
+   */
   relayed: string;
   /** Consumer positions: `{ _id: { consumer, source, partition }, nextOffset, updatedAt }`. */
   inbox: string;
@@ -144,6 +149,11 @@ const MIGRATIONS: readonly ((db: MongoDbLike, c: MongoOutboxCollections) => Prom
     }
     await db.collection(c.outbox).createIndex({ partition: 1, seq: 1 }, { name: 'txkit_partition_seq', unique: true });
     await db.collection(c.deadLetters).createIndex({ consumer: 1, createdAt: 1 }, { name: 'txkit_consumer_created' });
+  },
+  async (db, c) => {
+    // Progress is kept per relay id now; the one mark per partition of version 1 (`{ _id: partition, seq }`)
+    // did not say whose it was. A relay id reappears when it runs, and until then cleanup deletes nothing.
+    await db.collection(c.relayed).deleteMany({ relayId: { $exists: false } });
   },
 ];
 
@@ -238,7 +248,6 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
     }
     for (let p = 0; p < this.partitions; p++) {
       await this.#upsert('partitions', { _id: p }, { $setOnInsert: { nextSeq: 0 } });
-      await this.#upsert('relayed', { _id: p }, { $setOnInsert: { seq: 0 } });
     }
   }
 
@@ -288,18 +297,32 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
     }));
   }
 
-  async markRelayed(partition: number, seq: number): Promise<void> {
-    // A document apart from the counter, so this write never conflicts with a publishing transaction.
-    await this.#coll('relayed').updateOne({ _id: partition, seq: { $lt: seq } }, { $set: { seq } });
+  async markRelayed(partition: number, seq: number, relayId: string): Promise<void> {
+    checkRelayId(relayId, 'markRelayed');
+    // A document apart from the counter, so this write never conflicts with a publishing transaction; $max never moves it back.
+    await this.#upsert('relayed', { _id: relayDocId(relayId, partition) }, { $max: { seq }, $setOnInsert: { relayId, partition } });
+  }
+
+  async registerRelay(relayId: string): Promise<void> {
+    checkRelayId(relayId, 'registerRelay');
+    for (let p = 0; p < this.partitions; p++) {
+      await this.#upsert('relayed', { _id: relayDocId(relayId, p) }, { $setOnInsert: { relayId, partition: p, seq: 0 } });
+    }
+  }
+
+  async removeRelay(relayId: string): Promise<boolean> {
+    const result = await this.#coll('relayed').deleteMany({ relayId: checkRelayId(relayId, 'removeRelay') });
+    return result.deletedCount > 0;
   }
 
   async cleanup(olderThanMs: number): Promise<number> {
     const cutoff = Date.now() - olderThanMs;
-    const relayed = await this.#relayed();
+    const positions = await this.#positions();
     let deleted = 0;
     for (let p = 0; p < this.partitions; p++) {
-      const upTo = relayed.get(p) ?? 0;
-      if (upTo === 0) continue;
+      // Only what every known relay id has sent; with none known, nothing counts as sent.
+      const upTo = relayedByAll(positions, p) ?? 0;
+      if (upTo <= 0) continue;
       const result = await this.#coll('outbox').deleteMany({ partition: p, seq: { $lte: upTo }, createdAt: { $lt: cutoff } });
       deleted += result.deletedCount;
     }
@@ -308,14 +331,16 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
 
   async status(): Promise<OutboxStatus> {
     const counters = await this.#coll('partitions').find({}, { sort: { _id: 1 } }).toArray();
-    const relayedBy = await this.#relayed();
+    const positions = await this.#positions();
     const pendingByTopic: Record<string, number> = {};
     const now = Date.now();
     const partitions = [];
+    const published = new Map<number, number>();
     for (const counter of counters) {
       const partition = Number(counter._id);
-      const published = Number(counter.nextSeq);
-      const relayed = relayedBy.get(partition) ?? 0;
+      const count = Number(counter.nextSeq);
+      published.set(partition, count);
+      const relayed = relayedByAll(positions, partition) ?? 0;
       const groups = await this.#coll('outbox')
         .aggregate([
           { $match: { partition, seq: { $gt: relayed } } },
@@ -329,10 +354,10 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
         const o = Number(g.oldest);
         if (oldest === undefined || o < oldest) oldest = o;
       }
-      partitions.push({ partition, published, relayed, pending: published - relayed, oldestPendingAgeMs: oldest === undefined ? undefined : now - oldest });
+      partitions.push({ partition, published: count, relayed, pending: count - relayed, oldestPendingAgeMs: oldest === undefined ? undefined : now - oldest });
     }
     const deadLetters = await this.#coll('deadLetters').countDocuments({});
-    return { partitions, pendingByTopic, deadLetters };
+    return { partitions, relays: relayStatuses(positions, published), pendingByTopic, deadLetters };
   }
 
   async inboxPosition(handle: MongoSessionLike | undefined, consumer: string, source: string, partition: number): Promise<number | undefined> {
@@ -505,9 +530,13 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
     );
   }
 
-  async #relayed(): Promise<Map<number, number>> {
+  async #positions(): Promise<RelayPositions> {
     const docs = await this.#coll('relayed').find({}).toArray();
-    return new Map(docs.map((d) => [Number(d._id), Number(d.seq)]));
+    return positionsOf(
+      docs
+        .filter((d) => typeof d.relayId === 'string')
+        .map((d) => ({ relayId: d.relayId as string, partition: Number(d.partition), seq: Number(d.seq) })),
+    );
   }
 
   /** An upsert that tolerates a concurrent migrate() inserting the same document first. */
@@ -549,6 +578,11 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
  */
 export function mongoOutboxStore(db: MongoDbLike, options?: MongoOutboxStoreOptions): MongoOutboxStore {
   return new MongoOutboxStore(db, options);
+}
+
+/** Field order fixed: MongoDB compares embedded `_id` documents field by field, in order. */
+function relayDocId(relayId: string, partition: number): MongoDocumentLike {
+  return { relayId, partition };
 }
 
 function inboxId(consumer: string, source: string, partition: number): MongoDocumentLike {

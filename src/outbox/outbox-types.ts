@@ -60,18 +60,34 @@ export interface OutboxPartitionStatus {
   readonly partition: number;
   /** Rows published (the partition's sequence). */
   readonly published: number;
-  /** Highest sequence a relay reported as sent (a hint; the authority is the broker). */
+  /**
+   * Highest sequence every known relay id reported as sent: the lowest of
+   * their positions (0 while no relay id is known). Rows up to here are what
+   * cleanup may delete once past retention. A hint; the authority is each
+   * relay's position in its broker.
+   */
   readonly relayed: number;
-  /** `published - relayed`: records not yet reported relayed. */
+  /** `published - relayed`: records some known relay id has not reported relayed yet. */
   readonly pending: number;
-  /** Age of the oldest row not yet reported relayed, in ms. */
+  /** Age of the oldest of those records, in ms. */
   readonly oldestPendingAgeMs: number | undefined;
 }
 
-/** A snapshot of an outbox store: per-partition progress, backlog per topic and the dead-letter count. */
+/** Progress of one relay id, as {@link OutboxStore.status} reports it. */
+export interface OutboxRelayStatus {
+  readonly relayId: string;
+  /** Records of every partition this relay id has not reported relayed yet. */
+  readonly pending: number;
+  /** Its position per partition: `relayed` is the highest sequence it reported as sent (0 before its first). */
+  readonly partitions: readonly { readonly partition: number; readonly relayed: number; readonly pending: number }[];
+}
+
+/** A snapshot of an outbox store: per-partition and per-relay progress, backlog per topic and the dead-letter count. */
 export interface OutboxStatus {
   readonly partitions: readonly OutboxPartitionStatus[];
-  /** Records not yet reported relayed, per destination topic. */
+  /** Every relay id known to the store, by name. */
+  readonly relays: readonly OutboxRelayStatus[];
+  /** Records some known relay id has not reported relayed yet, per destination topic. */
   readonly pendingByTopic: Readonly<Record<string, number>>;
   /** Messages in the dead-letter store, of every consumer. */
   readonly deadLetters: number;
@@ -89,11 +105,23 @@ export interface OutboxStore<H> {
   append(handle: H, partition: number, records: readonly PendingRecord[]): Promise<void>;
   /** Committed records of a partition after `afterSeq`, in sequence order. */
   read(partition: number, afterSeq: number, limit: number): Promise<OutboxRecord[]>;
-  /** Records the relay's progress (a hint for status and cleanup). */
-  markRelayed(partition: number, seq: number): Promise<void>;
-  /** Deletes relayed records older than `olderThanMs`; returns how many. */
+  /**
+   * Records that relay `relayId` sent a partition up to `seq` (a hint for
+   * status and cleanup; it never moves back). Makes `relayId` known to the
+   * store if it was not.
+   */
+  markRelayed(partition: number, seq: number, relayId: string): Promise<void>;
+  /**
+   * Makes `relayId` known to the store at position 0 in the partitions where
+   * it has none: from then on cleanup keeps every row it has not reported
+   * relayed. The relay calls it before its first transaction.
+   */
+  registerRelay(relayId: string): Promise<void>;
+  /** Forgets `relayId` and its positions, so cleanup stops waiting for it; true when it was known. Stop its relays first. */
+  removeRelay(relayId: string): Promise<boolean>;
+  /** Deletes records older than `olderThanMs` that every known relay id has reported relayed; returns how many. */
   cleanup(olderThanMs: number): Promise<number>;
-  /** Reads the current progress of every partition, the backlog per topic and the dead-letter count (what `observeOutbox` exports). */
+  /** Reads the current progress of every partition and relay id, the backlog per topic and the dead-letter count (what `observeOutbox` exports). */
   status(): Promise<OutboxStatus>;
   /** The next offset this consumer reads in a source partition, as committed with its effects. */
   inboxPosition(handle: H | undefined, consumer: string, source: string, partition: number): Promise<number | undefined>;

@@ -11,7 +11,14 @@ export const OUTBOX_SEQ_HEADER = 'txkit-outbox-seq';
 export interface OutboxRelayOptions<H extends MessageHandle> {
   store: OutboxStore<unknown>;
   sink: RelaySink<H>;
-  /** Names this relay's positions in the broker; relays sharing it share the work and never double-send. @default 'default' */
+  /**
+   * Names this relay's positions in the broker; relays sharing it share the
+   * work and never double-send. The outbox store learns the id when the
+   * relay first runs (`registerRelay`), and from then on cleanup keeps every
+   * row this id has not sent, whichever relay runs it; retire an id that is
+   * gone for good with `store.removeRelay(id)` or `txkit outbox remove-relay`.
+   * @default 'default'
+   */
   relayId?: string;
   /** Outbox partitions this instance relays. @default every partition of the store */
   partitions?: readonly number[];
@@ -19,7 +26,7 @@ export interface OutboxRelayOptions<H extends MessageHandle> {
   batchSize?: number;
   /** Longest wait between looks when no commit notification arrives (polling fallback). @default 1000 */
   pollIntervalMs?: number;
-  /** Relayed records older than this are deleted. @default 604_800_000 (7 days) */
+  /** Records older than this that every relay id known to the store has sent are deleted. @default 604_800_000 (7 days) */
   retentionMs?: number;
   /** How often cleanup runs. @default 60_000 */
   cleanupIntervalMs?: number;
@@ -65,6 +72,8 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
   /** Positions waiting to be recorded as relayed, latest per partition. */
   readonly #marks = new Map<number, number>();
   #marking: Promise<void> | undefined;
+  /** This relay id made known to the store, once per instance. */
+  #registered: Promise<void> | undefined;
   #relayed = 0;
   #transactions = 0;
   #running: { controller: AbortController; done: Promise<void> } | undefined;
@@ -90,8 +99,10 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     const batchSize = positive('batchSize', options.batchSize, 500);
     if (!Number.isInteger(batchSize)) throw new ConfigError(`OutboxRelay batchSize must be a whole number of records, got ${batchSize}`);
     const relayId = options.relayId ?? 'default';
-    if (typeof relayId !== 'string' || relayId === '') {
-      throw new ConfigError(`OutboxRelay relayId must be a non-empty string naming this relay's positions, got ${JSON.stringify(relayId)}; e.g. 'orders-relay'`);
+    if (typeof relayId !== 'string' || relayId === '' || relayId.length > 191) {
+      throw new ConfigError(
+        `OutboxRelay relayId must be a non-empty string of at most 191 characters naming this relay's positions, got ${JSON.stringify(relayId)}; e.g. 'orders-relay'`,
+      );
     }
     try {
       // Checked now, or every broker transaction of the relay would fail with it later.
@@ -130,6 +141,8 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
 
   async #relayPartition(partition: number): Promise<number> {
     const { store, sink, relayId, batchSize } = this.#o;
+    // Before anything is sent: once the store knows this id, cleanup keeps what it has not sent.
+    await this.#register();
     const known = this.#known.get(partition);
     // Rows after the position this relay last committed: read ahead while that transaction ended, or now.
     // Outside any transaction, so nothing to send costs no broker transaction.
@@ -170,6 +183,15 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     return count;
   }
 
+  #register(): Promise<void> {
+    this.#registered ??= this.#o.store.registerRelay(this.#o.relayId).catch((err: unknown) => {
+      // Tried again by the next transaction.
+      this.#registered = undefined;
+      throw err;
+    });
+    return this.#registered;
+  }
+
   #readAhead(partition: number, after: number): void {
     const rows = this.#o.store.read(partition, after, this.#o.batchSize);
     // A failed read-ahead is only a missed shortcut: the next transaction reads again and meets the error itself.
@@ -185,9 +207,10 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
   }
 
   /**
-   * Records the relay's progress in the store without holding up the next
-   * broker transaction: one update in flight at a time, each carrying the
-   * latest position of its partition. It is a hint for status and cleanup.
+   * Records this relay id's progress in the store without holding up the
+   * next broker transaction: one update in flight at a time, each carrying
+   * the latest position of its partition. It is a hint for status and
+   * cleanup (which keeps rows until every known relay id has sent them).
    */
   #markRelayed(partition: number, seq: number): void {
     this.#marks.set(partition, seq);
@@ -199,7 +222,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       for (let [entry] = this.#marks; entry !== undefined; [entry] = this.#marks) {
         const [partition, seq] = entry;
         this.#marks.delete(partition);
-        await this.#o.store.markRelayed(partition, seq).catch(this.#o.onError);
+        await this.#o.store.markRelayed(partition, seq, this.#o.relayId).catch(this.#o.onError);
       }
     } finally {
       this.#marking = undefined;

@@ -3,6 +3,8 @@ import { ConfigError } from '../core/index.js';
 import { InboxFencedError } from './outbox-errors.js';
 import { waitForWake } from './wait.js';
 import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
+import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
+import type { RelayPositions } from './relay-positions.js';
 
 /** The part of a knex instance or transaction the store uses. */
 /** The part of knex (an instance or a transaction) the store queries with. */
@@ -50,10 +52,18 @@ const MIGRATIONS: readonly ((t: Tables, d: Dialect) => string[])[] = [
       `create table if not exists ${t.deadLetters} (id ${auto}, consumer varchar(191) not null, source varchar(191) not null, part integer not null, msg_offset bigint not null, msg_key ${text}, msg_value ${blob}, headers ${text} not null, error ${text} not null, attempts integer not null, created_at bigint not null)`,
     ];
   },
+  // Relay positions per relay id, so cleanup keeps what any relay id has not sent. The partitions'
+  // relayed_seq (one mark for every relay id) is no longer read: a relay id appears here when it
+  // runs, and until then cleanup deletes nothing.
+  (t) => [
+    `create table if not exists ${t.relays} (relay_id varchar(191) not null, part integer not null, relayed_seq bigint not null, updated_at bigint not null, primary key (relay_id, part))`,
+  ],
 ];
 
 interface Tables {
   partitions: string;
+  /** Relay positions: `(relay_id, part) -> relayed_seq`. */
+  relays: string;
   outbox: string;
   inbox: string;
   deadLetters: string;
@@ -98,6 +108,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     this.dialect = dialectOf(db.client.dialect);
     this.tables = {
       partitions: `${tablePrefix}outbox_partitions`,
+      relays: `${tablePrefix}outbox_relays`,
       outbox: `${tablePrefix}outbox`,
       inbox: `${tablePrefix}inbox`,
       deadLetters: `${tablePrefix}dead_letters`,
@@ -208,19 +219,51 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     });
   }
 
-  async markRelayed(partition: number, seq: number): Promise<void> {
-    await this.#db.raw(`update ${this.tables.partitions} set relayed_seq = ? where part = ? and relayed_seq < ?`, [seq, partition, seq]);
+  async markRelayed(partition: number, seq: number, relayId: string): Promise<void> {
+    const t = this.tables;
+    checkRelayId(relayId, 'markRelayed');
+    const now = Date.now();
+    const moved = await this.#db.raw(`update ${t.relays} set relayed_seq = ?, updated_at = ? where relay_id = ? and part = ? and relayed_seq < ?`, [
+      seq,
+      now,
+      relayId,
+      partition,
+      seq,
+    ]);
+    if (affected(moved) > 0) return;
+    // No row yet (or one already at or past seq, which the insert leaves alone): the relay id becomes known here.
+    await this.#db.raw(
+      `${this.#insertIgnore()} into ${t.relays} (relay_id, part, relayed_seq, updated_at) values (?, ?, ?, ?)${this.#onConflictIgnore('relay_id, part')}`,
+      [relayId, partition, seq, now],
+    );
+  }
+
+  async registerRelay(relayId: string): Promise<void> {
+    checkRelayId(relayId, 'registerRelay');
+    const now = Date.now();
+    const values = Array.from({ length: this.partitions }, (_, p) => [relayId, p, 0, now]).flat();
+    await this.#db.raw(
+      `${this.#insertIgnore()} into ${this.tables.relays} (relay_id, part, relayed_seq, updated_at) values ${Array.from({ length: this.partitions }, () => '(?, ?, ?, ?)').join(', ')}${this.#onConflictIgnore('relay_id, part')}`,
+      values,
+    );
+  }
+
+  async removeRelay(relayId: string): Promise<boolean> {
+    const result = await this.#db.raw(`delete from ${this.tables.relays} where relay_id = ?`, [checkRelayId(relayId, 'removeRelay')]);
+    return affected(result) > 0;
   }
 
   async cleanup(olderThanMs: number): Promise<number> {
     const t = this.tables;
     const cutoff = Date.now() - olderThanMs;
+    // Positions only move forward and a relay id only appears at 0 or above what it sent, so a
+    // bound read before the delete never covers a row some known relay id still has to send.
+    const positions = await this.#positions();
     let deleted = 0;
     for (let p = 0; p < this.partitions; p++) {
-      const result = await this.#db.raw(
-        `delete from ${t.outbox} where part = ? and created_at < ? and seq <= (select relayed_seq from ${t.partitions} where part = ?)`,
-        [p, cutoff, p],
-      );
+      const upTo = relayedByAll(positions, p) ?? 0;
+      if (upTo <= 0) continue;
+      const result = await this.#db.raw(`delete from ${t.outbox} where part = ? and created_at < ? and seq <= ?`, [p, cutoff, upTo]);
       deleted += affected(result);
     }
     return deleted;
@@ -228,36 +271,41 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
 
   async status(): Promise<OutboxStatus> {
     const t = this.tables;
-    const parts = await this.#rows(this.#db.raw(`select part, next_seq, relayed_seq from ${t.partitions} order by part`));
-    const oldest = await this.#rows(
-      this.#db.raw(
-        `select o.part as part, min(o.created_at) as oldest from ${t.outbox} o join ${t.partitions} p on p.part = o.part where o.seq > p.relayed_seq group by o.part`,
-      ),
-    );
-    const byTopic = await this.#rows(
-      this.#db.raw(
-        `select o.topic as topic, count(*) as n from ${t.outbox} o join ${t.partitions} p on p.part = o.part where o.seq > p.relayed_seq group by o.topic`,
-      ),
-    );
-    const dead = await this.#rows(this.#db.raw(`select count(*) as n from ${t.deadLetters}`));
-    const oldestBy = new Map(oldest.map((r) => [Number((r as { part: unknown }).part), Number((r as { oldest: unknown }).oldest)]));
+    const parts = await this.#rows(this.#db.raw(`select part, next_seq from ${t.partitions} order by part`));
+    const positions = await this.#positions();
+    const published = new Map(parts.map((r) => [Number((r as { part: unknown }).part), Number((r as { next_seq: unknown }).next_seq)]));
+    const pendingByTopic: Record<string, number> = {};
     const now = Date.now();
-    return {
-      partitions: parts.map((r) => {
-        const row = r as { part: unknown; next_seq: unknown; relayed_seq: unknown };
-        const partition = Number(row.part);
-        const o = oldestBy.get(partition);
-        return {
-          partition,
-          published: Number(row.next_seq),
-          relayed: Number(row.relayed_seq),
-          pending: Number(row.next_seq) - Number(row.relayed_seq),
-          oldestPendingAgeMs: o === undefined ? undefined : now - o,
-        };
+    const partitions = [];
+    for (const [partition, count] of published) {
+      const relayed = relayedByAll(positions, partition) ?? 0;
+      let oldest: number | undefined;
+      if (count > relayed) {
+        const groups = await this.#rows(
+          this.#db.raw(`select topic, count(*) as n, min(created_at) as oldest from ${t.outbox} where part = ? and seq > ? group by topic`, [partition, relayed]),
+        );
+        for (const g of groups) {
+          const row = g as { topic: unknown; n: unknown; oldest: unknown };
+          const topic = String(row.topic);
+          pendingByTopic[topic] = (pendingByTopic[topic] ?? 0) + Number(row.n);
+          const o = Number(row.oldest);
+          if (oldest === undefined || o < oldest) oldest = o;
+        }
+      }
+      partitions.push({ partition, published: count, relayed, pending: count - relayed, oldestPendingAgeMs: oldest === undefined ? undefined : now - oldest });
+    }
+    const dead = await this.#rows(this.#db.raw(`select count(*) as n from ${t.deadLetters}`));
+    return { partitions, relays: relayStatuses(positions, published), pendingByTopic, deadLetters: Number((dead[0] as { n: unknown }).n) };
+  }
+
+  async #positions(): Promise<RelayPositions> {
+    const rows = await this.#rows(this.#db.raw(`select relay_id, part, relayed_seq from ${this.tables.relays}`));
+    return positionsOf(
+      rows.map((r) => {
+        const row = r as { relay_id: unknown; part: unknown; relayed_seq: unknown };
+        return { relayId: String(row.relay_id), partition: Number(row.part), seq: Number(row.relayed_seq) };
       }),
-      pendingByTopic: Object.fromEntries(byTopic.map((r) => [String((r as { topic: unknown }).topic), Number((r as { n: unknown }).n)])),
-      deadLetters: Number((dead[0] as { n: unknown }).n),
-    };
+    );
   }
 
   async inboxPosition(handle: KnexRawLike | undefined, consumer: string, source: string, partition: number): Promise<number | undefined> {

@@ -80,7 +80,7 @@ function testMongoOutbox(d: Deployment): void {
       // Two processes starting at once, and one store asked twice.
       await Promise.all([a.migrate(), b.migrate(), a.migrate()]);
       await a.migrate();
-      expect(await db.collection(a.collections.schema).find({}).toArray()).toEqual([{ _id: 'outbox', version: 1 }]);
+      expect(await db.collection(a.collections.schema).find({}).toArray()).toEqual([{ _id: 'outbox', version: 2 }]);
       const counters = await db.collection(a.collections.partitions).find({}, { sort: { _id: 1 } }).toArray();
       expect(counters).toEqual([0, 1, 2].map((p) => ({ _id: p, nextSeq: 0 })));
       const indexes = await db.collection(a.collections.outbox).indexes();
@@ -337,6 +337,43 @@ function testMongoOutbox(d: Deployment): void {
       expect(await store.cleanup(3_600_000)).toBe(0);
       expect(await store.cleanup(-1)).toBe(2);
       expect(await store.read(0, 0, 10)).toEqual([]);
+    });
+
+    test('cleanup keeps every row a second relay id has not sent; it relays them all afterwards; status reports each relay id', async () => {
+      const { ctx, outbox, store } = await setup({ partitions: 2 });
+      const relayTo = (relayId: string) => {
+        const broker = new MemoryStore({ partitions: 1 });
+        const relay = new OutboxRelay({ store, sink: memorySink(memoryTransactions({ store: broker })), relayId });
+        return { relay, sent: () => broker.messages('events').map((m) => String(m.headers[OUTBOX_SEQ_HEADER])) };
+      };
+      const publish = async (from: number, to: number) => {
+        for (let i = from; i < to; i++) await ctx.withTransaction((tx) => outbox.publish(tx, { topic: 'events', key: `k${i}`, value: `e${i}` }));
+      };
+      const rows = async () => [...(await store.read(0, 0, 100)), ...(await store.read(1, 0, 100))].map((r) => `${r.partition}:${r.seq}`).sort();
+      const billing = relayTo('billing');
+      const search = relayTo('search');
+      await publish(0, 4);
+      expect(await billing.relay.drain()).toBe(4);
+      await publish(4, 12);
+      const all = await rows();
+      expect(await search.relay.drain()).toBe(12);
+      expect(await store.cleanup(-1)).toBe(4);
+      expect(await rows()).toEqual(all.filter((r) => !billing.sent().includes(r)));
+      expect((await store.status()).relays.map((r) => [r.relayId, r.pending])).toEqual([
+        ['billing', 8],
+        ['search', 0],
+      ]);
+      expect(await billing.relay.drain()).toBe(8);
+      expect([...billing.sent()].sort()).toEqual(all);
+      expect(await store.cleanup(-1)).toBe(8);
+      // A relay id registered before its first run holds cleanup back until it is removed.
+      await publish(12, 14);
+      await store.registerRelay('audit');
+      await search.relay.drain();
+      await billing.relay.drain();
+      expect(await store.cleanup(-1)).toBe(0);
+      expect(await store.removeRelay('audit')).toBe(true);
+      expect(await store.cleanup(-1)).toBe(2);
     });
 
     test('a relay in another process wakes on the change stream, not on its poll, and close() ends the stream', async () => {

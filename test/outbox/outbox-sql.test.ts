@@ -50,7 +50,7 @@ let run = 0;
 const prefix = (): string => `tx${process.pid}_${Date.now().toString(36)}_${run++}_`;
 
 async function dropTables(db: Knex, p: string): Promise<void> {
-  for (const t of ['outbox', 'outbox_partitions', 'inbox', 'dead_letters', 'schema', 'state', 'commit_order']) await db.schema.dropTableIfExists(`${p}${t}`);
+  for (const t of ['outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema', 'state', 'commit_order']) await db.schema.dropTableIfExists(`${p}${t}`);
 }
 
 describe.each(databases)('outbox on $name', ({ make, cleanup }) => {
@@ -84,7 +84,7 @@ describe.each(databases)('outbox on $name', ({ make, cleanup }) => {
   it('migrate is versioned and safe to run twice, also at once', async () => {
     const { p } = await setup();
     const rows = (await db(`${p}schema`).select('component', 'version')) as { component: string; version: number }[];
-    expect(rows).toEqual([{ component: 'outbox', version: 1 }]);
+    expect(rows).toEqual([{ component: 'outbox', version: 2 }]);
   });
 
   it('publishes only what commits, with its outbox id as a header', async () => {
