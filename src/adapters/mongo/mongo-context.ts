@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { ConfigError, TransactionStateError, createTransactionContext } from '../../core/index.js';
+import { ConfigError, TransactionStateError, checkKnownOptions, createTransactionContext } from '../../core/index.js';
 import type { Classification, ContextOptions, DriverTransaction, TransactionContext, TransactionDriver } from '../../core/index.js';
 import { MongoCommitTimeoutError, classifyMongoError, commitError, misuseError } from './mongo-errors.js';
 import type {
@@ -63,6 +63,11 @@ const FACTORY_OPTION_KEYS: ReadonlySet<string> = new Set([
   'logger',
 ]);
 
+const DEFAULTS_HINT = "Transaction options (readConcern, writeConcern, readPreference, maxCommitTimeMS, timeoutMs, signal) go in 'defaults'.";
+const TX_OPTION_HINTS: Readonly<Record<string, string>> = Object.fromEntries(
+  ['readConcern', 'writeConcern', 'readPreference', 'maxCommitTimeMS', 'timeoutMs', 'signal'].map((k) => [k, DEFAULTS_HINT]),
+);
+
 /** A transaction context whose handle is the driver's ClientSession (inferred from the client). */
 export type MongoTransactionContext<S extends MongoSessionLike = MongoSessionLike> = TransactionContext<S, MongoTxOptions>;
 
@@ -113,14 +118,7 @@ export function mongoTransactions<C extends MongoClientLike>(
       { backend: 'mongodb' },
     );
   }
-  const unknown = Object.keys(options ?? {}).filter((key) => !FACTORY_OPTION_KEYS.has(key));
-  if (unknown.length > 0) {
-    throw new ConfigError(
-      `mongoTransactions() has no option ${unknown.map((k) => `'${k}'`).join(', ')}; its options are ` +
-        `${[...FACTORY_OPTION_KEYS].join(', ')} (transaction options such as writeConcern go in 'defaults')`,
-      { backend: 'mongodb' },
-    );
-  }
+  checkKnownOptions(options ?? {}, FACTORY_OPTION_KEYS, 'the options of mongoTransactions(client, options)', 'mongodb', TX_OPTION_HINTS);
   const { causalConsistency = true, ...contextOptions } = options;
   if (typeof causalConsistency !== 'boolean') {
     throw new ConfigError(`causalConsistency must be a boolean, got ${describe(causalConsistency)}`, { backend: 'mongodb' });
