@@ -4,7 +4,7 @@
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { afterEach, describe, it } from 'vitest';
-import { TransactionTimeoutError, UnknownCommitResultError } from '../../src/index.js';
+import { TransactionTimeoutError, TransientTransactionError, UnknownCommitResultError } from '../../src/index.js';
 import {
   PULSAR_SERVER_ERROR_NAMES,
   PulsarChecksumError,
@@ -467,6 +467,50 @@ describe('pulsar coordinator errors through the transaction context (scripted br
     });
     assert.equal(await runsOfCommitSentTwice(b), 1, 'a rerun would meet the first attempt, still open at the coordinator');
     assert.ok(connects >= 3, `the coordinator was reached again (${connects} TC_CLIENT_CONNECT)`);
+  });
+
+  it('an abort cut before the coordinator got it: the rerun sends it again before beginning, so its acknowledgement meets no open transaction', async () => {
+    let ends = 0;
+    const b = await broker((command, c) => {
+      if (command.type === CommandType.FLOW) {
+        const consumerId = toNumber((command.flow as { consumerId: number }).consumerId);
+        c.sendMessage(consumerId, 1, { producerName: 'p', sequenceId: 1, publishTime: Date.now() }, Buffer.from('in'));
+        return true;
+      }
+      if (command.type === CommandType.END_TXN && ++ends === 1) {
+        c.socket.destroy(); // The first attempt's abort never reaches the coordinator.
+        return true;
+      }
+      return false;
+    });
+    b.pendingAcks = true; // The first attempt's acknowledgement stays pending while its transaction is open.
+    const pulsar = client(b, { operationTimeoutMs: 500 });
+    const consumer = await pulsar.subscribe({ topic: TOPIC, subscription: 's', subscriptionType: 'Shared' });
+    const message = await consumer.receive();
+    const ctx = pulsarTransactions({ client: pulsar });
+    const attempts: string[] = [];
+    await ctx.withTransaction(
+      async (tx) => {
+        attempts.push(tx.handle.transactionId);
+        await tx.handle.acknowledge(consumer, message);
+        await tx.handle.send({ topic: TOPIC, messages: [{ value: 'out' }] });
+        if (attempts.length === 1) throw new TransientTransactionError('the first attempt fails after acknowledging', { backend: 'pulsar' });
+      },
+      { retry: { deadlineMs: 10_000, initialDelayMs: 1, maxDelayMs: 20 } },
+    );
+    const first = attempts[0] as string;
+    const last = attempts.at(-1) as string;
+    assert.notEqual(first, last);
+    const order = b.received
+      .filter((c) => c.type === CommandType.END_TXN || c.type === CommandType.NEW_TXN)
+      .map((c) => {
+        if (c.type === CommandType.NEW_TXN) return 'new';
+        const e = c.endTxn as { txnAction: number; txnidMostBits: number; txnidLeastBits: number };
+        return `${e.txnAction === 0 ? 'commit' : 'abort'} (${toNumber(e.txnidMostBits)},${toNumber(e.txnidLeastBits)})`;
+      });
+    assert.deepEqual(order.slice(0, 3), ['new', `abort ${first}`, `abort ${first}`], 'the abort is sent again before the next transaction begins');
+    assert.equal(order.at(-1), `commit ${last}`);
+    await ctx.close();
   });
 
   it('TransactionNotFound after an unanswered commit cannot tell committed from timed out: it stays unknown until the deadline', async () => {

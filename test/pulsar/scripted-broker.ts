@@ -8,6 +8,7 @@ import net from 'node:net';
 import { COMMAND_FIELD, CommandType, toNumber } from '../../src/adapters/pulsar/protocol/commands.js';
 import type { BaseCommand } from '../../src/adapters/pulsar/protocol/commands.js';
 import { FrameDecoder, encodeCommand, encodePayloadCommand } from '../../src/adapters/pulsar/protocol/frames.js';
+import { PULSAR_SERVER_ERROR_NAMES } from '../../src/adapters/pulsar/pulsar-errors.js';
 
 export interface ScriptedConnection {
   readonly socket: net.Socket;
@@ -28,6 +29,14 @@ export class ScriptedBroker {
   script: Script | undefined;
   /** Where LOOKUP points (default: this broker). */
   lookupAnswer: ((topic: string) => { url: string; redirect: boolean }) | undefined;
+  /**
+   * Keep acknowledgements made in a transaction pending until its END_TXN, as a broker
+   * does: an ACK in another transaction of a message pending in one is refused with
+   * TransactionConflict. Off by default.
+   */
+  pendingAcks = false;
+  /** Message (`ledger:entry`) -> the transaction (least bits) holding its pending acknowledgement. */
+  readonly #pendingAck = new Map<string, number>();
   readonly #server: net.Server;
   readonly #sockets = new Set<net.Socket>();
   #txn = 0;
@@ -97,6 +106,17 @@ export class ScriptedBroker {
     });
   }
 
+  /** With pendingAcks: records a transactional ACK's messages, or names one another transaction holds. */
+  #holdPendingAcks(body: AckBody): string | undefined {
+    if (!this.pendingAcks || body.txnidLeastBits === undefined) return undefined;
+    const txn = toNumber(body.txnidLeastBits as number);
+    const messages = (body.messageId ?? []).map((m) => `${toNumber(m.ledgerId as number)}:${toNumber(m.entryId as number)}`);
+    const taken = messages.find((m) => this.#pendingAck.has(m) && this.#pendingAck.get(m) !== txn);
+    if (taken !== undefined) return taken;
+    for (const m of messages) this.#pendingAck.set(m, txn);
+    return undefined;
+  }
+
   #answer(command: BaseCommand, c: ScriptedConnection): void {
     const body = command[bodyField(command.type)] as Record<string, unknown> & { requestId?: unknown };
     const requestId = toNumber(body?.requestId as number | undefined);
@@ -130,9 +150,16 @@ export class ScriptedBroker {
       case CommandType.CLOSE_PRODUCER:
       case CommandType.CLOSE_CONSUMER:
         return c.send(CommandType.SUCCESS, { requestId });
-      case CommandType.ACK:
-        if (body.requestId !== undefined) c.send(CommandType.ACK_RESPONSE, { consumerId: toNumber(body.consumerId as number), requestId });
+      case CommandType.ACK: {
+        const consumerId = toNumber(body.consumerId as number);
+        const conflict = this.#holdPendingAcks(body as AckBody);
+        if (conflict !== undefined) {
+          const error = PULSAR_SERVER_ERROR_NAMES.indexOf('TransactionConflict');
+          return c.send(CommandType.ACK_RESPONSE, { consumerId, requestId, error, message: `message ${conflict} is in pending ack status` });
+        }
+        if (body.requestId !== undefined) c.send(CommandType.ACK_RESPONSE, { consumerId, requestId });
         return;
+      }
       case CommandType.TC_CLIENT_CONNECT_REQUEST:
         return c.send(CommandType.TC_CLIENT_CONNECT_RESPONSE, { requestId });
       case CommandType.NEW_TXN:
@@ -141,13 +168,18 @@ export class ScriptedBroker {
         return c.send(CommandType.ADD_PARTITION_TO_TXN_RESPONSE, { requestId });
       case CommandType.ADD_SUBSCRIPTION_TO_TXN:
         return c.send(CommandType.ADD_SUBSCRIPTION_TO_TXN_RESPONSE, { requestId });
-      case CommandType.END_TXN:
+      case CommandType.END_TXN: {
+        const txn = toNumber(body.txnidLeastBits as number);
+        for (const [message, holder] of this.#pendingAck) if (holder === txn) this.#pendingAck.delete(message);
         return c.send(CommandType.END_TXN_RESPONSE, { requestId });
+      }
       default:
         return;
     }
   }
 }
+
+type AckBody = { txnidLeastBits?: unknown; messageId?: { ledgerId: unknown; entryId: unknown }[] };
 
 function bodyField(type: number): string {
   return COMMAND_FIELD[type] ?? 'ping';

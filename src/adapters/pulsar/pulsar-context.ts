@@ -150,6 +150,8 @@ export class PulsarDriver implements TransactionDriver<PulsarTxHandle, PulsarBeg
   readonly #defaults: DriverDefaults;
   /** One producer per topic, shared by the context's transactions. */
   readonly #producers = new Map<string, Promise<PulsarProducer>>();
+  /** Transactions whose END_TXN abort got no answer, by id: begin ends them first. */
+  readonly #unended = new Map<string, { txn: TxnId; ending: Promise<void> | undefined }>();
 
   constructor(client: PulsarClient, ownsClient: boolean, defaults: DriverDefaults) {
     this.client = client;
@@ -162,9 +164,52 @@ export class PulsarDriver implements TransactionDriver<PulsarTxHandle, PulsarBeg
   }
 
   async begin(options: PulsarBeginOptions): Promise<DriverTransaction<PulsarTxHandle>> {
+    // A rerun must not meet an earlier attempt still open at the coordinator: its pending
+    // acknowledgements would refuse the rerun's with TransactionConflict.
+    await this.#endUnended();
     const ttl = options.transactionTimeoutMs ?? this.#defaults.transactionTimeoutMs;
     const txn = await this.client.transactions.newTransaction(ttl);
     return new PulsarTransaction(this, txn);
+  }
+
+  /** @internal a rollback whose END_TXN abort got no answer: the transaction may still be open. */
+  unended(txn: TxnId): void {
+    const id = txnIdString(txn);
+    if (!this.#unended.has(id)) this.#unended.set(id, { txn, ending: undefined });
+  }
+
+  /**
+   * Sends END_TXN abort again for every transaction whose abort got no answer, once per
+   * call. Ended (answered, or unknown to the coordinator: it ended and forgot it) ones are
+   * forgotten; if any may still be open, begin fails with a retriable error, so the retry
+   * loop asks again after its back-off, until its deadline.
+   */
+  async #endUnended(): Promise<void> {
+    if (this.#unended.size === 0) return;
+    const pending = [...this.#unended].map(([id, u]) => {
+      u.ending ??= this.#abortAgain(id, u.txn).finally(() => (u.ending = undefined));
+      return u.ending;
+    });
+    const failed = (await Promise.allSettled(pending)).find((r): r is PromiseRejectedResult => r.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+  }
+
+  async #abortAgain(id: string, txn: TxnId): Promise<void> {
+    const tc = this.client.transactions;
+    try {
+      await tc.end(await tc.connectionOf(txn), txn, TxnAction.ABORT);
+    } catch (err) {
+      const ended = err instanceof PulsarServerError && err.serverError === 'TransactionNotFound';
+      if (!ended) {
+        throw new PulsarConnectionError(
+          `Pulsar transaction ${id} of an earlier attempt may still be open: its abort got no answer, and sending it again failed ` +
+            `(${err instanceof Error ? err.message : String(err)}); a new transaction would meet its pending acknowledgements, ` +
+            'so txkit sends the abort again before the next attempt (the coordinator also aborts it by itself after transactionTimeoutMs)',
+          { cause: err, code: 'PULSAR_EARLIER_TRANSACTION_OPEN' },
+        );
+      }
+    }
+    this.#unended.delete(id);
   }
 
   classify = classifyPulsarError;
@@ -282,7 +327,13 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
       } catch (err) {
         // Gone before any commit was sent: the coordinator already aborted it (transaction timeout).
         const gone = err instanceof PulsarServerError && err.serverError === 'TransactionNotFound' && !this.#commitSent;
-        if (!gone) throw err;
+        if (!gone) {
+          // Unanswered or not sent: the transaction may stay open, holding its acknowledgements,
+          // until the coordinator times it out. The next begin sends the abort again first.
+          const told = err instanceof PulsarServerError && (err.serverError === 'TransactionNotFound' || err.serverError === 'InvalidTxnStatus');
+          if (!told) this.#driver.unended(this.#txn);
+          throw err;
+        }
       }
     }
     this.#state = 'aborted';
