@@ -8,6 +8,8 @@ export interface CliConfig {
   partitions: number;
   kafkaBrokers: string[];
   relayId: string;
+  /** Whether --relay-id or TXKIT_RELAY_ID named it (outbox add-relay / remove-relay need that). */
+  relayIdGiven: boolean;
   batchSize: number;
   pollIntervalMs: number;
   retentionMs: number;
@@ -21,6 +23,8 @@ export const USAGE = `txkit: operate the txkit outbox
 Usage:
   txkit migrate        [--database-url URL] [--table-prefix P] [--partitions N]
   txkit outbox status  [--database-url URL] [--table-prefix P] [--json]
+  txkit outbox add-relay    --relay-id ID [--database-url URL] [--table-prefix P]
+  txkit outbox remove-relay --relay-id ID [--database-url URL] [--table-prefix P]
   txkit relay          [--database-url URL] [--kafka-brokers H:P,...] [--relay-id ID]
                        [--batch-size N] [--poll-interval-ms N] [--retention-ms N] [--drain]
 
@@ -28,7 +32,10 @@ Options fall back to the environment: DATABASE_URL, KAFKA_BROKERS, TXKIT_TABLE_P
 TXKIT_PARTITIONS, TXKIT_RELAY_ID. DATABASE_URL is postgres://..., mysql://...,
 sqlite:///path/to/file.db or mongodb://host/dbname?replicaSet=rs0 (the database is the
 URL's path; --table-prefix is then the collections' prefix). 'relay' runs until SIGTERM/SIGINT (graceful: the broker
-transaction in flight ends first); with --drain it sends what is pending and exits.`;
+transaction in flight ends first); with --drain it sends what is pending and exits.
+Cleanup deletes a record only once every relay id known to the store has sent it: a relay id
+becomes known when its relay first runs (or with 'outbox add-relay'), and stays known until
+'outbox remove-relay'.`;
 
 /** Parses argv and the environment; bad input gets ConfigError naming the option. */
 export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliConfig {
@@ -63,6 +70,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     partitions: int('partitions', values.partitions ?? env.TXKIT_PARTITIONS, 1),
     kafkaBrokers: (values['kafka-brokers'] ?? env.KAFKA_BROKERS ?? '').split(',').map((s) => s.trim()).filter(Boolean),
     relayId: values['relay-id'] ?? env.TXKIT_RELAY_ID ?? 'default',
+    relayIdGiven: (values['relay-id'] ?? env.TXKIT_RELAY_ID) !== undefined,
     batchSize: int('batch-size', values['batch-size'], 500),
     pollIntervalMs: int('poll-interval-ms', values['poll-interval-ms'], 1000),
     retentionMs: int('retention-ms', values['retention-ms'], 604_800_000),

@@ -42,6 +42,7 @@ export async function main(argv: readonly string[] = process.argv.slice(2), env:
   try {
     if (cmd === 'migrate') return await migrate(config, io);
     if (cmd === 'outbox' && sub === 'status') return await status(config, io);
+    if (cmd === 'outbox' && (sub === 'add-relay' || sub === 'remove-relay')) return await relayId(config, io, sub);
     if (cmd === 'relay') return await relay(config, io);
     io.err(`unknown command '${config.command.join(' ')}'\n\n${USAGE}\n`);
     return 2;
@@ -122,6 +123,29 @@ function status(config: CliConfig, io: Io): Promise<number> {
   });
 }
 
+/**
+ * Makes a relay id known to the store ahead of its first run (cleanup keeps
+ * what it has not sent from then on), or retires one that is gone for good
+ * (cleanup stops waiting for it).
+ */
+function relayId(config: CliConfig, io: Io, sub: 'add-relay' | 'remove-relay'): Promise<number> {
+  if (!config.relayIdGiven) throw new ConfigError(`outbox ${sub} needs the relay id: pass --relay-id ID or set TXKIT_RELAY_ID`);
+  return withStore(config, async ({ store, label }) => {
+    if (sub === 'add-relay') {
+      await store.registerRelay(config.relayId);
+      io.out(`relay id '${config.relayId}' is known to ${label}: cleanup keeps every record it has not sent`);
+      return 0;
+    }
+    if (await store.removeRelay(config.relayId)) {
+      io.out(`relay id '${config.relayId}' removed from ${label}: cleanup no longer waits for it`);
+      return 0;
+    }
+    const known = (await store.status()).relays.map((r) => r.relayId);
+    io.err(`relay id '${config.relayId}' is not known to ${label}; known: ${known.length === 0 ? 'none' : known.join(', ')}\n`);
+    return 1;
+  });
+}
+
 export function renderStatus(s: OutboxStatus): string[] {
   const pending = s.partitions.reduce((n, p) => n + p.pending, 0);
   const oldest = Math.max(0, ...s.partitions.map((p) => p.oldestPendingAgeMs ?? 0));
@@ -134,6 +158,12 @@ export function renderStatus(s: OutboxStatus): string[] {
         `${String(p.partition).padStart(9)}  ${String(p.published).padStart(9)}  ${String(p.relayed).padStart(7)}  ${String(p.pending).padStart(7)}  ${p.oldestPendingAgeMs === undefined ? '-' : formatAge(p.oldestPendingAgeMs)}`,
     ),
   ];
+  lines.push('');
+  if (s.relays.length === 0) lines.push('relays: none known yet (cleanup deletes nothing until a relay has run)');
+  else {
+    lines.push('relay id  pending  relayed per partition (cleanup keeps what any of them has not sent)');
+    for (const r of s.relays) lines.push(`  ${r.relayId}  ${r.pending}  ${r.partitions.map((p) => `${p.partition}:${p.relayed}`).join(' ')}`);
+  }
   const topics = Object.entries(s.pendingByTopic);
   if (topics.length > 0) lines.push('', 'topic lag (pending records)', ...topics.map(([t, n]) => `  ${t}: ${n}`));
   return lines;
