@@ -14,10 +14,43 @@ export interface TxkitErrorOptions {
 }
 
 /**
+ * Where each txkit error keeps the names of its classes, registered
+ * process-wide, so that two copies of txkit (its ESM and CommonJS builds, or
+ * two installed versions) recognise each other's errors.
+ */
+const KINDS = Symbol.for('txkit.error.kinds');
+
+/** The class names from `ctor` up to TxkitError: what `instanceof` checks across copies. */
+type ErrorClass = abstract new (...args: never[]) => Error;
+
+function kindsOf(ctor: ErrorClass): readonly string[] {
+  const kinds: string[] = [];
+  for (let c: unknown = ctor; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c)) {
+    kinds.push((c as ErrorClass).name);
+    if ((c as ErrorClass).name === 'TxkitError') break;
+  }
+  return Object.freeze(kinds);
+}
+
+const kindsCache = new WeakMap<ErrorClass, readonly string[]>();
+
+/**
  * Base of every error txkit throws. `cause` is the native error, untouched.
  * `retriable` defaults to false: an error nobody classified is never retried.
+ *
+ * `instanceof` holds across copies of txkit: an error made by the CommonJS
+ * build is an `instanceof TransientTransactionError` of the ESM build (and of
+ * another installed version), so each copy retries what the other classified.
  */
 export class TxkitError extends Error {
+  /** Recognises txkit errors by their registered brand, not by which copy of txkit made them. */
+  static override [Symbol.hasInstance](value: unknown): boolean {
+    if (typeof value !== 'object' || value === null) return false;
+    const kinds = (value as { [KINDS]?: unknown })[KINDS];
+    if (Array.isArray(kinds)) return kinds.includes(this.name);
+    return Function.prototype[Symbol.hasInstance].call(this, value);
+  }
+
   /** Machine-readable reason, e.g. `CONFIG`, `TRANSIENT`, `TX_TIMEOUT`. */
   readonly code: string;
   /** The backend the error came from, when known. */
@@ -30,6 +63,9 @@ export class TxkitError extends Error {
   constructor(code: string, message: string, options: TxkitErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
+    let kinds = kindsCache.get(new.target);
+    if (kinds === undefined) kindsCache.set(new.target, (kinds = kindsOf(new.target)));
+    Object.defineProperty(this, KINDS, { value: kinds });
     this.code = code;
     this.backend = options.backend;
     this.retriable = options.retriable ?? false;

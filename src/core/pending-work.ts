@@ -50,6 +50,7 @@ export class PendingWork {
  * ```
  */
 export function trackWork<T>(tx: Transaction<unknown>, work: Promise<T>): Promise<T> {
+  if (typeof tx !== 'object' || tx === null) return work;
   const track = (tx as { track?: unknown }).track;
   return typeof track === 'function' ? (track as (w: Promise<T>) => Promise<T>).call(tx, work) : work;
 }

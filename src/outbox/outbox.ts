@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import { ConfigError, TransactionStateError } from '../core/index.js';
+import { ConfigError, TransactionStateError, trackWork } from '../core/index.js';
 import type { Transaction } from '../core/index.js';
 import type { OutboxMessage, OutboxStore, PendingRecord } from './outbox-types.js';
 
@@ -102,8 +102,16 @@ export class Outbox<H> {
    * @throws {@link txkit!ConfigError | ConfigError} for a malformed message (no topic, a non-string key or header,
    *   a value over `maxValueBytes`, a `txkit-outbox-id` header set by the caller); nothing is appended then.
    * @throws {@link txkit!TransactionStateError | TransactionStateError} when `tx` is no longer active.
+   *   The publish is tracked in `tx`: if the caller does not await it, the
+   *   commit is refused (code PENDING_WORK) and the unit rolled back, so the
+   *   business rows never commit without their messages.
    */
-  async publish(tx: Transaction<H>, messages: OutboxMessage | readonly OutboxMessage[]): Promise<string[]> {
+  publish(tx: Transaction<H>, messages: OutboxMessage | readonly OutboxMessage[]): Promise<string[]> {
+    // Tracked in `tx`: a publish the caller forgot to await stops the commit instead of missing from it.
+    return trackWork(tx, this.#publish(tx, messages));
+  }
+
+  async #publish(tx: Transaction<H>, messages: OutboxMessage | readonly OutboxMessage[]): Promise<string[]> {
     checkTransaction(tx);
     const list = Array.isArray(messages) ? (messages as readonly OutboxMessage[]) : [messages as OutboxMessage];
     const byPartition = new Map<number, PendingRecord[]>();

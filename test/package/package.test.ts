@@ -77,6 +77,43 @@ describe('package', () => {
     expect(node(check((n) => `require('${n}')`), 'commonjs').trim()).toBe('true');
   });
 
+  it('two copies of txkit (the CommonJS and the ESM build in one process) recognise each other\'s errors: a transient error of one is retried by the other', () => {
+    const out = node(
+      `
+      import { createRequire } from 'node:module';
+      const cjs = createRequire(import.meta.url)('txkit');
+      const esm = await import('txkit');
+      const { memoryTransactions } = await import('txkit/memory');
+      const ctx = memoryTransactions();
+      let runs = 0;
+      await ctx.withTransaction(async (tx) => {
+        runs += 1;
+        await tx.handle.set('k', runs);
+        if (runs === 1) throw new cjs.TransientTransactionError('conflict reported by the other copy');
+      }, { retry: { initialDelayMs: 0, maxDelayMs: 0 } });
+      const fatal = await ctx.withTransaction(async () => { throw new cjs.ConfigError('bad'); }).catch((e) => e);
+      console.log(JSON.stringify({
+        copies: cjs.TxkitError !== esm.TxkitError,
+        runs,
+        stored: ctx.store.get('k'),
+        crossInstanceof: new cjs.TransientTransactionError('x') instanceof esm.TransientTransactionError && new esm.UnknownCommitResultError('x') instanceof cjs.TxkitError,
+        notOther: new cjs.ConfigError('x') instanceof esm.TransientTransactionError,
+        plainError: new Error('x') instanceof esm.TxkitError,
+        fatalNotRetried: fatal instanceof esm.ConfigError && fatal.code,
+      }));`,
+      'module',
+    );
+    expect(JSON.parse(out)).toEqual({
+      copies: true,
+      runs: 2,
+      stored: 2,
+      crossInstanceof: true,
+      notOther: false,
+      plainError: false,
+      fatalNotRetried: 'CONFIG',
+    });
+  });
+
   it('loading txkit, txkit/memory and txkit/testing loads no backend library and no OpenTelemetry', () => {
     const out = node(
       `require('txkit'); require('txkit/memory'); require('txkit/testing');
