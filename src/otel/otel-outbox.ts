@@ -29,7 +29,7 @@ export interface OutboxMetrics {
 
 /**
  * Observable gauges of an outbox, read from `store.status()` at each metric
- * collection: `txkit.outbox.backlog` (records not yet relayed, per
+ * collection: `txkit.outbox.backlog` (records some relay id has not sent, per
  * partition), `txkit.outbox.lag` (age in seconds of the oldest of them, 0
  * when none wait) and `txkit.outbox.dead_letters`. They come from the store,
  * not from a relay, so a relay that is down shows as a growing backlog and
@@ -56,7 +56,7 @@ export function observeOutbox(store: OutboxStatusSource, options: OutboxMetricsO
   }
   const n = TXKIT_TELEMETRY_NAMES;
   const backlog = meter.createObservableGauge(n.outboxBacklog, {
-    description: 'Outbox records committed but not yet reported relayed',
+    description: 'Outbox records committed but not yet reported relayed by every known relay id',
     unit: '{record}',
   });
   const lag = meter.createObservableGauge(n.outboxLag, {
