@@ -4,10 +4,13 @@
 // must receive every message, and the permits the broker holds for it must never exceed
 // its receiver queue: after each batch the subscription's stats are read from the broker.
 import assert from 'node:assert/strict';
+import { fileURLToPath } from 'node:url';
 import { afterAll, describe, it } from 'vitest';
 import { pulsarTransactions } from '../../src/adapters/pulsar/index.js';
 import type { PulsarConsumer, SubscriptionType } from '../../src/adapters/pulsar/index.js';
 import { service } from '../support/services.js';
+import { killWhen, startWorker, stopWorker } from '../support/worker-process.js';
+import type { WorkerProcess } from '../support/worker-process.js';
 import { consumeLoop, produceBatched, subscriptionView } from './flow-permits-support.js';
 import { makeClient, uniqueName, uniqueTopic, waitUntil } from './pulsar-support.js';
 
@@ -16,6 +19,8 @@ const TYPES: SubscriptionType[] = ['Exclusive', 'Failover', 'Shared', 'Key_Share
 const TOTAL = 600;
 const PER_ENTRY = 20;
 const QUEUE = 50;
+const WORKER = fileURLToPath(new URL('./flow-permits-worker.ts', import.meta.url));
+const KILLS = 2;
 
 /** Takes what the consumer has queued, so the broker's permits can be compared at rest. */
 async function drainQueued(consumer: PulsarConsumer): Promise<void> {
@@ -98,5 +103,64 @@ describe.skipIf(serviceUrl === undefined)('pulsar flow permits with redelivery a
         await consumer.close();
       }, 120_000);
     }
+  }
+
+  for (const type of ['Exclusive', 'Shared'] as const) {
+    it(`${type}: a consumer process SIGKILLed ${KILLS} times mid-stream; the next one receives the rest, the broker's permits within the receiver queue`, async () => {
+      const topic = uniqueTopic(`flow-kill-${type.toLowerCase()}`);
+      const subscription = uniqueName('flow-kill');
+      const total = 2 * TOTAL;
+      await produceBatched(url, topic, total, PER_ENTRY);
+      const workers: { w: WorkerProcess; committed: number; maxPermits: number }[] = [];
+      closers.push(async () => {
+        for (const { w } of workers) if (w.alive()) w.child.kill('SIGKILL');
+        await Promise.all(workers.map(({ w }) => w.exited));
+      });
+      const start = (): (typeof workers)[number] => {
+        const w = startWorker(WORKER, { FP_SERVICE_URL: url, FP_TOPIC: topic, FP_SUBSCRIPTION: subscription, FP_TYPE: type, FP_QUEUE: String(QUEUE) });
+        const entry = { w, committed: 0, maxPermits: -Infinity };
+        w.child.on('message', (m: { type?: string; count?: number; max?: number }) => {
+          if (m.type === 'committed') entry.committed += m.count ?? 0;
+          if (m.type === 'permits') entry.maxPermits = Math.max(entry.maxPermits, m.max ?? -Infinity);
+        });
+        workers.push(entry);
+        return entry;
+      };
+      for (let run = 1; run <= KILLS; run++) {
+        const entry = start();
+        // Each run commits a fifth of the input, then dies wherever it is (often inside a transaction).
+        await killWhen(entry.w, () => entry.committed >= total / 5, 60_000, `run ${run} of the ${type} consumer to commit ${total / 5} messages`);
+      }
+      const last = start();
+      let view = await subscriptionView(topic, subscription);
+      await waitUntil(
+        async () => {
+          if (!last.w.alive()) throw new Error(`the last consumer exited on its own: ${last.w.stderr.join('').slice(-4000)}`);
+          view = await subscriptionView(topic, subscription);
+          return view.msgBacklog === 0;
+        },
+        90_000,
+        () => `the last ${type} consumer to leave no backlog: backlog ${view.msgBacklog}, permits ${view.permits.join(',')}; ${last.committed} committed by it`,
+      );
+      // At rest, as above: the broker's permits plus those not sent yet make up the receiver queue.
+      await waitUntil(
+        async () => {
+          view = await subscriptionView(topic, subscription);
+          return view.permits.length === 1 && (view.permits[0] ?? 0) > QUEUE - (QUEUE >> 1) && (view.permits[0] ?? 0) <= QUEUE;
+        },
+        30_000,
+        () => `the last ${type} consumer's permits at rest in (${QUEUE - (QUEUE >> 1)}, ${QUEUE}]: ${view.permits.join(',')}`,
+      );
+      assert.equal(await stopWorker(last.w), 0, last.w.stderr.join('').slice(-4000));
+      const committed = workers.map((x) => x.committed);
+      const maxPermits = Math.max(...workers.map((x) => x.maxPermits));
+      console.log(
+        `[pulsar flow permits] ${type} with ${KILLS} SIGKILLs: committed per run ${committed.join('+')} of ${total}; ` +
+          `broker permits at most ${maxPermits}, at rest ${view.permits.join(',')} (queue ${QUEUE})`,
+      );
+      assert.ok(maxPermits <= QUEUE, `the broker held up to ${maxPermits} permits for a receiver queue of ${QUEUE}`);
+      // Reports come after commits, so a kill can swallow the last one: never more than the input.
+      assert.ok(committed.reduce((a, b) => a + b, 0) <= total);
+    }, 240_000);
   }
 });
