@@ -63,6 +63,15 @@ export interface DriverTransaction<H> {
    * is gone leave this out, and the caller gets UnknownCommitResultError.
    */
   recommit?(): Promise<void>;
+  /**
+   * After the callback returned or threw: when the callback ended the native
+   * transaction itself through its handle (MongoDB's
+   * `session.commitTransaction()`), free what it held and say how it ended.
+   * The core then takes that end as the transaction's own: no second commit or
+   * abort is sent, the matching hooks run, and a unit whose transaction was
+   * committed this way never runs again. `undefined`: still open, the core ends it.
+   */
+  endedNatively?(): Promise<'committed' | 'aborted' | undefined>;
   /** Opens a savepoint for `propagation: 'nested'`. Required when capabilities.savepoints is true. */
   savepoint?(): Promise<DriverSavepoint<H>>;
   /**

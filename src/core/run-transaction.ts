@@ -3,6 +3,7 @@ import { TransactionTimeoutError } from './errors.js';
 import type { FaultRegistry } from './faults.js';
 import { backoffDelay, sleep } from './retry-policy.js';
 import type { RetryReason } from './telemetry.js';
+import { attachAbortError } from './transaction.js';
 import type { RootTransaction } from './transaction.js';
 import { TxState } from './tx-state.js';
 import type { BackendName, BeginOptions, RetryPolicy, Transaction } from './types.js';
@@ -69,10 +70,13 @@ export async function runTransaction<H, T, B extends BeginOptions>(
     let result: T;
     try {
       result = await host.runScoped(tx, fn);
+      await tx.settleNativeEnd(undefined);
       host.faults.raise('callback', host.backend);
     } catch (err) {
-      // Step 2: the callback threw. Abort if still active (a failed abort is
-      // attached to the error, never put in its place), then maybe rerun.
+      // Step 2: the callback threw. Take an end it gave the native transaction
+      // itself, else abort if still active (a failed abort is attached to the
+      // error, never put in its place), then maybe rerun.
+      await tx.settleNativeEnd(err).catch((settleError: unknown) => attachAbortError(err, settleError));
       await tx.abortQuietly(err);
       // A unit whose transaction committed (the callback committed it, then
       // threw) or may have, never runs again: the error goes to the caller and

@@ -155,6 +155,7 @@ export class RootTransaction<H> implements Scope<H> {
     this.#commitEntered = true;
     try {
       if (retry) return await this.#retryCommit();
+      if (this.#dtx.endedNatively !== undefined && (await this.#nativeEndAtCommit())) return;
       // The first commit is inlined here: it is the hot path of every transaction.
       try {
         if (this.#rollbackOnly !== undefined) throw this.#rollbackOnlyError(this.#rollbackOnly.reason);
@@ -174,6 +175,49 @@ export class RootTransaction<H> implements Scope<H> {
     } finally {
       this.#busy = false;
     }
+  }
+
+  /**
+   * For the retry loop, after the callback: takes an end the callback gave the
+   * native transaction through its handle as this transaction's own end.
+   */
+  async settleNativeEnd(reason: unknown): Promise<void> {
+    if (this.#dtx.endedNatively === undefined || this.#state !== TxState.active || this.#busy) return;
+    const ended = await this.#dtx.endedNatively();
+    if (ended === undefined || this.#state !== TxState.active) return;
+    if (ended === 'committed') {
+      this.#commitEntered = true;
+      this.#commitSent = true;
+      this.#state = transition(this.#state, TxState.committing, 'commit', this.backend);
+      await this.#finish(TxState.committed, undefined, 'commit');
+    } else {
+      this.#state = transition(this.#state, TxState.aborting, 'abort', this.backend);
+      await this.#finish(TxState.aborted, reason, 'abort');
+    }
+  }
+
+  /**
+   * commit() on a transaction the caller already ended through its handle:
+   * a native commit stands (true: nothing more to do); a native abort is
+   * reported, since the commit that was asked for did not happen.
+   */
+  async #nativeEndAtCommit(): Promise<boolean> {
+    const ended = await (this.#dtx.endedNatively as () => Promise<'committed' | 'aborted' | undefined>)();
+    if (ended === undefined) return false;
+    if (ended === 'committed') {
+      this.#commitSent = true;
+      const hooks = this.#finish(TxState.committed, undefined, 'commit');
+      if (hooks !== undefined) await hooks;
+      return true;
+    }
+    const err = new TransactionStateError(
+      `commit() is not allowed: the ${this.backend} transaction was already aborted through its handle ` +
+        '(e.g. tx.handle.abortTransaction()), so nothing was committed; end it with tx.abort() instead, or let ' +
+        "withTransaction end it (it returns the callback's value when the callback aborted)",
+      { backend: this.backend, code: 'ABORTED_BY_HANDLE', state: TxState.aborted, method: 'commit' },
+    );
+    await this.#finish(TxState.aborted, err, 'commit');
+    throw err;
   }
 
   /**

@@ -299,7 +299,7 @@ describe("mongodb withTransaction: txkit against the driver's session.withTransa
       () => undefined,
       (e: unknown) => e,
     );
-    expect(err).toMatchObject({ name: 'TransactionStateError', code: 'ABORTED_BY_SESSION' });
+    expect(err).toMatchObject({ name: 'TransactionStateError', code: 'ABORTED_BY_HANDLE' });
     expect((err as Error).message).toMatch(/abortTransaction\(\).*nothing was committed/);
     expect(manual.state).toBe('aborted');
     await ctx.close();

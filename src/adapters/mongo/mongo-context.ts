@@ -1,5 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { ConfigError, TransactionStateError, checkKnownOptions, createTransactionContext } from '../../core/index.js';
+import { ConfigError, checkKnownOptions, createTransactionContext } from '../../core/index.js';
 import type { Classification, ContextOptions, DriverTransaction, TransactionContext, TransactionDriver } from '../../core/index.js';
 import { MongoCommitTimeoutError, classifyMongoError, commitError, misuseError } from './mongo-errors.js';
 import type {
@@ -147,19 +147,13 @@ export function mongoTransactions<C extends MongoClientLike>(
 /**
  * One withTransaction call: the session its attempts share (as the driver's
  * withTransaction reruns on one session, so each rerun reads causally after
- * the attempt before it), and what the callback returned last.
+ * the attempt before it).
  */
 interface UnitScope<S> {
   /** The session between two attempts; the next attempt starts its transaction on it. */
   idle: S | undefined;
   /** The unit has returned or thrown: nothing is kept for a next attempt any more. */
   done: boolean;
-  /** The value the callback of the latest attempt returned. */
-  result: unknown;
-  /** Set when the callback aborted the session's transaction itself: txkit's commit refused with it. */
-  abortedBySession: TransactionStateError | undefined;
-  /** Set when the callback committed the session's transaction itself: the unit must not run again. */
-  committedBySession: boolean;
 }
 
 /** A client as the driver sees it: what starts the sessions of type S. */
@@ -249,39 +243,15 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
     return tx;
   }
 
-  /**
-   * Judges a driver error by its labels; but once the callback committed the
-   * session's transaction itself, nothing reruns the unit: the commit stands.
-   */
-  classify = (err: unknown): Classification => {
-    const kind = classifyMongoError(err);
-    return kind === 'transient' && this.#units.getStore()?.committedBySession === true ? 'fatal' : kind;
-  };
+  /** Judges a driver error by its labels. */
+  classify = (err: unknown): Classification => classifyMongoError(err);
 
-  /**
-   * Runs one withTransaction call as a unit: its attempts share one session,
-   * ended when the call returns; a callback that aborted the session's
-   * transaction itself gets its value back, as with the driver's withTransaction.
-   */
+  /** Runs one withTransaction call as a unit: its attempts share one session, ended when the call returns. */
   async runUnit(fn: unknown, call: (body: unknown) => Promise<unknown>): Promise<unknown> {
     if (typeof fn !== 'function') return call(fn);
-    const scope: UnitScope<S> = {
-      idle: undefined,
-      done: false,
-      result: undefined,
-      abortedBySession: undefined,
-      committedBySession: false,
-    };
-    const body = async (tx: unknown): Promise<unknown> => {
-      const value: unknown = await (fn as (tx: unknown) => unknown)(tx);
-      scope.result = value;
-      return value;
-    };
+    const scope: UnitScope<S> = { idle: undefined, done: false };
     try {
-      return await this.#units.run(scope, call, body);
-    } catch (err) {
-      if (err !== undefined && err === scope.abortedBySession) return scope.result;
-      throw err;
+      return await this.#units.run(scope, call, fn);
     } finally {
       scope.done = true;
       const idle = scope.idle;
@@ -366,8 +336,6 @@ class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<
   readonly handle: S;
   readonly #driver: MongoDriver<S>;
   readonly #scope: UnitScope<S> | undefined;
-  /** txkit sent commitTransaction itself: a later commit() is a retry, never skipped. */
-  #commitSent = false;
   /** A commitTransaction of txkit's was acknowledged: the transaction is committed, whatever is asked later. */
   #committed = false;
   #ending: Promise<void> | undefined;
@@ -378,20 +346,29 @@ class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<
     this.#scope = scope;
   }
 
+  /**
+   * The callback may have ended the transaction itself through the session:
+   * its decision stands (convenient API, step 8), and the session is freed.
+   * A commit of the callback's that failed is not taken as an end: txkit
+   * sends it again (with w: 'majority') and judges it as its own.
+   */
+  async endedNatively(): Promise<'committed' | 'aborted' | undefined> {
+    const ended = endedBySession(this.handle);
+    if (ended === 'committed') {
+      await this.end();
+      return 'committed';
+    }
+    if (ended === 'aborted') {
+      this.#ending ??= this.#driver.release(this, this.#scope);
+      await this.#ending;
+      return 'aborted';
+    }
+    return undefined;
+  }
+
   async commit(): Promise<void> {
     // Asked again after an acknowledged commit (its answer was taken as lost): it is committed, and the session ended.
     if (this.#committed) return;
-    if (!this.#commitSent) {
-      // The callback may have ended the transaction itself: its decision stands (convenient API, step 8).
-      // A commit of the callback's that failed is sent again below (with w: 'majority'), and judged as txkit's own.
-      const ended = endedBySession(this.handle);
-      if (ended === 'committed') {
-        await this.end();
-        return;
-      }
-      if (ended === 'aborted') throw this.#abortedBySession();
-    }
-    this.#commitSent = true;
     try {
       // An empty transaction commits locally: the driver sends nothing (transactions spec).
       await this.handle.commitTransaction();
@@ -414,10 +391,6 @@ class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<
     try {
       // Not after a commit was sent, nor after the callback ended the transaction: the driver refuses abortTransaction then.
       if (this.handle.inTransaction()) await this.handle.abortTransaction();
-      else if (!this.#commitSent && this.#scope !== undefined && endedBySession(this.handle) === 'committed') {
-        // The callback committed, then threw: the commit stands, and the unit must not run again.
-        this.#scope.committedBySession = true;
-      }
     } finally {
       this.#ending ??= this.#driver.release(this, this.#scope);
       await this.#ending;
@@ -431,17 +404,6 @@ class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<
       await this.handle.endSession();
     })();
     return this.#ending;
-  }
-
-  #abortedBySession(): TransactionStateError {
-    const err = new TransactionStateError(
-      'commit() is not allowed: the MongoDB transaction was already aborted through its session ' +
-        '(tx.handle.abortTransaction()), so nothing was committed; end it with tx.abort() instead, or let ' +
-        'withTransaction handle the end (it returns the callback\'s value when the callback aborted)',
-      { backend: 'mongodb', code: 'ABORTED_BY_SESSION', state: 'aborted', method: 'commit' },
-    );
-    if (this.#scope !== undefined) this.#scope.abortedBySession = err;
-    return err;
   }
 
   async #commitFailed(err: unknown): Promise<unknown> {
