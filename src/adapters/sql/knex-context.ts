@@ -11,6 +11,7 @@ import { cancelRunningStatement } from './pg-cancel.js';
 import type { PgCancelTarget } from './pg-cancel.js';
 import {
   CAPTURE_XID_SQL,
+  SQL_OPTION_KEYS,
   TERMINATE_ORPHAN_SQL,
   XACT_STATUS_SQL,
   captured,
@@ -30,6 +31,7 @@ import {
   wasNeverSent,
 } from './sql-errors.js';
 import type { SqlBackend } from './sql-errors.js';
+import { BeginLimit, ROLLBACK_GRACE_MS, endsTransaction, handleEndedError, handleOwnsEndError, settlesWithin } from './sql-handle.js';
 import type { KnexClientLike, KnexLike, KnexTransactionConfigLike, KnexTransactionLike, KnexTransactionOf } from './sql-types.js';
 
 /**
@@ -61,27 +63,9 @@ export function knexTransactions<K extends KnexLike>(
   const backend = knexBackendOf(knex);
   const ctx = createTransactionContext<KnexTransactionLike, SqlOptions>(
     new KnexDriver(knex, backend),
-    contextOptionsOf(options, backend),
+    contextOptionsOf(options, backend, 'knexTransactions'),
   );
-  // A handle kept from an ended transaction fails in the user's own query, where no adapter code runs;
-  // knex refuses it (nothing reaches the server) with a plain Error, which gets its typed form here.
-  const run = ctx.withTransaction.bind(ctx) as (fn: unknown, o?: unknown) => Promise<unknown>;
-  Object.defineProperty(ctx, 'withTransaction', {
-    value: (fn: unknown, o?: unknown) => run(fn, o).catch((err: unknown) => Promise.reject(endedHandleError(err, backend) ?? err)),
-    configurable: true,
-    writable: true,
-  });
   return ctx as unknown as TransactionContext<KnexTransactionOf<K>, SqlOptions>;
-}
-
-/** knex's refusal of a query on a completed transaction (knex lib/execution/transaction.js), as a TransactionStateError. */
-function endedHandleError(err: unknown, backend: SqlBackend): TransactionStateError | undefined {
-  if (err instanceof TxkitError || !(err instanceof Error) || !err.message.startsWith('Transaction query already complete')) return undefined;
-  return new TransactionStateError(
-    `a knex transaction handle was used after its ${labelOf(backend)} transaction ended, and knex refused the query; ` +
-      'use tx.handle of the transaction you are in, not one kept from an earlier unit',
-    { backend, cause: err, code: 'HANDLE_ENDED', method: 'query' },
-  );
 }
 
 const DIALECTS: Readonly<Record<string, SqlBackend>> = { postgresql: 'postgres', mysql: 'mysql', sqlite3: 'sqlite' };
@@ -111,6 +95,7 @@ function knexBackendOf(knex: unknown): SqlBackend {
 
 class KnexDriver implements TransactionDriver<KnexTransactionLike, SqlOptions> {
   readonly capabilities = { savepoints: true };
+  readonly optionKeys = SQL_OPTION_KEYS;
   readonly backend: SqlBackend;
   readonly #knex: KnexLike;
 
@@ -123,20 +108,42 @@ class KnexDriver implements TransactionDriver<KnexTransactionLike, SqlOptions> {
     validateSqlOptions(this.backend, options);
   }
 
-  async begin(options: SqlOptions & BeginOptions): Promise<DriverTransaction<KnexTransactionLike>> {
-    const config = knexConfigOf(this.backend, options);
-    const scope = await openScope(this.backend, (container) => this.#knex.transaction(container, config));
-    const verify = options.verifyCommit === true;
-    let capture: CapturedTransaction | undefined;
+  async begin(options: SqlOptions & BeginOptions, signal: AbortSignal): Promise<DriverTransaction<KnexTransactionLike>> {
+    // The core's timer starts once begin returns: the wait for a connection and BEGIN are bounded here.
+    const limit = new BeginLimit(this.backend, options.timeoutMs, signal);
+    const client = this.#knex.client;
     try {
-      // knex cannot say DEFERRABLE; Postgres takes it as a transaction mode before the first query.
-      if (options.deferrable === true) await scope.trx.raw('SET TRANSACTION DEFERRABLE');
-      if (verify) capture = captured(lastRow(await scope.trx.raw(CAPTURE_XID_SQL)), this.backend);
-    } catch (err) {
-      await endScope(scope, scope.trx.rollback()).catch(() => undefined);
-      throw verify ? missingXactFunctions(err, this.backend) : err;
+      // txkit takes the connection itself (knex leaves a given one alone), so it can bound the wait and destroy it.
+      const raw = await limit.race(acquire(client), (late) => void client.releaseConnection?.(late));
+      const conn = new KnexConnection(client, raw);
+      const config = knexConfigOf(this.backend, options, raw);
+      const verify = options.verifyCommit === true;
+      let scope: KnexScope | undefined;
+      let capture: CapturedTransaction | undefined;
+      // A scope that opens after the limit fired is rolled back and its connection given back.
+      const late = (opened: KnexScope): void => void endScope(opened, opened.trx.rollback()).then(conn.release, conn.release);
+      try {
+        const opening = openScope(this.backend, (container) => this.#knex.transaction(container, config));
+        // BEGIN failed, in time or late: knex leaves a connection it was given to the caller.
+        opening.catch(conn.release);
+        scope = await limit.race(opening, late);
+        // knex cannot say DEFERRABLE; Postgres takes it as a transaction mode before the first query.
+        if (options.deferrable === true) await limit.race(scope.trx.raw('SET TRANSACTION DEFERRABLE'), () => undefined);
+        if (verify) capture = captured(lastRow(await limit.race(scope.trx.raw(CAPTURE_XID_SQL), () => undefined)), this.backend);
+      } catch (err) {
+        if (err === limit.reason && this.backend !== 'sqlite') {
+          // The server did not answer in time: destroy the connection rather than pool it with a statement in flight.
+          conn.destroy(err);
+        } else if (scope !== undefined) {
+          await endScope(scope, scope.trx.rollback()).catch(() => undefined);
+          conn.release();
+        }
+        throw verify ? missingXactFunctions(err, this.backend) : err;
+      }
+      return new KnexTransaction(this.#knex, this.backend, scope, conn, capture);
+    } finally {
+      limit.dispose();
     }
-    return new KnexTransaction(this.#knex, this.backend, scope, capture);
   }
 
   classify = classifySqlError;
@@ -146,14 +153,60 @@ class KnexDriver implements TransactionDriver<KnexTransactionLike, SqlOptions> {
   }
 }
 
-/** knex's own transaction modes: one `BEGIN TRANSACTION ...` on Postgres, `SET TRANSACTION ...; BEGIN` on MySQL. */
-function knexConfigOf(backend: SqlBackend, options: SqlOptions): KnexTransactionConfigLike {
-  const config: KnexTransactionConfigLike = {};
+/** knex's own transaction modes (one `BEGIN TRANSACTION ...` on Postgres, `SET TRANSACTION ...; BEGIN` on MySQL), on `connection`. */
+function knexConfigOf(backend: SqlBackend, options: SqlOptions, connection: unknown): KnexTransactionConfigLike {
+  const config: KnexTransactionConfigLike = { connection };
   // SQLite is serializable already, and knex would send SET TRANSACTION, which SQLite does not know.
   if (backend === 'sqlite') return config;
   if (options.isolationLevel !== undefined) config.isolationLevel = options.isolationLevel;
   if (options.readOnly === true) config.readOnly = true;
   return config;
+}
+
+async function acquire(client: KnexClientLike): Promise<unknown> {
+  if (typeof client.acquireConnection !== 'function' || typeof client.releaseConnection !== 'function') {
+    throw new ConfigError('knexTransactions needs a knex instance whose client acquires and releases pooled connections');
+  }
+  return client.acquireConnection();
+}
+
+/**
+ * The pooled connection of one transaction, which txkit acquired and gives
+ * back once knex has ended the transaction on it: released, or destroyed
+ * when it stopped answering.
+ */
+class KnexConnection {
+  readonly raw: unknown;
+  readonly #client: KnexClientLike;
+  #released = false;
+
+  constructor(client: KnexClientLike, raw: unknown) {
+    this.#client = client;
+    this.raw = raw;
+  }
+
+  readonly release = (): void => {
+    if (this.#released) return;
+    this.#released = true;
+    void Promise.resolve(this.#client.releaseConnection?.(this.raw)).catch(() => undefined);
+  };
+
+  /**
+   * Closes the socket now (a statement may still wait for its answer) and
+   * gives the connection back marked disposed, knex's own mark for a broken
+   * connection, so its pool discards it instead of handing it out.
+   */
+  destroy(reason: unknown): void {
+    if (this.#released) return;
+    const raw = this.raw as { destroy?: () => void; __knex__disposed?: unknown } | null;
+    if (raw !== null && typeof raw === 'object') {
+      raw.__knex__disposed ??= reason instanceof Error ? reason.message : String(reason);
+      // mysql/mysql2 close the socket at once with destroy(); pg's end() does so when a query is waiting.
+      if (typeof raw.destroy === 'function') raw.destroy();
+      else void Promise.resolve(this.#client.destroyRawConnection?.(raw)).catch(() => undefined);
+    }
+    this.release();
+  }
 }
 
 type Ending = { readonly failed: false } | { readonly failed: true; readonly error: unknown };
@@ -212,15 +265,22 @@ class KnexTransaction implements DriverTransaction<KnexTransactionLike> {
   readonly handle: KnexTransactionLike;
   readonly id?: string;
   readonly resolveCommit?: () => Promise<CommitOutcome>;
-  readonly interrupt?: () => Promise<void>;
+  readonly #cancel: (() => Promise<unknown>) | undefined;
   readonly #backend: SqlBackend;
   readonly #scope: KnexScope;
-  #ending = false;
+  readonly #conn: KnexConnection;
+  readonly #guard: HandleGuard;
+  /** Set by interrupt(): the cancel and the ROLLBACK after it must be done by then (Date.now() time). */
+  #graceEnds: number | undefined;
+  /** commit() or rollback() has run. */
+  #ended = false;
 
-  constructor(knex: KnexLike, backend: SqlBackend, scope: KnexScope, capture: CapturedTransaction | undefined) {
+  constructor(knex: KnexLike, backend: SqlBackend, scope: KnexScope, conn: KnexConnection, capture: CapturedTransaction | undefined) {
     this.handle = scope.trx;
     this.#backend = backend;
     this.#scope = scope;
+    this.#conn = conn;
+    this.#guard = guardHandle(scope.trx, backend);
     if (capture !== undefined) {
       this.id = capture.xid;
       const probe = knexProbe(knex);
@@ -228,39 +288,62 @@ class KnexTransaction implements DriverTransaction<KnexTransactionLike> {
     }
     // Cancels the running statement so the rollback after a timeout is not queued behind it.
     if (backend === 'postgres') {
-      this.interrupt = async () => cancelRunningStatement(((await connectionOf(scope.trx)) ?? {}) as PgCancelTarget);
+      this.#cancel = () => cancelRunningStatement(conn.raw as PgCancelTarget, this.#graceEnds);
     } else if (backend === 'mysql') {
       // knex runs KILL QUERY <thread id> on a raw connection of its own, outside the pool.
-      this.interrupt = async () => void (await knex.client.cancelQuery?.(await connectionOf(scope.trx)));
+      this.#cancel = async () => knex.client.cancelQuery?.(conn.raw);
     }
     // SQLite (better-sqlite3) runs statements synchronously: nothing can be running while a timer fires.
   }
 
   async commit(): Promise<void> {
-    this.#ending = true;
-    const { trx, ended } = this.#scope;
-    const connection = this.#backend === 'sqlite' ? await connectionOf(trx) : undefined;
-    const result = await trx.commit();
+    this.#ended = true;
+    this.#guard.ending ??= 'committing';
+    const { ended } = this.#scope;
+    const result = await this.#guard.end('commit');
     const ending = await ended;
     if (ending.failed) {
       const err = ending.error;
-      if (connection !== undefined) rollBackLeftOpen(connection);
+      if (this.#backend === 'sqlite') rollBackLeftOpen(this.#conn.raw);
+      this.#conn.release();
       if (isConnectionLoss(err) && !wasNeverSent(err)) {
         throw commitOutcomeUnknown(this.#backend, err, this.resolveCommit !== undefined);
       }
       throw err;
     }
+    this.#conn.release();
     if (this.#backend === 'postgres' && commandOf(result) === 'ROLLBACK') throw rolledBackInsteadOfCommit();
   }
 
+  /**
+   * Rolls back within ROLLBACK_GRACE_MS (counted from the interrupt, if
+   * there was one); a connection that does not answer by then is destroyed,
+   * which rolls the transaction back on the server as well.
+   */
   async rollback(): Promise<void> {
-    if (this.#ending) return;
-    this.#ending = true;
+    // After a refused COMMIT knex has ended the transaction, and commit() gave the connection back.
+    if (this.#ended) return;
+    this.#ended = true;
+    this.#guard.ending ??= 'rolled back';
     const { trx, ended } = this.#scope;
-    if (!trx.isCompleted()) await trx.rollback();
+    const rolledBack = trx.isCompleted() ? ended : Promise.resolve(this.#guard.end('rollback')).then(() => ended);
+    const grace = this.#graceEnds === undefined ? ROLLBACK_GRACE_MS : this.#graceEnds - Date.now();
+    // better-sqlite3 answers synchronously; a network connection that does not answer is destroyed.
+    if (this.#backend !== 'sqlite' && !(await settlesWithin(rolledBack, grace).catch(() => true))) {
+      this.#conn.destroy(`the ${labelOf(this.#backend)} connection did not answer ROLLBACK within ${ROLLBACK_GRACE_MS} ms`);
+      return;
+    }
     const ending = await ended;
+    this.#conn.release();
     // The server rolls back a transaction whose connection is gone.
     if (ending.failed && !isConnectionLoss(ending.error)) throw ending.error;
+  }
+
+  async interrupt(): Promise<void> {
+    // From here on the callback, which may still be running, cannot queue more work on the connection.
+    this.#guard.ending ??= 'cancelled';
+    this.#graceEnds ??= Date.now() + ROLLBACK_GRACE_MS;
+    if (this.#cancel !== undefined) await settlesWithin(this.#cancel(), this.#graceEnds - Date.now());
   }
 
   savepoint(): Promise<DriverSavepoint<KnexTransactionLike>> {
@@ -271,23 +354,79 @@ class KnexTransaction implements DriverTransaction<KnexTransactionLike> {
 async function openSavepoint(backend: SqlBackend, parent: KnexTransactionLike): Promise<DriverSavepoint<KnexTransactionLike>> {
   // A knex transaction opened on a transaction is a SAVEPOINT; its commit releases it, its rollback rolls back to it.
   const scope = await openScope(backend, (container) => parent.transaction(container));
+  const guard = guardHandle(scope.trx, backend);
   return {
     handle: scope.trx,
-    release: async () => void (await endScope(scope, scope.trx.commit())),
-    rollback: async () => void (await endScope(scope, scope.trx.rollback())),
+    release: async () => {
+      guard.ending ??= 'savepoint released';
+      await endScope(scope, guard.end('commit'));
+    },
+    rollback: async () => {
+      guard.ending ??= 'rolled back to its savepoint';
+      await endScope(scope, guard.end('rollback'));
+    },
     savepoint: () => openSavepoint(backend, scope.trx),
   };
 }
 
-/** The native connection of a knex transaction (a pg.Client, a mysql2 connection, a better-sqlite3 Database). */
-async function connectionOf(trx: KnexTransactionLike): Promise<unknown> {
-  return trx.client.acquireConnection?.();
+/** The guard of a knex handle: why it ended (once it is ending), and txkit's own way to end it. */
+interface HandleGuard {
+  ending: string | undefined;
+  /** Runs knex's own commit or rollback of the handle, which the callback may not call. */
+  end(how: 'commit' | 'rollback'): PromiseLike<unknown>;
 }
 
 /**
- * SQLite keeps the transaction open when COMMIT fails with SQLITE_BUSY, and
- * knex has already put the connection back in its pool: roll it back there,
- * or the next BEGIN on it fails with "cannot start a transaction within a
+ * Guards knex's transaction object in place (knex makes it, and the client
+ * object its queries run through, for this one transaction): once the
+ * transaction is ending every query on it fails with HANDLE_ENDED, and
+ * `trx.commit()`, `trx.rollback()` or COMMIT/ROLLBACK text from the callback
+ * fail with HANDLE_OWNS_END. One check per query, no allocation.
+ */
+function guardHandle(trx: KnexTransactionLike, backend: SqlBackend): HandleGuard {
+  const { commit, rollback } = trx;
+  const client = trx.client as KnexClientLike & { query?: QueryFn; stream?: QueryFn };
+  let internal = false;
+  const guard: HandleGuard = {
+    ending: undefined,
+    end(how) {
+      // knex sends COMMIT/ROLLBACK through the guarded client synchronously within this call.
+      internal = true;
+      try {
+        return how === 'commit' ? commit() : rollback();
+      } finally {
+        internal = false;
+      }
+    },
+  };
+  const refusal = (obj: unknown): TransactionStateError | undefined => {
+    if (internal) return undefined;
+    if (guard.ending !== undefined) return handleEndedError(backend, guard.ending, 'query');
+    return endsTransaction(obj) ? handleOwnsEndError(backend, `raw('${String((obj as { sql?: unknown }).sql ?? obj).trim()}')`) : undefined;
+  };
+  for (const method of ['query', 'stream'] as const) {
+    const original = client[method];
+    if (typeof original !== 'function') continue;
+    // query(connection, obj) and stream(connection, obj, stream, options): fixed arity, nothing allocated per query.
+    client[method] = function (this: unknown, connection: unknown, obj: unknown, a: unknown, b: unknown): unknown {
+      const refused = refusal(obj);
+      return refused === undefined ? original.call(this, connection, obj, a, b) : Promise.reject(refused);
+    };
+  }
+  trx.commit = () => {
+    throw handleOwnsEndError(backend, 'trx.commit()');
+  };
+  trx.rollback = () => {
+    throw handleOwnsEndError(backend, 'trx.rollback()');
+  };
+  return guard;
+}
+
+type QueryFn = (this: unknown, connection: unknown, obj: unknown, a: unknown, b: unknown) => unknown;
+
+/**
+ * SQLite keeps the transaction open when COMMIT fails with SQLITE_BUSY: roll
+ * it back before the connection goes back to the pool, or the next BEGIN on it fails with "cannot start a transaction within a
  * transaction". better-sqlite3 is synchronous, so nothing runs in between.
  */
 function rollBackLeftOpen(connection: unknown): void {

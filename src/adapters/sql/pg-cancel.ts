@@ -30,7 +30,7 @@ const CANCEL_SOCKET_TIMEOUT_MS = 5_000;
  * simply ignores it. Resolves once the server has closed the request's
  * connection, i.e. after it signalled the session; never rejects.
  */
-export function sendPgCancelRequest(target: PgCancelTarget): Promise<void> {
+export function sendPgCancelRequest(target: PgCancelTarget, timeoutMs = CANCEL_SOCKET_TIMEOUT_MS): Promise<void> {
   const { processID, secretKey, host, port } = target;
   if (typeof processID !== 'number' || typeof secretKey !== 'number' || typeof port !== 'number') {
     return Promise.resolve();
@@ -51,7 +51,7 @@ export function sendPgCancelRequest(target: PgCancelTarget): Promise<void> {
       socket.destroy();
       resolve();
     };
-    socket.setTimeout(CANCEL_SOCKET_TIMEOUT_MS, done);
+    socket.setTimeout(Math.max(1, Math.min(timeoutMs, CANCEL_SOCKET_TIMEOUT_MS)), done);
     socket.once('connect', () => socket.end(packet));
     socket.once('error', done);
     socket.once('close', done);
@@ -64,11 +64,13 @@ export function sendPgCancelRequest(target: PgCancelTarget): Promise<void> {
  * which happens when the server is busy, so a statement still running after
  * RESEND_AFTER_MS gets another cancel, up to MAX_CANCELS in all; after that
  * the rollback waits for the statement. Sends nothing when the client is idle.
+ * Gives up at `deadline` (a Date.now() time): a server that does not answer
+ * (a partition) must not hold the caller; its connection is destroyed then.
  */
-export async function cancelRunningStatement(client: PgCancelTarget): Promise<void> {
+export async function cancelRunningStatement(client: PgCancelTarget, deadline = Number.POSITIVE_INFINITY): Promise<void> {
   if (client.readyForQuery === true) return;
-  for (let sent = 0; sent < MAX_CANCELS; sent++) {
-    await sendPgCancelRequest(client);
+  for (let sent = 0; sent < MAX_CANCELS && Date.now() < deadline; sent++) {
+    await sendPgCancelRequest(client, deadline - Date.now());
     if (client.readyForQuery !== false || (await drained(client, RESEND_AFTER_MS))) return;
   }
 }

@@ -1,4 +1,4 @@
-import { ConfigError, TransactionStateError, createTransactionContext } from '../../core/index.js';
+import { ConfigError, TransactionStateError, TxkitError, createTransactionContext } from '../../core/index.js';
 import type {
   BeginOptions,
   CommitOutcome,
@@ -11,6 +11,7 @@ import { cancelRunningStatement } from './pg-cancel.js';
 import type { PgCancelTarget } from './pg-cancel.js';
 import {
   CAPTURE_XID_SQL,
+  SQL_OPTION_KEYS,
   TERMINATE_ORPHAN_SQL,
   XACT_STATUS_SQL,
   captured,
@@ -30,6 +31,7 @@ import {
   rolledBackInsteadOfCommit,
   wasNeverSent,
 } from './sql-errors.js';
+import { BeginLimit, ROLLBACK_GRACE_MS, endsTransaction, handleEndedError, handleOwnsEndError, settlesWithin } from './sql-handle.js';
 import type { PgPoolClientLike, PgPoolLike, PgQueryResultLike, PoolClientOf } from './sql-types.js';
 
 /**
@@ -64,7 +66,7 @@ export function pgTransactions<P extends PgPoolLike>(
     });
   }
   if (isPgClient(pool)) throw notAPool();
-  const ctx = createTransactionContext<PgPoolClientLike, SqlOptions>(new PgDriver(pool), contextOptionsOf(options, 'postgres'));
+  const ctx = createTransactionContext<PgPoolClientLike, SqlOptions>(new PgDriver(pool), contextOptionsOf(options, 'postgres', 'pgTransactions'));
   return ctx as unknown as TransactionContext<PoolClientOf<P>, SqlOptions>;
 }
 
@@ -84,6 +86,7 @@ function notAPool(): ConfigError {
 class PgDriver implements TransactionDriver<PgPoolClientLike, SqlOptions> {
   readonly backend = 'postgres' as const;
   readonly capabilities = { savepoints: true };
+  readonly optionKeys = SQL_OPTION_KEYS;
   readonly #pool: PgPoolLike;
 
   constructor(pool: PgPoolLike) {
@@ -94,21 +97,29 @@ class PgDriver implements TransactionDriver<PgPoolClientLike, SqlOptions> {
     validateSqlOptions('postgres', options);
   }
 
-  async begin(options: SqlOptions & BeginOptions): Promise<DriverTransaction<PgPoolClientLike>> {
-    const client = await this.#pool.connect();
-    if (typeof client?.release !== 'function' || typeof client.query !== 'function') throw notAPool();
-    const conn = new CheckedOutClient(client);
-    const verify = options.verifyCommit === true;
-    let capture: CapturedTransaction | undefined;
+  async begin(options: SqlOptions & BeginOptions, signal: AbortSignal): Promise<DriverTransaction<PgPoolClientLike>> {
+    // The core's timer starts once begin returns: the wait for a client and BEGIN are bounded here.
+    const limit = new BeginLimit('postgres', options.timeoutMs, signal);
     try {
-      const begin = postgresBeginSql(options);
-      const result = await client.query(verify ? `${begin}; ${CAPTURE_XID_SQL}` : begin);
-      if (verify) capture = captured(lastRow(result), 'postgres');
-    } catch (err) {
-      conn.release(isConnectionLoss(err) || !hasSqlState(err) ? err : undefined);
-      throw verify ? missingXactFunctions(err, 'postgres') : err;
+      // A client that arrives after the limit fired goes straight back (pg-pool cannot withdraw a waiting connect).
+      const client = await limit.race(this.#pool.connect(), (late) => late.release());
+      if (typeof client?.release !== 'function' || typeof client.query !== 'function') throw notAPool();
+      const conn = new CheckedOutClient(client);
+      const verify = options.verifyCommit === true;
+      let capture: CapturedTransaction | undefined;
+      try {
+        const begin = postgresBeginSql(options);
+        const result = await limit.race(client.query(verify ? `${begin}; ${CAPTURE_XID_SQL}` : begin), () => undefined);
+        if (verify) capture = captured(lastRow(result), 'postgres');
+      } catch (err) {
+        // BEGIN unanswered within the limit: the connection is destroyed, never pooled with BEGIN in flight.
+        conn.release(err === limit.reason || isConnectionLoss(err) || !hasSqlState(err) ? err : undefined);
+        throw verify ? missingXactFunctions(err, 'postgres') : err;
+      }
+      return new PgTransaction(this.#pool, conn, capture);
+    } finally {
+      limit.dispose();
     }
-    return new PgTransaction(this.#pool, conn, capture);
   }
 
   classify = classifySqlError;
@@ -140,7 +151,11 @@ class CheckedOutClient {
     return this.#released;
   }
 
-  /** Back to the pool; with a reason (or after a loss) the connection is destroyed instead. */
+  /**
+   * Back to the pool; with a reason (or after a loss) the connection is
+   * destroyed instead (pg closes the socket at once when a query is still
+   * waiting for an answer).
+   */
   release(destroyBecause?: unknown): void {
     if (this.#released) return;
     this.#released = true;
@@ -159,6 +174,8 @@ class PgTransaction implements DriverTransaction<PgPoolClientLike> {
   #savepoints = 0;
   /** Set once the transaction starts to end: the handle then refuses queries. */
   #ending: string | undefined;
+  /** Set by interrupt(): the cancel and the ROLLBACK after it must be done by then (Date.now() time). */
+  #graceEnds: number | undefined;
 
   constructor(pool: PgPoolLike, conn: CheckedOutClient, capture: CapturedTransaction | undefined) {
     this.#conn = conn;
@@ -192,14 +209,20 @@ class PgTransaction implements DriverTransaction<PgPoolClientLike> {
     if (!Array.isArray(result) && result.command === 'ROLLBACK') throw rolledBackInsteadOfCommit();
   }
 
+  /**
+   * Rolls back within ROLLBACK_GRACE_MS (counted from the interrupt, if
+   * there was one); a connection that does not answer by then is destroyed,
+   * which rolls the transaction back on the server as well.
+   */
   async rollback(): Promise<void> {
     this.#ending ??= 'rolled back';
     const conn = this.#conn;
     if (conn.released) return;
     // The server rolls back a transaction whose connection is gone; there is nothing to send.
     if (conn.lost !== undefined) return conn.release();
+    const grace = this.#graceEnds === undefined ? ROLLBACK_GRACE_MS : this.#graceEnds - Date.now();
     try {
-      await conn.client.query('ROLLBACK');
+      if (!(await settlesWithin(conn.client.query('ROLLBACK'), grace))) return conn.release(rollbackUnanswered());
     } catch (err) {
       conn.release(err);
       if (isConnectionLoss(err)) return;
@@ -211,8 +234,9 @@ class PgTransaction implements DriverTransaction<PgPoolClientLike> {
   async interrupt(): Promise<void> {
     // From here on the callback, which may still be running, cannot queue more work on the client.
     this.#ending ??= 'cancelled';
+    this.#graceEnds ??= Date.now() + ROLLBACK_GRACE_MS;
     // A pg.Client underneath: its backend key data, address and query state (read only when present).
-    if (!this.#conn.released) await cancelRunningStatement(this.#conn.client as unknown as PgCancelTarget);
+    if (!this.#conn.released) await cancelRunningStatement(this.#conn.client as unknown as PgCancelTarget, this.#graceEnds);
   }
 
   async savepoint(): Promise<DriverSavepoint<PgPoolClientLike>> {
@@ -228,26 +252,37 @@ class PgTransaction implements DriverTransaction<PgPoolClientLike> {
   }
 }
 
+/** Why a connection was destroyed: its ROLLBACK got no answer within ROLLBACK_GRACE_MS. */
+function rollbackUnanswered(): TxkitError {
+  return new TxkitError(
+    'ROLLBACK_UNANSWERED',
+    `the Postgres connection did not answer ROLLBACK within ${ROLLBACK_GRACE_MS} ms and was destroyed (the server rolls back when it sees it close)`,
+    { backend: 'postgres' },
+  );
+}
+
 /**
  * The handle a callback gets: its own PoolClient (same object behind a
  * Proxy, same type), except that query() refuses once the transaction is
- * ending and release() is txkit's job. Without this, a callback still
- * running after a timeout could queue statements on a client that is back
- * in the pool and serving someone else's transaction.
+ * ending, refuses COMMIT/ROLLBACK text (txkit ends the transaction), and
+ * release() is txkit's job. Without this, a callback still running after a
+ * timeout could queue statements on a client that is back in the pool and
+ * serving someone else's transaction.
  */
 function guardedClient(client: PgPoolClientLike, ending: () => string | undefined): PgPoolClientLike {
   const query = (...args: unknown[]): unknown => {
     const why = ending();
-    if (why !== undefined) {
-      const err = new TransactionStateError(
-        `query() is not allowed: this Postgres transaction has ended (${why}) and its client goes back to the pool; ` +
-          'use the handle of the transaction you are in (and pass tx.signal to long work so it stops on a timeout)',
-        { backend: 'postgres', method: 'query', state: why === 'committing' ? 'committing' : 'aborting', code: 'HANDLE_ENDED' },
-      );
+    const refused =
+      why !== undefined
+        ? handleEndedError('postgres', why, 'query')
+        : endsTransaction(args[0])
+          ? handleOwnsEndError('postgres', `query('${String((args[0] as { text?: unknown }).text ?? args[0]).trim()}')`)
+          : undefined;
+    if (refused !== undefined) {
       // Fail the way pg fails a query: through the callback if there is one, else a rejected promise.
       const callback = args[args.length - 1];
-      if (typeof callback !== 'function') return Promise.reject(err);
-      process.nextTick(callback, err);
+      if (typeof callback !== 'function') return Promise.reject(refused);
+      process.nextTick(callback, refused);
       return undefined;
     }
     return Reflect.apply(client.query, client, args) as unknown;

@@ -1,5 +1,5 @@
-import { ConfigError } from '../../core/index.js';
-import type { CommitOutcome, ContextOptions } from '../../core/index.js';
+import { ConfigError, checkKnownOptions } from '../../core/index.js';
+import type { BeginOptions, CommitOutcome, ContextOptions } from '../../core/index.js';
 import { labelOf } from './sql-errors.js';
 import type { SqlBackend } from './sql-errors.js';
 
@@ -36,20 +36,15 @@ export interface SqlOptions {
   verifyCommit?: boolean;
 }
 
-/** Factory options: the context's options plus SqlOptions that apply to every transaction (a call's own options win). */
-export interface SqlContextOptions extends ContextOptions<SqlOptions>, SqlOptions {}
+/**
+ * Factory options: the context's options, plus SqlOptions, `timeoutMs` and
+ * `signal` that apply to every transaction, as if given in `defaults` (a
+ * call's own options win; top-level ones win over `defaults`).
+ */
+export interface SqlContextOptions extends ContextOptions<SqlOptions>, SqlOptions, BeginOptions {}
 
-/** SqlOptions plus the core's BeginOptions and RunOptions: everything a SQL transaction call may carry. */
-const KNOWN_OPTIONS: ReadonlySet<string> = new Set([
-  'isolationLevel',
-  'readOnly',
-  'deferrable',
-  'verifyCommit',
-  'timeoutMs',
-  'signal',
-  'propagation',
-  'retry',
-]);
+/** The keys of SqlOptions: the drivers declare them, and the core refuses any other key in a call's options and in defaults. */
+export const SQL_OPTION_KEYS: readonly string[] = Object.freeze(['isolationLevel', 'readOnly', 'deferrable', 'verifyCommit']);
 
 const LEVELS: readonly IsolationLevel[] = ['read uncommitted', 'read committed', 'repeatable read', 'serializable'];
 
@@ -57,15 +52,6 @@ const LEVELS: readonly IsolationLevel[] = ['read uncommitted', 'read committed',
 export function validateSqlOptions(backend: SqlBackend, options: SqlOptions): void {
   const { isolationLevel, readOnly, deferrable, verifyCommit } = options;
   const db = labelOf(backend);
-  for (const key of Object.keys(options)) {
-    // A misspelt option would otherwise run the transaction with the server's defaults, silently.
-    if (!KNOWN_OPTIONS.has(key)) {
-      throw new ConfigError(
-        `unknown ${db} transaction option '${key}'; the options are ${[...KNOWN_OPTIONS].join(', ')} (check the spelling)`,
-        { backend },
-      );
-    }
-  }
   if (isolationLevel !== undefined && !LEVELS.includes(isolationLevel)) {
     throw new ConfigError(
       `isolationLevel must be one of ${LEVELS.map((l) => `'${l}'`).join(', ')}, got ${describe(isolationLevel)}`,
@@ -152,8 +138,34 @@ export function missingXactFunctions(err: unknown, backend: SqlBackend): unknown
   );
 }
 
-/** Splits factory options into the core's ContextOptions, the top-level SqlOptions becoming defaults. */
-export function contextOptionsOf(options: SqlContextOptions, backend: SqlBackend): ContextOptions<SqlOptions> {
+/** What a SQL factory accepts: the core's context options and the transaction options that become defaults. */
+const FACTORY_OPTIONS: ReadonlySet<string> = new Set([
+  'retry',
+  'defaults',
+  'onHookError',
+  'telemetry',
+  'logger',
+  'isolationLevel',
+  'readOnly',
+  'deferrable',
+  'verifyCommit',
+  'timeoutMs',
+  'signal',
+]);
+
+const HINTS: Readonly<Record<string, string>> = {
+  isolation: "Use isolationLevel, e.g. { isolationLevel: 'serializable' }.",
+  readonly: 'Use readOnly.',
+  timeout: 'Use timeoutMs (milliseconds).',
+  propagation: 'propagation is chosen per call: pass it to withTransaction.',
+};
+
+/**
+ * Splits factory options into the core's ContextOptions, the top-level
+ * transaction options (SqlOptions, timeoutMs, signal) becoming defaults.
+ * @throws ConfigError on an unknown key (the core checks those of `defaults`).
+ */
+export function contextOptionsOf(options: SqlContextOptions, backend: SqlBackend, factory: string): ContextOptions<SqlOptions> {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError(
       `the options of a SQL transaction context must be an object such as { isolationLevel: 'serializable' }, got ${describe(options)}; ` +
@@ -161,12 +173,15 @@ export function contextOptionsOf(options: SqlContextOptions, backend: SqlBackend
       { backend },
     );
   }
-  const { isolationLevel, readOnly, deferrable, verifyCommit, ...context } = options;
-  const top: SqlOptions = {};
+  checkKnownOptions(options, FACTORY_OPTIONS, `${factory} options`, backend, HINTS);
+  const { isolationLevel, readOnly, deferrable, verifyCommit, timeoutMs, signal, ...context } = options;
+  const top: SqlOptions & BeginOptions = {};
   if (isolationLevel !== undefined) top.isolationLevel = isolationLevel;
   if (readOnly !== undefined) top.readOnly = readOnly;
   if (deferrable !== undefined) top.deferrable = deferrable;
   if (verifyCommit !== undefined) top.verifyCommit = verifyCommit;
+  if (timeoutMs !== undefined) top.timeoutMs = timeoutMs;
+  if (signal !== undefined) top.signal = signal;
   if (Object.keys(top).length === 0) return context;
   return { ...context, defaults: { ...context.defaults, ...top } };
 }

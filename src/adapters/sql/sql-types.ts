@@ -38,8 +38,12 @@ export interface PgPoolLike {
 export interface KnexClientLike {
   /** 'postgresql', 'mysql' (mysql and mysql2) or 'sqlite3' (sqlite3 and better-sqlite3). */
   readonly dialect?: string;
-  /** On a transaction's client: resolves to the transaction's own connection. */
+  /** Takes a connection from knex's pool (on a transaction's client: the transaction's own connection). */
   acquireConnection?(): unknown;
+  /** Gives a connection back to knex's pool, which discards it when knex marked it disposed. */
+  releaseConnection?(connection: unknown): unknown;
+  /** Closes a raw connection (pg: end(), better-sqlite3: close()). */
+  destroyRawConnection?(connection: unknown): unknown;
   /** Kills the statement running on `connection` from a separate raw connection (MySQL: KILL QUERY). */
   cancelQuery?(connection: unknown): unknown;
 }
@@ -50,6 +54,8 @@ export interface KnexTransactionConfigLike {
   isolationLevel?: string;
   /** Starts the transaction read-only. */
   readOnly?: boolean;
+  /** A connection txkit acquired: knex runs the transaction on it and leaves releasing it to txkit. */
+  connection?: unknown;
 }
 
 /** The subset of `Knex.Transaction` txkit uses. */

@@ -1,0 +1,126 @@
+import { TransactionStateError, TransactionTimeoutError } from '../../core/index.js';
+import { abortedError } from '../../core/retry-policy.js';
+import { labelOf } from './sql-errors.js';
+import type { SqlBackend } from './sql-errors.js';
+
+/**
+ * How long the cancel and the ROLLBACK of a transaction may take before
+ * its connection is destroyed instead of given back to the pool (the
+ * server rolls back a transaction whose connection is gone). A healthy
+ * server answers in milliseconds; only a connection that stopped
+ * answering (a network partition, a stalled proxy) reaches this.
+ */
+export const ROLLBACK_GRACE_MS = 2_000;
+
+/**
+ * SQL text that ends the transaction it runs in: COMMIT, END, ROLLBACK or
+ * ABORT, alone (ROLLBACK TO SAVEPOINT and RELEASE SAVEPOINT do not match).
+ * Anchored, so most statements fail on their first letters.
+ */
+const ENDS_TRANSACTION = /^\s*(?:commit|end|rollback|abort)(?:\s+(?:work|transaction))?(?:\s+and\s+(?:no\s+)?chain)?\s*;?\s*$/i;
+
+/** True when `sql` (a string, or a query config with `text`/`sql`) is a statement that ends the transaction. */
+export function endsTransaction(sql: unknown): boolean {
+  const text =
+    typeof sql === 'string' ? sql : typeof sql === 'object' && sql !== null ? ((sql as { text?: unknown; sql?: unknown }).text ?? (sql as { sql?: unknown }).sql) : undefined;
+  return typeof text === 'string' && text.length < 64 && ENDS_TRANSACTION.test(text);
+}
+
+/** A query on a transaction handle whose transaction has ended (or is ending): `why` says how it ended. */
+export function handleEndedError(backend: SqlBackend, why: string, method: string): TransactionStateError {
+  return new TransactionStateError(
+    `${method}() is not allowed: this ${labelOf(backend)} transaction has ended (${why}) and its connection goes back to the pool; ` +
+      'use the handle of the transaction you are in, not one kept from an earlier unit (and pass tx.signal to long work so it stops on a timeout)',
+    { backend, method, state: why === 'committing' ? 'committing' : 'aborting', code: 'HANDLE_ENDED' },
+  );
+}
+
+/** The callback tried to end the transaction on the handle, behind txkit's back. */
+export function handleOwnsEndError(backend: SqlBackend, method: string): TransactionStateError {
+  return new TransactionStateError(
+    `${method} is not allowed on a ${labelOf(backend)} transaction handle: txkit commits and rolls back, ` +
+      'so that retries, hooks and savepoints stay right; return from the callback to commit, throw to roll back, ' +
+      'or call tx.commit() / tx.abort()',
+    { backend, method, state: 'active', code: 'HANDLE_OWNS_END' },
+  );
+}
+
+/** The limit of one begin: the caller's signal and `timeoutMs`, over the wait for a connection and BEGIN. */
+export class BeginLimit {
+  #reason: unknown;
+  #fire!: (reason: unknown) => void;
+  readonly #fired: Promise<never>;
+  readonly #signal: AbortSignal;
+  readonly #onAbort: () => void;
+  readonly #timer: ReturnType<typeof setTimeout> | undefined;
+
+  constructor(backend: SqlBackend, timeoutMs: number | undefined, signal: AbortSignal) {
+    this.#fired = new Promise<never>((_, reject) => {
+      this.#fire = (reason) => {
+        if (this.#reason !== undefined) return;
+        this.#reason = reason;
+        reject(reason);
+      };
+    });
+    this.#fired.catch(() => undefined);
+    this.#signal = signal;
+    this.#onAbort = () => this.#fire(abortedError(signal, backend, 'begin'));
+    if (signal.aborted) this.#onAbort();
+    else signal.addEventListener('abort', this.#onAbort, { once: true });
+    if (timeoutMs !== undefined) {
+      const started = Date.now();
+      this.#timer = setTimeout(() => {
+        this.#fire(
+          new TransactionTimeoutError(
+            'TX_TIMEOUT',
+            `the ${backend} transaction exceeded timeoutMs=${timeoutMs} before it began (waiting for a pooled connection and BEGIN); ` +
+              'raise timeoutMs, make the pool larger, or check that the database answers',
+            { backend, elapsedMs: Date.now() - started },
+          ),
+        );
+      }, timeoutMs);
+    }
+  }
+
+  /** What ended the wait (a TransactionTimeoutError or TransactionAbortedError), once it has. */
+  get reason(): unknown {
+    return this.#reason;
+  }
+
+  /**
+   * `work`, or the limit's reason if that comes first; then `onLate` gets
+   * what `work` resolves to later (a connection to give back, say).
+   */
+  async race<T>(work: PromiseLike<T>, onLate: (value: T) => void): Promise<T> {
+    const promise = Promise.resolve(work);
+    try {
+      if (this.#reason !== undefined) throw this.#reason;
+      return await Promise.race([promise, this.#fired]);
+    } catch (err) {
+      if (err === this.#reason && this.#reason !== undefined) promise.then(onLate, () => undefined);
+      throw err;
+    }
+  }
+
+  dispose(): void {
+    if (this.#timer !== undefined) clearTimeout(this.#timer);
+    this.#signal.removeEventListener('abort', this.#onAbort);
+  }
+}
+
+/** Resolves true when `work` settles within `ms` (its rejection is thrown), false when the time ran out first. */
+export async function settlesWithin(work: PromiseLike<unknown>, ms: number): Promise<boolean> {
+  const promise = Promise.resolve(work);
+  if (ms <= 0) {
+    promise.catch(() => undefined);
+    return false;
+  }
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<false>((resolve) => (timer = setTimeout(resolve, ms, false)));
+  try {
+    return await Promise.race([promise.then(() => true), late]);
+  } finally {
+    clearTimeout(timer);
+    promise.catch(() => undefined);
+  }
+}
