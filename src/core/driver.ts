@@ -64,6 +64,13 @@ export interface DriverTransaction<H> {
    */
   recommit?(): Promise<void>;
   /**
+   * How many calls of the handle are still in flight (a send not yet
+   * acknowledged). While any is, the core refuses to commit and rolls the
+   * unit back: a caller that forgot to await one would otherwise commit
+   * without it, or race the commit with it.
+   */
+  pendingWork?(): number;
+  /**
    * After the callback returned or threw: when the callback ended the native
    * transaction itself through its handle (MongoDB's
    * `session.commitTransaction()`), free what it held and say how it ended.

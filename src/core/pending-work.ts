@@ -23,9 +23,9 @@ export class PendingWork {
     return work;
   }
 
-  refusal(backend: BackendName, scope: 'transaction' | 'savepoint'): TransactionStateError {
+  refusal(backend: BackendName, scope: 'transaction' | 'savepoint', count = this.count): TransactionStateError {
     return new TransactionStateError(
-      `commit refused: ${this.count} operation(s) started in this ${backend} ${scope} are still running ` +
+      `commit refused: ${count} operation(s) started in this ${backend} ${scope} are still running ` +
         '(did you forget await? e.g. on outbox.publish(tx, ...) or a nested withTransaction); the unit was rolled back. ' +
         'Await every call that uses the transaction; the lint rule @typescript-eslint/no-floating-promises finds the ones that are not',
       { backend, code: 'PENDING_WORK', method: 'commit', state: 'committing' },

@@ -160,7 +160,8 @@ export class RootTransaction<H> implements Scope<H> {
       try {
         if (this.#rollbackOnly !== undefined) throw this.#rollbackOnlyError(this.#rollbackOnly.reason);
         if (this.#userSignal?.aborted) throw abortedError(this.#userSignal, this.backend, 'commit');
-        if (this.#pending.count > 0) throw this.#pending.refusal(this.backend, 'transaction');
+        const pending = this.#pending.count + (this.#dtx.pendingWork?.() ?? 0);
+        if (pending > 0) throw this.#pending.refusal(this.backend, 'transaction', pending);
         // An injected fault stands in for the commit, except a lost reply, which strikes after it.
         const fault = this.#commitFault();
         if (fault !== undefined && fault.lost !== 'reply') throw fault.error;

@@ -65,6 +65,25 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
     assert.deepEqual(uncommitted.values(), ['committed-1', 'aborted-1', 'aborted-2', 'aborted-3', 'committed-2']);
   });
 
+  it('a send the callback forgot to await stops the commit (PENDING_WORK) and nothing of the unit is visible; the next unit commits', async () => {
+    const t = await topic('floating-send');
+    const ctx = context();
+    let floating: Promise<unknown> | undefined;
+    const err = await rejection(
+      ctx.withTransaction(async (tx) => {
+        await tx.handle.send({ topic: t, messages: [{ key: 'k', value: 'awaited' }] });
+        floating = tx.handle.send({ topic: t, messages: [{ key: 'k', value: 'forgotten' }] });
+        floating.catch(() => undefined);
+      }),
+    );
+    assert.equal((err as { code?: string }).code, 'PENDING_WORK', String(err));
+    assert.match((err as Error).message, /did you forget await\?/);
+    await floating?.catch(() => undefined);
+    await ctx.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ key: 'k', value: 'next' }] }));
+    const committed = await (await reader(t)).caughtUp();
+    assert.deepEqual(committed.values(), ['next']);
+  });
+
   it('zombie fencing: a second producer with the same transactionalId fences the first, whose later work stays invisible', async () => {
     const t = await topic('fencing');
     const other = await topic('fencing-other');

@@ -207,6 +207,8 @@ interface ProducerSlot {
   readonly producer: KafkaProducerLike;
   /** Its state may be off (stuck EndTxn, sequence numbers after a failed send): the next transaction uses a new producer. */
   broken: boolean;
+  /** This context has put a new producer in its place (whose InitProducerId fences this one). */
+  replaced?: boolean;
 }
 
 interface Waiter {
@@ -290,7 +292,11 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   /** @internal a failed request: mark the producer for rebuild (or the context fenced) and translate the error. */
   failed(err: unknown, operation: KafkaOperation, slot: ProducerSlot | undefined): unknown {
     const translated = translateKafkaError(err, operation, this.transactionalId);
-    if (translated instanceof FencedError) this.#fenced ??= translated;
+    // A producer this context replaced: a request of it still in flight (a send the callback did not
+    // await) meets the new producer's epoch, which fences the old producer, not this context.
+    if (translated instanceof FencedError) {
+      if (slot?.replaced !== true) this.#fenced ??= translated;
+    }
     // translateKafkaError returns a new error exactly for kafkajs errors: the producer failed a request.
     else if (slot !== undefined && translated !== err) slot.broken = true;
     return translated;
@@ -369,7 +375,10 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
     if (current !== undefined && !current.broken) return current;
     this.#building ??= (async () => {
       this.#slot = undefined;
-      if (current !== undefined) await current.producer.disconnect().catch(() => undefined);
+      if (current !== undefined) {
+        current.replaced = true;
+        await current.producer.disconnect().catch(() => undefined);
+      }
       let producer: KafkaProducerLike;
       try {
         producer = this.#kafka.producer({ ...this.#config });
@@ -451,6 +460,11 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
         }
       },
     });
+  }
+
+  /** Sends and offset commits of the handle still in flight: the core will not commit past them. */
+  pendingWork(): number {
+    return this.#inflight;
   }
 
   async commit(): Promise<void> {
