@@ -318,6 +318,16 @@ describe.each(names)('misuse on %s', (name) => {
 });
 
 describe('misuse: options of joining scopes', () => {
+  it('kafka and memory contexts refuse an option their transactions do not have, per call and in defaults', async () => {
+    const { kafkaTransactions } = await import('../../src/adapters/kafka/index.js');
+    const kafka = { producer: () => ({}) } as never;
+    expect(() => kafkaTransactions(kafka, { transactionalId: 'misuse-options', defaults: { isolationLevel: 'serializable' } as never })).toThrow(
+      /unknown option 'isolationLevel' in the defaults of a kafka transaction/,
+    );
+    expect(() => memoryTransactions({ retries: 3 } as never)).toThrow(/unknown option 'retries' in the options of a memory transaction context/);
+    expect(() => memoryTransactions({ timeoutMs: 5 } as never)).toThrow(/give it as \{ defaults: \{ timeoutMs \} \}/);
+  });
+
   it('memory: a misspelt key in a joining scope is refused', async () => {
     const ctx = memoryTransactions();
     await expect(ctx.withTransaction(() => ctx.withTransaction(async () => undefined, { isolation: 'serializable' } as never))).rejects.toThrow(
