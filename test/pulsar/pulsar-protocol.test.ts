@@ -513,6 +513,19 @@ describe('pulsar coordinator errors through the transaction context (scripted br
     await ctx.close();
   });
 
+  it('a commit sent again after an unanswered one that finds it COMMITTED is committed: no error, no rerun', async () => {
+    let ends = 0;
+    const b = await broker((command, c) => {
+      if (command.type !== CommandType.END_TXN) return false;
+      if (++ends === 1) return true; // Committed, the answer lost.
+      const requestId = toNumber((command.endTxn as { requestId: number }).requestId);
+      const message = 'Expect Txn `(0,1)` to be in COMMITTING status but it is in COMMITTED status';
+      c.send(CommandType.END_TXN_RESPONSE, { requestId, error: PULSAR_SERVER_ERROR_NAMES.indexOf('InvalidTxnStatus'), message });
+      return true;
+    });
+    assert.equal(await runsOfCommitSentTwice(b), 1);
+  });
+
   it('TransactionNotFound after an unanswered commit cannot tell committed from timed out: it stays unknown until the deadline', async () => {
     let ends = 0;
     const b = await broker((command, c) => {

@@ -360,7 +360,9 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
       this.#commitSent = true;
       await tc.end(connection, this.#txn, TxnAction.COMMIT);
     } catch (err) {
-      throw this.#commitError(err, first);
+      // A commit sent again after an unanswered one may find the first one done: the
+      // coordinator names the status it found ("... but it is in COMMITTED status").
+      if (first || statusOf(err) !== 'COMMITTED') throw this.#commitError(err, first);
     }
     this.#state = 'committed';
   }
@@ -375,7 +377,8 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
     if (err instanceof PulsarServerError) {
       switch (err.serverError) {
         case 'InvalidTxnStatus':
-          return err;
+          // Not committing: aborting or aborted, so definitely not committed; a status it does not name stays unknown.
+          return first || /^(ABORTING|ABORTED|TIME_OUT)$/.test(statusOf(err) ?? '') ? err : this.#unknown(err);
         case 'TransactionNotFound':
           // Never committed before: the coordinator aborted it (timeout) and forgot it.
           if (first) this.#forgotten = true;
@@ -488,6 +491,12 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
       );
     }
   }
+}
+
+/** The status an InvalidTxnStatus answer says the transaction is in ("Expect Txn ... but it is in COMMITTED status"). */
+function statusOf(err: unknown): string | undefined {
+  if (!(err instanceof PulsarServerError) || err.serverError !== 'InvalidTxnStatus') return undefined;
+  return /but it is in (\w+) status/.exec(err.message)?.[1];
 }
 
 interface PreparedSend {
