@@ -1,4 +1,5 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
+import { setMaxListeners } from 'node:events';
 import type { TransactionDriver } from './driver.js';
 import { ConfigError, TransactionPropagationError, TransactionStateError, classifyKnown } from './errors.js';
 import type { Classification } from './errors.js';
@@ -419,7 +420,13 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   }
 }
 
+/**
+ * The signal begin gets when the caller gave none. It never fires, so the
+ * listeners drivers add to it while a begin waits (and remove after) do
+ * nothing; many begins at once are no leak.
+ */
 const NEVER_ABORTED = new AbortController().signal;
+setMaxListeners(0, NEVER_ABORTED);
 const EMPTY_OPTIONS = Object.freeze({}) as never;
 
 function sameOption(a: unknown, b: unknown): boolean {

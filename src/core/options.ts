@@ -22,7 +22,7 @@ export function checkKnownOptions(
   if (unknown === undefined) return;
   const advice = unknown.map((k) => hints[k]).filter((h): h is string => h !== undefined);
   throw new ConfigError(
-    `unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} in ${what}; ` +
+    `unknown option${unknown.length > 1 ? 's' : ''} ${unknown.map((k) => `'${k}'`).join(', ')} in ${what} (check the spelling); ` +
       `the accepted options are ${[...accepted].join(', ')}${advice.length > 0 ? `. ${advice.join(' ')}` : ''}`,
     { backend },
   );

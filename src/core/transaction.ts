@@ -164,7 +164,10 @@ export class RootTransaction<H> implements Scope<H> {
         if (pending > 0) throw this.#pending.refusal(this.backend, 'transaction', pending);
         // An injected fault stands in for the commit, except a lost reply, which strikes after it.
         const fault = this.#commitFault();
-        if (fault !== undefined && fault.lost !== 'reply') throw fault.error;
+        if (fault !== undefined && fault.lost !== 'reply') {
+          if (fault.lost === 'request') await this.#requestLost(fault.error);
+          throw fault.error;
+        }
         this.#commitSent = true;
         await this.#dtx.commit();
         if (fault !== undefined) throw fault.error;
@@ -317,7 +320,10 @@ export class RootTransaction<H> implements Scope<H> {
   async #retryCommit(): Promise<void> {
     try {
       const fault = this.#commitFault();
-      if (fault !== undefined && fault.lost !== 'reply') throw fault.error;
+      if (fault !== undefined && fault.lost !== 'reply') {
+        if (fault.lost === 'request') await this.#requestLost(fault.error);
+        throw fault.error;
+      }
       if (this.#dtx.resolveCommit !== undefined) {
         const outcome = await this.#dtx.resolveCommit();
         if (outcome === 'aborted') {
@@ -346,6 +352,17 @@ export class RootTransaction<H> implements Scope<H> {
       return this.#commitFailed(err);
     }
     return this.#finish(TxState.committed, undefined, 'commit');
+  }
+
+  /**
+   * An injected lost commit request. An adapter that resolves unknown
+   * commits by asking the backend (`resolveCommit`) has transactions bound to
+   * their connection, and a request is lost with its connection: the backend
+   * rolls the transaction back, and so does this. An adapter that recommits
+   * has transactions that outlive a connection (MongoDB, Pulsar): it stays open.
+   */
+  async #requestLost(reason: unknown): Promise<void> {
+    if (this.#dtx.resolveCommit !== undefined) await this.#releaseUnsent(reason);
   }
 
   /**

@@ -145,6 +145,8 @@ interface DriverDefaults {
 export class PulsarDriver implements TransactionDriver<PulsarTxHandle, PulsarBeginOptions> {
   readonly backend = 'pulsar' as const;
   readonly capabilities = { savepoints: false };
+  /** The one Pulsar transaction option; the core refuses any other key. */
+  readonly optionKeys: readonly string[] = ['transactionTimeoutMs'];
   readonly client: PulsarClient;
   readonly #ownsClient: boolean;
   readonly #defaults: DriverDefaults;
@@ -311,7 +313,9 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
   }
 
   /** After an unknown commit result: END_TXN commit again (the coordinator takes it again while committing). */
+  /** Sends the commit again after an unknown result; a commit this transaction saw answered is done. */
   recommit(): Promise<void> {
+    if (this.#state === 'committed') return Promise.resolve();
     return this.#endCommit(false);
   }
 
