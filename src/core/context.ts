@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { setMaxListeners } from 'node:events';
 import type { TransactionDriver } from './driver.js';
-import { ConfigError, TransactionPropagationError, TransactionStateError, classifyKnown } from './errors.js';
+import { ConfigError, TransactionPropagationError, TransactionStateError, TransactionTimeoutError, classifyKnown } from './errors.js';
 import type { Classification } from './errors.js';
 import { FaultRegistry, attachFaultRegistry } from './faults.js';
 import { defaultHookErrorHandler } from './hooks.js';
@@ -329,8 +329,13 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     const signal = options.signal;
     if (signal?.aborted) throw abortedError(signal, this.backend, 'begin');
     this.#faults.raise('begin', this.backend);
-    const dtx = await this.#driver.begin(options, signal ?? NEVER_ABORTED);
-    const tx = new RootTransaction(dtx, this.#deps, attempt, options);
+    const startedAt = Date.now();
+    const beginning = this.#driver.begin(options, signal ?? NEVER_ABORTED);
+    const dtx =
+      signal === undefined && options.timeoutMs === undefined
+        ? await beginning
+        : await boundedBegin(beginning, signal, options.timeoutMs, this.backend);
+    const tx = new RootTransaction(dtx, this.#deps, attempt, options, startedAt);
     this.#open.add(tx as RootTransaction<unknown>);
     // The context may have closed, or the signal fired, while begin was in flight.
     if (this.#closing !== undefined || signal?.aborted) {
@@ -428,6 +433,54 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
 const NEVER_ABORTED = new AbortController().signal;
 setMaxListeners(0, NEVER_ABORTED);
 const EMPTY_OPTIONS = Object.freeze({}) as never;
+
+/**
+ * Waits for a driver's begin no longer than the caller's signal and
+ * `timeoutMs` allow, whatever the driver does with them: a begin stuck on a
+ * pool, a coordinator or a network ends with the abort reason or TX_TIMEOUT,
+ * and the transaction it opens later is rolled back at once.
+ */
+async function boundedBegin<D extends { rollback(): Promise<void> }>(
+  beginning: Promise<D>,
+  signal: AbortSignal | undefined,
+  timeoutMs: number | undefined,
+  backend: BackendName,
+): Promise<D> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  let onAbort: (() => void) | undefined;
+  const started = Date.now();
+  const limit = new Promise<never>((_, reject) => {
+    if (timeoutMs !== undefined) {
+      timer = setTimeout(() => {
+        reject(
+          new TransactionTimeoutError(
+            'TX_TIMEOUT',
+            `the ${backend} transaction exceeded timeoutMs=${timeoutMs} before it began (waiting for a connection, a ` +
+              'session or the coordinator); raise timeoutMs, or check that the backend answers',
+            { backend, elapsedMs: Date.now() - started },
+          ),
+        );
+      }, timeoutMs);
+    }
+    if (signal !== undefined) {
+      onAbort = () => reject(abortedError(signal, backend, 'begin'));
+      signal.addEventListener('abort', onAbort, { once: true });
+    }
+  });
+  try {
+    return await Promise.race([beginning, limit]);
+  } catch (err) {
+    // The begin lost the race: a transaction it opens later is not anyone's, so it is rolled back.
+    beginning.then(
+      (late) => late.rollback().catch(() => undefined),
+      () => undefined,
+    );
+    throw err;
+  } finally {
+    if (timer !== undefined) clearTimeout(timer);
+    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
+  }
+}
 
 function sameOption(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;

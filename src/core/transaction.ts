@@ -79,7 +79,8 @@ export class RootTransaction<H> implements Scope<H> {
   /** The begin options this transaction was opened with (the call's over the context defaults). */
   readonly options: BeginOptions;
 
-  constructor(dtx: DriverTransaction<H>, deps: RootDeps, attempt: number, options: BeginOptions) {
+  /** @param startedAt when begin was asked for (Date.now()): `timeoutMs` counts from there, the wait to begin included. */
+  constructor(dtx: DriverTransaction<H>, deps: RootDeps, attempt: number, options: BeginOptions, startedAt = Date.now()) {
     this.#dtx = dtx;
     this.#deps = deps;
     this.backend = deps.backend;
@@ -95,7 +96,7 @@ export class RootTransaction<H> implements Scope<H> {
       this.#interrupted = { promise, reject };
     }
     if (timeoutMs !== undefined) {
-      const started = Date.now();
+      const started = startedAt;
       this.#timer = setTimeout(() => {
         void this.#interrupt(
           new TransactionTimeoutError(
@@ -105,7 +106,7 @@ export class RootTransaction<H> implements Scope<H> {
             { backend: this.backend, elapsedMs: Date.now() - started },
           ),
         );
-      }, timeoutMs);
+      }, Math.max(0, timeoutMs - (Date.now() - startedAt)));
     }
     if (signal !== undefined) {
       this.#userSignal = signal;

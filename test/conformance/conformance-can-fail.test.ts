@@ -11,10 +11,13 @@ import { testTransactionContext } from '../../src/testing/index.js';
 import type { TestApi } from '../../src/testing/index.js';
 
 /** Replaces some methods of a working memory transaction. */
-type Defect = (tx: DriverTransaction<MemoryTxHandle>) => Partial<DriverTransaction<MemoryTxHandle>>;
+type Defect = (tx: DriverTransaction<MemoryTxHandle>) => {
+  [K in keyof DriverTransaction<MemoryTxHandle>]?: DriverTransaction<MemoryTxHandle>[K] | undefined;
+};
 
 function withDefect(tx: DriverTransaction<MemoryTxHandle>, defect: Defect): DriverTransaction<MemoryTxHandle> {
   const { recommit, savepoint } = tx as Required<DriverTransaction<MemoryTxHandle>>;
+  // A defect may take a method away (undefined): the core must then do without it.
   return {
     handle: tx.handle,
     commit: () => tx.commit(),
@@ -22,7 +25,7 @@ function withDefect(tx: DriverTransaction<MemoryTxHandle>, defect: Defect): Driv
     recommit: () => recommit.call(tx),
     savepoint: () => savepoint.call(tx),
     ...defect(tx),
-  };
+  } as DriverTransaction<MemoryTxHandle>;
 }
 
 /** Collects the suite's cases instead of registering them, then runs them and reports which failed. */

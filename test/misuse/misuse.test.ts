@@ -11,17 +11,21 @@ import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
+import { MemoryDriver, MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import { knexTransactions, pgTransactions } from '../../src/adapters/sql/index.js';
 import {
   ConfigError,
+  TransactionAbortedError,
   TransactionPropagationError,
+  TransactionTimeoutError,
+  createTransactionContext,
   TransactionStateError,
   TransientTransactionError,
 } from '../../src/core/index.js';
 import type { Transaction, TransactionContext } from '../../src/core/index.js';
 import { MemoryOutboxStore, Outbox, sqlOutboxStore } from '../../src/outbox/index.js';
 import { service } from '../support/services.js';
+import { waitUntil } from '../support/wait-until.js';
 
 const FAST = { initialDelayMs: 1, maxDelayMs: 2 } as const;
 
@@ -352,5 +356,65 @@ describe('misuse: options of joining scopes', () => {
     await expect(ctx.withTransaction(() => ctx.withTransaction(async () => 'joined', { isolationLevel: 'serializable' }), outer)).resolves.toBe(
       'joined',
     );
+  });
+});
+
+describe('misuse: a begin that does not answer', () => {
+  /** A memory driver whose begin waits until released, as one stuck on a pool, a session or a coordinator. */
+  function stuckBegin(): { ctx: TransactionContext<unknown, object>; release: () => void; rolledBack: () => number } {
+    const base = new MemoryDriver(new MemoryStore());
+    let release: () => void = () => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let rolledBack = 0;
+    const ctx = createTransactionContext({
+      backend: 'memory',
+      capabilities: { savepoints: false },
+      begin: async () => {
+        await gate;
+        const dtx = await base.begin();
+        return {
+          handle: dtx.handle,
+          commit: () => dtx.commit(),
+          rollback: async () => {
+            rolledBack += 1;
+            await dtx.rollback();
+          },
+        };
+      },
+      classify: (err) => base.classify(err),
+      close: () => base.close(),
+    });
+    return { ctx: ctx as unknown as TransactionContext<unknown, object>, release, rolledBack: () => rolledBack };
+  }
+
+  it('timeoutMs bounds the wait to begin on any backend (TX_TIMEOUT); the transaction that opens late is rolled back', async () => {
+    const { ctx, release, rolledBack } = stuckBegin();
+    let ran = false;
+    const err = await ctx
+      .withTransaction(
+        async () => {
+          ran = true;
+        },
+        { timeoutMs: 50 },
+      )
+      .catch((e: unknown) => e);
+    expect(err).toBeInstanceOf(TransactionTimeoutError);
+    expect((err as TransactionTimeoutError).code).toBe('TX_TIMEOUT');
+    expect((err as Error).message).toMatch(/before it began/);
+    expect(ran).toBe(false);
+    release();
+    await waitUntil(() => rolledBack() === 1, 5_000, 'the late transaction rolled back');
+  });
+
+  it("the caller's signal ends a begin that does not answer, on any backend", async () => {
+    const { ctx, release, rolledBack } = stuckBegin();
+    const controller = new AbortController();
+    const pending = ctx.withTransaction(async () => undefined, { signal: controller.signal }).catch((e: unknown) => e);
+    controller.abort(new Error('request cancelled'));
+    const err = await pending;
+    expect(err).toBeInstanceOf(TransactionAbortedError);
+    expect((err as Error).cause).toEqual(new Error('request cancelled'));
+    release();
+    await waitUntil(() => rolledBack() === 1, 5_000, 'the late transaction rolled back');
   });
 });
