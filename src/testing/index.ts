@@ -8,6 +8,6 @@
  */
 export { injectFaults } from './inject-faults.js';
 export type { FaultInjection, FaultSpec } from './inject-faults.js';
-export type { FaultPoint } from '../core/faults.js';
+export type { FaultPoint, LostCommitPart } from '../core/faults.js';
 export { rejection, testTransactionContext } from './conformance.js';
 export type { ConformanceCapabilities, ConformanceOptions, ConformanceSubject, TestApi } from './conformance.js';

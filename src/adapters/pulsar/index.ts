@@ -8,7 +8,8 @@
  * @module txkit/pulsar
  */
 export { PulsarDriver, pulsarTransactions } from './pulsar-context.js';
-export type { PulsarTransactionContext, PulsarTransactionsOptions } from './pulsar-context.js';
+export type { PulsarDriverDefaults, PulsarTransactionContext, PulsarTransactionsOptions } from './pulsar-context.js';
+export type { HashingScheme } from './protocol/routing.js';
 export type { PulsarBeginOptions, PulsarRecordMetadata, PulsarTxHandle } from './pulsar-types.js';
 export {
   PULSAR_SERVER_ERROR_NAMES,

@@ -135,9 +135,13 @@ export function pulsarTransactions(options: PulsarTransactionsOptions): PulsarTr
   return Object.defineProperty(ctx, 'client', { value: client, enumerable: true }) as PulsarTransactionContext;
 }
 
-interface DriverDefaults {
+/** What a {@link PulsarDriver} applies to every transaction unless the call says otherwise. */
+export interface PulsarDriverDefaults {
+  /** Time after which the coordinator aborts a transaction by itself, in milliseconds. */
   transactionTimeoutMs: number;
+  /** How long a send waits for the broker's receipt, in milliseconds. */
   sendTimeoutMs: number;
+  /** How message keys pick a partition (the Java client's default is `javaStringHash`). */
   hashingScheme: HashingScheme;
 }
 
@@ -149,13 +153,13 @@ export class PulsarDriver implements TransactionDriver<PulsarTxHandle, PulsarBeg
   readonly optionKeys: readonly string[] = ['transactionTimeoutMs'];
   readonly client: PulsarClient;
   readonly #ownsClient: boolean;
-  readonly #defaults: DriverDefaults;
+  readonly #defaults: PulsarDriverDefaults;
   /** One producer per topic, shared by the context's transactions. */
   readonly #producers = new Map<string, Promise<PulsarProducer>>();
   /** Transactions whose END_TXN abort got no answer, by id: begin ends them first. */
   readonly #unended = new Map<string, { txn: TxnId; ending: Promise<void> | undefined }>();
 
-  constructor(client: PulsarClient, ownsClient: boolean, defaults: DriverDefaults) {
+  constructor(client: PulsarClient, ownsClient: boolean, defaults: PulsarDriverDefaults) {
     this.client = client;
     this.#ownsClient = ownsClient;
     this.#defaults = defaults;
