@@ -155,7 +155,7 @@ describe('mongodb adapter options (real driver, scripted server)', () => {
     const make = (options: object) => () => mongoTransactions(client, options as MongoTransactionsOptions);
     expect(make({ causalConsistancy: false })).toThrow(ConfigError);
     expect(make({ causalConsistancy: false })).toThrow(
-      /unknown option 'causalConsistancy' in the options of mongoTransactions\(client, options\); the accepted options are causalConsistency, /,
+      /unknown option 'causalConsistancy' in the options of mongoTransactions\(client, options\) \(check the spelling\); the accepted options are causalConsistency, /,
     );
     expect(make({ writeConcern: { w: 'majority' } })).toThrow(/unknown option 'writeConcern'.*Transaction options .* go in 'defaults'/);
   });
