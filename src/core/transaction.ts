@@ -383,7 +383,7 @@ export class RootTransaction<H> implements Scope<H> {
 
   async #commitFailed(err: unknown): Promise<never> {
     if (this.#deps.classify(err) === 'commit-unknown') {
-      // Stay in `committing`: only the commit may be retried (DESIGN section 3, step 4).
+      // Stay in `committing`: only the commit may be retried (docs/architecture.md, rule 3).
       this.#lastUnknown = err instanceof UnknownCommitResultError ? err : this.#unknown(err);
       throw this.#lastUnknown;
     }

@@ -24,7 +24,7 @@ const TRANSITIONS: Readonly<Record<TxState, readonly TxState[]>> = Object.freeze
   idle: [TxState.active, TxState.failed],
   active: [TxState.committing, TxState.aborting],
   // committing -> committing: a commit whose result was unknown is tried again
-  // (DESIGN section 3, step 4). committing -> aborted: the commit failed
+  // (docs/architecture.md, rule 3). committing -> aborted: the commit failed
   // definitively, so the backend did not apply it. committing -> failed: the
   // outcome stayed unknown.
   committing: [TxState.committing, TxState.committed, TxState.aborted, TxState.failed],

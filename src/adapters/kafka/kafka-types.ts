@@ -1,6 +1,6 @@
 /**
  * The subset of kafkajs that txkit calls, typed structurally so that neither
- * the runtime nor the emitted .d.ts imports kafkajs (DESIGN section 1). A
+ * the runtime nor the emitted .d.ts imports kafkajs (docs/architecture.md, rule 1). A
  * kafkajs `Kafka` instance fits `KafkaLike`; so does any client with the
  * KafkaJS API, such as @confluentinc/kafka-javascript's KafkaJS layer.
  */

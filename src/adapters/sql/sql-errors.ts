@@ -150,7 +150,7 @@ export function labelOf(backend: SqlBackend): string {
 
 /**
  * The connection broke while COMMIT was in flight: the server may have
- * committed or not (DESIGN section 4). The unit is never rerun on this error.
+ * committed or not (docs/architecture.md, rule 3). The unit is never rerun on this error.
  */
 export function commitOutcomeUnknown(backend: SqlBackend, cause: unknown, verifying: boolean): UnknownCommitResultError {
   const what = `the ${labelOf(backend)} connection was lost while COMMIT was in flight, so the commit may or may not have been applied`;
