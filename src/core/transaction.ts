@@ -182,6 +182,11 @@ export class RootTransaction<H> implements Scope<H> {
     }
   }
 
+  /** The driver can tell when the callback ended the native transaction itself (see settleNativeEnd). */
+  get endsNatively(): boolean {
+    return this.#dtx.endedNatively !== undefined;
+  }
+
   /**
    * For the retry loop, after the callback: takes an end the callback gave the
    * native transaction through its handle as this transaction's own end.
