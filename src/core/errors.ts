@@ -1,4 +1,4 @@
-import type { BackendName } from './types.js';
+import type { BackendName } from './backend.js';
 
 /** How an adapter (or the core) judges a failure. Only `transient` reruns the unit. */
 export type Classification = 'transient' | 'commit-unknown' | 'fatal';

@@ -1,5 +1,5 @@
 import { TransactionStateError } from './errors.js';
-import type { BackendName } from './types.js';
+import type { BackendName } from './backend.js';
 
 /**
  * The states of one transaction. `failed` is terminal: a transaction whose

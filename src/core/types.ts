@@ -1,7 +1,7 @@
+import type { BackendName } from './backend.js';
 import type { TxState } from './tx-state.js';
 
-/** The backend a context or transaction talks to; SQL contexts report their dialect. */
-export type BackendName = 'postgres' | 'mysql' | 'sqlite' | 'mongodb' | 'kafka' | 'pulsar' | 'memory';
+export type { BackendName };
 
 /**
  * How a `withTransaction` call relates to a transaction already running in
