@@ -85,7 +85,6 @@ const CONTEXT_OPTION_KEYS: ReadonlySet<string> = new Set<keyof ContextOptions>([
  *
  * const driver: TransactionDriver<MyConnection> = {
  *   backend: 'postgres',
- *   capabilities: { savepoints: false },
  *   async begin() {
  *     const conn = await pool.acquire();
  *     await conn.query('BEGIN');
@@ -229,7 +228,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
           return this.#runUnit(fn, options, propagation);
         case 'nested':
           if (!ambient) return this.#runUnit(fn, options, propagation);
-          if (!this.#driver.capabilities.savepoints) {
+          if (!ambient.root.savepoints) {
             throw new TransactionPropagationError(
               `propagation 'nested' needs savepoints, which the ${this.backend} adapter does not have; ` +
                 "use 'required' to join the running transaction or 'requires_new' for an independent one",

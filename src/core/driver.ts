@@ -9,8 +9,12 @@ import type { BackendName, BeginOptions } from './types.js';
 export interface TransactionDriver<H, O extends object = {}> {
   /** The backend this driver talks to; the context and its transactions report it. */
   readonly backend: BackendName;
-  /** What the backend can do beyond commit and rollback. */
-  readonly capabilities: DriverCapabilities;
+  /**
+   * Ignored: what a driver can do is what it implements (savepoints: a
+   * {@link DriverTransaction.savepoint} method).
+   * @deprecated Leave it out; it is kept so drivers that still declare it compile.
+   */
+  readonly capabilities?: DriverCapabilities;
   /**
    * The keys of this backend's own transaction options (e.g. `isolationLevel`).
    * When given, the core refuses any other key in a call's options, in
@@ -33,10 +37,14 @@ export interface TransactionDriver<H, O extends object = {}> {
   close(): Promise<void>;
 }
 
-/** Optional features of a driver. */
+/**
+ * What drivers used to declare about themselves; the core ignores it.
+ * @deprecated A driver supports savepoints when its transactions have a
+ * {@link DriverTransaction.savepoint} method; nothing else is declared.
+ */
 export interface DriverCapabilities {
-  /** `propagation: 'nested'` works through savepoints. */
-  readonly savepoints: boolean;
+  /** Ignored: `propagation: 'nested'` works when {@link DriverTransaction.savepoint} is implemented. */
+  readonly savepoints?: boolean;
 }
 
 /** What {@link DriverTransaction.resolveCommit} found out about a commit whose result was unknown. */
@@ -79,7 +87,11 @@ export interface DriverTransaction<H> {
    * committed this way never runs again. `undefined`: still open, the core ends it.
    */
   endedNatively?(): Promise<'committed' | 'aborted' | undefined>;
-  /** Opens a savepoint for `propagation: 'nested'`. Required when capabilities.savepoints is true. */
+  /**
+   * Opens a savepoint for `propagation: 'nested'`. Having this method is what
+   * supporting savepoints means: without it, `nested` inside a running
+   * transaction throws TransactionPropagationError.
+   */
   savepoint?(): Promise<DriverSavepoint<H>>;
   /**
    * The transaction timed out or was cancelled while work may be running:

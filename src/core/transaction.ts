@@ -256,10 +256,15 @@ export class RootTransaction<H> implements Scope<H> {
     }
   }
 
+  /** The driver's transactions open savepoints (they have `savepoint()`), so `propagation: 'nested'` works. */
+  get savepoints(): boolean {
+    return this.#dtx.savepoint !== undefined;
+  }
+
   async openSavepoint(): Promise<SavepointTransaction<H>> {
     this.#assertActive('savepoint');
     if (this.#dtx.savepoint === undefined) {
-      throw new TransactionStateError(`the ${this.backend} adapter declares savepoints but cannot open one`, {
+      throw new TransactionStateError(`the ${this.backend} adapter cannot open savepoints`, {
         backend: this.backend,
       });
     }

@@ -225,7 +225,6 @@ interface Waiter {
  */
 export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   readonly backend = 'kafka' as const;
-  readonly capabilities = { savepoints: false };
   /** Kafka transactions take only the core's options (timeoutMs, signal): any other key is a mistake. */
   readonly optionKeys: readonly string[] = [];
   readonly transactionalId: string;

@@ -68,7 +68,6 @@ export function memoryTransactions(options: MemoryTransactionsOptions = {}): Mem
 /** The memory backend's TransactionDriver: also a small reference for writing an adapter. */
 export class MemoryDriver implements TransactionDriver<MemoryTxHandle> {
   readonly backend = 'memory' as const;
-  readonly capabilities = { savepoints: true };
   /** @param store the store every transaction of this driver reads and writes. */
   constructor(readonly store: MemoryStore) {}
 

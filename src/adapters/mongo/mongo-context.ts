@@ -168,7 +168,6 @@ function rethrowTyped(err: unknown): never {
 /** The MongoDB TransactionDriver: one ClientSession per transaction, classified by error labels. */
 export class MongoDriver<S extends MongoSessionLike> implements TransactionDriver<S, MongoTxOptions> {
   readonly backend = 'mongodb' as const;
-  readonly capabilities = { savepoints: false };
   readonly #client: SessionFactory<S>;
   readonly #sessionOptions: { causalConsistency: boolean };
   /** Transactions not yet ended: a commit whose result stays unknown keeps its session until close(). */

@@ -148,7 +148,6 @@ export interface PulsarDriverDefaults {
 /** The Pulsar backend's TransactionDriver. */
 export class PulsarDriver implements TransactionDriver<PulsarTxHandle, PulsarBeginOptions> {
   readonly backend = 'pulsar' as const;
-  readonly capabilities = { savepoints: false };
   /** The one Pulsar transaction option; the core refuses any other key. */
   readonly optionKeys: readonly string[] = ['transactionTimeoutMs'];
   readonly client: PulsarClient;

@@ -94,7 +94,6 @@ function knexBackendOf(knex: unknown): SqlBackend {
 }
 
 class KnexDriver implements TransactionDriver<KnexTransactionLike, SqlOptions> {
-  readonly capabilities = { savepoints: true };
   readonly optionKeys = SQL_OPTION_KEYS;
   readonly backend: SqlBackend;
   readonly #knex: KnexLike;

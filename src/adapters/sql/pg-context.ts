@@ -85,7 +85,6 @@ function notAPool(): ConfigError {
 
 class PgDriver implements TransactionDriver<PgPoolClientLike, SqlOptions> {
   readonly backend = 'postgres' as const;
-  readonly capabilities = { savepoints: true };
   readonly optionKeys = SQL_OPTION_KEYS;
   readonly #pool: PgPoolLike;
 
