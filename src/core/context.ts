@@ -1,7 +1,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { setMaxListeners } from 'node:events';
+import { NEVER_ABORTED, boundedBegin, checkBeginOptions } from './begin.js';
 import type { TransactionDriver } from './driver.js';
-import { ConfigError, TransactionPropagationError, TransactionStateError, TransactionTimeoutError, classifyKnown } from './errors.js';
+import { ConfigError, TransactionPropagationError, TransactionStateError, classifyKnown } from './errors.js';
 import type { Classification } from './errors.js';
 import { FaultRegistry, attachFaultRegistry } from './faults.js';
 import { defaultHookErrorHandler } from './hooks.js';
@@ -424,62 +424,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   }
 }
 
-/**
- * The signal begin gets when the caller gave none. It never fires, so the
- * listeners drivers add to it while a begin waits (and remove after) do
- * nothing; many begins at once are no leak.
- */
-const NEVER_ABORTED = new AbortController().signal;
-setMaxListeners(0, NEVER_ABORTED);
 const EMPTY_OPTIONS = Object.freeze({}) as never;
-
-/**
- * Waits for a driver's begin no longer than the caller's signal and
- * `timeoutMs` allow, whatever the driver does with them: a begin stuck on a
- * pool, a coordinator or a network ends with the abort reason or TX_TIMEOUT,
- * and the transaction it opens later is rolled back at once.
- */
-async function boundedBegin<D extends { rollback(): Promise<void> }>(
-  beginning: Promise<D>,
-  signal: AbortSignal | undefined,
-  timeoutMs: number | undefined,
-  backend: BackendName,
-): Promise<D> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
-  const started = Date.now();
-  const limit = new Promise<never>((_, reject) => {
-    if (timeoutMs !== undefined) {
-      timer = setTimeout(() => {
-        reject(
-          new TransactionTimeoutError(
-            'TX_TIMEOUT',
-            `the ${backend} transaction exceeded timeoutMs=${timeoutMs} before it began (waiting for a connection, a ` +
-              'session or the coordinator); raise timeoutMs, or check that the backend answers',
-            { backend, elapsedMs: Date.now() - started },
-          ),
-        );
-      }, timeoutMs);
-    }
-    if (signal !== undefined) {
-      onAbort = () => reject(abortedError(signal, backend, 'begin'));
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
-  });
-  try {
-    return await Promise.race([beginning, limit]);
-  } catch (err) {
-    // The begin lost the race: a transaction it opens later is not anyone's, so it is rolled back.
-    beginning.then(
-      (late) => late.rollback().catch(() => undefined),
-      () => undefined,
-    );
-    throw err;
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-  }
-}
 
 function sameOption(a: unknown, b: unknown): boolean {
   if (Object.is(a, b)) return true;
@@ -489,18 +434,6 @@ function sameOption(a: unknown, b: unknown): boolean {
 
 function show(v: unknown): string {
   return v === undefined ? 'the default' : typeof v === 'string' ? `'${v}'` : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
-}
-
-function checkBeginOptions(options: BeginOptions, backend: BackendName): void {
-  const { timeoutMs, signal } = options;
-  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
-    throw new ConfigError(`timeoutMs must be a positive finite number of milliseconds, got ${String(timeoutMs)}`, {
-      backend,
-    });
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new ConfigError(`signal must be an AbortSignal, got ${describeType(signal)}`, { backend });
-  }
 }
 
 /** For keys a context does not know but each transaction would (e.g. `timeoutMs`), the advice to move them into `defaults`. */
