@@ -3,9 +3,10 @@
  * through createTransactionContext, as a backend of a user's own would.
  */
 import { describe, expect, it } from 'vitest';
-import { MemoryDriver, MemoryStore } from '../../src/adapters/memory/index.js';
+import { MemoryDriver, MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
-import { TransactionPropagationError, createTransactionContext } from '../../src/core/index.js';
+import { HandleGuard } from '../../src/core/handle-guard.js';
+import { TransactionPropagationError, TransactionStateError, createTransactionContext } from '../../src/core/index.js';
 import type { DriverTransaction, TransactionDriver } from '../../src/core/index.js';
 
 /** A memory driver whose transactions have savepoint() only when `savepoints` is true, whatever it declares. */
@@ -67,6 +68,40 @@ describe('driver contract: savepoints', () => {
     expect(err).toBeInstanceOf(TransactionPropagationError);
     expect((err as Error).message).toMatch(/propagation 'nested' needs savepoints, which the memory adapter does not have/);
     expect(ran).toBe(false);
+    await ctx.close();
+  });
+});
+
+describe('handle guard', () => {
+  it('refuses every call once the transaction ended, with HANDLE_ENDED in the one message shape of every adapter', async () => {
+    const guard = new HandleGuard<'committed' | 'rolled back'>({
+      backend: 'memory',
+      label: 'custom',
+      describe: (ended) => ({ how: `was ${ended}`, state: ended === 'committed' ? 'committed' : 'aborted' }),
+      advice: ' (a custom hint)',
+    });
+    expect(guard.refusal('put')).toBeUndefined();
+    guard.assertOpen('put');
+    guard.ended = 'rolled back';
+    const err = guard.refusal('put');
+    expect(err).toBeInstanceOf(TransactionStateError);
+    expect(err?.code).toBe('HANDLE_ENDED');
+    expect(err?.state).toBe('aborted');
+    expect(err?.method).toBe('put');
+    expect(err?.message).toBe(
+      'put() is not allowed: this custom transaction handle belongs to a transaction that was rolled back; ' +
+        'use the handle of the transaction you are in (a custom hint)',
+    );
+    expect(() => guard.assertOpen('get')).toThrow(/^get\(\) is not allowed: this custom transaction handle belongs to a transaction that was rolled back/);
+
+    // The memory adapter's handles refuse through the same guard.
+    const ctx = memoryTransactions();
+    const kept = await ctx.withTransaction(async (tx) => tx.handle);
+    const refused = await kept.get('k').catch((e: unknown) => e);
+    expect(refused).toBeInstanceOf(TransactionStateError);
+    expect((refused as TransactionStateError).message).toBe(
+      'get() is not allowed: this memory transaction handle belongs to a transaction that was committed; use the handle of the transaction you are in',
+    );
     await ctx.close();
   });
 });

@@ -19,6 +19,8 @@ import type {
   TransactionContext,
   TransactionDriver,
 } from '../../core/index.js';
+import { HandleGuard } from '../../core/handle-guard.js';
+import type { HandleGuardSpec } from '../../core/handle-guard.js';
 import { classifyKafkaError, translateKafkaError } from './kafka-errors.js';
 import type { KafkaOperation } from './kafka-errors.js';
 import type {
@@ -409,13 +411,19 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
 
 type Ending = 'committed' | 'rolled back' | 'ended with an unknown outcome';
 
+const HANDLE: HandleGuardSpec<Ending> = {
+  backend: 'kafka',
+  label: 'kafka',
+  describe: (ended) => ({ how: ended, state: ended === 'committed' ? 'committed' : 'aborted' }),
+};
+
 /** One Kafka transaction: the handle the callback uses, and commit/rollback for the core. */
 class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
   readonly handle: KafkaTxHandle;
   readonly #driver: KafkaDriver;
   readonly #slot: ProducerSlot;
   readonly #native: KafkaNativeTransaction;
-  #ended: Ending | undefined;
+  readonly #guard = new HandleGuard(HANDLE);
   /** Requests of this transaction in flight; a rollback during one rebuilds instead of racing it with EndTxn. */
   #inflight = 0;
 
@@ -484,7 +492,7 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
   }
 
   async rollback(): Promise<void> {
-    if (this.#ended !== undefined) return;
+    if (this.#guard.ended !== undefined) return;
     try {
       if (this.#driver.fenced) return; // The producer that fenced us aborts this transaction.
       if (this.#inflight > 0) this.#slot.broken = true;
@@ -514,19 +522,13 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
   }
 
   #end(how: Ending): void {
-    if (this.#ended !== undefined) return;
-    this.#ended = how;
+    if (this.#guard.ended !== undefined) return;
+    this.#guard.ended = how;
     this.#driver.release();
   }
 
   #assertOpen(method: string): void {
-    if (this.#ended !== undefined) {
-      throw new TransactionStateError(
-        `${method}() is not allowed: this kafka transaction handle belongs to a transaction that ${this.#ended}; ` +
-          'use the handle of the transaction you are in',
-        { backend: 'kafka', method, state: this.#ended === 'committed' ? 'committed' : 'aborted', code: 'HANDLE_ENDED' },
-      );
-    }
+    this.#guard.assertOpen(method);
     if (this.#driver.fenced) {
       throw new FencedError(
         `${method}() is not allowed: the kafka producer (transactional.id '${this.#driver.transactionalId}') was fenced by a newer one`,
