@@ -102,9 +102,53 @@ const CONTEXT_OPTION_KEYS: ReadonlySet<string> = new Set<keyof ContextOptions>([
  */
 export function createTransactionContext<H, O extends object = {}>(
   driver: TransactionDriver<H, O>,
+  options?: ContextOptions<O>,
+): TransactionContext<H, O>;
+/**
+ * Wraps a driver into a TransactionContext that also carries `extras`: what
+ * the backend gives its users besides transactions (the memory store, the
+ * producer's transactional.id, the client...), as read-only properties of the
+ * context, typed with it.
+ * @throws ConfigError when `options` are invalid, `extras` is not an object, or
+ *   one of its keys is a member of the context itself (`withTransaction`, `begin`, ...).
+ * @example
+ * ```ts
+ * import { createTransactionContext } from 'txkit';
+ *
+ * const ctx = createTransactionContext(driver, {}, { pool });
+ * ctx.pool; // typed as the pool given
+ * ```
+ */
+export function createTransactionContext<H, O extends object, X extends object>(
+  driver: TransactionDriver<H, O>,
+  options: ContextOptions<O> | undefined,
+  extras: X,
+): TransactionContext<H, O> & Readonly<X>;
+export function createTransactionContext<H, O extends object, X extends object>(
+  driver: TransactionDriver<H, O>,
   options: ContextOptions<O> = {},
-): TransactionContext<H, O> {
-  return new CoreTransactionContext(driver, options);
+  extras?: X,
+): TransactionContext<H, O> & Readonly<X> {
+  const ctx = new CoreTransactionContext(driver, options);
+  return extras === undefined ? (ctx as CoreTransactionContext<H, O> & X) : addExtras(ctx, extras, driver.backend);
+}
+
+/**
+ * Adds a backend's extras to its context as read-only, enumerable
+ * properties. They only add: the context's own members stay the core's.
+ */
+function addExtras<C extends object, X extends object>(ctx: C, extras: X, backend: BackendName): C & X {
+  if (typeof extras !== 'object' || extras === null) {
+    throw new ConfigError(`the extras of a ${backend} transaction context must be an object, got ${describeType(extras)}`, { backend });
+  }
+  const descriptors: PropertyDescriptorMap = {};
+  for (const key of Reflect.ownKeys(extras)) {
+    if (key in ctx) {
+      throw new ConfigError(`the extras of a ${backend} transaction context cannot replace its own member '${String(key)}'`, { backend });
+    }
+    descriptors[key] = { value: (extras as Record<PropertyKey, unknown>)[key], enumerable: true };
+  }
+  return Object.defineProperties(ctx, descriptors) as C & X;
 }
 
 class CoreTransactionContext<H, O extends object> implements TransactionContext<H, O> {

@@ -3,10 +3,12 @@
  * through createTransactionContext, as a backend of a user's own would.
  */
 import { describe, expect, it } from 'vitest';
+import { kafkaTransactions, transactionalConsumer } from '../../src/adapters/kafka/index.js';
+import type { KafkaConsumerFactoryLike, KafkaLike } from '../../src/adapters/kafka/index.js';
 import { MemoryDriver, MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
 import { HandleGuard } from '../../src/core/handle-guard.js';
-import { TransactionPropagationError, TransactionStateError, createTransactionContext } from '../../src/core/index.js';
+import { ConfigError, TransactionPropagationError, TransactionStateError, createTransactionContext } from '../../src/core/index.js';
 import type { DriverTransaction, TransactionDriver } from '../../src/core/index.js';
 
 /** A memory driver whose transactions have savepoint() only when `savepoints` is true, whatever it declares. */
@@ -103,5 +105,49 @@ describe('handle guard', () => {
       'get() is not allowed: this memory transaction handle belongs to a transaction that was committed; use the handle of the transaction you are in',
     );
     await ctx.close();
+  });
+});
+
+describe('driver contract: extras on the context', () => {
+  it('createTransactionContext(driver, options, extras) returns the context with the extras as typed, read-only properties', async () => {
+    const store = new MemoryStore();
+    const pool = { name: 'pool-1' };
+    const ctx = createTransactionContext(memoryDriver(store, true), undefined, { pool, region: 'eu' });
+    const typed: { readonly name: string } = ctx.pool;
+    expect(typed).toBe(pool);
+    expect(ctx.region).toBe('eu');
+    expect(Object.keys(ctx)).toEqual(['backend', 'pool', 'region']);
+    expect(() => {
+      (ctx as { region: string }).region = 'us';
+    }).toThrow(TypeError);
+    await ctx.withTransaction((tx) => tx.handle.set('k', 1));
+    expect(store.get('k')).toBe(1);
+    await ctx.close();
+  });
+
+  it("refuses extras that would replace the context's own members, so nothing patches the core", () => {
+    const err = (() => {
+      try {
+        createTransactionContext(memoryDriver(new MemoryStore(), true), {}, { withTransaction: () => undefined });
+      } catch (e) {
+        return e;
+      }
+      return undefined;
+    })();
+    expect(err).toBeInstanceOf(ConfigError);
+    expect((err as Error).message).toMatch(/cannot replace its own member 'withTransaction'/);
+  });
+
+  it('the backend factories carry their extras the same way: memory store, kafka transactionalId (and its client for transactionalConsumer)', async () => {
+    const mem = memoryTransactions();
+    expect(mem.store).toBeInstanceOf(MemoryStore);
+    expect(Object.keys(mem)).toEqual(['backend', 'store']);
+    const kafka = { producer: () => ({}), consumer: () => ({}) } as unknown as KafkaLike & KafkaConsumerFactoryLike;
+    const ctx = kafkaTransactions(kafka, { transactionalId: 'extras-test' });
+    expect(ctx.transactionalId).toBe('extras-test');
+    const consumerOptions = { groupId: 'g', topics: ['t'], eachBatch: async () => undefined };
+    expect(() => transactionalConsumer(kafka, { ...consumerOptions, context: ctx })).not.toThrow();
+    expect(() => transactionalConsumer(kafka, { ...consumerOptions, context: mem as never })).toThrow(ConfigError);
+    await Promise.all([ctx.close(), mem.close()]);
   });
 });

@@ -81,7 +81,8 @@ export interface KafkaTransactionsOptions<K extends KafkaLike = KafkaLike> exten
 /** A Kafka transaction context: one transactional producer, transactions run one at a time. */
 export type KafkaTransactionContext = TransactionContext<KafkaTxHandle> & { readonly transactionalId: string };
 
-const drivers = new WeakMap<object, KafkaDriver>();
+/** Where a context made by kafkaTransactions keeps its client flavour, for transactionalConsumer. */
+const KAFKA_CLIENT: unique symbol = Symbol('txkit.kafka.client');
 const ENDED_STATES: ReadonlySet<string> = new Set(['committed', 'aborted', 'failed']);
 
 /**
@@ -137,15 +138,16 @@ export function kafkaTransactions<K extends KafkaLike>(kafka: K, options: KafkaT
       ? producerConfig(transactionalId, producer as KafkaProducerConfigLike)
       : confluentProducerConfig(transactionalId, producer as ConfluentProducerConfig);
   const driver = new KafkaDriver(kafka, transactionalId, config, client);
-  const ctx = createTransactionContext(driver, contextOptions);
+  const ctx = createTransactionContext(driver, contextOptions, { transactionalId, [KAFKA_CLIENT]: client });
   driver.attach(ctx);
-  drivers.set(ctx, driver);
-  return Object.defineProperty(ctx, 'transactionalId', { value: transactionalId, enumerable: true }) as KafkaTransactionContext;
+  return ctx;
 }
 
-/** The driver behind a context made by kafkaTransactions, or undefined. */
-export function kafkaDriverOf(ctx: object): KafkaDriver | undefined {
-  return drivers.get(ctx);
+/** The client flavour of a context made by kafkaTransactions, or undefined for any other value. */
+export function kafkaClientOf(ctx: unknown): KafkaClientFlavor | undefined {
+  if (typeof ctx !== 'object' || ctx === null || !(KAFKA_CLIENT in ctx)) return undefined;
+  const client = ctx[KAFKA_CLIENT];
+  return client === 'kafkajs' || client === 'confluent' ? client : undefined;
 }
 
 function producerConfig(transactionalId: string, extra: KafkaProducerConfigLike): KafkaProducerConfigLike {

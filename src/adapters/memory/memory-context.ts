@@ -62,8 +62,7 @@ export function memoryTransactions(options: MemoryTransactionsOptions = {}): Mem
   if (!(store instanceof MemoryStore)) {
     throw new ConfigError('memoryTransactions({ store }) needs a MemoryStore instance', { backend: 'memory' });
   }
-  const ctx = createTransactionContext(new MemoryDriver(store), contextOptions);
-  return Object.defineProperty(ctx, 'store', { value: store, enumerable: true }) as MemoryTransactionContext;
+  return createTransactionContext(new MemoryDriver(store), contextOptions, { store });
 }
 
 /** The memory backend's TransactionDriver: also a small reference for writing an adapter. */

@@ -132,8 +132,7 @@ export function pulsarTransactions(options: PulsarTransactionsOptions): PulsarTr
   const scheme = checkHashingScheme(hashingScheme);
   const client = given ?? new PulsarClient({ ...clientOptions, serviceUrl: serviceUrl as string });
   const driver = new PulsarDriver(client, given === undefined, { transactionTimeoutMs, sendTimeoutMs, hashingScheme: scheme });
-  const ctx = createTransactionContext(driver, contextOptions as ContextOptions<PulsarBeginOptions>);
-  return Object.defineProperty(ctx, 'client', { value: client, enumerable: true }) as PulsarTransactionContext;
+  return createTransactionContext(driver, contextOptions as ContextOptions<PulsarBeginOptions>, { client });
 }
 
 /** What a {@link PulsarDriver} applies to every transaction unless the call says otherwise. */
