@@ -160,6 +160,8 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   readonly #policy: Readonly<RetryPolicy>;
   readonly #defaults: (O & BeginOptions) | undefined;
   readonly #deps: RootDeps;
+  /** The same for transactions begun by hand: with the driver's error translation, if it has one. */
+  readonly #handDeps: RootDeps;
   /** The retry loop's view of this context, made once. */
   readonly #host: UnitHost<H, O & BeginOptions>;
   /** Undefined unless telemetry or a logger was given: the unobserved path stays a single check. */
@@ -206,10 +208,12 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       onAbortHookError: (err, tx) => onHookError(err, { backend: this.backend, transactionId: tx.id, hook: 'afterAbort' }),
       onEnd: (tx) => this.#open.delete(tx),
     };
+    const { translateError } = driver;
+    this.#handDeps = translateError === undefined ? this.#deps : { ...this.#deps, translateError: (err) => translateError.call(driver, err) };
     this.#host = {
       backend: this.backend,
       faults: this.#faults,
-      open: (attempt, beginOptions) => this.#openRoot(beginOptions, attempt),
+      open: (attempt, beginOptions) => this.#openRoot(beginOptions, attempt, true),
       runScoped: (tx, body) => tx.run(() => this.#ambient.run(tx, body, tx)),
       classify: (err) => this.#classify(err),
     };
@@ -230,10 +234,15 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     return scope !== undefined && scope.state === TxState.active ? scope : undefined;
   }
 
-  async begin(options?: O & BeginOptions): Promise<Transaction<H>> {
+  begin(options?: O & BeginOptions): Promise<Transaction<H>> {
+    const opening = this.#beginByHand(options);
+    return this.#driver.translateError === undefined ? opening : opening.catch((err: unknown) => this.#translated(err));
+  }
+
+  async #beginByHand(options: (O & BeginOptions) | undefined): Promise<Transaction<H>> {
     this.#assertOpen('begin');
     const merged = this.#merge(options);
-    return this.#openRoot(merged, 1);
+    return this.#openRoot(merged, 1, false);
   }
 
   withTransaction<T>(
@@ -249,7 +258,17 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     options?: O & RunOptions,
   ): Promise<T> {
     // Only the optional modes call it with undefined; the overloads keep callers honest about that.
-    const fn = callback as OptionalTransactionCallback<H, T>;
+    const running = this.#propagate(callback as OptionalTransactionCallback<H, T>, options);
+    return this.#driver.translateError === undefined ? running : running.catch((err: unknown) => this.#translated(err));
+  }
+
+  /** An error on its way to the caller, as the driver would have it told. */
+  #translated(err: unknown): never {
+    throw (this.#driver.translateError as (e: unknown) => unknown).call(this.#driver, err);
+  }
+
+  /** Runs `fn` as `propagation` says: in a new unit, joined to the running transaction, in a savepoint, or without one. */
+  #propagate<T>(fn: OptionalTransactionCallback<H, T>, options: (O & RunOptions) | undefined): Promise<T> {
     try {
       this.#assertOpen('withTransaction');
       if (typeof fn !== 'function') {
@@ -368,17 +387,19 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     }
   }
 
-  async #openRoot(options: O & BeginOptions, attempt: number): Promise<RootTransaction<H>> {
+  /** Opens a root transaction: an attempt of a unit (`unit`), or one begun by hand. */
+  async #openRoot(options: O & BeginOptions, attempt: number, unit: boolean): Promise<RootTransaction<H>> {
     const signal = options.signal;
     if (signal?.aborted) throw abortedError(signal, this.backend, 'begin');
     this.#faults.raise('begin', this.backend);
     const startedAt = Date.now();
-    const beginning = this.#driver.begin(options, signal ?? NEVER_ABORTED);
+    const beginning = this.#driver.begin(options, signal ?? NEVER_ABORTED, { attempt, unit, ambient: this.#joinable() });
     const dtx =
       signal === undefined && options.timeoutMs === undefined
         ? await beginning
         : await boundedBegin(beginning, signal, options.timeoutMs, this.backend);
-    const tx = new RootTransaction(dtx, this.#deps, attempt, options, startedAt);
+    // Only a transaction begun by hand hands errors of its commit() and abort() straight to the caller.
+    const tx = new RootTransaction(dtx, unit ? this.#deps : this.#handDeps, attempt, options, startedAt);
     this.#open.add(tx as RootTransaction<unknown>);
     // The context may have closed, or the signal fired, while begin was in flight.
     if (this.#closing !== undefined || signal?.aborted) {
@@ -398,9 +419,14 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   #runUnit<T>(fn: (tx: Transaction<H>) => Promise<T>, options: (O & RunOptions) | undefined, propagation: Propagation): Promise<T> {
     const policy = resolveRetryPolicy(options?.retry, this.#policy, this.backend);
     const merged = this.#merge(options);
+    if (this.#driver.runUnit !== undefined) return this.#driver.runUnit(() => this.#runLoop(fn, policy, merged, propagation));
+    return this.#runLoop(fn, policy, merged, propagation);
+  }
+
+  #runLoop<T>(fn: (tx: Transaction<H>) => Promise<T>, policy: Readonly<RetryPolicy>, options: O & BeginOptions, propagation: Propagation): Promise<T> {
     const monitor = this.#monitor;
-    if (monitor === undefined) return runTransaction(this.#host, fn, policy, merged);
-    return monitor.run(propagation, (events) => runTransaction(this.#host, fn, policy, merged, undefined, events));
+    if (monitor === undefined) return runTransaction(this.#host, fn, policy, options);
+    return monitor.run(propagation, (events) => runTransaction(this.#host, fn, policy, options, undefined, events));
   }
 
   /**

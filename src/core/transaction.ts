@@ -22,6 +22,8 @@ export interface RootDeps {
   classify(err: unknown): Classification;
   onAbortHookError(err: unknown, tx: Transaction<unknown>): void;
   onEnd(tx: RootTransaction<unknown>): void;
+  /** For a transaction begun by hand: the driver's translation of errors its commit() and abort() hand the caller. */
+  translateError?(err: unknown): unknown;
 }
 
 /** A scope that callbacks can join or open savepoints in: a root transaction or a savepoint. */
@@ -150,7 +152,12 @@ export class RootTransaction<H> implements Scope<H> {
    * Commits. Called again after an UnknownCommitResultError (state still
    * `committing`), it resolves or resends the commit instead of starting over.
    */
-  async commit(): Promise<void> {
+  commit(): Promise<void> {
+    const translate = this.#deps.translateError;
+    return translate === undefined ? this.#commit() : this.#commit().catch((err: unknown) => Promise.reject(translate(err)));
+  }
+
+  async #commit(): Promise<void> {
     const retry = this.#state === TxState.committing;
     this.#enter('commit', TxState.committing);
     this.#commitEntered = true;
@@ -247,7 +254,12 @@ export class RootTransaction<H> implements Scope<H> {
     return this.#pending.track(work);
   }
 
-  async abort(reason?: unknown): Promise<void> {
+  abort(reason?: unknown): Promise<void> {
+    const translate = this.#deps.translateError;
+    return translate === undefined ? this.#abort(reason) : this.#abort(reason).catch((err: unknown) => Promise.reject(translate(err)));
+  }
+
+  async #abort(reason: unknown): Promise<void> {
     this.#enter('abort', TxState.aborting);
     try {
       await this.#rollbackToEnd(reason);
@@ -287,7 +299,7 @@ export class RootTransaction<H> implements Scope<H> {
   async abortQuietly(reason: unknown): Promise<void> {
     if (this.#state === TxState.active && !this.#busy) {
       try {
-        await this.abort(reason);
+        await this.#abort(reason);
       } catch (err) {
         attachAbortError(reason, err);
       }

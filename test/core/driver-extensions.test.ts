@@ -8,7 +8,7 @@ import type { KafkaConsumerFactoryLike, KafkaLike } from '../../src/adapters/kaf
 import { MemoryDriver, MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
 import { HandleGuard } from '../../src/core/handle-guard.js';
-import { ConfigError, TransactionPropagationError, TransactionStateError, createTransactionContext } from '../../src/core/index.js';
+import { ConfigError, TransactionPropagationError, TransactionStateError, TxkitError, createTransactionContext } from '../../src/core/index.js';
 import type { DriverTransaction, TransactionDriver } from '../../src/core/index.js';
 
 /** A memory driver whose transactions have savepoint() only when `savepoints` is true, whatever it declares. */
@@ -149,5 +149,158 @@ describe('driver contract: extras on the context', () => {
     expect(() => transactionalConsumer(kafka, { ...consumerOptions, context: ctx })).not.toThrow();
     expect(() => transactionalConsumer(kafka, { ...consumerOptions, context: mem as never })).toThrow(ConfigError);
     await Promise.all([ctx.close(), mem.close()]);
+  });
+});
+
+/** A native error of the custom backend: `misuse` ones are what translateError turns into typed errors. */
+class NativeError extends Error {
+  constructor(
+    readonly kind: 'misuse' | 'transient' | 'other',
+    message: string,
+  ) {
+    super(message);
+  }
+}
+
+class TypedMisuseError extends TxkitError {
+  constructor(cause: unknown) {
+    super('CUSTOM_MISUSE', 'the custom backend was misused', { backend: 'memory', cause });
+  }
+}
+
+interface Recorded {
+  readonly attempt: number;
+  readonly unit: boolean;
+  readonly ambient: string | undefined;
+  /** Which runUnit call the begin ran in (0: none). */
+  readonly inUnit: number;
+}
+
+/** A memory-backed driver that records what the core tells it, and translates and classifies NativeError. */
+function recordingDriver(store: MemoryStore, failures: { begin?: NativeError[]; commit?: NativeError[] } = {}) {
+  const base = new MemoryDriver(store);
+  const begins: Recorded[] = [];
+  const translated: unknown[] = [];
+  let units = 0;
+  let currentUnit = 0;
+  const driver: TransactionDriver<MemoryTxHandle> = {
+    backend: 'memory',
+    async runUnit<T>(run: () => Promise<T>): Promise<T> {
+      const outer = currentUnit;
+      currentUnit = ++units;
+      try {
+        return await run();
+      } finally {
+        currentUnit = outer;
+      }
+    },
+    begin: async (_options, _signal, info) => {
+      begins.push({ attempt: info.attempt, unit: info.unit, ambient: info.ambient?.id, inUnit: info.unit ? currentUnit : 0 });
+      const fail = failures.begin?.shift();
+      if (fail !== undefined) throw fail;
+      const dtx = await base.begin();
+      const commitFailure = failures.commit?.shift();
+      return {
+        handle: dtx.handle,
+        commit: async () => {
+          if (commitFailure !== undefined) {
+            await dtx.rollback();
+            throw commitFailure;
+          }
+          await dtx.commit();
+        },
+        rollback: () => dtx.rollback(),
+      };
+    },
+    classify: (err) => (err instanceof NativeError && err.kind === 'transient' ? 'transient' : base.classify(err)),
+    translateError: (err) => {
+      translated.push(err);
+      return err instanceof NativeError && err.kind === 'misuse' ? new TypedMisuseError(err) : err;
+    },
+    close: () => base.close(),
+  };
+  return { driver, begins, translated, units: () => units };
+}
+
+const FAST = { initialDelayMs: 1, maxDelayMs: 2 };
+
+describe('driver contract: error translation', () => {
+  it('withTransaction hands the caller the translated error, once, after the retry loop judged the native one', async () => {
+    const store = new MemoryStore();
+    const { driver, translated } = recordingDriver(store, { commit: [new NativeError('transient', 'conflict')] });
+    const ctx = createTransactionContext(driver, { retry: FAST });
+    let runs = 0;
+    const native = new NativeError('misuse', 'wrong session');
+    const err = await ctx
+      .withTransaction(async () => {
+        runs += 1;
+        // The first attempt's commit fails transiently: the loop classifies the native error and reruns.
+        if (runs === 2) throw native;
+      })
+      .catch((e: unknown) => e);
+    expect(runs).toBe(2);
+    expect(err).toBeInstanceOf(TypedMisuseError);
+    expect((err as TypedMisuseError).cause).toBe(native);
+    expect(translated).toEqual([native]);
+
+    // Errors it does not know come back as they are.
+    const other = new NativeError('other', 'constraint');
+    await expect(ctx.withTransaction(() => Promise.reject(other))).rejects.toBe(other);
+    await ctx.close();
+  });
+
+  it('begin(), and commit() and abort() of a transaction begun by hand, hand the caller translated errors', async () => {
+    const store = new MemoryStore();
+    const { driver } = recordingDriver(store, {
+      begin: [new NativeError('misuse', 'no sessions here')],
+      commit: [new NativeError('misuse', 'commit refused')],
+    });
+    const ctx = createTransactionContext(driver);
+    await expect(ctx.begin()).rejects.toBeInstanceOf(TypedMisuseError);
+    const tx = await ctx.begin();
+    await tx.handle.set('k', 1);
+    await expect(tx.commit()).rejects.toBeInstanceOf(TypedMisuseError);
+    expect(store.get('k')).toBeUndefined();
+    // State errors of the core are txkit's own and stay as they are.
+    await expect(tx.abort()).rejects.toBeInstanceOf(TransactionStateError);
+    await ctx.close();
+  });
+});
+
+describe('driver contract: units and begin info', () => {
+  it('runUnit wraps the retry loop of one unit: every attempt begins inside it, numbered, as an attempt of a unit', async () => {
+    const store = new MemoryStore();
+    const { driver, begins, units } = recordingDriver(store, { begin: [new NativeError('transient', 'busy')], commit: [new NativeError('transient', 'conflict')] });
+    const ctx = createTransactionContext(driver, { retry: FAST });
+    await ctx.withTransaction((tx) => tx.handle.set('k', 1));
+    expect(store.get('k')).toBe(1);
+    expect(units()).toBe(1);
+    expect(begins).toEqual([
+      { attempt: 1, unit: true, ambient: undefined, inUnit: 1 },
+      { attempt: 2, unit: true, ambient: undefined, inUnit: 1 },
+      { attempt: 3, unit: true, ambient: undefined, inUnit: 1 },
+    ]);
+    await ctx.close();
+  });
+
+  it("a begin by hand is no attempt of a unit; requires_new runs a unit of its own beside the ambient one; a joined call runs none", async () => {
+    const store = new MemoryStore();
+    const { driver, begins, units } = recordingDriver(store);
+    const ctx = createTransactionContext(driver);
+    let outerId = '';
+    await ctx.withTransaction(async (outer) => {
+      outerId = outer.id;
+      const byHand = await ctx.begin();
+      await byHand.abort();
+      await ctx.withTransaction(async () => undefined, { propagation: 'requires_new' });
+      await ctx.withTransaction(async () => undefined);
+    });
+    expect(units()).toBe(2);
+    expect(begins).toEqual([
+      { attempt: 1, unit: true, ambient: undefined, inUnit: 1 },
+      { attempt: 1, unit: false, ambient: outerId, inUnit: 0 },
+      { attempt: 1, unit: true, ambient: outerId, inUnit: 2 },
+    ]);
+    await ctx.close();
   });
 });

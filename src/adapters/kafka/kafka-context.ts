@@ -11,6 +11,7 @@ import {
 } from '../../core/index.js';
 import type {
   ContextOptions,
+  DriverBeginInfo,
   DriverTransaction,
   RecordMetadata,
   SendBatchRequest,
@@ -138,9 +139,7 @@ export function kafkaTransactions<K extends KafkaLike>(kafka: K, options: KafkaT
       ? producerConfig(transactionalId, producer as KafkaProducerConfigLike)
       : confluentProducerConfig(transactionalId, producer as ConfluentProducerConfig);
   const driver = new KafkaDriver(kafka, transactionalId, config, client);
-  const ctx = createTransactionContext(driver, contextOptions, { transactionalId, [KAFKA_CLIENT]: client });
-  driver.attach(ctx);
-  return ctx;
+  return createTransactionContext(driver, contextOptions, { transactionalId, [KAFKA_CLIENT]: client });
 }
 
 /** The client flavour of a context made by kafkaTransactions, or undefined for any other value. */
@@ -241,7 +240,6 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   readonly #waiters: Waiter[] = [];
   #fenced: FencedError | undefined;
   #closed = false;
-  #context: TransactionContext<KafkaTxHandle> | undefined;
 
   constructor(kafka: KafkaLike, transactionalId: string, config: KafkaProducerConfigLike, client: KafkaClientFlavor) {
     this.#kafka = kafka;
@@ -250,15 +248,10 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
     this.#config = config;
   }
 
-  /** @internal the context this driver serves, to see its ambient transaction. */
-  attach(ctx: TransactionContext<KafkaTxHandle>): void {
-    this.#context = ctx;
-  }
-
   classify = classifyKafkaError;
 
-  async begin(_options: object, signal: AbortSignal): Promise<DriverTransaction<KafkaTxHandle>> {
-    const ambient = this.#context?.current();
+  async begin(_options: object, signal: AbortSignal, info: DriverBeginInfo<KafkaTxHandle>): Promise<DriverTransaction<KafkaTxHandle>> {
+    const { ambient } = info;
     if (ambient !== undefined && !ENDED_STATES.has(ambient.state)) {
       // Waiting for the producer would wait for the very transaction this flow is running in.
       throw new TransactionPropagationError(
