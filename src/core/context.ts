@@ -3,7 +3,7 @@ import { NEVER_ABORTED, boundedBegin, checkBeginOptions } from './begin.js';
 import type { TransactionDriver } from './driver.js';
 import { ConfigError, TransactionPropagationError, TransactionStateError, classifyKnown } from './errors.js';
 import type { Classification } from './errors.js';
-import { FaultRegistry, attachFaultRegistry } from './faults.js';
+import { FaultRegistry } from './faults.js';
 import { defaultHookErrorHandler } from './hooks.js';
 import type { HookErrorHandler } from './hooks.js';
 import { abortedError, resolveRetryPolicy } from './retry-policy.js';
@@ -151,6 +151,11 @@ function addExtras<C extends object, X extends object>(ctx: C, extras: X, backen
   return Object.defineProperties(ctx, descriptors) as C & X;
 }
 
+/** The fault registry of a context made by createTransactionContext (for txkit/testing injectFaults), or undefined for any other object. */
+export function faultRegistryOf(ctx: unknown): FaultRegistry | undefined {
+  return CoreTransactionContext.faultsOf(ctx);
+}
+
 class CoreTransactionContext<H, O extends object> implements TransactionContext<H, O> {
   readonly backend: BackendName;
   readonly #driver: TransactionDriver<H, O>;
@@ -217,7 +222,11 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       runScoped: (tx, body) => tx.run(() => this.#ambient.run(tx, body, tx)),
       classify: (err) => this.#classify(err),
     };
-    attachFaultRegistry(this, this.#faults);
+  }
+
+  /** The fault registry of a context made by createTransactionContext, or undefined for any other object. */
+  static faultsOf(ctx: unknown): FaultRegistry | undefined {
+    return typeof ctx === 'object' && ctx !== null && #faults in ctx ? ctx.#faults : undefined;
   }
 
   current(): Transaction<H> | undefined {

@@ -8,6 +8,7 @@ import type { KafkaConsumerFactoryLike, KafkaLike } from '../../src/adapters/kaf
 import { MemoryDriver, MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
 import { HandleGuard } from '../../src/core/handle-guard.js';
+import { injectFaults } from '../../src/testing/index.js';
 import { ConfigError, TransactionPropagationError, TransactionStateError, TxkitError, createTransactionContext } from '../../src/core/index.js';
 import type { DriverTransaction, TransactionDriver } from '../../src/core/index.js';
 
@@ -301,6 +302,26 @@ describe('driver contract: units and begin info', () => {
       { attempt: 1, unit: false, ambient: outerId, inUnit: 0 },
       { attempt: 1, unit: true, ambient: outerId, inUnit: 2 },
     ]);
+    await ctx.close();
+  });
+});
+
+describe('fault injection finds the context without a registry', () => {
+  it('injectFaults works on any context made by createTransactionContext, and refuses anything else', async () => {
+    const store = new MemoryStore();
+    const ctx = createTransactionContext(memoryDriver(store, false), { retry: FAST });
+    const faults = injectFaults(ctx, { on: 'commit', as: 'transient' });
+    let runs = 0;
+    await ctx.withTransaction(async (tx) => {
+      runs += 1;
+      await tx.handle.set('k', runs);
+    });
+    expect(runs).toBe(2);
+    expect(faults.injected).toBe(1);
+    expect(store.get('k')).toBe(2);
+    for (const other of [{}, null, Object.create(ctx) as object]) {
+      expect(() => injectFaults(other as never, { on: 'begin', as: 'fatal' })).toThrow(ConfigError);
+    }
     await ctx.close();
   });
 });
