@@ -9,12 +9,14 @@ import type { HookErrorHandler } from './hooks.js';
 import { abortedError, resolveRetryPolicy } from './retry-policy.js';
 import { runTransaction } from './run-transaction.js';
 import type { UnitHost } from './run-transaction.js';
-import { JoinedTransaction, RootTransaction } from './transaction.js';
+import { JoinedTransaction } from './joined-transaction.js';
+import { RootTransaction } from './transaction.js';
 import { TxState } from './tx-state.js';
 import type { RootDeps, Scope } from './transaction.js';
 import type { Logger, Telemetry } from './telemetry.js';
 import { UnitMonitor, checkMonitorOptions, loggerHookErrorHandler } from './unit-monitor.js';
-import { checkKnownOptions, describeType } from './options.js';
+import { addExtras } from './extras.js';
+import { BEGIN_OPTION_KEYS, beginOptionHints, checkKnownOptions, describeType, sameOption, showOption } from './options.js';
 import type {
   BackendName,
   BeginOptions,
@@ -68,7 +70,6 @@ const PROPAGATIONS: ReadonlySet<string> = new Set<Propagation>([
 
 const RUN_OPTION_KEYS = new Set(['propagation', 'retry']);
 const PER_CALL_HINT = "'propagation' and 'retry' belong to each withTransaction call (the context's retry policy is its own 'retry' option).";
-const BEGIN_OPTION_KEYS: ReadonlySet<string> = new Set<keyof BeginOptions>(['timeoutMs', 'signal']);
 const CONTEXT_OPTION_KEYS: ReadonlySet<string> = new Set<keyof ContextOptions>(['retry', 'defaults', 'onHookError', 'telemetry', 'logger']);
 
 /**
@@ -131,24 +132,6 @@ export function createTransactionContext<H, O extends object, X extends object>(
 ): TransactionContext<H, O> & Readonly<X> {
   const ctx = new CoreTransactionContext(driver, options);
   return extras === undefined ? (ctx as CoreTransactionContext<H, O> & X) : addExtras(ctx, extras, driver.backend);
-}
-
-/**
- * Adds a backend's extras to its context as read-only, enumerable
- * properties. They only add: the context's own members stay the core's.
- */
-function addExtras<C extends object, X extends object>(ctx: C, extras: X, backend: BackendName): C & X {
-  if (typeof extras !== 'object' || extras === null) {
-    throw new ConfigError(`the extras of a ${backend} transaction context must be an object, got ${describeType(extras)}`, { backend });
-  }
-  const descriptors: PropertyDescriptorMap = {};
-  for (const key of Reflect.ownKeys(extras)) {
-    if (key in ctx) {
-      throw new ConfigError(`the extras of a ${backend} transaction context cannot replace its own member '${String(key)}'`, { backend });
-    }
-    descriptors[key] = { value: (extras as Record<PropertyKey, unknown>)[key], enumerable: true };
-  }
-  return Object.defineProperties(ctx, descriptors) as C & X;
 }
 
 /** The fault registry of a context made by createTransactionContext (for txkit/testing injectFaults), or undefined for any other object. */
@@ -471,8 +454,8 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       const asked = (options as Record<string, unknown>)[key];
       if (asked === undefined || sameOption(asked, running[key])) continue;
       throw new TransactionPropagationError(
-        `this call asks for ${key}=${show(asked)}, but the running ${this.backend} transaction it would ${how === 'join' ? 'join' : 'nest in'} ` +
-          `has ${key}=${show(running[key])}; a transaction's options cannot change once it runs: use propagation 'requires_new' ` +
+        `this call asks for ${key}=${showOption(asked)}, but the running ${this.backend} transaction it would ${how === 'join' ? 'join' : 'nest in'} ` +
+          `has ${key}=${showOption(running[key])}; a transaction's options cannot change once it runs: use propagation 'requires_new' ` +
           `for an independent transaction with these options, or leave ${key} out to take the running one's`,
         { backend: this.backend },
       );
@@ -504,24 +487,3 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
 }
 
 const EMPTY_OPTIONS = Object.freeze({}) as never;
-
-function sameOption(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function show(v: unknown): string {
-  return v === undefined ? 'the default' : typeof v === 'string' ? `'${v}'` : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
-}
-
-/** For keys a context does not know but each transaction would (e.g. `timeoutMs`), the advice to move them into `defaults`. */
-function beginOptionHints(driver: TransactionDriver<unknown, object>, options: object): Record<string, string> {
-  const hints: Record<string, string> = {};
-  for (const key of Object.keys(options)) {
-    if (BEGIN_OPTION_KEYS.has(key) || driver.optionKeys?.includes(key) === true) {
-      hints[key] = `'${key}' is an option of each transaction: give it as { defaults: { ${key} } } to apply it to every transaction of this context.`;
-    }
-  }
-  return hints;
-}
