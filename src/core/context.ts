@@ -1,20 +1,22 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
-import { setMaxListeners } from 'node:events';
+import { NEVER_ABORTED, boundedBegin, checkBeginOptions } from './begin.js';
 import type { TransactionDriver } from './driver.js';
-import { ConfigError, TransactionPropagationError, TransactionStateError, TransactionTimeoutError, classifyKnown } from './errors.js';
+import { ConfigError, TransactionPropagationError, TransactionStateError, classifyKnown } from './errors.js';
 import type { Classification } from './errors.js';
-import { FaultRegistry, attachFaultRegistry } from './faults.js';
+import { FaultRegistry } from './faults.js';
 import { defaultHookErrorHandler } from './hooks.js';
 import type { HookErrorHandler } from './hooks.js';
 import { abortedError, resolveRetryPolicy } from './retry-policy.js';
 import { runTransaction } from './run-transaction.js';
 import type { UnitHost } from './run-transaction.js';
-import { JoinedTransaction, RootTransaction } from './transaction.js';
+import { JoinedTransaction } from './joined-transaction.js';
+import { RootTransaction } from './transaction.js';
 import { TxState } from './tx-state.js';
 import type { RootDeps, Scope } from './transaction.js';
 import type { Logger, Telemetry } from './telemetry.js';
 import { UnitMonitor, checkMonitorOptions, loggerHookErrorHandler } from './unit-monitor.js';
-import { checkKnownOptions, describeType } from './options.js';
+import { addExtras } from './extras.js';
+import { BEGIN_OPTION_KEYS, beginOptionHints, checkKnownOptions, describeType, sameOption, showOption } from './options.js';
 import type {
   BackendName,
   BeginOptions,
@@ -68,7 +70,6 @@ const PROPAGATIONS: ReadonlySet<string> = new Set<Propagation>([
 
 const RUN_OPTION_KEYS = new Set(['propagation', 'retry']);
 const PER_CALL_HINT = "'propagation' and 'retry' belong to each withTransaction call (the context's retry policy is its own 'retry' option).";
-const BEGIN_OPTION_KEYS: ReadonlySet<string> = new Set<keyof BeginOptions>(['timeoutMs', 'signal']);
 const CONTEXT_OPTION_KEYS: ReadonlySet<string> = new Set<keyof ContextOptions>(['retry', 'defaults', 'onHookError', 'telemetry', 'logger']);
 
 /**
@@ -85,7 +86,6 @@ const CONTEXT_OPTION_KEYS: ReadonlySet<string> = new Set<keyof ContextOptions>([
  *
  * const driver: TransactionDriver<MyConnection> = {
  *   backend: 'postgres',
- *   capabilities: { savepoints: false },
  *   async begin() {
  *     const conn = await pool.acquire();
  *     await conn.query('BEGIN');
@@ -103,9 +103,40 @@ const CONTEXT_OPTION_KEYS: ReadonlySet<string> = new Set<keyof ContextOptions>([
  */
 export function createTransactionContext<H, O extends object = {}>(
   driver: TransactionDriver<H, O>,
+  options?: ContextOptions<O>,
+): TransactionContext<H, O>;
+/**
+ * Wraps a driver into a TransactionContext that also carries `extras`: what
+ * the backend gives its users besides transactions (the memory store, the
+ * producer's transactional.id, the client...), as read-only properties of the
+ * context, typed with it.
+ * @throws ConfigError when `options` are invalid, `extras` is not an object, or
+ *   one of its keys is a member of the context itself (`withTransaction`, `begin`, ...).
+ * @example
+ * ```ts
+ * import { createTransactionContext } from 'txkit';
+ *
+ * const ctx = createTransactionContext(driver, {}, { pool });
+ * ctx.pool; // typed as the pool given
+ * ```
+ */
+export function createTransactionContext<H, O extends object, X extends object>(
+  driver: TransactionDriver<H, O>,
+  options: ContextOptions<O> | undefined,
+  extras: X,
+): TransactionContext<H, O> & Readonly<X>;
+export function createTransactionContext<H, O extends object, X extends object>(
+  driver: TransactionDriver<H, O>,
   options: ContextOptions<O> = {},
-): TransactionContext<H, O> {
-  return new CoreTransactionContext(driver, options);
+  extras?: X,
+): TransactionContext<H, O> & Readonly<X> {
+  const ctx = new CoreTransactionContext(driver, options);
+  return extras === undefined ? (ctx as CoreTransactionContext<H, O> & X) : addExtras(ctx, extras, driver.backend);
+}
+
+/** The fault registry of a context made by createTransactionContext (for txkit/testing injectFaults), or undefined for any other object. */
+export function faultRegistryOf(ctx: unknown): FaultRegistry | undefined {
+  return CoreTransactionContext.faultsOf(ctx);
 }
 
 class CoreTransactionContext<H, O extends object> implements TransactionContext<H, O> {
@@ -117,6 +148,8 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   readonly #policy: Readonly<RetryPolicy>;
   readonly #defaults: (O & BeginOptions) | undefined;
   readonly #deps: RootDeps;
+  /** The same for transactions begun by hand: with the driver's error translation, if it has one. */
+  readonly #handDeps: RootDeps;
   /** The retry loop's view of this context, made once. */
   readonly #host: UnitHost<H, O & BeginOptions>;
   /** Undefined unless telemetry or a logger was given: the unobserved path stays a single check. */
@@ -163,14 +196,20 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       onAbortHookError: (err, tx) => onHookError(err, { backend: this.backend, transactionId: tx.id, hook: 'afterAbort' }),
       onEnd: (tx) => this.#open.delete(tx),
     };
+    const { translateError } = driver;
+    this.#handDeps = translateError === undefined ? this.#deps : { ...this.#deps, translateError: (err) => translateError.call(driver, err) };
     this.#host = {
       backend: this.backend,
       faults: this.#faults,
-      open: (attempt, beginOptions) => this.#openRoot(beginOptions, attempt),
+      open: (attempt, beginOptions) => this.#openRoot(beginOptions, attempt, true),
       runScoped: (tx, body) => tx.run(() => this.#ambient.run(tx, body, tx)),
       classify: (err) => this.#classify(err),
     };
-    attachFaultRegistry(this, this.#faults);
+  }
+
+  /** The fault registry of a context made by createTransactionContext, or undefined for any other object. */
+  static faultsOf(ctx: unknown): FaultRegistry | undefined {
+    return typeof ctx === 'object' && ctx !== null && #faults in ctx ? ctx.#faults : undefined;
   }
 
   current(): Transaction<H> | undefined {
@@ -187,10 +226,15 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     return scope !== undefined && scope.state === TxState.active ? scope : undefined;
   }
 
-  async begin(options?: O & BeginOptions): Promise<Transaction<H>> {
+  begin(options?: O & BeginOptions): Promise<Transaction<H>> {
+    const opening = this.#beginByHand(options);
+    return this.#driver.translateError === undefined ? opening : opening.catch((err: unknown) => this.#translated(err));
+  }
+
+  async #beginByHand(options: (O & BeginOptions) | undefined): Promise<Transaction<H>> {
     this.#assertOpen('begin');
     const merged = this.#merge(options);
-    return this.#openRoot(merged, 1);
+    return this.#openRoot(merged, 1, false);
   }
 
   withTransaction<T>(
@@ -206,7 +250,17 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     options?: O & RunOptions,
   ): Promise<T> {
     // Only the optional modes call it with undefined; the overloads keep callers honest about that.
-    const fn = callback as OptionalTransactionCallback<H, T>;
+    const running = this.#propagate(callback as OptionalTransactionCallback<H, T>, options);
+    return this.#driver.translateError === undefined ? running : running.catch((err: unknown) => this.#translated(err));
+  }
+
+  /** An error on its way to the caller, as the driver would have it told. */
+  #translated(err: unknown): never {
+    throw (this.#driver.translateError as (e: unknown) => unknown).call(this.#driver, err);
+  }
+
+  /** Runs `fn` as `propagation` says: in a new unit, joined to the running transaction, in a savepoint, or without one. */
+  #propagate<T>(fn: OptionalTransactionCallback<H, T>, options: (O & RunOptions) | undefined): Promise<T> {
     try {
       this.#assertOpen('withTransaction');
       if (typeof fn !== 'function') {
@@ -229,7 +283,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
           return this.#runUnit(fn, options, propagation);
         case 'nested':
           if (!ambient) return this.#runUnit(fn, options, propagation);
-          if (!this.#driver.capabilities.savepoints) {
+          if (!ambient.root.savepoints) {
             throw new TransactionPropagationError(
               `propagation 'nested' needs savepoints, which the ${this.backend} adapter does not have; ` +
                 "use 'required' to join the running transaction or 'requires_new' for an independent one",
@@ -325,17 +379,19 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     }
   }
 
-  async #openRoot(options: O & BeginOptions, attempt: number): Promise<RootTransaction<H>> {
+  /** Opens a root transaction: an attempt of a unit (`unit`), or one begun by hand. */
+  async #openRoot(options: O & BeginOptions, attempt: number, unit: boolean): Promise<RootTransaction<H>> {
     const signal = options.signal;
     if (signal?.aborted) throw abortedError(signal, this.backend, 'begin');
     this.#faults.raise('begin', this.backend);
     const startedAt = Date.now();
-    const beginning = this.#driver.begin(options, signal ?? NEVER_ABORTED);
+    const beginning = this.#driver.begin(options, signal ?? NEVER_ABORTED, { attempt, unit, ambient: this.#joinable() });
     const dtx =
       signal === undefined && options.timeoutMs === undefined
         ? await beginning
         : await boundedBegin(beginning, signal, options.timeoutMs, this.backend);
-    const tx = new RootTransaction(dtx, this.#deps, attempt, options, startedAt);
+    // Only a transaction begun by hand hands errors of its commit() and abort() straight to the caller.
+    const tx = new RootTransaction(dtx, unit ? this.#deps : this.#handDeps, attempt, options, startedAt);
     this.#open.add(tx as RootTransaction<unknown>);
     // The context may have closed, or the signal fired, while begin was in flight.
     if (this.#closing !== undefined || signal?.aborted) {
@@ -355,9 +411,14 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   #runUnit<T>(fn: (tx: Transaction<H>) => Promise<T>, options: (O & RunOptions) | undefined, propagation: Propagation): Promise<T> {
     const policy = resolveRetryPolicy(options?.retry, this.#policy, this.backend);
     const merged = this.#merge(options);
+    if (this.#driver.runUnit !== undefined) return this.#driver.runUnit(() => this.#runLoop(fn, policy, merged, propagation));
+    return this.#runLoop(fn, policy, merged, propagation);
+  }
+
+  #runLoop<T>(fn: (tx: Transaction<H>) => Promise<T>, policy: Readonly<RetryPolicy>, options: O & BeginOptions, propagation: Propagation): Promise<T> {
     const monitor = this.#monitor;
-    if (monitor === undefined) return runTransaction(this.#host, fn, policy, merged);
-    return monitor.run(propagation, (events) => runTransaction(this.#host, fn, policy, merged, undefined, events));
+    if (monitor === undefined) return runTransaction(this.#host, fn, policy, options);
+    return monitor.run(propagation, (events) => runTransaction(this.#host, fn, policy, options, undefined, events));
   }
 
   /**
@@ -393,8 +454,8 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       const asked = (options as Record<string, unknown>)[key];
       if (asked === undefined || sameOption(asked, running[key])) continue;
       throw new TransactionPropagationError(
-        `this call asks for ${key}=${show(asked)}, but the running ${this.backend} transaction it would ${how === 'join' ? 'join' : 'nest in'} ` +
-          `has ${key}=${show(running[key])}; a transaction's options cannot change once it runs: use propagation 'requires_new' ` +
+        `this call asks for ${key}=${showOption(asked)}, but the running ${this.backend} transaction it would ${how === 'join' ? 'join' : 'nest in'} ` +
+          `has ${key}=${showOption(running[key])}; a transaction's options cannot change once it runs: use propagation 'requires_new' ` +
           `for an independent transaction with these options, or leave ${key} out to take the running one's`,
         { backend: this.backend },
       );
@@ -425,92 +486,4 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   }
 }
 
-/**
- * The signal begin gets when the caller gave none. It never fires, so the
- * listeners drivers add to it while a begin waits (and remove after) do
- * nothing; many begins at once are no leak.
- */
-const NEVER_ABORTED = new AbortController().signal;
-setMaxListeners(0, NEVER_ABORTED);
 const EMPTY_OPTIONS = Object.freeze({}) as never;
-
-/**
- * Waits for a driver's begin no longer than the caller's signal and
- * `timeoutMs` allow, whatever the driver does with them: a begin stuck on a
- * pool, a coordinator or a network ends with the abort reason or TX_TIMEOUT,
- * and the transaction it opens later is rolled back at once.
- */
-async function boundedBegin<D extends { rollback(): Promise<void> }>(
-  beginning: Promise<D>,
-  signal: AbortSignal | undefined,
-  timeoutMs: number | undefined,
-  backend: BackendName,
-): Promise<D> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  let onAbort: (() => void) | undefined;
-  const started = Date.now();
-  const limit = new Promise<never>((_, reject) => {
-    if (timeoutMs !== undefined) {
-      timer = setTimeout(() => {
-        reject(
-          new TransactionTimeoutError(
-            'TX_TIMEOUT',
-            `the ${backend} transaction exceeded timeoutMs=${timeoutMs} before it began (waiting for a connection, a ` +
-              'session or the coordinator); raise timeoutMs, or check that the backend answers',
-            { backend, elapsedMs: Date.now() - started },
-          ),
-        );
-      }, timeoutMs);
-    }
-    if (signal !== undefined) {
-      onAbort = () => reject(abortedError(signal, backend, 'begin'));
-      signal.addEventListener('abort', onAbort, { once: true });
-    }
-  });
-  try {
-    return await Promise.race([beginning, limit]);
-  } catch (err) {
-    // The begin lost the race: a transaction it opens later is not anyone's, so it is rolled back.
-    beginning.then(
-      (late) => late.rollback().catch(() => undefined),
-      () => undefined,
-    );
-    throw err;
-  } finally {
-    if (timer !== undefined) clearTimeout(timer);
-    if (onAbort !== undefined) signal?.removeEventListener('abort', onAbort);
-  }
-}
-
-function sameOption(a: unknown, b: unknown): boolean {
-  if (Object.is(a, b)) return true;
-  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
-  return JSON.stringify(a) === JSON.stringify(b);
-}
-
-function show(v: unknown): string {
-  return v === undefined ? 'the default' : typeof v === 'string' ? `'${v}'` : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
-}
-
-function checkBeginOptions(options: BeginOptions, backend: BackendName): void {
-  const { timeoutMs, signal } = options;
-  if (timeoutMs !== undefined && !(typeof timeoutMs === 'number' && timeoutMs > 0 && Number.isFinite(timeoutMs))) {
-    throw new ConfigError(`timeoutMs must be a positive finite number of milliseconds, got ${String(timeoutMs)}`, {
-      backend,
-    });
-  }
-  if (signal !== undefined && !(signal instanceof AbortSignal)) {
-    throw new ConfigError(`signal must be an AbortSignal, got ${describeType(signal)}`, { backend });
-  }
-}
-
-/** For keys a context does not know but each transaction would (e.g. `timeoutMs`), the advice to move them into `defaults`. */
-function beginOptionHints(driver: TransactionDriver<unknown, object>, options: object): Record<string, string> {
-  const hints: Record<string, string> = {};
-  for (const key of Object.keys(options)) {
-    if (BEGIN_OPTION_KEYS.has(key) || driver.optionKeys?.includes(key) === true) {
-      hints[key] = `'${key}' is an option of each transaction: give it as { defaults: { ${key} } } to apply it to every transaction of this context.`;
-    }
-  }
-  return hints;
-}

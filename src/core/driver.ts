@@ -1,5 +1,5 @@
 import type { Classification } from './errors.js';
-import type { BackendName, BeginOptions } from './types.js';
+import type { BackendName, BeginOptions, Transaction } from './types.js';
 
 /**
  * What an adapter implements. The core owns the lifecycle, state checks,
@@ -9,8 +9,12 @@ import type { BackendName, BeginOptions } from './types.js';
 export interface TransactionDriver<H, O extends object = {}> {
   /** The backend this driver talks to; the context and its transactions report it. */
   readonly backend: BackendName;
-  /** What the backend can do beyond commit and rollback. */
-  readonly capabilities: DriverCapabilities;
+  /**
+   * Ignored: what a driver can do is what it implements (savepoints: a
+   * {@link DriverTransaction.savepoint} method).
+   * @deprecated Leave it out; it is kept so drivers that still declare it compile.
+   */
+  readonly capabilities?: DriverCapabilities;
   /**
    * The keys of this backend's own transaction options (e.g. `isolationLevel`).
    * When given, the core refuses any other key in a call's options, in
@@ -24,19 +28,65 @@ export interface TransactionDriver<H, O extends object = {}> {
   /**
    * Opens a native transaction. `options` are the call's options over the
    * context defaults; `signal` fires when the caller cancels (a signal that
-   * never fires when the caller gave none).
+   * never fires when the caller gave none); `info` says which begin this is.
    */
-  begin(options: O & BeginOptions, signal: AbortSignal): Promise<DriverTransaction<H>>;
+  begin(options: O & BeginOptions, signal: AbortSignal, info: DriverBeginInfo<H>): Promise<DriverTransaction<H>>;
+  /**
+   * Runs one `withTransaction` unit: the core calls it around the unit's
+   * whole retry loop, so every begin of the unit's attempts (those with
+   * `info.unit` true) runs inside `run`. A driver uses it to share state
+   * across the attempts of one unit and to free that state when the unit is
+   * over (MongoDB reruns a unit on one session, ended here). It must settle
+   * as `run` does. Units that join a running transaction begin nothing and
+   * are not run through it.
+   * @default the unit runs as it is
+   */
+  runUnit?<T>(run: () => Promise<T>): Promise<T>;
   /** Judges a native error. Unknown errors must come back `fatal`. */
   classify(err: unknown): Classification;
+  /**
+   * Turns an error on its way to the caller into the one the caller should
+   * get, e.g. a native error that reveals a misuse into a typed error; any
+   * other error is returned as it is. The core applies it once, where an error
+   * leaves the context: the rejection of `withTransaction` (after the retry
+   * loop judged the native error with {@link TransactionDriver.classify}), of
+   * `begin()`, and of `commit()` and `abort()` of a transaction begun with
+   * `begin()`.
+   * @default errors reach the caller as they are
+   */
+  translateError?(err: unknown): unknown;
   /** Frees the driver's resources; called once, by the context's `close()`, after open transactions were aborted. */
   close(): Promise<void>;
 }
 
-/** Optional features of a driver. */
+/**
+ * What drivers used to declare about themselves; the core ignores it.
+ * @deprecated A driver supports savepoints when its transactions have a
+ * {@link DriverTransaction.savepoint} method; nothing else is declared.
+ */
 export interface DriverCapabilities {
-  /** `propagation: 'nested'` works through savepoints. */
-  readonly savepoints: boolean;
+  /** Ignored: `propagation: 'nested'` works when {@link DriverTransaction.savepoint} is implemented. */
+  readonly savepoints?: boolean;
+}
+
+/** What the core tells {@link TransactionDriver.begin} about the transaction it asks for. */
+export interface DriverBeginInfo<H> {
+  /** Which attempt of its unit this transaction is: 1, then 2, 3... for reruns; 1 for a transaction begun with `begin()`. */
+  readonly attempt: number;
+  /**
+   * True when the transaction is an attempt of a `withTransaction` unit (the
+   * begin runs inside {@link TransactionDriver.runUnit}); false when it is
+   * begun by hand with `begin()`, which is no attempt of any unit, even when
+   * called inside one's callback.
+   */
+  readonly unit: boolean;
+  /**
+   * The transaction of this context that the caller is running in, if any
+   * is active: the new transaction begins beside it, independent of it
+   * (`propagation: 'requires_new'`, or `begin()` inside a callback). A backend
+   * that cannot run two at once refuses here instead of waiting for it.
+   */
+  readonly ambient: Transaction<H> | undefined;
 }
 
 /** What {@link DriverTransaction.resolveCommit} found out about a commit whose result was unknown. */
@@ -79,7 +129,11 @@ export interface DriverTransaction<H> {
    * committed this way never runs again. `undefined`: still open, the core ends it.
    */
   endedNatively?(): Promise<'committed' | 'aborted' | undefined>;
-  /** Opens a savepoint for `propagation: 'nested'`. Required when capabilities.savepoints is true. */
+  /**
+   * Opens a savepoint for `propagation: 'nested'`. Having this method is what
+   * supporting savepoints means: without it, `nested` inside a running
+   * transaction throws TransactionPropagationError.
+   */
   savepoint?(): Promise<DriverSavepoint<H>>;
   /**
    * The transaction timed out or was cancelled while work may be running:

@@ -59,14 +59,3 @@ export class FaultRegistry {
     return { error: new TxkitError('INJECTED_FATAL', what, { backend }), lost: undefined };
   }
 }
-
-const registries = new WeakMap<object, FaultRegistry>();
-
-export function attachFaultRegistry(ctx: object, registry: FaultRegistry): void {
-  registries.set(ctx, registry);
-}
-
-/** The fault registry of a context built by createTransactionContext, or undefined for any other object. */
-export function faultRegistryOf(ctx: object): FaultRegistry | undefined {
-  return registries.get(ctx);
-}

@@ -1,5 +1,9 @@
 import { ConfigError } from './errors.js';
-import type { BackendName } from './types.js';
+import type { TransactionDriver } from './driver.js';
+import type { BackendName, BeginOptions } from './types.js';
+
+/** The core's own begin options, which every transaction takes. */
+export const BEGIN_OPTION_KEYS: ReadonlySet<string> = new Set<keyof BeginOptions>(['timeoutMs', 'signal']);
 
 /**
  * Refuses keys an options object does not know: a misspelt option is a
@@ -31,4 +35,27 @@ export function checkKnownOptions(
 /** Describes a value's type for error messages: `null`, `an array`, or its `typeof`. */
 export function describeType(v: unknown): string {
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
+/** Whether an option asked for is the one a running transaction has (objects compared by their JSON). */
+export function sameOption(a: unknown, b: unknown): boolean {
+  if (Object.is(a, b)) return true;
+  if (typeof a !== 'object' || typeof b !== 'object' || a === null || b === null) return false;
+  return JSON.stringify(a) === JSON.stringify(b);
+}
+
+/** An option's value as a message shows it. */
+export function showOption(v: unknown): string {
+  return v === undefined ? 'the default' : typeof v === 'string' ? `'${v}'` : typeof v === 'object' && v !== null ? JSON.stringify(v) : String(v);
+}
+
+/** For keys a context does not know but each transaction would (e.g. `timeoutMs`), the advice to move them into `defaults`. */
+export function beginOptionHints(driver: TransactionDriver<unknown, object>, options: object): Record<string, string> {
+  const hints: Record<string, string> = {};
+  for (const key of Object.keys(options)) {
+    if (BEGIN_OPTION_KEYS.has(key) || driver.optionKeys?.includes(key) === true) {
+      hints[key] = `'${key}' is an option of each transaction: give it as { defaults: { ${key} } } to apply it to every transaction of this context.`;
+    }
+  }
+  return hints;
 }

@@ -22,6 +22,8 @@ export interface RootDeps {
   classify(err: unknown): Classification;
   onAbortHookError(err: unknown, tx: Transaction<unknown>): void;
   onEnd(tx: RootTransaction<unknown>): void;
+  /** For a transaction begun by hand: the driver's translation of errors its commit() and abort() hand the caller. */
+  translateError?(err: unknown): unknown;
 }
 
 /** A scope that callbacks can join or open savepoints in: a root transaction or a savepoint. */
@@ -150,7 +152,12 @@ export class RootTransaction<H> implements Scope<H> {
    * Commits. Called again after an UnknownCommitResultError (state still
    * `committing`), it resolves or resends the commit instead of starting over.
    */
-  async commit(): Promise<void> {
+  commit(): Promise<void> {
+    const translate = this.#deps.translateError;
+    return translate === undefined ? this.#commit() : this.#commit().catch((err: unknown) => Promise.reject(translate(err)));
+  }
+
+  async #commit(): Promise<void> {
     const retry = this.#state === TxState.committing;
     this.#enter('commit', TxState.committing);
     this.#commitEntered = true;
@@ -247,7 +254,12 @@ export class RootTransaction<H> implements Scope<H> {
     return this.#pending.track(work);
   }
 
-  async abort(reason?: unknown): Promise<void> {
+  abort(reason?: unknown): Promise<void> {
+    const translate = this.#deps.translateError;
+    return translate === undefined ? this.#abort(reason) : this.#abort(reason).catch((err: unknown) => Promise.reject(translate(err)));
+  }
+
+  async #abort(reason: unknown): Promise<void> {
     this.#enter('abort', TxState.aborting);
     try {
       await this.#rollbackToEnd(reason);
@@ -256,10 +268,15 @@ export class RootTransaction<H> implements Scope<H> {
     }
   }
 
+  /** The driver's transactions open savepoints (they have `savepoint()`), so `propagation: 'nested'` works. */
+  get savepoints(): boolean {
+    return this.#dtx.savepoint !== undefined;
+  }
+
   async openSavepoint(): Promise<SavepointTransaction<H>> {
     this.#assertActive('savepoint');
     if (this.#dtx.savepoint === undefined) {
-      throw new TransactionStateError(`the ${this.backend} adapter declares savepoints but cannot open one`, {
+      throw new TransactionStateError(`the ${this.backend} adapter cannot open savepoints`, {
         backend: this.backend,
       });
     }
@@ -282,7 +299,7 @@ export class RootTransaction<H> implements Scope<H> {
   async abortQuietly(reason: unknown): Promise<void> {
     if (this.#state === TxState.active && !this.#busy) {
       try {
-        await this.abort(reason);
+        await this.#abort(reason);
       } catch (err) {
         attachAbortError(reason, err);
       }
@@ -624,60 +641,5 @@ export class SavepointTransaction<H> implements Scope<H> {
         { backend: this.backend, state: this.#parent.state, method },
       );
     }
-  }
-}
-
-/**
- * What a callback gets when it joins a running transaction (`required`,
- * `supports`, `mandatory`): the same transaction, but only the scope that
- * opened it may commit it.
- */
-export class JoinedTransaction<H> implements Transaction<H> {
-  constructor(readonly scope: Scope<H>) {}
-
-  get id(): string {
-    return this.scope.id;
-  }
-  get backend(): BackendName {
-    return this.scope.backend;
-  }
-  get attempt(): number {
-    return this.scope.attempt;
-  }
-  get handle(): H {
-    return this.scope.handle;
-  }
-  get signal(): AbortSignal {
-    return this.scope.signal;
-  }
-  get state(): TxState {
-    return this.scope.state;
-  }
-
-  commit(): Promise<void> {
-    return Promise.reject(
-      new TransactionStateError(
-        `commit() is not allowed in a scope that joined a running ${this.backend} transaction; the scope that ` +
-          "opened it commits when its callback returns (use propagation 'requires_new' for an independent transaction)",
-        { backend: this.backend, state: this.state, method: 'commit', code: 'JOINED_COMMIT' },
-      ),
-    );
-  }
-
-  /** Aborts the whole transaction this scope joined. */
-  abort(reason?: unknown): Promise<void> {
-    return this.scope.abort(reason);
-  }
-
-  track<T>(work: Promise<T>): Promise<T> {
-    return this.scope.track(work);
-  }
-
-  afterCommit(fn: () => unknown): void {
-    this.scope.afterCommit(fn);
-  }
-
-  afterAbort(fn: (reason: unknown) => unknown): void {
-    this.scope.afterAbort(fn);
   }
 }

@@ -1,6 +1,6 @@
 import { ConfigError } from '../core/index.js';
 import type { Classification, TransactionContext } from '../core/index.js';
-import { faultRegistryOf } from '../core/faults.js';
+import { faultRegistryOf } from '../core/context.js';
 import type { FaultPlan, FaultPoint, LostCommitPart } from '../core/faults.js';
 
 /** What {@link injectFaults} should raise, where and how often. */

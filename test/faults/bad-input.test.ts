@@ -189,7 +189,7 @@ table('SQL handles after their transaction ended: TransactionStateError (SQLite,
       return ctx.withTransaction(async () => old.raw('select 1'));
     },
     error: TransactionStateError,
-    message: /query\(\) is not allowed: this SQLite transaction has ended .*use the handle of the transaction you are in, not one kept from an earlier unit/,
+    message: /query\(\) is not allowed: this SQLite transaction handle belongs to a transaction that has ended .*use the handle of the transaction you are in, not one kept from an earlier unit/,
     code: 'HANDLE_ENDED',
   },
 ]);
@@ -203,7 +203,7 @@ describe.skipIf(pgUrl === undefined)('pg handle misuse on a real Postgres', () =
         await tx.commit();
         return tx.handle.query('select 1');
       },
-      message: /query\(\) is not allowed: this Postgres transaction has ended \(committing\).*use the handle of the transaction you are in/,
+      message: /query\(\) is not allowed: this Postgres transaction handle belongs to a transaction that has ended \(committing\).*use the handle of the transaction you are in/,
       code: 'HANDLE_ENDED',
     },
     {

@@ -368,7 +368,6 @@ describe('misuse: a begin that does not answer', () => {
     let rolledBack = 0;
     const ctx = createTransactionContext({
       backend: 'memory',
-      capabilities: { savepoints: false },
       begin: async () => {
         await gate;
         const dtx = await base.begin();

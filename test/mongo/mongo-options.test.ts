@@ -115,6 +115,22 @@ describe('mongodb adapter options (real driver, scripted server)', () => {
     await loose.close();
   });
 
+  it('a transaction begun by hand inside a unit is no attempt of it: it gets a session of its own, and both are ended', async () => {
+    const tracked = trackSessions(client);
+    const ctx = mongoTransactions(tracked.client);
+    const [unitSession, manualSession] = await ctx.withTransaction(async (tx) => {
+      const manual = await ctx.begin();
+      await manual.abort();
+      // Not kept for a rerun of the unit, as an attempt's session would be.
+      expect(manual.handle.hasEnded).toBe(true);
+      return [tx.handle, manual.handle] as const;
+    });
+    expect(manualSession).not.toBe(unitSession);
+    expect(tracked.sessions).toEqual([unitSession, manualSession]);
+    expect(tracked.sessions.every((s) => s.hasEnded)).toBe(true);
+    await ctx.close();
+  });
+
   it('an empty transaction commits without sending anything, and its session is ended', async () => {
     const tracked = trackSessions(client);
     const ctx = mongoTransactions(tracked.client);

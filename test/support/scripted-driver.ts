@@ -33,21 +33,17 @@ export interface ScriptedDriverOptions {
   script: AttemptScript[];
   /** How an unknown commit can be settled: by asking the backend, by resending, or not at all. */
   settle: 'resolve' | 'recommit' | 'none';
-  savepoints?: boolean;
 }
 
 export class ScriptedDriver implements TransactionDriver<{ write(effect: string): void }> {
   readonly backend = 'memory' as const;
-  readonly capabilities: { savepoints: boolean };
   /** Effects made durable, in order. */
   readonly applied: string[] = [];
   readonly events: string[] = [];
   closed = 0;
   #next = 0;
 
-  constructor(readonly options: ScriptedDriverOptions) {
-    this.capabilities = { savepoints: options.savepoints ?? false };
-  }
+  constructor(readonly options: ScriptedDriverOptions) {}
 
   async begin(): Promise<DriverTransaction<{ write(effect: string): void }>> {
     const step = this.options.script[this.#next++] ?? {};

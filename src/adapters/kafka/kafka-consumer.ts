@@ -1,6 +1,6 @@
 import { ConfigError, TransactionStateError } from '../../core/index.js';
 import type { RetryPolicy, Transaction } from '../../core/index.js';
-import { kafkaDriverOf } from './kafka-context.js';
+import { kafkaClientOf } from './kafka-context.js';
 import type { KafkaTransactionContext } from './kafka-context.js';
 import type {
   KafkaConsumerExtraConfig,
@@ -125,7 +125,7 @@ export function transactionalConsumer<K extends KafkaConsumerFactoryLike>(
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError('transactionalConsumer(kafka, options) needs { context, groupId, topics, eachBatch }', { backend: 'kafka' });
   }
-  if (kafkaDriverOf(options.context) === undefined) {
+  if (kafkaClientOf(options.context) === undefined) {
     throw new ConfigError('transactionalConsumer needs `context` made by kafkaTransactions(kafka, { transactionalId })', {
       backend: 'kafka',
     });
@@ -161,7 +161,7 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
   readonly #skipped = new Map<string, SkippedTail>();
 
   constructor(kafka: K, options: TransactionalConsumerOptions<K>) {
-    this.#confluent = kafkaDriverOf(options.context)?.client === 'confluent';
+    this.#confluent = kafkaClientOf(options.context) === 'confluent';
     this.#kafka = kafka;
     this.#options = options;
     this.done = new Promise<void>((resolve, reject) => (this.#settle = { resolve, reject }));

@@ -11,6 +11,7 @@ import {
 } from '../../core/index.js';
 import type {
   ContextOptions,
+  DriverBeginInfo,
   DriverTransaction,
   RecordMetadata,
   SendBatchRequest,
@@ -19,6 +20,8 @@ import type {
   TransactionContext,
   TransactionDriver,
 } from '../../core/index.js';
+import { HandleGuard } from '../../core/handle-guard.js';
+import type { HandleGuardSpec } from '../../core/handle-guard.js';
 import { classifyKafkaError, translateKafkaError } from './kafka-errors.js';
 import type { KafkaOperation } from './kafka-errors.js';
 import type {
@@ -79,7 +82,8 @@ export interface KafkaTransactionsOptions<K extends KafkaLike = KafkaLike> exten
 /** A Kafka transaction context: one transactional producer, transactions run one at a time. */
 export type KafkaTransactionContext = TransactionContext<KafkaTxHandle> & { readonly transactionalId: string };
 
-const drivers = new WeakMap<object, KafkaDriver>();
+/** Where a context made by kafkaTransactions keeps its client flavour, for transactionalConsumer. */
+const KAFKA_CLIENT: unique symbol = Symbol('txkit.kafka.client');
 const ENDED_STATES: ReadonlySet<string> = new Set(['committed', 'aborted', 'failed']);
 
 /**
@@ -135,15 +139,14 @@ export function kafkaTransactions<K extends KafkaLike>(kafka: K, options: KafkaT
       ? producerConfig(transactionalId, producer as KafkaProducerConfigLike)
       : confluentProducerConfig(transactionalId, producer as ConfluentProducerConfig);
   const driver = new KafkaDriver(kafka, transactionalId, config, client);
-  const ctx = createTransactionContext(driver, contextOptions);
-  driver.attach(ctx);
-  drivers.set(ctx, driver);
-  return Object.defineProperty(ctx, 'transactionalId', { value: transactionalId, enumerable: true }) as KafkaTransactionContext;
+  return createTransactionContext(driver, contextOptions, { transactionalId, [KAFKA_CLIENT]: client });
 }
 
-/** The driver behind a context made by kafkaTransactions, or undefined. */
-export function kafkaDriverOf(ctx: object): KafkaDriver | undefined {
-  return drivers.get(ctx);
+/** The client flavour of a context made by kafkaTransactions, or undefined for any other value. */
+export function kafkaClientOf(ctx: unknown): KafkaClientFlavor | undefined {
+  if (typeof ctx !== 'object' || ctx === null || !(KAFKA_CLIENT in ctx)) return undefined;
+  const client = ctx[KAFKA_CLIENT];
+  return client === 'kafkajs' || client === 'confluent' ? client : undefined;
 }
 
 function producerConfig(transactionalId: string, extra: KafkaProducerConfigLike): KafkaProducerConfigLike {
@@ -225,7 +228,6 @@ interface Waiter {
  */
 export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   readonly backend = 'kafka' as const;
-  readonly capabilities = { savepoints: false };
   /** Kafka transactions take only the core's options (timeoutMs, signal): any other key is a mistake. */
   readonly optionKeys: readonly string[] = [];
   readonly transactionalId: string;
@@ -238,7 +240,6 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   readonly #waiters: Waiter[] = [];
   #fenced: FencedError | undefined;
   #closed = false;
-  #context: TransactionContext<KafkaTxHandle> | undefined;
 
   constructor(kafka: KafkaLike, transactionalId: string, config: KafkaProducerConfigLike, client: KafkaClientFlavor) {
     this.#kafka = kafka;
@@ -247,15 +248,10 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
     this.#config = config;
   }
 
-  /** @internal the context this driver serves, to see its ambient transaction. */
-  attach(ctx: TransactionContext<KafkaTxHandle>): void {
-    this.#context = ctx;
-  }
-
   classify = classifyKafkaError;
 
-  async begin(_options: object, signal: AbortSignal): Promise<DriverTransaction<KafkaTxHandle>> {
-    const ambient = this.#context?.current();
+  async begin(_options: object, signal: AbortSignal, info: DriverBeginInfo<KafkaTxHandle>): Promise<DriverTransaction<KafkaTxHandle>> {
+    const { ambient } = info;
     if (ambient !== undefined && !ENDED_STATES.has(ambient.state)) {
       // Waiting for the producer would wait for the very transaction this flow is running in.
       throw new TransactionPropagationError(
@@ -410,13 +406,19 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
 
 type Ending = 'committed' | 'rolled back' | 'ended with an unknown outcome';
 
+const HANDLE: HandleGuardSpec<Ending> = {
+  backend: 'kafka',
+  label: 'kafka',
+  describe: (ended) => ({ how: ended, state: ended === 'committed' ? 'committed' : 'aborted' }),
+};
+
 /** One Kafka transaction: the handle the callback uses, and commit/rollback for the core. */
 class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
   readonly handle: KafkaTxHandle;
   readonly #driver: KafkaDriver;
   readonly #slot: ProducerSlot;
   readonly #native: KafkaNativeTransaction;
-  #ended: Ending | undefined;
+  readonly #guard = new HandleGuard(HANDLE);
   /** Requests of this transaction in flight; a rollback during one rebuilds instead of racing it with EndTxn. */
   #inflight = 0;
 
@@ -485,7 +487,7 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
   }
 
   async rollback(): Promise<void> {
-    if (this.#ended !== undefined) return;
+    if (this.#guard.ended !== undefined) return;
     try {
       if (this.#driver.fenced) return; // The producer that fenced us aborts this transaction.
       if (this.#inflight > 0) this.#slot.broken = true;
@@ -515,19 +517,13 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
   }
 
   #end(how: Ending): void {
-    if (this.#ended !== undefined) return;
-    this.#ended = how;
+    if (this.#guard.ended !== undefined) return;
+    this.#guard.ended = how;
     this.#driver.release();
   }
 
   #assertOpen(method: string): void {
-    if (this.#ended !== undefined) {
-      throw new TransactionStateError(
-        `${method}() is not allowed: this kafka transaction handle belongs to a transaction that ${this.#ended}; ` +
-          'use the handle of the transaction you are in',
-        { backend: 'kafka', method, state: this.#ended === 'committed' ? 'committed' : 'aborted', code: 'HANDLE_ENDED' },
-      );
-    }
+    this.#guard.assertOpen(method);
     if (this.#driver.fenced) {
       throw new FencedError(
         `${method}() is not allowed: the kafka producer (transactional.id '${this.#driver.transactionalId}') was fenced by a newer one`,

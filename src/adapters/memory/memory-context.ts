@@ -1,7 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import {
   ConfigError,
-  TransactionStateError,
   createTransactionContext,
   validateSendBatchRequest,
   validateSendOffsetsRequest,
@@ -18,6 +17,8 @@ import type {
   TransactionContext,
   TransactionDriver,
 } from '../../core/index.js';
+import { HandleGuard } from '../../core/handle-guard.js';
+import type { HandleGuardSpec } from '../../core/handle-guard.js';
 import { classifyMemoryError } from './memory-errors.js';
 import { MemoryStore, copy, offsetKey } from './memory-store.js';
 import type { MemoryTxHandle } from './memory-types.js';
@@ -61,14 +62,12 @@ export function memoryTransactions(options: MemoryTransactionsOptions = {}): Mem
   if (!(store instanceof MemoryStore)) {
     throw new ConfigError('memoryTransactions({ store }) needs a MemoryStore instance', { backend: 'memory' });
   }
-  const ctx = createTransactionContext(new MemoryDriver(store), contextOptions);
-  return Object.defineProperty(ctx, 'store', { value: store, enumerable: true }) as MemoryTransactionContext;
+  return createTransactionContext(new MemoryDriver(store), contextOptions, { store });
 }
 
 /** The memory backend's TransactionDriver: also a small reference for writing an adapter. */
 export class MemoryDriver implements TransactionDriver<MemoryTxHandle> {
   readonly backend = 'memory' as const;
-  readonly capabilities = { savepoints: true };
   /** @param store the store every transaction of this driver reads and writes. */
   constructor(readonly store: MemoryStore) {}
 
@@ -97,6 +96,14 @@ interface Mark {
   sends: number;
 }
 
+type Ending = 'committed' | 'rolled back';
+
+const HANDLE: HandleGuardSpec<Ending> = {
+  backend: 'memory',
+  label: 'memory',
+  describe: (ended) => ({ how: `was ${ended}`, state: ended === 'committed' ? 'committed' : 'aborted' }),
+};
+
 class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
   readonly id = randomUUID();
   readonly handle: MemoryTxHandle;
@@ -104,7 +111,7 @@ class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
   #writes = new Map<string, { value: unknown; deleted: boolean }>();
   readonly #seen = new Map<string, number>();
   readonly #sends: SendRequest[] = [];
-  #ended: 'committed' | 'rolled back' | undefined;
+  readonly #guard = new HandleGuard(HANDLE);
 
   constructor(store: MemoryStore) {
     this.#store = store;
@@ -113,12 +120,12 @@ class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
       set: async (key: string, value: unknown) => this.#write(key, value, false),
       delete: async (key: string) => this.#write(key, undefined, true),
       send: async (request: SendRequest) => {
-        this.#assertOpen('send');
+        this.#guard.assertOpen('send');
         validateSendRequest(request, 'memory');
         return this.#send([request]);
       },
       sendBatch: async (request: SendBatchRequest) => {
-        this.#assertOpen('sendBatch');
+        this.#guard.assertOpen('sendBatch');
         validateSendBatchRequest(request, 'memory');
         return this.#send(request.topicMessages);
       },
@@ -127,10 +134,10 @@ class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
   }
 
   async commit(): Promise<void> {
-    if (this.#ended === 'committed') return;
-    this.#assertOpen('commit');
+    if (this.#guard.ended === 'committed') return;
+    this.#guard.assertOpen('commit');
     this.#store.commit({ transactionId: this.id, seen: this.#seen, writes: this.#writes, sends: this.#sends });
-    this.#ended = 'committed';
+    this.#guard.ended = 'committed';
   }
 
   /** Committing twice is a no-op, as MongoDB's commitTransaction is. */
@@ -139,9 +146,9 @@ class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
   }
 
   async rollback(): Promise<void> {
-    if (this.#ended !== undefined) return;
+    if (this.#guard.ended !== undefined) return;
     this.#store.release(this.#writes.keys(), this.id);
-    this.#ended = 'rolled back';
+    this.#guard.ended = 'rolled back';
   }
 
   async savepoint(): Promise<DriverSavepoint<MemoryTxHandle>> {
@@ -153,7 +160,7 @@ class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
       handle: this.handle,
       release: async () => undefined,
       rollback: async () => {
-        this.#assertOpen('rollback to savepoint');
+        this.#guard.assertOpen('rollback to savepoint');
         const dropped = [...this.#writes.keys()].filter((k) => !mark.writes.has(k));
         this.#store.release(dropped, this.id);
         this.#writes = new Map(mark.writes);
@@ -164,7 +171,7 @@ class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
   }
 
   #get(key: string): unknown {
-    this.#assertOpen('get');
+    this.#guard.assertOpen('get');
     checkKey(key, 'get');
     const own = this.#writes.get(key);
     if (own !== undefined) return own.deleted ? undefined : copy(own.value);
@@ -173,7 +180,7 @@ class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
   }
 
   #write(key: string, value: unknown, deleted: boolean): void {
-    this.#assertOpen(deleted ? 'delete' : 'set');
+    this.#guard.assertOpen(deleted ? 'delete' : 'set');
     checkKey(key, deleted ? 'delete' : 'set');
     if (!deleted && value === undefined) {
       throw new ConfigError(`set('${key}') needs a value; use delete('${key}') to remove a key`, { backend: 'memory' });
@@ -195,23 +202,13 @@ class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
   }
 
   #sendOffsets(request: SendOffsetsRequest): void {
-    this.#assertOpen('sendOffsets');
+    this.#guard.assertOpen('sendOffsets');
     validateSendOffsetsRequest(request, 'memory');
     for (const t of request.topics) {
       for (const p of t.partitions) {
         // Offsets are keys like any other, so two consumers committing one partition conflict.
         this.#write(offsetKey(request.consumerGroupId, t.topic, p.partition), Number(p.offset), false);
       }
-    }
-  }
-
-  #assertOpen(method: string): void {
-    if (this.#ended !== undefined) {
-      throw new TransactionStateError(
-        `${method}() is not allowed: this memory transaction handle belongs to a transaction that was ${this.#ended}; ` +
-          'use the handle of the transaction you are in',
-        { backend: 'memory', method, state: this.#ended === 'committed' ? 'committed' : 'aborted', code: 'HANDLE_ENDED' },
-      );
     }
   }
 }

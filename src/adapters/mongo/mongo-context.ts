@@ -1,6 +1,13 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { ConfigError, checkKnownOptions, createTransactionContext } from '../../core/index.js';
-import type { Classification, ContextOptions, DriverTransaction, TransactionContext, TransactionDriver } from '../../core/index.js';
+import type {
+  Classification,
+  ContextOptions,
+  DriverBeginInfo,
+  DriverTransaction,
+  TransactionContext,
+  TransactionDriver,
+} from '../../core/index.js';
 import { MongoCommitTimeoutError, classifyMongoError, commitError, misuseError } from './mongo-errors.js';
 import type {
   MongoClientLike,
@@ -125,23 +132,7 @@ export function mongoTransactions<C extends MongoClientLike>(
   }
   // C['startSession'] returns SessionOf<C> by definition; TypeScript cannot see that through the generic.
   const driver = new MongoDriver(client as unknown as SessionFactory<SessionOf<C>>, { causalConsistency });
-  const ctx = createTransactionContext(driver, contextOptions);
-  // Misuses surface in the user's own operations, where no adapter code runs;
-  // they get their typed error where the unit hands its error back.
-  const run = ctx.withTransaction.bind(ctx) as (fn: unknown, o?: unknown) => Promise<unknown>;
-  Object.defineProperty(ctx, 'withTransaction', {
-    value: (fn: unknown, o?: unknown) => driver.runUnit(fn, (body) => run(body, o)).catch(rethrowTyped),
-    configurable: true,
-    writable: true,
-  });
-  // A transaction begun by hand is no attempt of the unit it may be called in: it gets a session of its own.
-  const begin = ctx.begin.bind(ctx);
-  Object.defineProperty(ctx, 'begin', {
-    value: (o?: MongoTxOptions) => driver.outsideUnits(() => begin(o)),
-    configurable: true,
-    writable: true,
-  });
-  return ctx;
+  return createTransactionContext(driver, contextOptions);
 }
 
 /**
@@ -161,21 +152,17 @@ interface SessionFactory<S extends MongoSessionLike> {
   startSession(options?: MongoSessionOptionsLike): S;
 }
 
-function rethrowTyped(err: unknown): never {
-  throw misuseError(err) ?? err;
-}
-
 /** The MongoDB TransactionDriver: one ClientSession per transaction, classified by error labels. */
 export class MongoDriver<S extends MongoSessionLike> implements TransactionDriver<S, MongoTxOptions> {
   readonly backend = 'mongodb' as const;
-  readonly capabilities = { savepoints: false };
   readonly #client: SessionFactory<S>;
   readonly #sessionOptions: { causalConsistency: boolean };
   /** Transactions not yet ended: a commit whose result stays unknown keeps its session until close(). */
   readonly #open = new Set<MongoTransaction<S>>();
   /** Sessions kept between two attempts of a unit. */
   readonly #idle = new Set<S>();
-  readonly #units = new AsyncLocalStorage<UnitScope<S> | undefined>();
+  /** The unit whose retry loop runs in this async context (see runUnit). */
+  readonly #units = new AsyncLocalStorage<UnitScope<S>>();
 
   constructor(client: SessionFactory<S>, options: { causalConsistency: boolean }) {
     this.#client = client;
@@ -222,8 +209,9 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
     }
   }
 
-  async begin(options: MongoTxOptions): Promise<DriverTransaction<S>> {
-    const scope = this.#units.getStore();
+  /** A unit's attempt continues on the session the attempt before it left; a transaction begun by hand gets a session of its own. */
+  async begin(options: MongoTxOptions, _signal: AbortSignal, info: DriverBeginInfo<S>): Promise<DriverTransaction<S>> {
+    const scope = info.unit ? this.#units.getStore() : undefined;
     let session: S | undefined;
     if (scope?.idle !== undefined) {
       session = scope.idle;
@@ -246,12 +234,19 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
   /** Judges a driver error by its labels. */
   classify = (err: unknown): Classification => classifyMongoError(err);
 
-  /** Runs one withTransaction call as a unit: its attempts share one session, ended when the call returns. */
-  async runUnit(fn: unknown, call: (body: unknown) => Promise<unknown>): Promise<unknown> {
-    if (typeof fn !== 'function') return call(fn);
+  /**
+   * Misuses surface in the user's own operations, where no adapter code runs:
+   * they get their typed error where the context hands the error back.
+   */
+  translateError(err: unknown): unknown {
+    return misuseError(err) ?? err;
+  }
+
+  /** Runs one withTransaction unit: its attempts share one session, ended when the unit is over. */
+  async runUnit<T>(run: () => Promise<T>): Promise<T> {
     const scope: UnitScope<S> = { idle: undefined, done: false };
     try {
-      return await this.#units.run(scope, call, fn);
+      return await this.#units.run(scope, run);
     } finally {
       scope.done = true;
       const idle = scope.idle;
@@ -261,11 +256,6 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
         await idle.endSession();
       }
     }
-  }
-
-  /** Runs `fn` outside any unit, so a transaction it begins gets a session of its own. */
-  outsideUnits<T>(fn: () => T): T {
-    return this.#units.run(undefined, fn);
   }
 
   /** The attempt is over and the unit may run again: keep its session for the next attempt, else end it. */

@@ -1,6 +1,5 @@
 import {
   ConfigError,
-  TransactionStateError,
   UnknownCommitResultError,
   createTransactionContext,
   validateSendBatchRequest,
@@ -22,6 +21,8 @@ import {
   PulsarTimeoutError,
   classifyPulsarError,
 } from './pulsar-errors.js';
+import { HandleGuard } from '../../core/handle-guard.js';
+import type { HandleGuardSpec } from '../../core/handle-guard.js';
 import type { PulsarBeginOptions, PulsarRecordMetadata, PulsarTxHandle } from './pulsar-types.js';
 import { PulsarClient, positiveNumber } from './protocol/client.js';
 import type { PulsarClientOptions } from './protocol/client.js';
@@ -131,8 +132,7 @@ export function pulsarTransactions(options: PulsarTransactionsOptions): PulsarTr
   const scheme = checkHashingScheme(hashingScheme);
   const client = given ?? new PulsarClient({ ...clientOptions, serviceUrl: serviceUrl as string });
   const driver = new PulsarDriver(client, given === undefined, { transactionTimeoutMs, sendTimeoutMs, hashingScheme: scheme });
-  const ctx = createTransactionContext(driver, contextOptions as ContextOptions<PulsarBeginOptions>);
-  return Object.defineProperty(ctx, 'client', { value: client, enumerable: true }) as PulsarTransactionContext;
+  return createTransactionContext(driver, contextOptions as ContextOptions<PulsarBeginOptions>, { client });
 }
 
 /** What a {@link PulsarDriver} applies to every transaction unless the call says otherwise. */
@@ -148,7 +148,6 @@ export interface PulsarDriverDefaults {
 /** The Pulsar backend's TransactionDriver. */
 export class PulsarDriver implements TransactionDriver<PulsarTxHandle, PulsarBeginOptions> {
   readonly backend = 'pulsar' as const;
-  readonly capabilities = { savepoints: false };
   /** The one Pulsar transaction option; the core refuses any other key. */
   readonly optionKeys: readonly string[] = ['transactionTimeoutMs'];
   readonly client: PulsarClient;
@@ -242,14 +241,22 @@ export class PulsarDriver implements TransactionDriver<PulsarTxHandle, PulsarBeg
   }
 }
 
-type TxState = 'open' | 'ending' | 'committed' | 'aborted';
+/** How a Pulsar transaction stopped being open: ending (waiting for its operations, then END_TXN), or ended. */
+type Ending = 'ending' | 'committed' | 'aborted';
+
+const HANDLE: HandleGuardSpec<Ending> = {
+  backend: 'pulsar',
+  label: 'Pulsar',
+  describe: (ended) => ({ how: `is ${ended}`, state: ended === 'ending' ? 'committing' : ended }),
+};
 
 class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
   readonly id: string;
   readonly handle: PulsarTxHandle;
   readonly #driver: PulsarDriver;
   readonly #txn: TxnId;
-  #state: TxState = 'open';
+  /** Open while `ended` is undefined; the handle refuses operations from 'ending' on. */
+  readonly #guard = new HandleGuard(HANDLE);
   /** Sends and acknowledgements in flight: the commit waits for them and fails if any failed. */
   readonly #ops = new Set<Promise<unknown>>();
   #failure: { error: unknown } | undefined;
@@ -299,7 +306,7 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
   #operation<T>(method: string, start: () => Promise<T>): Promise<T> {
     let op: Promise<T>;
     try {
-      this.#assertOpen(method);
+      this.#guard.assertOpen(method);
       op = start();
     } catch (err) {
       return Promise.reject(err);
@@ -308,8 +315,8 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
   }
 
   async commit(): Promise<void> {
-    if (this.#state === 'committed') return;
-    this.#state = 'ending';
+    if (this.#guard.ended === 'committed') return;
+    this.#guard.ended = 'ending';
     await this.#settleOps();
     // A send or acknowledgement failed: committing would lose it, so the commit fails with its error.
     if (this.#failure !== undefined) throw this.#failure.error;
@@ -319,13 +326,13 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
   /** After an unknown commit result: END_TXN commit again (the coordinator takes it again while committing). */
   /** Sends the commit again after an unknown result; a commit this transaction saw answered is done. */
   recommit(): Promise<void> {
-    if (this.#state === 'committed') return Promise.resolve();
+    if (this.#guard.ended === 'committed') return Promise.resolve();
     return this.#endCommit(false);
   }
 
   async rollback(): Promise<void> {
-    if (this.#state === 'aborted' || this.#state === 'committed') return;
-    this.#state = 'ending';
+    if (this.#guard.ended === 'aborted' || this.#guard.ended === 'committed') return;
+    this.#guard.ended = 'ending';
     await this.#settleOps();
     // Forgotten by the coordinator: it aborted the transaction itself (timeout); nothing to end.
     if (!this.#forgotten) {
@@ -344,7 +351,7 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
         }
       }
     }
-    this.#state = 'aborted';
+    this.#guard.ended = 'aborted';
     // Shared subscriptions get an aborted transaction's acknowledged messages back from the
     // broker; single-consumer ones (Exclusive, Failover) only when the consumer asks.
     for (const consumer of this.#ackedOn) {
@@ -372,7 +379,7 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
       // coordinator names the status it found ("... but it is in COMMITTED status").
       if (first || statusOf(err) !== 'COMMITTED') throw this.#commitError(err, first);
     }
-    this.#state = 'committed';
+    this.#guard.ended = 'committed';
   }
 
   /**
@@ -489,16 +496,6 @@ class PulsarTransaction implements DriverTransaction<PulsarTxHandle> {
     await Promise.allSettled([...this.#ops]);
   }
 
-  #assertOpen(method: string): void {
-    if (this.#state !== 'open') {
-      const ended = this.#state === 'ending' ? 'ending' : this.#state;
-      throw new TransactionStateError(
-        `${method}() is not allowed: this Pulsar transaction handle belongs to a transaction that is ${ended}; ` +
-          'use the handle of the transaction you are in',
-        { backend: 'pulsar', method, state: ended === 'ending' ? 'committing' : ended, code: 'HANDLE_ENDED' },
-      );
-    }
-  }
 }
 
 /** The status an InvalidTxnStatus answer says the transaction is in ("Expect Txn ... but it is in COMMITTED status"). */

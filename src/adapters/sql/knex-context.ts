@@ -31,7 +31,8 @@ import {
   wasNeverSent,
 } from './sql-errors.js';
 import type { SqlBackend } from './sql-errors.js';
-import { BeginLimit, ROLLBACK_GRACE_MS, endsTransaction, handleEndedError, handleOwnsEndError, settlesWithin } from './sql-handle.js';
+import type { HandleGuard } from '../../core/handle-guard.js';
+import { BeginLimit, ROLLBACK_GRACE_MS, endsTransaction, handleOwnsEndError, settlesWithin, sqlHandleGuard } from './sql-handle.js';
 import type { KnexClientLike, KnexLike, KnexTransactionConfigLike, KnexTransactionLike, KnexTransactionOf } from './sql-types.js';
 
 /**
@@ -94,7 +95,6 @@ function knexBackendOf(knex: unknown): SqlBackend {
 }
 
 class KnexDriver implements TransactionDriver<KnexTransactionLike, SqlOptions> {
-  readonly capabilities = { savepoints: true };
   readonly optionKeys = SQL_OPTION_KEYS;
   readonly backend: SqlBackend;
   readonly #knex: KnexLike;
@@ -269,7 +269,7 @@ class KnexTransaction implements DriverTransaction<KnexTransactionLike> {
   readonly #backend: SqlBackend;
   readonly #scope: KnexScope;
   readonly #conn: KnexConnection;
-  readonly #guard: HandleGuard;
+  readonly #guard: KnexHandleGuard;
   /** Set by interrupt(): the cancel and the ROLLBACK after it must be done by then (Date.now() time). */
   #graceEnds: number | undefined;
   /** commit() or rollback() has run. */
@@ -298,7 +298,7 @@ class KnexTransaction implements DriverTransaction<KnexTransactionLike> {
 
   async commit(): Promise<void> {
     this.#ended = true;
-    this.#guard.ending ??= 'committing';
+    this.#guard.state.ended ??= 'committing';
     const { ended } = this.#scope;
     const result = await this.#guard.end('commit');
     const ending = await ended;
@@ -324,7 +324,7 @@ class KnexTransaction implements DriverTransaction<KnexTransactionLike> {
     // After a refused COMMIT knex has ended the transaction, and commit() gave the connection back.
     if (this.#ended) return;
     this.#ended = true;
-    this.#guard.ending ??= 'rolled back';
+    this.#guard.state.ended ??= 'rolled back';
     const { trx, ended } = this.#scope;
     const rolledBack = trx.isCompleted() ? ended : Promise.resolve(this.#guard.end('rollback')).then(() => ended);
     const grace = this.#graceEnds === undefined ? ROLLBACK_GRACE_MS : this.#graceEnds - Date.now();
@@ -341,7 +341,7 @@ class KnexTransaction implements DriverTransaction<KnexTransactionLike> {
 
   async interrupt(): Promise<void> {
     // From here on the callback, which may still be running, cannot queue more work on the connection.
-    this.#guard.ending ??= 'cancelled';
+    this.#guard.state.ended ??= 'cancelled';
     this.#graceEnds ??= Date.now() + ROLLBACK_GRACE_MS;
     if (this.#cancel !== undefined) await settlesWithin(this.#cancel(), this.#graceEnds - Date.now());
   }
@@ -358,11 +358,11 @@ async function openSavepoint(backend: SqlBackend, parent: KnexTransactionLike): 
   return {
     handle: scope.trx,
     release: async () => {
-      guard.ending ??= 'savepoint released';
+      guard.state.ended ??= 'savepoint released';
       await endScope(scope, guard.end('commit'));
     },
     rollback: async () => {
-      guard.ending ??= 'rolled back to its savepoint';
+      guard.state.ended ??= 'rolled back to its savepoint';
       await endScope(scope, guard.end('rollback'));
     },
     savepoint: () => openSavepoint(backend, scope.trx),
@@ -370,8 +370,8 @@ async function openSavepoint(backend: SqlBackend, parent: KnexTransactionLike): 
 }
 
 /** The guard of a knex handle: why it ended (once it is ending), and txkit's own way to end it. */
-interface HandleGuard {
-  ending: string | undefined;
+interface KnexHandleGuard {
+  readonly state: HandleGuard<string>;
   /** Runs knex's own commit or rollback of the handle, which the callback may not call. */
   end(how: 'commit' | 'rollback'): PromiseLike<unknown>;
 }
@@ -383,12 +383,12 @@ interface HandleGuard {
  * `trx.commit()`, `trx.rollback()` or COMMIT/ROLLBACK text from the callback
  * fail with HANDLE_OWNS_END. One check per query, no allocation.
  */
-function guardHandle(trx: KnexTransactionLike, backend: SqlBackend): HandleGuard {
+function guardHandle(trx: KnexTransactionLike, backend: SqlBackend): KnexHandleGuard {
   const { commit, rollback } = trx;
   const client = trx.client as KnexClientLike & { query?: QueryFn; stream?: QueryFn };
   let internal = false;
-  const guard: HandleGuard = {
-    ending: undefined,
+  const guard: KnexHandleGuard = {
+    state: sqlHandleGuard(backend),
     end(how) {
       // knex sends COMMIT/ROLLBACK through the guarded client synchronously within this call.
       internal = true;
@@ -401,7 +401,8 @@ function guardHandle(trx: KnexTransactionLike, backend: SqlBackend): HandleGuard
   };
   const refusal = (obj: unknown): TransactionStateError | undefined => {
     if (internal) return undefined;
-    if (guard.ending !== undefined) return handleEndedError(backend, guard.ending, 'query');
+    const ended = guard.state.refusal('query');
+    if (ended !== undefined) return ended;
     return endsTransaction(obj) ? handleOwnsEndError(backend, `raw('${String((obj as { sql?: unknown }).sql ?? obj).trim()}')`) : undefined;
   };
   for (const method of ['query', 'stream'] as const) {

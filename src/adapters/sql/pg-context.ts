@@ -31,7 +31,8 @@ import {
   rolledBackInsteadOfCommit,
   wasNeverSent,
 } from './sql-errors.js';
-import { BeginLimit, ROLLBACK_GRACE_MS, endsTransaction, handleEndedError, handleOwnsEndError, settlesWithin } from './sql-handle.js';
+import type { HandleGuard } from '../../core/handle-guard.js';
+import { BeginLimit, ROLLBACK_GRACE_MS, endsTransaction, handleOwnsEndError, settlesWithin, sqlHandleGuard } from './sql-handle.js';
 import type { PgPoolClientLike, PgPoolLike, PgQueryResultLike, PoolClientOf } from './sql-types.js';
 
 /**
@@ -85,7 +86,6 @@ function notAPool(): ConfigError {
 
 class PgDriver implements TransactionDriver<PgPoolClientLike, SqlOptions> {
   readonly backend = 'postgres' as const;
-  readonly capabilities = { savepoints: true };
   readonly optionKeys = SQL_OPTION_KEYS;
   readonly #pool: PgPoolLike;
 
@@ -172,14 +172,14 @@ class PgTransaction implements DriverTransaction<PgPoolClientLike> {
   readonly resolveCommit?: () => Promise<CommitOutcome>;
   readonly #conn: CheckedOutClient;
   #savepoints = 0;
-  /** Set once the transaction starts to end: the handle then refuses queries. */
-  #ending: string | undefined;
+  /** Told once the transaction starts to end: the handle then refuses queries. */
+  readonly #guard: HandleGuard<string> = sqlHandleGuard('postgres');
   /** Set by interrupt(): the cancel and the ROLLBACK after it must be done by then (Date.now() time). */
   #graceEnds: number | undefined;
 
   constructor(pool: PgPoolLike, conn: CheckedOutClient, capture: CapturedTransaction | undefined) {
     this.#conn = conn;
-    this.handle = guardedClient(conn.client, () => this.#ending);
+    this.handle = guardedClient(conn.client, this.#guard);
     if (capture !== undefined) {
       this.id = capture.xid;
       const probe = poolProbe(pool);
@@ -188,7 +188,7 @@ class PgTransaction implements DriverTransaction<PgPoolClientLike> {
   }
 
   async commit(): Promise<void> {
-    this.#ending ??= 'committing';
+    this.#guard.ended ??= 'committing';
     const conn = this.#conn;
     // Lost before COMMIT: nothing was committed, and the loss itself is transient.
     if (conn.lost !== undefined) {
@@ -215,7 +215,7 @@ class PgTransaction implements DriverTransaction<PgPoolClientLike> {
    * which rolls the transaction back on the server as well.
    */
   async rollback(): Promise<void> {
-    this.#ending ??= 'rolled back';
+    this.#guard.ended ??= 'rolled back';
     const conn = this.#conn;
     if (conn.released) return;
     // The server rolls back a transaction whose connection is gone; there is nothing to send.
@@ -233,7 +233,7 @@ class PgTransaction implements DriverTransaction<PgPoolClientLike> {
 
   async interrupt(): Promise<void> {
     // From here on the callback, which may still be running, cannot queue more work on the client.
-    this.#ending ??= 'cancelled';
+    this.#guard.ended ??= 'cancelled';
     this.#graceEnds ??= Date.now() + ROLLBACK_GRACE_MS;
     // A pg.Client underneath: its backend key data, address and query state (read only when present).
     if (!this.#conn.released) await cancelRunningStatement(this.#conn.client as unknown as PgCancelTarget, this.#graceEnds);
@@ -269,15 +269,11 @@ function rollbackUnanswered(): TxkitError {
  * timeout could queue statements on a client that is back in the pool and
  * serving someone else's transaction.
  */
-function guardedClient(client: PgPoolClientLike, ending: () => string | undefined): PgPoolClientLike {
+function guardedClient(client: PgPoolClientLike, guard: HandleGuard<string>): PgPoolClientLike {
   const query = (...args: unknown[]): unknown => {
-    const why = ending();
     const refused =
-      why !== undefined
-        ? handleEndedError('postgres', why, 'query')
-        : endsTransaction(args[0])
-          ? handleOwnsEndError('postgres', `query('${String((args[0] as { text?: unknown }).text ?? args[0]).trim()}')`)
-          : undefined;
+      guard.refusal('query') ??
+      (endsTransaction(args[0]) ? handleOwnsEndError('postgres', `query('${String((args[0] as { text?: unknown }).text ?? args[0]).trim()}')`) : undefined);
     if (refused !== undefined) {
       // Fail the way pg fails a query: through the callback if there is one, else a rejected promise.
       const callback = args[args.length - 1];

@@ -1,4 +1,6 @@
 import { TransactionStateError, TransactionTimeoutError } from '../../core/index.js';
+import { HandleGuard } from '../../core/handle-guard.js';
+import type { HandleGuardSpec } from '../../core/handle-guard.js';
 import { abortedError } from '../../core/retry-policy.js';
 import { labelOf } from './sql-errors.js';
 import type { SqlBackend } from './sql-errors.js';
@@ -26,13 +28,31 @@ export function endsTransaction(sql: unknown): boolean {
   return typeof text === 'string' && text.length < 64 && ENDS_TRANSACTION.test(text);
 }
 
-/** A query on a transaction handle whose transaction has ended (or is ending): `why` says how it ended. */
-export function handleEndedError(backend: SqlBackend, why: string, method: string): TransactionStateError {
-  return new TransactionStateError(
-    `${method}() is not allowed: this ${labelOf(backend)} transaction has ended (${why}) and its connection goes back to the pool; ` +
-      'use the handle of the transaction you are in, not one kept from an earlier unit (and pass tx.signal to long work so it stops on a timeout)',
-    { backend, method, state: why === 'committing' ? 'committing' : 'aborting', code: 'HANDLE_ENDED' },
-  );
+function handleSpec(backend: SqlBackend): HandleGuardSpec<string> {
+  return {
+    backend,
+    label: labelOf(backend),
+    describe: (why) => ({
+      how: `has ended (${why}) and its connection goes back to the pool`,
+      state: why === 'committing' ? 'committing' : 'aborting',
+    }),
+    advice: ', not one kept from an earlier unit (and pass tx.signal to long work so it stops on a timeout)',
+  };
+}
+
+const HANDLE_SPECS: Readonly<Record<SqlBackend, HandleGuardSpec<string>>> = {
+  postgres: handleSpec('postgres'),
+  mysql: handleSpec('mysql'),
+  sqlite: handleSpec('sqlite'),
+};
+
+/**
+ * The guard of a SQL transaction handle: once `ended` says why the
+ * transaction is ending (`committing`, `rolled back`, `cancelled`, `savepoint
+ * released`...), every query on the handle is refused with HANDLE_ENDED.
+ */
+export function sqlHandleGuard(backend: SqlBackend): HandleGuard<string> {
+  return new HandleGuard(HANDLE_SPECS[backend]);
 }
 
 /** The callback tried to end the transaction on the handle, behind txkit's back. */
