@@ -15,12 +15,12 @@ import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index
 import { knexTransactions } from '../../src/adapters/sql/index.js';
 import type { TransactionContext, Transaction } from '../../src/core/index.js';
 import { TransientTransactionError } from '../../src/core/index.js';
-import { MemoryOutboxStore } from '../../src/outbox/memory-outbox-store.js';
-import { memorySource } from '../../src/outbox/memory-broker.js';
+import { MemoryOutboxStore } from '../../src/outbox/stores/memory-outbox-store.js';
+import { memorySource } from '../../src/outbox/memory/memory-broker.js';
 import { PoisonMessageError } from '../../src/outbox/outbox-errors.js';
-import { pipeline } from '../../src/outbox/pipeline.js';
+import { pipeline } from '../../src/outbox/engine/pipeline.js';
 import type { OutboxStore, SourceMessage } from '../../src/outbox/outbox-types.js';
-import { sqlOutboxStore } from '../../src/outbox/sql-outbox-store.js';
+import { sqlOutboxStore } from '../../src/outbox/stores/sql-outbox-store.js';
 import { service } from '../support/services.js';
 
 interface Payment {

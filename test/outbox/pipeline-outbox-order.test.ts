@@ -9,11 +9,11 @@ import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import { knexTransactions } from '../../src/adapters/sql/index.js';
-import { MemoryOutboxStore } from '../../src/outbox/memory-outbox-store.js';
-import { memorySource } from '../../src/outbox/memory-broker.js';
-import { Outbox, partitionOf } from '../../src/outbox/outbox.js';
-import { pipeline } from '../../src/outbox/pipeline.js';
-import { sqlOutboxStore } from '../../src/outbox/sql-outbox-store.js';
+import { MemoryOutboxStore } from '../../src/outbox/stores/memory-outbox-store.js';
+import { memorySource } from '../../src/outbox/memory/memory-broker.js';
+import { Outbox, partitionOf } from '../../src/outbox/engine/outbox.js';
+import { pipeline } from '../../src/outbox/engine/pipeline.js';
+import { sqlOutboxStore } from '../../src/outbox/stores/sql-outbox-store.js';
 import { service } from '../support/services.js';
 
 const pgUrl = service('postgres');

@@ -1,9 +1,9 @@
-import { ConfigError, TxkitError, UnknownCommitResultError, backoffDelay, resolveRetryPolicy } from '../core/index.js';
-import type { Logger, RetryPolicy, Transaction, TransactionContext } from '../core/index.js';
-import { sleep } from '../core/retry-policy.js';
+import { ConfigError, TxkitError, UnknownCommitResultError, backoffDelay, resolveRetryPolicy } from '../../core/index.js';
+import type { Logger, RetryPolicy, Transaction, TransactionContext } from '../../core/index.js';
+import { sleep } from '../../core/retry-policy.js';
 import { Outbox } from './outbox.js';
-import { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExhaustedError } from './outbox-errors.js';
-import type { MessageSource, OutboxStore, SourceMessage } from './outbox-types.js';
+import { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExhaustedError } from '../outbox-errors.js';
+import type { MessageSource, OutboxStore, SourceMessage } from '../outbox-types.js';
 import { errorReporter } from './report-error.js';
 import { waitForWake } from './wait.js';
 

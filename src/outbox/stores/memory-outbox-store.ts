@@ -1,7 +1,7 @@
-import type { MemoryStore, MemoryTxHandle } from '../adapters/memory/index.js';
-import { InboxFencedError } from './outbox-errors.js';
-import { waitForWake } from './wait.js';
-import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
+import type { MemoryStore, MemoryTxHandle } from '../../adapters/memory/index.js';
+import { InboxFencedError } from '../outbox-errors.js';
+import { waitForWake } from '../engine/wait.js';
+import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from '../outbox-types.js';
 import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 
@@ -163,7 +163,7 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
 
   /** A one-key write in its own memory transaction. */
   async #write(key: string, value: unknown): Promise<void> {
-    const { memoryTransactions } = await import('../adapters/memory/index.js');
+    const { memoryTransactions } = await import('../../adapters/memory/index.js');
     const ctx = memoryTransactions({ store: this.#store });
     try {
       await ctx.withTransaction((tx) => (value === undefined ? tx.handle.delete(key) : tx.handle.set(key, value)));

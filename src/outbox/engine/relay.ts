@@ -1,6 +1,6 @@
-import { ConfigError, FencedError, resolveRetryPolicy } from '../core/index.js';
-import type { Logger, MessageHandle, OutgoingMessage, RetryPolicy } from '../core/index.js';
-import type { OutboxRecord, OutboxStore, RelaySink } from './outbox-types.js';
+import { ConfigError, FencedError, resolveRetryPolicy } from '../../core/index.js';
+import type { Logger, MessageHandle, OutgoingMessage, RetryPolicy } from '../../core/index.js';
+import type { OutboxRecord, OutboxStore, RelaySink } from '../outbox-types.js';
 import { errorReporter } from './report-error.js';
 import { waitForWake } from './wait.js';
 

@@ -1,5 +1,5 @@
-import { ConfigError, TransientTransactionError, TxkitError } from '../core/index.js';
-import type { Transaction } from '../core/index.js';
+import { ConfigError, TransientTransactionError, TxkitError } from '../../core/index.js';
+import type { Transaction } from '../../core/index.js';
 // Types only from the Pulsar adapter (and its dependency-free topic names): txkit/outbox loads no Pulsar protocol code.
 import type {
   PulsarClient,
@@ -9,9 +9,9 @@ import type {
   PulsarRecordMetadata,
   PulsarTransactionContext,
   PulsarTxHandle,
-} from '../adapters/pulsar/index.js';
-import { fullTopicName, partitionTopicName } from '../adapters/pulsar/protocol/topic-name.js';
-import type { MessageSource, RelaySink, SourceMessage } from './outbox-types.js';
+} from '../../adapters/pulsar/index.js';
+import { fullTopicName, partitionTopicName } from '../../adapters/pulsar/protocol/topic-name.js';
+import type { MessageSource, RelaySink, SourceMessage } from '../outbox-types.js';
 
 /** Subscription of a positions topic whose acknowledgements chain the relay's position records. */
 export const RELAY_POSITIONS_SUBSCRIPTION = 'txkit-relay';

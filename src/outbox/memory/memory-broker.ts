@@ -1,7 +1,7 @@
-import { ConfigError } from '../core/index.js';
-import type { MemoryStore, MemoryTransactionContext, MemoryTxHandle } from '../adapters/memory/index.js';
-import type { MessageSource, RelaySink, SourceMessage } from './outbox-types.js';
-import { waitForWake } from './wait.js';
+import { ConfigError } from '../../core/index.js';
+import type { MemoryStore, MemoryTransactionContext, MemoryTxHandle } from '../../adapters/memory/index.js';
+import type { MessageSource, RelaySink, SourceMessage } from '../outbox-types.js';
+import { waitForWake } from '../engine/wait.js';
 
 /**
  * The memory broker as a relay sink. The position is a key read and written

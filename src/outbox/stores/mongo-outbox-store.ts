@@ -1,9 +1,9 @@
 import { EventEmitter } from 'node:events';
-import { ConfigError } from '../core/index.js';
-import type { MongoSessionLike } from '../adapters/mongo/mongo-types.js';
-import { InboxFencedError } from './outbox-errors.js';
-import { waitForWake } from './wait.js';
-import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
+import { ConfigError } from '../../core/index.js';
+import type { MongoSessionLike } from '../../adapters/mongo/mongo-types.js';
+import { InboxFencedError } from '../outbox-errors.js';
+import { waitForWake } from '../engine/wait.js';
+import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from '../outbox-types.js';
 import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { ConfigError, TransactionStateError, trackWork } from '../core/index.js';
-import type { Transaction } from '../core/index.js';
-import type { OutboxMessage, OutboxStore, PendingRecord } from './outbox-types.js';
+import { ConfigError, TransactionStateError, trackWork } from '../../core/index.js';
+import type { Transaction } from '../../core/index.js';
+import type { OutboxMessage, OutboxStore, PendingRecord } from '../outbox-types.js';
 
 /** Header carrying each record's outbox id downstream, for consumers that dedupe. */
 export const OUTBOX_ID_HEADER = 'txkit-outbox-id';

@@ -1,8 +1,8 @@
 import { randomUUID } from 'node:crypto';
-import { ConfigError, TransactionStateError, TxkitError } from '../core/index.js';
-import type { KafkaConsumerLike, KafkaIncomingMessage, KafkaTransactionContext, KafkaTxHandle } from '../adapters/kafka/index.js';
-import type { MessageSource, RelaySink, SourceMessage } from './outbox-types.js';
-import { waitForWake } from './wait.js';
+import { ConfigError, TransactionStateError, TxkitError } from '../../core/index.js';
+import type { KafkaConsumerLike, KafkaIncomingMessage, KafkaTransactionContext, KafkaTxHandle } from '../../adapters/kafka/index.js';
+import type { MessageSource, RelaySink, SourceMessage } from '../outbox-types.js';
+import { waitForWake } from '../engine/wait.js';
 
 /** The part of a kafkajs admin client the sink uses (a superset of what kafkaSource uses). */
 export interface KafkaAdminLike extends KafkaSourceAdminLike {
