@@ -45,7 +45,8 @@ export type {
   RelaySink,
   SourceMessage,
 } from './outbox-types.js';
-export { kafkaSink, kafkaSource } from './kafka/kafka-broker.js';
+export { kafkaSink } from './kafka/kafka-sink.js';
+export { kafkaSource } from './kafka/kafka-source.js';
 export { PulsarOffsetOverflowError, RELAY_POSITIONS_SUBSCRIPTION, pulsarSink, pulsarSource } from './pulsar/pulsar-broker.js';
 export type { PulsarRelaySink, PulsarSinkOptions, PulsarSourceOptions } from './pulsar/pulsar-broker.js';
 export type {
@@ -60,4 +61,4 @@ export type {
   KafkaSourceConsumerLike,
   KafkaSourceOptions,
   KafkaTopicPartitionsLike,
-} from './kafka/kafka-broker.js';
+} from './kafka/kafka-types.js';

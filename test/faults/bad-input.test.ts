@@ -28,7 +28,7 @@ import {
   TxkitError,
 } from '../../src/core/index.js';
 import type { Transaction } from '../../src/core/index.js';
-import { kafkaSink } from '../../src/outbox/kafka/kafka-broker.js';
+import { kafkaSink } from '../../src/outbox/kafka/kafka-sink.js';
 import { memorySink, memorySource } from '../../src/outbox/memory/memory-broker.js';
 import { MemoryOutboxStore } from '../../src/outbox/stores/memory-outbox-store.js';
 import { Outbox } from '../../src/outbox/engine/outbox.js';
