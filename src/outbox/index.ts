@@ -47,8 +47,10 @@ export type {
 } from './outbox-types.js';
 export { kafkaSink } from './kafka/kafka-sink.js';
 export { kafkaSource } from './kafka/kafka-source.js';
-export { PulsarOffsetOverflowError, RELAY_POSITIONS_SUBSCRIPTION, pulsarSink, pulsarSource } from './pulsar/pulsar-broker.js';
-export type { PulsarRelaySink, PulsarSinkOptions, PulsarSourceOptions } from './pulsar/pulsar-broker.js';
+export { RELAY_POSITIONS_SUBSCRIPTION, pulsarSink } from './pulsar/pulsar-sink.js';
+export type { PulsarRelaySink, PulsarSinkOptions } from './pulsar/pulsar-sink.js';
+export { PulsarOffsetOverflowError, pulsarSource } from './pulsar/pulsar-source.js';
+export type { PulsarSourceOptions } from './pulsar/pulsar-source.js';
 export type {
   KafkaAdminLike,
   KafkaMessageSource,
