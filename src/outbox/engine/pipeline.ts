@@ -6,6 +6,7 @@ import { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExha
 import type { SourceMessage } from '../outbox-types.js';
 import { resolveOptions } from './pipeline-options.js';
 import type { PipelineOptions, ResolvedOptions } from './pipeline-options.js';
+import { runPartitionLoop } from './partition-loop.js';
 import { waitForWake } from './wait.js';
 
 export { DEFAULT_REDELIVERY } from './pipeline-options.js';
@@ -300,31 +301,35 @@ export class Pipeline<H, D = Buffer | null> {
     };
   }
 
-  async #loop(partition: number, signal: AbortSignal): Promise<void> {
+  #loop(partition: number, signal: AbortSignal): Promise<void> {
     let offset: number | undefined;
-    let failures = 0;
-    while (!signal.aborted) {
-      try {
-        offset ??= await this.#position(partition);
-        const next = await this.#step(partition, offset, signal);
-        if (next === undefined) {
-          if (this.#o.takeOverAfterMs === undefined || !(await this.#standBy(partition, this.#o.takeOverAfterMs, signal))) return;
-          this.#fenced.delete(partition);
-          this.#takeovers += 1;
+    return runPartitionLoop(
+      {
+        run: async (progressed) => {
+          offset ??= await this.#position(partition);
+          const next = await this.#step(partition, offset, signal);
+          if (next === undefined) {
+            if (this.#o.takeOverAfterMs === undefined || !(await this.#standBy(partition, this.#o.takeOverAfterMs, signal))) return false;
+            this.#fenced.delete(partition);
+            this.#takeovers += 1;
+            offset = undefined;
+            return true;
+          }
+          progressed();
+          if (next === offset) await this.#o.source.waitFor(partition, offset, this.#o.pollIntervalMs, signal);
+          offset = next;
+          return true;
+        },
+        failed: () => {
+          // The database or source is failing (not a message): back off and look again from the stored position.
           offset = undefined;
-          continue;
-        }
-        failures = 0;
-        if (next === offset) await this.#o.source.waitFor(partition, offset, this.#o.pollIntervalMs, signal);
-        offset = next;
-      } catch (err) {
-        // The database or source is failing (not a message): back off and look again from the stored position.
-        this.#o.onError(err);
-        offset = undefined;
-        failures += 1;
-        await waitForWake(Math.min(this.#o.pollIntervalMs, 50 * 2 ** Math.min(failures, 10)), signal);
-      }
-    }
+          return true;
+        },
+        onError: this.#o.onError,
+        pollIntervalMs: this.#o.pollIntervalMs,
+      },
+      signal,
+    );
   }
 
   /**
