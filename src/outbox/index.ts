@@ -34,10 +34,13 @@ export { memorySink, memorySource } from './memory/memory-broker.js';
 export { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExhaustedError } from './outbox-errors.js';
 export type {
   DeadLetter,
+  DeadLetterStore,
+  InboxStore,
   MessageSource,
   OutboxMessage,
   OutboxPartitionStatus,
   OutboxRecord,
+  OutboxRecordStore,
   OutboxRelayStatus,
   OutboxStatus,
   OutboxStore,

@@ -1,6 +1,6 @@
 import { ConfigError, FencedError, resolveRetryPolicy } from '../../core/index.js';
 import type { Logger, MessageHandle, OutgoingMessage, RetryPolicy } from '../../core/index.js';
-import type { OutboxRecord, OutboxStore, RelaySink } from '../outbox-types.js';
+import type { OutboxRecord, OutboxRecordStore, RelaySink } from '../outbox-types.js';
 import { runPartitionLoop } from './partition-loop.js';
 import { errorReporter } from './report-error.js';
 import { waitForWake } from './wait.js';
@@ -10,7 +10,8 @@ export const OUTBOX_SEQ_HEADER = 'txkit-outbox-seq';
 
 /** Options of {@link OutboxRelay}. */
 export interface OutboxRelayOptions<H extends MessageHandle> {
-  store: OutboxStore<unknown>;
+  /** Where the records are read from: the outbox role of a store (`sqlOutboxStore`, `mongoOutboxStore`, `MemoryOutboxStore`, ...). */
+  store: OutboxRecordStore<unknown>;
   sink: RelaySink<H>;
   /**
    * Names this relay's positions in the broker; relays sharing it share the

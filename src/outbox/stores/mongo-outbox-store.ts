@@ -311,7 +311,7 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
     }));
   }
 
-  /** @internal called by Outbox after a publishing transaction commits in this process. */
+  /** Wakes this store's waits (the relays in this process) at once; Outbox calls it after a publishing transaction commits. */
   notifyLocal(): void {
     this.#wake();
   }

@@ -344,7 +344,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     });
   }
 
-  /** @internal called by Outbox after a publishing transaction commits in this process. */
+  /** Wakes this store's waits (the relays in this process) at once; Outbox calls it after a publishing transaction commits. */
   notifyLocal(): void {
     this.#local.emit('published');
   }
