@@ -35,6 +35,8 @@ export { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExha
 export type {
   DeadLetter,
   DeadLetterStore,
+  InboxMove,
+  InboxPartition,
   InboxStore,
   MessageSource,
   OutboxMessage,
@@ -45,6 +47,8 @@ export type {
   OutboxStatus,
   OutboxStore,
   PendingRecord,
+  RelayPartition,
+  RelayPosition,
   RelaySink,
   SourceMessage,
 } from './outbox-types.js';

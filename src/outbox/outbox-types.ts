@@ -112,7 +112,7 @@ export interface OutboxRecordStore<H> {
    * status and cleanup; it never moves back). Makes `relayId` known to the
    * store if it was not.
    */
-  markRelayed(partition: number, seq: number, relayId: string): Promise<void>;
+  markRelayed(position: RelayPosition): Promise<void>;
   /**
    * Makes `relayId` known to the store at position 0 in the partitions where
    * it has none: from then on cleanup keeps every row it has not reported
@@ -147,9 +147,9 @@ export interface OutboxRecordStore<H> {
  */
 export interface InboxStore<H> {
   /** The next offset this consumer reads in a source partition, as committed with its effects. */
-  inboxPosition(handle: H | undefined, consumer: string, source: string, partition: number): Promise<number | undefined>;
+  inboxPosition(handle: H | undefined, at: InboxPartition): Promise<number | undefined>;
   /** Moves the consumer's position from `expected` to `next` inside the caller's transaction, or throws if another worker moved it. */
-  advanceInbox(handle: H, consumer: string, source: string, partition: number, expected: number | undefined, next: number): Promise<void>;
+  advanceInbox(handle: H, move: InboxMove): Promise<void>;
 }
 
 /** The dead-letter role of a store: messages a {@link pipeline} set aside, stored in the transaction that moves past them. */
@@ -178,10 +178,35 @@ export interface PendingRecord {
   readonly createdAt: number;
 }
 
-/** The relay's position in one outbox partition, committed in the same broker transaction as the messages. */
-export interface RelayPosition {
+/** One relay id's place in one outbox partition: where its position is kept. */
+export interface RelayPartition {
+  /** The relay's `relayId`. */
+  readonly relayId: string;
+  /** The outbox partition. */
   readonly partition: number;
+}
+
+/** A relay id's position in one outbox partition: the highest sequence it sent there. */
+export interface RelayPosition extends RelayPartition {
   readonly seq: number;
+}
+
+/** One consumer's place in one source partition: where its inbox position is kept. */
+export interface InboxPartition {
+  /** The pipeline's `consumer` name. */
+  readonly consumer: string;
+  /** Name of the source (`MessageSource.name`). */
+  readonly source: string;
+  /** The source partition. */
+  readonly partition: number;
+}
+
+/** A compare-and-set of a consumer's inbox position: from `expected` (undefined: none stored yet) to `next`. */
+export interface InboxMove extends InboxPartition {
+  /** The position this worker believes is stored; another one means another worker moved it. */
+  readonly expected: number | undefined;
+  /** The next offset to read, stored in the caller's transaction. */
+  readonly next: number;
 }
 
 /**
@@ -191,20 +216,20 @@ export interface RelayPosition {
 export interface RelaySink<H extends MessageHandle = MessageHandle> {
   readonly context: TransactionContext<H>;
   /** The position committed by the last relay transaction for this partition, as seen from inside `tx`. */
-  readPosition(tx: Transaction<H>, relayId: string, partition: number): Promise<number | undefined>;
+  readPosition(tx: Transaction<H>, at: RelayPartition): Promise<number | undefined>;
   /**
    * For a sink that keeps positions as messages: the message recording
    * `seq`, which the relay sends in the same `sendBatch` as the records (one
    * produce request, no extra round trip). Called before the batch is sent.
    */
-  positionMessage?(tx: Transaction<H>, relayId: string, partition: number, seq: number): { topic: string; messages: OutgoingMessage[] };
+  positionMessage?(tx: Transaction<H>, position: RelayPosition): { topic: string; messages: OutgoingMessage[] };
   /**
    * Writes the new position inside `tx`, so it commits with the messages or
    * not at all; called after the batch is sent. A sink with
    * `positionMessage` has already written it there and only does its
    * bookkeeping here.
    */
-  writePosition(tx: Transaction<H>, relayId: string, partition: number, seq: number): Promise<void>;
+  writePosition(tx: Transaction<H>, position: RelayPosition): Promise<void>;
 }
 
 /** A source a pipeline reads by explicit offset, so it can resume from positions stored in the database. */

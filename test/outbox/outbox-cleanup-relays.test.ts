@@ -156,7 +156,7 @@ describe.each(backends)('outbox cleanup with two relay ids on $name', ({ make })
       expect(await env.store.cleanup(-1)).toBe(0);
       expect((await env.store.status()).relays).toEqual([]);
       await expect(env.store.registerRelay('')).rejects.toThrow(ConfigError);
-      await expect(env.store.markRelayed(0, 1, undefined as never)).rejects.toThrow(/needs the relay id as a non-empty string/);
+      await expect(env.store.markRelayed({ relayId: undefined as never, partition: 0, seq: 1 })).rejects.toThrow(/needs the relay id as a non-empty string/);
     } finally {
       await env.close();
     }

@@ -203,8 +203,8 @@ function testMongoOutbox(d: Deployment): void {
       for (let round = 0; round < 4; round++) {
         const crashing: RelaySink<MemoryTxHandle> = {
           ...base,
-          writePosition: async (tx, id, p, seq) => {
-            await base.writePosition(tx, id, p, seq);
+          writePosition: async (tx, { relayId: id, partition: p, seq }) => {
+            await base.writePosition(tx, { relayId: id, partition: p, seq });
             throw new Error('simulated crash before the broker commit');
           },
         };
@@ -219,31 +219,31 @@ function testMongoOutbox(d: Deployment): void {
 
     test('the inbox position is a compare-and-set: a worker holding a stale position is fenced', async () => {
       const { ctx, store } = await setup();
-      const at = () => store.inboxPosition(undefined, 'job', 'payments', 2);
+      const at = () => store.inboxPosition(undefined, { consumer: 'job', source: 'payments', partition: 2 });
       expect(await at()).toBeUndefined();
-      await ctx.withTransaction((tx) => store.advanceInbox(tx.handle, 'job', 'payments', 2, undefined, 5));
+      await ctx.withTransaction((tx) => store.advanceInbox(tx.handle, { consumer: 'job', source: 'payments', partition: 2, expected: undefined, next: 5 }));
       expect(await at()).toBe(5);
       // Expecting no position when one exists: another worker got there first.
-      const unset = await rejection(ctx.withTransaction((tx) => store.advanceInbox(tx.handle, 'job', 'payments', 2, undefined, 9)));
+      const unset = await rejection(ctx.withTransaction((tx) => store.advanceInbox(tx.handle, { consumer: 'job', source: 'payments', partition: 2, expected: undefined, next: 9 })));
       expect(unset).toBeInstanceOf(InboxFencedError);
       expect(unset).toMatchObject({ consumer: 'job', source: 'payments', partition: 2, expected: undefined });
-      await ctx.withTransaction((tx) => store.advanceInbox(tx.handle, 'job', 'payments', 2, 5, 7));
-      const stale = await rejection(ctx.withTransaction((tx) => store.advanceInbox(tx.handle, 'job', 'payments', 2, 5, 8)));
+      await ctx.withTransaction((tx) => store.advanceInbox(tx.handle, { consumer: 'job', source: 'payments', partition: 2, expected: 5, next: 7 }));
+      const stale = await rejection(ctx.withTransaction((tx) => store.advanceInbox(tx.handle, { consumer: 'job', source: 'payments', partition: 2, expected: 5, next: 8 })));
       expect(stale).toBeInstanceOf(InboxFencedError);
       expect(await at()).toBe(7);
       // Inside the transaction its own move is visible; outside, only once committed; an abort undoes it.
       await rejection(
         ctx.withTransaction(async (tx) => {
-          await store.advanceInbox(tx.handle, 'job', 'payments', 2, 7, 10);
-          expect(await store.inboxPosition(tx.handle, 'job', 'payments', 2)).toBe(10);
+          await store.advanceInbox(tx.handle, { consumer: 'job', source: 'payments', partition: 2, expected: 7, next: 10 });
+          expect(await store.inboxPosition(tx.handle, { consumer: 'job', source: 'payments', partition: 2 })).toBe(10);
           expect(await at()).toBe(7);
           throw new Error('handler failed');
         }),
       );
       expect(await at()).toBe(7);
       // Positions are per consumer, source and partition.
-      expect(await store.inboxPosition(undefined, 'job', 'payments', 1)).toBeUndefined();
-      expect(await store.inboxPosition(undefined, 'other', 'payments', 2)).toBeUndefined();
+      expect(await store.inboxPosition(undefined, { consumer: 'job', source: 'payments', partition: 1 })).toBeUndefined();
+      expect(await store.inboxPosition(undefined, { consumer: 'other', source: 'payments', partition: 2 })).toBeUndefined();
     });
 
     test('dead letters commit with their transaction and are listed per consumer', async () => {
@@ -308,7 +308,7 @@ function testMongoOutbox(d: Deployment): void {
       const zombie = make();
       expect(await zombie.step(part, 0)).toBeUndefined();
       expect(zombie.stats.fenced).toEqual([part]);
-      expect(await store.inboxPosition(undefined, 'payments-job', 'payments', part)).toBe(offset);
+      expect(await store.inboxPosition(undefined, { consumer: 'payments-job', source: 'payments', partition: part })).toBe(offset);
       const second = make();
       const stats = await second.runUntilIdle();
       expect(first.stats.deadLettered + stats.deadLettered).toBe(1);

@@ -272,7 +272,7 @@ describe.skipIf(brokers === undefined || pg === undefined)('Kafka -> Postgres ->
     expect(await store.deadLetters()).toEqual([]);
     // The inbox positions reached the end of every input partition.
     const ends = await admin.fetchTopicOffsets(input);
-    for (const e of ends) expect(await store.inboxPosition(undefined, 'pipeline-kafka-test', input, e.partition)).toBe(Number(e.high));
+    for (const e of ends) expect(await store.inboxPosition(undefined, { consumer: 'pipeline-kafka-test', source: input, partition: e.partition })).toBe(Number(e.high));
     // Output (read_committed, read the whole time): every input id exactly once, values unchanged.
     const ids = downstream.records.map((r) => (JSON.parse(r.value as string) as { id: number }).id);
     expect(ids.length).toBe(TOTAL);

@@ -95,8 +95,8 @@ describe.skipIf(pgUrl === undefined)('pipeline on Postgres with a multi-partitio
     job.start();
     const deadline = Date.now() + 120_000;
     const done = async (): Promise<boolean> =>
-      (await store.inboxPosition(undefined, 'order-test', 'in', 0)) === PER_PARTITION &&
-      (await store.inboxPosition(undefined, 'order-test', 'in', 1)) === PER_PARTITION;
+      (await store.inboxPosition(undefined, { consumer: 'order-test', source: 'in', partition: 0 })) === PER_PARTITION &&
+      (await store.inboxPosition(undefined, { consumer: 'order-test', source: 'in', partition: 1 })) === PER_PARTITION;
     while (!(await done())) {
       if (Date.now() > deadline) throw new Error(`pipeline did not finish: ${JSON.stringify(job.stats)}`);
       await new Promise((r) => setTimeout(r, 50));

@@ -78,7 +78,7 @@ describe.skipIf(pgUrl === undefined)('pipeline: unknown commit outcome on Postgr
       expect(stats.processed).toBe(MESSAGES);
       const rows = (await db(`${prefix}state`).select('id')) as { id: string }[];
       expect(rows.map((r) => r.id).sort()).toEqual(Array.from({ length: MESSAGES }, (_, i) => `m${i}`).sort());
-      expect(await store.inboxPosition(undefined, consumer, 'in', 0)).toBe(MESSAGES);
+      expect(await store.inboxPosition(undefined, { consumer, source: 'in', partition: 0 })).toBe(MESSAGES);
     });
   }
 });

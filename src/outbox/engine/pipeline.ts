@@ -135,7 +135,7 @@ export class Pipeline<H, D = Buffer | null> {
         }
         current = undefined;
         await this.outbox.appendCollected(tx);
-        await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, next);
+        await store.advanceInbox(tx.handle, { consumer, source: source.name, partition, expected, next });
       });
       this.#processed += batch.length - rejected.length;
       this.#dead += rejected.length;
@@ -211,7 +211,7 @@ export class Pipeline<H, D = Buffer | null> {
           this.outbox.collect(tx);
           await handler(m, { tx, outbox: this.outbox, decoded: admission.decoded });
           await this.outbox.appendCollected(tx);
-          await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, m.offset + 1);
+          await store.advanceInbox(tx.handle, { consumer, source: source.name, partition, expected, next: m.offset + 1 });
         });
         this.#processed += 1;
         this.#transactions += 1;
@@ -252,7 +252,7 @@ export class Pipeline<H, D = Buffer | null> {
     try {
       await this.#commit(partition, expected, m.offset + 1, async (tx) => {
         await store.addDeadLetter(tx.handle, this.#letter(m, reason, attempts));
-        await store.advanceInbox(tx.handle, consumer, source.name, partition, expected, m.offset + 1);
+        await store.advanceInbox(tx.handle, { consumer, source: source.name, partition, expected, next: m.offset + 1 });
       });
     } catch (err) {
       if (err instanceof InboxFencedError) return this.#fence(partition, err);
@@ -366,7 +366,7 @@ export class Pipeline<H, D = Buffer | null> {
   }
 
   #storedOrUndefined(partition: number): Promise<number | undefined> {
-    return this.#o.store.inboxPosition(undefined, this.#o.consumer, this.#o.source.name, partition);
+    return this.#o.store.inboxPosition(undefined, { consumer: this.#o.consumer, source: this.#o.source.name, partition });
   }
 
   #fence(partition: number, err: InboxFencedError): undefined {

@@ -157,7 +157,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     let count = 0;
     await sink.context.withTransaction(
       async (tx) => {
-        const position = (await sink.readPosition(tx, relayId, partition)) ?? 0;
+        const position = (await sink.readPosition(tx, { relayId, partition })) ?? 0;
         // Rows read from `known` hold while the broker still has the position there (committed rows
         // after it never change); a rerun, or another relay having moved it, reads again.
         const records = fresh !== undefined && tx.attempt === 1 && position === known ? fresh : await store.read(partition, position, batchSize);
@@ -168,10 +168,10 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
           return;
         }
         const topicMessages = groupByTopic(records);
-        const positionMessage = sink.positionMessage?.(tx, relayId, partition, last.seq);
+        const positionMessage = sink.positionMessage?.(tx, { relayId, partition, seq: last.seq });
         if (positionMessage !== undefined) topicMessages.push(positionMessage);
         await tx.handle.sendBatch({ topicMessages });
-        await sink.writePosition(tx, relayId, partition, last.seq);
+        await sink.writePosition(tx, { relayId, partition, seq: last.seq });
         // A full batch means more is probably waiting: read it while the broker commits this one.
         if (records.length === batchSize) this.#readAhead(partition, last.seq);
       },
@@ -224,7 +224,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       for (let [entry] = this.#marks; entry !== undefined; [entry] = this.#marks) {
         const [partition, seq] = entry;
         this.#marks.delete(partition);
-        await this.#o.store.markRelayed(partition, seq, this.#o.relayId).catch(this.#o.onError);
+        await this.#o.store.markRelayed({ relayId: this.#o.relayId, partition, seq }).catch(this.#o.onError);
       }
     } finally {
       this.#marking = undefined;

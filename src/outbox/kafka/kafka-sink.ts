@@ -43,8 +43,8 @@ export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
   const positions = new KafkaRelayPositions(kafka, positionsTopic, positionsPartitions, readTimeoutMs);
   return {
     context,
-    readPosition: (_tx, relayId, partition) => positions.read(relayId, partition),
-    positionMessage: (tx, relayId, partition, seq) => positions.message(tx, relayId, partition, seq),
-    writePosition: async (tx, relayId, partition, seq) => positions.write(tx, relayId, partition, seq),
+    readPosition: (_tx, { relayId, partition }) => positions.read(relayId, partition),
+    positionMessage: (tx, { relayId, partition, seq }) => positions.message(tx, relayId, partition, seq),
+    writePosition: async (tx, { relayId, partition, seq }) => positions.write(tx, relayId, partition, seq),
   };
 }

@@ -11,8 +11,8 @@ import { waitForWake } from '../engine/wait.js';
 export function memorySink(context: MemoryTransactionContext): RelaySink<MemoryTxHandle> {
   return {
     context,
-    readPosition: async (tx, relayId, partition) => (await tx.handle.get(positionKey(relayId, partition))) as number | undefined,
-    writePosition: (tx, relayId, partition, seq) => tx.handle.set(positionKey(relayId, partition), seq),
+    readPosition: async (tx, { relayId, partition }) => (await tx.handle.get(positionKey(relayId, partition))) as number | undefined,
+    writePosition: (tx, { relayId, partition, seq }) => tx.handle.set(positionKey(relayId, partition), seq),
   };
 }
 

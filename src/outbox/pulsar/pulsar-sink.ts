@@ -87,8 +87,8 @@ export function pulsarSink(options: PulsarSinkOptions): PulsarRelaySink {
   const chain = new PulsarPositionChain(client, prefix, readTimeoutMs);
   return {
     context,
-    readPosition: (tx, relayId, partition) => chain.read(tx, relayId, partition),
-    writePosition: (tx, relayId, partition, seq) => chain.write(tx, relayId, partition, seq),
+    readPosition: (tx, { relayId, partition }) => chain.read(tx, relayId, partition),
+    writePosition: (tx, { relayId, partition, seq }) => chain.write(tx, relayId, partition, seq),
     close: () => chain.close(),
   };
 }

@@ -1,7 +1,7 @@
 import type { MemoryStore, MemoryTxHandle } from '../../adapters/memory/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
 import { waitForWake } from '../engine/wait.js';
-import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from '../outbox-types.js';
+import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
 import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 
@@ -60,7 +60,7 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
     return first;
   }
 
-  async markRelayed(partition: number, seq: number, relayId: string): Promise<void> {
+  async markRelayed({ relayId, partition, seq }: RelayPosition): Promise<void> {
     const key = relayKey(checkRelayId(relayId, 'markRelayed'), partition);
     if (((this.#store.get(key) as number | undefined) ?? -1) >= seq) return;
     // Outside any business transaction: a hint for status and cleanup only.
@@ -130,12 +130,12 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
     );
   }
 
-  async inboxPosition(handle: MemoryTxHandle | undefined, consumer: string, source: string, partition: number): Promise<number | undefined> {
+  async inboxPosition(handle: MemoryTxHandle | undefined, { consumer, source, partition }: InboxPartition): Promise<number | undefined> {
     const key = inboxKey(consumer, source, partition);
     return (handle !== undefined ? await handle.get(key) : this.#store.get(key)) as number | undefined;
   }
 
-  async advanceInbox(handle: MemoryTxHandle, consumer: string, source: string, partition: number, expected: number | undefined, next: number): Promise<void> {
+  async advanceInbox(handle: MemoryTxHandle, { consumer, source, partition, expected, next }: InboxMove): Promise<void> {
     const key = inboxKey(consumer, source, partition);
     if ((await handle.get(key)) !== expected) throw new InboxFencedError(consumer, source, partition, expected);
     await handle.set(key, next);

@@ -3,7 +3,7 @@ import { ConfigError } from '../../core/index.js';
 import type { MongoSessionLike } from '../../adapters/mongo/mongo-types.js';
 import { InboxFencedError } from '../outbox-errors.js';
 import { waitForWake } from '../engine/wait.js';
-import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from '../outbox-types.js';
+import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
 import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import type { MongoChangeStreamLike, MongoCollectionLike, MongoDbLike, MongoDocumentLike, MongoOutboxCollections, MongoOutboxStoreOptions, MongoOutboxWakeMode } from './mongo-outbox-types.js';
@@ -184,7 +184,7 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
     }));
   }
 
-  async markRelayed(partition: number, seq: number, relayId: string): Promise<void> {
+  async markRelayed({ relayId, partition, seq }: RelayPosition): Promise<void> {
     checkRelayId(relayId, 'markRelayed');
     // A document apart from the counter, so this write never conflicts with a publishing transaction; $max never moves it back.
     await this.#upsert('relayed', { _id: relayDocId(relayId, partition) }, { $max: { seq }, $setOnInsert: { relayId, partition } });
@@ -247,19 +247,12 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
     return { partitions, relays: relayStatuses(positions, published), pendingByTopic, deadLetters };
   }
 
-  async inboxPosition(handle: MongoSessionLike | undefined, consumer: string, source: string, partition: number): Promise<number | undefined> {
+  async inboxPosition(handle: MongoSessionLike | undefined, { consumer, source, partition }: InboxPartition): Promise<number | undefined> {
     const doc = await this.#coll('inbox').findOne({ _id: inboxId(consumer, source, partition) }, handle === undefined ? {} : { session: handle });
     return doc === null ? undefined : Number(doc.nextOffset);
   }
 
-  async advanceInbox(
-    handle: MongoSessionLike,
-    consumer: string,
-    source: string,
-    partition: number,
-    expected: number | undefined,
-    next: number,
-  ): Promise<void> {
+  async advanceInbox(handle: MongoSessionLike, { consumer, source, partition, expected, next }: InboxMove): Promise<void> {
     const _id = inboxId(consumer, source, partition);
     const now = Date.now();
     let moved: boolean;

@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ConfigError } from '../../core/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
 import { waitForWake } from '../engine/wait.js';
-import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from '../outbox-types.js';
+import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
 import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import { MIGRATIONS, affected, dialectOf, toBuffer } from './sql-schema.js';
@@ -188,7 +188,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     });
   }
 
-  async markRelayed(partition: number, seq: number, relayId: string): Promise<void> {
+  async markRelayed({ relayId, partition, seq }: RelayPosition): Promise<void> {
     const t = this.tables;
     checkRelayId(relayId, 'markRelayed');
     const now = Date.now();
@@ -277,21 +277,14 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     );
   }
 
-  async inboxPosition(handle: KnexRawLike | undefined, consumer: string, source: string, partition: number): Promise<number | undefined> {
+  async inboxPosition(handle: KnexRawLike | undefined, { consumer, source, partition }: InboxPartition): Promise<number | undefined> {
     const rows = await this.#rows(
       (handle ?? this.#db).raw(`select next_offset from ${this.tables.inbox} where consumer = ? and source = ? and part = ?`, [consumer, source, partition]),
     );
     return rows.length === 0 ? undefined : Number((rows[0] as { next_offset: unknown }).next_offset);
   }
 
-  async advanceInbox(
-    handle: KnexRawLike,
-    consumer: string,
-    source: string,
-    partition: number,
-    expected: number | undefined,
-    next: number,
-  ): Promise<void> {
+  async advanceInbox(handle: KnexRawLike, { consumer, source, partition, expected, next }: InboxMove): Promise<void> {
     const t = this.tables;
     const now = Date.now();
     let moved: number;
