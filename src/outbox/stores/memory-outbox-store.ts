@@ -14,6 +14,8 @@ import type { RelayPositions } from './relay-positions.js';
 export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
   readonly partitions: number;
   readonly #store: MemoryStore;
+  /** Wakes of the waits in progress, which close() ends. */
+  readonly #waiting = new Set<() => void>();
 
   /**
    * @param store - the memory backend's store the records, positions and dead letters are kept in.
@@ -156,10 +158,20 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
   }
 
   waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return waitForWake(timeoutMs, signal, (wake) => this.#store.onCommit(wake));
+    return waitForWake(timeoutMs, signal, (wake) => {
+      const off = this.#store.onCommit(wake);
+      this.#waiting.add(wake);
+      return () => {
+        off();
+        this.#waiting.delete(wake);
+      };
+    });
   }
 
-  async close(): Promise<void> {}
+  /** Ends the waits in progress; the memory store stays as it is. */
+  async close(): Promise<void> {
+    for (const wake of [...this.#waiting]) wake();
+  }
 
   /** A one-key write in its own memory transaction. */
   async #write(key: string, value: unknown): Promise<void> {
