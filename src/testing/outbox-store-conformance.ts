@@ -183,8 +183,11 @@ export function testOutboxStore<H>(options: OutboxStoreConformanceOptions<H>): v
           ['relay-b'],
         );
         assert.deepEqual([status.partitions[0]?.relayed, status.partitions[0]?.pending], [3, 0]);
-        const bad = await rejection(store.registerRelay(''));
-        assert.ok(bad instanceof ConfigError, `got ${String(bad)}`);
+        // A relay id is a non-empty string.
+        for (const bad of [store.registerRelay(''), store.markRelayed({ relayId: '', partition: 0, seq: 1 }), store.removeRelay('')]) {
+          const err = await rejection(bad);
+          assert.ok(err instanceof ConfigError, `got ${String(err)}`);
+        }
       });
 
       it('cleanup deletes only rows past retention that every known relay id has passed', async ({ store, context }) => {
@@ -192,6 +195,7 @@ export function testOutboxStore<H>(options: OutboxStoreConformanceOptions<H>): v
         await append(context, store, 0, [record('c1', { createdAt: old }), record('c2', { createdAt: old }), record('c3', { createdAt: old })]);
         await append(context, store, 0, [record('young')]);
         // No relay id known: nothing counts as relayed.
+        assert.deepEqual((await store.status()).relays, []);
         assert.equal(await store.cleanup(1000), 0);
         await store.registerRelay('fast');
         await store.registerRelay('slow');

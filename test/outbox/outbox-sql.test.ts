@@ -266,18 +266,6 @@ describe.each(databases)('outbox on $name', ({ make, cleanup }) => {
     expect(effects).toBe(2); // the zombie's handler ran, but its transaction rolled back
   });
 
-  it('status reports pending work, and cleanup deletes only relayed records past retention', async () => {
-    const { ctx, outbox, store, sink } = await setup();
-    await ctx.withTransaction((tx) => outbox.publish(tx, [{ topic: 'a', key: 'x', value: '1' }, { topic: 'b', key: 'y', value: '2' }]));
-    const before = await store.status();
-    expect(before.pendingByTopic).toEqual({ a: 1, b: 1 });
-    expect(before.partitions[0]?.oldestPendingAgeMs).toBeGreaterThanOrEqual(0);
-    expect(await store.cleanup(0)).toBe(0);
-    await new OutboxRelay({ store, sink }).drain();
-    expect((await store.status()).partitions[0]?.pending).toBe(0);
-    expect(await store.cleanup(0)).toBe(2);
-  });
-
   it('bad messages get ConfigError and nothing is written', async () => {
     const { ctx, outbox, store } = await setup();
     const bad = [
