@@ -312,8 +312,8 @@ async function latencyBench(kafka: KafkaClient, db: Knex, stamp: string, closers
     store: relayStore,
     sink: {
       ...sink,
-      writePosition: async (tx, relayId, partition, seq) => {
-        await sink.writePosition(tx, relayId, partition, seq);
+      writePosition: async (tx, { relayId, partition, seq }) => {
+        await sink.writePosition(tx, { relayId, partition, seq });
         tx.afterCommit(() => void (relayCommittedAt = performance.now()));
       },
     },

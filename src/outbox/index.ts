@@ -10,16 +10,16 @@
  *
  * @module txkit/outbox
  */
-export { Outbox, OUTBOX_ID_HEADER, partitionOf } from './outbox.js';
-export type { OutboxOptions } from './outbox.js';
-export { OutboxRelay, OUTBOX_SEQ_HEADER } from './relay.js';
-export type { OutboxRelayOptions, RelayStats } from './relay.js';
-export { DEFAULT_REDELIVERY, Pipeline, pipeline } from './pipeline.js';
-export type { PipelineContext, PipelineOptions, PipelineStats, RedeliveryPolicy } from './pipeline.js';
-export { SqlOutboxStore, sqlOutboxStore } from './sql-outbox-store.js';
-export type { KnexInstanceLike, KnexRawLike, SqlOutboxStoreOptions } from './sql-outbox-store.js';
-export { MemoryOutboxStore } from './memory-outbox-store.js';
-export { MongoOutboxStore, mongoOutboxStore } from './mongo-outbox-store.js';
+export { Outbox, OUTBOX_ID_HEADER, partitionOf } from './engine/outbox.js';
+export type { OutboxOptions } from './engine/outbox.js';
+export { OutboxRelay, OUTBOX_SEQ_HEADER } from './engine/relay.js';
+export type { OutboxRelayOptions, RelayStats } from './engine/relay.js';
+export { DEFAULT_REDELIVERY, Pipeline, pipeline } from './engine/pipeline.js';
+export type { PipelineContext, PipelineOptions, PipelineStats, RedeliveryPolicy } from './engine/pipeline.js';
+export { SqlOutboxStore, sqlOutboxStore } from './stores/sql-outbox-store.js';
+export type { KnexInstanceLike, KnexRawLike, SqlOutboxStoreOptions } from './stores/sql-outbox-store.js';
+export { MemoryOutboxStore } from './stores/memory-outbox-store.js';
+export { MongoOutboxStore, mongoOutboxStore } from './stores/mongo-outbox-store.js';
 export type {
   MongoChangeStreamLike,
   MongoCollectionLike,
@@ -29,25 +29,35 @@ export type {
   MongoOutboxCollections,
   MongoOutboxStoreOptions,
   MongoOutboxWakeMode,
-} from './mongo-outbox-store.js';
-export { memorySink, memorySource } from './memory-broker.js';
+} from './stores/mongo-outbox-store.js';
+export { memorySink, memorySource } from './memory/memory-broker.js';
 export { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExhaustedError } from './outbox-errors.js';
 export type {
   DeadLetter,
+  DeadLetterStore,
+  InboxMove,
+  InboxPartition,
+  InboxStore,
   MessageSource,
   OutboxMessage,
   OutboxPartitionStatus,
   OutboxRecord,
+  OutboxRecordStore,
   OutboxRelayStatus,
   OutboxStatus,
   OutboxStore,
   PendingRecord,
+  RelayPartition,
+  RelayPosition,
   RelaySink,
   SourceMessage,
 } from './outbox-types.js';
-export { kafkaSink, kafkaSource } from './kafka-broker.js';
-export { PulsarOffsetOverflowError, RELAY_POSITIONS_SUBSCRIPTION, pulsarSink, pulsarSource } from './pulsar-broker.js';
-export type { PulsarRelaySink, PulsarSinkOptions, PulsarSourceOptions } from './pulsar-broker.js';
+export { kafkaSink } from './kafka/kafka-sink.js';
+export { kafkaSource } from './kafka/kafka-source.js';
+export { RELAY_POSITIONS_SUBSCRIPTION, pulsarSink } from './pulsar/pulsar-sink.js';
+export type { PulsarRelaySink, PulsarSinkOptions } from './pulsar/pulsar-sink.js';
+export { PulsarOffsetOverflowError, pulsarSource } from './pulsar/pulsar-source.js';
+export type { PulsarSourceOptions } from './pulsar/pulsar-source.js';
 export type {
   KafkaAdminLike,
   KafkaMessageSource,
@@ -60,4 +70,4 @@ export type {
   KafkaSourceConsumerLike,
   KafkaSourceOptions,
   KafkaTopicPartitionsLike,
-} from './kafka-broker.js';
+} from './kafka/kafka-types.js';

@@ -55,7 +55,7 @@ export interface DeadLetter {
   readonly createdAt: number;
 }
 
-/** Progress of one outbox partition, as {@link OutboxStore.status} reports it. */
+/** Progress of one outbox partition, as {@link OutboxRecordStore.status} reports it. */
 export interface OutboxPartitionStatus {
   readonly partition: number;
   /** Rows published (the partition's sequence). */
@@ -73,7 +73,7 @@ export interface OutboxPartitionStatus {
   readonly oldestPendingAgeMs: number | undefined;
 }
 
-/** Progress of one relay id, as {@link OutboxStore.status} reports it. */
+/** Progress of one relay id, as {@link OutboxRecordStore.status} reports it. */
 export interface OutboxRelayStatus {
   readonly relayId: string;
   /** Records of every partition this relay id has not reported relayed yet. */
@@ -94,10 +94,12 @@ export interface OutboxStatus {
 }
 
 /**
- * Where the outbox, inbox and dead letters live: a SQL database or the
- * memory store. `H` is the handle of the database's transactions.
+ * The outbox role of a store: appends records in the caller's transactions,
+ * gives the relay the committed ones, keeps each relay id's progress for
+ * status and cleanup, and wakes waiting relays. What {@link Outbox} and
+ * {@link OutboxRelay} need. `H` is the handle of the database's transactions.
  */
-export interface OutboxStore<H> {
+export interface OutboxRecordStore<H> {
   readonly partitions: number;
   /** Creates or upgrades the schema; safe to run twice and concurrently. */
   migrate(): Promise<void>;
@@ -110,7 +112,7 @@ export interface OutboxStore<H> {
    * status and cleanup; it never moves back). Makes `relayId` known to the
    * store if it was not.
    */
-  markRelayed(partition: number, seq: number, relayId: string): Promise<void>;
+  markRelayed(position: RelayPosition): Promise<void>;
   /**
    * Makes `relayId` known to the store at position 0 in the partitions where
    * it has none: from then on cleanup keeps every row it has not reported
@@ -123,19 +125,48 @@ export interface OutboxStore<H> {
   cleanup(olderThanMs: number): Promise<number>;
   /** Reads the current progress of every partition and relay id, the backlog per topic and the dead-letter count (what `observeOutbox` exports). */
   status(): Promise<OutboxStatus>;
+  /** Resolves early when something may have been published (LISTEN/NOTIFY, in-process commits); else after `timeoutMs`. */
+  waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void>;
+  /**
+   * Wakes relays in this process after a commit: {@link Outbox} calls it once
+   * a transaction that appended records has committed, so `waitForPublish`
+   * waits in this process end at once. Stores that have their own
+   * notification (LISTEN/NOTIFY, change streams) may still implement it, for
+   * the relays of the publishing process; a store whose waits already hear
+   * every commit (the memory store) leaves it out.
+   */
+  notifyLocal?(): void;
+  /** Releases what the store opened itself (Postgres's LISTEN connection, MongoDB's change stream) and wakes waits in progress; the database client stays open. */
+  close(): Promise<void>;
+}
+
+/**
+ * The inbox role of a store: each consumer's next offset per source
+ * partition, moved in the transaction that commits the effects of the
+ * messages before it. What {@link pipeline} reads and moves.
+ */
+export interface InboxStore<H> {
   /** The next offset this consumer reads in a source partition, as committed with its effects. */
-  inboxPosition(handle: H | undefined, consumer: string, source: string, partition: number): Promise<number | undefined>;
+  inboxPosition(handle: H | undefined, at: InboxPartition): Promise<number | undefined>;
   /** Moves the consumer's position from `expected` to `next` inside the caller's transaction, or throws if another worker moved it. */
-  advanceInbox(handle: H, consumer: string, source: string, partition: number, expected: number | undefined, next: number): Promise<void>;
+  advanceInbox(handle: H, move: InboxMove): Promise<void>;
+}
+
+/** The dead-letter role of a store: messages a {@link pipeline} set aside, stored in the transaction that moves past them. */
+export interface DeadLetterStore<H> {
   /** Stores a dead letter inside the caller's transaction, stamped with the current time. */
   addDeadLetter(handle: H, letter: Omit<DeadLetter, 'createdAt'>): Promise<void>;
   /** The stored dead letters, of one consumer or (without `consumer`) of all. */
   deadLetters(consumer?: string): Promise<DeadLetter[]>;
-  /** Resolves early when something may have been published (LISTEN/NOTIFY, in-process commits); else after `timeoutMs`. */
-  waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void>;
-  /** Releases what the store opened itself (Postgres's LISTEN connection, MongoDB's change stream) and wakes waits in progress; the database client stays open. */
-  close(): Promise<void>;
 }
+
+/**
+ * Where the outbox, inbox and dead letters live: a SQL database, MongoDB or
+ * the memory store, in all three roles. `H` is the handle of the database's
+ * transactions. A {@link pipeline} takes a whole OutboxStore (it publishes
+ * through the outbox too); Outbox and OutboxRelay take only the outbox role.
+ */
+export interface OutboxStore<H> extends OutboxRecordStore<H>, InboxStore<H>, DeadLetterStore<H> {}
 
 /** A record before it has a sequence number. */
 export interface PendingRecord {
@@ -147,10 +178,35 @@ export interface PendingRecord {
   readonly createdAt: number;
 }
 
-/** The relay's position in one outbox partition, committed in the same broker transaction as the messages. */
-export interface RelayPosition {
+/** One relay id's place in one outbox partition: where its position is kept. */
+export interface RelayPartition {
+  /** The relay's `relayId`. */
+  readonly relayId: string;
+  /** The outbox partition. */
   readonly partition: number;
+}
+
+/** A relay id's position in one outbox partition: the highest sequence it sent there. */
+export interface RelayPosition extends RelayPartition {
   readonly seq: number;
+}
+
+/** One consumer's place in one source partition: where its inbox position is kept. */
+export interface InboxPartition {
+  /** The pipeline's `consumer` name. */
+  readonly consumer: string;
+  /** Name of the source (`MessageSource.name`). */
+  readonly source: string;
+  /** The source partition. */
+  readonly partition: number;
+}
+
+/** A compare-and-set of a consumer's inbox position: from `expected` (undefined: none stored yet) to `next`. */
+export interface InboxMove extends InboxPartition {
+  /** The position this worker believes is stored; another one means another worker moved it. */
+  readonly expected: number | undefined;
+  /** The next offset to read, stored in the caller's transaction. */
+  readonly next: number;
 }
 
 /**
@@ -160,20 +216,20 @@ export interface RelayPosition {
 export interface RelaySink<H extends MessageHandle = MessageHandle> {
   readonly context: TransactionContext<H>;
   /** The position committed by the last relay transaction for this partition, as seen from inside `tx`. */
-  readPosition(tx: Transaction<H>, relayId: string, partition: number): Promise<number | undefined>;
+  readPosition(tx: Transaction<H>, at: RelayPartition): Promise<number | undefined>;
   /**
    * For a sink that keeps positions as messages: the message recording
    * `seq`, which the relay sends in the same `sendBatch` as the records (one
    * produce request, no extra round trip). Called before the batch is sent.
    */
-  positionMessage?(tx: Transaction<H>, relayId: string, partition: number, seq: number): { topic: string; messages: OutgoingMessage[] };
+  positionMessage?(tx: Transaction<H>, position: RelayPosition): { topic: string; messages: OutgoingMessage[] };
   /**
    * Writes the new position inside `tx`, so it commits with the messages or
    * not at all; called after the batch is sent. A sink with
    * `positionMessage` has already written it there and only does its
    * bookkeeping here.
    */
-  writePosition(tx: Transaction<H>, relayId: string, partition: number, seq: number): Promise<void>;
+  writePosition(tx: Transaction<H>, position: RelayPosition): Promise<void>;
 }
 
 /** A source a pipeline reads by explicit offset, so it can resume from positions stored in the database. */

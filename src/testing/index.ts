@@ -2,7 +2,8 @@
  * Test support for txkit contexts: {@link injectFaults} makes begin, callback
  * or commit fail on purpose through the real error path, and
  * {@link testTransactionContext} is the conformance suite every
- * TransactionContext must pass.
+ * TransactionContext must pass, {@link testOutboxStore} the one every
+ * outbox store must pass.
  *
  * @module txkit/testing
  */
@@ -11,3 +12,5 @@ export type { FaultInjection, FaultSpec } from './inject-faults.js';
 export type { FaultPoint, LostCommitPart } from '../core/faults.js';
 export { rejection, testTransactionContext } from './conformance.js';
 export type { ConformanceCapabilities, ConformanceOptions, ConformanceSubject, TestApi } from './conformance.js';
+export { testOutboxStore } from './outbox-store-conformance.js';
+export type { OutboxStoreConformanceOptions, OutboxStoreSubject } from './outbox-store-conformance.js';

@@ -28,14 +28,14 @@ import {
   TxkitError,
 } from '../../src/core/index.js';
 import type { Transaction } from '../../src/core/index.js';
-import { kafkaSink } from '../../src/outbox/kafka-broker.js';
-import { memorySink, memorySource } from '../../src/outbox/memory-broker.js';
-import { MemoryOutboxStore } from '../../src/outbox/memory-outbox-store.js';
-import { Outbox } from '../../src/outbox/outbox.js';
-import { pipeline } from '../../src/outbox/pipeline.js';
-import type { PipelineOptions } from '../../src/outbox/pipeline.js';
-import { OutboxRelay } from '../../src/outbox/relay.js';
-import { sqlOutboxStore } from '../../src/outbox/sql-outbox-store.js';
+import { kafkaSink } from '../../src/outbox/kafka/kafka-sink.js';
+import { memorySink, memorySource } from '../../src/outbox/memory/memory-broker.js';
+import { MemoryOutboxStore } from '../../src/outbox/stores/memory-outbox-store.js';
+import { Outbox } from '../../src/outbox/engine/outbox.js';
+import { pipeline } from '../../src/outbox/engine/pipeline.js';
+import type { PipelineOptions } from '../../src/outbox/engine/pipeline.js';
+import { OutboxRelay } from '../../src/outbox/engine/relay.js';
+import { sqlOutboxStore } from '../../src/outbox/stores/sql-outbox-store.js';
 import { ScriptedMongoServer, scriptedClient, uniqueName } from '../mongo/mongo-support.js';
 import { service } from '../support/services.js';
 

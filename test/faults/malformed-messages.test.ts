@@ -15,12 +15,12 @@ import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index
 import { knexTransactions } from '../../src/adapters/sql/index.js';
 import type { TransactionContext, Transaction } from '../../src/core/index.js';
 import { TransientTransactionError } from '../../src/core/index.js';
-import { MemoryOutboxStore } from '../../src/outbox/memory-outbox-store.js';
-import { memorySource } from '../../src/outbox/memory-broker.js';
+import { MemoryOutboxStore } from '../../src/outbox/stores/memory-outbox-store.js';
+import { memorySource } from '../../src/outbox/memory/memory-broker.js';
 import { PoisonMessageError } from '../../src/outbox/outbox-errors.js';
-import { pipeline } from '../../src/outbox/pipeline.js';
+import { pipeline } from '../../src/outbox/engine/pipeline.js';
 import type { OutboxStore, SourceMessage } from '../../src/outbox/outbox-types.js';
-import { sqlOutboxStore } from '../../src/outbox/sql-outbox-store.js';
+import { sqlOutboxStore } from '../../src/outbox/stores/sql-outbox-store.js';
 import { service } from '../support/services.js';
 
 interface Payment {
@@ -194,7 +194,7 @@ describe.each(backends)('malformed messages on $name: dead letters with the reas
         // The messages behind each bad one were processed, with their effects committed once.
         expect(await env.state()).toEqual(Object.fromEntries(GOOD.map((i) => [`p${i}`, i])));
         expect(stats).toMatchObject({ processed: GOOD.length, deadLettered: BAD.size });
-        expect(await env.store.inboxPosition(undefined, 'malformed-job', 'payments', 0)).toBe(TOTAL);
+        expect(await env.store.inboxPosition(undefined, { consumer: 'malformed-job', source: 'payments', partition: 0 })).toBe(TOTAL);
         // Rejected before the handler: it never saw the undecodable, keyless, oversized or schema-failing message.
         for (const offset of [1, 3, 5, 11]) expect(handled.get(offset), `offset ${offset}`).toBeUndefined();
         // The poison message ran once and was not retried, although maxAttempts is 3.
@@ -283,7 +283,7 @@ describe.each(backends)('malformed messages on $name: dead letters with the reas
         }),
       );
       await input.withTransaction((tx) => tx.handle.send({ topic: 'live', messages: [{ key: 'd', value: JSON.stringify({ id: 'd', amount: 4 }) }] }));
-      await waitUntil('the worker to move past all four messages', async () => (await env.store.inboxPosition(undefined, 'live-job', 'live', 0)) === 4);
+      await waitUntil('the worker to move past all four messages', async () => (await env.store.inboxPosition(undefined, { consumer: 'live-job', source: 'live', partition: 0 })) === 4);
       expect(await env.state()).toEqual({ d: 4 });
       const reasons = (await env.store.deadLetters('live-job')).sort((a, b) => a.offset - b.offset).map((d) => d.error.split(':')[0]);
       expect(reasons).toEqual(['decode', 'key', 'value']);

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { kafkaSource } from '../../src/outbox/kafka-broker.js';
+import { kafkaSource } from '../../src/outbox/kafka/kafka-source.js';
 import { createTopics, makeKafka, uniqueName } from '../kafka/kafka-support.js';
 import { service } from '../support/services.js';
 

@@ -10,10 +10,10 @@ import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index
 import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
 import { mongoTransactions } from '../../src/adapters/mongo/index.js';
 import { ConfigError } from '../../src/core/index.js';
-import { InboxFencedError, OUTBOX_ID_HEADER, OUTBOX_SEQ_HEADER, Outbox, OutboxRelay, memorySink, memorySource, partitionOf, pipeline } from '../../src/outbox/index.js';
+import { OUTBOX_ID_HEADER, OUTBOX_SEQ_HEADER, Outbox, OutboxRelay, memorySink, memorySource, partitionOf, pipeline } from '../../src/outbox/index.js';
 import type { RelaySink } from '../../src/outbox/index.js';
-import { MongoOutboxStore, mongoOutboxStore } from '../../src/outbox/mongo-outbox-store.js';
-import type { MongoOutboxStoreOptions } from '../../src/outbox/mongo-outbox-store.js';
+import { MongoOutboxStore, mongoOutboxStore } from '../../src/outbox/stores/mongo-outbox-store.js';
+import type { MongoOutboxStoreOptions } from '../../src/outbox/stores/mongo-outbox-store.js';
 import { rejection } from '../../src/testing/index.js';
 import type { TestApi } from '../../src/testing/index.js';
 import { service } from '../support/services.js';
@@ -203,8 +203,8 @@ function testMongoOutbox(d: Deployment): void {
       for (let round = 0; round < 4; round++) {
         const crashing: RelaySink<MemoryTxHandle> = {
           ...base,
-          writePosition: async (tx, id, p, seq) => {
-            await base.writePosition(tx, id, p, seq);
+          writePosition: async (tx, { relayId: id, partition: p, seq }) => {
+            await base.writePosition(tx, { relayId: id, partition: p, seq });
             throw new Error('simulated crash before the broker commit');
           },
         };
@@ -215,64 +215,6 @@ function testMongoOutbox(d: Deployment): void {
       const values = broker.messages('t').map((m) => String(m.value));
       expect(values).toHaveLength(30);
       expect(new Set(values).size).toBe(30);
-    });
-
-    test('the inbox position is a compare-and-set: a worker holding a stale position is fenced', async () => {
-      const { ctx, store } = await setup();
-      const at = () => store.inboxPosition(undefined, 'job', 'payments', 2);
-      expect(await at()).toBeUndefined();
-      await ctx.withTransaction((tx) => store.advanceInbox(tx.handle, 'job', 'payments', 2, undefined, 5));
-      expect(await at()).toBe(5);
-      // Expecting no position when one exists: another worker got there first.
-      const unset = await rejection(ctx.withTransaction((tx) => store.advanceInbox(tx.handle, 'job', 'payments', 2, undefined, 9)));
-      expect(unset).toBeInstanceOf(InboxFencedError);
-      expect(unset).toMatchObject({ consumer: 'job', source: 'payments', partition: 2, expected: undefined });
-      await ctx.withTransaction((tx) => store.advanceInbox(tx.handle, 'job', 'payments', 2, 5, 7));
-      const stale = await rejection(ctx.withTransaction((tx) => store.advanceInbox(tx.handle, 'job', 'payments', 2, 5, 8)));
-      expect(stale).toBeInstanceOf(InboxFencedError);
-      expect(await at()).toBe(7);
-      // Inside the transaction its own move is visible; outside, only once committed; an abort undoes it.
-      await rejection(
-        ctx.withTransaction(async (tx) => {
-          await store.advanceInbox(tx.handle, 'job', 'payments', 2, 7, 10);
-          expect(await store.inboxPosition(tx.handle, 'job', 'payments', 2)).toBe(10);
-          expect(await at()).toBe(7);
-          throw new Error('handler failed');
-        }),
-      );
-      expect(await at()).toBe(7);
-      // Positions are per consumer, source and partition.
-      expect(await store.inboxPosition(undefined, 'job', 'payments', 1)).toBeUndefined();
-      expect(await store.inboxPosition(undefined, 'other', 'payments', 2)).toBeUndefined();
-    });
-
-    test('dead letters commit with their transaction and are listed per consumer', async () => {
-      const { ctx, store } = await setup();
-      const letter = (consumer: string, offset: number) => ({
-        consumer,
-        source: 'in',
-        partition: 0,
-        offset,
-        key: 'k',
-        value: Buffer.from('bad'),
-        headers: { h: '1' },
-        error: 'SyntaxError: bad',
-        attempts: 3,
-      });
-      await ctx.withTransaction((tx) => store.addDeadLetter(tx.handle, letter('c1', 4)));
-      await ctx.withTransaction((tx) => store.addDeadLetter(tx.handle, letter('c2', 5)));
-      await rejection(
-        ctx.withTransaction(async (tx) => {
-          await store.addDeadLetter(tx.handle, letter('c1', 6));
-          throw new Error('rolled back');
-        }),
-      );
-      const c1 = await store.deadLetters('c1');
-      expect(c1).toHaveLength(1);
-      expect(c1[0]).toMatchObject({ ...letter('c1', 4), value: Buffer.from('bad') });
-      expect(c1[0]?.createdAt).toBeGreaterThan(0);
-      expect((await store.deadLetters()).map((l) => l.consumer)).toEqual(['c1', 'c2']);
-      expect((await store.status()).deadLetters).toBe(2);
     });
 
     test('pipeline: exactly-once effects, poison to dead letters, resumes from stored positions; a zombie is fenced', async () => {
@@ -308,7 +250,7 @@ function testMongoOutbox(d: Deployment): void {
       const zombie = make();
       expect(await zombie.step(part, 0)).toBeUndefined();
       expect(zombie.stats.fenced).toEqual([part]);
-      expect(await store.inboxPosition(undefined, 'payments-job', 'payments', part)).toBe(offset);
+      expect(await store.inboxPosition(undefined, { consumer: 'payments-job', source: 'payments', partition: part })).toBe(offset);
       const second = make();
       const stats = await second.runUntilIdle();
       expect(first.stats.deadLettered + stats.deadLettered).toBe(1);
@@ -319,24 +261,6 @@ function testMongoOutbox(d: Deployment): void {
       expect(dead).toHaveLength(1);
       expect(dead[0]?.value?.toString()).toBe('not json');
       expect(dead[0]?.error).toMatch(/SyntaxError/);
-    });
-
-    test('status reports pending work, and cleanup deletes only relayed records past retention', async () => {
-      const { ctx, outbox, store, sink } = await setup();
-      await ctx.withTransaction((tx) => outbox.publish(tx, [{ topic: 'a', key: 'x', value: '1' }, { topic: 'b', key: 'y', value: '2' }]));
-      const before = await store.status();
-      expect(before.pendingByTopic).toEqual({ a: 1, b: 1 });
-      expect(before.partitions[0]).toMatchObject({ partition: 0, published: 2, relayed: 0, pending: 2 });
-      expect(before.partitions[0]?.oldestPendingAgeMs).toBeGreaterThanOrEqual(0);
-      expect(await store.cleanup(0)).toBe(0);
-      await new OutboxRelay({ store, sink }).drain();
-      const after = await store.status();
-      expect(after.partitions[0]).toMatchObject({ published: 2, relayed: 2, pending: 0, oldestPendingAgeMs: undefined });
-      expect(after.pendingByTopic).toEqual({});
-      // Within retention nothing goes; past it, the relayed records do.
-      expect(await store.cleanup(3_600_000)).toBe(0);
-      expect(await store.cleanup(-1)).toBe(2);
-      expect(await store.read(0, 0, 10)).toEqual([]);
     });
 
     test('cleanup keeps every row a second relay id has not sent; it relays them all afterwards; status reports each relay id', async () => {

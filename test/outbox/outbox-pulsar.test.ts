@@ -14,8 +14,9 @@ import { TxkitError } from '../../src/core/index.js';
 import type { Transaction } from '../../src/core/index.js';
 import { OUTBOX_ID_HEADER, Outbox, OutboxRelay, pipeline, sqlOutboxStore } from '../../src/outbox/index.js';
 import type { RelaySink, SqlOutboxStore } from '../../src/outbox/index.js';
-import { PulsarOffsetOverflowError, pulsarSink, pulsarSource } from '../../src/outbox/pulsar-broker.js';
-import type { PulsarRelaySink } from '../../src/outbox/pulsar-broker.js';
+import { pulsarSink } from '../../src/outbox/pulsar/pulsar-sink.js';
+import type { PulsarRelaySink } from '../../src/outbox/pulsar/pulsar-sink.js';
+import { PulsarOffsetOverflowError, pulsarSource } from '../../src/outbox/pulsar/pulsar-source.js';
 import { rejection } from '../../src/testing/index.js';
 import { TopicReader, createPartitionedTopic, uniqueName, uniqueTopic, waitUntil, webServiceUrl } from '../pulsar/pulsar-support.js';
 import { service } from '../support/services.js';
@@ -141,14 +142,14 @@ describe.skipIf(pulsar === undefined || pg === undefined)('outbox relay on Pulsa
       };
       const crashing: RelaySink<PulsarTxHandle> = {
         context: doomed.sink.context,
-        readPosition: async (tx, id, p) => {
-          const position = await doomed.sink.readPosition(tx, id, p);
+        readPosition: async (tx, { relayId: id, partition: p }) => {
+          const position = await doomed.sink.readPosition(tx, { relayId: id, partition: p });
           if (at === 'before-send') await die();
           return position;
         },
-        writePosition: async (tx: Transaction<PulsarTxHandle>, id, p, seq) => {
+        writePosition: async (tx: Transaction<PulsarTxHandle>, { relayId: id, partition: p, seq }) => {
           if (at === 'after-send') await die();
-          await doomed.sink.writePosition(tx, id, p, seq);
+          await doomed.sink.writePosition(tx, { relayId: id, partition: p, seq });
           if (at === 'after-position') await die();
           // After the commit: the broker has it all, the relay never learns it.
           if (at === 'after-commit') tx.afterCommit(die);
@@ -195,11 +196,11 @@ describe.skipIf(pulsar === undefined || pg === undefined)('outbox relay on Pulsa
     const hasStalled = new Promise<void>((resolve) => (stalled = resolve));
     const stalling: RelaySink<PulsarTxHandle> = {
       context: zombie.sink.context,
-      readPosition: (tx, id, p) => zombie.sink.readPosition(tx, id, p),
-      writePosition: async (tx, id, p, seq) => {
+      readPosition: (tx, at) => zombie.sink.readPosition(tx, at),
+      writePosition: async (tx, { relayId: id, partition: p, seq }) => {
         stalled();
         await woken;
-        await zombie.sink.writePosition(tx, id, p, seq);
+        await zombie.sink.writePosition(tx, { relayId: id, partition: p, seq });
       },
     };
     const partition = 1;
@@ -238,9 +239,9 @@ describe.skipIf(pulsar === undefined || pg === undefined)('outbox relay on Pulsa
     const isHolding = new Promise<void>((resolve) => (holding = resolve));
     const slow: RelaySink<PulsarTxHandle> = {
       context: holder.sink.context,
-      readPosition: (tx, id, p) => holder.sink.readPosition(tx, id, p),
-      writePosition: async (tx, id, p, seq) => {
-        await holder.sink.writePosition(tx, id, p, seq);
+      readPosition: (tx, at) => holder.sink.readPosition(tx, at),
+      writePosition: async (tx, { relayId: id, partition: p, seq }) => {
+        await holder.sink.writePosition(tx, { relayId: id, partition: p, seq });
         holding();
         await released;
       },
@@ -404,7 +405,7 @@ describe.skipIf(pulsar === undefined || pg === undefined)('outbox relay on Pulsa
         const offsets = rows.filter((r) => r.part === part).map((r) => Number(r.off));
         expect(offsets.length).toBeGreaterThan(0);
         for (let i = 1; i < offsets.length; i++) expect(offsets[i] as number).toBeGreaterThan(offsets[i - 1] as number);
-        expect(await store.inboxPosition(undefined, consumer, second.name, part)).toBe((offsets.at(-1) as number) + 1);
+        expect(await store.inboxPosition(undefined, { consumer, source: second.name, partition: part })).toBe((offsets.at(-1) as number) + 1);
       }
     } finally {
       await producer.close();

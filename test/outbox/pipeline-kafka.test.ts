@@ -11,8 +11,8 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { ConfigError, TransactionStateError } from '../../src/core/index.js';
 import { knexTransactions } from '../../src/adapters/sql/index.js';
 import { InboxFencedError, partitionOf, pipeline, sqlOutboxStore } from '../../src/outbox/index.js';
-import { kafkaSource } from '../../src/outbox/kafka-broker.js';
-import type { KafkaSourceOptions } from '../../src/outbox/kafka-broker.js';
+import { kafkaSource } from '../../src/outbox/kafka/kafka-source.js';
+import type { KafkaSourceOptions } from '../../src/outbox/kafka/kafka-types.js';
 import type { SourceMessage } from '../../src/outbox/outbox-types.js';
 import { TopicReader, createTopics, makeKafka, uniqueName } from '../kafka/kafka-support.js';
 import { service } from '../support/services.js';
@@ -272,7 +272,7 @@ describe.skipIf(brokers === undefined || pg === undefined)('Kafka -> Postgres ->
     expect(await store.deadLetters()).toEqual([]);
     // The inbox positions reached the end of every input partition.
     const ends = await admin.fetchTopicOffsets(input);
-    for (const e of ends) expect(await store.inboxPosition(undefined, 'pipeline-kafka-test', input, e.partition)).toBe(Number(e.high));
+    for (const e of ends) expect(await store.inboxPosition(undefined, { consumer: 'pipeline-kafka-test', source: input, partition: e.partition })).toBe(Number(e.high));
     // Output (read_committed, read the whole time): every input id exactly once, values unchanged.
     const ids = downstream.records.map((r) => (JSON.parse(r.value as string) as { id: number }).id);
     expect(ids.length).toBe(TOTAL);

@@ -5,10 +5,10 @@
 import { describe, expect, it } from 'vitest';
 import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import { ConfigError } from '../../src/core/index.js';
-import { MemoryOutboxStore } from '../../src/outbox/memory-outbox-store.js';
-import { memorySource } from '../../src/outbox/memory-broker.js';
-import { pipeline } from '../../src/outbox/pipeline.js';
-import type { PipelineOptions } from '../../src/outbox/pipeline.js';
+import { MemoryOutboxStore } from '../../src/outbox/stores/memory-outbox-store.js';
+import { memorySource } from '../../src/outbox/memory/memory-broker.js';
+import { pipeline } from '../../src/outbox/engine/pipeline.js';
+import type { PipelineOptions } from '../../src/outbox/engine/pipeline.js';
 
 async function failingPipeline(extra: Partial<PipelineOptions<unknown>>): Promise<{ dead: number }> {
   const data = new MemoryStore();

@@ -9,11 +9,11 @@ import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import { knexTransactions } from '../../src/adapters/sql/index.js';
-import { MemoryOutboxStore } from '../../src/outbox/memory-outbox-store.js';
-import { memorySource } from '../../src/outbox/memory-broker.js';
-import { Outbox, partitionOf } from '../../src/outbox/outbox.js';
-import { pipeline } from '../../src/outbox/pipeline.js';
-import { sqlOutboxStore } from '../../src/outbox/sql-outbox-store.js';
+import { MemoryOutboxStore } from '../../src/outbox/stores/memory-outbox-store.js';
+import { memorySource } from '../../src/outbox/memory/memory-broker.js';
+import { Outbox, partitionOf } from '../../src/outbox/engine/outbox.js';
+import { pipeline } from '../../src/outbox/engine/pipeline.js';
+import { sqlOutboxStore } from '../../src/outbox/stores/sql-outbox-store.js';
 import { service } from '../support/services.js';
 
 const pgUrl = service('postgres');
@@ -95,8 +95,8 @@ describe.skipIf(pgUrl === undefined)('pipeline on Postgres with a multi-partitio
     job.start();
     const deadline = Date.now() + 120_000;
     const done = async (): Promise<boolean> =>
-      (await store.inboxPosition(undefined, 'order-test', 'in', 0)) === PER_PARTITION &&
-      (await store.inboxPosition(undefined, 'order-test', 'in', 1)) === PER_PARTITION;
+      (await store.inboxPosition(undefined, { consumer: 'order-test', source: 'in', partition: 0 })) === PER_PARTITION &&
+      (await store.inboxPosition(undefined, { consumer: 'order-test', source: 'in', partition: 1 })) === PER_PARTITION;
     while (!(await done())) {
       if (Date.now() > deadline) throw new Error(`pipeline did not finish: ${JSON.stringify(job.stats)}`);
       await new Promise((r) => setTimeout(r, 50));

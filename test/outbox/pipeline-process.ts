@@ -7,7 +7,7 @@ import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
 import { knexTransactions } from '../../src/adapters/sql/index.js';
 import { OutboxRelay, kafkaSink, pipeline, sqlOutboxStore } from '../../src/outbox/index.js';
 import type { PipelineContext, SourceMessage } from '../../src/outbox/index.js';
-import { kafkaSource } from '../../src/outbox/kafka-broker.js';
+import { kafkaSource } from '../../src/outbox/kafka/kafka-source.js';
 import { makeKafka } from '../kafka/kafka-support.js';
 
 const env = (name: string): string => {

@@ -142,7 +142,7 @@ describe.each(backends)('pipeline redelivery on $name', ({ make }) => {
         expect(await env.store.deadLetters()).toEqual([]);
         expect(stats).toMatchObject({ processed: 5, deadLettered: 0 });
         expect(await env.committed()).toEqual([0, 1, 2, 3, 4]);
-        expect(await env.store.inboxPosition(undefined, 'redelivery-job', 'orders', 0)).toBe(5);
+        expect(await env.store.inboxPosition(undefined, { consumer: 'redelivery-job', source: 'orders', partition: 0 })).toBe(5);
         // Every failure was reported: reruns of the first message as MessageRetryError, counting up,
         // and (with batches) the failed batch run before it as the handler's own error.
         const retries = reported.filter((e): e is MessageRetryError => e instanceof MessageRetryError);
@@ -258,7 +258,7 @@ describe.each(backends)('pipeline redelivery on $name', ({ make }) => {
       await waitUntil(() => reported.some((e) => e instanceof MessageRetryError), 10_000, 'the first rerun to be scheduled');
       await first.stop();
       expect(first.stats).toMatchObject({ processed: 0, deadLettered: 0 });
-      expect(await env.store.inboxPosition(undefined, 'redelivery-job', 'orders', 0)).toBeUndefined();
+      expect(await env.store.inboxPosition(undefined, { consumer: 'redelivery-job', source: 'orders', partition: 0 })).toBeUndefined();
       up = true;
       const second = make();
       expect(await second.runUntilIdle()).toMatchObject({ processed: 2, deadLettered: 0 });

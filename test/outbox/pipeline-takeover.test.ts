@@ -24,7 +24,7 @@ describe('pipeline takeOverAfterMs', () => {
       const seen = (await tx.handle.get(`count:${value}`)) as number | undefined;
       await tx.handle.set(`count:${value}`, (seen ?? 0) + 1);
     };
-    const position = (): Promise<number | undefined> => store.inboxPosition(undefined, 'takeover', 'in', 0);
+    const position = (): Promise<number | undefined> => store.inboxPosition(undefined, { consumer: 'takeover', source: 'in', partition: 0 });
 
     let release: () => void = () => undefined;
     const gate = new Promise<void>((resolve) => (release = resolve));

@@ -10,9 +10,9 @@ import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import { knexTransactions } from '../../src/adapters/sql/index.js';
-import { memorySource } from '../../src/outbox/memory-broker.js';
-import { pipeline } from '../../src/outbox/pipeline.js';
-import { sqlOutboxStore } from '../../src/outbox/sql-outbox-store.js';
+import { memorySource } from '../../src/outbox/memory/memory-broker.js';
+import { pipeline } from '../../src/outbox/engine/pipeline.js';
+import { sqlOutboxStore } from '../../src/outbox/stores/sql-outbox-store.js';
 import { CommitCutProxy } from '../sql/support/commit-cut-proxy.js';
 import type { CutMode } from '../sql/support/commit-cut-proxy.js';
 import { service } from '../support/services.js';
@@ -78,7 +78,7 @@ describe.skipIf(pgUrl === undefined)('pipeline: unknown commit outcome on Postgr
       expect(stats.processed).toBe(MESSAGES);
       const rows = (await db(`${prefix}state`).select('id')) as { id: string }[];
       expect(rows.map((r) => r.id).sort()).toEqual(Array.from({ length: MESSAGES }, (_, i) => `m${i}`).sort());
-      expect(await store.inboxPosition(undefined, consumer, 'in', 0)).toBe(MESSAGES);
+      expect(await store.inboxPosition(undefined, { consumer, source: 'in', partition: 0 })).toBe(MESSAGES);
     });
   }
 });

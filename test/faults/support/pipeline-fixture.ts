@@ -6,7 +6,7 @@
  */
 import type { Knex } from 'knex';
 import type { MessageSource, PipelineContext, SourceMessage } from '../../../src/outbox/index.js';
-import { waitForWake } from '../../../src/outbox/wait.js';
+import { waitForWake } from '../../../src/outbox/engine/wait.js';
 
 /** Input id of message `offset` of `partition`. */
 export const inputId = (partition: number, offset: number): string => `${partition}:${offset}`;

@@ -1,7 +1,7 @@
-import { ConfigError } from '../core/index.js';
-import type { MemoryStore, MemoryTransactionContext, MemoryTxHandle } from '../adapters/memory/index.js';
-import type { MessageSource, RelaySink, SourceMessage } from './outbox-types.js';
-import { waitForWake } from './wait.js';
+import { ConfigError } from '../../core/index.js';
+import type { MemoryStore, MemoryTransactionContext, MemoryTxHandle } from '../../adapters/memory/index.js';
+import type { MessageSource, RelaySink, SourceMessage } from '../outbox-types.js';
+import { waitForWake } from '../engine/wait.js';
 
 /**
  * The memory broker as a relay sink. The position is a key read and written
@@ -11,8 +11,8 @@ import { waitForWake } from './wait.js';
 export function memorySink(context: MemoryTransactionContext): RelaySink<MemoryTxHandle> {
   return {
     context,
-    readPosition: async (tx, relayId, partition) => (await tx.handle.get(positionKey(relayId, partition))) as number | undefined,
-    writePosition: (tx, relayId, partition, seq) => tx.handle.set(positionKey(relayId, partition), seq),
+    readPosition: async (tx, { relayId, partition }) => (await tx.handle.get(positionKey(relayId, partition))) as number | undefined,
+    writePosition: (tx, { relayId, partition, seq }) => tx.handle.set(positionKey(relayId, partition), seq),
   };
 }
 

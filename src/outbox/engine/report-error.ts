@@ -1,5 +1,5 @@
-import { ConfigError } from '../core/index.js';
-import type { Logger } from '../core/index.js';
+import { ConfigError } from '../../core/index.js';
+import type { Logger } from '../../core/index.js';
 
 /**
  * Where the relay and the pipeline report errors they survive: the caller's

@@ -1,10 +1,12 @@
 import { EventEmitter } from 'node:events';
-import { ConfigError } from '../core/index.js';
-import { InboxFencedError } from './outbox-errors.js';
-import { waitForWake } from './wait.js';
-import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
+import { ConfigError } from '../../core/index.js';
+import { InboxFencedError } from '../outbox-errors.js';
+import { waitForWake } from '../engine/wait.js';
+import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
 import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
+import { MIGRATIONS, affected, dialectOf, toBuffer } from './sql-schema.js';
+import type { Dialect, Tables } from './sql-schema.js';
 
 /** The part of a knex instance or transaction the store uses. */
 /** The part of knex (an instance or a transaction) the store queries with. */
@@ -35,39 +37,6 @@ export interface SqlOutboxStoreOptions {
    * partition by key hash, so per-key order holds. @default 1
    */
   partitions?: number;
-}
-
-type Dialect = 'postgres' | 'mysql' | 'sqlite';
-
-/** Schema versions, applied in order; each step must be safe to run again. */
-const MIGRATIONS: readonly ((t: Tables, d: Dialect) => string[])[] = [
-  (t, d) => {
-    const blob = d === 'postgres' ? 'bytea' : d === 'mysql' ? 'longblob' : 'blob';
-    const text = d === 'mysql' ? 'longtext' : 'text';
-    const auto = d === 'postgres' ? 'bigserial primary key' : d === 'mysql' ? 'bigint auto_increment primary key' : 'integer primary key autoincrement';
-    return [
-      `create table if not exists ${t.partitions} (part integer primary key, next_seq bigint not null, relayed_seq bigint not null)`,
-      `create table if not exists ${t.outbox} (part integer not null, seq bigint not null, id varchar(64) not null, topic varchar(255) not null, msg_key ${text}, msg_value ${blob}, headers ${text} not null, created_at bigint not null, primary key (part, seq))`,
-      `create table if not exists ${t.inbox} (consumer varchar(191) not null, source varchar(191) not null, part integer not null, next_offset bigint not null, updated_at bigint not null, primary key (consumer, source, part))`,
-      `create table if not exists ${t.deadLetters} (id ${auto}, consumer varchar(191) not null, source varchar(191) not null, part integer not null, msg_offset bigint not null, msg_key ${text}, msg_value ${blob}, headers ${text} not null, error ${text} not null, attempts integer not null, created_at bigint not null)`,
-    ];
-  },
-  // Relay positions per relay id, so cleanup keeps what any relay id has not sent. The partitions'
-  // relayed_seq (one mark for every relay id) is no longer read: a relay id appears here when it
-  // runs, and until then cleanup deletes nothing.
-  (t) => [
-    `create table if not exists ${t.relays} (relay_id varchar(191) not null, part integer not null, relayed_seq bigint not null, updated_at bigint not null, primary key (relay_id, part))`,
-  ],
-];
-
-interface Tables {
-  partitions: string;
-  /** Relay positions: `(relay_id, part) -> relayed_seq`. */
-  relays: string;
-  outbox: string;
-  inbox: string;
-  deadLetters: string;
-  schema: string;
 }
 
 const NOTIFY_CHANNEL = 'txkit_outbox';
@@ -219,7 +188,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     });
   }
 
-  async markRelayed(partition: number, seq: number, relayId: string): Promise<void> {
+  async markRelayed({ relayId, partition, seq }: RelayPosition): Promise<void> {
     const t = this.tables;
     checkRelayId(relayId, 'markRelayed');
     const now = Date.now();
@@ -308,21 +277,14 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     );
   }
 
-  async inboxPosition(handle: KnexRawLike | undefined, consumer: string, source: string, partition: number): Promise<number | undefined> {
+  async inboxPosition(handle: KnexRawLike | undefined, { consumer, source, partition }: InboxPartition): Promise<number | undefined> {
     const rows = await this.#rows(
       (handle ?? this.#db).raw(`select next_offset from ${this.tables.inbox} where consumer = ? and source = ? and part = ?`, [consumer, source, partition]),
     );
     return rows.length === 0 ? undefined : Number((rows[0] as { next_offset: unknown }).next_offset);
   }
 
-  async advanceInbox(
-    handle: KnexRawLike,
-    consumer: string,
-    source: string,
-    partition: number,
-    expected: number | undefined,
-    next: number,
-  ): Promise<void> {
+  async advanceInbox(handle: KnexRawLike, { consumer, source, partition, expected, next }: InboxMove): Promise<void> {
     const t = this.tables;
     const now = Date.now();
     let moved: number;
@@ -375,7 +337,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     });
   }
 
-  /** @internal called by Outbox after a publishing transaction commits in this process. */
+  /** Wakes this store's waits (the relays in this process) at once; Outbox calls it after a publishing transaction commits. */
   notifyLocal(): void {
     this.#local.emit('published');
   }
@@ -485,25 +447,4 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
 /** Creates the SQL store; call `migrate()` (or `txkit migrate`) once before use. */
 export function sqlOutboxStore(db: KnexInstanceLike, options?: SqlOutboxStoreOptions): SqlOutboxStore {
   return new SqlOutboxStore(db, options);
-}
-
-function dialectOf(name: string | undefined): Dialect {
-  if (name === 'postgresql' || name === 'postgres' || name === 'pg') return 'postgres';
-  if (name === 'mysql' || name === 'mysql2') return 'mysql';
-  if (name === 'sqlite3' || name === 'better-sqlite3') return 'sqlite';
-  throw new ConfigError(`the SQL outbox store supports knex with pg, mysql2 and better-sqlite3/sqlite3, not '${String(name)}'`);
-}
-
-/** Rows changed by a write, from any of the three drivers' result shapes. */
-function affected(result: unknown): number {
-  const r = result as { rowCount?: number; changes?: number; affectedRows?: number } | [{ affectedRows?: number }];
-  if (Array.isArray(r)) return Number(r[0]?.affectedRows ?? 0);
-  return Number(r.rowCount ?? r.changes ?? r.affectedRows ?? 0);
-}
-
-function toBuffer(v: unknown): Buffer | null {
-  if (v === null || v === undefined) return null;
-  if (Buffer.isBuffer(v)) return v;
-  if (v instanceof Uint8Array) return Buffer.from(v);
-  return Buffer.from(String(v));
 }

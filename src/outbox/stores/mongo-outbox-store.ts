@@ -1,137 +1,24 @@
 import { EventEmitter } from 'node:events';
-import { ConfigError } from '../core/index.js';
-import type { MongoSessionLike } from '../adapters/mongo/mongo-types.js';
-import { InboxFencedError } from './outbox-errors.js';
-import { waitForWake } from './wait.js';
-import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
+import { ConfigError } from '../../core/index.js';
+import type { MongoSessionLike } from '../../adapters/mongo/mongo-types.js';
+import { InboxFencedError } from '../outbox-errors.js';
+import { waitForWake } from '../engine/wait.js';
+import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
 import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
+import type { MongoChangeStreamLike, MongoCollectionLike, MongoDbLike, MongoDocumentLike, MongoOutboxCollections, MongoOutboxStoreOptions, MongoOutboxWakeMode } from './mongo-outbox-types.js';
+import { codeOf, fromPairs, hasServerCode, inboxId, relayDocId, toBuffer, unwrapModifyResult } from './mongo-values.js';
 
-/** A BSON document as txkit writes and reads it. */
-export type MongoDocumentLike = Record<string, unknown>;
-
-/**
- * Options txkit passes to the driver's collection methods: `session` (the
- * transaction's ClientSession), `upsert`, `returnDocument`,
- * `includeResultMetadata`, `sort`, `limit`, `readConcern`, `ordered`. Typed
- * `unknown` because each driver version types them its own way; txkit only
- * passes values every supported version takes.
- */
-export interface MongoOperationOptionsLike {
-  session?: unknown;
-  upsert?: unknown;
-  returnDocument?: unknown;
-  includeResultMetadata?: unknown;
-  sort?: unknown;
-  limit?: unknown;
-  readConcern?: unknown;
-  ordered?: unknown;
-}
-
-/** The subset of the driver's `ChangeStream` the store uses (an EventEmitter). */
-export interface MongoChangeStreamLike {
-  /** Listens for inserts (`change`), failures (`error`), the server's confirmation (`resumeTokenChanged`) and the end (`close`). */
-  on(event: 'change' | 'error' | 'resumeTokenChanged' | 'close', listener: (value: never) => void): unknown;
-  /** Closes the stream. */
-  close(): Promise<unknown>;
-}
-
-/** The subset of the driver's `Collection` the store uses. */
-export interface MongoCollectionLike {
-  /** Inserts a publishing transaction's records, in order. */
-  insertMany(docs: MongoDocumentLike[], options?: MongoOperationOptionsLike): Promise<unknown>;
-  /** Inserts a dead letter. */
-  insertOne(doc: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<unknown>;
-  /** Driver 6+ resolves to the document (or null); older drivers to `{ value }`. */
-  findOneAndUpdate(filter: MongoDocumentLike, update: MongoDocumentLike, options: MongoOperationOptionsLike): Promise<unknown>;
-  /** Moves an inbox position (compare-and-set), the relay's progress hint, and creates documents on migrate (upsert). */
-  updateOne(filter: MongoDocumentLike, update: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<{ matchedCount: number; upsertedCount: number }>;
-  /** Reads an inbox position or the schema version. */
-  findOne(filter: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<MongoDocumentLike | null>;
-  /** Reads outbox records, counters, progress hints and dead letters. */
-  find(filter: MongoDocumentLike, options?: MongoOperationOptionsLike): {
-    /** All documents of the cursor. */
-    toArray(): Promise<MongoDocumentLike[]>;
-  };
-  /** Deletes relayed records on cleanup. */
-  deleteMany(filter: MongoDocumentLike): Promise<{ deletedCount: number }>;
-  /** Counts the dead letters for status(). */
-  countDocuments(filter: MongoDocumentLike): Promise<number>;
-  /** Groups pending records by topic for status(). */
-  aggregate(pipeline: MongoDocumentLike[]): {
-    /** All documents of the cursor. */
-    toArray(): Promise<MongoDocumentLike[]>;
-  };
-  /** Creates the store's indexes on migrate. */
-  createIndex(key: Record<string, 1 | -1>, options: { name: string; unique?: boolean }): Promise<string>;
-  /** Opens the change stream that wakes waiting relays. */
-  watch(pipeline: MongoDocumentLike[]): MongoChangeStreamLike;
-}
-
-/** The subset of the driver's `Db` the store uses: `client.db('app')`. */
-export interface MongoDbLike {
-  /** A collection by name. */
-  collection(name: string): MongoCollectionLike;
-  /** Creates a collection on migrate (the store ignores the server's 'namespace exists' refusal). */
-  createCollection(name: string): Promise<unknown>;
-}
-
-/** Options of {@link mongoOutboxStore}. */
-export interface MongoOutboxStoreOptions {
-  /** Prefix of the store's collections. @default 'txkit_' */
-  collectionPrefix?: string;
-  /**
-   * Outbox partitions. Publishers of one partition serialize from publish to
-   * commit (that is what makes sequence order commit order); records go to a
-   * partition by key hash, so per-key order holds. @default 1
-   */
-  partitions?: number;
-  /**
-   * Wake waiting relays with a change stream on the outbox collection. When
-   * the deployment refuses change streams (a standalone mongod), the store
-   * polls instead and reports that once to `onError`. @default true
-   */
-  changeStreams?: boolean;
-  /**
-   * Read concern of the relay's reads of the outbox. 'majority' never lets a
-   * relay send a record that a failover could still roll back; 'local' is for
-   * the rare deployment without majority reads (MongoDB 4.x with an arbiter
-   * and enableMajorityReadConcern: false).
-   * @default 'majority'
-   */
-  readConcern?: 'majority' | 'local';
-  /** Errors the store survives (a change stream that failed, so it polls) are reported here. @default a process warning */
-  onError?: (err: unknown) => void;
-}
-
-/** How `waitForPublish` learns of commits in other processes. */
-export type MongoOutboxWakeMode =
-  /** No wait has run yet (or the last stream failed and will be reopened by the next wait). */
-  | 'idle'
-  /** A change stream was requested and is not confirmed by the server yet. */
-  | 'opening'
-  | 'change-stream'
-  /** Change streams are off or refused by the deployment: waits end at their timeout (the relay's poll interval). */
-  | 'polling'
-  | 'closed';
-
-/** Names of the store's collections, each the prefix plus a fixed suffix. */
-export interface MongoOutboxCollections {
-  /** Records: `{ _id: outbox id, partition, seq, topic, key, value, headers: [name, value][], createdAt }`. */
-  outbox: string;
-  /** One counter per partition: `{ _id: partition, nextSeq }`; publishers increment it in their transaction. */
-  partitions: string;
-  /**
-   * Each relay id's progress hint per partition: `{ _id: { relayId, partition }, relayId, partition, seq }`,
-   * apart from the counters so it never conflicts with publishers. Cleanup keeps what any relay id here has not sent.
-   */
-  relayed: string;
-  /** Consumer positions: `{ _id: { consumer, source, partition }, nextOffset, updatedAt }`. */
-  inbox: string;
-  deadLetters: string;
-  /** `{ _id: 'outbox', version }`. */
-  schema: string;
-}
+export type {
+  MongoChangeStreamLike,
+  MongoCollectionLike,
+  MongoDbLike,
+  MongoDocumentLike,
+  MongoOperationOptionsLike,
+  MongoOutboxCollections,
+  MongoOutboxStoreOptions,
+  MongoOutboxWakeMode,
+} from './mongo-outbox-types.js';
 
 const DUPLICATE_KEY = 11000;
 const NAMESPACE_EXISTS = 48;
@@ -297,7 +184,7 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
     }));
   }
 
-  async markRelayed(partition: number, seq: number, relayId: string): Promise<void> {
+  async markRelayed({ relayId, partition, seq }: RelayPosition): Promise<void> {
     checkRelayId(relayId, 'markRelayed');
     // A document apart from the counter, so this write never conflicts with a publishing transaction; $max never moves it back.
     await this.#upsert('relayed', { _id: relayDocId(relayId, partition) }, { $max: { seq }, $setOnInsert: { relayId, partition } });
@@ -360,19 +247,12 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
     return { partitions, relays: relayStatuses(positions, published), pendingByTopic, deadLetters };
   }
 
-  async inboxPosition(handle: MongoSessionLike | undefined, consumer: string, source: string, partition: number): Promise<number | undefined> {
+  async inboxPosition(handle: MongoSessionLike | undefined, { consumer, source, partition }: InboxPartition): Promise<number | undefined> {
     const doc = await this.#coll('inbox').findOne({ _id: inboxId(consumer, source, partition) }, handle === undefined ? {} : { session: handle });
     return doc === null ? undefined : Number(doc.nextOffset);
   }
 
-  async advanceInbox(
-    handle: MongoSessionLike,
-    consumer: string,
-    source: string,
-    partition: number,
-    expected: number | undefined,
-    next: number,
-  ): Promise<void> {
+  async advanceInbox(handle: MongoSessionLike, { consumer, source, partition, expected, next }: InboxMove): Promise<void> {
     const _id = inboxId(consumer, source, partition);
     const now = Date.now();
     let moved: boolean;
@@ -424,7 +304,7 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
     }));
   }
 
-  /** @internal called by Outbox after a publishing transaction commits in this process. */
+  /** Wakes this store's waits (the relays in this process) at once; Outbox calls it after a publishing transaction commits. */
   notifyLocal(): void {
     this.#wake();
   }
@@ -578,52 +458,4 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
  */
 export function mongoOutboxStore(db: MongoDbLike, options?: MongoOutboxStoreOptions): MongoOutboxStore {
   return new MongoOutboxStore(db, options);
-}
-
-/** Field order fixed: MongoDB compares embedded `_id` documents field by field, in order. */
-function relayDocId(relayId: string, partition: number): MongoDocumentLike {
-  return { relayId, partition };
-}
-
-function inboxId(consumer: string, source: string, partition: number): MongoDocumentLike {
-  return { consumer, source, partition };
-}
-
-function codeOf(err: unknown): unknown {
-  return typeof err === 'object' && err !== null ? (err as { code?: unknown }).code : undefined;
-}
-
-/** A server's refusal (a numeric code), as opposed to a network or driver error. */
-function hasServerCode(err: unknown): boolean {
-  return typeof codeOf(err) === 'number';
-}
-
-/** findOneAndUpdate's document, from drivers that return it bare (6+) or inside `{ value }`. */
-function unwrapModifyResult(result: unknown): MongoDocumentLike | null {
-  if (result === null || result === undefined) return null;
-  const r = result as MongoDocumentLike;
-  if ('lastErrorObject' in r && 'value' in r) return (r.value as MongoDocumentLike | null) ?? null;
-  return r;
-}
-
-function fromPairs(v: unknown): Record<string, string> {
-  const out: Record<string, string> = {};
-  if (!Array.isArray(v)) return out;
-  for (const pair of v as unknown[]) {
-    if (Array.isArray(pair)) out[String(pair[0])] = String(pair[1]);
-  }
-  return out;
-}
-
-/** A Buffer from what the driver returns for binary data (its `Binary`, or a Buffer with promoteBuffers). */
-function toBuffer(v: unknown): Buffer | null {
-  if (v === null || v === undefined) return null;
-  if (Buffer.isBuffer(v)) return v;
-  if (v instanceof Uint8Array) return Buffer.from(v.buffer, v.byteOffset, v.byteLength);
-  const binary = v as { buffer?: unknown; position?: unknown };
-  if (binary.buffer instanceof Uint8Array) {
-    const bytes = typeof binary.position === 'number' ? binary.buffer.subarray(0, binary.position) : binary.buffer;
-    return Buffer.from(bytes);
-  }
-  return Buffer.from(String(v));
 }

@@ -1,6 +1,7 @@
-import { ConfigError, FencedError, resolveRetryPolicy } from '../core/index.js';
-import type { Logger, MessageHandle, OutgoingMessage, RetryPolicy } from '../core/index.js';
-import type { OutboxRecord, OutboxStore, RelaySink } from './outbox-types.js';
+import { ConfigError, FencedError, resolveRetryPolicy } from '../../core/index.js';
+import type { Logger, MessageHandle, OutgoingMessage, RetryPolicy } from '../../core/index.js';
+import type { OutboxRecord, OutboxRecordStore, RelaySink } from '../outbox-types.js';
+import { runPartitionLoop } from './partition-loop.js';
 import { errorReporter } from './report-error.js';
 import { waitForWake } from './wait.js';
 
@@ -9,7 +10,8 @@ export const OUTBOX_SEQ_HEADER = 'txkit-outbox-seq';
 
 /** Options of {@link OutboxRelay}. */
 export interface OutboxRelayOptions<H extends MessageHandle> {
-  store: OutboxStore<unknown>;
+  /** Where the records are read from: the outbox role of a store (`sqlOutboxStore`, `mongoOutboxStore`, `MemoryOutboxStore`, ...). */
+  store: OutboxRecordStore<unknown>;
   sink: RelaySink<H>;
   /**
    * Names this relay's positions in the broker; relays sharing it share the
@@ -155,7 +157,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     let count = 0;
     await sink.context.withTransaction(
       async (tx) => {
-        const position = (await sink.readPosition(tx, relayId, partition)) ?? 0;
+        const position = (await sink.readPosition(tx, { relayId, partition })) ?? 0;
         // Rows read from `known` hold while the broker still has the position there (committed rows
         // after it never change); a rerun, or another relay having moved it, reads again.
         const records = fresh !== undefined && tx.attempt === 1 && position === known ? fresh : await store.read(partition, position, batchSize);
@@ -166,10 +168,10 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
           return;
         }
         const topicMessages = groupByTopic(records);
-        const positionMessage = sink.positionMessage?.(tx, relayId, partition, last.seq);
+        const positionMessage = sink.positionMessage?.(tx, { relayId, partition, seq: last.seq });
         if (positionMessage !== undefined) topicMessages.push(positionMessage);
         await tx.handle.sendBatch({ topicMessages });
-        await sink.writePosition(tx, relayId, partition, last.seq);
+        await sink.writePosition(tx, { relayId, partition, seq: last.seq });
         // A full batch means more is probably waiting: read it while the broker commits this one.
         if (records.length === batchSize) this.#readAhead(partition, last.seq);
       },
@@ -222,7 +224,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       for (let [entry] = this.#marks; entry !== undefined; [entry] = this.#marks) {
         const [partition, seq] = entry;
         this.#marks.delete(partition);
-        await this.#o.store.markRelayed(partition, seq, this.#o.relayId).catch(this.#o.onError);
+        await this.#o.store.markRelayed({ relayId: this.#o.relayId, partition, seq }).catch(this.#o.onError);
       }
     } finally {
       this.#marking = undefined;
@@ -266,40 +268,47 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     this.#running = undefined;
   }
 
-  async #loop(partition: number, signal: AbortSignal): Promise<void> {
-    let failures = 0;
-    while (!signal.aborted && !this.#fenced.has(partition)) {
-      // Listen before looking: a commit notified between an empty read and the start of the wait
-      // would otherwise go unheard until the next poll.
-      const look = new AbortController();
-      const stopLooking = (): void => look.abort();
-      signal.addEventListener('abort', stopLooking, { once: true });
-      // Settled into a value at once, so a failure to listen is never an unhandled rejection while the read runs.
-      const published = this.#o.store.waitForPublish(this.#o.pollIntervalMs, look.signal).then(
-        () => undefined,
-        (err: unknown) => ({ err }),
-      );
-      try {
-        const n = await this.#relayPartition(partition);
-        failures = 0;
-        const failed = n === 0 ? await published : undefined;
-        if (failed !== undefined) throw failed.err;
-      } catch (err) {
-        if (err instanceof FencedError) {
+  #loop(partition: number, signal: AbortSignal): Promise<void> {
+    return runPartitionLoop(
+      {
+        run: (progressed) => this.#round(partition, signal, progressed),
+        failed: (err) => {
+          if (!(err instanceof FencedError)) return true;
           // Another relay instance owns this partition now: stepping aside is the correct outcome.
           this.#fenced.add(partition);
-          this.#o.onError(err);
-          return;
-        }
-        this.#o.onError(err);
-        failures += 1;
-        await waitForWake(Math.min(this.#o.pollIntervalMs, 50 * 2 ** Math.min(failures, 10)), signal);
-      } finally {
-        signal.removeEventListener('abort', stopLooking);
-        look.abort();
-        // Ends at once after the abort; a failure to listen after records were sent shows up in the next wait.
-        await published;
-      }
+          return false;
+        },
+        onError: this.#o.onError,
+        pollIntervalMs: this.#o.pollIntervalMs,
+      },
+      signal,
+    );
+  }
+
+  /** One round of a partition's loop: relays what is there, then waits for a commit notification or the poll interval. */
+  async #round(partition: number, signal: AbortSignal, progressed: () => void): Promise<boolean> {
+    if (this.#fenced.has(partition)) return false;
+    // Listen before looking: a commit notified between an empty read and the start of the wait
+    // would otherwise go unheard until the next poll.
+    const look = new AbortController();
+    const stopLooking = (): void => look.abort();
+    signal.addEventListener('abort', stopLooking, { once: true });
+    // Settled into a value at once, so a failure to listen is never an unhandled rejection while the read runs.
+    const published = this.#o.store.waitForPublish(this.#o.pollIntervalMs, look.signal).then(
+      () => undefined,
+      (err: unknown) => ({ err }),
+    );
+    try {
+      const n = await this.#relayPartition(partition);
+      progressed();
+      const failed = n === 0 ? await published : undefined;
+      if (failed !== undefined) throw failed.err;
+      return true;
+    } finally {
+      signal.removeEventListener('abort', stopLooking);
+      look.abort();
+      // Ends at once after the abort; a failure to listen after records were sent shows up in the next wait.
+      await published;
     }
   }
 

@@ -1,7 +1,7 @@
 import { randomUUID } from 'node:crypto';
-import { ConfigError, TransactionStateError, trackWork } from '../core/index.js';
-import type { Transaction } from '../core/index.js';
-import type { OutboxMessage, OutboxStore, PendingRecord } from './outbox-types.js';
+import { ConfigError, TransactionStateError, trackWork } from '../../core/index.js';
+import type { Transaction } from '../../core/index.js';
+import type { OutboxMessage, OutboxRecordStore, PendingRecord } from '../outbox-types.js';
 
 /** Header carrying each record's outbox id downstream, for consumers that dedupe. */
 export const OUTBOX_ID_HEADER = 'txkit-outbox-id';
@@ -10,10 +10,6 @@ export const OUTBOX_ID_HEADER = 'txkit-outbox-id';
 export interface OutboxOptions {
   /** Largest value accepted, in bytes; larger ones get ConfigError instead of failing in the broker later. @default 1_000_000 */
   maxValueBytes?: number;
-}
-
-interface LocalNotifier {
-  notifyLocal?(): void;
 }
 
 /**
@@ -34,7 +30,7 @@ interface LocalNotifier {
  */
 export class Outbox<H> {
   /** The store the messages are appended to, in the database of the transactions passed to {@link Outbox.publish}. */
-  readonly store: OutboxStore<H>;
+  readonly store: OutboxRecordStore<H>;
   readonly #maxValueBytes: number;
   /** Transactions whose records publish() collects until appendCollected(). */
   readonly #collecting = new WeakMap<Transaction<H>, Map<number, PendingRecord[]>>();
@@ -43,7 +39,7 @@ export class Outbox<H> {
    * @param store - where the records go: `sqlOutboxStore(knex)`, `mongoOutboxStore(db)` or a {@link MemoryOutboxStore}.
    * @throws {@link txkit!ConfigError | ConfigError} when `store` is not an OutboxStore or `maxValueBytes` is not a positive integer.
    */
-  constructor(store: OutboxStore<H>, options: OutboxOptions = {}) {
+  constructor(store: OutboxRecordStore<H>, options: OutboxOptions = {}) {
     if (typeof store !== 'object' || store === null || typeof store.append !== 'function' || !Number.isInteger(store.partitions)) {
       throw new ConfigError(
         `new Outbox(store) needs an OutboxStore, got ${typeName(store)}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(memoryStore)`,
@@ -91,8 +87,9 @@ export class Outbox<H> {
     for (const p of [...byPartition.keys()].sort((a, b) => a - b)) {
       await this.store.append(tx.handle, p, byPartition.get(p) as PendingRecord[]);
     }
-    const notifier = this.store as LocalNotifier;
-    if (notifier.notifyLocal !== undefined) tx.afterCommit(() => notifier.notifyLocal?.());
+    // Relays waiting in this process wake once the records are committed, not at their next poll.
+    const store = this.store;
+    if (store.notifyLocal !== undefined) tx.afterCommit(() => store.notifyLocal?.());
   }
 
   /**

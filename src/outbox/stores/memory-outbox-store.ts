@@ -1,7 +1,7 @@
-import type { MemoryStore, MemoryTxHandle } from '../adapters/memory/index.js';
-import { InboxFencedError } from './outbox-errors.js';
-import { waitForWake } from './wait.js';
-import type { DeadLetter, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord } from './outbox-types.js';
+import type { MemoryStore, MemoryTxHandle } from '../../adapters/memory/index.js';
+import { InboxFencedError } from '../outbox-errors.js';
+import { waitForWake } from '../engine/wait.js';
+import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
 import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 
@@ -14,6 +14,8 @@ import type { RelayPositions } from './relay-positions.js';
 export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
   readonly partitions: number;
   readonly #store: MemoryStore;
+  /** Wakes of the waits in progress, which close() ends. */
+  readonly #waiting = new Set<() => void>();
 
   /**
    * @param store - the memory backend's store the records, positions and dead letters are kept in.
@@ -60,7 +62,7 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
     return first;
   }
 
-  async markRelayed(partition: number, seq: number, relayId: string): Promise<void> {
+  async markRelayed({ relayId, partition, seq }: RelayPosition): Promise<void> {
     const key = relayKey(checkRelayId(relayId, 'markRelayed'), partition);
     if (((this.#store.get(key) as number | undefined) ?? -1) >= seq) return;
     // Outside any business transaction: a hint for status and cleanup only.
@@ -130,12 +132,12 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
     );
   }
 
-  async inboxPosition(handle: MemoryTxHandle | undefined, consumer: string, source: string, partition: number): Promise<number | undefined> {
+  async inboxPosition(handle: MemoryTxHandle | undefined, { consumer, source, partition }: InboxPartition): Promise<number | undefined> {
     const key = inboxKey(consumer, source, partition);
     return (handle !== undefined ? await handle.get(key) : this.#store.get(key)) as number | undefined;
   }
 
-  async advanceInbox(handle: MemoryTxHandle, consumer: string, source: string, partition: number, expected: number | undefined, next: number): Promise<void> {
+  async advanceInbox(handle: MemoryTxHandle, { consumer, source, partition, expected, next }: InboxMove): Promise<void> {
     const key = inboxKey(consumer, source, partition);
     if ((await handle.get(key)) !== expected) throw new InboxFencedError(consumer, source, partition, expected);
     await handle.set(key, next);
@@ -156,14 +158,24 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
   }
 
   waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return waitForWake(timeoutMs, signal, (wake) => this.#store.onCommit(wake));
+    return waitForWake(timeoutMs, signal, (wake) => {
+      const off = this.#store.onCommit(wake);
+      this.#waiting.add(wake);
+      return () => {
+        off();
+        this.#waiting.delete(wake);
+      };
+    });
   }
 
-  async close(): Promise<void> {}
+  /** Ends the waits in progress; the memory store stays as it is. */
+  async close(): Promise<void> {
+    for (const wake of [...this.#waiting]) wake();
+  }
 
   /** A one-key write in its own memory transaction. */
   async #write(key: string, value: unknown): Promise<void> {
-    const { memoryTransactions } = await import('../adapters/memory/index.js');
+    const { memoryTransactions } = await import('../../adapters/memory/index.js');
     const ctx = memoryTransactions({ store: this.#store });
     try {
       await ctx.withTransaction((tx) => (value === undefined ? tx.handle.delete(key) : tx.handle.set(key, value)));

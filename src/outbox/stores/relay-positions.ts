@@ -1,5 +1,5 @@
-import { ConfigError } from '../core/index.js';
-import type { OutboxRelayStatus } from './outbox-types.js';
+import { ConfigError } from '../../core/index.js';
+import type { OutboxRelayStatus } from '../outbox-types.js';
 
 /** What a store knows of its relays: relay id -> outbox partition -> highest sequence reported relayed. */
 export type RelayPositions = ReadonlyMap<string, ReadonlyMap<number, number>>;
