@@ -10,7 +10,7 @@ import type {
   PulsarTransactionContext,
   PulsarTxHandle,
 } from '../adapters/pulsar/index.js';
-import { fullTopicName, partitionTopicName } from '../adapters/pulsar/protocol/topic-name.js';
+import { fullTopicName, partitionTopicName } from '../pulsar-client/topic-name.js';
 import type { MessageSource, RelaySink, SourceMessage } from './outbox-types.js';
 
 /** Subscription of a positions topic whose acknowledgements chain the relay's position records. */

@@ -16,8 +16,8 @@ import {
   classifyPulsarError,
   pulsarTransactions,
 } from '../../src/adapters/pulsar/index.js';
-import { CommandType } from '../../src/adapters/pulsar/protocol/commands.js';
-import { fullTopicName, murmur3_32, partitionForKey, splitPartition } from '../../src/adapters/pulsar/protocol/topic-name.js';
+import { CommandType } from '../../src/pulsar-client/wire/commands.js';
+import { fullTopicName, murmur3_32, partitionForKey, splitPartition } from '../../src/pulsar-client/topic-name.js';
 import { rejection } from '../../src/testing/index.js';
 import { ScriptedBroker } from './scripted-broker.js';
 

@@ -4,12 +4,12 @@
  * that owns partition n. A transaction id's most significant bits name its TC, so every
  * command about a transaction goes to that TC's connection.
  */
-import { TxkitError } from '../../../core/index.js';
-import { PulsarConnectionError } from '../pulsar-errors.js';
+import { TxkitError } from '../core/index.js';
+import { PulsarConnectionError } from '../adapters/pulsar/pulsar-errors.js';
 import type { PulsarClient } from './client.js';
-import { CommandType, TxnAction, fromBigInt, toBigInt } from './commands.js';
-import type { NewTxnResponseBody } from './commands.js';
-import type { PulsarConnection } from './connection.js';
+import { CommandType, TxnAction, fromBigInt, toBigInt } from './wire/commands.js';
+import type { NewTxnResponseBody } from './wire/commands.js';
+import type { PulsarConnection } from './wire/connection.js';
 import { partitionTopicName } from './topic-name.js';
 
 export const TC_ASSIGN_TOPIC = 'persistent://pulsar/system/transaction_coordinator_assign';

@@ -2,9 +2,9 @@
  * The Pulsar client: one pooled connection per broker, topic lookup, producers,
  * consumers and the transaction coordinator client, all closed together.
  */
-import { ConfigError } from '../../../core/index.js';
-import { PulsarClosedError } from '../pulsar-errors.js';
-import { PulsarConnection } from './connection.js';
+import { ConfigError } from '../core/index.js';
+import { PulsarClosedError } from '../adapters/pulsar/pulsar-errors.js';
+import { PulsarConnection } from './wire/connection.js';
 import { PulsarConsumer } from './consumer.js';
 import type { ConsumerOptions } from './consumer.js';
 import { lookupTopic, partitionCount } from './lookup.js';

@@ -6,7 +6,7 @@
  * transaction coordinator client) do, with back-off, when it ends.
  */
 import net from 'node:net';
-import { TxkitError } from '../../../core/index.js';
+import { TxkitError } from '../../core/index.js';
 import {
   PulsarClosedError,
   PulsarConnectionError,
@@ -14,7 +14,7 @@ import {
   PulsarServerError,
   PulsarTimeoutError,
   PulsarUnsupportedError,
-} from '../pulsar-errors.js';
+} from '../../adapters/pulsar/pulsar-errors.js';
 import { CommandType, PROTOCOL_VERSION, commandName, has, toNumber } from './commands.js';
 import type {
   BaseCommand,

@@ -4,7 +4,7 @@
  * the Java client: `t` is `persistent://public/default/t`, `tenant/ns/t` is
  * `persistent://tenant/ns/t`.
  */
-import { ConfigError } from '../../../core/index.js';
+import { ConfigError } from '../core/index.js';
 
 const PARTITION_SUFFIX = /-partition-(\d+)$/;
 

@@ -6,7 +6,7 @@
  * JavaScript strings are; `Murmur3_32Hash` is Murmur3 x86_32 (seed 0) of its UTF-8 bytes.
  * A binary key is hashed as the Java client sees it: its base64 text.
  */
-import { ConfigError } from '../../../core/index.js';
+import { ConfigError } from '../core/index.js';
 import { murmur3_32 } from './topic-name.js';
 
 /** How a producer hashes message keys to pick a partition; the names follow the Java client's `HashingScheme`. */

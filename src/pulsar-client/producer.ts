@@ -15,20 +15,20 @@
  * ids, so the broker stores each once. Messages sent in a transaction are not resent:
  * they fail with PulsarConnectionError and the transaction is aborted and rerun instead.
  */
-import { ConfigError } from '../../../core/index.js';
+import { ConfigError } from '../core/index.js';
 import {
   PulsarClosedError,
   PulsarConnectionError,
   PulsarServerError,
   PulsarTimeoutError,
-} from '../pulsar-errors.js';
+} from '../adapters/pulsar/pulsar-errors.js';
 import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
 import type { PulsarClient } from './client.js';
 import { positiveNumber } from './client.js';
-import { CommandType, SingleMessageMetadataCodec, fromBigInt, has, toBigInt, toNumber } from './commands.js';
-import type { ProducerSuccessBody, SendErrorBody, SendReceiptBody } from './commands.js';
-import type { ProducerListener, PulsarConnection } from './connection.js';
-import { encodePayloadCommand } from './frames.js';
+import { CommandType, SingleMessageMetadataCodec, fromBigInt, has, toBigInt, toNumber } from './wire/commands.js';
+import type { ProducerSuccessBody, SendErrorBody, SendReceiptBody } from './wire/commands.js';
+import type { ProducerListener, PulsarConnection } from './wire/connection.js';
+import { encodePayloadCommand } from './wire/frames.js';
 import { PulsarMessageId } from './message-id.js';
 import { hashingScheme, partitionForKey } from './routing.js';
 import type { HashingScheme } from './routing.js';

@@ -1,5 +1,5 @@
-import { ConfigError } from '../../../core/index.js';
-import { fromBigInt } from './commands.js';
+import { ConfigError } from '../core/index.js';
+import { fromBigInt } from './wire/commands.js';
 
 /**
  * Where a message is stored: ledger and entry in its topic (partition), plus its index

@@ -6,7 +6,7 @@
  * since the broker redelivers everything unacknowledged.
  */
 import { inflateSync } from 'node:zlib';
-import { ConfigError } from '../../../core/index.js';
+import { ConfigError } from '../core/index.js';
 import {
   PulsarChecksumError,
   PulsarClosedError,
@@ -14,7 +14,7 @@ import {
   PulsarProtocolError,
   PulsarTimeoutError,
   PulsarUnsupportedError,
-} from '../pulsar-errors.js';
+} from '../adapters/pulsar/pulsar-errors.js';
 import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
 import type { PulsarClient } from './client.js';
 import {
@@ -27,11 +27,11 @@ import {
   has,
   toBigInt,
   toNumber,
-} from './commands.js';
-import type { KeyValue, LastMessageIdResponseBody, MessageBody, MessageMetadata, SingleMessageMetadata, U64 } from './commands.js';
-import type { ConsumerListener, PulsarConnection } from './connection.js';
-import { encodeCommand, encodeFlow } from './frames.js';
-import type { Frame } from './frames.js';
+} from './wire/commands.js';
+import type { KeyValue, LastMessageIdResponseBody, MessageBody, MessageMetadata, SingleMessageMetadata, U64 } from './wire/commands.js';
+import type { ConsumerListener, PulsarConnection } from './wire/connection.js';
+import { encodeCommand, encodeFlow } from './wire/frames.js';
+import type { Frame } from './wire/frames.js';
 import { PulsarMessageId } from './message-id.js';
 import { fullTopicName, partitionTopicName } from './topic-name.js';
 import type { TxnId } from './transaction-coordinator.js';
