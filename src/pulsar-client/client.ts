@@ -2,8 +2,8 @@
  * The Pulsar client: one pooled connection per broker, topic lookup, producers,
  * consumers and the transaction coordinator client, all closed together.
  */
-import { ConfigError } from '../core/index.js';
-import { PulsarClosedError } from '../adapters/pulsar/pulsar-errors.js';
+import { PulsarConfigError } from './errors.js';
+import { PulsarClosedError } from './errors.js';
 import { PulsarConnection } from './wire/connection.js';
 import { PulsarConsumer } from './consumer.js';
 import type { ConsumerOptions } from './consumer.js';
@@ -72,7 +72,7 @@ export class PulsarClient {
 
   /**
    * Checks the options; connects on first use, not here.
-   * @throws {@link txkit!ConfigError | ConfigError} for a service URL that is not `pulsar://host:port[,host:port...]`
+   * @throws {@link PulsarConfigError} for a service URL that is not `pulsar://host:port[,host:port...]`
    *   (TLS, `pulsar+ssl://`, is not supported) or a timeout that is not a positive number.
    */
   constructor(options: PulsarClientOptions) {
@@ -204,9 +204,7 @@ export class PulsarClient {
 
 function resolveOptions(options: PulsarClientOptions): ResolvedClientOptions {
   if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('the Pulsar client needs options with a serviceUrl, e.g. { serviceUrl: "pulsar://localhost:6650" }', {
-      backend: 'pulsar',
-    });
+    throw new PulsarConfigError('the Pulsar client needs options with a serviceUrl, e.g. { serviceUrl: "pulsar://localhost:6650" }');
   }
   const resolved: ResolvedClientOptions = {
     serviceUrl: options.serviceUrl,
@@ -227,47 +225,43 @@ function resolveOptions(options: PulsarClientOptions): ResolvedClientOptions {
     positiveNumber(resolved[key], key);
   }
   if (!Number.isInteger(resolved.maxLookupRedirects) || resolved.maxLookupRedirects < 0) {
-    throw new ConfigError(`maxLookupRedirects must be a non-negative integer, got ${String(resolved.maxLookupRedirects)}`, {
-      backend: 'pulsar',
-    });
+    throw new PulsarConfigError(`maxLookupRedirects must be a non-negative integer, got ${String(resolved.maxLookupRedirects)}`);
   }
   return resolved;
 }
 
 export function positiveNumber(value: unknown, name: string): void {
   if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-    throw new ConfigError(`${name} must be a positive number of milliseconds, got ${String(value)}`, { backend: 'pulsar' });
+    throw new PulsarConfigError(`${name} must be a positive number of milliseconds, got ${String(value)}`);
   }
 }
 
 /** `pulsar://h1:p1,h2:p2/` -> hosts. TLS (`pulsar+ssl://`) is not supported by txkit's client. */
 function parseServiceUrl(url: unknown): HostPort[] {
   if (typeof url !== 'string' || url.length === 0) {
-    throw new ConfigError(`serviceUrl must be a string like 'pulsar://localhost:6650', got ${JSON.stringify(url)}`, {
-      backend: 'pulsar',
-    });
+    throw new PulsarConfigError(`serviceUrl must be a string like 'pulsar://localhost:6650', got ${JSON.stringify(url)}`);
   }
   if (url.startsWith('pulsar+ssl://')) {
-    throw new ConfigError("txkit's Pulsar client does not speak TLS: use a pulsar:// service URL", { backend: 'pulsar' });
+    throw new PulsarConfigError("txkit's Pulsar client does not speak TLS: use a pulsar:// service URL");
   }
   const match = /^pulsar:\/\/([^/]+)\/?$/.exec(url);
   if (match === null) {
-    throw new ConfigError(`serviceUrl '${url}' is not a Pulsar service URL; use pulsar://host:port`, { backend: 'pulsar' });
+    throw new PulsarConfigError(`serviceUrl '${url}' is not a Pulsar service URL; use pulsar://host:port`);
   }
   return (match[1] as string).split(',').map((hostPort) => parseHostPort(hostPort, url));
 }
 
 function parseBrokerUrl(url: string): HostPort {
   const match = /^pulsar:\/\/([^/,]+)\/?$/.exec(url);
-  if (match === null) throw new ConfigError(`the broker answered with an unusable broker URL '${url}'`, { backend: 'pulsar' });
+  if (match === null) throw new PulsarConfigError(`the broker answered with an unusable broker URL '${url}'`);
   return parseHostPort(match[1] as string, url);
 }
 
 function parseHostPort(hostPort: string, url: string): HostPort {
   const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostPort.trim());
-  if (match === null) throw new ConfigError(`cannot read host:port '${hostPort}' in '${url}'`, { backend: 'pulsar' });
+  if (match === null) throw new PulsarConfigError(`cannot read host:port '${hostPort}' in '${url}'`);
   const host = (match[1] as string).replace(/^\[|\]$/g, '');
   const port = match[2] === undefined ? 6650 : Number(match[2]);
-  if (!(port > 0 && port < 65536)) throw new ConfigError(`invalid port in '${url}'`, { backend: 'pulsar' });
+  if (!(port > 0 && port < 65536)) throw new PulsarConfigError(`invalid port in '${url}'`);
   return { host, port };
 }

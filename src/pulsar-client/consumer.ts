@@ -6,7 +6,7 @@
  * since the broker redelivers everything unacknowledged.
  */
 import { inflateSync } from 'node:zlib';
-import { ConfigError } from '../core/index.js';
+import { PulsarConfigError } from './errors.js';
 import {
   PulsarChecksumError,
   PulsarClosedError,
@@ -14,7 +14,7 @@ import {
   PulsarProtocolError,
   PulsarTimeoutError,
   PulsarUnsupportedError,
-} from '../adapters/pulsar/pulsar-errors.js';
+} from './errors.js';
 import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
 import type { PulsarClient } from './client.js';
 import {
@@ -142,16 +142,14 @@ export class PulsarConsumer {
   /** @internal use PulsarClient.subscribe */
   static async subscribe(client: PulsarClient, options: ConsumerOptions): Promise<PulsarConsumer> {
     if (typeof options !== 'object' || options === null) {
-      throw new ConfigError('subscribe() needs options with a topic and a subscription', { backend: 'pulsar' });
+      throw new PulsarConfigError('subscribe() needs options with a topic and a subscription');
     }
     const topic = fullTopicName(options.topic);
     const resolved = resolveConsumerOptions(options);
     const consumer = new PulsarConsumer(topic, resolved);
     const count = await client.partitions(topic);
     if (count > 0 && resolved.startMessageId !== undefined) {
-      throw new ConfigError(`startMessageId needs one partition's topic: ${topic} has ${count} partitions (subscribe to ${partitionTopicName(topic, 0)}, ...)`, {
-        backend: 'pulsar',
-      });
+      throw new PulsarConfigError(`startMessageId needs one partition's topic: ${topic} has ${count} partitions (subscribe to ${partitionTopicName(topic, 0)}, ...)`);
     }
     const topics = count === 0 ? [topic] : Array.from({ length: count }, (_, i) => partitionTopicName(topic, i));
     topics.forEach((t, i) => {
@@ -268,13 +266,11 @@ export class PulsarConsumer {
   /** The partition consumer a message id came from. @internal */
   partitionOf(id: PulsarMessageId): PartitionConsumer {
     if (!(id instanceof PulsarMessageId)) {
-      throw new ConfigError(`acknowledge() needs PulsarMessageId values (message.messageId), got ${String(id)}`, { backend: 'pulsar' });
+      throw new PulsarConfigError(`acknowledge() needs PulsarMessageId values (message.messageId), got ${String(id)}`);
     }
     const p = this.#partitions.get(id.topic);
     if (p === undefined) {
-      throw new ConfigError(`message ${id.toString()} of ${id.topic} was not received by this consumer of ${this.topic}`, {
-        backend: 'pulsar',
-      });
+      throw new PulsarConfigError(`message ${id.toString()} of ${id.topic} was not received by this consumer of ${this.topic}`);
     }
     return p;
   }
@@ -313,13 +309,13 @@ export type AckTarget = PulsarMessageId | PulsarMessage | readonly (PulsarMessag
 /** The message ids of an acknowledge() argument. @internal */
 export function messageIdsOf(target: AckTarget): PulsarMessageId[] {
   const list = Array.isArray(target) ? target : [target];
-  if (list.length === 0) throw new ConfigError('acknowledge() needs at least one message id', { backend: 'pulsar' });
+  if (list.length === 0) throw new PulsarConfigError('acknowledge() needs at least one message id');
   return list.map((t: PulsarMessageId | PulsarMessage) => (t instanceof PulsarMessageId ? t : (t as PulsarMessage | undefined)?.messageId) as PulsarMessageId);
 }
 
 function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptions {
   const fail = (message: string): never => {
-    throw new ConfigError(message, { backend: 'pulsar' });
+    throw new PulsarConfigError(message);
   };
   if (typeof options.subscription !== 'string' || options.subscription === '') fail('subscribe() needs a non-empty subscription name');
   const subscriptionType = options.subscriptionType ?? 'Exclusive';

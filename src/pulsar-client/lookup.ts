@@ -4,7 +4,7 @@
  * Partitioned-topic metadata (CommandPartitionedTopicMetadata) tells how many
  * partitions a topic has, 0 for a non-partitioned one.
  */
-import { PulsarProtocolError, PulsarServerError } from '../adapters/pulsar/pulsar-errors.js';
+import { PulsarProtocolError, PulsarServerError } from './errors.js';
 import type { PulsarClient } from './client.js';
 import { CommandType, LookupType } from './wire/commands.js';
 import type { LookupResponseBody, PartitionMetadataResponseBody } from './wire/commands.js';

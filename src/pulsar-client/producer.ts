@@ -15,13 +15,13 @@
  * ids, so the broker stores each once. Messages sent in a transaction are not resent:
  * they fail with PulsarConnectionError and the transaction is aborted and rerun instead.
  */
-import { ConfigError } from '../core/index.js';
+import { PulsarConfigError } from './errors.js';
 import {
   PulsarClosedError,
   PulsarConnectionError,
   PulsarServerError,
   PulsarTimeoutError,
-} from '../adapters/pulsar/pulsar-errors.js';
+} from './errors.js';
 import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
 import type { PulsarClient } from './client.js';
 import { positiveNumber } from './client.js';
@@ -111,7 +111,7 @@ export class PulsarProducer {
   /** @internal use PulsarClient.createProducer */
   static async create(client: PulsarClient, options: ProducerOptions): Promise<PulsarProducer> {
     if (typeof options !== 'object' || options === null) {
-      throw new ConfigError('createProducer() needs options with a topic', { backend: 'pulsar' });
+      throw new PulsarConfigError('createProducer() needs options with a topic');
     }
     const topic = fullTopicName(options.topic);
     const resolved = resolveProducerOptions(options);
@@ -140,18 +140,14 @@ export class PulsarProducer {
   route(message: ProducerMessage): PartitionProducer {
     if (this.partitionCount === 0) {
       if (message.partition !== undefined && message.partition !== 0) {
-        throw new ConfigError(`partition ${message.partition} does not exist: topic ${this.topic} is not partitioned`, {
-          backend: 'pulsar',
-        });
+        throw new PulsarConfigError(`partition ${message.partition} does not exist: topic ${this.topic} is not partitioned`);
       }
       return this.#partitions[0] as PartitionProducer;
     }
     let index: number;
     if (message.partition !== undefined) {
       if (!(message.partition < this.partitionCount)) {
-        throw new ConfigError(`partition ${message.partition} does not exist: topic ${this.topic} has ${this.partitionCount}`, {
-          backend: 'pulsar',
-        });
+        throw new PulsarConfigError(`partition ${message.partition} does not exist: topic ${this.topic} has ${this.partitionCount}`);
       }
       index = message.partition;
     } else if (message.key !== undefined && message.key !== null) {
@@ -221,18 +217,18 @@ function resolveProducerOptions(options: ProducerOptions): ResolvedProducerOptio
   positiveNumber(sendTimeoutMs, 'sendTimeoutMs');
   const maxPendingMessages = options.maxPendingMessages ?? 1_000;
   if (!Number.isInteger(maxPendingMessages) || maxPendingMessages < 1) {
-    throw new ConfigError(`maxPendingMessages must be a positive integer, got ${String(maxPendingMessages)}`, { backend: 'pulsar' });
+    throw new PulsarConfigError(`maxPendingMessages must be a positive integer, got ${String(maxPendingMessages)}`);
   }
   if (options.producerName !== undefined && (typeof options.producerName !== 'string' || options.producerName === '')) {
-    throw new ConfigError('producerName must be a non-empty string', { backend: 'pulsar' });
+    throw new PulsarConfigError('producerName must be a non-empty string');
   }
   const batchingMaxMessages = options.batchingMaxMessages ?? 1_000;
   if (!Number.isInteger(batchingMaxMessages) || batchingMaxMessages < 1) {
-    throw new ConfigError(`batchingMaxMessages must be a positive integer, got ${String(batchingMaxMessages)}`, { backend: 'pulsar' });
+    throw new PulsarConfigError(`batchingMaxMessages must be a positive integer, got ${String(batchingMaxMessages)}`);
   }
   const batchingMaxBytes = options.batchingMaxBytes ?? 128 * 1024;
   if (!Number.isInteger(batchingMaxBytes) || batchingMaxBytes < 1) {
-    throw new ConfigError(`batchingMaxBytes must be a positive integer, got ${String(batchingMaxBytes)}`, { backend: 'pulsar' });
+    throw new PulsarConfigError(`batchingMaxBytes must be a positive integer, got ${String(batchingMaxBytes)}`);
   }
   return {
     producerName: options.producerName,
@@ -355,9 +351,7 @@ export class PartitionProducer implements ProducerListener {
     const total = payloads.reduce((n, p) => n + p.length, 0);
     const maxSize = this.#connection?.maxMessageSize ?? 5 * 1024 * 1024;
     if (total > maxSize) {
-      throw new ConfigError(`${messages.length > 1 ? 'a batch' : 'a message'} of ${total} bytes exceeds the broker's maxMessageSize of ${maxSize}`, {
-        backend: 'pulsar',
-      });
+      throw new PulsarConfigError(`${messages.length > 1 ? 'a batch' : 'a message'} of ${total} bytes exceeds the broker's maxMessageSize of ${maxSize}`);
     }
     return new Promise<PulsarMessageId[]>((resolve, reject) => {
       const op: OpSend = {

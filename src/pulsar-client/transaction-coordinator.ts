@@ -4,8 +4,7 @@
  * that owns partition n. A transaction id's most significant bits name its TC, so every
  * command about a transaction goes to that TC's connection.
  */
-import { TxkitError } from '../core/index.js';
-import { PulsarConnectionError } from '../adapters/pulsar/pulsar-errors.js';
+import { PulsarConnectionError, PulsarTransactionsDisabledError } from './errors.js';
 import type { PulsarClient } from './client.js';
 import { CommandType, TxnAction, fromBigInt, toBigInt } from './wire/commands.js';
 import type { NewTxnResponseBody } from './wire/commands.js';
@@ -22,19 +21,6 @@ export interface TxnId {
 
 export function txnIdString(txn: TxnId): string {
   return `(${txn.most},${txn.least})`;
-}
-
-/** The broker has no transaction coordinator: transactions are off. */
-export class PulsarTransactionsDisabledError extends TxkitError {
-  constructor() {
-    super(
-      'PULSAR_TRANSACTIONS_DISABLED',
-      `the Pulsar cluster has no transaction coordinator (${TC_ASSIGN_TOPIC} has no partitions); ` +
-        'set transactionCoordinatorEnabled=true on the brokers and initialise the coordinator metadata ' +
-        '(pulsar initialize-transaction-coordinator-metadata)',
-      { backend: 'pulsar' },
-    );
-  }
 }
 
 export class TransactionCoordinatorClient {

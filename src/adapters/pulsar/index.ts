@@ -19,6 +19,7 @@ export {
   PulsarProtocolError,
   PulsarServerError,
   PulsarTimeoutError,
+  PulsarTransactionsDisabledError,
   PulsarUnsupportedError,
   classifyPulsarError,
 } from './pulsar-errors.js';
@@ -30,4 +31,3 @@ export type { ProducerMessage, ProducerOptions } from '../../pulsar-client/produ
 export { PulsarConsumer } from '../../pulsar-client/consumer.js';
 export type { AckTarget, ConsumerOptions, PulsarMessage, ReceiveOptions, SubscriptionType } from '../../pulsar-client/consumer.js';
 export { PulsarMessageId } from '../../pulsar-client/message-id.js';
-export { PulsarTransactionsDisabledError } from '../../pulsar-client/transaction-coordinator.js';

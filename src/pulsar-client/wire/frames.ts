@@ -11,7 +11,7 @@
  * truncated or garbage frame becomes a PulsarProtocolError, never an out-of-range read.
  */
 import { crc32c } from '@node-rs/crc32';
-import { PulsarProtocolError } from '../../adapters/pulsar/pulsar-errors.js';
+import { PulsarProtocolError } from '../errors.js';
 import { BaseCommandCodec, COMMAND_FIELD, CommandType, MessageMetadataCodec, commandName } from './commands.js';
 import type { BaseCommand, MessageMetadata } from './commands.js';
 
