@@ -16,7 +16,7 @@ import {
   PulsarUnsupportedError,
 } from './errors.js';
 import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
-import type { PulsarClient } from './client.js';
+import type { ClientServices } from './client-services.js';
 import {
   CommandType,
   CompressionType,
@@ -140,7 +140,7 @@ export class PulsarConsumer {
   }
 
   /** @internal use PulsarClient.subscribe */
-  static async subscribe(client: PulsarClient, options: ConsumerOptions): Promise<PulsarConsumer> {
+  static async subscribe(client: ClientServices, options: ConsumerOptions): Promise<PulsarConsumer> {
     if (typeof options !== 'object' || options === null) {
       throw new PulsarConfigError('subscribe() needs options with a topic and a subscription');
     }
@@ -355,7 +355,7 @@ type ConsumerState = 'connecting' | 'ready' | 'closed';
 export class PartitionConsumer implements ConsumerListener {
   readonly topic: string;
   readonly partition: number;
-  readonly #client: PulsarClient;
+  readonly #client: ClientServices;
   readonly #parent: PulsarConsumer;
   readonly #options: ResolvedConsumerOptions;
   readonly #consumerId: number;
@@ -380,7 +380,7 @@ export class PartitionConsumer implements ConsumerListener {
   /** Acknowledged indexes of batched entries, until the whole entry is acknowledged (outside transactions). */
   readonly #batchAcks = new Map<string, Set<number>>();
 
-  constructor(client: PulsarClient, parent: PulsarConsumer, topic: string, partition: number, options: ResolvedConsumerOptions) {
+  constructor(client: ClientServices, parent: PulsarConsumer, topic: string, partition: number, options: ResolvedConsumerOptions) {
     this.#client = client;
     this.#parent = parent;
     this.topic = topic;

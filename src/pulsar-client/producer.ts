@@ -23,8 +23,8 @@ import {
   PulsarTimeoutError,
 } from './errors.js';
 import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
-import type { PulsarClient } from './client.js';
-import { positiveNumber } from './client.js';
+import type { ClientServices } from './client-services.js';
+import { positiveNumber } from './client-options.js';
 import { CommandType, SingleMessageMetadataCodec, fromBigInt, has, toBigInt, toNumber } from './wire/commands.js';
 import type { ProducerSuccessBody, SendErrorBody, SendReceiptBody } from './wire/commands.js';
 import type { ProducerListener, PulsarConnection } from './wire/connection.js';
@@ -109,7 +109,7 @@ export class PulsarProducer {
   }
 
   /** @internal use PulsarClient.createProducer */
-  static async create(client: PulsarClient, options: ProducerOptions): Promise<PulsarProducer> {
+  static async create(client: ClientServices, options: ProducerOptions): Promise<PulsarProducer> {
     if (typeof options !== 'object' || options === null) {
       throw new PulsarConfigError('createProducer() needs options with a topic');
     }
@@ -262,7 +262,7 @@ export class PartitionProducer implements ProducerListener {
   readonly topic: string;
   /** Partition index, -1 for a non-partitioned topic. */
   readonly partition: number;
-  readonly #client: PulsarClient;
+  readonly #client: ClientServices;
   readonly #options: ResolvedProducerOptions;
   readonly #producerId: number;
   readonly #userProvidedName: boolean;
@@ -279,7 +279,7 @@ export class PartitionProducer implements ProducerListener {
   #roomWaiters: (() => void)[] = [];
   #reconnecting = false;
 
-  constructor(client: PulsarClient, topic: string, partition: number, options: ResolvedProducerOptions) {
+  constructor(client: ClientServices, topic: string, partition: number, options: ResolvedProducerOptions) {
     this.#client = client;
     this.topic = topic;
     this.partition = partition;

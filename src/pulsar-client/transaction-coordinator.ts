@@ -5,7 +5,7 @@
  * command about a transaction goes to that TC's connection.
  */
 import { PulsarConnectionError, PulsarTransactionsDisabledError } from './errors.js';
-import type { PulsarClient } from './client.js';
+import type { ClientServices } from './client-services.js';
 import { CommandType, TxnAction, fromBigInt, toBigInt } from './wire/commands.js';
 import type { NewTxnResponseBody } from './wire/commands.js';
 import type { PulsarConnection } from './wire/connection.js';
@@ -24,12 +24,12 @@ export function txnIdString(txn: TxnId): string {
 }
 
 export class TransactionCoordinatorClient {
-  readonly #client: PulsarClient;
+  readonly #client: ClientServices;
   #count: Promise<number> | undefined;
   readonly #connections = new Map<number, Promise<PulsarConnection>>();
   #next = 0;
 
-  constructor(client: PulsarClient) {
+  constructor(client: ClientServices) {
     this.#client = client;
   }
 

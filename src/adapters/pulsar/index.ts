@@ -25,7 +25,7 @@ export {
 } from './pulsar-errors.js';
 export type { PulsarServerErrorName } from './pulsar-errors.js';
 export { PulsarClient } from '../../pulsar-client/client.js';
-export type { PulsarClientOptions } from '../../pulsar-client/client.js';
+export type { PulsarClientOptions } from '../../pulsar-client/client-options.js';
 export { PulsarProducer } from '../../pulsar-client/producer.js';
 export type { ProducerMessage, ProducerOptions } from '../../pulsar-client/producer.js';
 export { PulsarConsumer } from '../../pulsar-client/consumer.js';

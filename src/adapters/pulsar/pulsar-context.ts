@@ -23,8 +23,9 @@ import {
   classifyPulsarError,
 } from './pulsar-errors.js';
 import type { PulsarBeginOptions, PulsarRecordMetadata, PulsarTxHandle } from './pulsar-types.js';
-import { PulsarClient, positiveNumber } from '../../pulsar-client/client.js';
-import type { PulsarClientOptions } from '../../pulsar-client/client.js';
+import { PulsarClient } from '../../pulsar-client/client.js';
+import { positiveNumber } from '../../pulsar-client/client-options.js';
+import type { PulsarClientOptions } from '../../pulsar-client/client-options.js';
 import { TxnAction } from '../../pulsar-client/wire/commands.js';
 import { PulsarConsumer, messageIdsOf } from '../../pulsar-client/consumer.js';
 import type { AckTarget, PartitionConsumer } from '../../pulsar-client/consumer.js';
