@@ -16,7 +16,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   peerDependenciesMeta: Record<string, { optional: boolean }>;
 };
 const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
-const BACKEND_LIBS = ['knex', 'pg', 'mysql2', 'better-sqlite3', 'mongodb', 'kafkajs', 'protobufjs', '@node-rs/crc32'];
+const BACKEND_LIBS = ['knex', 'pg', 'mysql2', 'better-sqlite3', 'mongodb', 'kafkajs', 'protobufjs'];
 /** Loaded only by `txkit/otel`, which a user imports to opt in to OpenTelemetry. */
 const OTEL_API = '@opentelemetry/api';
 
