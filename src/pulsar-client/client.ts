@@ -53,7 +53,7 @@ export class PulsarClient implements ClientServices {
 
   /**
    * Checks the options; connects on first use, not here.
-   * @throws {@link PulsarConfigError} for a service URL that is not `pulsar://host:port[,host:port...]`
+   * @throws {@link txkit/pulsar-client!PulsarConfigError | PulsarConfigError} for a service URL that is not `pulsar://host:port[,host:port...]`
    *   (TLS, `pulsar+ssl://`, is not supported) or a timeout that is not a positive number.
    */
   constructor(options: PulsarClientOptions) {

@@ -25,6 +25,7 @@ export function fullTopicName(topic: string): string {
   return parts.length === 1 ? `persistent://public/default/${topic}` : `persistent://${topic}`;
 }
 
+/** The name of partition `partition` of the partitioned topic `topic`: `<topic>-partition-<n>`. */
 export function partitionTopicName(topic: string, partition: number): string {
   return `${topic}-partition-${partition}`;
 }
