@@ -1,6 +1,6 @@
 import { defineConfig } from 'tsup';
 
-// One entry per public subpath (DESIGN section 1). Splitting keeps one copy of
+// One entry per public subpath. Splitting keeps one copy of
 // the core shared by all entries, in ESM and CJS alike, so `instanceof
 // TxkitError` holds across `txkit` and `txkit/<backend>`.
 export const entries = {
@@ -11,6 +11,7 @@ export const entries = {
   sql: 'src/adapters/sql/index.ts',
   kafka: 'src/adapters/kafka/index.ts',
   pulsar: 'src/adapters/pulsar/index.ts',
+  'pulsar-client': 'src/pulsar-client/index.ts',
   outbox: 'src/outbox/index.ts',
   otel: 'src/otel/index.ts',
   cli: 'src/cli/index.ts',

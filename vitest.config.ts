@@ -10,6 +10,7 @@ export default defineConfig({
       { find: /^txkit$/, replacement: src('index.ts') },
       { find: /^txkit\/testing$/, replacement: src('testing/index.ts') },
       { find: /^txkit\/(memory|sql|mongo|kafka|pulsar)$/, replacement: src('adapters/$1/index.ts') },
+      { find: /^txkit\/pulsar-client$/, replacement: src('pulsar-client/index.ts') },
       { find: /^txkit\/outbox$/, replacement: src('outbox/index.ts') },
       { find: /^txkit\/otel$/, replacement: src('otel/index.ts') },
     ],

@@ -16,7 +16,7 @@ const pkg = JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as {
   peerDependenciesMeta: Record<string, { optional: boolean }>;
 };
 const subpaths = Object.keys(pkg.exports).filter((k) => k !== './package.json');
-const BACKEND_LIBS = ['knex', 'pg', 'mysql2', 'better-sqlite3', 'mongodb', 'kafkajs', 'protobufjs', '@node-rs/crc32'];
+const BACKEND_LIBS = ['knex', 'pg', 'mysql2', 'better-sqlite3', 'mongodb', 'kafkajs', 'protobufjs'];
 /** Loaded only by `txkit/otel`, which a user imports to opt in to OpenTelemetry. */
 const OTEL_API = '@opentelemetry/api';
 
@@ -122,6 +122,38 @@ describe('package', () => {
     );
     const loaded = JSON.parse(out) as string[];
     for (const lib of [...BACKEND_LIBS, OTEL_API]) expect(loaded.filter((f) => f.includes(`/node_modules/${lib}/`)), lib).toEqual([]);
+  });
+
+  it('only txkit/pulsar and txkit/pulsar-client load protobufjs', () => {
+    for (const sub of subpaths) {
+      const name = sub === '.' ? 'txkit' : `txkit/${sub.slice(2)}`;
+      const out = node(`require('${name}'); console.log(JSON.stringify(Object.keys(require.cache)))`, 'commonjs');
+      const protobuf = (JSON.parse(out) as string[]).some((f) => f.includes('/node_modules/protobufjs/'));
+      expect(protobuf, name).toBe(name === 'txkit/pulsar' || name === 'txkit/pulsar-client');
+    }
+  });
+
+  it('txkit/pulsar-client serves the classes txkit/pulsar re-exports, and its errors are txkit errors in either build', () => {
+    const out = node(
+      `
+      import { createRequire } from 'node:module';
+      const require = createRequire(import.meta.url);
+      const client = await import('txkit/pulsar-client');
+      const pulsar = await import('txkit/pulsar');
+      const core = await import('txkit');
+      const cjsClient = require('txkit/pulsar-client');
+      const cjsCore = require('txkit');
+      console.log(JSON.stringify({
+        same: client.PulsarClient === pulsar.PulsarClient && client.PulsarServerError === pulsar.PulsarServerError,
+        copies: cjsClient.PulsarServerError !== client.PulsarServerError,
+        txkitError: new client.PulsarTimeoutError('SEND', 1) instanceof cjsCore.TxkitError && new cjsClient.PulsarTimeoutError('SEND', 1) instanceof core.TxkitError,
+        configError: new cjsClient.PulsarConfigError('x') instanceof core.ConfigError && new client.PulsarConfigError('x') instanceof cjsCore.ConfigError,
+        crossInstanceof: new cjsClient.PulsarServerError(23, 'm', 'ACK') instanceof client.PulsarServerError && new client.PulsarChecksumError('m', '1:1') instanceof cjsClient.PulsarProtocolError,
+        notOther: new cjsClient.PulsarServerError(23, 'm', 'ACK') instanceof client.PulsarTimeoutError,
+      }));`,
+      'module',
+    );
+    expect(JSON.parse(out)).toEqual({ same: true, copies: true, txkitError: true, configError: true, crossInstanceof: true, notOther: false });
   });
 
   it('txkit/otel loads @opentelemetry/api and traces a memory transaction through the global API (ESM and CJS)', () => {

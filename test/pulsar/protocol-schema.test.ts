@@ -6,9 +6,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
 import { describe, it } from 'vitest';
-import { PULSAR_API_SCHEMA } from '../../src/adapters/pulsar/protocol/pulsar-api-schema.js';
+import { PULSAR_API_SCHEMA } from '../../src/pulsar-client/generated/pulsar-api-schema.js';
 
-const dir = fileURLToPath(new URL('../../src/adapters/pulsar/protocol/', import.meta.url));
+const dir = fileURLToPath(new URL('../../src/pulsar-client/generated/', import.meta.url));
 
 function schemaFromProto(): object {
   // Through JSON: toJSON() leaves null-prototype objects, the .ts holds plain ones.

@@ -18,8 +18,8 @@ import {
   PulsarUnsupportedError,
   pulsarTransactions,
 } from '../../src/adapters/pulsar/index.js';
-import { BaseCommandCodec, CommandType, toNumber } from '../../src/adapters/pulsar/protocol/commands.js';
-import { FrameDecoder, encodeCommand } from '../../src/adapters/pulsar/protocol/frames.js';
+import { BaseCommandCodec, CommandType, toNumber } from '../../src/pulsar-client/wire/commands.js';
+import { FrameDecoder, encodeCommand } from '../../src/pulsar-client/wire/frames.js';
 import { rejection } from '../../src/testing/index.js';
 import { ScriptedBroker } from './scripted-broker.js';
 import type { Script } from './scripted-broker.js';

@@ -3,7 +3,7 @@ import { afterAll, describe, it } from 'vitest';
 import { TransactionStateError, TransientTransactionError } from '../../src/index.js';
 import { PulsarServerError, pulsarTransactions } from '../../src/adapters/pulsar/index.js';
 import type { PulsarClient, PulsarConsumer, PulsarMessage, SubscriptionType } from '../../src/adapters/pulsar/index.js';
-import { partitionForKey } from '../../src/adapters/pulsar/protocol/routing.js';
+import { partitionForKey } from '../../src/pulsar-client/routing.js';
 import { rejection } from '../../src/testing/index.js';
 import { service } from '../support/services.js';
 import { TopicReader, createPartitionedTopic, makeClient, uniqueName, uniqueTopic, waitUntil, webServiceUrl } from './pulsar-support.js';

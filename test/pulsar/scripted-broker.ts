@@ -5,9 +5,9 @@
  * codec, so what it sends is exactly what a broker could send, byte for byte.
  */
 import net from 'node:net';
-import { COMMAND_FIELD, CommandType, toNumber } from '../../src/adapters/pulsar/protocol/commands.js';
-import type { BaseCommand } from '../../src/adapters/pulsar/protocol/commands.js';
-import { FrameDecoder, encodeCommand, encodePayloadCommand } from '../../src/adapters/pulsar/protocol/frames.js';
+import { COMMAND_FIELD, CommandType, toNumber } from '../../src/pulsar-client/wire/commands.js';
+import type { BaseCommand } from '../../src/pulsar-client/wire/commands.js';
+import { FrameDecoder, encodeCommand, encodePayloadCommand } from '../../src/pulsar-client/wire/frames.js';
 import { PULSAR_SERVER_ERROR_NAMES } from '../../src/adapters/pulsar/pulsar-errors.js';
 
 export interface ScriptedConnection {

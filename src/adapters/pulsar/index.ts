@@ -9,7 +9,7 @@
  */
 export { PulsarDriver, pulsarTransactions } from './pulsar-context.js';
 export type { PulsarDriverDefaults, PulsarTransactionContext, PulsarTransactionsOptions } from './pulsar-context.js';
-export type { HashingScheme } from './protocol/routing.js';
+export type { HashingScheme } from '../../pulsar-client/routing.js';
 export type { PulsarBeginOptions, PulsarRecordMetadata, PulsarTxHandle } from './pulsar-types.js';
 export {
   PULSAR_SERVER_ERROR_NAMES,
@@ -19,15 +19,15 @@ export {
   PulsarProtocolError,
   PulsarServerError,
   PulsarTimeoutError,
+  PulsarTransactionsDisabledError,
   PulsarUnsupportedError,
   classifyPulsarError,
 } from './pulsar-errors.js';
 export type { PulsarServerErrorName } from './pulsar-errors.js';
-export { PulsarClient } from './protocol/client.js';
-export type { PulsarClientOptions } from './protocol/client.js';
-export { PulsarProducer } from './protocol/producer.js';
-export type { ProducerMessage, ProducerOptions } from './protocol/producer.js';
-export { PulsarConsumer } from './protocol/consumer.js';
-export type { AckTarget, ConsumerOptions, PulsarMessage, ReceiveOptions, SubscriptionType } from './protocol/consumer.js';
-export { PulsarMessageId } from './protocol/message-id.js';
-export { PulsarTransactionsDisabledError } from './protocol/transaction-coordinator.js';
+export { PulsarClient } from '../../pulsar-client/client.js';
+export type { PulsarClientOptions } from '../../pulsar-client/client-options.js';
+export { PulsarProducer } from '../../pulsar-client/producer.js';
+export type { ProducerMessage, ProducerOptions } from '../../pulsar-client/producer.js';
+export { PulsarConsumer } from '../../pulsar-client/consumer.js';
+export type { AckTarget, ConsumerOptions, PulsarMessage, ReceiveOptions, SubscriptionType } from '../../pulsar-client/consumer.js';
+export { PulsarMessageId } from '../../pulsar-client/message-id.js';

@@ -24,18 +24,21 @@ import {
 import { HandleGuard } from '../../core/handle-guard.js';
 import type { HandleGuardSpec } from '../../core/handle-guard.js';
 import type { PulsarBeginOptions, PulsarRecordMetadata, PulsarTxHandle } from './pulsar-types.js';
-import { PulsarClient, positiveNumber } from './protocol/client.js';
-import type { PulsarClientOptions } from './protocol/client.js';
-import { TxnAction } from './protocol/commands.js';
-import { PulsarConsumer, messageIdsOf } from './protocol/consumer.js';
-import type { AckTarget, PartitionConsumer } from './protocol/consumer.js';
-import type { PulsarMessageId } from './protocol/message-id.js';
-import type { PartitionProducer, ProducerMessage, PulsarProducer } from './protocol/producer.js';
-import { hashingScheme as checkHashingScheme } from './protocol/routing.js';
-import type { HashingScheme } from './protocol/routing.js';
-import { fullTopicName } from './protocol/topic-name.js';
-import { txnIdString } from './protocol/transaction-coordinator.js';
-import type { TxnId } from './protocol/transaction-coordinator.js';
+import { PulsarClient } from '../../pulsar-client/client.js';
+import { positiveNumber } from '../../pulsar-client/client-options.js';
+import type { PulsarClientOptions } from '../../pulsar-client/client-options.js';
+import { TxnAction } from '../../pulsar-client/wire/commands.js';
+import { PulsarConsumer, messageIdsOf } from '../../pulsar-client/consumer.js';
+import type { AckTarget } from '../../pulsar-client/consumer.js';
+import type { PartitionConsumer } from '../../pulsar-client/partition-consumer.js';
+import type { PulsarMessageId } from '../../pulsar-client/message-id.js';
+import type { PartitionProducer } from '../../pulsar-client/partition-producer.js';
+import type { ProducerMessage, PulsarProducer } from '../../pulsar-client/producer.js';
+import { hashingScheme as checkHashingScheme } from '../../pulsar-client/routing.js';
+import type { HashingScheme } from '../../pulsar-client/routing.js';
+import { fullTopicName } from '../../pulsar-client/topic-name.js';
+import { txnIdString } from '../../pulsar-client/transaction-coordinator.js';
+import type { TxnId } from '../../pulsar-client/transaction-coordinator.js';
 
 /**
  * Options of {@link pulsarTransactions}: the context options every backend takes, the

@@ -1,158 +1,27 @@
-import { TxkitError, classifyKnown } from '../../core/index.js';
+import { classifyKnown } from '../../core/index.js';
 import type { Classification } from '../../core/index.js';
+import { PulsarClientError } from '../../pulsar-client/errors.js';
+
+export {
+  PULSAR_SERVER_ERROR_NAMES,
+  PulsarChecksumError,
+  PulsarClosedError,
+  PulsarConnectionError,
+  PulsarProtocolError,
+  PulsarServerError,
+  PulsarTimeoutError,
+  PulsarTransactionsDisabledError,
+  PulsarUnsupportedError,
+} from '../../pulsar-client/errors.js';
+export type { PulsarServerErrorName } from '../../pulsar-client/errors.js';
 
 /**
- * Every error the Pulsar client raises is a TxkitError whose `retriable` flag is its
- * classification, set once here: the core reruns a unit only on `retriable` errors,
- * so this table is the whole of the Pulsar adapter's judgement.
- */
-interface ServerErrorRule {
-  readonly name: string;
-  /** Rerunning the whole unit (a new transaction) can succeed. */
-  readonly retriable: boolean;
-  /** What the caller should do, for the error message. */
-  readonly hint: string;
-}
-
-// Indexed by the ServerError enum value of PulsarApi.proto.
-const SERVER_ERRORS = [
-  { name: 'UnknownError', retriable: false, hint: 'see the broker log for the cause' },
-  { name: 'MetadataError', retriable: true, hint: "the broker's metadata store failed; retrying may succeed" },
-  { name: 'PersistenceError', retriable: true, hint: 'the broker could not write to BookKeeper; retrying may succeed' },
-  { name: 'AuthenticationError', retriable: false, hint: 'txkit connects without authentication: disable it on the broker or use an unauthenticated listener' },
-  { name: 'AuthorizationError', retriable: false, hint: 'grant this client the permission the operation needs' },
-  { name: 'ConsumerBusy', retriable: false, hint: "another consumer holds this Exclusive subscription: close it, or use subscriptionType 'Shared' or 'Failover'" },
-  { name: 'ServiceNotReady', retriable: true, hint: 'the broker is starting or moving the topic; retrying after a back-off succeeds' },
-  { name: 'ProducerBlockedQuotaExceededError', retriable: true, hint: 'the backlog quota is full: let consumers catch up or raise the quota' },
-  { name: 'ProducerBlockedQuotaExceededException', retriable: true, hint: 'the backlog quota is full: let consumers catch up or raise the quota' },
-  { name: 'ChecksumError', retriable: true, hint: 'the broker saw a corrupted payload; sending again is safe' },
-  { name: 'UnsupportedVersionError', retriable: false, hint: 'the broker is too old for this command: use Pulsar 3.0 or newer' },
-  { name: 'TopicNotFound', retriable: false, hint: 'create the topic, or enable allowAutoTopicCreation on the broker' },
-  { name: 'SubscriptionNotFound', retriable: false, hint: 'create the subscription first, or allow auto subscription creation' },
-  { name: 'ConsumerNotFound', retriable: true, hint: 'the consumer was reconnecting; retrying succeeds once it is back' },
-  { name: 'TooManyRequests', retriable: true, hint: 'the broker throttles lookups or requests; back off and retry' },
-  { name: 'TopicTerminatedError', retriable: false, hint: 'the topic was terminated and takes no more messages: use another topic' },
-  { name: 'ProducerBusy', retriable: false, hint: 'a producer with this name is already connected: use a unique producerName' },
-  { name: 'InvalidTopicName', retriable: false, hint: 'use a topic name like persistent://tenant/namespace/topic or a short name' },
-  { name: 'IncompatibleSchema', retriable: false, hint: "the topic has a schema that rejects txkit's bytes schema" },
-  { name: 'ConsumerAssignError', retriable: false, hint: 'the broker could not assign this consumer (e.g. Key_Shared ranges overlap)' },
-  { name: 'TransactionCoordinatorNotFound', retriable: true, hint: 'the transaction coordinator is loading or moving; a new transaction after a back-off succeeds' },
-  { name: 'InvalidTxnStatus', retriable: false, hint: 'the transaction already ended (committed, aborted or timed out): start a new one' },
-  { name: 'NotAllowedError', retriable: false, hint: 'the broker refused the operation: check that transactions (transactionCoordinatorEnabled) are on' },
-  { name: 'TransactionConflict', retriable: false, hint: 'another transaction already acknowledged this message; acknowledge each message in one transaction only' },
-  { name: 'TransactionNotFound', retriable: false, hint: 'the coordinator no longer knows the transaction (it ended or timed out): raise transactionTimeoutMs or do less per transaction' },
-  { name: 'ProducerFenced', retriable: false, hint: 'another producer took exclusive access to the topic: close this one' },
-] as const satisfies readonly ServerErrorRule[];
-
-/** The names of Pulsar's ServerError codes (PulsarApi.proto `enum ServerError`). */
-export type PulsarServerErrorName = (typeof SERVER_ERRORS)[number]['name'];
-
-/** Every server error name, indexed by its code. */
-export const PULSAR_SERVER_ERROR_NAMES: readonly PulsarServerErrorName[] = SERVER_ERRORS.map((e) => e.name);
-
-/** `TransactionConflict` -> `PULSAR_TRANSACTION_CONFLICT`. */
-function codeOf(name: string): string {
-  return `PULSAR_${name.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`;
-}
-
-/**
- * The broker answered a request with an error. `serverError` names the ServerError
- * code; `code` is its txkit form (`PULSAR_TRANSACTION_CONFLICT`, ...), and `retriable`
- * says whether a new transaction can succeed.
- */
-export class PulsarServerError extends TxkitError {
-  readonly serverError: PulsarServerErrorName | 'Unrecognized';
-  readonly serverErrorCode: number;
-  /** The command the broker refused (`NEW_TXN`, `SEND`, ...). */
-  readonly command: string;
-  readonly brokerMessage: string;
-
-  constructor(serverErrorCode: number, brokerMessage: string, command: string) {
-    const rule: ServerErrorRule | undefined = SERVER_ERRORS[serverErrorCode];
-    const name = rule?.name ?? 'Unrecognized';
-    super(
-      rule === undefined ? 'PULSAR_SERVER_ERROR' : codeOf(rule.name),
-      `Pulsar broker refused ${command} with ${name}${rule === undefined ? ` (code ${serverErrorCode})` : ''}: ` +
-        `${brokerMessage || '(no message)'}; ${rule?.hint ?? 'see the broker log for the cause'}`,
-      { backend: 'pulsar', retriable: rule?.retriable ?? false },
-    );
-    this.serverError = name as PulsarServerErrorName | 'Unrecognized';
-    this.serverErrorCode = serverErrorCode;
-    this.command = command;
-    this.brokerMessage = brokerMessage;
-  }
-}
-
-/**
- * The peer sent bytes that are not the Pulsar protocol (bad frame size, undecodable
- * command, missing checksum magic...). The connection is closed; nothing is retried,
- * because a peer that sends garbage once will do so again.
- */
-export class PulsarProtocolError extends TxkitError {
-  /** The id of the message whose bytes were bad, when the frame was readable enough to tell. */
-  readonly messageId: string | undefined;
-  constructor(message: string, options: { code?: string; cause?: unknown; messageId?: string } = {}) {
-    super(options.code ?? 'PULSAR_PROTOCOL', `Pulsar protocol error: ${message}`, { backend: 'pulsar', cause: options.cause });
-    this.messageId = options.messageId;
-  }
-}
-
-/**
- * A received message's CRC32C did not match its bytes. It is not delivered and stays
- * unacknowledged: acknowledge its `messageId` to skip it, or let it be redelivered.
- */
-export class PulsarChecksumError extends PulsarProtocolError {
-  constructor(message: string, messageId: string) {
-    super(message, { code: 'PULSAR_CHECKSUM', messageId });
-  }
-}
-
-/**
- * No connection, or it broke: refused, closed by the peer, keep-alive lost. In a
- * transaction nothing is half-applied (the transaction is aborted), so the unit can run again.
- */
-export class PulsarConnectionError extends TxkitError {
-  constructor(message: string, options: { cause?: unknown; code?: string } = {}) {
-    super(options.code ?? 'PULSAR_CONNECTION', message, { backend: 'pulsar', retriable: true, cause: options.cause });
-  }
-}
-
-/** A request got no answer within its timeout. Retriable: the transaction it belonged to is aborted. */
-export class PulsarTimeoutError extends TxkitError {
-  readonly timeoutMs: number;
-  constructor(what: string, timeoutMs: number, message?: string) {
-    super(
-      'PULSAR_TIMEOUT',
-      message ??
-        `Pulsar ${what} got no answer within ${timeoutMs} ms; the broker may be overloaded or unreachable ` +
-          '(raise operationTimeoutMs if it is just slow)',
-      { backend: 'pulsar', retriable: true },
-    );
-    this.timeoutMs = timeoutMs;
-  }
-}
-
-/** A message or feature txkit's client does not handle (LZ4/ZSTD/Snappy compression, encryption, chunking, auth). */
-export class PulsarUnsupportedError extends TxkitError {
-  /** The id of the message that could not be read, for skipping it with an acknowledgement. */
-  readonly messageId: string | undefined;
-  constructor(message: string, messageId?: string) {
-    super('PULSAR_UNSUPPORTED', `Pulsar: ${message}`, { backend: 'pulsar' });
-    this.messageId = messageId;
-  }
-}
-
-/** The client, producer or consumer was closed while the operation waited. */
-export class PulsarClosedError extends TxkitError {
-  constructor(what: string) {
-    super('PULSAR_CLOSED', `the Pulsar ${what} is closed; create a new one`, { backend: 'pulsar' });
-  }
-}
-
-/**
- * The Pulsar adapter's classification. Its own errors carry `retriable` (see the
- * table above); anything else, from user code or unknown, is fatal.
+ * The Pulsar adapter's classification. The client's errors are transient when
+ * `retriable` (a new transaction can succeed: see the server error table in the
+ * client's errors) and fatal otherwise; the core's own errors keep the core's
+ * judgement; anything else, from user code or unknown, is fatal.
  */
 export function classifyPulsarError(err: unknown): Classification {
+  if (err instanceof PulsarClientError) return err.retriable ? 'transient' : 'fatal';
   return classifyKnown(err) ?? 'fatal';
 }

@@ -1,6 +1,6 @@
 import type { MessageHandle, RecordMetadata, SendBatchRequest, SendRequest } from '../../core/index.js';
-import type { AckTarget, PulsarConsumer } from './protocol/consumer.js';
-import type { PulsarMessageId } from './protocol/message-id.js';
+import type { AckTarget, PulsarConsumer } from '../../pulsar-client/consumer.js';
+import type { PulsarMessageId } from '../../pulsar-client/message-id.js';
 
 /** Begin options of a Pulsar transaction (per call, over the context's defaults). */
 export interface PulsarBeginOptions {

@@ -1,7 +1,7 @@
 import { ConfigError } from '../../core/index.js';
-// Types only from the Pulsar adapter (and its dependency-free topic names): txkit/outbox loads no Pulsar protocol code.
+// Types only from the Pulsar adapter, and topic names from the Pulsar client's dependency-free topic-name module: txkit/outbox loads no Pulsar protocol code.
 import type { PulsarTransactionContext, PulsarTxHandle } from '../../adapters/pulsar/index.js';
-import { fullTopicName } from '../../adapters/pulsar/protocol/topic-name.js';
+import { fullTopicName } from '../../pulsar-client/topic-name.js';
 import type { RelaySink } from '../outbox-types.js';
 import { PulsarPositionChain } from './pulsar-position-chain.js';
 

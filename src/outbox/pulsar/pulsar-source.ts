@@ -1,7 +1,7 @@
 import { ConfigError, TxkitError } from '../../core/index.js';
 // Types only from the Pulsar adapter (and its dependency-free topic names): txkit/outbox loads no Pulsar protocol code.
 import type { PulsarClient, PulsarConsumer, PulsarMessage, PulsarMessageId } from '../../adapters/pulsar/index.js';
-import { fullTopicName, partitionTopicName } from '../../adapters/pulsar/protocol/topic-name.js';
+import { fullTopicName, partitionTopicName } from '../../pulsar-client/topic-name.js';
 import type { MessageSource, SourceMessage } from '../outbox-types.js';
 import { compareEntries, isTimeout } from './pulsar-message-ids.js';
 

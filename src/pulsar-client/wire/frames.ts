@@ -10,10 +10,10 @@
  * size is checked against what is actually there before anything is read, so a
  * truncated or garbage frame becomes a PulsarProtocolError, never an out-of-range read.
  */
-import { crc32c } from '@node-rs/crc32';
-import { PulsarProtocolError } from '../pulsar-errors.js';
+import { PulsarProtocolError } from '../errors.js';
 import { BaseCommandCodec, COMMAND_FIELD, CommandType, MessageMetadataCodec, commandName } from './commands.js';
 import type { BaseCommand, MessageMetadata } from './commands.js';
+import { crc32c } from './crc32c.js';
 
 export const MAGIC_CRC32C = 0x0e01;
 export const MAGIC_BROKER_ENTRY_METADATA = 0x0e02;

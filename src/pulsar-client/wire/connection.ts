@@ -6,15 +6,15 @@
  * transaction coordinator client) do, with back-off, when it ends.
  */
 import net from 'node:net';
-import { TxkitError } from '../../../core/index.js';
 import {
+  PulsarClientError,
   PulsarClosedError,
   PulsarConnectionError,
   PulsarProtocolError,
   PulsarServerError,
   PulsarTimeoutError,
   PulsarUnsupportedError,
-} from '../pulsar-errors.js';
+} from '../errors.js';
 import { CommandType, PROTOCOL_VERSION, commandName, has, toNumber } from './commands.js';
 import type {
   BaseCommand,
@@ -269,7 +269,7 @@ export class PulsarConnection {
         this.#dispatch(frame);
       } catch (err) {
         // A frame that decodes but makes no sense (a response to nothing we asked, a MESSAGE with a bad body...).
-        this.destroy(err instanceof TxkitError ? err : new PulsarProtocolError(`cannot handle a frame: ${String(err)}`, { cause: err }));
+        this.destroy(err instanceof PulsarClientError ? err : new PulsarProtocolError(`cannot handle a frame: ${String(err)}`, { cause: err }));
         return;
       }
     }

@@ -6,7 +6,7 @@
  * JavaScript strings are; `Murmur3_32Hash` is Murmur3 x86_32 (seed 0) of its UTF-8 bytes.
  * A binary key is hashed as the Java client sees it: its base64 text.
  */
-import { ConfigError } from '../../../core/index.js';
+import { PulsarConfigError } from './errors.js';
 import { murmur3_32 } from './topic-name.js';
 
 /** How a producer hashes message keys to pick a partition; the names follow the Java client's `HashingScheme`. */
@@ -17,15 +17,13 @@ export const HASHING_SCHEMES: readonly HashingScheme[] = ['javaStringHash', 'mur
 /** The Java client's default. */
 export const DEFAULT_HASHING_SCHEME: HashingScheme = 'javaStringHash';
 
-/** `value` as a hashing scheme (undefined: the default); ConfigError for anything else. */
+/** `value` as a hashing scheme (undefined: the default); PulsarConfigError for anything else. */
 export function hashingScheme(value: unknown): HashingScheme {
   if (value === undefined) return DEFAULT_HASHING_SCHEME;
   if (typeof value === 'string' && (HASHING_SCHEMES as readonly string[]).includes(value)) return value as HashingScheme;
-  throw new ConfigError(
+  throw new PulsarConfigError(
     `hashingScheme must be one of ${HASHING_SCHEMES.map((s) => `'${s}'`).join(', ')}, got ${JSON.stringify(value) ?? String(value)}: ` +
-      "'javaStringHash' routes keys as a default Java producer does, 'murmur3_32' as one built with HashingScheme.Murmur3_32Hash",
-    { backend: 'pulsar' },
-  );
+      "'javaStringHash' routes keys as a default Java producer does, 'murmur3_32' as one built with HashingScheme.Murmur3_32Hash");
 }
 
 /** Java's `String.hashCode()`: `s[0]*31^(n-1) + ... + s[n-1]` over UTF-16 code units, in 32-bit arithmetic. */

@@ -1,5 +1,5 @@
-import { ConfigError } from '../../../core/index.js';
-import { fromBigInt } from './commands.js';
+import { PulsarConfigError } from './errors.js';
+import { fromBigInt } from './wire/commands.js';
 
 /**
  * Where a message is stored: ledger and entry in its topic (partition), plus its index
@@ -32,7 +32,7 @@ export class PulsarMessageId {
   static parse(topic: string, text: string): PulsarMessageId {
     const match = /^(\d+):(\d+):(-?\d+):(-?\d+)$/.exec(text);
     if (match === null) {
-      throw new ConfigError(`'${text}' is not a Pulsar message id (want ledger:entry:partition:batchIndex)`, { backend: 'pulsar' });
+      throw new PulsarConfigError(`'${text}' is not a Pulsar message id (want ledger:entry:partition:batchIndex)`);
     }
     return new PulsarMessageId(topic, BigInt(match[1] as string), BigInt(match[2] as string), Number(match[3]), Number(match[4]));
   }

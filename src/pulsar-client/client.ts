@@ -2,36 +2,17 @@
  * The Pulsar client: one pooled connection per broker, topic lookup, producers,
  * consumers and the transaction coordinator client, all closed together.
  */
-import { ConfigError } from '../../../core/index.js';
-import { PulsarClosedError } from '../pulsar-errors.js';
-import { PulsarConnection } from './connection.js';
+import { PulsarClosedError, PulsarConfigError } from './errors.js';
+import { resolveOptions } from './client-options.js';
+import type { PulsarClientOptions, ResolvedClientOptions } from './client-options.js';
+import type { ClientServices, LookupResult } from './client-services.js';
+import { PulsarConnection } from './wire/connection.js';
 import { PulsarConsumer } from './consumer.js';
 import type { ConsumerOptions } from './consumer.js';
 import { lookupTopic, partitionCount } from './lookup.js';
-import type { LookupResult } from './lookup.js';
 import { PulsarProducer } from './producer.js';
 import type { ProducerOptions } from './producer.js';
 import { TransactionCoordinatorClient } from './transaction-coordinator.js';
-
-/** Options of a {@link PulsarClient}. */
-export interface PulsarClientOptions {
-  /** The broker or proxy to start from: `pulsar://host:port`, or several `host:port` separated by commas. */
-  serviceUrl: string;
-  /** Time each request (lookup, producer and consumer creation, transaction commands, acknowledgements) may take. @default 30_000 */
-  operationTimeoutMs?: number;
-  /** Time to open a TCP connection and complete the CONNECT handshake. @default 10_000 */
-  connectionTimeoutMs?: number;
-  /** Interval of keep-alive pings; a connection silent for two intervals is dropped and reopened. @default 30_000 */
-  keepAliveIntervalMs?: number;
-  /** First delay before reconnecting a producer or consumer; doubles per failure (full jitter). @default 100 */
-  initialReconnectDelayMs?: number;
-  /** Upper bound of the reconnect delay. @default 30_000 */
-  maxReconnectDelayMs?: number;
-  /** Redirects one topic lookup may follow before it fails. @default 20 */
-  maxLookupRedirects?: number;
-}
-
-export type ResolvedClientOptions = Required<PulsarClientOptions>;
 
 const CLIENT_VERSION = 'txkit-pulsar';
 
@@ -55,7 +36,7 @@ interface HostPort {
  * await client.close();
  * ```
  */
-export class PulsarClient {
+export class PulsarClient implements ClientServices {
   /** The options with their defaults applied. */
   readonly options: ResolvedClientOptions;
   readonly #serviceHosts: HostPort[];
@@ -72,7 +53,7 @@ export class PulsarClient {
 
   /**
    * Checks the options; connects on first use, not here.
-   * @throws {@link txkit!ConfigError | ConfigError} for a service URL that is not `pulsar://host:port[,host:port...]`
+   * @throws {@link txkit/pulsar-client!PulsarConfigError | PulsarConfigError} for a service URL that is not `pulsar://host:port[,host:port...]`
    *   (TLS, `pulsar+ssl://`, is not supported) or a timeout that is not a positive number.
    */
   constructor(options: PulsarClientOptions) {
@@ -202,72 +183,32 @@ export class PulsarClient {
   }
 }
 
-function resolveOptions(options: PulsarClientOptions): ResolvedClientOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('the Pulsar client needs options with a serviceUrl, e.g. { serviceUrl: "pulsar://localhost:6650" }', {
-      backend: 'pulsar',
-    });
-  }
-  const resolved: ResolvedClientOptions = {
-    serviceUrl: options.serviceUrl,
-    operationTimeoutMs: options.operationTimeoutMs ?? 30_000,
-    connectionTimeoutMs: options.connectionTimeoutMs ?? 10_000,
-    keepAliveIntervalMs: options.keepAliveIntervalMs ?? 30_000,
-    initialReconnectDelayMs: options.initialReconnectDelayMs ?? 100,
-    maxReconnectDelayMs: options.maxReconnectDelayMs ?? 30_000,
-    maxLookupRedirects: options.maxLookupRedirects ?? 20,
-  };
-  for (const key of [
-    'operationTimeoutMs',
-    'connectionTimeoutMs',
-    'keepAliveIntervalMs',
-    'initialReconnectDelayMs',
-    'maxReconnectDelayMs',
-  ] as const) {
-    positiveNumber(resolved[key], key);
-  }
-  if (!Number.isInteger(resolved.maxLookupRedirects) || resolved.maxLookupRedirects < 0) {
-    throw new ConfigError(`maxLookupRedirects must be a non-negative integer, got ${String(resolved.maxLookupRedirects)}`, {
-      backend: 'pulsar',
-    });
-  }
-  return resolved;
-}
-
-export function positiveNumber(value: unknown, name: string): void {
-  if (!(typeof value === 'number' && Number.isFinite(value) && value > 0)) {
-    throw new ConfigError(`${name} must be a positive number of milliseconds, got ${String(value)}`, { backend: 'pulsar' });
-  }
-}
-
 /** `pulsar://h1:p1,h2:p2/` -> hosts. TLS (`pulsar+ssl://`) is not supported by txkit's client. */
 function parseServiceUrl(url: unknown): HostPort[] {
   if (typeof url !== 'string' || url.length === 0) {
-    throw new ConfigError(`serviceUrl must be a string like 'pulsar://localhost:6650', got ${JSON.stringify(url)}`, {
-      backend: 'pulsar',
-    });
+    throw new PulsarConfigError(`serviceUrl must be a string like 'pulsar://localhost:6650', got ${JSON.stringify(url)}`);
   }
   if (url.startsWith('pulsar+ssl://')) {
-    throw new ConfigError("txkit's Pulsar client does not speak TLS: use a pulsar:// service URL", { backend: 'pulsar' });
+    throw new PulsarConfigError("txkit's Pulsar client does not speak TLS: use a pulsar:// service URL");
   }
   const match = /^pulsar:\/\/([^/]+)\/?$/.exec(url);
   if (match === null) {
-    throw new ConfigError(`serviceUrl '${url}' is not a Pulsar service URL; use pulsar://host:port`, { backend: 'pulsar' });
+    throw new PulsarConfigError(`serviceUrl '${url}' is not a Pulsar service URL; use pulsar://host:port`);
   }
   return (match[1] as string).split(',').map((hostPort) => parseHostPort(hostPort, url));
 }
 
 function parseBrokerUrl(url: string): HostPort {
   const match = /^pulsar:\/\/([^/,]+)\/?$/.exec(url);
-  if (match === null) throw new ConfigError(`the broker answered with an unusable broker URL '${url}'`, { backend: 'pulsar' });
+  if (match === null) throw new PulsarConfigError(`the broker answered with an unusable broker URL '${url}'`);
   return parseHostPort(match[1] as string, url);
 }
 
 function parseHostPort(hostPort: string, url: string): HostPort {
   const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostPort.trim());
-  if (match === null) throw new ConfigError(`cannot read host:port '${hostPort}' in '${url}'`, { backend: 'pulsar' });
+  if (match === null) throw new PulsarConfigError(`cannot read host:port '${hostPort}' in '${url}'`);
   const host = (match[1] as string).replace(/^\[|\]$/g, '');
   const port = match[2] === undefined ? 6650 : Number(match[2]);
-  if (!(port > 0 && port < 65536)) throw new ConfigError(`invalid port in '${url}'`, { backend: 'pulsar' });
+  if (!(port > 0 && port < 65536)) throw new PulsarConfigError(`invalid port in '${url}'`);
   return { host, port };
 }

@@ -1,4 +1,4 @@
-import { PulsarServerError } from '../pulsar-errors.js';
+import { PulsarServerError } from './errors.js';
 
 /** Exponential back-off with full jitter for reconnects: random in [0, min(initial * 2^n, max)), at least 10 ms. */
 export class Backoff {

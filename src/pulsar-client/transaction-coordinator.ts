@@ -4,12 +4,11 @@
  * that owns partition n. A transaction id's most significant bits name its TC, so every
  * command about a transaction goes to that TC's connection.
  */
-import { TxkitError } from '../../../core/index.js';
-import { PulsarConnectionError } from '../pulsar-errors.js';
-import type { PulsarClient } from './client.js';
-import { CommandType, TxnAction, fromBigInt, toBigInt } from './commands.js';
-import type { NewTxnResponseBody } from './commands.js';
-import type { PulsarConnection } from './connection.js';
+import { PulsarConnectionError, PulsarTransactionsDisabledError } from './errors.js';
+import type { ClientServices } from './client-services.js';
+import { CommandType, TxnAction, fromBigInt, toBigInt } from './wire/commands.js';
+import type { NewTxnResponseBody } from './wire/commands.js';
+import type { PulsarConnection } from './wire/connection.js';
 import { partitionTopicName } from './topic-name.js';
 
 export const TC_ASSIGN_TOPIC = 'persistent://pulsar/system/transaction_coordinator_assign';
@@ -24,26 +23,13 @@ export function txnIdString(txn: TxnId): string {
   return `(${txn.most},${txn.least})`;
 }
 
-/** The broker has no transaction coordinator: transactions are off. */
-export class PulsarTransactionsDisabledError extends TxkitError {
-  constructor() {
-    super(
-      'PULSAR_TRANSACTIONS_DISABLED',
-      `the Pulsar cluster has no transaction coordinator (${TC_ASSIGN_TOPIC} has no partitions); ` +
-        'set transactionCoordinatorEnabled=true on the brokers and initialise the coordinator metadata ' +
-        '(pulsar initialize-transaction-coordinator-metadata)',
-      { backend: 'pulsar' },
-    );
-  }
-}
-
 export class TransactionCoordinatorClient {
-  readonly #client: PulsarClient;
+  readonly #client: ClientServices;
   #count: Promise<number> | undefined;
   readonly #connections = new Map<number, Promise<PulsarConnection>>();
   #next = 0;
 
-  constructor(client: PulsarClient) {
+  constructor(client: ClientServices) {
     this.#client = client;
   }
 

@@ -4,7 +4,7 @@
  * read. Field names are protobufjs' camelCase of the .proto names.
  */
 import protobuf from 'protobufjs/light.js';
-import { PULSAR_API_SCHEMA } from './pulsar-api-schema.js';
+import { PULSAR_API_SCHEMA } from '../generated/pulsar-api-schema.js';
 
 const root = protobuf.Root.fromJSON(PULSAR_API_SCHEMA);
 const lookup = (name: string): protobuf.Type => root.lookupType(`pulsar.proto.${name}`);

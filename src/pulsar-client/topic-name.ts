@@ -4,29 +4,28 @@
  * the Java client: `t` is `persistent://public/default/t`, `tenant/ns/t` is
  * `persistent://tenant/ns/t`.
  */
-import { ConfigError } from '../../../core/index.js';
+import { PulsarConfigError } from './errors.js';
 
 const PARTITION_SUFFIX = /-partition-(\d+)$/;
 
-/** The full name of `topic`; ConfigError when it cannot be a Pulsar topic name. */
+/** The full name of `topic`; PulsarConfigError when it cannot be a Pulsar topic name. */
 export function fullTopicName(topic: string): string {
   if (typeof topic !== 'string' || topic.length === 0) {
-    throw new ConfigError(`a Pulsar topic name must be a non-empty string, got ${JSON.stringify(topic)}`, { backend: 'pulsar' });
+    throw new PulsarConfigError(`a Pulsar topic name must be a non-empty string, got ${JSON.stringify(topic)}`);
   }
   const scheme = /^(persistent|non-persistent):\/\//.exec(topic);
   const rest = scheme === null ? topic : topic.slice(scheme[0].length);
   const parts = rest.split('/');
   const valid = parts.every((p) => p.length > 0) && (scheme === null ? parts.length === 1 || parts.length === 3 : parts.length === 3);
   if (!valid) {
-    throw new ConfigError(
-      `'${topic}' is not a Pulsar topic name: use 'name', 'tenant/namespace/name' or 'persistent://tenant/namespace/name'`,
-      { backend: 'pulsar' },
-    );
+    throw new PulsarConfigError(
+      `'${topic}' is not a Pulsar topic name: use 'name', 'tenant/namespace/name' or 'persistent://tenant/namespace/name'`);
   }
   if (scheme !== null) return topic;
   return parts.length === 1 ? `persistent://public/default/${topic}` : `persistent://${topic}`;
 }
 
+/** The name of partition `partition` of the partitioned topic `topic`: `<topic>-partition-<n>`. */
 export function partitionTopicName(topic: string, partition: number): string {
   return `${topic}-partition-${partition}`;
 }

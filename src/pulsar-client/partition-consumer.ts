@@ -1,22 +1,13 @@
 /**
- * Consumers: SUBSCRIBE, FLOW (permits), MESSAGE, individual ACK with receipts, and
- * REDELIVER_UNACKNOWLEDGED_MESSAGES. A partitioned topic gets one partition consumer
- * per partition feeding one receive queue. On a lost connection a partition consumer
- * resubscribes with back-off; what it had prefetched but not handed out is dropped,
- * since the broker redelivers everything unacknowledged.
+ * The consumer of one topic or one partition of a partitioned topic: SUBSCRIBE,
+ * FLOW (permits), MESSAGE with its checksum, decompression and batches, ACK with
+ * receipts, REDELIVER_UNACKNOWLEDGED_MESSAGES, and resubscribing with back-off on
+ * a lost connection. It hands what it receives to the queue of its PulsarConsumer.
  */
 import { inflateSync } from 'node:zlib';
-import { ConfigError } from '../../../core/index.js';
-import {
-  PulsarChecksumError,
-  PulsarClosedError,
-  PulsarConnectionError,
-  PulsarProtocolError,
-  PulsarTimeoutError,
-  PulsarUnsupportedError,
-} from '../pulsar-errors.js';
+import { PulsarChecksumError, PulsarClosedError, PulsarConnectionError, PulsarProtocolError, PulsarUnsupportedError } from './errors.js';
 import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
-import type { PulsarClient } from './client.js';
+import type { ClientServices } from './client-services.js';
 import {
   CommandType,
   CompressionType,
@@ -27,330 +18,24 @@ import {
   has,
   toBigInt,
   toNumber,
-} from './commands.js';
-import type { KeyValue, LastMessageIdResponseBody, MessageBody, MessageMetadata, SingleMessageMetadata, U64 } from './commands.js';
-import type { ConsumerListener, PulsarConnection } from './connection.js';
-import { encodeCommand, encodeFlow } from './frames.js';
-import type { Frame } from './frames.js';
+} from './wire/commands.js';
+import type { KeyValue, LastMessageIdResponseBody, MessageBody, MessageMetadata, SingleMessageMetadata, U64 } from './wire/commands.js';
+import type { ConsumerListener, PulsarConnection } from './wire/connection.js';
+import { encodeCommand, encodeFlow } from './wire/frames.js';
+import type { Frame } from './wire/frames.js';
 import { PulsarMessageId } from './message-id.js';
-import { fullTopicName, partitionTopicName } from './topic-name.js';
 import type { TxnId } from './transaction-coordinator.js';
+import type { PulsarMessage, ResolvedConsumerOptions, SubscriptionType } from './consumer-options.js';
 
-/** Pulsar's subscription types: one consumer, round robin, one active consumer with failover, or by key. */
-export type SubscriptionType = 'Exclusive' | 'Shared' | 'Failover' | 'Key_Shared';
+/** A received message or a message's failure, from the partition consumer that got it. @internal */
+export type QueueItem = { message: PulsarMessage; from: PartitionConsumer } | { error: Error; from: PartitionConsumer };
 
-/** Options of {@link PulsarClient.subscribe}. */
-export interface ConsumerOptions {
-  /** Topic name (`name`, `tenant/ns/name` or `persistent://tenant/ns/name`); partitioned or not. */
-  topic: string;
-  /** Subscription name; created on first use. */
-  subscription: string;
-  /** How the subscription shares messages among its consumers. @default 'Exclusive' (as the Java client) */
-  subscriptionType?: SubscriptionType;
-  /** Where a new subscription starts reading. @default 'latest' */
-  initialPosition?: 'latest' | 'earliest';
-  /** Messages prefetched per partition. @default 1_000 */
-  receiverQueueSize?: number;
-  /** Consumer name, shown in the broker's stats. @default a name the broker generates */
-  consumerName?: string;
-  /**
-   * false: a non-durable subscription (a reader). The broker keeps no position for it,
-   * acknowledgements are not needed, and it reads from `startMessageId` (or
-   * `initialPosition`) each time it (re)subscribes, so after a reconnect it delivers
-   * again from there: drop what was already seen by message id.
-   * @default true
-   */
-  durable?: boolean;
-  /**
-   * Where a non-durable subscription starts reading: the entry of this id and what
-   * follows (earlier messages of a batched entry included; filter by id). A
-   * PulsarMessageId, or the ledger and entry of one. Only with `durable: false` and a
-   * non-partitioned topic or one partition's topic.
-   * @default initialPosition
-   */
-  startMessageId?: PulsarMessageId | { readonly ledgerId: bigint; readonly entryId: bigint };
-}
-
-/** A received message. */
-export interface PulsarMessage {
-  /** The topic it was read from (for a partitioned topic, the partition's topic). */
-  readonly topic: string;
-  readonly messageId: PulsarMessageId;
-  /** The partition key: a string, or a Buffer for a binary key. */
-  readonly key: string | Buffer | null;
-  readonly value: Buffer | null;
-  readonly properties: Readonly<Record<string, string>>;
-  /** Epoch milliseconds when the broker received it. */
-  readonly publishTime: number;
-  /** Application event time (epoch milliseconds), when the producer set one. */
-  readonly eventTime: number | undefined;
-  readonly producerName: string;
-  readonly sequenceId: bigint;
-  /** How many times the broker delivered it before. */
-  readonly redeliveryCount: number;
-}
-
-/** Options of {@link PulsarConsumer.receive}. */
-export interface ReceiveOptions {
-  /** Stops waiting (rejects with the signal's reason). @default none */
-  signal?: AbortSignal;
-  /** Rejects with PulsarTimeoutError when no message arrives in time. @default no limit */
-  timeoutMs?: number;
-}
-
-type QueueItem = { message: PulsarMessage; from: PartitionConsumer } | { error: Error; from: PartitionConsumer };
-
-interface Waiter {
-  resolve(message: PulsarMessage): void;
-  reject(err: unknown): void;
-}
-
-interface ResolvedConsumerOptions {
-  subscription: string;
-  subscriptionType: SubscriptionType;
-  initialPosition: 'latest' | 'earliest';
-  receiverQueueSize: number;
-  consumerName: string | undefined;
-  durable: boolean;
-  startMessageId: { readonly ledgerId: bigint; readonly entryId: bigint; readonly batchIndex: number } | undefined;
-}
-
-/**
- * A consumer of one subscription (for a partitioned topic, one partition consumer
- * per partition feeding one queue), made by {@link PulsarClient.subscribe}. Read with
- * {@link PulsarConsumer.receive} or `for await`; acknowledge outside a transaction
- * with {@link PulsarConsumer.acknowledge}, inside one with the transaction handle's
- * `acknowledge(consumer, message)`.
- */
-export class PulsarConsumer {
-  /** The full topic name. */
-  readonly topic: string;
-  readonly subscription: string;
-  readonly subscriptionType: SubscriptionType;
-  readonly #partitions = new Map<string, PartitionConsumer>();
-  #queue: QueueItem[] = [];
-  #waiters: Waiter[] = [];
-  readonly #closeListeners = new Set<() => void>();
-  #closing: Promise<void> | undefined;
-
-  private constructor(topic: string, options: ResolvedConsumerOptions) {
-    this.topic = topic;
-    this.subscription = options.subscription;
-    this.subscriptionType = options.subscriptionType;
-  }
-
-  /** @internal use PulsarClient.subscribe */
-  static async subscribe(client: PulsarClient, options: ConsumerOptions): Promise<PulsarConsumer> {
-    if (typeof options !== 'object' || options === null) {
-      throw new ConfigError('subscribe() needs options with a topic and a subscription', { backend: 'pulsar' });
-    }
-    const topic = fullTopicName(options.topic);
-    const resolved = resolveConsumerOptions(options);
-    const consumer = new PulsarConsumer(topic, resolved);
-    const count = await client.partitions(topic);
-    if (count > 0 && resolved.startMessageId !== undefined) {
-      throw new ConfigError(`startMessageId needs one partition's topic: ${topic} has ${count} partitions (subscribe to ${partitionTopicName(topic, 0)}, ...)`, {
-        backend: 'pulsar',
-      });
-    }
-    const topics = count === 0 ? [topic] : Array.from({ length: count }, (_, i) => partitionTopicName(topic, i));
-    topics.forEach((t, i) => {
-      consumer.#partitions.set(t, new PartitionConsumer(client, consumer, t, count === 0 ? -1 : i, resolved));
-    });
-    const started = await Promise.allSettled([...consumer.#partitions.values()].map((p) => p.start()));
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed !== undefined) {
-      await consumer.close();
-      throw failed.reason;
-    }
-    return consumer;
-  }
-
-  /** The next message; waits for one. Rejects with a typed error for a message that cannot be read. */
-  receive(options: ReceiveOptions = {}): Promise<PulsarMessage> {
-    if (this.#closing !== undefined) return Promise.reject(new PulsarClosedError(`consumer of ${this.topic}`));
-    const item = this.#queue.shift();
-    if (item !== undefined) return this.#handOut(item);
-    const { signal, timeoutMs } = options;
-    if (signal?.aborted) return Promise.reject(signal.reason);
-    return new Promise<PulsarMessage>((resolve, reject) => {
-      let timer: ReturnType<typeof setTimeout> | undefined;
-      const cleanup = (): void => {
-        if (timer !== undefined) clearTimeout(timer);
-        signal?.removeEventListener('abort', onAbort);
-        const i = this.#waiters.indexOf(waiter);
-        if (i >= 0) this.#waiters.splice(i, 1);
-      };
-      const waiter: Waiter = {
-        resolve: (m) => {
-          cleanup();
-          resolve(m);
-        },
-        reject: (e) => {
-          cleanup();
-          reject(e);
-        },
-      };
-      const onAbort = (): void => waiter.reject(signal?.reason);
-      signal?.addEventListener('abort', onAbort, { once: true });
-      if (timeoutMs !== undefined) {
-        timer = setTimeout(
-          () =>
-            waiter.reject(
-              new PulsarTimeoutError(`receive on ${this.topic}`, timeoutMs, `no Pulsar message arrived on ${this.topic} within ${timeoutMs} ms`),
-            ),
-          timeoutMs,
-        );
-      }
-      this.#waiters.push(waiter);
-    });
-  }
-
-  /** Messages until the consumer closes. */
-  async *[Symbol.asyncIterator](): AsyncGenerator<PulsarMessage, void, undefined> {
-    // Ends when the consumer closes (receive rejects with PulsarClosedError).
-    for (;;) {
-      try {
-        yield await this.receive();
-      } catch (err) {
-        if (err instanceof PulsarClosedError) return;
-        throw err;
-      }
-    }
-  }
-
-  /**
-   * Acknowledges messages outside any transaction; resolves once the broker confirmed.
-   * (Inside a transaction use the transaction handle's acknowledge.)
-   */
-  async acknowledge(target: AckTarget): Promise<void> {
-    const ids = messageIdsOf(target);
-    const byPartition = new Map<PartitionConsumer, PulsarMessageId[]>();
-    for (const id of ids) {
-      const p = this.partitionOf(id);
-      byPartition.set(p, [...(byPartition.get(p) ?? []), id]);
-    }
-    await Promise.all([...byPartition].map(([p, list]) => p.acknowledge(list, undefined)));
-  }
-
-  /**
-   * The last message of each partition a consumer could be given now (GET_LAST_MESSAGE_ID:
-   * committed, not aborted, no markers); partitions with none are left out. Reading up
-   * to these ids reads everything visible at the time of the call.
-   */
-  async getLastMessageIds(): Promise<PulsarMessageId[]> {
-    const ids = await Promise.all([...this.#partitions.values()].map((p) => p.lastMessageId()));
-    return ids.filter((id): id is PulsarMessageId => id !== undefined);
-  }
-
-  /** Asks the broker to deliver again every message handed out and not acknowledged. */
-  async redeliverUnacknowledged(): Promise<void> {
-    for (const p of this.#partitions.values()) p.redeliverAll();
-  }
-
-  /** Calls `fn` once the consumer has closed (its client uses this to forget it). */
-  onClose(fn: () => void): void {
-    this.#closeListeners.add(fn);
-  }
-
-  /** Closes every partition consumer; waiting receives reject with PulsarClosedError. Idempotent. */
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      const err = new PulsarClosedError(`consumer of ${this.topic}`);
-      for (const w of [...this.#waiters]) w.reject(err);
-      this.#queue = [];
-      await Promise.allSettled([...this.#partitions.values()].map((p) => p.close()));
-      for (const fn of this.#closeListeners) fn();
-    })();
-    return this.#closing;
-  }
-
-  /** The partition consumer a message id came from. @internal */
-  partitionOf(id: PulsarMessageId): PartitionConsumer {
-    if (!(id instanceof PulsarMessageId)) {
-      throw new ConfigError(`acknowledge() needs PulsarMessageId values (message.messageId), got ${String(id)}`, { backend: 'pulsar' });
-    }
-    const p = this.#partitions.get(id.topic);
-    if (p === undefined) {
-      throw new ConfigError(`message ${id.toString()} of ${id.topic} was not received by this consumer of ${this.topic}`, {
-        backend: 'pulsar',
-      });
-    }
-    return p;
-  }
-
-  /** @internal */
-  enqueue(items: QueueItem[]): void {
-    for (const item of items) {
-      const waiter = this.#waiters.shift();
-      if (waiter === undefined) this.#queue.push(item);
-      else if ('message' in item) {
-        item.from.consumed(1);
-        waiter.resolve(item.message);
-      } else {
-        item.from.consumed(1);
-        waiter.reject(item.error);
-      }
-    }
-  }
-
-  /** Drops what `from` prefetched and nobody took (the broker sends it again); returns how many. @internal */
-  dropQueued(from: PartitionConsumer): number {
-    const before = this.#queue.length;
-    this.#queue = this.#queue.filter((item) => item.from !== from);
-    return before - this.#queue.length;
-  }
-
-  #handOut(item: QueueItem): Promise<PulsarMessage> {
-    item.from.consumed(1);
-    return 'message' in item ? Promise.resolve(item.message) : Promise.reject(item.error);
-  }
-}
-
-/** What acknowledge() takes: a received message, its id, or a non-empty list of them. */
-export type AckTarget = PulsarMessageId | PulsarMessage | readonly (PulsarMessageId | PulsarMessage)[];
-
-/** The message ids of an acknowledge() argument. @internal */
-export function messageIdsOf(target: AckTarget): PulsarMessageId[] {
-  const list = Array.isArray(target) ? target : [target];
-  if (list.length === 0) throw new ConfigError('acknowledge() needs at least one message id', { backend: 'pulsar' });
-  return list.map((t: PulsarMessageId | PulsarMessage) => (t instanceof PulsarMessageId ? t : (t as PulsarMessage | undefined)?.messageId) as PulsarMessageId);
-}
-
-function resolveConsumerOptions(options: ConsumerOptions): ResolvedConsumerOptions {
-  const fail = (message: string): never => {
-    throw new ConfigError(message, { backend: 'pulsar' });
-  };
-  if (typeof options.subscription !== 'string' || options.subscription === '') fail('subscribe() needs a non-empty subscription name');
-  const subscriptionType = options.subscriptionType ?? 'Exclusive';
-  if (!(subscriptionType in SubType)) fail(`subscriptionType must be one of ${Object.keys(SubType).join(', ')}, got ${String(subscriptionType)}`);
-  const initialPosition = options.initialPosition ?? 'latest';
-  if (initialPosition !== 'latest' && initialPosition !== 'earliest') fail(`initialPosition must be 'latest' or 'earliest', got ${String(initialPosition)}`);
-  const receiverQueueSize = options.receiverQueueSize ?? 1_000;
-  if (!Number.isInteger(receiverQueueSize) || receiverQueueSize < 1) fail(`receiverQueueSize must be a positive integer, got ${String(receiverQueueSize)}`);
-  if (options.consumerName !== undefined && (typeof options.consumerName !== 'string' || options.consumerName === '')) {
-    fail('consumerName must be a non-empty string');
-  }
-  const durable = options.durable ?? true;
-  if (typeof durable !== 'boolean') fail(`durable must be a boolean, got ${String(durable)}`);
-  const given = options.startMessageId;
-  let startMessageId: ResolvedConsumerOptions['startMessageId'];
-  if (given !== undefined) {
-    if (typeof given !== 'object' || given === null || typeof given.ledgerId !== 'bigint' || typeof given.entryId !== 'bigint' || given.ledgerId < 0n || given.entryId < 0n) {
-      fail('startMessageId must be a PulsarMessageId (message.messageId or PulsarMessageId.parse) or { ledgerId, entryId } as non-negative bigints');
-    }
-    if (durable) fail('startMessageId needs durable: false: a durable subscription resumes from its own stored position');
-    startMessageId = { ledgerId: given.ledgerId, entryId: given.entryId, batchIndex: given instanceof PulsarMessageId ? given.batchIndex : -1 };
-  }
-  return {
-    subscription: options.subscription,
-    subscriptionType,
-    initialPosition,
-    receiverQueueSize,
-    consumerName: options.consumerName,
-    durable,
-    startMessageId,
-  };
+/** The receive queue partition consumers feed: their PulsarConsumer. @internal */
+export interface ConsumerQueue {
+  /** Hands the items out to waiting receivers, or queues them. */
+  enqueue(items: QueueItem[]): void;
+  /** Drops what `from` prefetched and nobody took (the broker sends it again); returns how many. */
+  dropQueued(from: PartitionConsumer): number;
 }
 
 type ConsumerState = 'connecting' | 'ready' | 'closed';
@@ -359,8 +44,8 @@ type ConsumerState = 'connecting' | 'ready' | 'closed';
 export class PartitionConsumer implements ConsumerListener {
   readonly topic: string;
   readonly partition: number;
-  readonly #client: PulsarClient;
-  readonly #parent: PulsarConsumer;
+  readonly #client: ClientServices;
+  readonly #parent: ConsumerQueue;
   readonly #options: ResolvedConsumerOptions;
   readonly #consumerId: number;
   #state: ConsumerState = 'connecting';
@@ -384,7 +69,7 @@ export class PartitionConsumer implements ConsumerListener {
   /** Acknowledged indexes of batched entries, until the whole entry is acknowledged (outside transactions). */
   readonly #batchAcks = new Map<string, Set<number>>();
 
-  constructor(client: PulsarClient, parent: PulsarConsumer, topic: string, partition: number, options: ResolvedConsumerOptions) {
+  constructor(client: ClientServices, parent: ConsumerQueue, topic: string, partition: number, options: ResolvedConsumerOptions) {
     this.#client = client;
     this.#parent = parent;
     this.topic = topic;

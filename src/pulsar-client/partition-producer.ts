@@ -1,248 +1,19 @@
 /**
- * Producers: PRODUCER + SEND with per-producer sequence ids, which the broker's
- * deduplication uses to drop a message it already stored (brokerDeduplicationEnabled).
- * A partitioned topic gets one partition producer per partition; a message goes to the
- * partition of its key (hashed as the Java client does, see routing.ts), else round robin.
- *
- * The messages of one sendAll() (or one transactional send) that go to the same partition
- * travel as batched entries, as the Java client batches: one broker write and one
- * receipt per batch instead of per message. That matters most in transactions, whose
- * broker-side buffer appends one entry at a time per partition. A lone message is sent
- * unbatched. No timers: a batch is exactly what one call gave.
- *
- * On a lost connection a partition producer reconnects with back-off under the same
- * producer name and resends its unacknowledged messages with their original sequence
- * ids, so the broker stores each once. Messages sent in a transaction are not resent:
- * they fail with PulsarConnectionError and the transaction is aborted and rerun instead.
+ * The producer of one topic or one partition of a partitioned topic: PRODUCER, SEND
+ * of single messages and batched entries with per-producer sequence ids, receipts,
+ * send timeouts, and reconnecting with back-off, resending what is unacknowledged
+ * under the original sequence ids (but never a transaction's messages).
  */
-import { ConfigError } from '../../../core/index.js';
-import {
-  PulsarClosedError,
-  PulsarConnectionError,
-  PulsarServerError,
-  PulsarTimeoutError,
-} from '../pulsar-errors.js';
+import { PulsarClosedError, PulsarConfigError, PulsarConnectionError, PulsarServerError, PulsarTimeoutError } from './errors.js';
 import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
-import type { PulsarClient } from './client.js';
-import { positiveNumber } from './client.js';
-import { CommandType, SingleMessageMetadataCodec, fromBigInt, has, toBigInt, toNumber } from './commands.js';
-import type { ProducerSuccessBody, SendErrorBody, SendReceiptBody } from './commands.js';
-import type { ProducerListener, PulsarConnection } from './connection.js';
-import { encodePayloadCommand } from './frames.js';
+import type { ClientServices } from './client-services.js';
+import { CommandType, SingleMessageMetadataCodec, fromBigInt, has, toBigInt, toNumber } from './wire/commands.js';
+import type { ProducerSuccessBody, SendErrorBody, SendReceiptBody } from './wire/commands.js';
+import type { ProducerListener, PulsarConnection } from './wire/connection.js';
+import { encodePayloadCommand } from './wire/frames.js';
 import { PulsarMessageId } from './message-id.js';
-import { hashingScheme, partitionForKey } from './routing.js';
-import type { HashingScheme } from './routing.js';
-import { fullTopicName, partitionTopicName } from './topic-name.js';
 import type { TxnId } from './transaction-coordinator.js';
-
-/** Options of {@link PulsarClient.createProducer}. */
-export interface ProducerOptions {
-  /** Topic name (`name`, `tenant/ns/name` or `persistent://tenant/ns/name`); partitioned or not. */
-  topic: string;
-  /**
-   * Producer name, which the broker's deduplication keys on: a producer that reconnects
-   * under the same name continues its sequence. Must be unique among connected producers.
-   * @default a name the broker generates
-   */
-  producerName?: string;
-  /** Time a message may wait for the broker's receipt, reconnects included. @default 30_000 */
-  sendTimeoutMs?: number;
-  /** Sends (single messages or batches) awaiting receipts per partition before send() waits for room. @default 1_000 */
-  maxPendingMessages?: number;
-  /** Most messages in one batched entry; 1 turns batching off. @default 1_000 */
-  batchingMaxMessages?: number;
-  /** Most payload bytes in one batched entry (a larger message travels alone). @default 131_072 */
-  batchingMaxBytes?: number;
-  /**
-   * How a keyed message picks its partition: `'javaStringHash'` (Java's `String.hashCode()`
-   * of the key), as a Java producer does by default, or `'murmur3_32'` (Murmur3 of the
-   * key's UTF-8 bytes), as a Java producer built with `HashingScheme.Murmur3_32Hash` does.
-   * Producers that share keys must use the same scheme, or per-key order is lost.
-   * @default 'javaStringHash'
-   */
-  hashingScheme?: HashingScheme;
-}
-
-/** A message to produce. */
-export interface ProducerMessage {
-  /** Partition key: routes the message and is the key consumers see. */
-  key?: string | Buffer | null;
-  value: string | Buffer | null;
-  properties?: Readonly<Record<string, string>>;
-  /** Application event time, epoch milliseconds. */
-  eventTime?: number;
-  /** Explicit partition of a partitioned topic; otherwise chosen from the key. */
-  partition?: number;
-}
-
-interface ResolvedProducerOptions {
-  producerName: string | undefined;
-  sendTimeoutMs: number;
-  maxPendingMessages: number;
-  batchingMaxMessages: number;
-  batchingMaxBytes: number;
-  hashingScheme: HashingScheme;
-}
-
-/**
- * A producer of one topic (for a partitioned topic, one partition producer per
- * partition), made by {@link PulsarClient.createProducer}. Sends outside any
- * transaction; transactional sends go through a transaction's `tx.handle`.
- */
-export class PulsarProducer {
-  /** The full topic name. */
-  readonly topic: string;
-  /** Partitions of the topic; 0 for a non-partitioned topic. */
-  readonly partitionCount: number;
-  /** How keys pick a partition. */
-  readonly hashingScheme: HashingScheme;
-  readonly #partitions: PartitionProducer[];
-  readonly #closeListeners = new Set<() => void>();
-  #roundRobin = Math.floor(Math.random() * 1024);
-  #closing: Promise<void> | undefined;
-
-  private constructor(topic: string, partitionCount: number, partitions: PartitionProducer[], scheme: HashingScheme) {
-    this.topic = topic;
-    this.partitionCount = partitionCount;
-    this.hashingScheme = scheme;
-    this.#partitions = partitions;
-  }
-
-  /** @internal use PulsarClient.createProducer */
-  static async create(client: PulsarClient, options: ProducerOptions): Promise<PulsarProducer> {
-    if (typeof options !== 'object' || options === null) {
-      throw new ConfigError('createProducer() needs options with a topic', { backend: 'pulsar' });
-    }
-    const topic = fullTopicName(options.topic);
-    const resolved = resolveProducerOptions(options);
-    const count = await client.partitions(topic);
-    const partitions =
-      count === 0
-        ? [new PartitionProducer(client, topic, -1, resolved)]
-        : Array.from(
-            { length: count },
-            (_, i) =>
-              new PartitionProducer(client, partitionTopicName(topic, i), i, {
-                ...resolved,
-                producerName: resolved.producerName === undefined ? undefined : `${resolved.producerName}-${i}`,
-              }),
-          );
-    const started = await Promise.allSettled(partitions.map((p) => p.start()));
-    const failed = started.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed !== undefined) {
-      await Promise.allSettled(partitions.map((p) => p.close()));
-      throw failed.reason;
-    }
-    return new PulsarProducer(topic, count, partitions, resolved.hashingScheme);
-  }
-
-  /** The partition producer `message` goes to. @internal */
-  route(message: ProducerMessage): PartitionProducer {
-    if (this.partitionCount === 0) {
-      if (message.partition !== undefined && message.partition !== 0) {
-        throw new ConfigError(`partition ${message.partition} does not exist: topic ${this.topic} is not partitioned`, {
-          backend: 'pulsar',
-        });
-      }
-      return this.#partitions[0] as PartitionProducer;
-    }
-    let index: number;
-    if (message.partition !== undefined) {
-      if (!(message.partition < this.partitionCount)) {
-        throw new ConfigError(`partition ${message.partition} does not exist: topic ${this.topic} has ${this.partitionCount}`, {
-          backend: 'pulsar',
-        });
-      }
-      index = message.partition;
-    } else if (message.key !== undefined && message.key !== null) {
-      index = partitionForKey(message.key, this.partitionCount, this.hashingScheme);
-    } else {
-      index = this.#roundRobin++ % this.partitionCount;
-    }
-    return this.#partitions[index] as PartitionProducer;
-  }
-
-  /** Produces one message (outside any transaction); resolves with its id once the broker stored it. */
-  send(message: ProducerMessage): Promise<PulsarMessageId> {
-    try {
-      return this.route(message).send(message, undefined);
-    } catch (err) {
-      return Promise.reject(err);
-    }
-  }
-
-  /**
-   * Produces messages (outside any transaction), in order per partition, batched per
-   * partition; resolves with their ids, in the given order, once the broker stored them all.
-   */
-  sendAll(messages: readonly ProducerMessage[]): Promise<PulsarMessageId[]> {
-    return this.sendRouted(messages, undefined);
-  }
-
-  /** Routes, groups per partition, sends in `txn` when given. @internal */
-  async sendRouted(messages: readonly ProducerMessage[], txn: TxnId | undefined): Promise<PulsarMessageId[]> {
-    const groups = new Map<PartitionProducer, number[]>();
-    messages.forEach((m, i) => {
-      const p = this.route(m);
-      const list = groups.get(p);
-      if (list === undefined) groups.set(p, [i]);
-      else list.push(i);
-    });
-    const ids: PulsarMessageId[] = new Array<PulsarMessageId>(messages.length);
-    await Promise.all(
-      [...groups].map(async ([p, indexes]) => {
-        const got = await p.sendMany(
-          indexes.map((i) => messages[i] as ProducerMessage),
-          txn,
-        );
-        indexes.forEach((at, k) => (ids[at] = got[k] as PulsarMessageId));
-      }),
-    );
-    return ids;
-  }
-
-  /** Calls `fn` once the producer has closed (its client uses this to forget it). */
-  onClose(fn: () => void): void {
-    this.#closeListeners.add(fn);
-  }
-
-  /** Closes every partition producer; unacknowledged sends fail with PulsarClosedError. Idempotent. */
-  close(): Promise<void> {
-    this.#closing ??= (async () => {
-      await Promise.allSettled(this.#partitions.map((p) => p.close()));
-      for (const fn of this.#closeListeners) fn();
-    })();
-    return this.#closing;
-  }
-}
-
-function resolveProducerOptions(options: ProducerOptions): ResolvedProducerOptions {
-  const sendTimeoutMs = options.sendTimeoutMs ?? 30_000;
-  positiveNumber(sendTimeoutMs, 'sendTimeoutMs');
-  const maxPendingMessages = options.maxPendingMessages ?? 1_000;
-  if (!Number.isInteger(maxPendingMessages) || maxPendingMessages < 1) {
-    throw new ConfigError(`maxPendingMessages must be a positive integer, got ${String(maxPendingMessages)}`, { backend: 'pulsar' });
-  }
-  if (options.producerName !== undefined && (typeof options.producerName !== 'string' || options.producerName === '')) {
-    throw new ConfigError('producerName must be a non-empty string', { backend: 'pulsar' });
-  }
-  const batchingMaxMessages = options.batchingMaxMessages ?? 1_000;
-  if (!Number.isInteger(batchingMaxMessages) || batchingMaxMessages < 1) {
-    throw new ConfigError(`batchingMaxMessages must be a positive integer, got ${String(batchingMaxMessages)}`, { backend: 'pulsar' });
-  }
-  const batchingMaxBytes = options.batchingMaxBytes ?? 128 * 1024;
-  if (!Number.isInteger(batchingMaxBytes) || batchingMaxBytes < 1) {
-    throw new ConfigError(`batchingMaxBytes must be a positive integer, got ${String(batchingMaxBytes)}`, { backend: 'pulsar' });
-  }
-  return {
-    producerName: options.producerName,
-    sendTimeoutMs,
-    maxPendingMessages,
-    batchingMaxMessages,
-    batchingMaxBytes,
-    hashingScheme: hashingScheme(options.hashingScheme),
-  };
-}
+import type { ProducerMessage, ResolvedProducerOptions } from './producer-options.js';
 
 /** One SEND: a single message, or a batch of them in one entry. */
 interface OpSend {
@@ -266,7 +37,7 @@ export class PartitionProducer implements ProducerListener {
   readonly topic: string;
   /** Partition index, -1 for a non-partitioned topic. */
   readonly partition: number;
-  readonly #client: PulsarClient;
+  readonly #client: ClientServices;
   readonly #options: ResolvedProducerOptions;
   readonly #producerId: number;
   readonly #userProvidedName: boolean;
@@ -283,7 +54,7 @@ export class PartitionProducer implements ProducerListener {
   #roomWaiters: (() => void)[] = [];
   #reconnecting = false;
 
-  constructor(client: PulsarClient, topic: string, partition: number, options: ResolvedProducerOptions) {
+  constructor(client: ClientServices, topic: string, partition: number, options: ResolvedProducerOptions) {
     this.#client = client;
     this.topic = topic;
     this.partition = partition;
@@ -355,9 +126,7 @@ export class PartitionProducer implements ProducerListener {
     const total = payloads.reduce((n, p) => n + p.length, 0);
     const maxSize = this.#connection?.maxMessageSize ?? 5 * 1024 * 1024;
     if (total > maxSize) {
-      throw new ConfigError(`${messages.length > 1 ? 'a batch' : 'a message'} of ${total} bytes exceeds the broker's maxMessageSize of ${maxSize}`, {
-        backend: 'pulsar',
-      });
+      throw new PulsarConfigError(`${messages.length > 1 ? 'a batch' : 'a message'} of ${total} bytes exceeds the broker's maxMessageSize of ${maxSize}`);
     }
     return new Promise<PulsarMessageId[]>((resolve, reject) => {
       const op: OpSend = {

@@ -4,19 +4,12 @@
  * Partitioned-topic metadata (CommandPartitionedTopicMetadata) tells how many
  * partitions a topic has, 0 for a non-partitioned one.
  */
-import { PulsarProtocolError, PulsarServerError } from '../pulsar-errors.js';
-import type { PulsarClient } from './client.js';
-import { CommandType, LookupType } from './commands.js';
-import type { LookupResponseBody, PartitionMetadataResponseBody } from './commands.js';
+import { PulsarProtocolError, PulsarServerError } from './errors.js';
+import type { ConnectionPool, LookupResult } from './client-services.js';
+import { CommandType, LookupType } from './wire/commands.js';
+import type { LookupResponseBody, PartitionMetadataResponseBody } from './wire/commands.js';
 
-export interface LookupResult {
-  /** The broker that serves the topic (`pulsar://host:port`). */
-  readonly brokerUrl: string;
-  /** Connect to the service URL and let it proxy to brokerUrl. */
-  readonly proxyThroughServiceUrl: boolean;
-}
-
-export async function lookupTopic(client: PulsarClient, topic: string): Promise<LookupResult> {
+export async function lookupTopic(client: ConnectionPool, topic: string): Promise<LookupResult> {
   let brokerUrl: string | undefined; // undefined: ask the service URL
   let proxy = false;
   let authoritative = false;
@@ -44,7 +37,7 @@ export async function lookupTopic(client: PulsarClient, topic: string): Promise<
   );
 }
 
-export async function partitionCount(client: PulsarClient, topic: string): Promise<number> {
+export async function partitionCount(client: ConnectionPool, topic: string): Promise<number> {
   const connection = await client.connection(undefined, false);
   const response = await connection.request<PartitionMetadataResponseBody>(CommandType.PARTITIONED_METADATA, { topic });
   if (response.response === 1) {
