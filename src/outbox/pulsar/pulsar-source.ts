@@ -1,5 +1,5 @@
 import { ConfigError, TxkitError } from '../../core/index.js';
-// Types only from the Pulsar adapter (and its dependency-free topic names): txkit/outbox loads no Pulsar protocol code.
+// Types only from the Pulsar adapter, and topic names from the Pulsar client's dependency-free topic-name module: txkit/outbox loads no Pulsar protocol code.
 import type { PulsarClient, PulsarConsumer, PulsarMessage, PulsarMessageId } from '../../adapters/pulsar/index.js';
 import { fullTopicName, partitionTopicName } from '../../pulsar-client/topic-name.js';
 import type { MessageSource, SourceMessage } from '../outbox-types.js';
