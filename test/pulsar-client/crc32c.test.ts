@@ -1,17 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { createRequire } from 'node:module';
 import { describe, it } from 'vitest';
 import { crc32c } from '../../src/pulsar-client/wire/crc32c.js';
-
-/** The native CRC32C the client used before, when it is still installed (it is no longer a dependency). */
-const native = ((): ((data: Buffer) => number) | undefined => {
-  try {
-    return (createRequire(import.meta.url)('@node-rs/crc32') as { crc32c: (data: Buffer) => number }).crc32c;
-  } catch {
-    return undefined;
-  }
-})();
 
 /** Bit-at-a-time CRC32C straight from its definition, to check the table-driven one against. */
 function reference(data: Uint8Array): number {
@@ -44,13 +34,5 @@ describe('crc32c', () => {
     }
     const large = bytes.subarray(3, 3 + 4096 + 5);
     assert.equal(crc32c(large), reference(large));
-  });
-
-  it.runIf(native !== undefined)('matches @node-rs/crc32 on random buffers', () => {
-    const compare = native as (data: Buffer) => number;
-    for (let round = 0; round < 200; round++) {
-      const data = randomBytes(Math.floor(Math.random() * 3000)).subarray(round % 8);
-      assert.equal(crc32c(data), compare(data) >>> 0, `${data.length} bytes: ${data.toString('hex').slice(0, 32)}...`);
-    }
   });
 });
