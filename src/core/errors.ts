@@ -53,8 +53,8 @@ export class TxkitError extends Error {
   }
 
   /**
-   * Machine-readable reason, e.g. `CONFIG`, `TRANSIENT`, `TX_TIMEOUT`: one of {@link ErrorCodes},
-   * or, on errors the Kafka adapter passes on, the backend's own name ({@link NativeErrorCode}).
+   * Machine-readable reason, e.g. `CONFIG`, `TRANSIENT`, `TX_TIMEOUT`: one of {@link txkit!ErrorCodes},
+   * or, on errors the Kafka adapter passes on, the backend's own name ({@link txkit!NativeErrorCode}).
    */
   readonly code: ErrorCode | NativeErrorCode;
   /** The backend the error came from, when known. */
