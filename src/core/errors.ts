@@ -1,4 +1,5 @@
 import type { BackendName } from './backend.js';
+import type { ErrorCode, NativeErrorCode } from './error-codes.js';
 
 /** How an adapter (or the core) judges a failure. Only `transient` reruns the unit. */
 export type Classification = 'transient' | 'commit-unknown' | 'fatal';
@@ -51,8 +52,11 @@ export class TxkitError extends Error {
     return Function.prototype[Symbol.hasInstance].call(this, value);
   }
 
-  /** Machine-readable reason, e.g. `CONFIG`, `TRANSIENT`, `TX_TIMEOUT`. */
-  readonly code: string;
+  /**
+   * Machine-readable reason, e.g. `CONFIG`, `TRANSIENT`, `TX_TIMEOUT`: one of {@link txkit!ErrorCodes},
+   * or, on errors the Kafka adapter passes on, the backend's own name ({@link txkit!NativeErrorCode}).
+   */
+  readonly code: ErrorCode | NativeErrorCode;
   /** The backend the error came from, when known. */
   readonly backend: BackendName | undefined;
   /** True when rerunning the whole unit is safe; `withTransaction` retries only such errors. */
@@ -60,7 +64,7 @@ export class TxkitError extends Error {
   /** Set when aborting after this error also failed: the abort's error, kept so it never hides this one. */
   abortError: unknown = undefined;
 
-  constructor(code: string, message: string, options: TxkitErrorOptions = {}) {
+  constructor(code: ErrorCode | NativeErrorCode, message: string, options: TxkitErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     let kinds = kindsCache.get(new.target);
@@ -74,7 +78,7 @@ export class TxkitError extends Error {
 
 /** A failure after which rerunning the whole unit is safe: deadlock, write conflict, serialization failure. */
 export class TransientTransactionError extends TxkitError {
-  constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> & { code?: string } = {}) {
+  constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> & { code?: ErrorCode | NativeErrorCode } = {}) {
     super(options.code ?? 'TRANSIENT', message, { ...options, retriable: true });
   }
 }
@@ -84,13 +88,15 @@ export class TransientTransactionError extends TxkitError {
  * blindly on this error; only the commit is retried or its outcome resolved.
  */
 export class UnknownCommitResultError extends TxkitError {
-  constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> & { code?: string } = {}) {
+  declare readonly code: ErrorCode;
+  constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> & { code?: ErrorCode } = {}) {
     super(options.code ?? 'COMMIT_UNKNOWN', message, options);
   }
 }
 
 /** The retry deadline passed (code RETRY_DEADLINE) or a transaction outlived its `timeoutMs` (code TX_TIMEOUT). */
 export class TransactionTimeoutError extends TxkitError {
+  declare readonly code: 'RETRY_DEADLINE' | 'TX_TIMEOUT';
   /** Time spent before giving up, in milliseconds. */
   readonly elapsedMs: number;
   constructor(
@@ -105,6 +111,7 @@ export class TransactionTimeoutError extends TxkitError {
 
 /** The caller's AbortSignal fired; `cause` is the signal's reason. */
 export class TransactionAbortedError extends TxkitError {
+  declare readonly code: ErrorCode;
   constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> = {}) {
     super('ABORTED', message, options);
   }
@@ -112,13 +119,14 @@ export class TransactionAbortedError extends TxkitError {
 
 /** A method was called in a state that does not allow it (commit after abort, a handle used after the end, ...). */
 export class TransactionStateError extends TxkitError {
+  declare readonly code: ErrorCode;
   /** The state the transaction (or `closed` for a context) was in. */
   readonly state: string | undefined;
   /** The method that was refused. */
   readonly method: string | undefined;
   constructor(
     message: string,
-    options: Omit<TxkitErrorOptions, 'retriable'> & { state?: string; method?: string; code?: string } = {},
+    options: Omit<TxkitErrorOptions, 'retriable'> & { state?: string; method?: string; code?: ErrorCode } = {},
   ) {
     super(options.code ?? 'INVALID_STATE', message, options);
     this.state = options.state;
@@ -128,6 +136,7 @@ export class TransactionStateError extends TxkitError {
 
 /** A propagation mode's precondition failed (e.g. `mandatory` without an ambient transaction). */
 export class TransactionPropagationError extends TxkitError {
+  declare readonly code: ErrorCode;
   constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> = {}) {
     super('PROPAGATION', message, options);
   }
@@ -135,6 +144,7 @@ export class TransactionPropagationError extends TxkitError {
 
 /** Another instance took over this producer/session (Kafka zombie fencing). Fatal: rebuild the client. */
 export class FencedError extends TxkitError {
+  declare readonly code: ErrorCode;
   constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> = {}) {
     super('FENCED', message, options);
   }
@@ -142,6 +152,7 @@ export class FencedError extends TxkitError {
 
 /** Invalid options or API misuse detected before any work was done. */
 export class ConfigError extends TxkitError {
+  declare readonly code: ErrorCode;
   constructor(message: string, options: Omit<TxkitErrorOptions, 'retriable'> = {}) {
     super('CONFIG', message, options);
   }
@@ -152,6 +163,7 @@ export class ConfigError extends TxkitError {
  * failed. Every hook still ran; `errors` holds each failure in order.
  */
 export class AfterCommitHookError extends TxkitError {
+  declare readonly code: ErrorCode;
   /** Every hook failure, in hook order; `cause` is the first. */
   readonly errors: readonly unknown[];
   /** Always true: the transaction committed. */

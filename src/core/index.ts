@@ -12,6 +12,8 @@ export {
   UnknownCommitResultError,
 } from './errors.js';
 export { classifyKnown } from './errors.js';
+export { ErrorCodes } from './error-codes.js';
+export type { ErrorCode, NativeErrorCode } from './error-codes.js';
 export type { Classification, TxkitErrorOptions } from './errors.js';
 export { DEFAULT_RETRY_POLICY, backoffDelay, resolveRetryPolicy } from './retry-policy.js';
 export { createTransactionContext } from './context.js';

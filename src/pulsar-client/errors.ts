@@ -24,6 +24,54 @@ function kindsOf(ctor: ErrorClass): readonly string[] {
 
 const kindsCache = new WeakMap<ErrorClass, readonly string[]>();
 
+/**
+ * Every `code` an error of the Pulsar client carries. txkit's `ErrorCodes` lists
+ * them too (the client's errors are also `instanceof TxkitError`).
+ */
+export const PulsarClientErrorCodes = {
+  CONFIG: 'CONFIG',
+  PULSAR_CONNECTION: 'PULSAR_CONNECTION',
+  // Carried by a PulsarConnectionError of txkit's Pulsar adapter: an earlier transaction's abort is unanswered.
+  PULSAR_EARLIER_TRANSACTION_OPEN: 'PULSAR_EARLIER_TRANSACTION_OPEN',
+  PULSAR_TIMEOUT: 'PULSAR_TIMEOUT',
+  PULSAR_CLOSED: 'PULSAR_CLOSED',
+  PULSAR_PROTOCOL: 'PULSAR_PROTOCOL',
+  PULSAR_CHECKSUM: 'PULSAR_CHECKSUM',
+  PULSAR_UNSUPPORTED: 'PULSAR_UNSUPPORTED',
+  PULSAR_TRANSACTIONS_DISABLED: 'PULSAR_TRANSACTIONS_DISABLED',
+  PULSAR_SERVER_ERROR: 'PULSAR_SERVER_ERROR',
+  // One per server error of the broker (PulsarServerError), in the order of PULSAR_SERVER_ERROR_NAMES.
+  PULSAR_UNKNOWN_ERROR: 'PULSAR_UNKNOWN_ERROR',
+  PULSAR_METADATA_ERROR: 'PULSAR_METADATA_ERROR',
+  PULSAR_PERSISTENCE_ERROR: 'PULSAR_PERSISTENCE_ERROR',
+  PULSAR_AUTHENTICATION_ERROR: 'PULSAR_AUTHENTICATION_ERROR',
+  PULSAR_AUTHORIZATION_ERROR: 'PULSAR_AUTHORIZATION_ERROR',
+  PULSAR_CONSUMER_BUSY: 'PULSAR_CONSUMER_BUSY',
+  PULSAR_SERVICE_NOT_READY: 'PULSAR_SERVICE_NOT_READY',
+  PULSAR_PRODUCER_BLOCKED_QUOTA_EXCEEDED_ERROR: 'PULSAR_PRODUCER_BLOCKED_QUOTA_EXCEEDED_ERROR',
+  PULSAR_PRODUCER_BLOCKED_QUOTA_EXCEEDED_EXCEPTION: 'PULSAR_PRODUCER_BLOCKED_QUOTA_EXCEEDED_EXCEPTION',
+  PULSAR_CHECKSUM_ERROR: 'PULSAR_CHECKSUM_ERROR',
+  PULSAR_UNSUPPORTED_VERSION_ERROR: 'PULSAR_UNSUPPORTED_VERSION_ERROR',
+  PULSAR_TOPIC_NOT_FOUND: 'PULSAR_TOPIC_NOT_FOUND',
+  PULSAR_SUBSCRIPTION_NOT_FOUND: 'PULSAR_SUBSCRIPTION_NOT_FOUND',
+  PULSAR_CONSUMER_NOT_FOUND: 'PULSAR_CONSUMER_NOT_FOUND',
+  PULSAR_TOO_MANY_REQUESTS: 'PULSAR_TOO_MANY_REQUESTS',
+  PULSAR_TOPIC_TERMINATED_ERROR: 'PULSAR_TOPIC_TERMINATED_ERROR',
+  PULSAR_PRODUCER_BUSY: 'PULSAR_PRODUCER_BUSY',
+  PULSAR_INVALID_TOPIC_NAME: 'PULSAR_INVALID_TOPIC_NAME',
+  PULSAR_INCOMPATIBLE_SCHEMA: 'PULSAR_INCOMPATIBLE_SCHEMA',
+  PULSAR_CONSUMER_ASSIGN_ERROR: 'PULSAR_CONSUMER_ASSIGN_ERROR',
+  PULSAR_TRANSACTION_COORDINATOR_NOT_FOUND: 'PULSAR_TRANSACTION_COORDINATOR_NOT_FOUND',
+  PULSAR_INVALID_TXN_STATUS: 'PULSAR_INVALID_TXN_STATUS',
+  PULSAR_NOT_ALLOWED_ERROR: 'PULSAR_NOT_ALLOWED_ERROR',
+  PULSAR_TRANSACTION_CONFLICT: 'PULSAR_TRANSACTION_CONFLICT',
+  PULSAR_TRANSACTION_NOT_FOUND: 'PULSAR_TRANSACTION_NOT_FOUND',
+  PULSAR_PRODUCER_FENCED: 'PULSAR_PRODUCER_FENCED',
+} as const;
+
+/** A code of the Pulsar client: one of the values of {@link PulsarClientErrorCodes}. */
+export type PulsarClientErrorCode = (typeof PulsarClientErrorCodes)[keyof typeof PulsarClientErrorCodes];
+
 /** Constructor options of {@link PulsarClientError}. */
 export interface PulsarClientErrorOptions {
   /** The underlying error, kept untouched as `cause`. */
@@ -53,8 +101,8 @@ export class PulsarClientError extends Error {
     return Function.prototype[Symbol.hasInstance].call(this, value);
   }
 
-  /** Machine-readable reason, e.g. `PULSAR_TIMEOUT`, `CONFIG`. */
-  readonly code: string;
+  /** Machine-readable reason, e.g. `PULSAR_TIMEOUT`, `CONFIG`: one of {@link PulsarClientErrorCodes}. */
+  readonly code: PulsarClientErrorCode;
   /** Always `'pulsar'`. */
   readonly backend = 'pulsar' as const;
   /** True when rerunning the whole unit (a new transaction) can succeed. */
@@ -62,7 +110,7 @@ export class PulsarClientError extends Error {
   /** Set by txkit when aborting after this error also failed: the abort's error, kept so it never hides this one. */
   abortError: unknown = undefined;
 
-  constructor(code: string, message: string, options: PulsarClientErrorOptions = {}) {
+  constructor(code: PulsarClientErrorCode, message: string, options: PulsarClientErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
     let kinds = kindsCache.get(new.target);
@@ -135,9 +183,9 @@ export type PulsarServerErrorName = (typeof SERVER_ERRORS)[number]['name'];
 /** Every server error name, indexed by its code. */
 export const PULSAR_SERVER_ERROR_NAMES: readonly PulsarServerErrorName[] = SERVER_ERRORS.map((e) => e.name);
 
-/** `TransactionConflict` -> `PULSAR_TRANSACTION_CONFLICT`. */
-function codeOf(name: string): string {
-  return `PULSAR_${name.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}`;
+/** `TransactionConflict` -> `PULSAR_TRANSACTION_CONFLICT`, a registered code (a test checks every name). */
+function codeOf(name: string): PulsarClientErrorCode {
+  return `PULSAR_${name.replace(/([a-z])([A-Z])/g, '$1_$2').toUpperCase()}` as PulsarClientErrorCode;
 }
 
 /**
@@ -176,7 +224,7 @@ export class PulsarServerError extends PulsarClientError {
 export class PulsarProtocolError extends PulsarClientError {
   /** The id of the message whose bytes were bad, when the frame was readable enough to tell. */
   readonly messageId: string | undefined;
-  constructor(message: string, options: { code?: string; cause?: unknown; messageId?: string } = {}) {
+  constructor(message: string, options: { code?: PulsarClientErrorCode; cause?: unknown; messageId?: string } = {}) {
     super(options.code ?? 'PULSAR_PROTOCOL', `Pulsar protocol error: ${message}`, { cause: options.cause });
     this.messageId = options.messageId;
   }
@@ -197,7 +245,7 @@ export class PulsarChecksumError extends PulsarProtocolError {
  * transaction nothing is half-applied (the transaction is aborted), so the unit can run again.
  */
 export class PulsarConnectionError extends PulsarClientError {
-  constructor(message: string, options: { cause?: unknown; code?: string } = {}) {
+  constructor(message: string, options: { cause?: unknown; code?: PulsarClientErrorCode } = {}) {
     super(options.code ?? 'PULSAR_CONNECTION', message, { retriable: true, cause: options.cause });
   }
 }

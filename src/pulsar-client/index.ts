@@ -20,6 +20,7 @@ export {
   PULSAR_SERVER_ERROR_NAMES,
   PulsarChecksumError,
   PulsarClientError,
+  PulsarClientErrorCodes,
   PulsarClosedError,
   PulsarConfigError,
   PulsarConnectionError,
@@ -29,4 +30,4 @@ export {
   PulsarTransactionsDisabledError,
   PulsarUnsupportedError,
 } from './errors.js';
-export type { PulsarClientErrorOptions, PulsarServerErrorName } from './errors.js';
+export type { PulsarClientErrorCode, PulsarClientErrorOptions, PulsarServerErrorName } from './errors.js';

@@ -10,6 +10,7 @@ import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
 import { HandleGuard } from '../../src/core/handle-guard.js';
 import { injectFaults } from '../../src/testing/index.js';
 import { ConfigError, TransactionPropagationError, TransactionStateError, TxkitError, createTransactionContext } from '../../src/core/index.js';
+import type { NativeErrorCode } from '../../src/core/index.js';
 import type { DriverTransaction, TransactionDriver } from '../../src/core/index.js';
 
 /** A memory driver whose transactions have savepoint() only when `savepoints` is true, whatever it declares. */
@@ -165,7 +166,7 @@ class NativeError extends Error {
 
 class TypedMisuseError extends TxkitError {
   constructor(cause: unknown) {
-    super('CUSTOM_MISUSE', 'the custom backend was misused', { backend: 'memory', cause });
+    super('CUSTOM_MISUSE' as NativeErrorCode, 'the custom backend was misused', { backend: 'memory', cause });
   }
 }
 

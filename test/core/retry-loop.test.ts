@@ -7,7 +7,7 @@ import {
   createTransactionContext,
   resolveRetryPolicy,
 } from '../../src/core/index.js';
-import type { Transaction } from '../../src/core/index.js';
+import type { NativeErrorCode, Transaction } from '../../src/core/index.js';
 import { rejection } from '../../src/testing/index.js';
 import { DriverFault, ScriptedDriver } from '../support/scripted-driver.js';
 import type { AttemptScript, ScriptedDriverOptions } from '../support/scripted-driver.js';
@@ -36,7 +36,7 @@ describe('runTransaction: the rules of DESIGN section 3', () => {
 
   it('step 2: a failed abort never hides the error that caused it; it is attached as abortError', async () => {
     const { ctx } = setup([{ rollbackFails: true }]);
-    const original = new TxkitError('MY_CODE', 'callback failed');
+    const original = new TxkitError('MY_CODE' as NativeErrorCode, 'callback failed');
     const err = await rejection(
       ctx.withTransaction(async () => {
         throw original;

@@ -4,6 +4,7 @@ import { memoryTransactions } from 'txkit/memory';
 import { TXKIT_TELEMETRY_NAMES, openTelemetry } from 'txkit/otel';
 import { injectFaults, rejection } from 'txkit/testing';
 import { ConfigError, TxkitError, createTransactionContext } from 'txkit';
+import type { NativeErrorCode } from 'txkit';
 import type { Telemetry } from 'txkit';
 import { ScriptedDriver } from '../support/scripted-driver.js';
 import type { AttemptScript, ScriptedDriverOptions } from '../support/scripted-driver.js';
@@ -75,7 +76,7 @@ describe('openTelemetry(): spans', () => {
     const ctx = observed();
     const err = await rejection(
       ctx.withTransaction(async () => {
-        throw new TxkitError('ORDER_REJECTED', 'order 7 has no lines');
+        throw new TxkitError('ORDER_REJECTED' as NativeErrorCode, 'order 7 has no lines');
       }),
     );
     expect(err).toBeInstanceOf(TxkitError);
@@ -217,7 +218,7 @@ describe('openTelemetry(): metrics', () => {
     const ctx = observed();
     await rejection(
       ctx.withTransaction(async () => {
-        throw new TxkitError('ORDER_REJECTED', 'no lines');
+        throw new TxkitError('ORDER_REJECTED' as NativeErrorCode, 'no lines');
       }),
     );
     const duration = await otel.points(N.duration);
@@ -267,7 +268,7 @@ describe('logger', () => {
           tx.afterAbort(() => {
             throw new Error('audit log unavailable');
           });
-          throw new TxkitError('ORDER_REJECTED', 'no lines');
+          throw new TxkitError('ORDER_REJECTED' as NativeErrorCode, 'no lines');
         }),
       );
       // Warnings are emitted on the next tick: give one a chance to show up.
@@ -350,7 +351,7 @@ describe('the global OpenTelemetry providers', () => {
       await ctx.withTransaction(async (tx) => tx.handle.set('k', 2));
       await rejection(
         ctx.withTransaction(async () => {
-          throw new TxkitError('ORDER_REJECTED', 'no lines');
+          throw new TxkitError('ORDER_REJECTED' as NativeErrorCode, 'no lines');
         }),
       );
       await new Promise<void>((resolve) => setImmediate(resolve));

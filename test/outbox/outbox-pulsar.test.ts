@@ -11,6 +11,7 @@ import { PulsarClient, pulsarTransactions } from '../../src/adapters/pulsar/inde
 import type { PulsarTxHandle } from '../../src/adapters/pulsar/index.js';
 import { knexTransactions } from '../../src/adapters/sql/index.js';
 import { TxkitError } from '../../src/core/index.js';
+import type { NativeErrorCode } from '../../src/core/index.js';
 import type { Transaction } from '../../src/core/index.js';
 import { OUTBOX_ID_HEADER, Outbox, OutboxRelay, pipeline, sqlOutboxStore } from '../../src/outbox/index.js';
 import type { RelaySink, SqlOutboxStore } from '../../src/outbox/index.js';
@@ -138,7 +139,7 @@ describe.skipIf(pulsar === undefined || pg === undefined)('outbox relay on Pulsa
       const die = async (): Promise<never> => {
         crashes += 1;
         await doomed.crash();
-        throw new TxkitError('CRASH', `simulated crash ${at}`);
+        throw new TxkitError('CRASH' as NativeErrorCode, `simulated crash ${at}`);
       };
       const crashing: RelaySink<PulsarTxHandle> = {
         context: doomed.sink.context,

@@ -12,6 +12,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import { knexTransactions } from '../../src/adapters/sql/index.js';
 import { ConfigError, TxkitError } from '../../src/core/index.js';
+import type { NativeErrorCode } from '../../src/core/index.js';
 import {
   InboxFencedError,
   OUTBOX_ID_HEADER,
@@ -153,13 +154,13 @@ describe.each(databases)('outbox on $name', ({ make, cleanup }) => {
       const crashing: RelaySink<MemoryTxHandle> = {
         context: sinkCtx,
         readPosition: async (tx, { relayId: id, partition: p }) => {
-          if (at === 'before-send') throw new TxkitError('CRASH', 'simulated crash before send');
+          if (at === 'before-send') throw new TxkitError('CRASH' as NativeErrorCode, 'simulated crash before send');
           return base.readPosition(tx, { relayId: id, partition: p });
         },
         writePosition: async (tx, { relayId: id, partition: p, seq }) => {
-          if (at === 'after-send') throw new TxkitError('CRASH', 'simulated crash after send');
+          if (at === 'after-send') throw new TxkitError('CRASH' as NativeErrorCode, 'simulated crash after send');
           await base.writePosition(tx, { relayId: id, partition: p, seq });
-          if (at === 'after-position') throw new TxkitError('CRASH', 'simulated crash before commit');
+          if (at === 'after-position') throw new TxkitError('CRASH' as NativeErrorCode, 'simulated crash before commit');
         },
       };
       const err = await rejection(new OutboxRelay({ store, sink: crashing, batchSize: 5 }).relayOnce(0));

@@ -42,7 +42,7 @@ describe('the Pulsar client errors', () => {
     }
     assert.ok(new PulsarChecksumError('bad crc', '1:2') instanceof PulsarProtocolError);
     assert.ok(!(new PulsarProtocolError('x') instanceof PulsarChecksumError));
-    assert.ok(!(new TxkitError('X', 'core error') instanceof PulsarClientError));
+    assert.ok(!(new TxkitError('CONFIG', 'core error') instanceof PulsarClientError));
     assert.ok(!(new Error('plain') instanceof PulsarClientError));
   });
 

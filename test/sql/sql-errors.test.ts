@@ -71,6 +71,6 @@ describe('classifySqlError', () => {
     assert.equal(classifySqlError(new TransientTransactionError('again')), 'transient');
     assert.equal(classifySqlError(new UnknownCommitResultError('maybe')), 'commit-unknown');
     assert.equal(classifySqlError(new ConfigError('bad')), 'fatal');
-    assert.equal(classifySqlError(new TxkitError('X', 'retriable', { retriable: true })), 'transient');
+    assert.equal(classifySqlError(new TxkitError('TRANSIENT', 'retriable', { retriable: true })), 'transient');
   });
 });

@@ -5,7 +5,7 @@ import {
   UnknownCommitResultError,
   classifyKnown,
 } from '../../core/index.js';
-import type { Classification } from '../../core/index.js';
+import type { Classification, NativeErrorCode } from '../../core/index.js';
 
 /**
  * How txkit judges a Kafka error. `transient`: the transaction is aborted (on a
@@ -313,11 +313,11 @@ export function translateKafkaError(err: unknown, operation: KafkaOperation, tra
     return new TransientTransactionError(
       `kafka ${operation}() failed with ${d.what} (${d.reason}); the transaction is aborted on a new producer epoch ` +
         'and the unit can run again',
-      { backend: 'kafka', cause: err, code: d.what },
+      { backend: 'kafka', cause: err, code: d.what as NativeErrorCode },
     );
   }
   return new TxkitError(
-    d.what,
+    d.what as NativeErrorCode,
     `kafka ${operation}() failed with ${d.what} for ${id}: ${d.reason}; not retried`,
     { backend: 'kafka', cause: err },
   );

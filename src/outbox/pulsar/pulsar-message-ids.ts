@@ -1,4 +1,4 @@
-import { TxkitError } from '../../core/index.js';
+import { ErrorCodes, TxkitError } from '../../core/index.js';
 
 /** Order of the entries (ledger, entry) two ids of one topic are in, ignoring the index in a batch. */
 export function compareEntries(a: { ledgerId: bigint; entryId: bigint }, b: { ledgerId: bigint; entryId: bigint }): number {
@@ -8,5 +8,5 @@ export function compareEntries(a: { ledgerId: bigint; entryId: bigint }, b: { le
 
 /** A receive that timed out (the client's PULSAR_TIMEOUT). */
 export function isTimeout(err: unknown): boolean {
-  return err instanceof TxkitError && err.code === 'PULSAR_TIMEOUT';
+  return err instanceof TxkitError && err.code === ErrorCodes.PULSAR_TIMEOUT;
 }

@@ -1,4 +1,4 @@
-import { ConfigError, TransientTransactionError, TxkitError } from '../../core/index.js';
+import { ConfigError, ErrorCodes, TransientTransactionError, TxkitError } from '../../core/index.js';
 import type { Transaction } from '../../core/index.js';
 // Types only from the Pulsar adapter: txkit/outbox loads no Pulsar protocol code.
 import type { PulsarClient, PulsarConsumer, PulsarMessage, PulsarMessageId, PulsarRecordMetadata, PulsarTxHandle } from '../../adapters/pulsar/index.js';
@@ -72,7 +72,7 @@ export class PulsarPositionChain {
     ]);
     if (acked.status === 'rejected') {
       const err: unknown = acked.reason;
-      if (err instanceof TxkitError && err.code === 'PULSAR_TRANSACTION_CONFLICT') {
+      if (err instanceof TxkitError && err.code === ErrorCodes.PULSAR_TRANSACTION_CONFLICT) {
         throw new TransientTransactionError(
           `another instance of relay '${relayId}' moved or is moving the position of outbox partition ${partition} ` +
             `(its record on ${state.topic} is acknowledged by another transaction); this transaction aborts and reruns from the position the broker has`,
