@@ -2,14 +2,16 @@ import type { DriverSavepoint } from './driver.js';
 import { TransactionStateError } from './errors.js';
 import { HookList } from './hooks.js';
 import { PendingWork } from './pending-work.js';
+import { ScopeBase } from './scope.js';
 import type { RootScope, Scope } from './scope.js';
 import { TxState, transition } from './tx-state.js';
 import type { BackendName } from './types.js';
 
 /** `propagation: 'nested'`: a savepoint inside a running transaction. */
-export class SavepointTransaction<H> implements Scope<H> {
+export class SavepointTransaction<H> extends ScopeBase implements Scope<H> {
   readonly hooks = new HookList();
   readonly handle: H;
+  protected readonly kind = 'savepoint';
   #state: TxState = TxState.active;
   #rollbackOnly: { reason: unknown } | undefined;
   readonly #parent: Scope<H>;
@@ -21,6 +23,7 @@ export class SavepointTransaction<H> implements Scope<H> {
     parent: Scope<H>,
     sp: DriverSavepoint<H>,
   ) {
+    super();
     this.#parent = parent;
     this.#sp = sp;
     this.handle = sp.handle;
@@ -40,16 +43,6 @@ export class SavepointTransaction<H> implements Scope<H> {
   }
   get state(): TxState {
     return this.#state;
-  }
-
-  afterCommit(fn: () => unknown): void {
-    this.#assertActive('afterCommit');
-    this.hooks.commit.push(fn);
-  }
-
-  afterAbort(fn: (reason: unknown) => unknown): void {
-    this.#assertActive('afterAbort');
-    this.hooks.abort.push(fn);
   }
 
   markRollbackOnly(reason: unknown): void {
@@ -102,21 +95,11 @@ export class SavepointTransaction<H> implements Scope<H> {
   }
 
   async openSavepoint(): Promise<SavepointTransaction<H>> {
-    this.#assertActive('savepoint');
+    this.assertActive('savepoint');
     if (this.#sp.savepoint === undefined) {
       throw new TransactionStateError(`the ${this.backend} adapter cannot nest savepoints`, { backend: this.backend });
     }
     return new SavepointTransaction(this.root, this, await this.#sp.savepoint());
-  }
-
-  #assertActive(method: string): void {
-    if (this.#state !== TxState.active) {
-      throw new TransactionStateError(`${method}() is not allowed: the ${this.backend} savepoint is ${this.#state}`, {
-        backend: this.backend,
-        state: this.#state,
-        method,
-      });
-    }
   }
 
   #assertParentActive(method: string): void {

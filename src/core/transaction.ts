@@ -13,6 +13,7 @@ import { HookList } from './hooks.js';
 import { PendingWork } from './pending-work.js';
 import { abortedError } from './retry-policy.js';
 import { SavepointTransaction } from './savepoint.js';
+import { ScopeBase } from './scope.js';
 import type { Scope } from './scope.js';
 import { TxState, transition } from './tx-state.js';
 import type { BackendName, BeginOptions, Transaction } from './types.js';
@@ -43,12 +44,13 @@ export function attachAbortError(original: unknown, abortError: unknown): void {
  * The outermost transaction of one attempt. Every state change goes through
  * `transition()`; `failed` is terminal, so nothing stays in committing forever.
  */
-export class RootTransaction<H> implements Scope<H> {
+export class RootTransaction<H> extends ScopeBase implements Scope<H> {
   readonly id: string;
   readonly backend: BackendName;
   readonly attempt: number;
   readonly handle: H;
   readonly root: RootTransaction<H> = this;
+  protected readonly kind = 'transaction';
   /** Made on first use: most transactions register no hooks. */
   #hooks: HookList | undefined;
 
@@ -75,6 +77,7 @@ export class RootTransaction<H> implements Scope<H> {
 
   /** @param startedAt when begin was asked for (Date.now()): `timeoutMs` counts from there, the wait to begin included. */
   constructor(dtx: DriverTransaction<H>, deps: RootDeps, attempt: number, options: BeginOptions, startedAt = Date.now()) {
+    super();
     this.#dtx = dtx;
     this.#deps = deps;
     this.backend = deps.backend;
@@ -124,16 +127,6 @@ export class RootTransaction<H> implements Scope<H> {
       else if (this.#isEnded()) this.#controller.abort(new TransactionStateError(ENDED, { backend: this.backend }));
     }
     return this.#controller.signal;
-  }
-
-  afterCommit(fn: () => unknown): void {
-    this.#assertActive('afterCommit');
-    this.hooks.commit.push(fn);
-  }
-
-  afterAbort(fn: (reason: unknown) => unknown): void {
-    this.#assertActive('afterAbort');
-    this.hooks.abort.push(fn);
   }
 
   markRollbackOnly(reason: unknown): void {
@@ -266,7 +259,7 @@ export class RootTransaction<H> implements Scope<H> {
   }
 
   async openSavepoint(): Promise<SavepointTransaction<H>> {
-    this.#assertActive('savepoint');
+    this.assertActive('savepoint');
     if (this.#dtx.savepoint === undefined) {
       throw new TransactionStateError(`the ${this.backend} adapter cannot open savepoints`, {
         backend: this.backend,
@@ -500,15 +493,5 @@ export class RootTransaction<H> implements Scope<H> {
     }
     this.#state = transition(this.#state, to, method, this.backend);
     this.#busy = true;
-  }
-
-  #assertActive(method: string): void {
-    if (this.#state !== TxState.active) {
-      throw new TransactionStateError(`${method}() is not allowed: the ${this.backend} transaction is ${this.#state}`, {
-        backend: this.backend,
-        state: this.#state,
-        method,
-      });
-    }
   }
 }
