@@ -1,5 +1,5 @@
 import { TransactionStateError } from './errors.js';
-import type { Scope } from './transaction.js';
+import type { Scope } from './scope.js';
 import type { TxState } from './tx-state.js';
 import type { BackendName, Transaction } from './types.js';
 

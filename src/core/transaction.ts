@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DriverSavepoint, DriverTransaction } from './driver.js';
+import type { DriverTransaction } from './driver.js';
 import {
   TransactionStateError,
   TransactionTimeoutError,
@@ -12,6 +12,9 @@ import type { FaultRegistry, LostCommitPart } from './faults.js';
 import { HookList } from './hooks.js';
 import { PendingWork } from './pending-work.js';
 import { abortedError } from './retry-policy.js';
+import { SavepointTransaction } from './savepoint.js';
+import { ScopeBase } from './scope.js';
+import type { Scope } from './scope.js';
 import { TxState, transition } from './tx-state.js';
 import type { BackendName, BeginOptions, Transaction } from './types.js';
 
@@ -24,16 +27,6 @@ export interface RootDeps {
   onEnd(tx: RootTransaction<unknown>): void;
   /** For a transaction begun by hand: the driver's translation of errors its commit() and abort() hand the caller. */
   translateError?(err: unknown): unknown;
-}
-
-/** A scope that callbacks can join or open savepoints in: a root transaction or a savepoint. */
-export interface Scope<H> extends Transaction<H> {
-  readonly hooks: HookList;
-  readonly root: RootTransaction<H>;
-  markRollbackOnly(reason: unknown): void;
-  openSavepoint(): Promise<SavepointTransaction<H>>;
-  /** Counts `work` as pending in this scope until it settles; commit is refused meanwhile. */
-  track<T>(work: Promise<T>): Promise<T>;
 }
 
 const ENDED = 'the transaction has ended';
@@ -51,12 +44,13 @@ export function attachAbortError(original: unknown, abortError: unknown): void {
  * The outermost transaction of one attempt. Every state change goes through
  * `transition()`; `failed` is terminal, so nothing stays in committing forever.
  */
-export class RootTransaction<H> implements Scope<H> {
+export class RootTransaction<H> extends ScopeBase implements Scope<H> {
   readonly id: string;
   readonly backend: BackendName;
   readonly attempt: number;
   readonly handle: H;
   readonly root: RootTransaction<H> = this;
+  protected readonly kind = 'transaction';
   /** Made on first use: most transactions register no hooks. */
   #hooks: HookList | undefined;
 
@@ -83,6 +77,7 @@ export class RootTransaction<H> implements Scope<H> {
 
   /** @param startedAt when begin was asked for (Date.now()): `timeoutMs` counts from there, the wait to begin included. */
   constructor(dtx: DriverTransaction<H>, deps: RootDeps, attempt: number, options: BeginOptions, startedAt = Date.now()) {
+    super();
     this.#dtx = dtx;
     this.#deps = deps;
     this.backend = deps.backend;
@@ -132,16 +127,6 @@ export class RootTransaction<H> implements Scope<H> {
       else if (this.#isEnded()) this.#controller.abort(new TransactionStateError(ENDED, { backend: this.backend }));
     }
     return this.#controller.signal;
-  }
-
-  afterCommit(fn: () => unknown): void {
-    this.#assertActive('afterCommit');
-    this.hooks.commit.push(fn);
-  }
-
-  afterAbort(fn: (reason: unknown) => unknown): void {
-    this.#assertActive('afterAbort');
-    this.hooks.abort.push(fn);
   }
 
   markRollbackOnly(reason: unknown): void {
@@ -274,7 +259,7 @@ export class RootTransaction<H> implements Scope<H> {
   }
 
   async openSavepoint(): Promise<SavepointTransaction<H>> {
-    this.#assertActive('savepoint');
+    this.assertActive('savepoint');
     if (this.#dtx.savepoint === undefined) {
       throw new TransactionStateError(`the ${this.backend} adapter cannot open savepoints`, {
         backend: this.backend,
@@ -508,138 +493,5 @@ export class RootTransaction<H> implements Scope<H> {
     }
     this.#state = transition(this.#state, to, method, this.backend);
     this.#busy = true;
-  }
-
-  #assertActive(method: string): void {
-    if (this.#state !== TxState.active) {
-      throw new TransactionStateError(`${method}() is not allowed: the ${this.backend} transaction is ${this.#state}`, {
-        backend: this.backend,
-        state: this.#state,
-        method,
-      });
-    }
-  }
-}
-
-/** `propagation: 'nested'`: a savepoint inside a running transaction. */
-export class SavepointTransaction<H> implements Scope<H> {
-  readonly hooks = new HookList();
-  readonly handle: H;
-  #state: TxState = TxState.active;
-  #rollbackOnly: { reason: unknown } | undefined;
-  readonly #parent: Scope<H>;
-  readonly #sp: DriverSavepoint<H>;
-  readonly #pending = new PendingWork();
-
-  constructor(
-    readonly root: RootTransaction<H>,
-    parent: Scope<H>,
-    sp: DriverSavepoint<H>,
-  ) {
-    this.#parent = parent;
-    this.#sp = sp;
-    this.handle = sp.handle;
-  }
-
-  get id(): string {
-    return this.root.id;
-  }
-  get backend(): BackendName {
-    return this.root.backend;
-  }
-  get attempt(): number {
-    return this.root.attempt;
-  }
-  get signal(): AbortSignal {
-    return this.root.signal;
-  }
-  get state(): TxState {
-    return this.#state;
-  }
-
-  afterCommit(fn: () => unknown): void {
-    this.#assertActive('afterCommit');
-    this.hooks.commit.push(fn);
-  }
-
-  afterAbort(fn: (reason: unknown) => unknown): void {
-    this.#assertActive('afterAbort');
-    this.hooks.abort.push(fn);
-  }
-
-  markRollbackOnly(reason: unknown): void {
-    this.#rollbackOnly ??= { reason };
-  }
-
-  track<T>(work: Promise<T>): Promise<T> {
-    return this.#pending.track(work);
-  }
-
-  /** Releases the savepoint; its hooks move to the enclosing scope and fire when the outermost one ends. */
-  async commit(): Promise<void> {
-    this.#assertParentActive('commit');
-    this.#state = transition(this.#state, TxState.committing, 'commit', this.backend);
-    if (this.#rollbackOnly !== undefined || this.#pending.count > 0) {
-      const err =
-        this.#rollbackOnly === undefined
-          ? this.#pending.refusal(this.backend, 'savepoint')
-          : new TransactionStateError(
-              `the ${this.backend} savepoint was marked rollback-only because a joined scope failed; it was rolled back instead`,
-              { backend: this.backend, code: 'ROLLBACK_ONLY', cause: this.#rollbackOnly.reason, method: 'commit' },
-            );
-      await this.#sp.rollback();
-      this.#state = transition(this.#state, TxState.aborted, 'commit', this.backend);
-      this.#parent.hooks.discard(this.hooks, err);
-      throw err;
-    }
-    try {
-      await this.#sp.release();
-    } catch (err) {
-      this.#state = transition(this.#state, TxState.failed, 'commit', this.backend);
-      throw err;
-    }
-    this.#state = transition(this.#state, TxState.committed, 'commit', this.backend);
-    this.#parent.hooks.adopt(this.hooks);
-  }
-
-  /** Rolls back to the savepoint; the enclosing transaction goes on. */
-  async abort(reason?: unknown): Promise<void> {
-    this.#assertParentActive('abort');
-    this.#state = transition(this.#state, TxState.aborting, 'abort', this.backend);
-    try {
-      await this.#sp.rollback();
-    } catch (err) {
-      this.#state = transition(this.#state, TxState.failed, 'abort', this.backend);
-      throw err;
-    }
-    this.#state = transition(this.#state, TxState.aborted, 'abort', this.backend);
-    this.#parent.hooks.discard(this.hooks, reason);
-  }
-
-  async openSavepoint(): Promise<SavepointTransaction<H>> {
-    this.#assertActive('savepoint');
-    if (this.#sp.savepoint === undefined) {
-      throw new TransactionStateError(`the ${this.backend} adapter cannot nest savepoints`, { backend: this.backend });
-    }
-    return new SavepointTransaction(this.root, this, await this.#sp.savepoint());
-  }
-
-  #assertActive(method: string): void {
-    if (this.#state !== TxState.active) {
-      throw new TransactionStateError(`${method}() is not allowed: the ${this.backend} savepoint is ${this.#state}`, {
-        backend: this.backend,
-        state: this.#state,
-        method,
-      });
-    }
-  }
-
-  #assertParentActive(method: string): void {
-    if (this.#parent.state !== TxState.active) {
-      throw new TransactionStateError(
-        `${method}() on a savepoint is not allowed: the enclosing ${this.backend} transaction is ${this.#parent.state}`,
-        { backend: this.backend, state: this.#parent.state, method },
-      );
-    }
   }
 }

@@ -10,7 +10,8 @@
 export { injectFaults } from './inject-faults.js';
 export type { FaultInjection, FaultSpec } from './inject-faults.js';
 export type { FaultPoint, LostCommitPart } from '../core/faults.js';
-export { rejection, testTransactionContext } from './conformance.js';
-export type { ConformanceCapabilities, ConformanceOptions, ConformanceSubject, TestApi } from './conformance.js';
+export { testTransactionContext } from './conformance/suite.js';
+export { rejection } from './conformance/support.js';
+export type { ConformanceCapabilities, ConformanceOptions, ConformanceSubject, TestApi } from './conformance/options.js';
 export { testOutboxStore } from './outbox-store-conformance.js';
 export type { OutboxStoreConformanceOptions, OutboxStoreSubject } from './outbox-store-conformance.js';

@@ -3,8 +3,8 @@ import { ConfigError } from '../core/index.js';
 import type { TransactionContext } from '../core/index.js';
 import { InboxFencedError, Outbox } from '../outbox/index.js';
 import type { DeadLetter, OutboxStore, PendingRecord } from '../outbox/index.js';
-import { rejection } from './conformance.js';
-import type { TestApi } from './conformance.js';
+import { rejection } from './conformance/support.js';
+import type { TestApi } from './conformance/options.js';
 
 /** One fresh store plus the transactions of its database, made per test. */
 export interface OutboxStoreSubject<H> {

@@ -6,7 +6,8 @@
  *
  * @module txkit/kafka
  */
-export { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from './kafka-context.js';
+export { kafkaTransactions } from './kafka-context.js';
+export { DEFAULT_KAFKA_PRODUCER_RETRY } from './kafka-producer-config.js';
 export type { KafkaTransactionContext, KafkaTransactionsOptions } from './kafka-context.js';
 export { KAFKA_ERROR_TABLE, classifyKafkaError } from './kafka-errors.js';
 export type { KafkaErrorKind, KafkaErrorRule } from './kafka-errors.js';

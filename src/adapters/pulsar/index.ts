@@ -7,8 +7,10 @@
  *
  * @module txkit/pulsar
  */
-export { PulsarDriver, pulsarTransactions } from './pulsar-context.js';
-export type { PulsarDriverDefaults, PulsarTransactionContext, PulsarTransactionsOptions } from './pulsar-context.js';
+export { pulsarTransactions } from './pulsar-context.js';
+export type { PulsarTransactionContext, PulsarTransactionsOptions } from './pulsar-context.js';
+export { PulsarDriver } from './pulsar-driver.js';
+export type { PulsarDriverDefaults } from './pulsar-driver.js';
 export type { HashingScheme } from '../../pulsar-client/routing.js';
 export type { PulsarBeginOptions, PulsarRecordMetadata, PulsarTxHandle } from './pulsar-types.js';
 export {

@@ -1,0 +1,402 @@
+import {
+  ConfigError,
+  FencedError,
+  TransactionPropagationError,
+  TransactionAbortedError,
+  TransactionStateError,
+  validateSendBatchRequest,
+  validateSendOffsetsRequest,
+  validateSendRequest,
+} from '../../core/index.js';
+import type {
+  DriverBeginInfo,
+  DriverTransaction,
+  RecordMetadata,
+  SendBatchRequest,
+  SendOffsetsRequest,
+  SendRequest,
+  TransactionDriver,
+} from '../../core/index.js';
+import { HandleGuard } from '../../core/handle-guard.js';
+import type { HandleGuardSpec } from '../../core/handle-guard.js';
+import { classifyKafkaError, translateKafkaError } from './kafka-errors.js';
+import type { KafkaOperation } from './kafka-errors.js';
+import { DEFAULT_KAFKA_PRODUCER_RETRY } from './kafka-producer-config.js';
+import type {
+  KafkaLike,
+  KafkaNativeTransaction,
+  KafkaOutgoingMessage,
+  KafkaProducerConfigLike,
+  KafkaProducerLike,
+  KafkaRecordMetadataLike,
+  KafkaClientFlavor,
+  KafkaSendOffsetsRequest,
+  KafkaTxHandle,
+} from './kafka-types.js';
+
+/** sendOffsets' AddOffsetsToTxn is not retried by kafkajs; these are the few quick re-sends txkit makes on CONCURRENT_TRANSACTIONS. */
+const ADD_OFFSETS_RETRIES = 10;
+const ENDED_STATES: ReadonlySet<string> = new Set(['committed', 'aborted', 'failed']);
+
+/** One kafkajs producer; replaced ("rebuilt") after any of its requests failed. */
+interface ProducerSlot {
+  readonly producer: KafkaProducerLike;
+  /** Its state may be off (stuck EndTxn, sequence numbers after a failed send): the next transaction uses a new producer. */
+  broken: boolean;
+  /** This context has put a new producer in its place (whose InitProducerId fences this one). */
+  replaced?: boolean;
+}
+
+interface Waiter {
+  resolve(): void;
+  reject(err: unknown): void;
+}
+
+/**
+ * The Kafka TransactionDriver. It serializes transactions on its one
+ * producer, rebuilds the producer after a failed request (InitProducerId on
+ * the new producer bumps the epoch and lets the coordinator finish or abort
+ * whatever the old one left open, as Java's epoch bump of KIP-360 does), and
+ * turns kafkajs errors into txkit errors.
+ */
+export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
+  readonly backend = 'kafka' as const;
+  /** Kafka transactions take only the core's options (timeoutMs, signal): any other key is a mistake. */
+  readonly optionKeys: readonly string[] = [];
+  readonly transactionalId: string;
+  readonly client: KafkaClientFlavor;
+  readonly #kafka: KafkaLike;
+  readonly #config: KafkaProducerConfigLike;
+  #slot: ProducerSlot | undefined;
+  #building: Promise<ProducerSlot> | undefined;
+  #held = false;
+  readonly #waiters: Waiter[] = [];
+  #fenced: FencedError | undefined;
+  #closed = false;
+
+  constructor(kafka: KafkaLike, transactionalId: string, config: KafkaProducerConfigLike, client: KafkaClientFlavor) {
+    this.#kafka = kafka;
+    this.client = client;
+    this.transactionalId = transactionalId;
+    this.#config = config;
+  }
+
+  classify = classifyKafkaError;
+
+  async begin(_options: object, signal: AbortSignal, info: DriverBeginInfo<KafkaTxHandle>): Promise<DriverTransaction<KafkaTxHandle>> {
+    const { ambient } = info;
+    if (ambient !== undefined && !ENDED_STATES.has(ambient.state)) {
+      // Waiting for the producer would wait for the very transaction this flow is running in.
+      throw new TransactionPropagationError(
+        `a second kafka transaction cannot begin inside transaction ${ambient.id}: one transactional producer ` +
+          `(transactional.id '${this.transactionalId}') runs one transaction at a time. Use propagation 'required' ` +
+          "to join it, or a second kafkaTransactions context with its own transactionalId for an independent one",
+        { backend: 'kafka' },
+      );
+    }
+    this.#assertUsable();
+    await this.#acquire(signal);
+    let slot: ProducerSlot | undefined;
+    try {
+      this.#assertUsable();
+      slot = await this.#ready();
+      const native = await slot.producer.transaction();
+      return new KafkaTransaction(this, slot, native);
+    } catch (err) {
+      this.release();
+      throw this.failed(err, 'begin', slot);
+    }
+  }
+
+  async close(): Promise<void> {
+    this.#closed = true;
+    const closed = new TransactionStateError('the kafka transaction context was closed while this begin waited for the producer', {
+      backend: 'kafka',
+      code: 'CONTEXT_CLOSED',
+    });
+    for (const w of this.#waiters.splice(0)) w.reject(closed);
+    const slot = this.#slot ?? (await this.#building?.catch(() => undefined));
+    this.#slot = undefined;
+    await slot?.producer.disconnect().catch(() => undefined);
+  }
+
+  /** @internal a failed request: mark the producer for rebuild (or the context fenced) and translate the error. */
+  failed(err: unknown, operation: KafkaOperation, slot: ProducerSlot | undefined): unknown {
+    const translated = translateKafkaError(err, operation, this.transactionalId);
+    // A producer this context replaced: a request of it still in flight (a send the callback did not
+    // await) meets the new producer's epoch, which fences the old producer, not this context.
+    if (translated instanceof FencedError) {
+      if (slot?.replaced !== true) this.#fenced ??= translated;
+    }
+    // translateKafkaError returns a new error exactly for kafkajs errors: the producer failed a request.
+    else if (slot !== undefined && translated !== err) slot.broken = true;
+    return translated;
+  }
+
+  get fenced(): boolean {
+    return this.#fenced !== undefined;
+  }
+
+  /** @internal ends the turn of the transaction holding the producer. */
+  release(): void {
+    const next = this.#waiters.shift();
+    if (next !== undefined) next.resolve();
+    else this.#held = false;
+  }
+
+  /**
+   * @internal replaces a broken producer now: InitProducerId on the new one
+   * makes the coordinator abort (or finish committing) what the old one left
+   * open, so read_committed consumers are not held up until transactionTimeout.
+   */
+  async rebuildNow(): Promise<void> {
+    const slot = await this.#ready();
+    const tx = await slot.producer.transaction();
+    await tx.abort();
+  }
+
+  #assertUsable(): void {
+    if (this.#fenced !== undefined) {
+      throw new FencedError(
+        `this kafka context (transactional.id '${this.transactionalId}') was fenced and refuses new transactions: ` +
+          `${this.#fenced.message}`,
+        { backend: 'kafka', cause: this.#fenced.cause },
+      );
+    }
+    if (this.#closed) {
+      throw new TransactionStateError('the kafka transaction context is closed', { backend: 'kafka', code: 'CONTEXT_CLOSED' });
+    }
+  }
+
+  /** First in, first served; a caller's signal takes it out of the queue. */
+  #acquire(signal: AbortSignal): Promise<void> {
+    if (!this.#held) {
+      this.#held = true;
+      return Promise.resolve();
+    }
+    return new Promise<void>((resolve, reject) => {
+      const waiter: Waiter = {
+        resolve: () => {
+          signal.removeEventListener('abort', onAbort);
+          resolve();
+        },
+        reject: (err) => {
+          signal.removeEventListener('abort', onAbort);
+          reject(err);
+        },
+      };
+      const onAbort = (): void => {
+        const i = this.#waiters.indexOf(waiter);
+        if (i >= 0) this.#waiters.splice(i, 1);
+        reject(
+          new TransactionAbortedError("the kafka transaction was cancelled by the caller's AbortSignal while begin waited for the producer", {
+            backend: 'kafka',
+            cause: signal.reason,
+          }),
+        );
+      };
+      signal.addEventListener('abort', onAbort, { once: true });
+      this.#waiters.push(waiter);
+    });
+  }
+
+  /** The current producer, or a new connected one in place of a broken one. */
+  async #ready(): Promise<ProducerSlot> {
+    const current = this.#slot;
+    if (current !== undefined && !current.broken) return current;
+    this.#building ??= (async () => {
+      this.#slot = undefined;
+      if (current !== undefined) {
+        current.replaced = true;
+        await current.producer.disconnect().catch(() => undefined);
+      }
+      let producer: KafkaProducerLike;
+      try {
+        producer = this.#kafka.producer({ ...this.#config });
+      } catch (err) {
+        if (this.client === 'kafkajs' && /kafkaJS block/.test(String((err as Error)?.message))) {
+          throw new ConfigError(
+            "this looks like @confluentinc/kafka-javascript's Kafka: pass kafkaTransactions(kafka, { client: 'confluent', ... })",
+            { backend: 'kafka', cause: err },
+          );
+        }
+        throw err;
+      }
+      await producer.connect();
+      const slot: ProducerSlot = { producer, broken: false };
+      if (this.#closed) {
+        await producer.disconnect().catch(() => undefined);
+        throw new TransactionStateError('the kafka transaction context was closed', { backend: 'kafka', code: 'CONTEXT_CLOSED' });
+      }
+      this.#slot = slot;
+      return slot;
+    })().finally(() => {
+      this.#building = undefined;
+    });
+    return this.#building;
+  }
+}
+
+type Ending = 'committed' | 'rolled back' | 'ended with an unknown outcome';
+
+const HANDLE: HandleGuardSpec<Ending> = {
+  backend: 'kafka',
+  label: 'kafka',
+  describe: (ended) => ({ how: ended, state: ended === 'committed' ? 'committed' : 'aborted' }),
+};
+
+/** One Kafka transaction: the handle the callback uses, and commit/rollback for the core. */
+class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
+  readonly handle: KafkaTxHandle;
+  readonly #driver: KafkaDriver;
+  readonly #slot: ProducerSlot;
+  readonly #native: KafkaNativeTransaction;
+  readonly #guard = new HandleGuard(HANDLE);
+  /** Requests of this transaction in flight; a rollback during one rebuilds instead of racing it with EndTxn. */
+  #inflight = 0;
+
+  constructor(driver: KafkaDriver, slot: ProducerSlot, native: KafkaNativeTransaction) {
+    this.#driver = driver;
+    this.#slot = slot;
+    this.#native = native;
+    this.handle = Object.freeze({
+      transactionalId: driver.transactionalId,
+      send: async (request: SendRequest): Promise<RecordMetadata[]> => {
+        this.#assertOpen('send');
+        validateSendRequest(request, 'kafka');
+        const sent = await this.#call('send', () => native.send({ topic: request.topic, messages: request.messages.map(toKafkaMessage) }));
+        return sent.map(toMetadata);
+      },
+      sendBatch: async (request: SendBatchRequest): Promise<RecordMetadata[]> => {
+        this.#assertOpen('sendBatch');
+        validateSendBatchRequest(request, 'kafka');
+        const topicMessages = request.topicMessages.map((r) => ({ topic: r.topic, messages: r.messages.map(toKafkaMessage) }));
+        const sent = await this.#call('sendBatch', () => native.sendBatch({ topicMessages }));
+        return sent.map(toMetadata);
+      },
+      sendOffsets: async (request: KafkaSendOffsetsRequest): Promise<void> => {
+        this.#assertOpen('sendOffsets');
+        const confluent = driver.client === 'confluent';
+        if (confluent && (typeof request?.consumer !== 'object' || request.consumer === null)) {
+          throw new ConfigError(
+            'sendOffsets() with @confluentinc/kafka-javascript needs { consumer, topics }: librdkafka takes the group ' +
+              'and its generation from the consumer whose positions these are',
+            { backend: 'kafka' },
+          );
+        }
+        // With a consumer, the group comes from it; the shared checks still apply to the offsets.
+        validateSendOffsetsRequest(confluent ? { ...request, consumerGroupId: request.consumerGroupId || 'from-consumer' } : request, 'kafka');
+        const topics = request.topics.map((t) => ({
+          topic: t.topic,
+          partitions: t.partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) })),
+        }));
+        if (confluent) {
+          await this.#call('sendOffsets', () => native.sendOffsets({ consumer: request.consumer as object, topics }));
+        } else {
+          await this.#call('sendOffsets', () => sendOffsetsQuickly(native, { consumerGroupId: request.consumerGroupId, topics }));
+        }
+      },
+    });
+  }
+
+  /** Sends and offset commits of the handle still in flight: the core will not commit past them. */
+  pendingWork(): number {
+    return this.#inflight;
+  }
+
+  async commit(): Promise<void> {
+    this.#assertOpen('commit');
+    try {
+      await this.#native.commit();
+    } catch (err) {
+      const translated = this.#driver.failed(err, 'commit', this.#slot);
+      this.#slot.broken = true;
+      // A commit of unknown outcome is never called again by the core: the turn ends here,
+      // and the next begin rebuilds the producer, which settles the transaction on the coordinator.
+      if (classifyKafkaError(translated) === 'commit-unknown') this.#end('ended with an unknown outcome');
+      throw translated;
+    }
+    this.#end('committed');
+  }
+
+  async rollback(): Promise<void> {
+    if (this.#guard.ended !== undefined) return;
+    try {
+      if (this.#driver.fenced) return; // The producer that fenced us aborts this transaction.
+      if (this.#inflight > 0) this.#slot.broken = true;
+      if (this.#slot.broken) {
+        await this.#driver.rebuildNow();
+      } else {
+        await this.#native.abort();
+      }
+    } catch (err) {
+      const translated = this.#driver.failed(err, 'abort', this.#slot);
+      // Fenced while aborting: the producer that fenced us has aborted this transaction.
+      if (!(translated instanceof FencedError)) throw translated;
+    } finally {
+      this.#end('rolled back');
+    }
+  }
+
+  async #call<T>(operation: KafkaOperation, fn: () => Promise<T>): Promise<T> {
+    this.#inflight += 1;
+    try {
+      return await fn();
+    } catch (err) {
+      throw this.#driver.failed(err, operation, this.#slot);
+    } finally {
+      this.#inflight -= 1;
+    }
+  }
+
+  #end(how: Ending): void {
+    if (this.#guard.ended !== undefined) return;
+    this.#guard.ended = how;
+    this.#driver.release();
+  }
+
+  #assertOpen(method: string): void {
+    this.#guard.assertOpen(method);
+    if (this.#driver.fenced) {
+      throw new FencedError(
+        `${method}() is not allowed: the kafka producer (transactional.id '${this.#driver.transactionalId}') was fenced by a newer one`,
+        { backend: 'kafka' },
+      );
+    }
+  }
+}
+
+/**
+ * kafkajs sends AddOffsetsToTxn once: right after the previous commit the
+ * coordinator may still answer CONCURRENT_TRANSACTIONS, which the Java client
+ * retries. Re-sending that one request is a protocol detail, not a rerun of
+ * the unit: nothing of it was applied (kafkajs records the offsets only after
+ * the request succeeds).
+ */
+async function sendOffsetsQuickly(native: KafkaNativeTransaction, offsets: SendOffsetsRequest): Promise<void> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      await native.sendOffsets(offsets);
+      return;
+    } catch (err) {
+      if (attempt >= ADD_OFFSETS_RETRIES || (err as { type?: unknown }).type !== 'CONCURRENT_TRANSACTIONS') throw err;
+      const { initialRetryTime, multiplier, maxRetryTime } = DEFAULT_KAFKA_PRODUCER_RETRY;
+      await new Promise((resolve) => setTimeout(resolve, Math.min(initialRetryTime * multiplier ** attempt, maxRetryTime)));
+    }
+  }
+}
+
+function toKafkaMessage(m: SendRequest['messages'][number]): KafkaOutgoingMessage {
+  const out: KafkaOutgoingMessage = { value: m.value };
+  if (m.key !== undefined) out.key = m.key;
+  if (m.headers !== undefined) out.headers = m.headers;
+  if (m.partition !== undefined) out.partition = m.partition;
+  return out;
+}
+
+function toMetadata(r: KafkaRecordMetadataLike): RecordMetadata {
+  const out: RecordMetadata = { topicName: r.topicName, partition: r.partition };
+  if (r.baseOffset !== undefined) out.baseOffset = r.baseOffset;
+  return out;
+}
+

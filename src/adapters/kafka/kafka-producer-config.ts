@@ -1,0 +1,75 @@
+import { ConfigError } from '../../core/index.js';
+import type { KafkaProducerConfigLike, KafkaRetryOptions } from './kafka-types.js';
+
+/**
+ * Retry of the transactional producer's requests inside kafkajs. The first
+ * retry comes after 20 ms, as the Java client retries AddPartitionsToTxn on
+ * CONCURRENT_TRANSACTIONS (KAFKA-5477): kafkajs' default 300 ms would be paid
+ * by nearly every back-to-back transaction (kafkajs issues 304 and 1315).
+ * Bounded, so a broker that stays away fails the transaction and the core's
+ * retry loop (not kafkajs) decides whether to run the unit again.
+ */
+export const DEFAULT_KAFKA_PRODUCER_RETRY: Readonly<Required<Omit<KafkaRetryOptions, 'factor'>>> = Object.freeze({
+  initialRetryTime: 20,
+  multiplier: 2,
+  maxRetryTime: 1_000,
+  retries: 10,
+});
+
+/** The kafkajs config of a transactional producer: the caller's settings checked, the ones a transactional producer needs set. */
+export function producerConfig(transactionalId: string, extra: KafkaProducerConfigLike): KafkaProducerConfigLike {
+  if (typeof extra !== 'object' || extra === null) {
+    throw new ConfigError('kafkaTransactions option `producer` must be an object of kafkajs producer config', { backend: 'kafka' });
+  }
+  const fixed = extra as KafkaProducerConfigLike & Record<string, unknown>;
+  if (fixed.idempotent === false) {
+    throw new ConfigError('kafkaTransactions: a transactional producer is idempotent; remove producer.idempotent: false', { backend: 'kafka' });
+  }
+  if (fixed.maxInFlightRequests !== undefined && fixed.maxInFlightRequests !== 1) {
+    throw new ConfigError(
+      `kafkaTransactions: kafkajs keeps ordering and sequence numbers of a transactional producer only with maxInFlightRequests: 1, got ${String(fixed.maxInFlightRequests)}`,
+      { backend: 'kafka' },
+    );
+  }
+  if (fixed.transactionalId !== undefined && fixed.transactionalId !== transactionalId) {
+    throw new ConfigError('kafkaTransactions: set the transactionalId option, not producer.transactionalId', { backend: 'kafka' });
+  }
+  const { transactionTimeout } = fixed;
+  if (transactionTimeout !== undefined && !(Number.isInteger(transactionTimeout) && transactionTimeout > 0)) {
+    throw new ConfigError(`kafkaTransactions: producer.transactionTimeout must be a positive integer of ms, got ${String(transactionTimeout)}`, {
+      backend: 'kafka',
+    });
+  }
+  const retry: KafkaRetryOptions = { ...DEFAULT_KAFKA_PRODUCER_RETRY, ...(fixed.retry ?? {}) };
+  for (const [k, v] of Object.entries(retry)) {
+    if (typeof v === 'number' && v >= 0 && Number.isFinite(v)) continue;
+    throw new ConfigError(`kafkaTransactions: producer.retry.${k} must be a finite non-negative number, got ${String(v)}`, {
+      backend: 'kafka',
+    });
+  }
+  return { ...fixed, transactionalId, idempotent: true, maxInFlightRequests: 1, retry };
+}
+
+/** Producer config of @confluentinc/kafka-javascript: librdkafka properties and the KafkaJS-style `kafkaJS` block. */
+export interface ConfluentProducerConfig {
+  kafkaJS?: KafkaProducerConfigLike & Record<string, unknown>;
+  [librdkafkaProperty: string]: unknown;
+}
+
+/**
+ * @confluentinc/kafka-javascript: the KafkaJS-style settings go in the
+ * `kafkaJS` block; librdkafka retries the transactional requests itself
+ * (including CONCURRENT_TRANSACTIONS), so no retry is set here.
+ */
+export function confluentProducerConfig(transactionalId: string, extra: ConfluentProducerConfig): KafkaProducerConfigLike {
+  if (typeof extra !== 'object' || extra === null) {
+    throw new ConfigError('kafkaTransactions option `producer` must be an object of producer config', { backend: 'kafka' });
+  }
+  const block = extra.kafkaJS ?? {};
+  if (block.idempotent === false || (block.maxInFlightRequests !== undefined && block.maxInFlightRequests !== 1)) {
+    throw new ConfigError('kafkaTransactions: a transactional producer is idempotent with maxInFlightRequests: 1; remove the override', {
+      backend: 'kafka',
+    });
+  }
+  return { ...extra, kafkaJS: { ...block, transactionalId, idempotent: true, maxInFlightRequests: 1 } } as KafkaProducerConfigLike;
+}

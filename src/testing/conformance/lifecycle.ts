@@ -1,0 +1,40 @@
+import assert from 'node:assert/strict';
+import { TransactionStateError } from '../../core/index.js';
+import { rejection } from './support.js';
+import type { SuiteKit } from './support.js';
+
+/** The 'lifecycle and concurrency' cases: close() and concurrent units on one context. */
+export function lifecycleCases<H>({ describe, it, uniq, caps }: SuiteKit<H>): void {
+  describe('lifecycle and concurrency', () => {
+    it('close() is idempotent and later calls are refused', async (s) => {
+      await s.context.close();
+      await s.context.close();
+      const err = await rejection(s.context.withTransaction(async () => 1));
+      assert.ok(err instanceof TransactionStateError && err.code === 'CONTEXT_CLOSED');
+    });
+
+    it(
+      'concurrent withTransaction calls on one context do not interfere',
+      async (s) => {
+        const base = uniq('concurrent');
+        const ids = await Promise.all(
+          Array.from({ length: 8 }, (_, i) =>
+            s.context.withTransaction(async (tx) => {
+              await Promise.resolve();
+              assert.equal(s.context.current()?.id, tx.id, 'each unit sees its own ambient transaction');
+              await s.write(tx, `${base}-${i}`, `value ${i}`);
+              if (i % 2 === 1) throw new Error(`unit ${i} fails`);
+              return tx.id;
+            }).catch(() => undefined),
+          ),
+        );
+        const committed = ids.filter((id) => id !== undefined);
+        assert.equal(new Set(committed).size, 4);
+        for (let i = 0; i < 8; i++) {
+          assert.equal(await s.read(`${base}-${i}`), i % 2 === 0 ? `value ${i}` : undefined);
+        }
+      },
+      caps.concurrentTransactions,
+    );
+  });
+}
