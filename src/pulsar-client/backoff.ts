@@ -1,3 +1,5 @@
+// src/core/backoff.ts imports nothing: the one module of txkit's core the client shares.
+import { backoff, wait } from '../core/backoff.js';
 import { PulsarServerError } from './errors.js';
 
 /** Exponential back-off with full jitter for reconnects: random in [0, min(initial * 2^n, max)), at least 10 ms. */
@@ -9,30 +11,14 @@ export class Backoff {
   ) {}
 
   next(): number {
-    const cap = Math.min(this.initialMs * 2 ** this.#attempt, this.maxMs);
+    const ms = backoff({ initialMs: this.initialMs, maxMs: this.maxMs, multiplier: 2, jitter: 'full' }, this.#attempt + 1);
     this.#attempt = Math.min(this.#attempt + 1, 30);
-    return Math.max(10, Math.floor(Math.random() * cap));
+    return Math.max(10, Math.floor(ms));
   }
 
   reset(): void {
     this.#attempt = 0;
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` fires (then with false). */
-export function delay(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** A refusal that reconnecting cannot fix. */
@@ -55,7 +41,7 @@ export interface ReconnectOptions {
 /** The reconnect loop of producers and consumers: back off, try again, until connected, no longer wanted, or refused for good. */
 export async function reconnectUntil({ backoff, active, signal, attempt, onPermanent }: ReconnectOptions): Promise<void> {
   while (active()) {
-    if (!(await delay(backoff.next(), signal))) return;
+    if ((await wait(backoff.next(), signal)) === 'aborted') return;
     try {
       await attempt();
       return;

@@ -6,7 +6,8 @@
  */
 import { inflateSync } from 'node:zlib';
 import { PulsarChecksumError, PulsarClosedError, PulsarConnectionError, PulsarProtocolError, PulsarUnsupportedError } from './errors.js';
-import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
+import { wait } from '../core/backoff.js';
+import { Backoff, isPermanent, reconnectUntil } from './backoff.js';
 import type { ClientServices } from './client-services.js';
 import {
   CommandType,
@@ -97,8 +98,8 @@ export class PartitionConsumer implements ConsumerListener {
       } catch (err) {
         if (isPermanent(err) || Date.now() >= deadline || this.#client.closed || this.#state === 'closed') throw err;
       }
-      const wait = Math.min(backoff.next(), Math.max(0, deadline - Date.now()));
-      if (!(await delay(wait, this.#client.closeSignal))) throw new PulsarClosedError('client');
+      const pause = Math.min(backoff.next(), Math.max(0, deadline - Date.now()));
+      if ((await wait(pause, this.#client.closeSignal)) === 'aborted') throw new PulsarClosedError('client');
     }
   }
 

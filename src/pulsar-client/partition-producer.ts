@@ -5,7 +5,8 @@
  * under the original sequence ids (but never a transaction's messages).
  */
 import { PulsarClosedError, PulsarConfigError, PulsarConnectionError, PulsarServerError, PulsarTimeoutError } from './errors.js';
-import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
+import { wait } from '../core/backoff.js';
+import { Backoff, isPermanent, reconnectUntil } from './backoff.js';
 import type { ClientServices } from './client-services.js';
 import { CommandType, SingleMessageMetadataCodec, fromBigInt, has, toBigInt, toNumber } from './wire/commands.js';
 import type { ProducerSuccessBody, SendErrorBody, SendReceiptBody } from './wire/commands.js';
@@ -81,8 +82,8 @@ export class PartitionProducer implements ProducerListener {
       } catch (err) {
         if (isPermanent(err) || Date.now() >= deadline || this.#client.closed) throw err;
       }
-      const wait = Math.min(backoff.next(), Math.max(0, deadline - Date.now()));
-      if (!(await delay(wait, this.#client.closeSignal))) throw new PulsarClosedError('client');
+      const pause = Math.min(backoff.next(), Math.max(0, deadline - Date.now()));
+      if ((await wait(pause, this.#client.closeSignal)) === 'aborted') throw new PulsarClosedError('client');
     }
   }
 

@@ -1,13 +1,12 @@
 import { TxkitError, UnknownCommitResultError, backoffDelay } from '../../core/index.js';
 import type { Transaction } from '../../core/index.js';
-import { sleep } from '../../core/retry-policy.js';
+import { wait } from '../../core/backoff.js';
 import { Outbox } from './outbox.js';
 import { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExhaustedError } from '../outbox-errors.js';
 import type { SourceMessage } from '../outbox-types.js';
 import { resolveOptions } from './pipeline-options.js';
 import type { PipelineOptions, ResolvedOptions } from './pipeline-options.js';
 import { runPartitionLoop } from './partition-loop.js';
-import { waitForWake } from './wait.js';
 
 export { DEFAULT_REDELIVERY } from './pipeline-options.js';
 export type { PipelineContext, PipelineOptions, RedeliveryPolicy } from './pipeline-options.js';
@@ -231,7 +230,7 @@ export class Pipeline<H, D = Buffer | null> {
         const delayMs = Math.round(Math.min(backoffDelay(this.#o.backoff, attempt), redelivery.budgetMs - spent));
         this.#o.onError(new MessageRetryError(consumer, source.name, m.partition, m.offset, attempt, delayMs, redelivery.budgetMs - spent, err));
         // The partition waits here, so the messages behind this one keep their order; stop() ends the wait.
-        await sleep(delayMs, signal).catch(() => undefined);
+        if (delayMs > 0) await wait(delayMs, signal);
         if (signal?.aborted === true) return STOPPED;
       }
     }
@@ -341,7 +340,7 @@ export class Pipeline<H, D = Buffer | null> {
     let since = Date.now();
     // Bounded by stop(): each round waits up to the poll interval or for new messages.
     while (!signal.aborted) {
-      await waitForWake(Math.min(this.#o.pollIntervalMs, afterMs), signal);
+      await wait(Math.min(this.#o.pollIntervalMs, afterMs), signal);
       if (signal.aborted) return false;
       try {
         const now = await this.#storedOrUndefined(partition);

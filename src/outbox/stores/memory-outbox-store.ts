@@ -1,6 +1,6 @@
 import type { MemoryStore, MemoryTxHandle } from '../../adapters/memory/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
-import { waitForWake } from '../engine/wait.js';
+import { wait } from '../../core/backoff.js';
 import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
 import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
@@ -157,8 +157,8 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
       .map((d) => ({ ...d, value: d.value === null ? null : Buffer.from(d.value, 'base64') }));
   }
 
-  waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return waitForWake(timeoutMs, signal, (wake) => {
+  async waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    await wait(timeoutMs, signal, (wake) => {
       const off = this.#store.onCommit(wake);
       this.#waiting.add(wake);
       return () => {

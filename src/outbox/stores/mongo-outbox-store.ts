@@ -2,7 +2,7 @@ import { EventEmitter } from 'node:events';
 import { ConfigError } from '../../core/index.js';
 import type { MongoSessionLike } from '../../adapters/mongo/mongo-types.js';
 import { InboxFencedError } from '../outbox-errors.js';
-import { waitForWake } from '../engine/wait.js';
+import { wait } from '../../core/backoff.js';
 import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
 import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
@@ -315,7 +315,7 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
       this.#missed = false;
       return;
     }
-    await waitForWake(timeoutMs, signal, (wake) => {
+    await wait(timeoutMs, signal, (wake) => {
       this.#local.on('published', wake);
       return () => this.#local.off('published', wake);
     });

@@ -1,7 +1,7 @@
 import { EventEmitter } from 'node:events';
 import { ConfigError } from '../../core/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
-import { waitForWake } from '../engine/wait.js';
+import { wait } from '../../core/backoff.js';
 import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
 import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
@@ -351,7 +351,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
       });
       await this.#listening;
     }
-    await waitForWake(timeoutMs, signal, (wake) => {
+    await wait(timeoutMs, signal, (wake) => {
       this.#local.on('published', wake);
       return () => this.#local.off('published', wake);
     });
