@@ -1,6 +1,7 @@
 import { TxkitError, UnknownCommitResultError, backoffDelay } from '../../core/index.js';
 import type { Transaction } from '../../core/index.js';
 import { wait } from '../../core/backoff.js';
+import { describeError } from '../../core/options.js';
 import { Outbox } from './outbox.js';
 import { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExhaustedError } from '../outbox-errors.js';
 import type { SourceMessage } from '../outbox-types.js';
@@ -179,7 +180,7 @@ export class Pipeline<H, D = Buffer | null> {
     try {
       return { ok: true, decoded: await decode(m) };
     } catch (err) {
-      const reason = `decode: ${err instanceof PoisonMessageError ? err.message : describe(err)}`;
+      const reason = `decode: ${err instanceof PoisonMessageError ? err.message : describeError(err)}`;
       return rejectWith(`${where} went to the dead letters: ${reason}; decode failures are not retried`, reason, err);
     }
   }
@@ -225,7 +226,7 @@ export class Pipeline<H, D = Buffer | null> {
         if (attempt >= maxAttempts || spent >= redelivery.budgetMs) {
           const why = attempt >= maxAttempts ? `maxAttempts=${maxAttempts}` : `the redelivery budget of ${redelivery.budgetMs} ms`;
           const report = new RedeliveryExhaustedError(consumer, source.name, m.partition, m.offset, attempt, spent, why, err);
-          return this.#deadLetter(partition, m, expected, describe(err), attempt, report);
+          return this.#deadLetter(partition, m, expected, describeError(err), attempt, report);
         }
         const delayMs = Math.round(Math.min(backoffDelay(this.#o.backoff, attempt), redelivery.budgetMs - spent));
         this.#o.onError(new MessageRetryError(consumer, source.name, m.partition, m.offset, attempt, delayMs, redelivery.budgetMs - spent, err));
@@ -418,11 +419,6 @@ function poisonOf(err: PoisonMessageError, attempts: number): PoisonMessageError
 /** An unknown commit outcome, also when it is the cause of the deadline error that ended the retries. */
 function isUnknownCommit(err: unknown): boolean {
   return err instanceof UnknownCommitResultError || (err instanceof TxkitError && err.cause instanceof UnknownCommitResultError);
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
 }
 
 
