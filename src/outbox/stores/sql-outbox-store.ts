@@ -4,7 +4,7 @@ import { ConfigError } from '../../core/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
 import { wait } from '../../core/backoff.js';
 import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
-import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
+import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import { MIGRATIONS, affected, dialectOf, toBuffer } from './sql-schema.js';
 import type { Dialect, Tables } from './sql-schema.js';
@@ -218,15 +218,9 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     const cutoff = Date.now() - olderThanMs;
     // Positions only move forward and a relay id only appears at 0 or above what it sent, so a
     // bound read before the delete never covers a row some known relay id still has to send.
-    const positions = await this.#positions();
-    let deleted = 0;
-    for (let p = 0; p < this.partitions; p++) {
-      const upTo = relayedByAll(positions, p) ?? 0;
-      if (upTo <= 0) continue;
-      const result = await this.#db.raw(`delete from ${t.outbox} where part = ? and created_at < ? and seq <= ?`, [p, cutoff, upTo]);
-      deleted += affected(result);
-    }
-    return deleted;
+    return deleteRelayed(await this.#positions(), this.partitions, async (p, upTo) =>
+      affected(await this.#db.raw(`delete from ${t.outbox} where part = ? and created_at < ? and seq <= ?`, [p, cutoff, upTo])),
+    );
   }
 
   async status(): Promise<OutboxStatus> {
