@@ -1,6 +1,6 @@
 // src/core/backoff.ts imports nothing: the one module of txkit's core the client shares.
 import { backoff, wait } from '../core/backoff.js';
-import { PulsarServerError } from './errors.js';
+import { PulsarClosedError, PulsarServerError } from './errors.js';
 
 /** Exponential back-off with full jitter for reconnects: random in [0, min(initial * 2^n, max)), at least 10 ms. */
 export class Backoff {
@@ -36,6 +36,33 @@ export interface ReconnectOptions {
   attempt: () => Promise<void>;
   /** A permanent refusal ends the loop here. */
   onPermanent: (err: Error) => void;
+}
+
+/**
+ * The first connection of producers and consumers: `attempt` until it
+ * resolves, retried with back-off while its failures are transient. A
+ * permanent refusal, a failure at or after `deadline` (epoch ms), or one once
+ * `stopped()` holds is thrown; the client closing during a wait throws
+ * PulsarClosedError.
+ */
+export async function connectBy(
+  deadline: number,
+  backoff: Backoff,
+  signal: AbortSignal,
+  attempt: () => Promise<void>,
+  stopped: () => boolean,
+): Promise<void> {
+  // Bounded by the deadline and by client close.
+  for (;;) {
+    try {
+      await attempt();
+      return;
+    } catch (err) {
+      if (isPermanent(err) || Date.now() >= deadline || stopped()) throw err;
+    }
+    const pause = Math.min(backoff.next(), Math.max(0, deadline - Date.now()));
+    if ((await wait(pause, signal)) === 'aborted') throw new PulsarClosedError('client');
+  }
 }
 
 /** The reconnect loop of producers and consumers: back off, try again, until connected, no longer wanted, or refused for good. */
