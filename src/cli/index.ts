@@ -1,17 +1,12 @@
 import { ConfigError, TxkitError } from '../core/index.js';
 import { OutboxRelay, kafkaSink, mongoOutboxStore, sqlOutboxStore } from '../outbox/index.js';
-import type { KafkaSinkClientLike, KnexInstanceLike, MongoDbLike, OutboxStatus, OutboxStore } from '../outbox/index.js';
+import type { KafkaSinkClientLike, MongoDbLike, OutboxStatus, OutboxStore } from '../outbox/index.js';
+import type { MongoDriverClientLike } from '../adapters/mongo/mongo-types.js';
+import type { KnexLike } from '../adapters/sql/sql-types.js';
 import { kafkaTransactions } from '../adapters/kafka/index.js';
 import type { KafkaLike } from '../adapters/kafka/index.js';
 import { USAGE, knexConfigOf, mongoUrlOf, parseCli } from './cli-config.js';
 import type { CliConfig } from './cli-config.js';
-
-/** The part of the MongoDB driver's client the CLI uses. */
-interface MongoClientLike {
-  connect(): Promise<unknown>;
-  db(name: string): MongoDbLike;
-  close(): Promise<void>;
-}
 
 interface Io {
   out: (line: string) => void;
@@ -68,7 +63,7 @@ async function openStore(config: CliConfig): Promise<OpenStore> {
   const options = { partitions: config.partitions };
   const mongo = mongoUrlOf(config.databaseUrl);
   if (mongo !== undefined) {
-    const { MongoClient } = (await import('mongodb')) as unknown as { MongoClient: new (url: string) => MongoClientLike };
+    const { MongoClient } = (await import('mongodb')) as unknown as { MongoClient: new (url: string) => MongoDriverClientLike<MongoDbLike> };
     const client = new MongoClient(mongo.url);
     await client.connect();
     const store = mongoOutboxStore(client.db(mongo.database), { ...options, collectionPrefix: config.tablePrefix, changeStreams: config.command[0] === 'relay' });
@@ -83,7 +78,7 @@ async function openStore(config: CliConfig): Promise<OpenStore> {
     };
   }
   const knexConfig = knexConfigOf(config.databaseUrl);
-  const { default: knex } = (await import('knex')) as unknown as { default: (c: unknown) => KnexInstanceLike & { destroy(): Promise<void> } };
+  const { default: knex } = (await import('knex')) as unknown as { default: (c: unknown) => KnexLike & { destroy(): Promise<void> } };
   const db = knex(knexConfig);
   const store = sqlOutboxStore(db, { ...options, tablePrefix: config.tablePrefix });
   return {

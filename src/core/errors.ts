@@ -1,4 +1,5 @@
 import type { BackendName } from './backend.js';
+import { brandError, hasErrorBrand } from './error-brand.js';
 import type { ErrorCode, NativeErrorCode } from './error-codes.js';
 
 /** How an adapter (or the core) judges a failure. Only `transient` reruns the unit. */
@@ -15,27 +16,6 @@ export interface TxkitErrorOptions {
 }
 
 /**
- * Where each txkit error keeps the names of its classes, registered
- * process-wide, so that two copies of txkit (its ESM and CommonJS builds, or
- * two installed versions) recognise each other's errors.
- */
-const KINDS = Symbol.for('txkit.error.kinds');
-
-/** The class names from `ctor` up to TxkitError: what `instanceof` checks across copies. */
-type ErrorClass = abstract new (...args: never[]) => Error;
-
-function kindsOf(ctor: ErrorClass): readonly string[] {
-  const kinds: string[] = [];
-  for (let c: unknown = ctor; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c)) {
-    kinds.push((c as ErrorClass).name);
-    if ((c as ErrorClass).name === 'TxkitError') break;
-  }
-  return Object.freeze(kinds);
-}
-
-const kindsCache = new WeakMap<ErrorClass, readonly string[]>();
-
-/**
  * Base of every error txkit throws. `cause` is the native error, untouched.
  * `retriable` defaults to false: an error nobody classified is never retried.
  *
@@ -46,10 +26,7 @@ const kindsCache = new WeakMap<ErrorClass, readonly string[]>();
 export class TxkitError extends Error {
   /** Recognises txkit errors by their registered brand, not by which copy of txkit made them. */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (typeof value !== 'object' || value === null) return false;
-    const kinds = (value as { [KINDS]?: unknown })[KINDS];
-    if (Array.isArray(kinds)) return kinds.includes(this.name);
-    return Function.prototype[Symbol.hasInstance].call(this, value);
+    return hasErrorBrand(this, value);
   }
 
   /**
@@ -67,9 +44,7 @@ export class TxkitError extends Error {
   constructor(code: ErrorCode | NativeErrorCode, message: string, options: TxkitErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
-    let kinds = kindsCache.get(new.target);
-    if (kinds === undefined) kindsCache.set(new.target, (kinds = kindsOf(new.target)));
-    Object.defineProperty(this, KINDS, { value: kinds });
+    brandError(this, new.target);
     this.code = code;
     this.backend = options.backend;
     this.retriable = options.retriable ?? false;

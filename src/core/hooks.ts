@@ -1,4 +1,5 @@
 import { AfterCommitHookError } from './errors.js';
+import { describeError } from './options.js';
 import type { BackendName } from './types.js';
 
 /** Receives failures of afterAbort hooks, which never replace the error that caused the abort. */
@@ -7,7 +8,7 @@ export type HookErrorHandler = (error: unknown, info: { backend: BackendName; tr
 export const defaultHookErrorHandler: HookErrorHandler = (error, info) => {
   // A warning, not a throw: the abort already happened and its reason is what the caller gets.
   process.emitWarning(
-    `txkit: an afterAbort hook of ${info.backend} transaction ${info.transactionId} failed: ${describe(error)}`,
+    `txkit: an afterAbort hook of ${info.backend} transaction ${info.transactionId} failed: ${describeError(error)}`,
     { code: 'TXKIT_HOOK_FAILED' },
   );
 };
@@ -66,6 +67,3 @@ export class HookList {
   }
 }
 
-function describe(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-}

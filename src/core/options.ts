@@ -32,9 +32,19 @@ export function checkKnownOptions(
   );
 }
 
-/** Describes a value's type for error messages: `null`, `an array`, or its `typeof`. */
-export function describeType(v: unknown): string {
+/**
+ * Describes a value's type for error messages: `null`, `an array`, or its
+ * `typeof`. With `strings`, a string is shown itself instead of `string`:
+ * `'json'` as JSON (`"abc"`), `'quoted'` in single quotes (`'abc'`).
+ */
+export function describeType(v: unknown, strings?: 'json' | 'quoted'): string {
+  if (typeof v === 'string' && strings !== undefined) return strings === 'json' ? JSON.stringify(v) : `'${v}'`;
   return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
+}
+
+/** Describes an error for a message: `<name>: <message>` for an Error, else the value as a string. */
+export function describeError(err: unknown): string {
+  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
 }
 
 /** Whether an option asked for is the one a running transaction has (objects compared by their JSON). */

@@ -1,3 +1,4 @@
+import { backoff, wait } from './backoff.js';
 import { ConfigError, TransactionAbortedError } from './errors.js';
 import type { BackendName, RetryPolicy } from './types.js';
 
@@ -73,25 +74,14 @@ export function resolveRetryPolicy(
  * the capped full-jitter back-off of the MongoDB transactions spec.
  */
 export function backoffDelay(policy: Readonly<RetryPolicy>, n: number, random: () => number = Math.random): number {
-  const cap = Math.min(policy.initialDelayMs * policy.multiplier ** (n - 1), policy.maxDelayMs);
-  return policy.jitter === 'full' ? random() * cap : cap;
+  return backoff({ initialMs: policy.initialDelayMs, maxMs: policy.maxDelayMs, multiplier: policy.multiplier, jitter: policy.jitter }, n, random);
 }
 
 /** Waits `ms`, or rejects with TransactionAbortedError as soon as `signal` fires. */
-export function sleep(ms: number, signal: AbortSignal | undefined, backend?: BackendName): Promise<void> {
-  if (signal?.aborted) return Promise.reject(abortedError(signal, backend, 'retry back-off'));
-  if (ms <= 0) return Promise.resolve();
-  return new Promise((resolve, reject) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      reject(abortedError(signal as AbortSignal, backend, 'retry back-off'));
-    };
-    const timer = setTimeout(() => {
-      signal?.removeEventListener('abort', onAbort);
-      resolve();
-    }, ms);
-    signal?.addEventListener('abort', onAbort, { once: true });
-  });
+export async function sleep(ms: number, signal: AbortSignal | undefined, backend?: BackendName): Promise<void> {
+  if (signal?.aborted === true) throw abortedError(signal, backend, 'retry back-off');
+  if (ms <= 0) return;
+  if ((await wait(ms, signal)) === 'aborted') throw abortedError(signal as AbortSignal, backend, 'retry back-off');
 }
 
 export function abortedError(signal: AbortSignal, backend: BackendName | undefined, during: string): TransactionAbortedError {

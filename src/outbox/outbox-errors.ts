@@ -1,4 +1,5 @@
 import { FencedError, TxkitError } from '../core/index.js';
+import { describeError } from '../core/options.js';
 
 /**
  * Another worker moved this consumer's position first: this worker is a
@@ -59,7 +60,7 @@ export class MessageRetryError extends TxkitError {
   ) {
     super(
       'MESSAGE_RETRY',
-      `consumer '${consumer}' failed on message ${offset} of '${source}' partition ${partition} (run ${attempt}): ${describeCause(cause)}; ` +
+      `consumer '${consumer}' failed on message ${offset} of '${source}' partition ${partition} (run ${attempt}): ${describeError(cause)}; ` +
         `the partition waits and reruns it in ${delayMs} ms (${budgetLeftMs} ms of redelivery budget left, then it goes to the dead letters); ` +
         'throw PoisonMessageError from the handler for a message that can never succeed',
       { cause },
@@ -89,12 +90,9 @@ export class RedeliveryExhaustedError extends TxkitError {
     super(
       'REDELIVERY_EXHAUSTED',
       `consumer '${consumer}' sent message ${offset} of '${source}' partition ${partition} to the dead letters after ${attempts} run${attempts === 1 ? '' : 's'} ` +
-        `in ${spentMs} ms (${limit} spent); last error: ${describeCause(cause)}; fix the cause and replay it from the dead letters, or raise the pipeline's redelivery.budgetMs`,
+        `in ${spentMs} ms (${limit} spent); last error: ${describeError(cause)}; fix the cause and replay it from the dead letters, or raise the pipeline's redelivery.budgetMs`,
       { cause },
     );
   }
 }
 
-function describeCause(err: unknown): string {
-  return err instanceof Error ? `${err.name}: ${err.message}` : String(err);
-}

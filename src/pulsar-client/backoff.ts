@@ -1,4 +1,6 @@
-import { PulsarServerError } from './errors.js';
+// src/core/backoff.ts imports nothing: the one module of txkit's core the client shares.
+import { backoff, wait } from '../core/backoff.js';
+import { PulsarClosedError, PulsarServerError } from './errors.js';
 
 /** Exponential back-off with full jitter for reconnects: random in [0, min(initial * 2^n, max)), at least 10 ms. */
 export class Backoff {
@@ -9,30 +11,14 @@ export class Backoff {
   ) {}
 
   next(): number {
-    const cap = Math.min(this.initialMs * 2 ** this.#attempt, this.maxMs);
+    const ms = backoff({ initialMs: this.initialMs, maxMs: this.maxMs, multiplier: 2, jitter: 'full' }, this.#attempt + 1);
     this.#attempt = Math.min(this.#attempt + 1, 30);
-    return Math.max(10, Math.floor(Math.random() * cap));
+    return Math.max(10, Math.floor(ms));
   }
 
   reset(): void {
     this.#attempt = 0;
   }
-}
-
-/** Resolves after `ms`, or at once when `signal` fires (then with false). */
-export function delay(ms: number, signal: AbortSignal): Promise<boolean> {
-  if (signal.aborted) return Promise.resolve(false);
-  return new Promise((resolve) => {
-    const onAbort = (): void => {
-      clearTimeout(timer);
-      resolve(false);
-    };
-    const timer = setTimeout(() => {
-      signal.removeEventListener('abort', onAbort);
-      resolve(true);
-    }, ms);
-    signal.addEventListener('abort', onAbort, { once: true });
-  });
 }
 
 /** A refusal that reconnecting cannot fix. */
@@ -52,10 +38,37 @@ export interface ReconnectOptions {
   onPermanent: (err: Error) => void;
 }
 
+/**
+ * The first connection of producers and consumers: `attempt` until it
+ * resolves, retried with back-off while its failures are transient. A
+ * permanent refusal, a failure at or after `deadline` (epoch ms), or one once
+ * `stopped()` holds is thrown; the client closing during a wait throws
+ * PulsarClosedError.
+ */
+export async function connectBy(
+  deadline: number,
+  backoff: Backoff,
+  signal: AbortSignal,
+  attempt: () => Promise<void>,
+  stopped: () => boolean,
+): Promise<void> {
+  // Bounded by the deadline and by client close.
+  for (;;) {
+    try {
+      await attempt();
+      return;
+    } catch (err) {
+      if (isPermanent(err) || Date.now() >= deadline || stopped()) throw err;
+    }
+    const pause = Math.min(backoff.next(), Math.max(0, deadline - Date.now()));
+    if ((await wait(pause, signal)) === 'aborted') throw new PulsarClosedError('client');
+  }
+}
+
 /** The reconnect loop of producers and consumers: back off, try again, until connected, no longer wanted, or refused for good. */
 export async function reconnectUntil({ backoff, active, signal, attempt, onPermanent }: ReconnectOptions): Promise<void> {
   while (active()) {
-    if (!(await delay(backoff.next(), signal))) return;
+    if ((await wait(backoff.next(), signal)) === 'aborted') return;
     try {
       await attempt();
       return;

@@ -1,28 +1,14 @@
 /**
- * The errors txkit's Pulsar client throws. They import nothing outside the
- * client: each one carries the process-wide error brand of txkit
- * (`Symbol.for('txkit.error.kinds')`, the names of its classes), with
+ * The errors txkit's Pulsar client throws. They import nothing of txkit but
+ * its dependency-free brand module: each one carries the process-wide error
+ * brand of txkit (`Symbol.for('txkit.error.kinds')`, the names of its classes), with
  * `TxkitError` among the names, so `instanceof TxkitError` holds for them and
  * copies of the client (its ESM and CommonJS builds, two installed versions)
  * recognise each other's errors, as copies of txkit do.
  */
 
-/** The brand: the names of an error's classes, registered process-wide. */
-const KINDS = Symbol.for('txkit.error.kinds');
-
-type ErrorClass = abstract new (...args: never[]) => Error;
-
-/** Class names from `ctor` up to PulsarClientError, each followed by the txkit class it stands for, if any. */
-function kindsOf(ctor: ErrorClass): readonly string[] {
-  const kinds: string[] = [];
-  for (let c: unknown = ctor; typeof c === 'function' && c !== Error; c = Object.getPrototypeOf(c)) {
-    kinds.push((c as ErrorClass).name);
-    if (Object.hasOwn(c, 'txkitKind')) kinds.push((c as typeof PulsarClientError).txkitKind);
-  }
-  return Object.freeze(kinds);
-}
-
-const kindsCache = new WeakMap<ErrorClass, readonly string[]>();
+// src/core/error-brand.ts imports nothing: the brand is txkit's own, shared with the client.
+import { brandError, hasErrorBrand } from '../core/error-brand.js';
 
 /**
  * Every `code` an error of the Pulsar client carries. txkit's `ErrorCodes` lists
@@ -95,10 +81,7 @@ export class PulsarClientError extends Error {
 
   /** Recognises the client's errors by their registered brand, not by which copy of the client made them. */
   static override [Symbol.hasInstance](value: unknown): boolean {
-    if (typeof value !== 'object' || value === null) return false;
-    const kinds = (value as { [KINDS]?: unknown })[KINDS];
-    if (Array.isArray(kinds)) return kinds.includes(this.name);
-    return Function.prototype[Symbol.hasInstance].call(this, value);
+    return hasErrorBrand(this, value);
   }
 
   /** Machine-readable reason, e.g. `PULSAR_TIMEOUT`, `CONFIG`: one of {@link PulsarClientErrorCodes}. */
@@ -113,9 +96,7 @@ export class PulsarClientError extends Error {
   constructor(code: PulsarClientErrorCode, message: string, options: PulsarClientErrorOptions = {}) {
     super(message, options.cause === undefined ? undefined : { cause: options.cause });
     this.name = new.target.name;
-    let kinds = kindsCache.get(new.target);
-    if (kinds === undefined) kindsCache.set(new.target, (kinds = kindsOf(new.target)));
-    Object.defineProperty(this, KINDS, { value: kinds });
+    brandError(this, new.target);
     this.code = code;
     this.retriable = options.retriable ?? false;
   }

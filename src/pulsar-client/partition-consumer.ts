@@ -6,7 +6,7 @@
  */
 import { inflateSync } from 'node:zlib';
 import { PulsarChecksumError, PulsarClosedError, PulsarConnectionError, PulsarProtocolError, PulsarUnsupportedError } from './errors.js';
-import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
+import { Backoff, connectBy, reconnectUntil } from './backoff.js';
 import type { ClientServices } from './client-services.js';
 import {
   CommandType,
@@ -88,18 +88,7 @@ export class PartitionConsumer implements ConsumerListener {
 
   async start(): Promise<void> {
     const deadline = Date.now() + this.#client.options.operationTimeoutMs;
-    const backoff = this.#backoff();
-    // Bounded by the deadline and by client close.
-    for (;;) {
-      try {
-        await this.#subscribe();
-        return;
-      } catch (err) {
-        if (isPermanent(err) || Date.now() >= deadline || this.#client.closed || this.#state === 'closed') throw err;
-      }
-      const wait = Math.min(backoff.next(), Math.max(0, deadline - Date.now()));
-      if (!(await delay(wait, this.#client.closeSignal))) throw new PulsarClosedError('client');
-    }
+    await connectBy(deadline, this.#backoff(), this.#client.closeSignal, () => this.#subscribe(), () => this.#client.closed || this.#state === 'closed');
   }
 
   /** Credits `n` handed-out messages; returns permits to the broker in chunks of half the queue. */

@@ -5,7 +5,7 @@
  * under the original sequence ids (but never a transaction's messages).
  */
 import { PulsarClosedError, PulsarConfigError, PulsarConnectionError, PulsarServerError, PulsarTimeoutError } from './errors.js';
-import { Backoff, delay, isPermanent, reconnectUntil } from './backoff.js';
+import { Backoff, connectBy, reconnectUntil } from './backoff.js';
 import type { ClientServices } from './client-services.js';
 import { CommandType, SingleMessageMetadataCodec, fromBigInt, has, toBigInt, toNumber } from './wire/commands.js';
 import type { ProducerSuccessBody, SendErrorBody, SendReceiptBody } from './wire/commands.js';
@@ -72,18 +72,7 @@ export class PartitionProducer implements ProducerListener {
   /** First connection: transient failures are retried with back-off until operationTimeoutMs. */
   async start(): Promise<void> {
     const deadline = Date.now() + this.#client.options.operationTimeoutMs;
-    const backoff = this.#backoff();
-    // Bounded by the deadline and by client close.
-    for (;;) {
-      try {
-        await this.#connect();
-        return;
-      } catch (err) {
-        if (isPermanent(err) || Date.now() >= deadline || this.#client.closed) throw err;
-      }
-      const wait = Math.min(backoff.next(), Math.max(0, deadline - Date.now()));
-      if (!(await delay(wait, this.#client.closeSignal))) throw new PulsarClosedError('client');
-    }
+    await connectBy(deadline, this.#backoff(), this.#client.closeSignal, () => this.#connect(), () => this.#client.closed);
   }
 
   /** Sends one message, unbatched, in `txn` when given; resolves with its id once stored. */

@@ -17,6 +17,7 @@ import type {
   SendRequest,
   TransactionDriver,
 } from '../../core/index.js';
+import { backoff, wait } from '../../core/backoff.js';
 import { HandleGuard } from '../../core/handle-guard.js';
 import type { HandleGuardSpec } from '../../core/handle-guard.js';
 import { classifyKafkaError, translateKafkaError } from './kafka-errors.js';
@@ -381,7 +382,7 @@ async function sendOffsetsQuickly(native: KafkaNativeTransaction, offsets: SendO
     } catch (err) {
       if (attempt >= ADD_OFFSETS_RETRIES || (err as { type?: unknown }).type !== 'CONCURRENT_TRANSACTIONS') throw err;
       const { initialRetryTime, multiplier, maxRetryTime } = DEFAULT_KAFKA_PRODUCER_RETRY;
-      await new Promise((resolve) => setTimeout(resolve, Math.min(initialRetryTime * multiplier ** attempt, maxRetryTime)));
+      await wait(backoff({ initialMs: initialRetryTime, maxMs: maxRetryTime, multiplier, jitter: 'none' }, attempt + 1));
     }
   }
 }

@@ -142,6 +142,8 @@ export interface KafkaBatchLike {
   messages: KafkaIncomingMessage[];
   /** Offset of the last record of the batch, control records included. */
   lastOffset(): string;
+  /** The offset the fetch asked for (present in kafkajs 2). */
+  fetchedOffset?: string;
 }
 
 /** kafkajs `EachBatchPayload` (the fields txkit reads). */

@@ -18,6 +18,7 @@ import type {
   TransactionDriver,
 } from '../../core/index.js';
 import { HandleGuard } from '../../core/handle-guard.js';
+import { describeType } from '../../core/options.js';
 import type { HandleGuardSpec } from '../../core/handle-guard.js';
 import { classifyMemoryError } from './memory-errors.js';
 import { MemoryStore, copy, offsetKey } from './memory-store.js';
@@ -54,7 +55,7 @@ export type MemoryTransactionContext = TransactionContext<MemoryTxHandle> & { re
  */
 export function memoryTransactions(options: MemoryTransactionsOptions = {}): MemoryTransactionContext {
   if (typeof options !== 'object' || options === null) {
-    throw new ConfigError(`memoryTransactions(options) needs an options object such as { store }, got ${typeName(options)}; leave it out for a new store`, {
+    throw new ConfigError(`memoryTransactions(options) needs an options object such as { store }, got ${describeType(options, 'json')}; leave it out for a new store`, {
       backend: 'memory',
     });
   }
@@ -211,10 +212,6 @@ class MemoryTransaction implements DriverTransaction<MemoryTxHandle> {
       }
     }
   }
-}
-
-function typeName(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v === 'string' ? JSON.stringify(v) : typeof v;
 }
 
 function checkKey(key: unknown, method: string): asserts key is string {

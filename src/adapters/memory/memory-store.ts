@@ -1,4 +1,5 @@
 import { ConfigError } from '../../core/index.js';
+import { wait } from '../../core/backoff.js';
 import type { OutgoingMessage, SendRequest } from '../../core/index.js';
 import { MemoryWriteConflictError } from './memory-errors.js';
 import type { CommittedMessage, MemoryStoreOptions } from './memory-types.js';
@@ -83,20 +84,10 @@ export class MemoryStore {
   }
 
   /** Resolves when `predicate()` holds after a commit, or rejects after `timeoutMs`. */
-  waitFor(predicate: () => boolean, timeoutMs: number): Promise<void> {
-    if (predicate()) return Promise.resolve();
-    return new Promise((resolve, reject) => {
-      const stop = this.onCommit(() => {
-        if (!predicate()) return;
-        clearTimeout(timer);
-        stop();
-        resolve();
-      });
-      const timer = setTimeout(() => {
-        stop();
-        reject(new Error(`MemoryStore.waitFor: condition not met within ${timeoutMs} ms`));
-      }, timeoutMs);
-    });
+  async waitFor(predicate: () => boolean, timeoutMs: number): Promise<void> {
+    if (predicate()) return;
+    const end = await wait(timeoutMs, undefined, (wake) => this.onCommit(() => predicate() && wake()));
+    if (end === 'elapsed') throw new Error(`MemoryStore.waitFor: condition not met within ${timeoutMs} ms`);
   }
 
   /** @internal the committed version of `key` (0 when absent). */

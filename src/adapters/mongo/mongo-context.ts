@@ -8,6 +8,7 @@ import type {
   TransactionContext,
   TransactionDriver,
 } from '../../core/index.js';
+import { describeType } from '../../core/options.js';
 import { MongoCommitTimeoutError, classifyMongoError, commitError, misuseError } from './mongo-errors.js';
 import type {
   MongoClientLike,
@@ -121,14 +122,14 @@ export function mongoTransactions<C extends MongoClientLike>(
 ): MongoTransactionContext<SessionOf<C>> {
   if (typeof (client as Partial<MongoClientLike> | null | undefined)?.startSession !== 'function') {
     throw new ConfigError(
-      `mongoTransactions(client) needs a MongoClient from the 'mongodb' package, got ${describe(client)}`,
+      `mongoTransactions(client) needs a MongoClient from the 'mongodb' package, got ${describeType(client)}`,
       { backend: 'mongodb' },
     );
   }
   checkKnownOptions(options ?? {}, FACTORY_OPTION_KEYS, 'the options of mongoTransactions(client, options)', 'mongodb', TX_OPTION_HINTS);
   const { causalConsistency = true, ...contextOptions } = options;
   if (typeof causalConsistency !== 'boolean') {
-    throw new ConfigError(`causalConsistency must be a boolean, got ${describe(causalConsistency)}`, { backend: 'mongodb' });
+    throw new ConfigError(`causalConsistency must be a boolean, got ${describeType(causalConsistency)}`, { backend: 'mongodb' });
   }
   // C['startSession'] returns SessionOf<C> by definition; TypeScript cannot see that through the generic.
   const driver = new MongoDriver(client as unknown as SessionFactory<SessionOf<C>>, { causalConsistency });
@@ -405,10 +406,6 @@ class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<
     }
     return reported;
   }
-}
-
-function describe(v: unknown): string {
-  return v === null ? 'null' : Array.isArray(v) ? 'an array' : typeof v;
 }
 
 function show(v: unknown): string {

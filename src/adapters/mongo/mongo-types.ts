@@ -67,6 +67,19 @@ export interface MongoClientLike {
   startSession(options?: MongoSessionOptionsLike): MongoSessionLike;
 }
 
+/**
+ * The driver's `MongoClient` as a program that opens one itself uses it
+ * besides sessions: connect, a database by name (of type `D`), close.
+ */
+export interface MongoDriverClientLike<D = unknown> extends MongoClientLike {
+  /** Connects to the deployment. */
+  connect(): Promise<unknown>;
+  /** A database by name. */
+  db(name: string): D;
+  /** Closes the client's connections. */
+  close(): Promise<void>;
+}
+
 /** The session type of a client: `ClientSession` for the driver's `MongoClient`. */
 export type SessionOf<C extends MongoClientLike> = ReturnType<C['startSession']>;
 

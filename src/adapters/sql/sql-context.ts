@@ -1,5 +1,6 @@
 import { ConfigError, checkKnownOptions } from '../../core/index.js';
 import type { BeginOptions, CommitOutcome, ContextOptions } from '../../core/index.js';
+import { describeType } from '../../core/options.js';
 import { labelOf } from './sql-errors.js';
 import type { SqlBackend } from './sql-errors.js';
 
@@ -54,7 +55,7 @@ export function validateSqlOptions(backend: SqlBackend, options: SqlOptions): vo
   const db = labelOf(backend);
   if (isolationLevel !== undefined && !LEVELS.includes(isolationLevel)) {
     throw new ConfigError(
-      `isolationLevel must be one of ${LEVELS.map((l) => `'${l}'`).join(', ')}, got ${describe(isolationLevel)}`,
+      `isolationLevel must be one of ${LEVELS.map((l) => `'${l}'`).join(', ')}, got ${describeType(isolationLevel, 'quoted')}`,
       { backend },
     );
   }
@@ -64,7 +65,7 @@ export function validateSqlOptions(backend: SqlBackend, options: SqlOptions): vo
     ['verifyCommit', verifyCommit],
   ] as const) {
     if (value !== undefined && typeof value !== 'boolean') {
-      throw new ConfigError(`${name} must be a boolean, got ${describe(value)}`, { backend });
+      throw new ConfigError(`${name} must be a boolean, got ${describeType(value, 'quoted')}`, { backend });
     }
   }
   if (backend === 'sqlite' && isolationLevel !== undefined && isolationLevel !== 'serializable') {
@@ -168,7 +169,7 @@ const HINTS: Readonly<Record<string, string>> = {
 export function contextOptionsOf(options: SqlContextOptions, backend: SqlBackend, factory: string): ContextOptions<SqlOptions> {
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError(
-      `the options of a SQL transaction context must be an object such as { isolationLevel: 'serializable' }, got ${describe(options)}; ` +
+      `the options of a SQL transaction context must be an object such as { isolationLevel: 'serializable' }, got ${describeType(options, 'quoted')}; ` +
         'leave them out for the defaults',
       { backend },
     );
@@ -242,6 +243,3 @@ export function captured(row: Record<string, unknown> | undefined, backend: SqlB
   return { xid, pid };
 }
 
-function describe(v: unknown): string {
-  return typeof v === 'string' ? `'${v}'` : v === null ? 'null' : typeof v;
-}

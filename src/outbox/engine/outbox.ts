@@ -1,6 +1,7 @@
 import { randomUUID } from 'node:crypto';
 import { ConfigError, TransactionStateError, trackWork } from '../../core/index.js';
 import type { Transaction } from '../../core/index.js';
+import { describeType } from '../../core/options.js';
 import type { OutboxMessage, OutboxRecordStore, PendingRecord } from '../outbox-types.js';
 
 /** Header carrying each record's outbox id downstream, for consumers that dedupe. */
@@ -42,16 +43,16 @@ export class Outbox<H> {
   constructor(store: OutboxRecordStore<H>, options: OutboxOptions = {}) {
     if (typeof store !== 'object' || store === null || typeof store.append !== 'function' || !Number.isInteger(store.partitions)) {
       throw new ConfigError(
-        `new Outbox(store) needs an OutboxStore, got ${typeName(store)}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(memoryStore)`,
+        `new Outbox(store) needs an OutboxStore, got ${describeType(store, 'json')}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(memoryStore)`,
       );
     }
     if (typeof options !== 'object' || options === null) {
-      throw new ConfigError(`new Outbox(store, options) needs an options object such as { maxValueBytes: 1_000_000 }, got ${typeName(options)}`);
+      throw new ConfigError(`new Outbox(store, options) needs an options object such as { maxValueBytes: 1_000_000 }, got ${describeType(options, 'json')}`);
     }
     const max = options.maxValueBytes ?? 1_000_000;
     if (typeof max !== 'number' || !Number.isInteger(max) || max < 1) {
       throw new ConfigError(
-        `Outbox option 'maxValueBytes' must be a positive integer number of bytes, got ${typeof max === 'number' ? String(max) : typeName(max)}; ` +
+        `Outbox option 'maxValueBytes' must be a positive integer number of bytes, got ${typeof max === 'number' ? String(max) : describeType(max, 'json')}; ` +
           "match the broker's message size limit (Kafka's message.max.bytes) or leave it out for 1_000_000",
       );
     }
@@ -142,7 +143,7 @@ export class Outbox<H> {
       throw new ConfigError(`${where} needs a topic name of 1 to 249 characters, got ${JSON.stringify(m.topic)}`);
     }
     if (m.key !== undefined && m.key !== null && typeof m.key !== 'string') {
-      throw new ConfigError(`${where}.key must be a string or null, got ${typeName(m.key)}; convert it first (e.g. String(id))`);
+      throw new ConfigError(`${where}.key must be a string or null, got ${describeType(m.key, 'json')}; convert it first (e.g. String(id))`);
     }
     if (m.value !== null && typeof m.value !== 'string' && !Buffer.isBuffer(m.value)) {
       throw new ConfigError(`${where}.value must be a string, a Buffer or null, got ${typeof m.value}; serialize objects first`);
@@ -152,12 +153,12 @@ export class Outbox<H> {
       throw new ConfigError(`${where}.value is ${value.length} bytes, over maxValueBytes=${this.#maxValueBytes}; store large payloads elsewhere and publish a reference`);
     }
     if (m.headers !== undefined && (typeof m.headers !== 'object' || m.headers === null || Array.isArray(m.headers))) {
-      throw new ConfigError(`${where}.headers must be an object of string values such as { 'trace-id': 'abc' }, got ${typeName(m.headers)}`);
+      throw new ConfigError(`${where}.headers must be an object of string values such as { 'trace-id': 'abc' }, got ${describeType(m.headers, 'json')}`);
     }
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(m.headers ?? {})) {
       if (typeof v !== 'string') {
-        throw new ConfigError(`${where}.headers['${k}'] must be a string, got ${typeName(v)}; convert header values to strings (e.g. String(n))`);
+        throw new ConfigError(`${where}.headers['${k}'] must be a string, got ${describeType(v, 'json')}; convert header values to strings (e.g. String(n))`);
       }
       if (k === OUTBOX_ID_HEADER) {
         throw new ConfigError(`${where}.headers['${OUTBOX_ID_HEADER}'] is set by the outbox to each record's id; remove it from the message`);
@@ -174,7 +175,7 @@ export class Outbox<H> {
 function checkTransaction(tx: unknown): void {
   if (typeof tx !== 'object' || tx === null || !('handle' in tx) || !('state' in tx)) {
     throw new ConfigError(
-      `outbox.publish(tx, messages) needs the running transaction as its first argument, got ${typeName(tx)}; ` +
+      `outbox.publish(tx, messages) needs the running transaction as its first argument, got ${describeType(tx, 'json')}; ` +
         'call it inside db.withTransaction(async (tx) => outbox.publish(tx, ...))',
     );
   }
@@ -186,13 +187,6 @@ function checkTransaction(tx: unknown): void {
       { state: String(state), method: 'publish' },
     );
   }
-}
-
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return JSON.stringify(v);
-  return typeof v;
 }
 
 /** Keyed records go to a partition by key hash (FNV-1a); unkeyed ones to partition 0. */

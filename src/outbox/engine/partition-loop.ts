@@ -1,4 +1,7 @@
-import { waitForWake } from './wait.js';
+import { backoff, wait } from '../../core/backoff.js';
+
+/** The longest back-off after failures in a row, whatever the poll interval (the 10th doubling of 100 ms). */
+const FAILURE_BACKOFF_MAX_MS = 51_200;
 
 /** How one round of a {@link runPartitionLoop} went on, or ended the loop. */
 export interface PartitionRound {
@@ -40,7 +43,7 @@ export async function runPartitionLoop(round: PartitionRound, signal: AbortSigna
       round.onError(err);
       if (!goOn) return;
       failures += 1;
-      await waitForWake(Math.min(round.pollIntervalMs, 50 * 2 ** Math.min(failures, 10)), signal);
+      await wait(backoff({ initialMs: 100, maxMs: Math.min(round.pollIntervalMs, FAILURE_BACKOFF_MAX_MS), multiplier: 2, jitter: 'none' }, failures), signal);
     }
   }
 }

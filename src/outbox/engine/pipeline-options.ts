@@ -1,5 +1,6 @@
 import { ConfigError, resolveRetryPolicy } from '../../core/index.js';
 import type { Logger, RetryPolicy, Transaction, TransactionContext } from '../../core/index.js';
+import { describeType } from '../../core/options.js';
 import type { Outbox } from './outbox.js';
 import type { MessageSource, OutboxStore, SourceMessage } from '../outbox-types.js';
 import { errorReporter } from './report-error.js';
@@ -142,46 +143,46 @@ const NO_LIMIT = Number.POSITIVE_INFINITY;
 /** Checks every option before any work; each message names the option and how to fix it. */
 export function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOptions<H, D> {
   if (typeof options !== 'object' || options === null) {
-    throw new ConfigError(`pipeline() needs an options object { consumer, source, db, store, handler }, got ${typeName(options)}`);
+    throw new ConfigError(`pipeline() needs an options object { consumer, source, db, store, handler }, got ${describeType(options, 'json')}`);
   }
   const { consumer, source, db, store, handler, decode, onError } = options;
   if (typeof consumer !== 'string' || consumer.trim() === '') {
     throw new ConfigError(
-      `pipeline() option 'consumer' must be a non-empty string naming this consumer's positions, got ${typeName(consumer)}; ` +
+      `pipeline() option 'consumer' must be a non-empty string naming this consumer's positions, got ${describeType(consumer, 'json')}; ` +
         "use one stable name per logical consumer, e.g. 'payments-job'",
     );
   }
   if (!hasMethods(source, ['partitions', 'fetch', 'waitFor'])) {
     throw new ConfigError(
-      `pipeline() option 'source' must be a MessageSource with partitions(), fetch() and waitFor(), got ${typeName(source)}; ` +
+      `pipeline() option 'source' must be a MessageSource with partitions(), fetch() and waitFor(), got ${describeType(source, 'json')}; ` +
         'pass memorySource(...) or your own MessageSource',
     );
   }
   if (typeof source.name !== 'string' || source.name === '') {
-    throw new ConfigError(`pipeline() option 'source' needs a non-empty 'name' (positions are stored under it), got ${typeName(source.name)}`);
+    throw new ConfigError(`pipeline() option 'source' needs a non-empty 'name' (positions are stored under it), got ${describeType(source.name, 'json')}`);
   }
   if (!hasMethods(db, ['withTransaction'])) {
     throw new ConfigError(
-      `pipeline() option 'db' must be the TransactionContext of the store's database, got ${typeName(db)}; ` +
+      `pipeline() option 'db' must be the TransactionContext of the store's database, got ${describeType(db, 'json')}; ` +
         'pass knexTransactions(knex) for sqlOutboxStore(knex), or memoryTransactions({ store }) for a MemoryOutboxStore',
     );
   }
   if (!hasMethods(store, ['advanceInbox', 'addDeadLetter', 'inboxPosition', 'append'])) {
     throw new ConfigError(
-      `pipeline() option 'store' must be an OutboxStore, got ${typeName(store)}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(store)`,
+      `pipeline() option 'store' must be an OutboxStore, got ${describeType(store, 'json')}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(store)`,
     );
   }
   if (typeof handler !== 'function') {
-    throw new ConfigError(`pipeline() option 'handler' must be an async function (message, { tx, outbox, decoded }), got ${typeName(handler)}`);
+    throw new ConfigError(`pipeline() option 'handler' must be an async function (message, { tx, outbox, decoded }), got ${describeType(handler, 'json')}`);
   }
   if (decode !== undefined && typeof decode !== 'function') {
-    throw new ConfigError(`pipeline() option 'decode' must be a function (message) => decoded, got ${typeName(decode)}; leave it out to get message.value`);
+    throw new ConfigError(`pipeline() option 'decode' must be a function (message) => decoded, got ${describeType(decode, 'json')}; leave it out to get message.value`);
   }
   if (onError !== undefined && typeof onError !== 'function') {
-    throw new ConfigError(`pipeline() option 'onError' must be a function (err) => void, got ${typeName(onError)}`);
+    throw new ConfigError(`pipeline() option 'onError' must be a function (err) => void, got ${describeType(onError, 'json')}`);
   }
   if (options.requireKey !== undefined && typeof options.requireKey !== 'boolean') {
-    throw new ConfigError(`pipeline() option 'requireKey' must be true or false, got ${typeName(options.requireKey)}`);
+    throw new ConfigError(`pipeline() option 'requireKey' must be true or false, got ${describeType(options.requireKey, 'json')}`);
   }
   const batchSize = positiveInteger('batchSize', options.batchSize, 100);
   const maxAttempts = positiveInteger('maxAttempts', options.maxAttempts, NO_LIMIT);
@@ -230,7 +231,7 @@ export function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOp
 function resolveRedelivery(given: unknown): Readonly<RedeliveryPolicy> {
   if (given === undefined) return DEFAULT_REDELIVERY;
   if (typeof given !== 'object' || given === null || Array.isArray(given)) {
-    throw new ConfigError(`pipeline() option 'redelivery' must be an object { ${REDELIVERY_FIELDS.join(', ')} }, got ${typeName(given)}; leave it out for the defaults`);
+    throw new ConfigError(`pipeline() option 'redelivery' must be an object { ${REDELIVERY_FIELDS.join(', ')} }, got ${describeType(given, 'json')}; leave it out for the defaults`);
   }
   const unknown = Object.keys(given).filter((k) => !REDELIVERY_FIELDS.includes(k as keyof RedeliveryPolicy));
   if (unknown.length > 0) {
@@ -243,14 +244,14 @@ function resolveRedelivery(given: unknown): Readonly<RedeliveryPolicy> {
   for (const name of ['initialDelayMs', 'maxDelayMs', 'budgetMs'] as const) {
     const v = policy[name];
     if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-      throw new ConfigError(`pipeline() option 'redelivery.${name}' must be a finite number of milliseconds, 0 or more, got ${typeof v === 'number' ? String(v) : typeName(v)}`);
+      throw new ConfigError(`pipeline() option 'redelivery.${name}' must be a finite number of milliseconds, 0 or more, got ${typeof v === 'number' ? String(v) : describeType(v, 'json')}`);
     }
   }
   if (typeof policy.multiplier !== 'number' || !Number.isFinite(policy.multiplier) || policy.multiplier < 1) {
-    throw new ConfigError(`pipeline() option 'redelivery.multiplier' must be a finite number of at least 1, got ${typeof policy.multiplier === 'number' ? String(policy.multiplier) : typeName(policy.multiplier)}`);
+    throw new ConfigError(`pipeline() option 'redelivery.multiplier' must be a finite number of at least 1, got ${typeof policy.multiplier === 'number' ? String(policy.multiplier) : describeType(policy.multiplier, 'json')}`);
   }
   if (policy.jitter !== 'full' && policy.jitter !== 'none') {
-    throw new ConfigError(`pipeline() option 'redelivery.jitter' must be 'full' or 'none', got ${typeName(policy.jitter)}`);
+    throw new ConfigError(`pipeline() option 'redelivery.jitter' must be 'full' or 'none', got ${describeType(policy.jitter, 'json')}`);
   }
   if (policy.maxDelayMs < policy.initialDelayMs) {
     throw new ConfigError(
@@ -263,7 +264,7 @@ function resolveRedelivery(given: unknown): Readonly<RedeliveryPolicy> {
 function positiveInteger(name: string, value: unknown, fallback: number): number {
   if (value === undefined) return fallback;
   if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-    throw new ConfigError(`pipeline() option '${name}' must be a positive integer, got ${typeof value === 'number' ? String(value) : typeName(value)}`);
+    throw new ConfigError(`pipeline() option '${name}' must be a positive integer, got ${typeof value === 'number' ? String(value) : describeType(value, 'json')}`);
   }
   return value;
 }
@@ -272,9 +273,3 @@ function hasMethods(v: unknown, methods: readonly string[]): boolean {
   return (typeof v === 'object' || typeof v === 'function') && v !== null && methods.every((m) => typeof (v as Record<string, unknown>)[m] === 'function');
 }
 
-function typeName(v: unknown): string {
-  if (v === null) return 'null';
-  if (Array.isArray(v)) return 'an array';
-  if (typeof v === 'string') return JSON.stringify(v);
-  return typeof v;
-}

@@ -1,13 +1,13 @@
 import { TxkitError, UnknownCommitResultError, backoffDelay } from '../../core/index.js';
 import type { Transaction } from '../../core/index.js';
-import { sleep } from '../../core/retry-policy.js';
+import { wait } from '../../core/backoff.js';
+import { describeError } from '../../core/options.js';
 import { Outbox } from './outbox.js';
 import { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExhaustedError } from '../outbox-errors.js';
 import type { SourceMessage } from '../outbox-types.js';
 import { resolveOptions } from './pipeline-options.js';
 import type { PipelineOptions, ResolvedOptions } from './pipeline-options.js';
 import { runPartitionLoop } from './partition-loop.js';
-import { waitForWake } from './wait.js';
 
 export { DEFAULT_REDELIVERY } from './pipeline-options.js';
 export type { PipelineContext, PipelineOptions, RedeliveryPolicy } from './pipeline-options.js';
@@ -180,7 +180,7 @@ export class Pipeline<H, D = Buffer | null> {
     try {
       return { ok: true, decoded: await decode(m) };
     } catch (err) {
-      const reason = `decode: ${err instanceof PoisonMessageError ? err.message : describe(err)}`;
+      const reason = `decode: ${err instanceof PoisonMessageError ? err.message : describeError(err)}`;
       return rejectWith(`${where} went to the dead letters: ${reason}; decode failures are not retried`, reason, err);
     }
   }
@@ -226,12 +226,12 @@ export class Pipeline<H, D = Buffer | null> {
         if (attempt >= maxAttempts || spent >= redelivery.budgetMs) {
           const why = attempt >= maxAttempts ? `maxAttempts=${maxAttempts}` : `the redelivery budget of ${redelivery.budgetMs} ms`;
           const report = new RedeliveryExhaustedError(consumer, source.name, m.partition, m.offset, attempt, spent, why, err);
-          return this.#deadLetter(partition, m, expected, describe(err), attempt, report);
+          return this.#deadLetter(partition, m, expected, describeError(err), attempt, report);
         }
         const delayMs = Math.round(Math.min(backoffDelay(this.#o.backoff, attempt), redelivery.budgetMs - spent));
         this.#o.onError(new MessageRetryError(consumer, source.name, m.partition, m.offset, attempt, delayMs, redelivery.budgetMs - spent, err));
         // The partition waits here, so the messages behind this one keep their order; stop() ends the wait.
-        await sleep(delayMs, signal).catch(() => undefined);
+        if (delayMs > 0) await wait(delayMs, signal);
         if (signal?.aborted === true) return STOPPED;
       }
     }
@@ -341,7 +341,7 @@ export class Pipeline<H, D = Buffer | null> {
     let since = Date.now();
     // Bounded by stop(): each round waits up to the poll interval or for new messages.
     while (!signal.aborted) {
-      await waitForWake(Math.min(this.#o.pollIntervalMs, afterMs), signal);
+      await wait(Math.min(this.#o.pollIntervalMs, afterMs), signal);
       if (signal.aborted) return false;
       try {
         const now = await this.#storedOrUndefined(partition);
@@ -419,11 +419,6 @@ function poisonOf(err: PoisonMessageError, attempts: number): PoisonMessageError
 /** An unknown commit outcome, also when it is the cause of the deadline error that ended the retries. */
 function isUnknownCommit(err: unknown): boolean {
   return err instanceof UnknownCommitResultError || (err instanceof TxkitError && err.cause instanceof UnknownCommitResultError);
-}
-
-function describe(err: unknown): string {
-  if (err instanceof Error) return `${err.name}: ${err.message}`;
-  return String(err);
 }
 
 

@@ -3,7 +3,7 @@ import type { Logger, MessageHandle, OutgoingMessage, RetryPolicy } from '../../
 import type { OutboxRecord, OutboxRecordStore, RelaySink } from '../outbox-types.js';
 import { runPartitionLoop } from './partition-loop.js';
 import { errorReporter } from './report-error.js';
-import { waitForWake } from './wait.js';
+import { wait } from '../../core/backoff.js';
 
 /** Header with `<partition>:<seq>` of the outbox record a message came from. */
 export const OUTBOX_SEQ_HEADER = 'txkit-outbox-seq';
@@ -314,7 +314,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
 
   async #cleanupLoop(signal: AbortSignal): Promise<void> {
     while (!signal.aborted) {
-      await waitForWake(this.#o.cleanupIntervalMs, signal);
+      await wait(this.#o.cleanupIntervalMs, signal);
       if (signal.aborted) return;
       await this.#o.store.cleanup(this.#o.retentionMs).catch(this.#o.onError);
     }

@@ -2,7 +2,7 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, TransactionStateError, TxkitError } from '../../core/index.js';
 import type { KafkaIncomingMessage } from '../../adapters/kafka/index.js';
 import type { SourceMessage } from '../outbox-types.js';
-import { waitForWake } from '../engine/wait.js';
+import { wait } from '../../core/backoff.js';
 import type { KafkaMessageSource, KafkaSourceAdminLike, KafkaSourceBatchPayloadLike, KafkaSourceClientLike, KafkaSourceConsumerLike, KafkaSourceOptions } from './kafka-types.js';
 
 /** The buffered, contiguous committed records [start, end) of one partition. */
@@ -137,7 +137,7 @@ class KafkaSource implements KafkaMessageSource {
       buffer = await this.#positioned(partition, offset, 'fetch');
       out = this.#take(buffer, offset, max);
       if (out.length > 0 || buffer.end >= stable || Date.now() >= deadline || this.#closed) return out;
-      await waitForWake(deadline - Date.now(), undefined, (wake) => this.#onData(partition, wake));
+      await wait(deadline - Date.now(), undefined, (wake) => this.#onData(partition, wake));
     }
   }
 
@@ -145,7 +145,7 @@ class KafkaSource implements KafkaMessageSource {
     this.#checkArgs('waitFor', partition, offset);
     const buffer = await this.#positioned(partition, offset, 'waitFor');
     if (buffer.error !== undefined || buffer.messages.some((m) => m.offset >= offset)) return;
-    await waitForWake(timeoutMs, signal, (wake) => this.#onData(partition, wake));
+    await wait(timeoutMs, signal, (wake) => this.#onData(partition, wake));
   }
 
   async close(): Promise<void> {
@@ -330,7 +330,7 @@ class KafkaSource implements KafkaMessageSource {
           { backend: 'kafka', retriable: true },
         );
       }
-      await waitForWake(left, undefined, (wake) => {
+      await wait(left, undefined, (wake) => {
         this.#joinWakers.add(wake);
         return () => void this.#joinWakers.delete(wake);
       });

@@ -1,4 +1,4 @@
-import type { KafkaConsumerLike, KafkaIncomingMessage, KafkaTransactionContext } from '../../adapters/kafka/index.js';
+import type { KafkaBatchLike, KafkaConsumerLike, KafkaTransactionContext } from '../../adapters/kafka/index.js';
 import type { MessageSource } from '../outbox-types.js';
 
 /** The part of a kafkajs admin client the sink uses (a superset of what kafkaSource uses). */
@@ -45,19 +45,12 @@ export interface KafkaTopicPartitionsLike {
   partitions?: number[];
 }
 
-/** kafkajs `Batch` as the source reads it; `fetchedOffset` is the offset the fetch asked for (present in kafkajs 2). */
-export interface KafkaSourceBatchLike {
-  topic: string;
-  partition: number;
-  messages: KafkaIncomingMessage[];
-  /** Offset of the last record in the batch, control records included. */
-  lastOffset(): string;
-  fetchedOffset?: string;
-}
+/** @deprecated use {@link txkit/kafka!KafkaBatchLike | KafkaBatchLike}, the one type of a kafkajs batch. */
+export type KafkaSourceBatchLike = KafkaBatchLike;
 
 /** kafkajs `EachBatchPayload` (the fields the source reads). */
 export interface KafkaSourceBatchPayloadLike {
-  batch: KafkaSourceBatchLike;
+  batch: KafkaBatchLike;
   /** False once the consumer is stopping: the source stops taking the batch. */
   isRunning(): boolean;
   /** True when a seek or rebalance made the batch out of date: the source drops it. */

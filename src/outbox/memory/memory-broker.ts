@@ -1,7 +1,7 @@
 import { ConfigError } from '../../core/index.js';
 import type { MemoryStore, MemoryTransactionContext, MemoryTxHandle } from '../../adapters/memory/index.js';
 import type { MessageSource, RelaySink, SourceMessage } from '../outbox-types.js';
-import { waitForWake } from '../engine/wait.js';
+import { wait } from '../../core/backoff.js';
 
 /**
  * The memory broker as a relay sink. The position is a key read and written
@@ -37,10 +37,10 @@ export function memorySource(store: MemoryStore, topic: string, options: { parti
             headers: Object.fromEntries(Object.entries(m.headers).map(([k, v]) => [k, String(v)])),
           }),
         ),
-    waitFor: (partition, offset, timeoutMs, signal) => {
+    waitFor: async (partition, offset, timeoutMs, signal) => {
       const ready = (): boolean => store.messages(topic, partition).length > offset;
-      if (ready()) return Promise.resolve();
-      return waitForWake(timeoutMs, signal, (wake) => store.onCommit(() => ready() && wake()));
+      if (ready()) return;
+      await wait(timeoutMs, signal, (wake) => store.onCommit(() => ready() && wake()));
     },
   };
 }

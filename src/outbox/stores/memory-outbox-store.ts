@@ -1,8 +1,8 @@
 import type { MemoryStore, MemoryTxHandle } from '../../adapters/memory/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
-import { waitForWake } from '../engine/wait.js';
+import { wait } from '../../core/backoff.js';
 import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
-import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
+import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 
 /**
@@ -84,11 +84,8 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
 
   async cleanup(olderThanMs: number): Promise<number> {
     const cutoff = Date.now() - olderThanMs;
-    const positions = this.#positions();
-    let deleted = 0;
-    for (let p = 0; p < this.partitions; p++) {
-      // Only what every known relay id has sent; with none known, nothing counts as sent.
-      const relayed = relayedByAll(positions, p) ?? 0;
+    return deleteRelayed(this.#positions(), this.partitions, async (p, relayed) => {
+      let deleted = 0;
       for (const key of this.#store.keys(`outbox/${p}/seq/`)) {
         const seq = Number(key.slice(`outbox/${p}/seq/`.length));
         const r = this.#store.get(key) as PendingRecord;
@@ -97,8 +94,8 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
           deleted += 1;
         }
       }
-    }
-    return deleted;
+      return deleted;
+    });
   }
 
   async status(): Promise<OutboxStatus> {
@@ -157,8 +154,8 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
       .map((d) => ({ ...d, value: d.value === null ? null : Buffer.from(d.value, 'base64') }));
   }
 
-  waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    return waitForWake(timeoutMs, signal, (wake) => {
+  async waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    await wait(timeoutMs, signal, (wake) => {
       const off = this.#store.onCommit(wake);
       this.#waiting.add(wake);
       return () => {

@@ -2,9 +2,9 @@ import { EventEmitter } from 'node:events';
 import { ConfigError } from '../../core/index.js';
 import type { MongoSessionLike } from '../../adapters/mongo/mongo-types.js';
 import { InboxFencedError } from '../outbox-errors.js';
-import { waitForWake } from '../engine/wait.js';
+import { wait } from '../../core/backoff.js';
 import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
-import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
+import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import type { MongoChangeStreamLike, MongoCollectionLike, MongoDbLike, MongoDocumentLike, MongoOutboxCollections, MongoOutboxStoreOptions, MongoOutboxWakeMode } from './mongo-outbox-types.js';
 import { codeOf, fromPairs, hasServerCode, inboxId, relayDocId, toBuffer, unwrapModifyResult } from './mongo-values.js';
@@ -204,16 +204,11 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
 
   async cleanup(olderThanMs: number): Promise<number> {
     const cutoff = Date.now() - olderThanMs;
-    const positions = await this.#positions();
-    let deleted = 0;
-    for (let p = 0; p < this.partitions; p++) {
-      // Only what every known relay id has sent; with none known, nothing counts as sent.
-      const upTo = relayedByAll(positions, p) ?? 0;
-      if (upTo <= 0) continue;
-      const result = await this.#coll('outbox').deleteMany({ partition: p, seq: { $lte: upTo }, createdAt: { $lt: cutoff } });
-      deleted += result.deletedCount;
-    }
-    return deleted;
+    return deleteRelayed(
+      await this.#positions(),
+      this.partitions,
+      async (p, upTo) => (await this.#coll('outbox').deleteMany({ partition: p, seq: { $lte: upTo }, createdAt: { $lt: cutoff } })).deletedCount,
+    );
   }
 
   async status(): Promise<OutboxStatus> {
@@ -315,7 +310,7 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
       this.#missed = false;
       return;
     }
-    await waitForWake(timeoutMs, signal, (wake) => {
+    await wait(timeoutMs, signal, (wake) => {
       this.#local.on('published', wake);
       return () => this.#local.off('published', wake);
     });

@@ -27,6 +27,26 @@ export function relayedByAll(positions: RelayPositions, partition: number): numb
   return low;
 }
 
+/**
+ * Cleanup over `partitions` outbox partitions: in each, `deleteUpTo(partition, upTo)`
+ * deletes the old records every known relay id has sent (sequence at most `upTo`)
+ * and says how many; returns the total. With no relay id known nothing is deleted.
+ */
+export async function deleteRelayed(
+  positions: RelayPositions,
+  partitions: number,
+  deleteUpTo: (partition: number, upTo: number) => Promise<number>,
+): Promise<number> {
+  let deleted = 0;
+  for (let p = 0; p < partitions; p++) {
+    // Only what every known relay id has sent; with none known, nothing counts as sent.
+    const upTo = relayedByAll(positions, p) ?? 0;
+    if (upTo <= 0) continue;
+    deleted += await deleteUpTo(p, upTo);
+  }
+  return deleted;
+}
+
 /** Per relay id: its position and backlog in each partition, given what each partition has published. */
 export function relayStatuses(positions: RelayPositions, published: ReadonlyMap<number, number>): OutboxRelayStatus[] {
   return [...positions.keys()].sort().map((relayId) => {

@@ -1,31 +1,22 @@
 import { EventEmitter } from 'node:events';
+import type { KnexLike } from '../../adapters/sql/sql-types.js';
 import { ConfigError } from '../../core/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
-import { waitForWake } from '../engine/wait.js';
+import { wait } from '../../core/backoff.js';
 import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
-import { checkRelayId, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
+import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import { MIGRATIONS, affected, dialectOf, toBuffer } from './sql-schema.js';
 import type { Dialect, Tables } from './sql-schema.js';
 
-/** The part of a knex instance or transaction the store uses. */
 /** The part of knex (an instance or a transaction) the store queries with. */
 export interface KnexRawLike {
   /** Runs one SQL statement with positional `?` bindings. */
   raw(sql: string, bindings?: readonly unknown[]): PromiseLike<unknown>;
 }
 
-/** The part of a knex instance the store uses: queries, its dialect and, on Postgres, a pooled connection for LISTEN. */
-export interface KnexInstanceLike extends KnexRawLike {
-  readonly client: {
-    /** 'postgresql', 'mysql', 'sqlite3', ...: picks the store's SQL. */
-    readonly dialect?: string;
-    /** Takes a connection from the pool (the Postgres LISTEN connection, and the migration lock's session). */
-    acquireConnection?(): Promise<unknown>;
-    /** Gives a connection taken with `acquireConnection` back to the pool. */
-    releaseConnection?(connection: unknown): Promise<unknown> | unknown;
-  };
-}
+/** @deprecated use {@link txkit/sql!KnexLike | KnexLike}, the one type of a knex instance. */
+export type KnexInstanceLike = KnexLike;
 
 /** Options of {@link sqlOutboxStore}. */
 export interface SqlOutboxStoreOptions {
@@ -53,7 +44,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
   readonly partitions: number;
   readonly dialect: Dialect;
   readonly tables: Tables;
-  readonly #db: KnexInstanceLike;
+  readonly #db: KnexLike;
   readonly #local = new EventEmitter();
   /** Transaction handles whose transaction already carries a NOTIFY (Postgres). */
   readonly #notified = new WeakSet<KnexRawLike>();
@@ -61,7 +52,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
   #listening: Promise<void> | undefined;
   #closed = false;
 
-  constructor(db: KnexInstanceLike, options: SqlOutboxStoreOptions = {}) {
+  constructor(db: KnexLike, options: SqlOutboxStoreOptions = {}) {
     if (typeof db?.raw !== 'function' || typeof db.client !== 'object') {
       throw new ConfigError('sqlOutboxStore(knex) needs a knex instance');
     }
@@ -227,15 +218,9 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     const cutoff = Date.now() - olderThanMs;
     // Positions only move forward and a relay id only appears at 0 or above what it sent, so a
     // bound read before the delete never covers a row some known relay id still has to send.
-    const positions = await this.#positions();
-    let deleted = 0;
-    for (let p = 0; p < this.partitions; p++) {
-      const upTo = relayedByAll(positions, p) ?? 0;
-      if (upTo <= 0) continue;
-      const result = await this.#db.raw(`delete from ${t.outbox} where part = ? and created_at < ? and seq <= ?`, [p, cutoff, upTo]);
-      deleted += affected(result);
-    }
-    return deleted;
+    return deleteRelayed(await this.#positions(), this.partitions, async (p, upTo) =>
+      affected(await this.#db.raw(`delete from ${t.outbox} where part = ? and created_at < ? and seq <= ?`, [p, cutoff, upTo])),
+    );
   }
 
   async status(): Promise<OutboxStatus> {
@@ -351,7 +336,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
       });
       await this.#listening;
     }
-    await waitForWake(timeoutMs, signal, (wake) => {
+    await wait(timeoutMs, signal, (wake) => {
       this.#local.on('published', wake);
       return () => this.#local.off('published', wake);
     });
@@ -445,6 +430,6 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
 }
 
 /** Creates the SQL store; call `migrate()` (or `txkit migrate`) once before use. */
-export function sqlOutboxStore(db: KnexInstanceLike, options?: SqlOutboxStoreOptions): SqlOutboxStore {
+export function sqlOutboxStore(db: KnexLike, options?: SqlOutboxStoreOptions): SqlOutboxStore {
   return new SqlOutboxStore(db, options);
 }

@@ -6,7 +6,7 @@
  */
 import type { Knex } from 'knex';
 import type { MessageSource, PipelineContext, SourceMessage } from '../../../src/outbox/index.js';
-import { waitForWake } from '../../../src/outbox/engine/wait.js';
+import { wait } from '../../../src/core/backoff.js';
 
 /** Input id of message `offset` of `partition`. */
 export const inputId = (partition: number, offset: number): string => `${partition}:${offset}`;
@@ -30,7 +30,7 @@ export function generatedSource(name: string, partitions: number, perPartition: 
         return { source: name, partition, offset: offset + i, key: id, value: Buffer.from(id), headers: {} };
       }),
     // Nothing more ever arrives: wait out the poll interval (or the stop signal).
-    waitFor: (_partition, offset, timeoutMs, signal) => (offset < perPartition ? Promise.resolve() : waitForWake(timeoutMs, signal)),
+    waitFor: (_partition, offset, timeoutMs, signal) => (offset < perPartition ? Promise.resolve() : wait(timeoutMs, signal).then(() => undefined)),
   };
 }
 
