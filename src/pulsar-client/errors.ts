@@ -1,6 +1,6 @@
 /**
  * The errors txkit's Pulsar client throws. They import nothing of txkit but
- * its dependency-free brand module: each one carries the process-wide error
+ * two dependency-free core modules (the brand and the list of codes): each one carries the process-wide error
  * brand of txkit (`Symbol.for('txkit.error.kinds')`, the names of its classes), with
  * `TxkitError` among the names, so `instanceof TxkitError` holds for them and
  * copies of the client (its ESM and CommonJS builds, two installed versions)
@@ -9,51 +9,15 @@
 
 // src/core/error-brand.ts imports nothing: the brand is txkit's own, shared with the client.
 import { brandError, hasErrorBrand } from '../core/error-brand.js';
+// src/core/error-codes.ts imports nothing: the one list of the client's codes.
+import { PulsarClientErrorCodes } from '../core/error-codes.js';
 
 /**
- * Every `code` an error of the Pulsar client carries. txkit's `ErrorCodes` lists
- * them too (the client's errors are also `instanceof TxkitError`).
+ * Every `code` an error of the Pulsar client carries. The list lives in the core's
+ * dependency-free `error-codes.ts`, so that txkit's `ErrorCodes` includes it
+ * (the client's errors are also `instanceof TxkitError`) without a second copy.
  */
-export const PulsarClientErrorCodes = {
-  CONFIG: 'CONFIG',
-  PULSAR_CONNECTION: 'PULSAR_CONNECTION',
-  // Carried by a PulsarConnectionError of txkit's Pulsar adapter: an earlier transaction's abort is unanswered.
-  PULSAR_EARLIER_TRANSACTION_OPEN: 'PULSAR_EARLIER_TRANSACTION_OPEN',
-  PULSAR_TIMEOUT: 'PULSAR_TIMEOUT',
-  PULSAR_CLOSED: 'PULSAR_CLOSED',
-  PULSAR_PROTOCOL: 'PULSAR_PROTOCOL',
-  PULSAR_CHECKSUM: 'PULSAR_CHECKSUM',
-  PULSAR_UNSUPPORTED: 'PULSAR_UNSUPPORTED',
-  PULSAR_TRANSACTIONS_DISABLED: 'PULSAR_TRANSACTIONS_DISABLED',
-  PULSAR_SERVER_ERROR: 'PULSAR_SERVER_ERROR',
-  // One per server error of the broker (PulsarServerError), in the order of PULSAR_SERVER_ERROR_NAMES.
-  PULSAR_UNKNOWN_ERROR: 'PULSAR_UNKNOWN_ERROR',
-  PULSAR_METADATA_ERROR: 'PULSAR_METADATA_ERROR',
-  PULSAR_PERSISTENCE_ERROR: 'PULSAR_PERSISTENCE_ERROR',
-  PULSAR_AUTHENTICATION_ERROR: 'PULSAR_AUTHENTICATION_ERROR',
-  PULSAR_AUTHORIZATION_ERROR: 'PULSAR_AUTHORIZATION_ERROR',
-  PULSAR_CONSUMER_BUSY: 'PULSAR_CONSUMER_BUSY',
-  PULSAR_SERVICE_NOT_READY: 'PULSAR_SERVICE_NOT_READY',
-  PULSAR_PRODUCER_BLOCKED_QUOTA_EXCEEDED_ERROR: 'PULSAR_PRODUCER_BLOCKED_QUOTA_EXCEEDED_ERROR',
-  PULSAR_PRODUCER_BLOCKED_QUOTA_EXCEEDED_EXCEPTION: 'PULSAR_PRODUCER_BLOCKED_QUOTA_EXCEEDED_EXCEPTION',
-  PULSAR_CHECKSUM_ERROR: 'PULSAR_CHECKSUM_ERROR',
-  PULSAR_UNSUPPORTED_VERSION_ERROR: 'PULSAR_UNSUPPORTED_VERSION_ERROR',
-  PULSAR_TOPIC_NOT_FOUND: 'PULSAR_TOPIC_NOT_FOUND',
-  PULSAR_SUBSCRIPTION_NOT_FOUND: 'PULSAR_SUBSCRIPTION_NOT_FOUND',
-  PULSAR_CONSUMER_NOT_FOUND: 'PULSAR_CONSUMER_NOT_FOUND',
-  PULSAR_TOO_MANY_REQUESTS: 'PULSAR_TOO_MANY_REQUESTS',
-  PULSAR_TOPIC_TERMINATED_ERROR: 'PULSAR_TOPIC_TERMINATED_ERROR',
-  PULSAR_PRODUCER_BUSY: 'PULSAR_PRODUCER_BUSY',
-  PULSAR_INVALID_TOPIC_NAME: 'PULSAR_INVALID_TOPIC_NAME',
-  PULSAR_INCOMPATIBLE_SCHEMA: 'PULSAR_INCOMPATIBLE_SCHEMA',
-  PULSAR_CONSUMER_ASSIGN_ERROR: 'PULSAR_CONSUMER_ASSIGN_ERROR',
-  PULSAR_TRANSACTION_COORDINATOR_NOT_FOUND: 'PULSAR_TRANSACTION_COORDINATOR_NOT_FOUND',
-  PULSAR_INVALID_TXN_STATUS: 'PULSAR_INVALID_TXN_STATUS',
-  PULSAR_NOT_ALLOWED_ERROR: 'PULSAR_NOT_ALLOWED_ERROR',
-  PULSAR_TRANSACTION_CONFLICT: 'PULSAR_TRANSACTION_CONFLICT',
-  PULSAR_TRANSACTION_NOT_FOUND: 'PULSAR_TRANSACTION_NOT_FOUND',
-  PULSAR_PRODUCER_FENCED: 'PULSAR_PRODUCER_FENCED',
-} as const;
+export { PulsarClientErrorCodes };
 
 /** A code of the Pulsar client: one of the values of {@link PulsarClientErrorCodes}. */
 export type PulsarClientErrorCode = (typeof PulsarClientErrorCodes)[keyof typeof PulsarClientErrorCodes];

@@ -11,7 +11,7 @@ import { describe, it } from 'vitest';
 
 const dir = fileURLToPath(new URL('../../src/pulsar-client/', import.meta.url));
 /** The modules outside the client it may import: dependency-free ones of the core. */
-const SHARED = ['../core/backoff.ts', '../core/error-brand.ts'].map((p) => path.resolve(dir, p));
+const SHARED = ['../core/backoff.ts', '../core/error-brand.ts', '../core/error-codes.ts'].map((p) => path.resolve(dir, p));
 
 function sources(folder: string): string[] {
   return readdirSync(folder, { withFileTypes: true }).flatMap((e) =>
