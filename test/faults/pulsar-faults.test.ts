@@ -199,16 +199,22 @@ describe.skipIf(!available)('pulsar faults (private broker behind a fault proxy)
     closers.push(() => reader.close());
 
     const subscription = uniqueName('kill-copier');
-    const workers: { proc: ChildProcess; committed: number; exited: Promise<unknown> }[] = [];
+    const workers: { proc: ChildProcess; committed: number; exited: Promise<unknown>; events: string[] }[] = [];
     const start = (): (typeof workers)[number] => {
       const proc = spawn(process.execPath, ['--import', 'tsx', COPIER], {
         stdio: ['ignore', 'inherit', 'pipe', 'ipc'],
         env: { ...process.env, COPIER_SERVICE_URL: serviceUrl, COPIER_INPUT: input, COPIER_OUTPUT: output, COPIER_SUBSCRIPTION: subscription },
       });
-      proc.stderr?.resume(); // a copier that loses its broker says so on stderr; that is expected here
-      const w = { proc, committed: 0, exited: new Promise((resolve) => proc.once('exit', resolve)) };
-      proc.on('message', (m: { type?: string; count?: number }) => {
+      const w = { proc, committed: 0, exited: new Promise((resolve) => proc.once('exit', resolve)), events: [] as string[] };
+      // What the copier said last (a copier that loses its broker says so on stderr, as expected here), for a failure message.
+      const note = (line: string): void => {
+        w.events.push(`${new Date().toISOString().slice(11, 23)} ${line.slice(0, 300)}`);
+        if (w.events.length > 12) w.events.shift();
+      };
+      proc.stderr?.setEncoding('utf8').on('data', (chunk: string) => chunk.split('\n').filter(Boolean).forEach((l) => note(`stderr: ${l}`)));
+      proc.on('message', (m: { type?: string; count?: number; error?: string }) => {
         if (m.type === 'committed') w.committed += m.count ?? 0;
+        note(`${m.type ?? '?'}${m.count === undefined ? '' : ` ${m.count}`}${m.error === undefined ? '' : `: ${m.error}`}`);
       });
       workers.push(w);
       closers.push(async () => {
@@ -229,7 +235,13 @@ describe.skipIf(!available)('pulsar faults (private broker behind a fault proxy)
     const copied = (): number => new Set(storedValues(reader).values).size;
     for (let restarts = 0; copied() < TOTAL; restarts++) {
       assert.ok(restarts < 5, 'at most 5 copier restarts');
-      await waitUntil('the whole input to be copied (or the copier to stop)', () => copied() >= TOTAL || !running(current), 180_000);
+      await waitUntil(
+        () =>
+          `the whole input to be copied (or the copier to stop): ${copied()} of ${TOTAL} copied; copier ${workers.length} ` +
+          `(pid ${current.proc.pid}) committed ${current.committed} and said last: ${JSON.stringify(current.events)}`,
+        () => copied() >= TOTAL || !running(current),
+        180_000,
+      );
       if (copied() < TOTAL) current = start();
     }
     current.proc.kill('SIGTERM');

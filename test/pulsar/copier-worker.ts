@@ -49,6 +49,7 @@ async function nextBatch(): Promise<PulsarMessage[]> {
     if (!committed.has(id) && !batch.some((b) => b.messageId.equals(m.messageId))) batch.push(m);
   };
   // Bounded: one blocking receive, then at most BATCH quick ones.
+  process.send?.({ type: 'receiving' }); // says where a copier that stops making progress waits
   while (batch.length === 0) add(await consumer.receive());
   for (let i = 0; i < BATCH && batch.length < BATCH; i++) {
     try {

@@ -44,6 +44,6 @@ export function tally(expected: readonly string[], seen: readonly string[]): { d
 }
 
 /** Resolves when `check` holds; rejects naming `what` after `timeoutMs`. Polls, it does not sleep for a result. */
-export function waitUntil(what: string, check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
+export function waitUntil(what: string | (() => string), check: () => boolean | Promise<boolean>, timeoutMs: number): Promise<void> {
   return waitForCondition(check, timeoutMs, what);
 }
