@@ -1,6 +1,7 @@
 // src/core/backoff.ts imports nothing: the one module of txkit's core the client shares.
 import { backoff, wait } from '../core/backoff.js';
 import { PulsarClosedError, PulsarServerError } from './errors.js';
+import type { PulsarServerErrorName } from './errors.js';
 
 /** Exponential back-off with full jitter for reconnects: random in [0, min(initial * 2^n, max)), at least 10 ms. */
 export class Backoff {
@@ -34,7 +35,15 @@ export interface ReconnectOptions {
   signal: AbortSignal;
   /** One try; resolving ends the loop. */
   attempt: () => Promise<void>;
-  /** A permanent refusal ends the loop here. */
+  /**
+   * The refusals that end reconnecting. A producer or consumer that was connected
+   * once keeps trying through the others, as the Java client does: a broker that
+   * restarts or moves the topic refuses in many words (UnknownError among them)
+   * while it loads it, and one that gave up would stay silent for good inside a
+   * process that keeps running.
+   */
+  terminal: readonly PulsarServerErrorName[];
+  /** A terminal refusal ends the loop here. */
   onPermanent: (err: Error) => void;
 }
 
@@ -66,14 +75,14 @@ export async function connectBy(
 }
 
 /** The reconnect loop of producers and consumers: back off, try again, until connected, no longer wanted, or refused for good. */
-export async function reconnectUntil({ backoff, active, signal, attempt, onPermanent }: ReconnectOptions): Promise<void> {
+export async function reconnectUntil({ backoff, active, signal, attempt, terminal, onPermanent }: ReconnectOptions): Promise<void> {
   while (active()) {
     if ((await wait(backoff.next(), signal)) === 'aborted') return;
     try {
       await attempt();
       return;
     } catch (err) {
-      if (isPermanent(err)) {
+      if (err instanceof PulsarServerError && err.serverError !== 'Unrecognized' && terminal.includes(err.serverError)) {
         onPermanent(err as Error);
         return;
       }

@@ -248,6 +248,8 @@ export class PartitionConsumer implements ConsumerListener {
         active: () => this.#state === 'connecting' && !this.#client.closed,
         signal: this.#client.closeSignal,
         attempt: () => this.#subscribe(),
+        // Only a topic that is gone ends it (the Java client's TopicDoesNotExistException).
+        terminal: ['TopicNotFound'],
         onPermanent: (err) => {
           this.#failure = err;
           this.#parent.enqueue([{ error: err, from: this }]);

@@ -230,6 +230,8 @@ export class PartitionProducer implements ProducerListener {
         active: () => this.#state === 'connecting' && !this.#client.closed,
         signal: this.#client.closeSignal,
         attempt: () => this.#connect(),
+        // As the Java producer: a topic gone or terminated, or this producer fenced, ends it.
+        terminal: ['TopicNotFound', 'TopicTerminatedError', 'ProducerFenced'],
         onPermanent: (err) => {
           this.#failure = err;
           this.#failPending(err, () => true);

@@ -320,6 +320,54 @@ describe('pulsar protocol client against a misbehaving peer', () => {
     assert.equal(subscribes, 2);
   });
 
+  it('a subscribed consumer keeps resubscribing through refusals a reconnect can outlive (UnknownError, ServiceNotReady, ConsumerBusy), as the Java client does', async () => {
+    // A broker restarting refuses a returning consumer in many words while it loads the topic
+    // and its pending acknowledgements; a consumer that gave up on the first would stay silent
+    // for good in a process that keeps running.
+    const refusals = (['UnknownError', 'ServiceNotReady', 'ConsumerBusy'] as const).map((name) => PULSAR_SERVER_ERROR_NAMES.indexOf(name));
+    assert.ok(refusals.every((code) => code >= 0));
+    let subscribes = 0;
+    const b = await broker((command, c) => {
+      if (command.type === CommandType.SUBSCRIBE) {
+        subscribes += 1;
+        const refusal = refusals[subscribes - 2];
+        if (subscribes < 2 || refusal === undefined) return false;
+        c.send(CommandType.ERROR, { requestId: (command.subscribe as { requestId: number }).requestId, error: refusal, message: `refused ${subscribes}` });
+        return true;
+      }
+      if (command.type !== CommandType.FLOW) return false;
+      const consumerId = toNumber((command.flow as { consumerId: number }).consumerId);
+      if (subscribes === 1) c.socket.destroy();
+      else c.sendMessage(consumerId, 1, { producerName: 'p', sequenceId: 1, publishTime: 1 }, Buffer.from('after the refusals'));
+      return true;
+    });
+    const pulsar = client(b);
+    const consumer = await pulsar.subscribe({ topic: TOPIC, subscription: 's' });
+    assert.equal((await consumer.receive()).value?.toString(), 'after the refusals');
+    assert.equal(subscribes, 2 + refusals.length);
+  });
+
+  it('a subscribed consumer whose topic is gone stops resubscribing: receive rejects with TopicNotFound', async () => {
+    let subscribes = 0;
+    const b = await broker((command, c) => {
+      if (command.type === CommandType.SUBSCRIBE && ++subscribes > 1) {
+        const code = PULSAR_SERVER_ERROR_NAMES.indexOf('TopicNotFound');
+        c.send(CommandType.ERROR, { requestId: (command.subscribe as { requestId: number }).requestId, error: code, message: 'deleted' });
+        return true;
+      }
+      if (command.type === CommandType.FLOW && subscribes === 1) {
+        c.socket.destroy();
+        return true;
+      }
+      return false;
+    });
+    const pulsar = client(b);
+    const consumer = await pulsar.subscribe({ topic: TOPIC, subscription: 's' });
+    const err = await consumer.receive().catch((e: unknown) => e);
+    assert.ok(err instanceof PulsarServerError && err.serverError === 'TopicNotFound', String(err));
+    assert.equal(subscribes, 2);
+  });
+
   it('a producer whose connection drops reconnects and resends the unconfirmed message with its sequence id', async () => {
     let sends = 0;
     const b = await broker((command, c) => {
