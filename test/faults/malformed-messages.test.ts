@@ -87,7 +87,7 @@ function sqlBackend(name: string, make: () => Knex): Backend {
         },
         close: async () => {
           await store.close();
-          for (const t of ['outbox', 'outbox_partitions', 'inbox', 'dead_letters', 'schema', 'state']) {
+          for (const t of ['outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema', 'state']) {
             await knex.schema.dropTableIfExists(`${prefix}${t}`);
           }
           await knex.destroy();
