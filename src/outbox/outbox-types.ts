@@ -141,6 +141,73 @@ export interface OutboxRecordStore<H> {
 }
 
 /**
+ * One partition's lease in a group of workers that share partitions (the
+ * relays of one relay id, the workers of one pipeline consumer): who owns
+ * the partition now, until when, and under which epoch.
+ */
+export interface PartitionLease {
+  /** The group of workers, e.g. `relay/<relayId>` or `pipeline/<consumer>`. */
+  readonly group: string;
+  readonly partition: number;
+  /** The worker instance holding it; `''` once released. */
+  readonly owner: string;
+  /**
+   * Grows by one each time the partition goes to an owner that did not hold
+   * it (a new one, or any after a release): work done under an older epoch
+   * belongs to a former owner.
+   */
+  readonly epoch: number;
+  /** When it lapses unless renewed, epoch milliseconds of the clock of the worker that took or renewed it. */
+  readonly expiresAt: number;
+}
+
+/** A live worker of a lease group, as {@link PartitionLeaseStore.heartbeat} reports it. */
+export interface LeaseMember {
+  readonly owner: string;
+  /** When it counts as gone unless it beats again, epoch milliseconds. */
+  readonly expiresAt: number;
+}
+
+/** A worker asking for, or renewing, a partition's lease for `ttlMs` from now. */
+export interface LeaseRequest {
+  readonly group: string;
+  readonly partition: number;
+  readonly owner: string;
+  readonly ttlMs: number;
+}
+
+/**
+ * The lease role of a store: the workers of a group (relays sharing a relay
+ * id, pipeline workers sharing a consumer name) split the partitions between
+ * them through leases in the database, so each partition has one owner at a
+ * time and moves when its owner dies or another joins. Clocks of the workers
+ * must agree far better than the leases' time to live.
+ */
+export interface PartitionLeaseStore {
+  /**
+   * Records `owner` as a live member of `group` until `ttlMs` from now,
+   * forgets members whose time has passed, and returns the live members
+   * (this one included), sorted by owner.
+   */
+  heartbeat(member: { readonly group: string; readonly owner: string; readonly ttlMs: number }): Promise<LeaseMember[]>;
+  /**
+   * Takes or renews a partition's lease for `ttlMs` from now: it succeeds
+   * when the partition has no lease, its lease lapsed or was released, or
+   * `owner` holds it already. Returns the lease (its epoch unchanged on a
+   * renewal by the same owner, one higher when the owner changes), or
+   * undefined while another owner holds it. Atomic: two workers asking at
+   * once never both succeed.
+   */
+  acquireLease(request: LeaseRequest): Promise<PartitionLease | undefined>;
+  /** Gives a lease up at once if `owner` still holds it under `epoch`; true when it did. */
+  releaseLease(lease: Pick<PartitionLease, 'group' | 'partition' | 'owner' | 'epoch'>): Promise<boolean>;
+  /** Removes `owner` from `group`'s members and releases every lease it holds (a clean shutdown). */
+  leaveGroup(member: { readonly group: string; readonly owner: string }): Promise<void>;
+  /** The leases of one group, or of every group, sorted by group then partition; released and lapsed ones included. */
+  leases(group?: string): Promise<PartitionLease[]>;
+}
+
+/**
  * The inbox role of a store: each consumer's next offset per source
  * partition, moved in the transaction that commits the effects of the
  * messages before it. What {@link pipeline} reads and moves.
@@ -164,7 +231,9 @@ export interface DeadLetterStore<H> {
  * Where the outbox, inbox and dead letters live: a SQL database, MongoDB or
  * the memory store, in all three roles. `H` is the handle of the database's
  * transactions. A {@link pipeline} takes a whole OutboxStore (it publishes
- * through the outbox too); Outbox and OutboxRelay take only the outbox role.
+ * through the outbox too); Outbox and OutboxRelay take only the outbox role
+ * (a relay uses the lease role too when the store has it, to share the
+ * partitions with the other relays of its relay id).
  */
 export interface OutboxStore<H> extends OutboxRecordStore<H>, InboxStore<H>, DeadLetterStore<H> {}
 
