@@ -327,4 +327,101 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
     }
     assert.deepEqual((await (await reader(t)).caughtUp()).values(), []);
   });
+
+  describe('a pool of transactional producers (transactionalIdPrefix, poolSize)', () => {
+    const pool = (prefix: string, poolSize: number, k: KafkaLike = kafka) => {
+      const ctx = kafkaTransactions(k, { transactionalIdPrefix: prefix, poolSize });
+      closers.push(() => ctx.close());
+      return ctx;
+    };
+
+    it('runs poolSize transactions at once, each on its own id, and a further one waits for a free producer', async () => {
+      const t = await topic('pool-concurrent');
+      const prefix = uniqueName('pool');
+      const ctx = pool(prefix, 4);
+      assert.deepEqual(ctx.transactionalIds, [0, 1, 2, 3].map((i) => `${prefix}-${i}`));
+      // Four units that each wait until all four are open at the same time: with fewer producers they could not.
+      let open = 0;
+      let allOpen!: () => void;
+      const together = new Promise<void>((resolve) => (allOpen = resolve));
+      const ids: string[] = [];
+      const fifthBegan: string[] = [];
+      const units = [0, 1, 2, 3].map((i) =>
+        ctx.withTransaction(async (tx) => {
+          ids.push(tx.handle.transactionalId);
+          await tx.handle.send({ topic: t, messages: [{ key: `k${i}`, value: `v${i}` }] });
+          if (++open === 4) allOpen();
+          await together;
+          // The fifth unit cannot have begun while all four producers are held.
+          assert.deepEqual(fifthBegan, []);
+        }),
+      );
+      await waitUntil(() => open >= 1, 30_000, 'the first pooled unit to open');
+      const fifth = ctx.withTransaction(async (tx) => {
+        fifthBegan.push(tx.handle.transactionalId);
+        await tx.handle.send({ topic: t, messages: [{ key: 'k4', value: 'v4' }] });
+      });
+      await Promise.all(units);
+      await fifth;
+      assert.deepEqual([...ids].sort(), [...ctx.transactionalIds].sort());
+      assert.equal(fifthBegan.length, 1);
+      assert.ok(ctx.transactionalIds.includes(fifthBegan[0] as string));
+      assert.deepEqual((await (await reader(t)).caughtUp()).values().sort(), ['v0', 'v1', 'v2', 'v3', 'v4']);
+    });
+
+    it('a restarted process with the same prefix fences every producer of its predecessor at its first transaction, used or not', async () => {
+      const t = await topic('pool-restart');
+      const prefix = uniqueName('pool-restart');
+      const before = pool(prefix, 3);
+      // The predecessor holds all three producers with open transactions that sent something.
+      const open = await Promise.all([0, 1, 2].map(() => before.begin()));
+      for (const [i, tx] of open.entries()) await tx.handle.send({ topic: t, messages: [{ value: `zombie-${i}` }] });
+      assert.deepEqual(open.map((tx) => tx.handle.transactionalId).sort(), [...before.transactionalIds].sort());
+
+      // The restart runs in another process: another Kafka instance, as two processes would have.
+      const restarted = pool(prefix, 3, makeKafka(brokers ?? '', 'txkit-kafka-tests-restarted'));
+      // One transaction on one producer: every id of the pool is fenced all the same.
+      await restarted.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ value: 'restarted' }] }));
+      for (const tx of open) {
+        const err = await rejection(tx.commit());
+        assert.ok(err instanceof FencedError, `expected FencedError for ${tx.handle.transactionalId}, got ${String(err)}`);
+      }
+      const refused = await rejection(before.withTransaction(async () => undefined));
+      assert.ok(refused instanceof FencedError, 'the fenced pool refuses new transactions');
+      assert.deepEqual((await (await reader(t)).caughtUp()).values(), ['restarted']);
+    });
+
+    it('refuses a second live pool with the same prefix on one Kafka instance until the first is closed', async () => {
+      const prefix = uniqueName('pool-dup');
+      const first = pool(prefix, 2);
+      const err = (() => {
+        try {
+          kafkaTransactions(kafka, { transactionalIdPrefix: prefix, poolSize: 2 });
+        } catch (e) {
+          return e;
+        }
+        return undefined;
+      })();
+      assert.ok(err instanceof ConfigError, `expected ConfigError, got ${String(err)}`);
+      assert.match(err.message, /in use by another live context/);
+      await first.close();
+      const second = pool(prefix, 2);
+      await second.withTransaction(async (tx) => assert.ok(second.transactionalIds.includes(tx.handle.transactionalId)));
+    });
+
+    it('bad pool options fail with ConfigError that names the fix', () => {
+      const cases: [() => unknown, RegExp][] = [
+        [() => kafkaTransactions(kafka, { transactionalId: 'x', transactionalIdPrefix: 'y' }), /not both/],
+        [() => kafkaTransactions(kafka, { transactionalId: 'x', poolSize: 2 }), /needs transactionalIdPrefix/],
+        [() => kafkaTransactions(kafka, { transactionalIdPrefix: 'x', poolSize: 0 }), /poolSize must be a whole number/],
+        [() => kafkaTransactions(kafka, { transactionalIdPrefix: 'x', poolSize: 1.5 }), /poolSize must be a whole number/],
+        [() => kafkaTransactions(kafka, { transactionalIdPrefix: 'x', poolSize: 5000 }), /poolSize must be a whole number/],
+        [() => kafkaTransactions(kafka, { transactionalIdPrefix: '' }), /non-empty string/],
+        [() => kafkaTransactions(kafka, {} as never), /transactionalIdPrefix with poolSize/],
+      ];
+      for (const [make, message] of cases) {
+        assert.throws(make, (err: unknown) => err instanceof ConfigError && message.test(err.message));
+      }
+    });
+  });
 });

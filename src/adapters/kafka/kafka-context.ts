@@ -16,9 +16,27 @@ export interface KafkaTransactionsOptions<K extends KafkaLike = KafkaLike> exten
   client?: KafkaClientFlavor;
   /**
    * The producer's transactional.id: stable per logical producer (e.g. per
-   * service instance), so a restarted instance fences its zombie. Required.
+   * service instance), so a restarted instance fences its zombie. Give this
+   * or `transactionalIdPrefix`, not both.
    */
-  transactionalId: string;
+  transactionalId?: string;
+  /**
+   * Runs a pool of `poolSize` transactional producers with the ids
+   * `<prefix>-0` .. `<prefix>-<poolSize - 1>`, so that many transactions run
+   * at once. The prefix names one process: stable across its restarts (the
+   * restarted process fences its predecessor's producers when its first
+   * transaction begins) and never shared by two live processes, which would
+   * fence each other. Two live contexts of one Kafka instance with the same
+   * prefix are refused. Give this or `transactionalId`, not both.
+   */
+  transactionalIdPrefix?: string;
+  /**
+   * Producers of the pool, i.e. transactions that run at once; more wait
+   * for a free one, first come first served. Keep it the same across
+   * restarts of a process: a smaller pool leaves the ids above it unfenced.
+   * @default 1
+   */
+  poolSize?: number;
   /**
    * Further kafkajs producer config (e.g. `transactionTimeout`, `retry`).
    * txkit always sets `transactionalId`, `idempotent: true` and
@@ -28,25 +46,42 @@ export interface KafkaTransactionsOptions<K extends KafkaLike = KafkaLike> exten
   producer?: KafkaProducerExtraConfig<K>;
 }
 
-/** A Kafka transaction context: one transactional producer, transactions run one at a time. */
-export type KafkaTransactionContext = TransactionContext<KafkaTxHandle> & { readonly transactionalId: string };
+/** A Kafka transaction context: one transactional producer per transaction running at once (one, or a pool). */
+export type KafkaTransactionContext = TransactionContext<KafkaTxHandle> & {
+  /** The first transactional.id of the context (with one producer, its only one). */
+  readonly transactionalId: string;
+  /** Every transactional.id of the context, one per producer of the pool. */
+  readonly transactionalIds: readonly string[];
+};
+
+/** Prefixes of the live pooled contexts, per Kafka instance. */
+const livePrefixes = new WeakMap<object, Set<string>>();
+
+/** Longest transactional.id txkit makes (Kafka keeps ids as short strings; the pool suffix is added to the prefix). */
+const MAX_ID_LENGTH = 249;
 
 /** Where a context made by kafkaTransactions keeps its client flavour, for transactionalConsumer. */
 const KAFKA_CLIENT: unique symbol = Symbol('txkit.kafka.client');
 
 /**
- * A transaction context on one kafkajs transactional producer. Transactions
- * of this context run one after another (Kafka allows one open transaction
- * per producer): concurrent `withTransaction` calls from separate async flows
- * queue and each gets its turn. The producer is created and connected at the
- * first transaction, and rebuilt after a failed request. There are no
+ * A transaction context on kafkajs transactional producers: one
+ * (`transactionalId`), or a pool of `poolSize` (`transactionalIdPrefix`).
+ * Kafka allows one open transaction per producer, so as many transactions
+ * run at once as the context has producers: further concurrent
+ * `withTransaction` calls from separate async flows queue and each gets its
+ * turn on the next producer to become free. The producer is created and connected at the
+ * first transaction (every producer of a pool then, so the first
+ * transaction fences the zombies of every id), and rebuilt after a failed request. There are no
  * savepoints, and a second transaction begun inside a running one of the same
  * context throws TransactionPropagationError. When another producer takes
- * over the transactional.id the context is fenced: FencedError, and it
- * refuses new transactions. `close()` disconnects the producer.
- * @throws ConfigError when `kafka` has no `producer()`, `transactionalId` is
- *   missing or empty, or the producer config contradicts a transactional
- *   producer (`idempotent: false`, `maxInFlightRequests` other than 1).
+ * over one of its transactional.ids the context is fenced: FencedError, and it
+ * refuses new transactions. `close()` disconnects the producers.
+ * @throws ConfigError when `kafka` has no `producer()`, neither or both of
+ *   `transactionalId` and `transactionalIdPrefix` are given, `poolSize` is not
+ *   a positive whole number (or above 1 without a prefix), the prefix is in
+ *   use by another live context of the same Kafka instance, or the producer
+ *   config contradicts a transactional producer (`idempotent: false`,
+ *   `maxInFlightRequests` other than 1).
  * @example
  * ```ts
  * import { kafkaTransactions } from 'txkit/kafka';
@@ -58,6 +93,9 @@ const KAFKA_CLIENT: unique symbol = Symbol('txkit.kafka.client');
  *   await tx.handle.send({ topic: 'audit', messages: [{ value: 'o-1 created' }] });
  * }); // both committed, or neither visible to read_committed consumers
  * await ctx.close();
+ *
+ * // Eight transactions at once, e.g. for concurrent HTTP handlers; one prefix per process.
+ * const pooled = kafkaTransactions(kafka, { transactionalIdPrefix: `orders-${podName}`, poolSize: 8 });
  * ```
  */
 export function kafkaTransactions<K extends KafkaLike>(kafka: K, options: KafkaTransactionsOptions<K>): KafkaTransactionContext {
@@ -71,23 +109,72 @@ export function kafkaTransactions<K extends KafkaLike>(kafka: K, options: KafkaT
       backend: 'kafka',
     });
   }
-  const { transactionalId, producer = {}, client = 'kafkajs', ...contextOptions } = options;
+  const { transactionalId, transactionalIdPrefix, poolSize, producer = {}, client = 'kafkajs', ...contextOptions } = options;
   if (client !== 'kafkajs' && client !== 'confluent') {
     throw new ConfigError(`kafkaTransactions: client must be 'kafkajs' or 'confluent', got ${JSON.stringify(client)}`, { backend: 'kafka' });
+  }
+  const ids = transactionalIdsOf(transactionalId, transactionalIdPrefix, poolSize);
+  const configs = ids.map((id) => ({
+    transactionalId: id,
+    config: client === 'kafkajs' ? producerConfig(id, producer as KafkaProducerConfigLike) : confluentProducerConfig(id, producer as ConfluentProducerConfig),
+  }));
+  let release: (() => void) | undefined;
+  if (transactionalIdPrefix !== undefined) {
+    const live = livePrefixes.get(kafka) ?? new Set<string>();
+    if (live.has(transactionalIdPrefix)) {
+      throw new ConfigError(
+        `kafkaTransactions: transactionalIdPrefix '${transactionalIdPrefix}' is in use by another live context of this Kafka instance; ` +
+          'two pools with one prefix fence each other. Close the other context first, or give each its own prefix',
+        { backend: 'kafka' },
+      );
+    }
+    livePrefixes.set(kafka, live.add(transactionalIdPrefix));
+    release = () => void live.delete(transactionalIdPrefix);
+  }
+  const driver = new KafkaDriver(kafka, configs, client, release);
+  return createTransactionContext(driver, contextOptions, {
+    transactionalId: driver.transactionalId,
+    transactionalIds: driver.transactionalIds,
+    [KAFKA_CLIENT]: client,
+  });
+}
+
+/** The transactional.ids of a context: the one given, or `<prefix>-0..<prefix>-<poolSize - 1>`. */
+function transactionalIdsOf(transactionalId: unknown, prefix: unknown, poolSize: unknown): string[] {
+  const size = poolSize ?? 1;
+  if (typeof size !== 'number' || !Number.isInteger(size) || size < 1 || size > 1024) {
+    throw new ConfigError(`kafkaTransactions: poolSize must be a whole number of producers from 1 to 1024, got ${JSON.stringify(poolSize)}`, {
+      backend: 'kafka',
+    });
+  }
+  if (transactionalId !== undefined && prefix !== undefined) {
+    throw new ConfigError('kafkaTransactions takes transactionalId (one producer) or transactionalIdPrefix (a pool), not both', { backend: 'kafka' });
+  }
+  if (prefix !== undefined) {
+    if (typeof prefix !== 'string' || prefix.trim() === '' || prefix.length + 1 + String(size - 1).length > MAX_ID_LENGTH) {
+      throw new ConfigError(
+        `kafkaTransactions needs transactionalIdPrefix as a non-empty string of at most ${MAX_ID_LENGTH - 5} characters, got ${JSON.stringify(prefix)}; ` +
+          "one per process, stable across its restarts, e.g. 'orders-' plus the pod name",
+        { backend: 'kafka' },
+      );
+    }
+    return Array.from({ length: size }, (_, i) => `${prefix}-${i}`);
   }
   if (typeof transactionalId !== 'string' || transactionalId.trim() === '') {
     throw new ConfigError(
       `kafkaTransactions needs a non-empty transactionalId string, got ${JSON.stringify(transactionalId)}; ` +
-        'use one stable id per producing instance so a restarted instance fences its predecessor',
+        'use one stable id per producing instance so a restarted instance fences its predecessor ' +
+        '(or transactionalIdPrefix with poolSize for a pool of producers)',
       { backend: 'kafka' },
     );
   }
-  const config =
-    client === 'kafkajs'
-      ? producerConfig(transactionalId, producer as KafkaProducerConfigLike)
-      : confluentProducerConfig(transactionalId, producer as ConfluentProducerConfig);
-  const driver = new KafkaDriver(kafka, transactionalId, config, client);
-  return createTransactionContext(driver, contextOptions, { transactionalId, [KAFKA_CLIENT]: client });
+  if (size !== 1) {
+    throw new ConfigError(
+      `kafkaTransactions: poolSize ${size} needs transactionalIdPrefix (the pool's ids are <prefix>-0..<prefix>-${size - 1}), not transactionalId`,
+      { backend: 'kafka' },
+    );
+  }
+  return [transactionalId];
 }
 
 /** The client flavour of a context made by kafkaTransactions, or undefined for any other value. */

@@ -39,8 +39,19 @@ import type {
 const ADD_OFFSETS_RETRIES = 10;
 const ENDED_STATES: ReadonlySet<string> = new Set(['committed', 'aborted', 'failed']);
 
+/** One transactional.id of the context, with its producer and whether a transaction holds it. */
+interface Lane {
+  readonly transactionalId: string;
+  readonly config: KafkaProducerConfigLike;
+  slot: ProducerSlot | undefined;
+  building: Promise<ProducerSlot> | undefined;
+  /** A transaction runs on it (Kafka allows one open transaction per producer). */
+  held: boolean;
+}
+
 /** One kafkajs producer; replaced ("rebuilt") after any of its requests failed. */
 interface ProducerSlot {
+  readonly lane: Lane;
   readonly producer: KafkaProducerLike;
   /** Its state may be off (stuck EndTxn, sequence numbers after a failed send): the next transaction uses a new producer. */
   broken: boolean;
@@ -49,37 +60,49 @@ interface ProducerSlot {
 }
 
 interface Waiter {
-  resolve(): void;
+  resolve(lane: Lane): void;
   reject(err: unknown): void;
 }
 
 /**
- * The Kafka TransactionDriver. It serializes transactions on its one
- * producer, rebuilds the producer after a failed request (InitProducerId on
- * the new producer bumps the epoch and lets the coordinator finish or abort
- * whatever the old one left open, as Java's epoch bump of KIP-360 does), and
- * turns kafkajs errors into txkit errors.
+ * The Kafka TransactionDriver. It runs transactions on a fixed set of
+ * transactional producers (one, or a pool of `prefix-0..prefix-N-1`), one
+ * transaction per producer at a time, handing each new transaction the
+ * first free producer and queueing it when all are busy; it rebuilds a
+ * producer after a failed request (InitProducerId on the new producer bumps
+ * the epoch and lets the coordinator finish or abort whatever the old one
+ * left open, as Java's epoch bump of KIP-360 does), and turns kafkajs errors
+ * into txkit errors.
  */
 export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   readonly backend = 'kafka' as const;
   /** Kafka transactions take only the core's options (timeoutMs, signal): any other key is a mistake. */
   readonly optionKeys: readonly string[] = [];
+  /** The first (without a pool, the only) transactional.id. */
   readonly transactionalId: string;
+  readonly transactionalIds: readonly string[];
   readonly client: KafkaClientFlavor;
   readonly #kafka: KafkaLike;
-  readonly #config: KafkaProducerConfigLike;
-  #slot: ProducerSlot | undefined;
-  #building: Promise<ProducerSlot> | undefined;
-  #held = false;
+  readonly #lanes: readonly Lane[];
+  /** Every producer connected once (InitProducerId fences predecessors of every id): the first begin waits for it. */
+  #started: Promise<void> | undefined;
   readonly #waiters: Waiter[] = [];
   #fenced: FencedError | undefined;
   #closed = false;
+  readonly #onClose: (() => void) | undefined;
 
-  constructor(kafka: KafkaLike, transactionalId: string, config: KafkaProducerConfigLike, client: KafkaClientFlavor) {
+  /**
+   * @param ids the transactional.ids with their producer config, one per producer of the pool
+   * @param onClose called once by close(), e.g. to free the ids for another context
+   */
+  constructor(kafka: KafkaLike, ids: readonly { transactionalId: string; config: KafkaProducerConfigLike }[], client: KafkaClientFlavor, onClose?: () => void) {
+    if (ids.length === 0) throw new ConfigError('a kafka transaction context needs at least one transactional.id', { backend: 'kafka' });
     this.#kafka = kafka;
     this.client = client;
-    this.transactionalId = transactionalId;
-    this.#config = config;
+    this.#lanes = ids.map(({ transactionalId, config }) => ({ transactionalId, config, slot: undefined, building: undefined, held: false }));
+    this.transactionalIds = Object.freeze(this.#lanes.map((l) => l.transactionalId));
+    this.transactionalId = this.transactionalIds[0] as string;
+    this.#onClose = onClose;
   }
 
   classify = classifyKafkaError;
@@ -87,43 +110,49 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   async begin(_options: object, signal: AbortSignal, info: DriverBeginInfo<KafkaTxHandle>): Promise<DriverTransaction<KafkaTxHandle>> {
     const { ambient } = info;
     if (ambient !== undefined && !ENDED_STATES.has(ambient.state)) {
-      // Waiting for the producer would wait for the very transaction this flow is running in.
+      // Waiting for a producer could wait for the very transaction this flow is running in.
       throw new TransactionPropagationError(
-        `a second kafka transaction cannot begin inside transaction ${ambient.id}: one transactional producer ` +
-          `(transactional.id '${this.transactionalId}') runs one transaction at a time. Use propagation 'required' ` +
+        `a second kafka transaction cannot begin inside transaction ${ambient.id} of the same context (transactional.id ` +
+          `'${ambient.handle.transactionalId}'): a transactional producer runs one transaction at a time. Use propagation 'required' ` +
           "to join it, or a second kafkaTransactions context with its own transactionalId for an independent one",
         { backend: 'kafka' },
       );
     }
     this.#assertUsable();
-    await this.#acquire(signal);
+    const lane = await this.#acquire(signal);
     let slot: ProducerSlot | undefined;
     try {
       this.#assertUsable();
-      slot = await this.#ready();
+      await this.#start();
+      slot = await this.#ready(lane);
       const native = await slot.producer.transaction();
       return new KafkaTransaction(this, slot, native);
     } catch (err) {
-      this.release();
+      this.release(lane);
       throw this.failed(err, 'begin', slot);
     }
   }
 
   async close(): Promise<void> {
+    if (!this.#closed) this.#onClose?.();
     this.#closed = true;
-    const closed = new TransactionStateError('the kafka transaction context was closed while this begin waited for the producer', {
+    const closed = new TransactionStateError('the kafka transaction context was closed while this begin waited for a producer', {
       backend: 'kafka',
       code: 'CONTEXT_CLOSED',
     });
     for (const w of this.#waiters.splice(0)) w.reject(closed);
-    const slot = this.#slot ?? (await this.#building?.catch(() => undefined));
-    this.#slot = undefined;
-    await slot?.producer.disconnect().catch(() => undefined);
+    await Promise.all(
+      this.#lanes.map(async (lane) => {
+        const slot = lane.slot ?? (await lane.building?.catch(() => undefined));
+        lane.slot = undefined;
+        await slot?.producer.disconnect().catch(() => undefined);
+      }),
+    );
   }
 
   /** @internal a failed request: mark the producer for rebuild (or the context fenced) and translate the error. */
   failed(err: unknown, operation: KafkaOperation, slot: ProducerSlot | undefined): unknown {
-    const translated = translateKafkaError(err, operation, this.transactionalId);
+    const translated = translateKafkaError(err, operation, slot?.lane.transactionalId ?? this.transactionalId);
     // A producer this context replaced: a request of it still in flight (a send the callback did not
     // await) meets the new producer's epoch, which fences the old producer, not this context.
     if (translated instanceof FencedError) {
@@ -134,15 +163,16 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
     return translated;
   }
 
+  /** True once another producer took over one of this context's transactional.ids: it refuses new transactions. */
   get fenced(): boolean {
     return this.#fenced !== undefined;
   }
 
-  /** @internal ends the turn of the transaction holding the producer. */
-  release(): void {
+  /** @internal ends the turn of the transaction holding `lane`'s producer. */
+  release(lane: Lane): void {
     const next = this.#waiters.shift();
-    if (next !== undefined) next.resolve();
-    else this.#held = false;
+    if (next !== undefined) next.resolve(lane);
+    else lane.held = false;
   }
 
   /**
@@ -150,8 +180,8 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
    * makes the coordinator abort (or finish committing) what the old one left
    * open, so read_committed consumers are not held up until transactionTimeout.
    */
-  async rebuildNow(): Promise<void> {
-    const slot = await this.#ready();
+  async rebuildNow(lane: Lane): Promise<void> {
+    const slot = await this.#ready(lane);
     const tx = await slot.producer.transaction();
     await tx.abort();
   }
@@ -159,7 +189,7 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   #assertUsable(): void {
     if (this.#fenced !== undefined) {
       throw new FencedError(
-        `this kafka context (transactional.id '${this.transactionalId}') was fenced and refuses new transactions: ` +
+        `this kafka context (transactional.id${this.#lanes.length > 1 ? 's' : ''} ${describeIds(this.transactionalIds)}) was fenced and refuses new transactions: ` +
           `${this.#fenced.message}`,
         { backend: 'kafka', cause: this.#fenced.cause },
       );
@@ -169,17 +199,35 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
     }
   }
 
-  /** First in, first served; a caller's signal takes it out of the queue. */
-  #acquire(signal: AbortSignal): Promise<void> {
-    if (!this.#held) {
-      this.#held = true;
-      return Promise.resolve();
+  /**
+   * Connects every producer of the pool once, before the first transaction:
+   * each InitProducerId fences a predecessor of its id (a zombie of an
+   * earlier run of this process), whichever ids this run goes on to use.
+   */
+  #start(): Promise<void> {
+    this.#started ??= Promise.all(this.#lanes.map((lane) => this.#ready(lane))).then(
+      () => undefined,
+      (err: unknown) => {
+        // Tried again by the next begin; the producers that connected stay.
+        this.#started = undefined;
+        throw err;
+      },
+    );
+    return this.#started;
+  }
+
+  /** The first free producer, or the next one to end its turn (first in, first served); a caller's signal takes it out of the queue. */
+  #acquire(signal: AbortSignal): Promise<Lane> {
+    const free = this.#lanes.find((lane) => !lane.held);
+    if (free !== undefined) {
+      free.held = true;
+      return Promise.resolve(free);
     }
-    return new Promise<void>((resolve, reject) => {
+    return new Promise<Lane>((resolve, reject) => {
       const waiter: Waiter = {
-        resolve: () => {
+        resolve: (lane) => {
           signal.removeEventListener('abort', onAbort);
-          resolve();
+          resolve(lane);
         },
         reject: (err) => {
           signal.removeEventListener('abort', onAbort);
@@ -190,7 +238,7 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
         const i = this.#waiters.indexOf(waiter);
         if (i >= 0) this.#waiters.splice(i, 1);
         reject(
-          new TransactionAbortedError("the kafka transaction was cancelled by the caller's AbortSignal while begin waited for the producer", {
+          new TransactionAbortedError("the kafka transaction was cancelled by the caller's AbortSignal while begin waited for a producer", {
             backend: 'kafka',
             cause: signal.reason,
           }),
@@ -201,19 +249,19 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
     });
   }
 
-  /** The current producer, or a new connected one in place of a broken one. */
-  async #ready(): Promise<ProducerSlot> {
-    const current = this.#slot;
+  /** The lane's current producer, or a new connected one in place of a broken one. */
+  async #ready(lane: Lane): Promise<ProducerSlot> {
+    const current = lane.slot;
     if (current !== undefined && !current.broken) return current;
-    this.#building ??= (async () => {
-      this.#slot = undefined;
+    lane.building ??= (async () => {
+      lane.slot = undefined;
       if (current !== undefined) {
         current.replaced = true;
         await current.producer.disconnect().catch(() => undefined);
       }
       let producer: KafkaProducerLike;
       try {
-        producer = this.#kafka.producer({ ...this.#config });
+        producer = this.#kafka.producer({ ...lane.config });
       } catch (err) {
         if (this.client === 'kafkajs' && /kafkaJS block/.test(String((err as Error)?.message))) {
           throw new ConfigError(
@@ -224,18 +272,23 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
         throw err;
       }
       await producer.connect();
-      const slot: ProducerSlot = { producer, broken: false };
+      const slot: ProducerSlot = { lane, producer, broken: false };
       if (this.#closed) {
         await producer.disconnect().catch(() => undefined);
         throw new TransactionStateError('the kafka transaction context was closed', { backend: 'kafka', code: 'CONTEXT_CLOSED' });
       }
-      this.#slot = slot;
+      lane.slot = slot;
       return slot;
     })().finally(() => {
-      this.#building = undefined;
+      lane.building = undefined;
     });
-    return this.#building;
+    return lane.building;
   }
+}
+
+/** `'a'`, or `'a-0'..'a-7'` for a pool. */
+function describeIds(ids: readonly string[]): string {
+  return ids.length === 1 ? `'${ids[0]}'` : `'${ids[0]}'..'${ids.at(-1)}'`;
 }
 
 type Ending = 'committed' | 'rolled back' | 'ended with an unknown outcome';
@@ -261,7 +314,7 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
     this.#slot = slot;
     this.#native = native;
     this.handle = Object.freeze({
-      transactionalId: driver.transactionalId,
+      transactionalId: slot.lane.transactionalId,
       send: async (request: SendRequest): Promise<RecordMetadata[]> => {
         this.#assertOpen('send');
         validateSendRequest(request, 'kafka');
@@ -326,7 +379,7 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
       if (this.#driver.fenced) return; // The producer that fenced us aborts this transaction.
       if (this.#inflight > 0) this.#slot.broken = true;
       if (this.#slot.broken) {
-        await this.#driver.rebuildNow();
+        await this.#driver.rebuildNow(this.#slot.lane);
       } else {
         await this.#native.abort();
       }
@@ -353,14 +406,14 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
   #end(how: Ending): void {
     if (this.#guard.ended !== undefined) return;
     this.#guard.ended = how;
-    this.#driver.release();
+    this.#driver.release(this.#slot.lane);
   }
 
   #assertOpen(method: string): void {
     this.#guard.assertOpen(method);
     if (this.#driver.fenced) {
       throw new FencedError(
-        `${method}() is not allowed: the kafka producer (transactional.id '${this.#driver.transactionalId}') was fenced by a newer one`,
+        `${method}() is not allowed: the kafka producer (transactional.id '${this.#slot.lane.transactionalId}') was fenced by a newer one`,
         { backend: 'kafka' },
       );
     }
