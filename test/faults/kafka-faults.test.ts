@@ -300,6 +300,62 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     });
   }, 180_000);
 
+  it('per-partition producers: a copier frozen past its session timeout while another instance of the group takes its partitions commits nothing for them', async () => {
+    const TOTAL = 3_000;
+    const PARTITIONS = 3;
+    const input = uniqueName('pp-zombie-in');
+    const output = uniqueName('pp-zombie-out');
+    await createTopics(admin, [input, output], PARTITIONS);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const expected = Array.from({ length: TOTAL }, (_, i) => `${i % PARTITIONS}:${Math.floor(i / PARTITIONS)}`);
+    for (let p = 0; p < PARTITIONS; p++) {
+      const values = expected.filter((v) => v.startsWith(`${p}:`));
+      for (let i = 0; i < values.length; i += 25) {
+        await producer.send({ topic: input, messages: values.slice(i, i + 25).map((value) => ({ key: value, value, partition: p })) });
+      }
+    }
+    await producer.disconnect();
+    // Two instances of one group, as a deployment runs them: one prefix for the group, a producer per input partition.
+    const env = { COPIER_BROKERS: k.brokers, COPIER_INPUT: input, COPIER_OUTPUT: output, COPIER_GROUP: uniqueName('pp-zombie-group'), COPIER_TRANSACTIONAL_ID_PREFIX: uniqueName('pp-copier') };
+    const zombie = spawnWorker(ZOMBIE, env);
+    children.push(zombie);
+    await waitUntil('the first instance to commit a fifth of the input', () => zombie.committed >= TOTAL / 5 || !alive(zombie), 120_000);
+    assert.ok(alive(zombie), 'the first instance runs');
+    zombie.proc.send({ type: 'freeze' });
+    await waitUntil('the first instance to be stopped by SIGSTOP', () => processState(zombie.proc.pid as number) === 'T', 10_000);
+    const frozenAt = zombie.committed;
+
+    // A second instance joins; once the frozen one's session times out it is assigned every partition, fences
+    // each partition's producer, reads the committed offsets again and copies the rest.
+    const other = spawnWorker(COPIER, env);
+    children.push(other);
+    const reader = await TopicReader.open(kafka, output);
+    readers.push(reader);
+    await waitUntil('the other instance to copy the whole input', () => reader.records.length >= TOTAL || !alive(other), 120_000);
+    assert.ok(alive(other), 'the other instance runs');
+
+    // The frozen instance resumes inside its open transaction and tries to commit it.
+    zombie.proc.kill('SIGCONT');
+    await waitUntil('the resumed instance to have its open transaction refused', () => zombie.messages.some((m) => m.type === 'fenced-batches') || !alive(zombie), 60_000);
+    assert.ok(alive(zombie), 'a fence costs the resumed instance the partition, not its life: it rejoins the group');
+    assert.equal(zombie.messages.filter((m) => m.type === 'frozen-committed').length, 0, 'the transaction open across the freeze never committed');
+    other.proc.kill('SIGTERM');
+    zombie.proc.kill('SIGKILL');
+    await Promise.all([other.exited, zombie.exited]);
+    await reader.caughtUp();
+    const t = tally(expected, reader.records.map((r) => r.value ?? ''));
+    assert.deepEqual(t, { duplicates: 0, lost: 0, unexpected: 0 });
+    reportScenario({
+      scenario: 'kafka-zombie-partition-fenced',
+      messages: TOTAL,
+      faults: 1,
+      duplicates: t.duplicates,
+      lost: t.lost,
+      committedBeforeFreeze: frozenAt,
+    });
+  }, 180_000);
+
   it('a kafkaSource whose consumer crashes joining its group waits for kafkajs to restart it: every record once, in order', async () => {
     const N = 300;
     const topic = uniqueName('source-crash');

@@ -11,9 +11,12 @@ const env = (name: string): string => {
 };
 const output = env('COPIER_OUTPUT');
 const kafka = makeKafka(env('COPIER_BROKERS'), `copier-${process.pid}`);
-const context = kafkaTransactions(kafka, { transactionalId: env('COPIER_TRANSACTIONAL_ID') });
+// COPIER_TRANSACTIONAL_ID_PREFIX: a producer per input partition, the same prefix in every instance of the group;
+// else one producer with COPIER_TRANSACTIONAL_ID.
+const prefix = process.env['COPIER_TRANSACTIONAL_ID_PREFIX'];
+const context = prefix ? undefined : kafkaTransactions(kafka, { transactionalId: env('COPIER_TRANSACTIONAL_ID') });
 const worker = transactionalConsumer(kafka, {
-  context,
+  ...(context === undefined ? { transactionalIdPrefix: prefix as string } : { context }),
   groupId: env('COPIER_GROUP'),
   topics: [env('COPIER_INPUT')],
   fromBeginning: true,
@@ -38,7 +41,7 @@ process.on('message', (m: { type?: string }) => {
 process.on('SIGTERM', () => {
   void worker
     .stop()
-    .then(() => context.close())
+    .then(() => context?.close())
     .then(() => process.exit(0));
 });
 worker.done.catch((err: unknown) => {

@@ -1,8 +1,11 @@
-import { ConfigError, TransactionStateError } from '../../core/index.js';
+import { ConfigError, FencedError, TransactionStateError } from '../../core/index.js';
 import type { RetryPolicy, Transaction } from '../../core/index.js';
-import { kafkaClientOf } from './kafka-context.js';
+import { kafkaClientOf, kafkaTransactions } from './kafka-context.js';
 import type { KafkaTransactionContext } from './kafka-context.js';
 import type {
+  KafkaLike,
+  KafkaOffsetsAdminLike,
+  KafkaProducerExtraConfig,
   KafkaConsumerExtraConfig,
   KafkaConsumerFactoryLike,
   KafkaConsumerLike,
@@ -27,8 +30,27 @@ export interface TransactionalBatch {
 
 /** Options of {@link transactionalConsumer}. */
 export interface TransactionalConsumerOptions<K extends KafkaConsumerFactoryLike = KafkaConsumerFactoryLike> {
-  /** The context from kafkaTransactions whose producer writes the output and commits the input offsets. Required. */
-  context: KafkaTransactionContext;
+  /**
+   * The context from kafkaTransactions whose producer writes the output and
+   * commits the input offsets of every partition this instance consumes.
+   * Safe against crashes and restarts, not against an instance that stalls
+   * past its session timeout (see `transactionalIdPrefix`). Give this or
+   * `transactionalIdPrefix`.
+   */
+  context?: KafkaTransactionContext;
+  /**
+   * A transactional producer per input partition, with the id
+   * `<prefix>-<topic>-<partition>`, the same on every instance of the group:
+   * whichever instance is assigned a partition fences the producer of its
+   * former owner before it processes a batch there, then reads the
+   * committed offset again, so an instance that stalled (GC pause, network
+   * partition) and lost its partitions in a rebalance can commit nothing
+   * for them. For kafkajs (its TxnOffsetCommit carries no group generation);
+   * needs `kafka` with producer() and admin(). Give this or `context`.
+   */
+  transactionalIdPrefix?: string;
+  /** Config of the per-partition producers (with `transactionalIdPrefix`), as kafkaTransactions takes it. @default {} */
+  producer?: KafkaProducerExtraConfig<KafkaLike>;
   /** The consumer group; its offsets are committed only through transactions. Required. */
   groupId: string;
   /** Input topics. Required, non-empty. */
@@ -57,6 +79,13 @@ export interface TransactionalConsumer {
   readonly done: Promise<void>;
   /** Batches committed so far by this consumer. */
   readonly committedBatches: number;
+  /**
+   * Batches whose transaction was refused because another instance of the
+   * group had taken the partition and fenced its producer (with
+   * `transactionalIdPrefix`): their output never became visible, and the new
+   * owner processes them.
+   */
+  readonly fencedBatches: number;
 }
 
 /** kafkajs consumer events transactionalConsumer follows besides crashes. */
@@ -66,8 +95,10 @@ interface KafkaConsumerEventsLike {
     event: 'consumer.end_batch_process',
     listener: (event: { payload: { topic: string; partition: number; batchSize: number; firstOffset: string | null; lastOffset: string } }) => void,
   ): unknown;
-  /** A rebalance began, or the consumer (re)joined its group: kafkajs reads the committed offsets again. */
-  on(event: 'consumer.rebalancing' | 'consumer.group_join', listener: () => void): unknown;
+  /** A rebalance began: kafkajs reads the committed offsets again after it. */
+  on(event: 'consumer.rebalancing', listener: () => void): unknown;
+  /** The consumer (re)joined its group, with the partitions it was assigned. */
+  on(event: 'consumer.group_join', listener: (event: { payload: { memberAssignment: Record<string, number[]> } }) => void): unknown;
 }
 
 /** A partition's position past a tail of aborted or control records, waiting to be committed. */
@@ -78,6 +109,13 @@ interface SkippedTail {
   offset: string;
   /** The group membership (count of joins and rebalances) the records were read in. */
   membership: number;
+}
+
+/** A partition's producer when each input partition has its own (transactionalIdPrefix). */
+interface PartitionProducer {
+  readonly context: KafkaTransactionContext;
+  /** Its former owner fenced and the committed offset read again since this instance was assigned the partition. */
+  checked: boolean;
 }
 
 /** Group-membership errors from heartbeats: kafkajs rejoins the group itself; the batch's transaction was aborted. */
@@ -94,13 +132,18 @@ const REBALANCE_ERRORS: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 
  * eachBatch (a fetch of aborted records and transaction markers only) are
  * committed past in a transaction of their own, so the group's committed
  * offset reaches the end of the log.
- * @throws ConfigError when `kafka` has no `consumer()`, `context` was not made
- *   by kafkaTransactions, or `groupId`, `topics` or `eachBatch` is missing or invalid.
+ * @throws ConfigError when `kafka` has no `consumer()`, neither or both of
+ *   `context` (made by kafkaTransactions) and `transactionalIdPrefix` are
+ *   given, or `groupId`, `topics` or `eachBatch` is missing or invalid.
+ *
+ * With `transactionalIdPrefix`, each input partition has a transactional
+ * producer of its own, fenced by whichever instance is assigned the
+ * partition next, so an instance that stalled past its session timeout
+ * commits nothing for partitions it lost.
  * @example
  * ```ts
- * const ctx = kafkaTransactions(kafka, { transactionalId: 'enricher-1' });
  * const consumer = transactionalConsumer(kafka, {
- *   context: ctx,
+ *   transactionalIdPrefix: 'enricher', // the same in every instance of the group
  *   groupId: 'enricher',
  *   topics: ['orders'],
  *   eachBatch: async ({ messages, tx }) => {
@@ -125,10 +168,29 @@ export function transactionalConsumer<K extends KafkaConsumerFactoryLike>(
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError('transactionalConsumer(kafka, options) needs { context, groupId, topics, eachBatch }', { backend: 'kafka' });
   }
-  if (kafkaClientOf(options.context) === undefined) {
-    throw new ConfigError('transactionalConsumer needs `context` made by kafkaTransactions(kafka, { transactionalId })', {
+  const { context, transactionalIdPrefix } = options;
+  if (context !== undefined && transactionalIdPrefix !== undefined) {
+    throw new ConfigError('transactionalConsumer takes context (one producer) or transactionalIdPrefix (one per input partition), not both', {
       backend: 'kafka',
     });
+  }
+  if (transactionalIdPrefix !== undefined) {
+    if (typeof transactionalIdPrefix !== 'string' || transactionalIdPrefix.trim() === '') {
+      throw new ConfigError(`transactionalConsumer transactionalIdPrefix must be a non-empty string, got ${JSON.stringify(transactionalIdPrefix)}`, {
+        backend: 'kafka',
+      });
+    }
+    const k = kafka as unknown as Partial<KafkaLike> & { admin?: unknown };
+    if (typeof k.producer !== 'function' || typeof k.admin !== 'function') {
+      throw new ConfigError('transactionalConsumer with transactionalIdPrefix needs the kafkajs Kafka instance (with producer() and admin())', {
+        backend: 'kafka',
+      });
+    }
+  } else if (kafkaClientOf(context) === undefined) {
+    throw new ConfigError(
+      'transactionalConsumer needs `transactionalIdPrefix` (a producer per input partition) or `context` made by kafkaTransactions(kafka, { transactionalId })',
+      { backend: 'kafka' },
+    );
   }
   if (typeof options.groupId !== 'string' || options.groupId === '') {
     throw new ConfigError('transactionalConsumer needs a non-empty groupId', { backend: 'kafka' });
@@ -144,6 +206,7 @@ export function transactionalConsumer<K extends KafkaConsumerFactoryLike>(
 
 class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements TransactionalConsumer {
   committedBatches = 0;
+  fencedBatches = 0;
   readonly done: Promise<void>;
   readonly #kafka: K;
   readonly #options: TransactionalConsumerOptions<K>;
@@ -159,9 +222,11 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
   /** Counts joins and rebalances: a skipped tail read before the latest one is not committed. */
   #membership = 0;
   readonly #skipped = new Map<string, SkippedTail>();
+  /** With transactionalIdPrefix: the producer of each input partition, by `<partition>:<topic>`. */
+  readonly #producers = new Map<string, PartitionProducer>();
 
   constructor(kafka: K, options: TransactionalConsumerOptions<K>) {
-    this.#confluent = kafkaClientOf(options.context) === 'confluent';
+    this.#confluent = options.context !== undefined && kafkaClientOf(options.context) === 'confluent';
     this.#kafka = kafka;
     this.#options = options;
     this.done = new Promise<void>((resolve, reject) => (this.#settle = { resolve, reject }));
@@ -182,7 +247,8 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     try {
       // InitProducerId first: it fences a predecessor with the same transactional.id and lets the
       // coordinator finish its open transaction, so the offsets read on joining the group are final.
-      await context.withTransaction(async () => undefined);
+      // (Per-partition producers do this for each partition before its first batch instead.)
+      await context?.withTransaction(async () => undefined);
       const extra = (this.#options.consumer ?? {}) as Record<string, unknown> & { kafkaJS?: Record<string, unknown> };
       const eachBatch = (payload: KafkaEachBatchPayloadLike): Promise<void> => this.#onBatch(payload);
       if (this.#confluent) {
@@ -202,7 +268,10 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
         });
         const events = consumer as unknown as KafkaConsumerEventsLike;
         events.on('consumer.rebalancing', () => void (this.#membership += 1));
-        events.on('consumer.group_join', () => void (this.#membership += 1));
+        events.on('consumer.group_join', (event) => {
+          this.#membership += 1;
+          this.#onAssignment(event.payload.memberAssignment);
+        });
         events.on('consumer.end_batch_process', (event) => this.#onBatchEnd(event.payload));
         await consumer.connect();
         await consumer.subscribe({ topics, fromBeginning });
@@ -222,6 +291,7 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
         // A skipped tail read before stop() is committed while the consumer is still in its group.
         await this.#serial;
         await this.#consumer?.disconnect();
+        await this.#closeProducers(() => true);
       } finally {
         this.#state = 'stopped';
         if (this.#failure !== undefined) this.#settle.reject(this.#failure.error);
@@ -272,9 +342,22 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     }
     const topics = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
     const { context, groupId, retry } = this.#options;
+    const options = retry === undefined ? {} : { retry };
     try {
-      await context.withTransaction((tx) => tx.handle.sendOffsets({ consumerGroupId: groupId, topics }), retry === undefined ? {} : { retry });
+      if (context !== undefined) {
+        await context.withTransaction((tx) => tx.handle.sendOffsets({ consumerGroupId: groupId, topics }), options);
+      } else {
+        // Each partition's position through its own producer, whose fencing guards it; one not checked yet is left to its first batch.
+        for (const { topic, partition, offset } of due) {
+          const producer = this.#producers.get(`${partition}:${topic}`);
+          if (producer?.checked !== true) continue;
+          const offsets = [{ topic, partitions: [{ partition, offset }] }];
+          await producer.context.withTransaction((tx) => tx.handle.sendOffsets({ consumerGroupId: groupId, topics: offsets }), options);
+        }
+      }
     } catch (err) {
+      // A partition moved to another instance, which fenced its producer: the new owner commits past the tail.
+      if (err instanceof FencedError && context === undefined) return;
       // The group is rebalancing: whoever owns the partition next reads the skipped records again and commits past them.
       if (isRebalance(err)) return;
       this.#fail(err);
@@ -289,8 +372,26 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     const last = batch.lastOffset();
     // The next offset to read; lastOffset() counts the control record that ends a transaction in the input.
     const next = (BigInt(last) + 1n).toString();
-    const { context, groupId, eachBatch, retry } = this.#options;
+    const { groupId, eachBatch, retry } = this.#options;
+    let context = this.#options.context;
     try {
+      if (context === undefined) {
+        const producer = this.#producerOf(topic, partition);
+        context = producer.context;
+        if (!producer.checked) {
+          // The first batch since this instance was assigned the partition: InitProducerId on its producer fences the
+          // former owner's and settles its open transaction, so the committed offset read next is final.
+          await context.withTransaction(async () => undefined);
+          const committed = await this.#committedOffset(topic, partition);
+          producer.checked = true;
+          const first = batch.messages[0]?.offset;
+          if (committed !== undefined && first !== undefined && BigInt(committed) > BigInt(first)) {
+            // The former owner committed past what kafkajs fetched: go on from there.
+            (this.#consumer as KafkaConsumerLike).seek?.({ topic, partition, offset: committed });
+            return;
+          }
+        }
+      }
       await context.withTransaction(
         async (tx) => {
           await eachBatch({ topic, partition, messages: batch.messages, tx, heartbeat: () => payload.heartbeat() });
@@ -304,11 +405,68 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     } catch (err) {
       // The group is rebalancing: kafkajs rejoins and fetches the committed offsets again.
       if (isRebalance(err)) throw err;
+      if (err instanceof FencedError && this.#options.context === undefined) {
+        this.fencedBatches += 1;
+        this.#producers.delete(`${partition}:${topic}`);
+        await context?.close();
+        return this.#movedAway(payload);
+      }
       this.#fail(err);
       return;
     }
     payload.resolveOffset(last);
     this.committedBatches += 1;
+  }
+
+  /** The producer of an input partition (transactionalIdPrefix), made at its first batch since it was assigned. */
+  #producerOf(topic: string, partition: number): PartitionProducer {
+    const key = `${partition}:${topic}`;
+    let producer = this.#producers.get(key);
+    if (producer === undefined) {
+      const { transactionalIdPrefix, producer: config } = this.#options;
+      const context = kafkaTransactions(this.#kafka as unknown as KafkaLike, {
+        transactionalId: `${transactionalIdPrefix as string}-${topic}-${partition}`,
+        ...(config === undefined ? {} : { producer: config }),
+      });
+      this.#producers.set(key, (producer = { context, checked: false }));
+    }
+    return producer;
+  }
+
+  /** The group's committed offset of a partition, read after its former owner was fenced; undefined when none. */
+  async #committedOffset(topic: string, partition: number): Promise<string | undefined> {
+    const admin = (this.#kafka as unknown as { admin(): KafkaOffsetsAdminLike }).admin();
+    await admin.connect();
+    try {
+      const offsets = await admin.fetchOffsets({ groupId: this.#options.groupId, topics: [topic] });
+      const offset = offsets.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === partition)?.offset;
+      return offset === undefined || BigInt(offset) < 0n ? undefined : offset;
+    } finally {
+      await admin.disconnect().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Another instance fenced a partition's producer: it was assigned the
+   * partition. This batch is not marked consumed (its producer is closed, so
+   * taking the partition again fences anew); a heartbeat lets kafkajs learn
+   * of the rebalance at once (its error goes to kafkajs, which rejoins).
+   */
+  async #movedAway(payload: KafkaEachBatchPayloadLike): Promise<void> {
+    await payload.heartbeat();
+  }
+
+  /** A new assignment: the producers of partitions this instance no longer has are closed, so taking one back fences again. */
+  #onAssignment(assignment: Record<string, number[]> | undefined): void {
+    if (this.#options.context !== undefined) return;
+    const kept = new Set(Object.entries(assignment ?? {}).flatMap(([topic, partitions]) => partitions.map((p) => `${p}:${topic}`)));
+    void this.#serialize(() => this.#closeProducers((key) => !kept.has(key)));
+  }
+
+  async #closeProducers(which: (key: string) => boolean): Promise<void> {
+    const closing = [...this.#producers].filter(([key]) => which(key));
+    for (const [key] of closing) this.#producers.delete(key);
+    await Promise.all(closing.map(([, p]) => p.context.close().catch(() => undefined)));
   }
 
   /** Stops for good, without resolving the failed batch's offset: nothing is lost, a restart reads it again. */

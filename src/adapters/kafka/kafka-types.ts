@@ -179,6 +179,16 @@ export interface KafkaConsumerLike {
   stop(): Promise<void>;
   /** Listens for consumer crashes. */
   on(event: 'consumer.crash', listener: (event: { payload: { error: Error; restart: boolean } }) => void): unknown;
+  /** Moves the next fetch of a partition to `offset` (the batch in hand becomes stale). */
+  seek?(position: { topic: string; partition: number; offset: string }): void;
+}
+
+/** The part of a kafkajs admin client transactionalConsumer uses with per-partition producers: the group's committed offsets. */
+export interface KafkaOffsetsAdminLike {
+  connect(): Promise<void>;
+  disconnect(): Promise<void>;
+  /** Committed offsets of a group (`'-1'` where none). */
+  fetchOffsets(options: { groupId: string; topics: string[] }): Promise<{ topic: string; partitions: { partition: number; offset: string }[] }[]>;
 }
 
 /** kafkajs `ConsumerConfig`: the fields txkit sets. */

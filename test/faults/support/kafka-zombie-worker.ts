@@ -3,7 +3,9 @@
 // itself with SIGSTOP inside a transaction, after its output was sent and
 // before the commit. When it runs again it goes on to commit; it reports
 // over IPC every batch it committed and every write refused because a
-// successor fenced its producer epoch.
+// successor fenced its producer epoch. With per-partition producers
+// (COPIER_TRANSACTIONAL_ID_PREFIX) a fence costs it only the partition that
+// moved: it rejoins the group and goes on.
 import { FencedError } from '../../../src/core/errors.js';
 import { kafkaTransactions, transactionalConsumer } from '../../../src/adapters/kafka/index.js';
 import { makeKafka } from '../../kafka/kafka-support.js';
@@ -15,12 +17,15 @@ const env = (name: string): string => {
 };
 const output = env('COPIER_OUTPUT');
 const kafka = makeKafka(env('COPIER_BROKERS'), `zombie-${process.pid}`);
-const context = kafkaTransactions(kafka, { transactionalId: env('COPIER_TRANSACTIONAL_ID') });
+// COPIER_TRANSACTIONAL_ID_PREFIX: a producer per input partition, the same prefix in every instance of the group;
+// else one producer with COPIER_TRANSACTIONAL_ID.
+const prefix = process.env['COPIER_TRANSACTIONAL_ID_PREFIX'];
+const context = prefix ? undefined : kafkaTransactions(kafka, { transactionalId: env('COPIER_TRANSACTIONAL_ID') });
 let freeze = false;
 let resumed = false;
 
 const worker = transactionalConsumer(kafka, {
-  context,
+  ...(context === undefined ? { transactionalIdPrefix: prefix as string } : { context }),
   groupId: env('COPIER_GROUP'),
   topics: [env('COPIER_INPUT')],
   fromBeginning: true,
@@ -32,6 +37,8 @@ const worker = transactionalConsumer(kafka, {
     if (freeze) {
       freeze = false;
       resumed = true;
+      // The transaction that was open while the process stood still: it must never commit.
+      tx.afterCommit(() => void process.send?.({ type: 'frozen-committed' }));
       process.send?.({ type: 'freezing', count: messages.length });
       process.kill(process.pid, 'SIGSTOP');
     }
@@ -49,5 +56,12 @@ worker.done.then(
     );
   },
 );
+// Batches refused because another instance took their partition (per-partition producers), as they happen.
+let reportedFenced = 0;
+setInterval(() => {
+  if (worker.fencedBatches === reportedFenced) return;
+  reportedFenced = worker.fencedBatches;
+  process.send?.({ type: 'fenced-batches', count: reportedFenced });
+}, 50).unref();
 await worker.start();
 process.send?.({ type: 'started' });
