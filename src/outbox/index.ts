@@ -57,6 +57,7 @@ export type {
   SourceMessage,
 } from './outbox-types.js';
 export { kafkaSink } from './kafka/kafka-sink.js';
+export type { KafkaRelaySink } from './kafka/kafka-sink.js';
 export { kafkaSource } from './kafka/kafka-source.js';
 export { RELAY_POSITIONS_SUBSCRIPTION, pulsarSink } from './pulsar/pulsar-sink.js';
 export type { PulsarRelaySink, PulsarSinkOptions } from './pulsar/pulsar-sink.js';

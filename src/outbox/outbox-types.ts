@@ -283,7 +283,21 @@ export interface InboxMove extends InboxPartition {
  * relay keeps its position inside the broker's own transactions.
  */
 export interface RelaySink<H extends MessageHandle = MessageHandle> {
-  readonly context: TransactionContext<H>;
+  /** The broker's transactions, one context for every outbox partition. A sink with `contextFor` may leave it out. */
+  readonly context?: TransactionContext<H>;
+  /**
+   * The context of one outbox partition's transactions, for a sink that
+   * gives each partition its own (Kafka: a transactional.id per partition,
+   * so the broker fences a partition's former owner). Used before `context`.
+   */
+  contextFor?(at: RelayPartition): TransactionContext<H>;
+  /**
+   * True when one identity carries every partition's transactions and fences
+   * any other relay using it (a Kafka context with one transactional.id):
+   * relays of one relay id cannot split the partitions, so a relay takes no
+   * leases and a second one stands by.
+   */
+  readonly singleProducer?: boolean;
   /** The position committed by the last relay transaction for this partition, as seen from inside `tx`. */
   readPosition(tx: Transaction<H>, at: RelayPartition): Promise<number | undefined>;
   /**

@@ -1,7 +1,9 @@
 import { ConfigError, FencedError, resolveRetryPolicy } from '../../core/index.js';
 import type { Logger, MessageHandle, OutgoingMessage, RetryPolicy } from '../../core/index.js';
-import type { OutboxRecord, OutboxRecordStore, RelaySink } from '../outbox-types.js';
+import type { OutboxRecord, OutboxRecordStore, PartitionLease, PartitionLeaseStore, RelaySink } from '../outbox-types.js';
 import { runPartitionLoop } from './partition-loop.js';
+import { PartitionLeases, ownerName } from './partition-leases.js';
+import type { HeldLease } from './partition-leases.js';
 import { errorReporter } from './report-error.js';
 import { wait } from '../../core/backoff.js';
 
@@ -10,8 +12,13 @@ export const OUTBOX_SEQ_HEADER = 'txkit-outbox-seq';
 
 /** Options of {@link OutboxRelay}. */
 export interface OutboxRelayOptions<H extends MessageHandle> {
-  /** Where the records are read from: the outbox role of a store (`sqlOutboxStore`, `mongoOutboxStore`, `MemoryOutboxStore`, ...). */
-  store: OutboxRecordStore<unknown>;
+  /**
+   * Where the records are read from: the outbox role of a store
+   * (`sqlOutboxStore`, `mongoOutboxStore`, `MemoryOutboxStore`, ...). When the
+   * store has the lease role too (every store txkit ships), relays of one
+   * relay id split the partitions between them; see `leases`.
+   */
+  store: OutboxRecordStore<unknown> & Partial<PartitionLeaseStore>;
   sink: RelaySink<H>;
   /**
    * Names this relay's positions in the broker; relays sharing it share the
@@ -22,8 +29,21 @@ export interface OutboxRelayOptions<H extends MessageHandle> {
    * @default 'default'
    */
   relayId?: string;
-  /** Outbox partitions this instance relays. @default every partition of the store */
+  /** Outbox partitions this instance relays (with leases: shares with the other relays of its relay id). @default every partition of the store */
   partitions?: readonly number[];
+  /**
+   * How `start()` shares the partitions with the other relays of the same
+   * relay id: each partition is relayed by one live relay at a time, which
+   * holds its lease in the outbox store (renewed every third of `ttlMs`), and
+   * partitions move when a relay stops, dies (after `ttlMs`) or joins.
+   * Used when the store has the lease role and the sink can give each
+   * partition its own transactions (kafkaSink with `transactionalIdPrefix`,
+   * pulsarSink, memorySink); `false` relays every partition without leases
+   * (relays of one id then race for each partition, and the broker lets one
+   * commit). `drain()` and `relayOnce()` take no leases.
+   * @default { ttlMs: 15_000 }
+   */
+  leases?: false | { ttlMs?: number; owner?: string };
   /** Records per broker transaction. @default 500 */
   batchSize?: number;
   /** Longest wait between looks when no commit notification arrives (polling fallback). @default 1000 */
@@ -47,6 +67,8 @@ export interface RelayStats {
   readonly transactions: number;
   /** Partitions this instance stopped relaying because another relay fenced it. */
   readonly fenced: readonly number[];
+  /** Partitions whose lease this instance holds now (empty without leases or before start()). */
+  readonly owned: readonly number[];
 }
 
 /**
@@ -66,7 +88,13 @@ export interface RelayStats {
  * ```
  */
 export class OutboxRelay<H extends MessageHandle = MessageHandle> {
-  readonly #o: Required<Omit<OutboxRelayOptions<H>, 'partitions' | 'retry' | 'logger'>> & { partitions: readonly number[]; retry: Partial<RetryPolicy> };
+  readonly #o: Required<Omit<OutboxRelayOptions<H>, 'partitions' | 'retry' | 'logger' | 'leases'>> & {
+    partitions: readonly number[];
+    retry: Partial<RetryPolicy>;
+    /** Lease settings when start() shares the partitions, else undefined. */
+    leases: { ttlMs: number; owner: string } | undefined;
+  };
+  #leases: PartitionLeases | undefined;
   readonly #known = new Map<number, number>();
   readonly #fenced = new Set<number>();
   /** Rows read ahead per partition, after the position of the transaction that was ending. */
@@ -87,6 +115,9 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     const { store, sink } = options;
     if (store === undefined || typeof store.read !== 'function') throw new ConfigError('OutboxRelay needs a store (sqlOutboxStore, MemoryOutboxStore, ...)');
     if (sink === undefined || typeof sink.readPosition !== 'function') throw new ConfigError('OutboxRelay needs a sink (memorySink, kafkaSink, ...)');
+    if (sink.context === undefined && typeof sink.contextFor !== 'function') {
+      throw new ConfigError('OutboxRelay needs a sink with a context or contextFor(); make it with memorySink, kafkaSink or pulsarSink');
+    }
     const partitions = options.partitions ?? Array.from({ length: store.partitions }, (_, i) => i);
     for (const p of partitions) {
       if (!Number.isInteger(p) || p < 0 || p >= store.partitions) {
@@ -122,12 +153,18 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       retentionMs: positive('retentionMs', options.retentionMs, 604_800_000),
       cleanupIntervalMs: positive('cleanupIntervalMs', options.cleanupIntervalMs, 60_000),
       retry: options.retry ?? {},
+      leases: leaseSettings(options.leases, store, sink),
       onError: errorReporter('relay', options.onError, options.logger, { relayId }),
     };
   }
 
   get stats(): RelayStats {
-    return { relayed: this.#relayed, transactions: this.#transactions, fenced: [...this.#fenced] };
+    return { relayed: this.#relayed, transactions: this.#transactions, fenced: [...this.#fenced], owned: this.#leases?.owned ?? [] };
+  }
+
+  /** The leases this instance holds now, by partition (empty without leases or before start()). */
+  get leases(): PartitionLease[] {
+    return this.#leases?.leases ?? [];
   }
 
   /**
@@ -141,8 +178,9 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     return n;
   }
 
-  async #relayPartition(partition: number): Promise<number> {
+  async #relayPartition(partition: number, lease?: HeldLease): Promise<number> {
     const { store, sink, relayId, batchSize } = this.#o;
+    const context = sink.contextFor?.({ relayId, partition }) ?? (sink.context as NonNullable<typeof sink.context>);
     // Before anything is sent: once the store knows this id, cleanup keeps what it has not sent.
     await this.#register();
     const known = this.#known.get(partition);
@@ -155,7 +193,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     }
     let last: OutboxRecord | undefined;
     let count = 0;
-    await sink.context.withTransaction(
+    await context.withTransaction(
       async (tx) => {
         const position = (await sink.readPosition(tx, { relayId, partition })) ?? 0;
         // Rows read from `known` hold while the broker still has the position there (committed rows
@@ -172,6 +210,8 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
         if (positionMessage !== undefined) topicMessages.push(positionMessage);
         await tx.handle.sendBatch({ topicMessages });
         await sink.writePosition(tx, { relayId, partition, seq: last.seq });
+        // Never commit past the lease: a former owner's last transaction must not land after the new owner's first.
+        lease?.check();
         // A full batch means more is probably waiting: read it while the broker commits this one.
         if (records.length === batchSize) this.#readAhead(partition, last.seq);
       },
@@ -246,16 +286,37 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     return total;
   }
 
-  /** Starts relaying in the background until stop(). */
+  /**
+   * Starts relaying in the background until stop(): with leases, the share
+   * of the partitions this instance holds; without, every partition.
+   */
   start(): void {
     if (this.#running !== undefined) return;
     const controller = new AbortController();
-    const loops = this.#o.partitions.map((p) => this.#loop(p, controller.signal));
     const cleanup = this.#cleanupLoop(controller.signal);
-    this.#running = { controller, done: Promise.all([...loops, cleanup]).then(() => undefined) };
+    const { leases, store, relayId, partitions } = this.#o;
+    let work: Promise<unknown>;
+    if (leases === undefined) {
+      work = Promise.all(partitions.map((p) => this.#loop(p, controller.signal)));
+    } else {
+      this.#leases = new PartitionLeases({
+        store: store as PartitionLeaseStore,
+        group: `relay/${relayId}`,
+        owner: leases.owner,
+        partitions,
+        ttlMs: leases.ttlMs,
+        work: (lease, signal) => {
+          this.#fenced.delete(lease.partition);
+          return this.#loop(lease.partition, signal, lease);
+        },
+        onError: this.#o.onError,
+      });
+      work = this.#leases.run(controller.signal);
+    }
+    this.#running = { controller, done: Promise.all([work, cleanup]).then(() => undefined) };
   }
 
-  /** Stops after the broker transactions in flight end. */
+  /** Stops after the broker transactions in flight end (and, with leases, gives the partitions back for other relays to take at once). */
   async stop(): Promise<void> {
     const running = this.#running;
     if (running === undefined) return;
@@ -268,10 +329,10 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     this.#running = undefined;
   }
 
-  #loop(partition: number, signal: AbortSignal): Promise<void> {
+  #loop(partition: number, signal: AbortSignal, lease?: HeldLease): Promise<void> {
     return runPartitionLoop(
       {
-        run: (progressed) => this.#round(partition, signal, progressed),
+        run: (progressed) => this.#round(partition, signal, progressed, lease),
         failed: (err) => {
           if (!(err instanceof FencedError)) return true;
           // Another relay instance owns this partition now: stepping aside is the correct outcome.
@@ -286,8 +347,9 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
   }
 
   /** One round of a partition's loop: relays what is there, then waits for a commit notification or the poll interval. */
-  async #round(partition: number, signal: AbortSignal, progressed: () => void): Promise<boolean> {
+  async #round(partition: number, signal: AbortSignal, progressed: () => void, lease: HeldLease | undefined): Promise<boolean> {
     if (this.#fenced.has(partition)) return false;
+    if (lease !== undefined && !lease.valid()) return false;
     // Listen before looking: a commit notified between an empty read and the start of the wait
     // would otherwise go unheard until the next poll.
     const look = new AbortController();
@@ -299,7 +361,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       (err: unknown) => ({ err }),
     );
     try {
-      const n = await this.#relayPartition(partition);
+      const n = await this.#relayPartition(partition, lease);
       progressed();
       const failed = n === 0 ? await published : undefined;
       if (failed !== undefined) throw failed.err;
@@ -319,6 +381,38 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       await this.#o.store.cleanup(this.#o.retentionMs).catch(this.#o.onError);
     }
   }
+}
+
+/** Lease settings of a relay: undefined (no leases) when turned off, or when the store or the sink cannot share partitions. */
+function leaseSettings(
+  option: OutboxRelayOptions<MessageHandle>['leases'],
+  store: Partial<PartitionLeaseStore>,
+  sink: RelaySink<MessageHandle>,
+): { ttlMs: number; owner: string } | undefined {
+  if (option === false) return undefined;
+  if (option !== undefined && (typeof option !== 'object' || option === null)) {
+    throw new ConfigError(`OutboxRelay option 'leases' must be false or { ttlMs?, owner? }, got ${JSON.stringify(option)}`);
+  }
+  const ttlMs = option?.ttlMs ?? 15_000;
+  if (!(typeof ttlMs === 'number' && Number.isFinite(ttlMs) && ttlMs >= 100)) {
+    throw new ConfigError(`OutboxRelay leases.ttlMs must be a number of milliseconds of at least 100, got ${String(ttlMs)}`);
+  }
+  const owner = option?.owner ?? ownerName();
+  if (typeof owner !== 'string' || owner === '' || owner.length > 191) {
+    throw new ConfigError(`OutboxRelay leases.owner must be a non-empty string of at most 191 characters, unique per live relay, got ${JSON.stringify(owner)}`);
+  }
+  const storeShares = typeof store.acquireLease === 'function' && typeof store.heartbeat === 'function';
+  if (!storeShares || sink.singleProducer === true) {
+    if (option !== undefined) {
+      throw new ConfigError(
+        storeShares
+          ? "OutboxRelay leases need a sink that gives each partition its own transactions: kafkaSink({ kafka, transactionalIdPrefix }) instead of kafkaSink({ context }), or pass leases: false"
+          : 'OutboxRelay leases need a store with the lease role (heartbeat, acquireLease, ...): every store txkit ships has it; or pass leases: false',
+      );
+    }
+    return undefined;
+  }
+  return { ttlMs, owner };
 }
 
 function groupByTopic(records: readonly OutboxRecord[]): { topic: string; messages: OutgoingMessage[] }[] {

@@ -1,5 +1,6 @@
 import { ConfigError } from '../../core/index.js';
-import type { KafkaTxHandle } from '../../adapters/kafka/index.js';
+import { kafkaTransactions } from '../../adapters/kafka/index.js';
+import type { KafkaLike, KafkaTransactionContext, KafkaTransactionsOptions, KafkaTxHandle } from '../../adapters/kafka/index.js';
 import type { RelaySink } from '../outbox-types.js';
 import { KafkaRelayPositions, TOPIC_NAME } from './kafka-relay-positions.js';
 import type { KafkaSinkOptions } from './kafka-types.js';
@@ -20,11 +21,42 @@ import type { KafkaSinkOptions } from './kafka-types.js';
  * committed position cannot be missed; then they are cached, updated by
  * this relay's own commits, and read again after a transaction whose outcome
  * is not known.
+ *
+ * With `context`, one transactional producer carries every partition: a
+ * second relay of the relay id fences the first and stands by. With
+ * `transactionalIdPrefix`, each outbox partition has a producer of its own
+ * (`<prefix>-<relayId>-<partition>`), so relays of one relay id split the
+ * partitions through leases in the outbox store, and the broker fences a
+ * partition's former owner when the new one starts on it.
+ *
+ * @example
+ * ```ts
+ * // Any number of relay processes, the same options in each.
+ * const sink = kafkaSink({ kafka, transactionalIdPrefix: 'orders-relay' });
+ * const relay = new OutboxRelay({ store, sink, relayId: 'orders' });
+ * relay.start();
+ * // on shutdown:
+ * await relay.stop();
+ * await sink.close();
+ * ```
  */
-export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
-  if (typeof options !== 'object' || options === null) throw new ConfigError('kafkaSink needs options: { context: kafkaTransactions(...), kafka }');
-  const { context, kafka, positionsTopic, positionsPartitions = 16, readTimeoutMs = 60_000 } = options;
-  if (context === undefined || typeof context.withTransaction !== 'function') throw new ConfigError('kafkaSink needs context: kafkaTransactions(...)');
+export function kafkaSink(options: KafkaSinkOptions): KafkaRelaySink {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError("kafkaSink needs options: { kafka, transactionalIdPrefix: 'orders-relay' } or { kafka, context: kafkaTransactions(...) }");
+  }
+  const { context, transactionalIdPrefix, kafka, positionsTopic, positionsPartitions = 16, readTimeoutMs = 60_000 } = options;
+  if (context !== undefined && transactionalIdPrefix !== undefined) {
+    throw new ConfigError('kafkaSink takes context (one producer for every partition) or transactionalIdPrefix (one per partition), not both');
+  }
+  if (context === undefined && transactionalIdPrefix === undefined) {
+    throw new ConfigError(
+      "kafkaSink needs transactionalIdPrefix (a producer per outbox partition, relays share the work), e.g. 'orders-relay', or context: kafkaTransactions(...)",
+    );
+  }
+  if (context !== undefined && typeof context.withTransaction !== 'function') throw new ConfigError('kafkaSink needs context: kafkaTransactions(...)');
+  if (transactionalIdPrefix !== undefined && (typeof transactionalIdPrefix !== 'string' || transactionalIdPrefix.trim() === '')) {
+    throw new ConfigError(`kafkaSink transactionalIdPrefix must be a non-empty string, got ${JSON.stringify(transactionalIdPrefix)}`);
+  }
   if (typeof kafka !== 'object' || kafka === null || typeof kafka.consumer !== 'function' || typeof kafka.admin !== 'function') {
     throw new ConfigError(
       'kafkaSink needs kafka: the kafkajs Kafka instance (with consumer() and admin()); it reads the stored relay positions with it' +
@@ -40,11 +72,45 @@ export function kafkaSink(options: KafkaSinkOptions): RelaySink<KafkaTxHandle> {
   if (typeof readTimeoutMs !== 'number' || !(readTimeoutMs > 0) || !Number.isFinite(readTimeoutMs)) {
     throw new ConfigError(`kafkaSink readTimeoutMs must be a positive number of milliseconds, got ${String(readTimeoutMs)}`);
   }
+  if (transactionalIdPrefix !== undefined && typeof kafka.producer !== 'function') {
+    throw new ConfigError('kafkaSink with transactionalIdPrefix needs kafka with producer(): the kafkajs Kafka instance');
+  }
   const positions = new KafkaRelayPositions(kafka, positionsTopic, positionsPartitions, readTimeoutMs);
+  const contexts = new Map<string, KafkaTransactionContext>();
+  let closed = false;
+  const contextFor =
+    transactionalIdPrefix === undefined
+      ? undefined
+      : ({ relayId, partition }: { relayId: string; partition: number }): KafkaTransactionContext => {
+          const transactionalId = `${transactionalIdPrefix}-${relayId}-${partition}`;
+          let made = contexts.get(transactionalId);
+          if (made === undefined) {
+            if (closed) throw new ConfigError('kafkaSink was closed: make a new one to relay again');
+            const producerOptions: Partial<KafkaTransactionsOptions> = { transactionalId };
+            if (options.producer !== undefined) producerOptions.producer = options.producer;
+            if (options.client !== undefined) producerOptions.client = options.client;
+            made = kafkaTransactions(kafka as KafkaLike, producerOptions as KafkaTransactionsOptions);
+            contexts.set(transactionalId, made);
+          }
+          return made;
+        };
   return {
-    context,
+    ...(context === undefined ? {} : { context, singleProducer: true }),
+    ...(contextFor === undefined ? {} : { contextFor }),
+    close: async () => {
+      closed = true;
+      const open = [...contexts.values()];
+      contexts.clear();
+      await Promise.all(open.map((c) => c.close()));
+    },
     readPosition: (_tx, { relayId, partition }) => positions.read(relayId, partition),
     positionMessage: (tx, { relayId, partition, seq }) => positions.message(tx, relayId, partition, seq),
     writePosition: async (tx, { relayId, partition, seq }) => positions.write(tx, relayId, partition, seq),
   };
+}
+
+/** The Kafka relay sink: {@link RelaySink} plus close(), which closes the producers it made (with `transactionalIdPrefix`). */
+export interface KafkaRelaySink extends RelaySink<KafkaTxHandle> {
+  /** Disconnects the per-partition producers the sink made; a `context` given to it stays open (close it yourself). */
+  close(): Promise<void>;
 }

@@ -1,4 +1,4 @@
-import type { KafkaBatchLike, KafkaConsumerLike, KafkaTransactionContext } from '../../adapters/kafka/index.js';
+import type { KafkaBatchLike, KafkaClientFlavor, KafkaConsumerLike, KafkaLike, KafkaTransactionContext } from '../../adapters/kafka/index.js';
 import type { MessageSource } from '../outbox-types.js';
 
 /** The part of a kafkajs admin client the sink uses (a superset of what kafkaSource uses). */
@@ -16,15 +16,32 @@ export interface KafkaSinkClientLike extends KafkaSourceClientLike {
 
 /** Options of {@link kafkaSink}. */
 export interface KafkaSinkOptions {
-  /** The relay's broker transactions (one transactional producer; relays sharing a transactionalId fence each other). */
-  context: KafkaTransactionContext;
   /**
-   * A kafkajs `Kafka` instance. The sink uses it only to read stored
-   * positions (when a relay starts, and again after a transaction whose
-   * outcome it cannot trust), with a read_committed consumer and an admin
-   * client it connects for that read and disconnects after it.
+   * One transactional producer for every outbox partition. Relays sharing
+   * its transactionalId fence each other, so a second relay of the relay id
+   * is a standby. Give this or `transactionalIdPrefix`, not both.
    */
-  kafka: KafkaSinkClientLike;
+  context?: KafkaTransactionContext;
+  /**
+   * A transactional producer per outbox partition, with the id
+   * `<prefix>-<relayId>-<partition>`: relays of one relay id split the
+   * partitions between them (through leases in the outbox store) and run
+   * side by side, and a partition's new owner fences its former one at the
+   * broker. The same on every instance of the relay. Give this or `context`.
+   */
+  transactionalIdPrefix?: string;
+  /** Producer config of the per-partition producers (with `transactionalIdPrefix`), as kafkaTransactions takes it. @default {} */
+  producer?: Record<string, unknown>;
+  /** The client behind `kafka` (with `transactionalIdPrefix`), as kafkaTransactions takes it. @default 'kafkajs' */
+  client?: KafkaClientFlavor;
+  /**
+   * A kafkajs `Kafka` instance. The sink reads stored positions with it
+   * (when a relay starts, and again after a transaction whose outcome it
+   * cannot trust), with a read_committed consumer and an admin client it
+   * connects for that read and disconnects after it; with
+   * `transactionalIdPrefix` it makes the per-partition producers too.
+   */
+  kafka: KafkaSinkClientLike & Partial<Pick<KafkaLike, 'producer'>>;
   /**
    * Compacted topic holding the relay's positions: one record per relay
    * transaction, keyed `<relayId>/<partition>`, in the partition of the same

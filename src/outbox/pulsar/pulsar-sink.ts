@@ -1,4 +1,5 @@
 import { ConfigError } from '../../core/index.js';
+import type { TransactionContext } from '../../core/index.js';
 // Types only from the Pulsar adapter, and topic names from the Pulsar client's dependency-free topic-name module: txkit/outbox loads no Pulsar protocol code.
 import type { PulsarTransactionContext, PulsarTxHandle } from '../../adapters/pulsar/index.js';
 import { fullTopicName } from '../../pulsar-client/topic-name.js';
@@ -24,6 +25,8 @@ export interface PulsarSinkOptions {
 
 /** A Pulsar relay sink; `close()` releases its consumers (closing the context's client does too). */
 export interface PulsarRelaySink extends RelaySink<PulsarTxHandle> {
+  /** The Pulsar transactions of every outbox partition: transactions of one context run side by side. */
+  readonly context: TransactionContext<PulsarTxHandle>;
   /** Closes the sink's subscriptions of the positions topics; the context and its client stay open. */
   close(): Promise<void>;
 }

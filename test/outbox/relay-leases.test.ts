@@ -1,0 +1,210 @@
+/**
+ * Relays of one relay id sharing the outbox partitions through leases in the
+ * store: each partition has one owner at a time, partitions move when a relay
+ * stops or stops renewing (its database unreachable), and every record
+ * reaches the broker once, in sequence order per partition, whoever relayed it.
+ */
+import assert from 'node:assert/strict';
+import { afterEach, describe, it } from 'vitest';
+import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
+import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
+import { ConfigError, FencedError } from '../../src/core/index.js';
+import { MemoryOutboxStore, OUTBOX_SEQ_HEADER, Outbox, OutboxRelay, memorySink } from '../../src/outbox/index.js';
+import type { PartitionLeaseStore } from '../../src/outbox/index.js';
+import { PartitionLeases } from '../../src/outbox/engine/partition-leases.js';
+import { waitUntil } from '../support/wait-until.js';
+
+const TOPIC = 'orders';
+const PARTITIONS = 8;
+
+interface World {
+  data: MemoryStore;
+  store: MemoryOutboxStore;
+  broker: MemoryStore;
+  outbox: Outbox<MemoryTxHandle>;
+  publish(n: number): Promise<void>;
+  relay(owner: string, store?: MemoryOutboxStore): OutboxRelay;
+  /** `<partition>:<seq>` of every message the broker committed, in broker order. */
+  delivered(): string[];
+}
+
+const running: OutboxRelay[] = [];
+/** Errors the relays survived (the cut-off relay's failed calls). */
+const errors: unknown[] = [];
+afterEach(async () => {
+  await Promise.all(running.splice(0).map((r) => r.stop()));
+  errors.length = 0;
+});
+
+function world(): World {
+  const data = new MemoryStore();
+  const store = new MemoryOutboxStore(data, { partitions: PARTITIONS });
+  const broker = new MemoryStore();
+  const sinkContext = memoryTransactions({ store: broker });
+  const ctx = memoryTransactions({ store: data });
+  const outbox = new Outbox(store);
+  let published = 0;
+  return {
+    data,
+    store,
+    broker,
+    outbox,
+    publish: async (n) => {
+      for (let i = 0; i < n; i++) {
+        const k = published++;
+        await ctx.withTransaction((tx) => outbox.publish(tx, { topic: TOPIC, key: `k${k % 32}`, value: String(k) }));
+      }
+    },
+    relay: (owner, from = store) => {
+      const relay = new OutboxRelay({
+        store: from,
+        sink: memorySink(sinkContext),
+        relayId: 'shared',
+        leases: { ttlMs: 600, owner },
+        pollIntervalMs: 50,
+        onError: (err) => errors.push(err),
+      });
+      running.push(relay);
+      return relay;
+    },
+    delivered: () => broker.messages(TOPIC).map((m) => String(m.headers?.[OUTBOX_SEQ_HEADER])),
+  };
+}
+
+/** Every record once, and in each outbox partition in sequence order. */
+function assertOnceInOrder(delivered: readonly string[], total: number): void {
+  assert.equal(new Set(delivered).size, delivered.length, `duplicates among ${delivered.length} delivered`);
+  assert.equal(delivered.length, total);
+  const last = new Map<number, number>();
+  for (const ps of delivered) {
+    const [p, s] = ps.split(':').map(Number) as [number, number];
+    assert.equal(s, (last.get(p) ?? 0) + 1, `partition ${p}: seq ${s} after ${last.get(p) ?? 0}`);
+    last.set(p, s);
+  }
+}
+
+const disjointCover = (relays: readonly OutboxRelay[]): boolean => {
+  const owned = relays.flatMap((r) => r.stats.owned);
+  return owned.length === PARTITIONS && new Set(owned).size === PARTITIONS;
+};
+
+describe('relays sharing partitions through leases', () => {
+  it('three relays split eight partitions (3/3/2), each partition relayed by its owner only, every record once in order', async () => {
+    const w = world();
+    const relays = ['a', 'b', 'c'].map((o) => w.relay(o));
+    for (const r of relays) r.start();
+    await waitUntil(() => disjointCover(relays) && relays.every((r) => r.stats.owned.length >= 2), 15_000, () => `split: ${relays.map((r) => r.stats.owned.join(',')).join(' | ')}`);
+    assert.deepEqual(relays.map((r) => r.stats.owned.length).sort(), [2, 3, 3]);
+
+    await w.publish(400);
+    await waitUntil(() => w.delivered().length >= 400, 15_000, () => `400 delivered, got ${w.delivered().length}`);
+    assertOnceInOrder(w.delivered(), 400);
+    // Each relay sent only what its partitions held, and all of them took part.
+    for (const r of relays) assert.ok(r.stats.relayed > 0, `every relay relayed something (owned ${r.stats.owned.join(',')})`);
+    assert.equal(relays.reduce((n, r) => n + r.stats.relayed, 0), 400);
+    const leases = await w.store.leases('relay/shared');
+    assert.equal(leases.length, PARTITIONS);
+    for (const lease of leases) {
+      const holder = relays.find((r) => r.stats.owned.includes(lease.partition));
+      assert.ok(holder !== undefined && holder.leases.some((l) => l.owner === lease.owner && l.epoch === lease.epoch), `partition ${lease.partition} held as stored`);
+    }
+  });
+
+  it('a relay that stops gives its partitions back and the others take them at once; one that joins gets its share', async () => {
+    const w = world();
+    const [a, b] = [w.relay('a'), w.relay('b')];
+    a.start();
+    b.start();
+    await waitUntil(() => disjointCover([a, b]) && a.stats.owned.length === 4, 15_000, 'a 4/4 split');
+    await w.publish(100);
+    await b.stop();
+    await waitUntil(() => a.stats.owned.length === PARTITIONS, 15_000, () => `a takes all, owns ${a.stats.owned.join(',')}`);
+    await w.publish(100);
+    const c = w.relay('c');
+    c.start();
+    await waitUntil(() => disjointCover([a, c]) && c.stats.owned.length === 4, 15_000, () => `c joins: a ${a.stats.owned.join(',')} c ${c.stats.owned.join(',')}`);
+    await w.publish(100);
+    await waitUntil(() => w.delivered().length >= 300, 15_000, () => `300 delivered, got ${w.delivered().length}`);
+    assertOnceInOrder(w.delivered(), 300);
+    assert.ok(c.stats.relayed > 0);
+  });
+
+  it('a relay cut off from its database loses its partitions after the lease lapses; it commits nothing more there, and nothing is lost', async () => {
+    const w = world();
+    let cutOff = false;
+    // The same store, as the cut-off relay sees it: lease calls fail while cut off.
+    const unreachable = new Proxy(w.store, {
+      get(target, name) {
+        const value = Reflect.get(target, name) as unknown;
+        if (typeof value !== 'function') return value;
+        return (...args: unknown[]) => {
+          if (cutOff && ['heartbeat', 'acquireLease', 'releaseLease', 'leaveGroup', 'read'].includes(String(name))) {
+            return Promise.reject(new Error('connection refused (test: database unreachable)'));
+          }
+          return (value as (...a: unknown[]) => unknown).apply(target, args);
+        };
+      },
+    }) as MemoryOutboxStore;
+    const healthy = w.relay('healthy');
+    const cut = w.relay('cut', unreachable);
+    healthy.start();
+    cut.start();
+    await waitUntil(() => disjointCover([healthy, cut]) && cut.stats.owned.length === 4, 15_000, 'a 4/4 split');
+    await w.publish(80);
+    await waitUntil(() => w.delivered().length >= 80, 15_000, '80 delivered');
+    cutOff = true;
+    const relayedBefore = cut.stats.relayed;
+    await waitUntil(() => healthy.stats.owned.length === PARTITIONS, 15_000, () => `healthy takes over, owns ${healthy.stats.owned.join(',')}`);
+    await w.publish(80);
+    await waitUntil(() => w.delivered().length >= 160, 15_000, '160 delivered');
+    assert.equal(cut.stats.relayed, relayedBefore, 'the cut-off relay relayed nothing after losing its leases');
+    cutOff = false;
+    // Back in touch: it rejoins and gets its share again; still every record once.
+    await waitUntil(() => cut.stats.owned.length === 4 && disjointCover([healthy, cut]), 15_000, 'the 4/4 split again');
+    await w.publish(80);
+    await waitUntil(() => w.delivered().length >= 240, 15_000, '240 delivered');
+    assertOnceInOrder(w.delivered(), 240);
+  });
+
+  it('a worker stops committing once its lease is no longer valid on its own clock, before another may take it', async () => {
+    const w = world();
+    const checks: string[] = [];
+    const keeper = new PartitionLeases({
+      store: w.store as PartitionLeaseStore,
+      group: 'g',
+      owner: 'solo',
+      partitions: [0],
+      ttlMs: 300,
+      work: async (lease, signal) => {
+        checks.push(`valid:${lease.valid()}`);
+        assert.doesNotThrow(() => lease.check());
+        // Not renewed (no further round): the lease runs out on this instance's clock.
+        await waitUntil(() => !lease.valid() || signal.aborted, 5_000, 'lease to run out');
+        assert.equal(signal.aborted, false);
+        assert.throws(() => lease.check(), FencedError);
+        checks.push('stopped');
+      },
+      onError: (err) => {
+        throw err;
+      },
+    });
+    await keeper.round();
+    await waitUntil(() => checks.includes('stopped'), 5_000, 'the worker to stop');
+    assert.deepEqual(checks, ['valid:true', 'stopped']);
+  });
+
+  it('bad lease options are refused with ConfigError; leases: false relays every partition without leases', async () => {
+    const w = world();
+    const sink = memorySink(memoryTransactions({ store: w.broker }));
+    for (const leases of [{ ttlMs: 10 }, { ttlMs: Number.NaN }, { owner: '' }, 'yes']) {
+      assert.throws(() => new OutboxRelay({ store: w.store, sink, leases: leases as never }), ConfigError, JSON.stringify(leases));
+    }
+    const plain = new OutboxRelay({ store: w.store, sink, relayId: 'plain', leases: false, pollIntervalMs: 50 });
+    running.push(plain);
+    plain.start();
+    await w.publish(20);
+    await waitUntil(() => plain.stats.relayed >= 20, 15_000, '20 relayed');
+    assert.deepEqual(plain.stats.owned, []);
+    assert.deepEqual(await w.store.leases('relay/plain'), []);
+  });
+});
