@@ -357,11 +357,9 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     const { group, owner, ttlMs } = checkHeartbeat(member, 'heartbeat');
     const t = this.tables;
     const now = Date.now();
-    const upsert =
-      this.dialect === 'mysql'
-        ? 'on duplicate key update expires_at = values(expires_at)'
-        : 'on conflict (grp, owner) do update set expires_at = excluded.expires_at';
-    await this.#db.raw(`insert into ${t.leaseMembers} (grp, owner, expires_at) values (?, ?, ?) ${upsert}`, [group, owner, leaseExpiry(now, ttlMs)]);
+    const expiresAt = leaseExpiry(now, ttlMs);
+    const upsert = this.dialect === 'mysql' ? 'on duplicate key update expires_at = ?' : 'on conflict (grp, owner) do update set expires_at = ?';
+    await this.#db.raw(`insert into ${t.leaseMembers} (grp, owner, expires_at) values (?, ?, ?) ${upsert}`, [group, owner, expiresAt, expiresAt]);
     await this.#db.raw(`delete from ${t.leaseMembers} where grp = ? and expires_at <= ?`, [group, now]);
     const rows = await this.#rows(this.#db.raw(`select owner, expires_at from ${t.leaseMembers} where grp = ? and expires_at > ?`, [group, now]));
     return sortMembers(
