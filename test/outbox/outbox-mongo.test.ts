@@ -85,7 +85,7 @@ function testMongoOutbox(d: Deployment): void {
       const leaseCollections = [a.collections.leases, a.collections.leaseMembers];
       for (const name of leaseCollections) expect((await db.collection(name).indexes()).map((i) => i.name)).toEqual(['_id_']);
       for (const name of leaseCollections) await db.collection(name).drop();
-      await db.collection(a.collections.schema).updateOne({ _id: 'outbox' }, { $set: { version: 2 } });
+      await db.collection<{ _id: string; version: number }>(a.collections.schema).updateOne({ _id: 'outbox' }, { $set: { version: 2 } });
       await a.migrate();
       expect(await db.collection(a.collections.schema).find({}).toArray()).toEqual([{ _id: 'outbox', version: 3 }]);
       for (const name of leaseCollections) expect((await db.collection(name).indexes()).map((i) => i.name)).toEqual(['_id_']);
