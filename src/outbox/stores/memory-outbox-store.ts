@@ -15,7 +15,7 @@ import type {
   RelayPosition,
 } from '../outbox-types.js';
 import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, checkMember, leaseExpiry, sortLeases, sortMembers, takeLease } from './leases.js';
-import type { LeaseRelease, StoredLease } from './leases.js';
+import type { StoredLease } from './leases.js';
 import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 
@@ -207,7 +207,7 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
     });
   }
 
-  async releaseLease(lease: LeaseRelease): Promise<boolean> {
+  async releaseLease(lease: Pick<PartitionLease, 'group' | 'partition' | 'owner' | 'epoch'>): Promise<boolean> {
     const { group, partition, owner, epoch } = checkLeaseRelease(lease, 'releaseLease');
     const key = leaseKey(group, partition);
     return this.#transact(async (handle) => {

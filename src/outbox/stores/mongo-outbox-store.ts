@@ -17,7 +17,6 @@ import type {
   RelayPosition,
 } from '../outbox-types.js';
 import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, checkMember, leaseExpiry, sortLeases, sortMembers } from './leases.js';
-import type { LeaseRelease } from './leases.js';
 import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import type { MongoChangeStreamLike, MongoCollectionLike, MongoDbLike, MongoDocumentLike, MongoOutboxCollections, MongoOutboxStoreOptions, MongoOutboxWakeMode } from './mongo-outbox-types.js';
@@ -335,15 +334,12 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
     return sortMembers(docs.map((d) => ({ owner: String(d.owner), expiresAt: Number(d.expiresAt) })));
   }
 
-  /**
-   * Each step is one atomic single-document write, without an update
-   * pipeline: a renewal by the owner (same epoch), else a takeover of a
-   * released or lapsed lease (one epoch higher), else the partition's first
-   * lease (epoch 1). Of two workers inserting the first lease at once, one
-   * gets a duplicate key and looks once more.
-   */
   async acquireLease(request: LeaseRequest): Promise<PartitionLease | undefined> {
     const { group, partition, owner, ttlMs } = checkLeaseRequest(request, 'acquireLease');
+    // Each step is one atomic single-document write, without an update pipeline: a renewal by the
+    // owner (same epoch), else a takeover of a released or lapsed lease (one epoch higher), else the
+    // partition's first lease (epoch 1). Of two workers inserting the first lease at once, one gets
+    // a duplicate key and looks once more.
     const leases = this.#coll('leases');
     const _id = leaseDocId(group, partition);
     const after = { returnDocument: 'after', includeResultMetadata: false };
@@ -367,7 +363,7 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
     }
   }
 
-  async releaseLease(lease: LeaseRelease): Promise<boolean> {
+  async releaseLease(lease: Pick<PartitionLease, 'group' | 'partition' | 'owner' | 'epoch'>): Promise<boolean> {
     const { group, partition, owner, epoch } = checkLeaseRelease(lease, 'releaseLease');
     const result = await this.#coll('leases').updateOne({ _id: leaseDocId(group, partition), owner, epoch }, { $set: { owner: '', expiresAt: 0 } });
     return result.matchedCount > 0;

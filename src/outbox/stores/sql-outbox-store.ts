@@ -17,7 +17,6 @@ import type {
   RelayPosition,
 } from '../outbox-types.js';
 import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, checkMember, leaseExpiry, sortLeases, sortMembers } from './leases.js';
-import type { LeaseRelease } from './leases.js';
 import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import { MIGRATIONS, affected, dialectOf, toBuffer } from './sql-schema.js';
@@ -403,7 +402,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     return { group, partition, owner, epoch: Number(row.epoch), expiresAt: Number(row.expires_at) };
   }
 
-  async releaseLease(lease: LeaseRelease): Promise<boolean> {
+  async releaseLease(lease: Pick<PartitionLease, 'group' | 'partition' | 'owner' | 'epoch'>): Promise<boolean> {
     const { group, partition, owner, epoch } = checkLeaseRelease(lease, 'releaseLease');
     const result = await this.#db.raw(`update ${this.tables.leases} set owner = '', expires_at = 0 where grp = ? and part = ? and owner = ? and epoch = ?`, [
       group,
