@@ -117,7 +117,7 @@ async function createTopic(kafka: KafkaClient, topic: string, numPartitions: num
 
 function dropTables(db: Knex, prefix: string): Closer {
   return async () => {
-    for (const t of ['outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema', 'state']) await db.schema.dropTableIfExists(`${prefix}${t}`);
+    for (const t of [...ob.sqlOutboxStore(db, { tablePrefix: prefix }).tableNames, `${prefix}state`]) await db.schema.dropTableIfExists(t);
   };
 }
 

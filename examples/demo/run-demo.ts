@@ -118,7 +118,7 @@ export async function runDemo(options: DemoOptions = {}): Promise<DemoReport> {
     await broker.close();
     await store.close();
     await db.schema.dropTableIfExists(table);
-    for (const t of ['outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema']) await db.schema.dropTableIfExists(`${prefix}${t}`);
+    for (const t of sqlOutboxStore(db, { tablePrefix: prefix }).tableNames) await db.schema.dropTableIfExists(t);
     await db.destroy();
     if (dir !== undefined) rmSync(dir, { recursive: true, force: true });
   }

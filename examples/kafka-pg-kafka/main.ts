@@ -121,7 +121,7 @@ async function readAll(source: KafkaMessageSource): Promise<string[]> {
 }
 
 async function dropTables(db: Knex, prefix: string): Promise<void> {
-  for (const t of ['balances', 'outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema']) await db.schema.dropTableIfExists(`${prefix}${t}`);
+  for (const t of [...sqlOutboxStore(db, { tablePrefix: prefix }).tableNames, `${prefix}balances`]) await db.schema.dropTableIfExists(t);
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

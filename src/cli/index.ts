@@ -1,6 +1,6 @@
 import { ConfigError, TxkitError } from '../core/index.js';
 import { OutboxRelay, kafkaSink, mongoOutboxStore, sqlOutboxStore } from '../outbox/index.js';
-import type { KafkaSinkClientLike, MongoDbLike, OutboxStatus, OutboxStore } from '../outbox/index.js';
+import type { KafkaSinkClientLike, MongoDbLike, OutboxStatus, OutboxStore, PartitionLease } from '../outbox/index.js';
 import type { MongoDriverClientLike } from '../adapters/mongo/mongo-types.js';
 import type { KnexLike } from '../adapters/sql/sql-types.js';
 import { kafkaTransactions } from '../adapters/kafka/index.js';
@@ -141,7 +141,12 @@ function relayId(config: CliConfig, io: Io, sub: 'add-relay' | 'remove-relay'): 
   });
 }
 
-export function renderStatus(s: OutboxStatus): string[] {
+/**
+ * `txkit outbox status` as text: the backlog, each partition, each relay id,
+ * the lag per topic, and the partition leases by group (owner, epoch, and
+ * whether live, lapsed or released as of `now`).
+ */
+export function renderStatus(s: OutboxStatus, now: number = Date.now()): string[] {
   const pending = s.partitions.reduce((n, p) => n + p.pending, 0);
   const oldest = Math.max(0, ...s.partitions.map((p) => p.oldestPendingAgeMs ?? 0));
   const lines = [
@@ -161,6 +166,24 @@ export function renderStatus(s: OutboxStatus): string[] {
   }
   const topics = Object.entries(s.pendingByTopic);
   if (topics.length > 0) lines.push('', 'topic lag (pending records)', ...topics.map(([t, n]) => `  ${t}: ${n}`));
+  lines.push('', ...renderLeases(s.leases, now));
+  return lines;
+}
+
+/** The partition leases, one block per group: partition, owner (`-` once released), epoch and state. */
+function renderLeases(leases: readonly PartitionLease[], now: number): string[] {
+  if (leases.length === 0) return ['leases: none (no relays or pipeline workers share partitions through this store)'];
+  const lines = ['leases (relays and pipeline workers sharing partitions)'];
+  const groups = new Map<string, PartitionLease[]>();
+  for (const lease of leases) groups.set(lease.group, [...(groups.get(lease.group) ?? []), lease]);
+  for (const [group, held] of groups) {
+    const width = Math.max('owner'.length, ...held.map((l) => (l.owner === '' ? 1 : l.owner.length)));
+    lines.push(`  ${group}`, `    partition  ${'owner'.padEnd(width)}  epoch  state`);
+    for (const l of held) {
+      const state = l.owner === '' ? 'released' : l.expiresAt > now ? `live, ${formatAge(l.expiresAt - now)} left` : `lapsed ${formatAge(now - l.expiresAt)} ago`;
+      lines.push(`    ${String(l.partition).padStart(9)}  ${(l.owner === '' ? '-' : l.owner).padEnd(width)}  ${String(l.epoch).padStart(5)}  ${state}`);
+    }
+  }
   return lines;
 }
 

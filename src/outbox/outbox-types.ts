@@ -82,7 +82,7 @@ export interface OutboxRelayStatus {
   readonly partitions: readonly { readonly partition: number; readonly relayed: number; readonly pending: number }[];
 }
 
-/** A snapshot of an outbox store: per-partition and per-relay progress, backlog per topic and the dead-letter count. */
+/** A snapshot of an outbox store: per-partition and per-relay progress, backlog per topic, the dead-letter count and the partition leases. */
 export interface OutboxStatus {
   readonly partitions: readonly OutboxPartitionStatus[];
   /** Every relay id known to the store, by name. */
@@ -91,6 +91,8 @@ export interface OutboxStatus {
   readonly pendingByTopic: Readonly<Record<string, number>>;
   /** Messages in the dead-letter store, of every consumer. */
   readonly deadLetters: number;
+  /** Every partition lease the store holds (relays and pipeline workers sharing partitions), by group then partition. */
+  readonly leases: readonly PartitionLease[];
 }
 
 /**
@@ -123,7 +125,7 @@ export interface OutboxRecordStore<H> {
   removeRelay(relayId: string): Promise<boolean>;
   /** Deletes records older than `olderThanMs` that every known relay id has reported relayed; returns how many. */
   cleanup(olderThanMs: number): Promise<number>;
-  /** Reads the current progress of every partition and relay id, the backlog per topic and the dead-letter count (what `observeOutbox` exports). */
+  /** Reads the current progress of every partition and relay id, the backlog per topic and the dead-letter count (what `observeOutbox` exports), and the partition leases it holds (none for a store without the lease role). */
   status(): Promise<OutboxStatus>;
   /** Resolves early when something may have been published (LISTEN/NOTIFY, in-process commits); else after `timeoutMs`. */
   waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void>;
@@ -228,14 +230,16 @@ export interface DeadLetterStore<H> {
 }
 
 /**
- * Where the outbox, inbox and dead letters live: a SQL database, MongoDB or
- * the memory store, in all three roles. `H` is the handle of the database's
- * transactions. A {@link pipeline} takes a whole OutboxStore (it publishes
- * through the outbox too); Outbox and OutboxRelay take only the outbox role
- * (a relay uses the lease role too when the store has it, to share the
- * partitions with the other relays of its relay id).
+ * Where the outbox, inbox, dead letters and partition leases live: a SQL
+ * database, MongoDB or the memory store, in all four roles. `H` is the handle
+ * of the database's transactions. A {@link pipeline} takes a whole
+ * OutboxStore (it publishes through the outbox too, and its workers of one
+ * consumer can split the source partitions through the leases); Outbox and
+ * OutboxRelay take only the outbox role (a relay uses the lease role too when
+ * the store has it, to share the partitions with the other relays of its
+ * relay id).
  */
-export interface OutboxStore<H> extends OutboxRecordStore<H>, InboxStore<H>, DeadLetterStore<H> {}
+export interface OutboxStore<H> extends OutboxRecordStore<H>, InboxStore<H>, DeadLetterStore<H>, PartitionLeaseStore {}
 
 /** A record before it has a sequence number. */
 export interface PendingRecord {

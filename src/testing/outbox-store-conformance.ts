@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { ConfigError } from '../core/index.js';
 import type { TransactionContext } from '../core/index.js';
 import { InboxFencedError, Outbox } from '../outbox/index.js';
-import type { DeadLetter, OutboxStore, PendingRecord } from '../outbox/index.js';
+import type { DeadLetter, LeaseRequest, OutboxStore, PartitionLease, PendingRecord } from '../outbox/index.js';
 import { rejection } from './conformance/support.js';
 import type { TestApi } from './conformance/options.js';
 
@@ -37,7 +37,7 @@ const GUARD_MS = 10_000;
 /**
  * The suite every OutboxStore must pass: migrate, append and read, relay
  * positions, status and cleanup, the inbox compare-and-set, dead letters,
- * and the waits for a commit. Call it from a test file of the store, once
+ * partition leases and group members, and the waits for a commit. Call it from a test file of the store, once
  * per database; add store-specific cases beside it.
  * @throws ConfigError when `test` is not given and the framework's globals
  *   `describe` and `it` are missing.
@@ -286,6 +286,157 @@ export function testOutboxStore<H>(options: OutboxStoreConformanceOptions<H>): v
       });
     });
 
+    describe('lease role', () => {
+      const group = 'relay/orders';
+      const ask = (owner: string, partition = 0, ttlMs = 60_000): LeaseRequest => ({ group, partition, owner, ttlMs });
+      const summary = (leases: readonly PartitionLease[]): [string, number, string, number][] => leases.map((l) => [l.group, l.partition, l.owner, l.epoch]);
+
+      it('acquireLease: the first owner gets epoch 1, a renewal keeps it, another owner is refused while it is live', async ({ store }) => {
+        const before = Date.now();
+        const first = await store.acquireLease(ask('worker-a'));
+        const after = Date.now();
+        assert.ok(first, 'the first request got no lease');
+        assert.deepEqual([first.group, first.partition, first.owner, first.epoch], [group, 0, 'worker-a', 1]);
+        assert.ok(first.expiresAt >= before + 60_000 && first.expiresAt <= after + 60_001, `expiresAt ${first.expiresAt} is not 60 s after the request`);
+        const renewed = await store.acquireLease(ask('worker-a'));
+        assert.deepEqual(renewed && [renewed.owner, renewed.epoch], ['worker-a', 1]);
+        assert.equal(await store.acquireLease(ask('worker-b')), undefined);
+        assert.deepEqual(summary(await store.leases(group)), [[group, 0, 'worker-a', 1]]);
+        // Another partition is another lease.
+        const other = await store.acquireLease(ask('worker-b', 1));
+        assert.deepEqual(other && [other.partition, other.owner, other.epoch], [1, 'worker-b', 1]);
+      });
+
+      it('a lapsed lease goes to another owner one epoch higher, and its former owner is refused', async ({ store }) => {
+        const short = await store.acquireLease(ask('worker-a', 0, 1));
+        assert.equal(short?.epoch, 1);
+        await until(() => Date.now() > (short as PartitionLease).expiresAt, 'the 1 ms lease to lapse');
+        const taken = await store.acquireLease(ask('worker-b'));
+        assert.deepEqual(taken && [taken.owner, taken.epoch], ['worker-b', 2]);
+        assert.equal(await store.acquireLease(ask('worker-a')), undefined);
+        assert.deepEqual(summary(await store.leases(group)), [[group, 0, 'worker-b', 2]]);
+      });
+
+      it('releaseLease frees a lease at once, only for its owner under its epoch; the next owner gets the next epoch', async ({ store }) => {
+        const first = (await store.acquireLease(ask('worker-a'))) as PartitionLease;
+        assert.equal(first.epoch, 1);
+        assert.equal(await store.releaseLease({ group, partition: 0, owner: 'worker-a', epoch: 2 }), false);
+        assert.equal(await store.releaseLease({ group, partition: 0, owner: 'worker-a', epoch: 0 }), false);
+        assert.equal(await store.releaseLease({ group, partition: 0, owner: 'worker-b', epoch: 1 }), false);
+        assert.equal(await store.releaseLease({ group, partition: 1, owner: 'worker-a', epoch: 1 }), false);
+        assert.deepEqual(summary(await store.leases(group)), [[group, 0, 'worker-a', 1]]);
+        assert.equal(await store.acquireLease(ask('worker-b')), undefined);
+        assert.equal(await store.releaseLease(first), true);
+        assert.equal(await store.releaseLease(first), false);
+        assert.deepEqual(summary(await store.leases(group)), [[group, 0, '', 1]]);
+        // Released, even its former owner takes it under a new epoch: work of the old one is fenced.
+        const again = (await store.acquireLease(ask('worker-a'))) as PartitionLease;
+        assert.deepEqual([again.owner, again.epoch], ['worker-a', 2]);
+        assert.equal(await store.releaseLease(again), true);
+        const next = await store.acquireLease(ask('worker-b'));
+        assert.deepEqual(next && [next.owner, next.epoch], ['worker-b', 3]);
+      });
+
+      it('two owners asking for a lease at once never both get it, for new and for released leases', async ({ store }) => {
+        const partitions = Array.from({ length: 20 }, (_, p) => p);
+        /** Both owners ask for every partition at once; exactly one gets each, under `epoch`, and the store agrees. */
+        const race = async (epoch: number): Promise<void> => {
+          const rounds = await Promise.all(partitions.map((p) => Promise.all([store.acquireLease(ask('worker-a', p)), store.acquireLease(ask('worker-b', p))])));
+          const winners = rounds.map((results, p) => {
+            const got = results.filter((l) => l !== undefined);
+            assert.equal(got.length, 1, `partition ${p} at epoch ${epoch}: ${got.length} owners got the lease`);
+            return got[0] as PartitionLease;
+          });
+          assert.deepEqual(
+            summary(await store.leases(group)),
+            winners.map((l, p) => [group, p, l.owner, epoch]),
+          );
+        };
+        await race(1);
+        for (const lease of await store.leases(group)) assert.equal(await store.releaseLease(lease), true);
+        await race(2);
+      });
+
+      it('heartbeat lists the live members of its group sorted by owner and forgets lapsed ones', async ({ store }) => {
+        const owners = (members: readonly { owner: string }[]): string[] => members.map((m) => m.owner);
+        const before = Date.now();
+        const alone = await store.heartbeat({ group, owner: 'member-b', ttlMs: 60_000 });
+        assert.deepEqual(owners(alone), ['member-b']);
+        assert.ok((alone[0]?.expiresAt ?? 0) >= before + 60_000, `expiresAt ${String(alone[0]?.expiresAt)}`);
+        const brief = await store.heartbeat({ group, owner: 'member-c', ttlMs: 1 });
+        assert.deepEqual(owners(brief), ['member-b', 'member-c']);
+        const lapsesAt = (brief.find((m) => m.owner === 'member-c') as { expiresAt: number }).expiresAt;
+        assert.deepEqual(owners(await store.heartbeat({ group, owner: 'member-a', ttlMs: 60_000 })).filter((o) => o !== 'member-c'), ['member-a', 'member-b']);
+        await until(() => Date.now() > lapsesAt, "member-c's 1 ms membership to lapse");
+        assert.deepEqual(owners(await store.heartbeat({ group, owner: 'member-b', ttlMs: 60_000 })), ['member-a', 'member-b']);
+        // Members are per group.
+        assert.deepEqual(owners(await store.heartbeat({ group: 'pipeline/other', owner: 'member-z', ttlMs: 60_000 })), ['member-z']);
+      });
+
+      it("leaveGroup releases the owner's leases in that group and removes it from the members", async ({ store }) => {
+        await store.heartbeat({ group, owner: 'worker-a', ttlMs: 60_000 });
+        await store.heartbeat({ group, owner: 'worker-b', ttlMs: 60_000 });
+        for (const [owner, partition] of [['worker-a', 0], ['worker-a', 1], ['worker-b', 2]] as const) assert.ok(await store.acquireLease(ask(owner, partition)));
+        assert.ok(await store.acquireLease({ group: 'pipeline/other', partition: 0, owner: 'worker-a', ttlMs: 60_000 }));
+        await store.leaveGroup({ group, owner: 'worker-a' });
+        assert.deepEqual(summary(await store.leases(group)), [
+          [group, 0, '', 1],
+          [group, 1, '', 1],
+          [group, 2, 'worker-b', 1],
+        ]);
+        assert.deepEqual(summary(await store.leases('pipeline/other')), [['pipeline/other', 0, 'worker-a', 1]]);
+        assert.deepEqual(
+          (await store.heartbeat({ group, owner: 'worker-b', ttlMs: 60_000 })).map((m) => m.owner),
+          ['worker-b'],
+        );
+        // Its leases are free at once, for the next owner one epoch higher.
+        const taken = await store.acquireLease(ask('worker-b', 0));
+        assert.deepEqual(taken && [taken.owner, taken.epoch], ['worker-b', 2]);
+        await store.leaveGroup({ group, owner: 'nobody' });
+      });
+
+      it('leases(group) is sorted by partition and scoped to the group; leases() and status() list every group', async ({ store }) => {
+        // Lease partitions are any non-negative integers (a pipeline's source partitions), not only the outbox's.
+        for (const [g, partition] of [['pipeline/z', 10], ['pipeline/z', 2], ['pipeline/a', 1]] as const) {
+          assert.ok(await store.acquireLease({ group: g, partition, owner: 'worker-a', ttlMs: 60_000 }));
+        }
+        assert.deepEqual(summary(await store.leases('pipeline/z')), [
+          ['pipeline/z', 2, 'worker-a', 1],
+          ['pipeline/z', 10, 'worker-a', 1],
+        ]);
+        assert.deepEqual(await store.leases('pipeline/none'), []);
+        const all = await store.leases();
+        assert.deepEqual(summary(all), [
+          ['pipeline/a', 1, 'worker-a', 1],
+          ['pipeline/z', 2, 'worker-a', 1],
+          ['pipeline/z', 10, 'worker-a', 1],
+        ]);
+        assert.deepEqual((await store.status()).leases, all);
+      });
+
+      it('lease calls with a bad group, owner, partition, epoch or ttl throw ConfigError', async ({ store }) => {
+        const bad: [string, Promise<unknown>][] = [
+          ['empty group', store.acquireLease({ ...ask('worker-a'), group: '' })],
+          ['group over 255 characters', store.acquireLease({ ...ask('worker-a'), group: 'g'.repeat(256) })],
+          ['empty owner', store.acquireLease(ask(''))],
+          ['negative partition', store.acquireLease(ask('worker-a', -1))],
+          ['fractional partition', store.acquireLease(ask('worker-a', 1.5))],
+          ['ttl 0', store.acquireLease(ask('worker-a', 0, 0))],
+          ['ttl NaN', store.acquireLease(ask('worker-a', 0, Number.NaN))],
+          ['heartbeat ttl 0', store.heartbeat({ group, owner: 'worker-a', ttlMs: 0 })],
+          ['heartbeat empty group', store.heartbeat({ group: '', owner: 'worker-a', ttlMs: 1000 })],
+          ['release negative epoch', store.releaseLease({ group, partition: 0, owner: 'worker-a', epoch: -1 })],
+          ['leave empty owner', store.leaveGroup({ group, owner: '' })],
+          ['leases of an empty group', store.leases('')],
+        ];
+        for (const [what, call] of bad) {
+          const err = await rejection(call);
+          assert.ok(err instanceof ConfigError, `${what}: got ${String(err)}`);
+        }
+        assert.deepEqual(await store.leases(), []);
+      });
+    });
+
     describe('waits', () => {
       it('waitForPublish resolves early after a publishing transaction commits', async ({ store, context }) => {
         // A first wait sets up what the store listens with (a LISTEN connection, a change stream).
@@ -334,6 +485,15 @@ function record(id: string, fields: Partial<PendingRecord> = {}): PendingRecord 
 /** Appends records to a partition in a transaction of their own. */
 async function append<H>(context: TransactionContext<H>, store: OutboxStore<H>, partition: number, records: PendingRecord[]): Promise<void> {
   await context.withTransaction((tx) => store.append(tx.handle, partition, records));
+}
+
+/** Polls `check` until it holds, failing after {@link GUARD_MS}: waiting for a condition, never for a time. */
+async function until(check: () => boolean, what: string): Promise<void> {
+  const deadline = Date.now() + GUARD_MS;
+  for (let delay = 1; !check(); delay = Math.min(delay * 2, 50)) {
+    if (Date.now() > deadline) throw new assert.AssertionError({ message: `timed out after ${GUARD_MS} ms waiting for ${what}` });
+    await new Promise((resolve) => setTimeout(resolve, delay));
+  }
 }
 
 /** Resolves with `p`, or fails naming `what` when it takes longer than `ms`. */

@@ -87,8 +87,8 @@ function sqlBackend(name: string, make: () => Knex): Backend {
         },
         close: async () => {
           await store.close();
-          for (const t of ['outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema', 'state']) {
-            await knex.schema.dropTableIfExists(`${prefix}${t}`);
+          for (const t of [...store.tableNames, `${prefix}state`]) {
+            await knex.schema.dropTableIfExists(t);
           }
           await knex.destroy();
         },

@@ -127,8 +127,8 @@ beforeAll(async () => {
     const pool = new pg.Pool({ connectionString: url, max: 4 });
     closers.push(async () => {
       await pgKnex.schema.dropTableIfExists(table);
-      for (const t of ['outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'outbox_schema']) {
-        await pgKnex.schema.dropTableIfExists(`${outboxPrefix}${t}`).catch(() => undefined);
+      for (const t of sqlOutboxStore(pgKnex, { tablePrefix: outboxPrefix }).tableNames) {
+        await pgKnex.schema.dropTableIfExists(t).catch(() => undefined);
       }
       await pgKnex.destroy();
       await pool.end();

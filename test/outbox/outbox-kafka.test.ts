@@ -70,7 +70,7 @@ describe.skipIf(brokers === undefined || pg === undefined)('outbox relay on Kafk
     db = knexFactory({ client: 'pg', connection: pg as string, pool: { min: 0, max: 8 } });
   });
   afterAll(async () => {
-    for (const t of ['outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema']) await db.schema.dropTableIfExists(`${prefix}${t}`);
+    for (const t of sqlOutboxStore(db, { tablePrefix: prefix }).tableNames) await db.schema.dropTableIfExists(t);
     await db.destroy();
   });
 

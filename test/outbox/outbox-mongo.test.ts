@@ -80,7 +80,15 @@ function testMongoOutbox(d: Deployment): void {
       // Two processes starting at once, and one store asked twice.
       await Promise.all([a.migrate(), b.migrate(), a.migrate()]);
       await a.migrate();
-      expect(await db.collection(a.collections.schema).find({}).toArray()).toEqual([{ _id: 'outbox', version: 2 }]);
+      expect(await db.collection(a.collections.schema).find({}).toArray()).toEqual([{ _id: 'outbox', version: 3 }]);
+      // Version 3 made the lease collections (listIndexes fails on a collection that does not exist), also on an upgrade from 2.
+      const leaseCollections = [a.collections.leases, a.collections.leaseMembers];
+      for (const name of leaseCollections) expect((await db.collection(name).indexes()).map((i) => i.name)).toEqual(['_id_']);
+      for (const name of leaseCollections) await db.collection(name).drop();
+      await db.collection<{ _id: string; version: number }>(a.collections.schema).updateOne({ _id: 'outbox' }, { $set: { version: 2 } });
+      await a.migrate();
+      expect(await db.collection(a.collections.schema).find({}).toArray()).toEqual([{ _id: 'outbox', version: 3 }]);
+      for (const name of leaseCollections) expect((await db.collection(name).indexes()).map((i) => i.name)).toEqual(['_id_']);
       const counters = await db.collection(a.collections.partitions).find({}, { sort: { _id: 1 } }).toArray();
       expect(counters).toEqual([0, 1, 2].map((p) => ({ _id: p, nextSeq: 0 })));
       const indexes = await db.collection(a.collections.outbox).indexes();

@@ -51,7 +51,7 @@ describe.skipIf(pulsar === undefined || pg === undefined)('outbox relay on Pulsa
     await Promise.allSettled(instances.map((i) => i.client.close()));
     await Promise.allSettled(stores.map((s) => s.close()));
     for (const p of prefixes) {
-      for (const t of ['outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema']) await db.schema.dropTableIfExists(`${p}${t}`);
+      for (const t of sqlOutboxStore(db, { tablePrefix: p }).tableNames) await db.schema.dropTableIfExists(t);
     }
     await db.destroy();
   });

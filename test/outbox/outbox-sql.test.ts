@@ -51,7 +51,7 @@ let run = 0;
 const prefix = (): string => `tx${process.pid}_${Date.now().toString(36)}_${run++}_`;
 
 async function dropTables(db: Knex, p: string): Promise<void> {
-  for (const t of ['outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema', 'state', 'commit_order']) await db.schema.dropTableIfExists(`${p}${t}`);
+  for (const t of [...sqlOutboxStore(db, { tablePrefix: p }).tableNames, `${p}state`, `${p}commit_order`]) await db.schema.dropTableIfExists(t);
 }
 
 describe.each(databases)('outbox on $name', ({ make, cleanup }) => {
@@ -85,7 +85,23 @@ describe.each(databases)('outbox on $name', ({ make, cleanup }) => {
   it('migrate is versioned and safe to run twice, also at once', async () => {
     const { p } = await setup();
     const rows = (await db(`${p}schema`).select('component', 'version')) as { component: string; version: number }[];
-    expect(rows).toEqual([{ component: 'outbox', version: 2 }]);
+    expect(rows).toEqual([{ component: 'outbox', version: 3 }]);
+  });
+
+  it('migrate upgrades a version 2 schema with the lease tables, and tableNames lists every table it made', async () => {
+    const { p, store } = await setup();
+    await db.schema.dropTable(store.tables.leases);
+    await db.schema.dropTable(store.tables.leaseMembers);
+    await db(`${p}schema`).where({ component: 'outbox' }).update({ version: 2 });
+    await store.migrate();
+    expect(await db(`${p}schema`).select('version')).toEqual([{ version: 3 }]);
+    for (const t of store.tableNames) expect(await db.schema.hasTable(t), t).toBe(true);
+    expect([...store.tableNames].sort()).toEqual(
+      ['dead_letters', 'inbox', 'lease_members', 'leases', 'outbox', 'outbox_partitions', 'outbox_relays', 'schema'].map((t) => `${p}${t}`),
+    );
+    const lease = await store.acquireLease({ group: 'relay/upgraded', partition: 0, owner: 'w1', ttlMs: 60_000 });
+    expect([lease?.owner, lease?.epoch]).toEqual(['w1', 1]);
+    expect((await store.heartbeat({ group: 'relay/upgraded', owner: 'w1', ttlMs: 60_000 })).map((m) => m.owner)).toEqual(['w1']);
   });
 
   it('publishes only what commits, with its outbox id as a header', async () => {

@@ -65,12 +65,12 @@ for (const database of databases) {
       name: `sql (${database.name})`,
       test,
       make: async (partitions) => {
-        const prefix = `tc${process.pid}_${Date.now().toString(36)}_${run++}_`;
+        const store = sqlOutboxStore(db, { tablePrefix: `tc${process.pid}_${Date.now().toString(36)}_${run++}_`, partitions });
         return {
-          store: sqlOutboxStore(db, { tablePrefix: prefix, partitions }),
+          store,
           context: knexTransactions(db, { retry: FAST }),
           cleanup: async () => {
-            for (const t of ['outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema']) await db.schema.dropTableIfExists(`${prefix}${t}`);
+            for (const t of store.tableNames) await db.schema.dropTableIfExists(t);
           },
         };
       },

@@ -148,7 +148,7 @@ describe.skipIf(brokers === undefined || pg === undefined)('Kafka -> Postgres ->
     await Promise.all(workers.map((w) => w.exited));
     for (const r of readers) await r.close().catch(() => undefined);
     await admin.disconnect();
-    for (const t of ['totals', 'outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema']) await db.schema.dropTableIfExists(`${prefix}${t}`);
+    for (const t of [...sqlOutboxStore(db, { tablePrefix: prefix }).tableNames, `${prefix}totals`]) await db.schema.dropTableIfExists(t);
     await db.destroy();
   });
 
@@ -201,7 +201,7 @@ describe.skipIf(brokers === undefined || pg === undefined)('Kafka -> Postgres ->
       await Promise.all(sources.map((s) => s.close()));
       await ctx.close();
       await store.close();
-      for (const t of ['totals', 'outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema']) await db.schema.dropTableIfExists(`${fencePrefix}${t}`);
+      for (const t of [...store.tableNames, table]) await db.schema.dropTableIfExists(t);
     }
   }, 120_000);
 

@@ -58,7 +58,7 @@ describe.skipIf(pgUrl === undefined)('pipeline on Postgres with a multi-partitio
     db = knexFactory({ client: 'pg', connection: pgUrl as string, pool: { min: 0, max: 6 } });
   });
   afterAll(async () => {
-    for (const t of ['outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema']) await db.schema.dropTableIfExists(`${prefix}${t}`);
+    for (const t of sqlOutboxStore(db, { tablePrefix: prefix }).tableNames) await db.schema.dropTableIfExists(t);
     await db.destroy();
   });
 

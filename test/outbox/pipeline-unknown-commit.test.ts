@@ -35,7 +35,7 @@ describe.skipIf(pgUrl === undefined)('pipeline: unknown commit outcome on Postgr
     db = knexFactory({ client: 'pg', connection: url.toString(), pool: { min: 0, max: 4 }, log: { warn: () => undefined } });
   });
   afterAll(async () => {
-    for (const t of ['state', 'outbox', 'outbox_partitions', 'outbox_relays', 'inbox', 'dead_letters', 'schema']) await db.schema.dropTableIfExists(`${prefix}${t}`);
+    for (const t of [...sqlOutboxStore(db, { tablePrefix: prefix }).tableNames, `${prefix}state`]) await db.schema.dropTableIfExists(t);
     await db.destroy();
     await proxy.close();
   });

@@ -1,15 +1,31 @@
 import type { MemoryStore, MemoryTxHandle } from '../../adapters/memory/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
 import { wait } from '../../core/backoff.js';
-import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
+import type {
+  DeadLetter,
+  InboxMove,
+  InboxPartition,
+  LeaseMember,
+  LeaseRequest,
+  OutboxRecord,
+  OutboxStatus,
+  OutboxStore,
+  PartitionLease,
+  PendingRecord,
+  RelayPosition,
+} from '../outbox-types.js';
+import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, checkMember, leaseExpiry, sortLeases, sortMembers, takeLease } from './leases.js';
+import type { StoredLease } from './leases.js';
 import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 
 /**
- * The outbox, inbox and dead letters kept in the memory backend's store:
- * for tests, demos and services whose state already lives there. The
- * partition counter is a key like any other, so concurrent publishers
- * conflict and one reruns, which keeps sequence order equal to commit order.
+ * The outbox, inbox, dead letters and partition leases kept in the memory
+ * backend's store: for tests, demos and services whose state already lives
+ * there. The partition counter is a key like any other, so concurrent
+ * publishers conflict and one reruns, which keeps sequence order equal to
+ * commit order; a lease is a key too, taken in a transaction of its own, so
+ * of two workers asking at once one reruns and finds it taken.
  */
 export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
   readonly partitions: number;
@@ -18,7 +34,7 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
   readonly #waiting = new Set<() => void>();
 
   /**
-   * @param store - the memory backend's store the records, positions and dead letters are kept in.
+   * @param store - the memory backend's store the records, positions, dead letters and leases are kept in.
    * @param options - `partitions`: outbox partitions, records going to one by key hash (default 1).
    */
   constructor(store: MemoryStore, options: { partitions?: number } = {}) {
@@ -117,7 +133,13 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
       }
       partitions.push({ partition: p, published: count, relayed, pending: count - relayed, oldestPendingAgeMs: oldest === undefined ? undefined : now - oldest });
     }
-    return { partitions, relays: relayStatuses(positions, published), pendingByTopic, deadLetters: this.#store.keys('dead/').length };
+    return {
+      partitions,
+      relays: relayStatuses(positions, published),
+      pendingByTopic,
+      deadLetters: this.#store.keys('dead/').length,
+      leases: await this.leases(),
+    };
   }
 
   #positions(): RelayPositions {
@@ -154,6 +176,70 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
       .map((d) => ({ ...d, value: d.value === null ? null : Buffer.from(d.value, 'base64') }));
   }
 
+  async heartbeat(member: { readonly group: string; readonly owner: string; readonly ttlMs: number }): Promise<LeaseMember[]> {
+    const { group, owner, ttlMs } = checkHeartbeat(member, 'heartbeat');
+    return this.#transact(async (handle) => {
+      const now = Date.now();
+      const own = memberKey(group, owner);
+      const expiresAt = leaseExpiry(now, ttlMs);
+      await handle.set(own, expiresAt);
+      const members: LeaseMember[] = [{ owner, expiresAt }];
+      for (const key of this.#store.keys(membersOf(group))) {
+        if (key === own) continue;
+        const until = (await handle.get(key)) as number | undefined;
+        if (until === undefined) continue;
+        if (until <= now) await handle.delete(key);
+        else members.push({ owner: decodeURIComponent(key.slice(membersOf(group).length)), expiresAt: until });
+      }
+      return sortMembers(members);
+    });
+  }
+
+  async acquireLease(request: LeaseRequest): Promise<PartitionLease | undefined> {
+    const checked = checkLeaseRequest(request, 'acquireLease');
+    const key = leaseKey(checked.group, checked.partition);
+    // The lease key is read and written in one transaction: of two workers asking at once, the
+    // one committing second conflicts, reruns, and sees the first one's lease.
+    return this.#transact(async (handle) => {
+      const lease = takeLease((await handle.get(key)) as StoredLease | undefined, checked, Date.now());
+      if (lease !== undefined) await handle.set(key, { owner: lease.owner, epoch: lease.epoch, expiresAt: lease.expiresAt } satisfies StoredLease);
+      return lease;
+    });
+  }
+
+  async releaseLease(lease: Pick<PartitionLease, 'group' | 'partition' | 'owner' | 'epoch'>): Promise<boolean> {
+    const { group, partition, owner, epoch } = checkLeaseRelease(lease, 'releaseLease');
+    const key = leaseKey(group, partition);
+    return this.#transact(async (handle) => {
+      const current = (await handle.get(key)) as StoredLease | undefined;
+      if (current === undefined || current.owner !== owner || current.epoch !== epoch) return false;
+      await handle.set(key, { owner: '', epoch, expiresAt: 0 } satisfies StoredLease);
+      return true;
+    });
+  }
+
+  async leaveGroup(member: { readonly group: string; readonly owner: string }): Promise<void> {
+    const { group, owner } = checkMember(member, 'leaveGroup');
+    await this.#transact(async (handle) => {
+      await handle.delete(memberKey(group, owner));
+      for (const key of this.#store.keys(leasesOf(group))) {
+        const current = (await handle.get(key)) as StoredLease | undefined;
+        if (current?.owner === owner) await handle.set(key, { owner: '', epoch: current.epoch, expiresAt: 0 } satisfies StoredLease);
+      }
+    });
+  }
+
+  async leases(group?: string): Promise<PartitionLease[]> {
+    const prefix = group === undefined ? LEASES : leasesOf(checkGroup(group, 'leases'));
+    return sortLeases(
+      this.#store.keys(prefix).map((key) => {
+        const [encodedGroup, partition] = key.slice(LEASES.length).split('/') as [string, string];
+        const { owner, epoch, expiresAt } = this.#store.get(key) as StoredLease;
+        return { group: decodeURIComponent(encodedGroup), partition: Number(partition), owner, epoch, expiresAt };
+      }),
+    );
+  }
+
   async waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
     await wait(timeoutMs, signal, (wake) => {
       const off = this.#store.onCommit(wake);
@@ -172,21 +258,51 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
 
   /** A one-key write in its own memory transaction. */
   async #write(key: string, value: unknown): Promise<void> {
+    await this.#transact((handle) => (value === undefined ? handle.delete(key) : handle.set(key, value)));
+  }
+
+  /** Runs `fn` in a memory transaction of its own, rerun on a write conflict. */
+  async #transact<T>(fn: (handle: MemoryTxHandle) => Promise<T>): Promise<T> {
     const { memoryTransactions } = await import('../../adapters/memory/index.js');
-    const ctx = memoryTransactions({ store: this.#store });
+    const ctx = memoryTransactions({ store: this.#store, retry: CONFLICT_RETRY });
     try {
-      await ctx.withTransaction((tx) => (value === undefined ? tx.handle.delete(key) : tx.handle.set(key, value)));
+      return await ctx.withTransaction((tx) => fn(tx.handle));
     } finally {
       await ctx.close();
     }
   }
 }
 
+/** Reruns of a store's own transaction after a write conflict: at once, then briefly spaced. */
+const CONFLICT_RETRY = { initialDelayMs: 1, maxDelayMs: 20 } as const;
+
 /** Where relay positions live: `outbox/relays/<relay id, URI-encoded>/<partition>` -> sequence. */
 const RELAYS = 'outbox/relays/';
 
 function relayKey(relayId: string, partition: number): string {
   return `${RELAYS}${encodeURIComponent(relayId)}/${partition}`;
+}
+
+/** Where leases live: `leases/<group, URI-encoded>/<partition>` -> {@link StoredLease}. */
+const LEASES = 'leases/';
+
+/** Where lease group members live: `lease-members/<group, URI-encoded>/<owner, URI-encoded>` -> when it lapses. */
+const MEMBERS = 'lease-members/';
+
+function leasesOf(group: string): string {
+  return `${LEASES}${encodeURIComponent(group)}/`;
+}
+
+function leaseKey(group: string, partition: number): string {
+  return `${leasesOf(group)}${partition}`;
+}
+
+function membersOf(group: string): string {
+  return `${MEMBERS}${encodeURIComponent(group)}/`;
+}
+
+function memberKey(group: string, owner: string): string {
+  return `${membersOf(group)}${encodeURIComponent(owner)}`;
 }
 
 function inboxKey(consumer: string, source: string, partition: number): string {

@@ -3,11 +3,24 @@ import { ConfigError } from '../../core/index.js';
 import type { MongoSessionLike } from '../../adapters/mongo/mongo-types.js';
 import { InboxFencedError } from '../outbox-errors.js';
 import { wait } from '../../core/backoff.js';
-import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
+import type {
+  DeadLetter,
+  InboxMove,
+  InboxPartition,
+  LeaseMember,
+  LeaseRequest,
+  OutboxRecord,
+  OutboxStatus,
+  OutboxStore,
+  PartitionLease,
+  PendingRecord,
+  RelayPosition,
+} from '../outbox-types.js';
+import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, checkMember, leaseExpiry, sortLeases, sortMembers } from './leases.js';
 import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import type { MongoChangeStreamLike, MongoCollectionLike, MongoDbLike, MongoDocumentLike, MongoOutboxCollections, MongoOutboxStoreOptions, MongoOutboxWakeMode } from './mongo-outbox-types.js';
-import { codeOf, fromPairs, hasServerCode, inboxId, relayDocId, toBuffer, unwrapModifyResult } from './mongo-values.js';
+import { codeOf, fromPairs, hasServerCode, inboxId, leaseDocId, leaseMemberId, relayDocId, toBuffer, unwrapModifyResult } from './mongo-values.js';
 
 export type {
   MongoChangeStreamLike,
@@ -42,13 +55,23 @@ const MIGRATIONS: readonly ((db: MongoDbLike, c: MongoOutboxCollections) => Prom
     // did not say whose it was. A relay id reappears when it runs, and until then cleanup deletes nothing.
     await db.collection(c.relayed).deleteMany({ relayId: { $exists: false } });
   },
+  async (db, c) => {
+    // Partition leases and the members of lease groups, for workers that share partitions.
+    for (const name of [c.leases, c.leaseMembers]) {
+      await db.createCollection(name).catch((err: unknown) => {
+        if (codeOf(err) !== NAMESPACE_EXISTS) throw err;
+      });
+    }
+  },
 ];
 
 /**
  * Outbox, inbox and dead letters in MongoDB collections, written through the
- * ClientSession of a `mongoTransactions` transaction (`tx.handle`). Needs a
- * replica set or sharded cluster (transactions); change streams wake relays
- * in other processes when the deployment offers them.
+ * ClientSession of a `mongoTransactions` transaction (`tx.handle`), and the
+ * partition leases of workers that share partitions (written outside any
+ * transaction, one atomic document write each). Needs a replica set or
+ * sharded cluster (transactions); change streams wake relays in other
+ * processes when the deployment offers them.
  *
  * Sequence numbers follow commit order without gaps. Each partition has a
  * counter document that a publishing transaction increments ($inc) before it
@@ -105,6 +128,8 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
       relayed: `${collectionPrefix}outbox_relayed`,
       inbox: `${collectionPrefix}inbox`,
       deadLetters: `${collectionPrefix}dead_letters`,
+      leases: `${collectionPrefix}leases`,
+      leaseMembers: `${collectionPrefix}lease_members`,
       schema: `${collectionPrefix}schema`,
     });
     this.#useChangeStreams = changeStreams;
@@ -239,7 +264,7 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
       partitions.push({ partition, published: count, relayed, pending: count - relayed, oldestPendingAgeMs: oldest === undefined ? undefined : now - oldest });
     }
     const deadLetters = await this.#coll('deadLetters').countDocuments({});
-    return { partitions, relays: relayStatuses(positions, published), pendingByTopic, deadLetters };
+    return { partitions, relays: relayStatuses(positions, published), pendingByTopic, deadLetters, leases: await this.leases() };
   }
 
   async inboxPosition(handle: MongoSessionLike | undefined, { consumer, source, partition }: InboxPartition): Promise<number | undefined> {
@@ -297,6 +322,66 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
       attempts: Number(d.attempts),
       createdAt: Number(d.createdAt),
     }));
+  }
+
+  async heartbeat(member: { readonly group: string; readonly owner: string; readonly ttlMs: number }): Promise<LeaseMember[]> {
+    const { group, owner, ttlMs } = checkHeartbeat(member, 'heartbeat');
+    const members = this.#coll('leaseMembers');
+    const now = Date.now();
+    await this.#upsert('leaseMembers', { _id: leaseMemberId(group, owner) }, { $set: { expiresAt: leaseExpiry(now, ttlMs) }, $setOnInsert: { group, owner } });
+    await members.deleteMany({ group, expiresAt: { $lte: now } });
+    const docs = await members.find({ group, expiresAt: { $gt: now } }).toArray();
+    return sortMembers(docs.map((d) => ({ owner: String(d.owner), expiresAt: Number(d.expiresAt) })));
+  }
+
+  async acquireLease(request: LeaseRequest): Promise<PartitionLease | undefined> {
+    const { group, partition, owner, ttlMs } = checkLeaseRequest(request, 'acquireLease');
+    // Each step is one atomic single-document write, without an update pipeline: a renewal by the
+    // owner (same epoch), else a takeover of a released or lapsed lease (one epoch higher), else the
+    // partition's first lease (epoch 1). Of two workers inserting the first lease at once, one gets
+    // a duplicate key and looks once more.
+    const leases = this.#coll('leases');
+    const _id = leaseDocId(group, partition);
+    const after = { returnDocument: 'after', includeResultMetadata: false };
+    for (let attempt = 1; ; attempt++) {
+      const now = Date.now();
+      const expiresAt = leaseExpiry(now, ttlMs);
+      const doc =
+        unwrapModifyResult(await leases.findOneAndUpdate({ _id, owner }, { $set: { expiresAt } }, after)) ??
+        unwrapModifyResult(
+          await leases.findOneAndUpdate({ _id, $or: [{ owner: '' }, { expiresAt: { $lte: now } }] }, { $set: { owner, expiresAt }, $inc: { epoch: 1 } }, after),
+        );
+      if (doc !== null) return String(doc.owner) === owner ? { group, partition, owner, epoch: Number(doc.epoch), expiresAt: Number(doc.expiresAt) } : undefined;
+      // Neither matched: another owner holds a live lease, or the partition has none yet.
+      if (attempt > 1) return undefined;
+      try {
+        await leases.insertOne({ _id, group, partition, owner, epoch: 1, expiresAt });
+        return { group, partition, owner, epoch: 1, expiresAt };
+      } catch (err) {
+        if (codeOf(err) !== DUPLICATE_KEY) throw err;
+      }
+    }
+  }
+
+  async releaseLease(lease: Pick<PartitionLease, 'group' | 'partition' | 'owner' | 'epoch'>): Promise<boolean> {
+    const { group, partition, owner, epoch } = checkLeaseRelease(lease, 'releaseLease');
+    const result = await this.#coll('leases').updateOne({ _id: leaseDocId(group, partition), owner, epoch }, { $set: { owner: '', expiresAt: 0 } });
+    return result.matchedCount > 0;
+  }
+
+  async leaveGroup(member: { readonly group: string; readonly owner: string }): Promise<void> {
+    const { group, owner } = checkMember(member, 'leaveGroup');
+    await this.#coll('leaseMembers').deleteMany({ _id: leaseMemberId(group, owner) });
+    await this.#coll('leases').updateMany({ group, owner }, { $set: { owner: '', expiresAt: 0 } });
+  }
+
+  async leases(group?: string): Promise<PartitionLease[]> {
+    const docs = await this.#coll('leases')
+      .find(group === undefined ? {} : { group: checkGroup(group, 'leases') })
+      .toArray();
+    return sortLeases(
+      docs.map((d) => ({ group: String(d.group), partition: Number(d.partition), owner: String(d.owner), epoch: Number(d.epoch), expiresAt: Number(d.expiresAt) })),
+    );
   }
 
   /** Wakes this store's waits (the relays in this process) at once; Outbox calls it after a publishing transaction commits. */

@@ -31,20 +31,22 @@ export interface MongoChangeStreamLike {
 export interface MongoCollectionLike {
   /** Inserts a publishing transaction's records, in order. */
   insertMany(docs: MongoDocumentLike[], options?: MongoOperationOptionsLike): Promise<unknown>;
-  /** Inserts a dead letter. */
+  /** Inserts a dead letter, or the first lease of a partition. */
   insertOne(doc: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<unknown>;
   /** Driver 6+ resolves to the document (or null); older drivers to `{ value }`. */
   findOneAndUpdate(filter: MongoDocumentLike, update: MongoDocumentLike, options: MongoOperationOptionsLike): Promise<unknown>;
-  /** Moves an inbox position (compare-and-set), the relay's progress hint, and creates documents on migrate (upsert). */
+  /** Moves an inbox position (compare-and-set), the relay's progress hint, a lease group member's expiry, releases a lease, and creates documents on migrate (upsert). */
   updateOne(filter: MongoDocumentLike, update: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<{ matchedCount: number; upsertedCount: number }>;
+  /** Releases every lease of a worker leaving its group. */
+  updateMany(filter: MongoDocumentLike, update: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<{ matchedCount: number }>;
   /** Reads an inbox position or the schema version. */
   findOne(filter: MongoDocumentLike, options?: MongoOperationOptionsLike): Promise<MongoDocumentLike | null>;
-  /** Reads outbox records, counters, progress hints and dead letters. */
+  /** Reads outbox records, counters, progress hints, dead letters, leases and lease group members. */
   find(filter: MongoDocumentLike, options?: MongoOperationOptionsLike): {
     /** All documents of the cursor. */
     toArray(): Promise<MongoDocumentLike[]>;
   };
-  /** Deletes relayed records on cleanup. */
+  /** Deletes relayed records on cleanup, and lapsed or leaving members of a lease group. */
   deleteMany(filter: MongoDocumentLike): Promise<{ deletedCount: number }>;
   /** Counts the dead letters for status(). */
   countDocuments(filter: MongoDocumentLike): Promise<number>;
@@ -120,6 +122,13 @@ export interface MongoOutboxCollections {
   /** Consumer positions: `{ _id: { consumer, source, partition }, nextOffset, updatedAt }`. */
   inbox: string;
   deadLetters: string;
+  /**
+   * Partition leases: `{ _id: { group, partition }, group, partition, owner, epoch, expiresAt }`;
+   * a released lease has owner `''`.
+   */
+  leases: string;
+  /** Live members of lease groups: `{ _id: { group, owner }, group, owner, expiresAt }`. */
+  leaseMembers: string;
   /** `{ _id: 'outbox', version }`. */
   schema: string;
 }

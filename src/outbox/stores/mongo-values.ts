@@ -5,6 +5,16 @@ export function relayDocId(relayId: string, partition: number): MongoDocumentLik
   return { relayId, partition };
 }
 
+/** The `_id` of a partition's lease in a lease group (field order fixed, as for {@link relayDocId}). */
+export function leaseDocId(group: string, partition: number): MongoDocumentLike {
+  return { group, partition };
+}
+
+/** The `_id` of a lease group member (field order fixed, as for {@link relayDocId}). */
+export function leaseMemberId(group: string, owner: string): MongoDocumentLike {
+  return { group, owner };
+}
+
 /** The `_id` of a consumer's position in a source partition. */
 export function inboxId(consumer: string, source: string, partition: number): MongoDocumentLike {
   return { consumer, source, partition };

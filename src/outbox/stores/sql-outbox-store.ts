@@ -3,7 +3,20 @@ import type { KnexLike } from '../../adapters/sql/sql-types.js';
 import { ConfigError } from '../../core/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
 import { wait } from '../../core/backoff.js';
-import type { DeadLetter, InboxMove, InboxPartition, OutboxRecord, OutboxStatus, OutboxStore, PendingRecord, RelayPosition } from '../outbox-types.js';
+import type {
+  DeadLetter,
+  InboxMove,
+  InboxPartition,
+  LeaseMember,
+  LeaseRequest,
+  OutboxRecord,
+  OutboxStatus,
+  OutboxStore,
+  PartitionLease,
+  PendingRecord,
+  RelayPosition,
+} from '../outbox-types.js';
+import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, checkMember, leaseExpiry, sortLeases, sortMembers } from './leases.js';
 import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import { MIGRATIONS, affected, dialectOf, toBuffer } from './sql-schema.js';
@@ -33,8 +46,8 @@ export interface SqlOutboxStoreOptions {
 const NOTIFY_CHANNEL = 'txkit_outbox';
 
 /**
- * Outbox, inbox and dead letters in a SQL database through knex (Postgres,
- * MySQL/MariaDB, SQLite). Each partition has a counter row that a publishing
+ * Outbox, inbox, dead letters and partition leases in a SQL database through
+ * knex (Postgres, MySQL/MariaDB, SQLite). Each partition has a counter row that a publishing
  * transaction updates and so locks until it commits: a record's sequence
  * number is therefore its commit order, without gaps, and the relay can read
  * `seq > position` without ever missing a row that commits late (the trap of
@@ -44,6 +57,13 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
   readonly partitions: number;
   readonly dialect: Dialect;
   readonly tables: Tables;
+  /**
+   * Every table the store creates, the schema table first: dropping them in
+   * this order (tests, examples, a retired store) never leaves a schema
+   * version behind that claims tables already gone, so a drop cut short is
+   * repaired by the next `migrate()`.
+   */
+  readonly tableNames: readonly string[];
   readonly #db: KnexLike;
   readonly #local = new EventEmitter();
   /** Transaction handles whose transaction already carries a NOTIFY (Postgres). */
@@ -72,8 +92,12 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
       outbox: `${tablePrefix}outbox`,
       inbox: `${tablePrefix}inbox`,
       deadLetters: `${tablePrefix}dead_letters`,
+      leases: `${tablePrefix}leases`,
+      leaseMembers: `${tablePrefix}lease_members`,
       schema: `${tablePrefix}schema`,
     };
+    const t = this.tables;
+    this.tableNames = Object.freeze([t.schema, t.outbox, t.partitions, t.relays, t.inbox, t.deadLetters, t.leases, t.leaseMembers]);
     this.#local.setMaxListeners(0);
   }
 
@@ -249,7 +273,13 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
       partitions.push({ partition, published: count, relayed, pending: count - relayed, oldestPendingAgeMs: oldest === undefined ? undefined : now - oldest });
     }
     const dead = await this.#rows(this.#db.raw(`select count(*) as n from ${t.deadLetters}`));
-    return { partitions, relays: relayStatuses(positions, published), pendingByTopic, deadLetters: Number((dead[0] as { n: unknown }).n) };
+    return {
+      partitions,
+      relays: relayStatuses(positions, published),
+      pendingByTopic,
+      deadLetters: Number((dead[0] as { n: unknown }).n),
+      leases: await this.leases(),
+    };
   }
 
   async #positions(): Promise<RelayPositions> {
@@ -320,6 +350,87 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
         createdAt: Number(row.created_at),
       };
     });
+  }
+
+  async heartbeat(member: { readonly group: string; readonly owner: string; readonly ttlMs: number }): Promise<LeaseMember[]> {
+    const { group, owner, ttlMs } = checkHeartbeat(member, 'heartbeat');
+    const t = this.tables;
+    const now = Date.now();
+    const expiresAt = leaseExpiry(now, ttlMs);
+    const upsert = this.dialect === 'mysql' ? 'on duplicate key update expires_at = ?' : 'on conflict (grp, owner) do update set expires_at = ?';
+    await this.#db.raw(`insert into ${t.leaseMembers} (grp, owner, expires_at) values (?, ?, ?) ${upsert}`, [group, owner, expiresAt, expiresAt]);
+    await this.#db.raw(`delete from ${t.leaseMembers} where grp = ? and expires_at <= ?`, [group, now]);
+    const rows = await this.#rows(this.#db.raw(`select owner, expires_at from ${t.leaseMembers} where grp = ? and expires_at > ?`, [group, now]));
+    return sortMembers(
+      rows.map((r) => {
+        const row = r as { owner: unknown; expires_at: unknown };
+        return { owner: String(row.owner), expiresAt: Number(row.expires_at) };
+      }),
+    );
+  }
+
+  async acquireLease(request: LeaseRequest): Promise<PartitionLease | undefined> {
+    const { group, partition, owner, ttlMs } = checkLeaseRequest(request, 'acquireLease');
+    const t = this.tables;
+    const now = Date.now();
+    const expiresAt = leaseExpiry(now, ttlMs);
+    // One conditional UPDATE takes the lease, so of two workers asking at once only one matches.
+    // The epoch is assigned first: MySQL assigns left to right, later expressions reading the new
+    // values, so it must compare the owner before the owner changes.
+    const take = (): PromiseLike<unknown> =>
+      this.#db.raw(
+        `update ${t.leases} set epoch = case when owner = ? then epoch else epoch + 1 end, owner = ?, expires_at = ? where grp = ? and part = ? and (owner = ? or owner = '' or expires_at <= ?)`,
+        [owner, owner, expiresAt, group, partition, owner, now],
+      );
+    let taken = affected(await take()) > 0;
+    if (!taken) {
+      // No row yet, or held by another owner: a released row at epoch 0 (so the first owner gets
+      // epoch 1) is added if missing, and the update tried once more.
+      await this.#db.raw(`${this.#insertIgnore()} into ${t.leases} (grp, part, owner, epoch, expires_at) values (?, ?, '', 0, 0)${this.#onConflictIgnore('grp, part')}`, [
+        group,
+        partition,
+      ]);
+      taken = affected(await take()) > 0;
+    }
+    // The row now expires in the future and is ours, unless another owner holds it. A renewal in the
+    // same millisecond changes nothing, which MySQL without CLIENT_FOUND_ROWS counts as no row: the
+    // row then still shows this owner and this expiry.
+    const rows = await this.#rows(this.#db.raw(`select owner, epoch, expires_at from ${t.leases} where grp = ? and part = ?`, [group, partition]));
+    const row = rows[0] as { owner: unknown; epoch: unknown; expires_at: unknown } | undefined;
+    if (row === undefined || String(row.owner) !== owner) return undefined;
+    if (!taken && Number(row.expires_at) !== expiresAt) return undefined;
+    return { group, partition, owner, epoch: Number(row.epoch), expiresAt: Number(row.expires_at) };
+  }
+
+  async releaseLease(lease: Pick<PartitionLease, 'group' | 'partition' | 'owner' | 'epoch'>): Promise<boolean> {
+    const { group, partition, owner, epoch } = checkLeaseRelease(lease, 'releaseLease');
+    const result = await this.#db.raw(`update ${this.tables.leases} set owner = '', expires_at = 0 where grp = ? and part = ? and owner = ? and epoch = ?`, [
+      group,
+      partition,
+      owner,
+      epoch,
+    ]);
+    return affected(result) > 0;
+  }
+
+  async leaveGroup(member: { readonly group: string; readonly owner: string }): Promise<void> {
+    const { group, owner } = checkMember(member, 'leaveGroup');
+    const t = this.tables;
+    await this.#db.raw(`delete from ${t.leaseMembers} where grp = ? and owner = ?`, [group, owner]);
+    await this.#db.raw(`update ${t.leases} set owner = '', expires_at = 0 where grp = ? and owner = ?`, [group, owner]);
+  }
+
+  async leases(group?: string): Promise<PartitionLease[]> {
+    const where = group === undefined ? '' : ' where grp = ?';
+    const rows = await this.#rows(
+      this.#db.raw(`select grp, part, owner, epoch, expires_at from ${this.tables.leases}${where}`, group === undefined ? [] : [checkGroup(group, 'leases')]),
+    );
+    return sortLeases(
+      rows.map((r) => {
+        const row = r as { grp: unknown; part: unknown; owner: unknown; epoch: unknown; expires_at: unknown };
+        return { group: String(row.grp), partition: Number(row.part), owner: String(row.owner), epoch: Number(row.epoch), expiresAt: Number(row.expires_at) };
+      }),
+    );
   }
 
   /** Wakes this store's waits (the relays in this process) at once; Outbox calls it after a publishing transaction commits. */

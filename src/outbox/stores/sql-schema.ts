@@ -22,6 +22,16 @@ export const MIGRATIONS: readonly ((t: Tables, d: Dialect) => string[])[] = [
   (t) => [
     `create table if not exists ${t.relays} (relay_id varchar(191) not null, part integer not null, relayed_seq bigint not null, updated_at bigint not null, primary key (relay_id, part))`,
   ],
+  // Partition leases and the live members of lease groups, for workers that share partitions (the
+  // relays of one relay id, the pipeline workers of one consumer). Owners and groups compare
+  // exactly: on MySQL/MariaDB a binary collation, so 'Worker-A' never renews the lease of 'worker-a'.
+  (t, d) => {
+    const name = (length: number): string => (d === 'mysql' ? `varchar(${length}) character set utf8mb4 collate utf8mb4_bin` : `varchar(${length})`);
+    return [
+      `create table if not exists ${t.leases} (grp ${name(255)} not null, part integer not null, owner ${name(191)} not null, epoch bigint not null, expires_at bigint not null, primary key (grp, part))`,
+      `create table if not exists ${t.leaseMembers} (grp ${name(255)} not null, owner ${name(191)} not null, expires_at bigint not null, primary key (grp, owner))`,
+    ];
+  },
 ];
 
 /** Names of the store's tables, each the prefix plus a fixed suffix. */
@@ -32,6 +42,10 @@ export interface Tables {
   outbox: string;
   inbox: string;
   deadLetters: string;
+  /** Partition leases: `(grp, part) -> owner, epoch, expires_at`; a released lease has owner `''`. */
+  leases: string;
+  /** Live members of lease groups: `(grp, owner) -> expires_at`. */
+  leaseMembers: string;
   schema: string;
 }
 
