@@ -15,7 +15,7 @@ import type { Knex } from 'knex';
 import type { MongoClient } from 'mongodb';
 import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
+import { kafkaTransactions, transactionalConsumer } from '../../src/adapters/kafka/index.js';
 import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
 import { MongoForeignSessionError, mongoTransactions } from '../../src/adapters/mongo/index.js';
@@ -238,6 +238,11 @@ table('kafkaTransactions options: ConfigError before a producer is made', () => 
   { name: 'negative transactionTimeout', run: () => kafkaTransactions(kafka, { transactionalId: 'a', producer: opts({ transactionTimeout: -1 }) }), error: ConfigError, message: /producer\.transactionTimeout must be a positive integer of ms, got -1/ },
   { name: 'NaN producer retry', run: () => kafkaTransactions(kafka, { transactionalId: 'a', producer: opts({ retry: { retries: Number.NaN } }) }), error: ConfigError, message: /producer\.retry\.retries must be a finite non-negative number, got NaN/ },
   { name: 'invalid retry policy', run: () => kafkaTransactions(kafka, { transactionalId: 'a', retry: { deadlineMs: -1 } }), error: ConfigError, message: /retry\.deadlineMs must be a positive number, got -1/ },
+  { name: 'a pool size that is not a whole number', run: () => kafkaTransactions(kafka, { transactionalIdPrefix: 'p', poolSize: 2.5 }), error: ConfigError, message: /poolSize must be a whole number of producers from 1 to 1024, got 2\.5/ },
+  { name: 'a pool without a prefix', run: () => kafkaTransactions(kafka, { transactionalId: 'a', poolSize: 4 }), error: ConfigError, message: /poolSize 4 needs transactionalIdPrefix/ },
+  { name: 'both an id and a prefix', run: () => kafkaTransactions(kafka, { transactionalId: 'a', transactionalIdPrefix: 'p' }), error: ConfigError, message: /transactionalId \(one producer\) or transactionalIdPrefix \(a pool\), not both/ },
+  { name: 'transactionalConsumer with both a context and a prefix', run: () => transactionalConsumer(kafka, opts({ context: {}, transactionalIdPrefix: 'p', groupId: 'g', topics: ['t'], eachBatch: async () => undefined })), error: ConfigError, message: /context \(one producer\) or transactionalIdPrefix \(one per input partition\), not both/ },
+  { name: 'transactionalConsumer with neither', run: () => transactionalConsumer(kafka, opts({ groupId: 'g', topics: ['t'], eachBatch: async () => undefined })), error: ConfigError, message: /needs `transactionalIdPrefix` \(a producer per input partition\) or `context`/ },
 ]);
 
 // ---------------------------------------------------------------------------------------------
@@ -381,13 +386,14 @@ table('relay and store options: ConfigError', () => [
   { name: 'sqlOutboxStore without knex', run: () => sqlOutboxStore(opts({})), error: ConfigError, message: /needs a knex instance/ },
   { name: 'sqlOutboxStore table prefix with a dash', run: () => sqlOutboxStore(knexSqlite, { tablePrefix: 'my-app' }), error: ConfigError, message: /tablePrefix must be letters, digits and underscores \(at most 41\), got 'my-app'/ },
   { name: 'sqlOutboxStore zero partitions', run: () => sqlOutboxStore(knexSqlite, { partitions: 0 }), error: ConfigError, message: /partitions must be an integer from 1 to 1024, got 0/ },
-  { name: 'kafkaSink without options', run: () => kafkaSink(opts(undefined)), error: ConfigError, message: /kafkaSink needs options: \{ context: kafkaTransactions\(\.\.\.\), kafka \}/ },
+  { name: 'kafkaSink without options', run: () => kafkaSink(opts(undefined)), error: ConfigError, message: /kafkaSink needs options: \{ kafka, transactionalIdPrefix: 'orders-relay' \} or \{ kafka, context: kafkaTransactions\(\.\.\.\) \}/ },
   { name: 'relay without options', run: () => new OutboxRelay(opts(undefined)), error: ConfigError, message: /new OutboxRelay\(options\) needs an options object \{ store, sink \}, got undefined/ },
   { name: 'relay fractional batchSize', run: () => new OutboxRelay({ store: outboxStore, sink, batchSize: 1.5 }), error: ConfigError, message: /OutboxRelay batchSize must be a whole number of records, got 1\.5/ },
   { name: 'relay relayId not a string', run: () => new OutboxRelay({ store: outboxStore, sink, relayId: opts(5) }), error: ConfigError, message: /OutboxRelay relayId must be a non-empty string .* e\.g\. 'orders-relay'/ },
   { name: 'relay invalid retry', run: () => new OutboxRelay({ store: outboxStore, sink, retry: { maxAttempts: 0 } }), error: ConfigError, message: /OutboxRelay option 'retry' is invalid: retry\.maxAttempts must be a positive number, got 0/ },
   { name: 'relay logger without error()', run: () => new OutboxRelay({ store: outboxStore, sink, logger: opts({ error: 'loud' }) }), error: ConfigError, message: /relay option 'logger' must be an object with an error\(obj, msg\) method like pino's/ },
-  { name: 'kafkaSink without a context', run: () => kafkaSink(opts({})), error: ConfigError, message: /kafkaSink needs context: kafkaTransactions\(\.\.\.\)/ },
+  { name: 'kafkaSink without a context or a prefix', run: () => kafkaSink(opts({})), error: ConfigError, message: /kafkaSink needs transactionalIdPrefix \(a producer per outbox partition, relays share the work\)/ },
+  { name: 'kafkaSink with both a context and a prefix', run: () => kafkaSink(opts({ context: kafkaTransactions({ producer: () => ({}) } as never, { transactionalId: 'both' }), transactionalIdPrefix: 'p' })), error: ConfigError, message: /not both/ },
   { name: 'kafkaSink given an admin client instead of kafka', run: () => kafkaSink(opts({ context: kafkaRelayContext, admin: {} })), error: ConfigError, message: /kafkaSink needs kafka: the kafkajs Kafka instance .*\(the `admin` option is gone: pass the Kafka instance instead/ },
   { name: 'kafkaSink positionsTopic with a space', run: () => kafkaSink(opts({ context: kafkaRelayContext, kafka, positionsTopic: 'relay positions' })), error: ConfigError, message: /kafkaSink positionsTopic must be a Kafka topic name .* got "relay positions"/ },
   { name: 'kafkaSink zero positionsPartitions', run: () => kafkaSink(opts({ context: kafkaRelayContext, kafka, positionsPartitions: 0 })), error: ConfigError, message: /kafkaSink positionsPartitions must be a positive integer, got 0/ },
