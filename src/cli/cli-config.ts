@@ -11,6 +11,10 @@ export interface CliConfig {
   /** Whether --relay-id or TXKIT_RELAY_ID named it (outbox add-relay / remove-relay need that). */
   relayIdGiven: boolean;
   batchSize: number;
+  /** Prefix of the relay's per-partition transactional ids: `<prefix>-<relayId>-<partition>`. */
+  transactionalIdPrefix: string;
+  /** Time to live of the relay's partition leases. */
+  leaseTtlMs: number;
   pollIntervalMs: number;
   retentionMs: number;
   drain: boolean;
@@ -26,13 +30,20 @@ Usage:
   txkit outbox add-relay    --relay-id ID [--database-url URL] [--table-prefix P]
   txkit outbox remove-relay --relay-id ID [--database-url URL] [--table-prefix P]
   txkit relay          [--database-url URL] [--kafka-brokers H:P,...] [--relay-id ID]
+                       [--table-prefix P] [--partitions N]
                        [--batch-size N] [--poll-interval-ms N] [--retention-ms N] [--drain]
+                       [--transactional-id-prefix P] [--lease-ttl-ms N]
 
 Options fall back to the environment: DATABASE_URL, KAFKA_BROKERS, TXKIT_TABLE_PREFIX,
-TXKIT_PARTITIONS, TXKIT_RELAY_ID. DATABASE_URL is postgres://..., mysql://...,
+TXKIT_PARTITIONS, TXKIT_RELAY_ID, TXKIT_TRANSACTIONAL_ID_PREFIX. DATABASE_URL is postgres://..., mysql://...,
 sqlite:///path/to/file.db or mongodb://host/dbname?replicaSet=rs0 (the database is the
 URL's path; --table-prefix is then the collections' prefix). 'relay' runs until SIGTERM/SIGINT (graceful: the broker
 transaction in flight ends first); with --drain it sends what is pending and exits.
+Run as many 'relay' processes of one relay id as you like: they split the outbox partitions
+through leases in the database (a lease lapses --lease-ttl-ms after its holder stops renewing
+it, default 15000), and each partition's broker transactions use the transactional id
+<prefix>-<relay id>-<partition> (--transactional-id-prefix, default txkit-relay; the same in
+every process), so a partition's new owner fences its former one at the broker.
 Cleanup deletes a record only once every relay id known to the store has sent it: a relay id
 becomes known when its relay first runs (or with 'outbox add-relay'), and stays known until
 'outbox remove-relay'.`;
@@ -52,6 +63,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
       'batch-size': { type: 'string' },
       'poll-interval-ms': { type: 'string' },
       'retention-ms': { type: 'string' },
+      'transactional-id-prefix': { type: 'string' },
+      'lease-ttl-ms': { type: 'string' },
       drain: { type: 'boolean' },
       json: { type: 'boolean' },
       help: { type: 'boolean', short: 'h' },
@@ -63,6 +76,11 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     if (!Number.isInteger(n) || n < 1) throw new ConfigError(`--${name} must be a positive integer, got '${raw}'`);
     return n;
   };
+  const nonEmpty = (name: string, raw: string | undefined, fallback: string): string => {
+    if (raw === undefined) return fallback;
+    if (raw.trim() === '') throw new ConfigError(`--${name} must not be empty`);
+    return raw;
+  };
   return {
     command: positionals,
     databaseUrl: values['database-url'] ?? env.DATABASE_URL ?? '',
@@ -72,6 +90,8 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     relayId: values['relay-id'] ?? env.TXKIT_RELAY_ID ?? 'default',
     relayIdGiven: (values['relay-id'] ?? env.TXKIT_RELAY_ID) !== undefined,
     batchSize: int('batch-size', values['batch-size'], 500),
+    transactionalIdPrefix: nonEmpty('transactional-id-prefix', values['transactional-id-prefix'] ?? env.TXKIT_TRANSACTIONAL_ID_PREFIX, 'txkit-relay'),
+    leaseTtlMs: int('lease-ttl-ms', values['lease-ttl-ms'], 15_000),
     pollIntervalMs: int('poll-interval-ms', values['poll-interval-ms'], 1000),
     retentionMs: int('retention-ms', values['retention-ms'], 604_800_000),
     drain: values.drain ?? false,

@@ -3,7 +3,6 @@ import { OutboxRelay, kafkaSink, mongoOutboxStore, sqlOutboxStore } from '../out
 import type { KafkaSinkClientLike, MongoDbLike, OutboxStatus, OutboxStore, PartitionLease } from '../outbox/index.js';
 import type { MongoDriverClientLike } from '../adapters/mongo/mongo-types.js';
 import type { KnexLike } from '../adapters/sql/sql-types.js';
-import { kafkaTransactions } from '../adapters/kafka/index.js';
 import type { KafkaLike } from '../adapters/kafka/index.js';
 import { USAGE, knexConfigOf, mongoUrlOf, parseCli } from './cli-config.js';
 import type { CliConfig } from './cli-config.js';
@@ -194,11 +193,13 @@ async function relay(config: CliConfig, io: Io): Promise<number> {
     logLevel: { NOTHING: number };
   };
   const kafka = new Kafka({ clientId: `txkit-relay-${config.relayId}`, brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING });
-  const context = kafkaTransactions(kafka, { transactionalId: `txkit-relay-${config.relayId}` });
+  // A producer per outbox partition: relay processes of one relay id split the partitions through leases.
+  const sink = kafkaSink({ kafka, transactionalIdPrefix: config.transactionalIdPrefix });
   const { store, label, close } = await openStore(config);
   const r = new OutboxRelay({
     store,
-    sink: kafkaSink({ context, kafka }),
+    sink,
+    leases: { ttlMs: config.leaseTtlMs },
     relayId: config.relayId,
     batchSize: config.batchSize,
     pollIntervalMs: config.pollIntervalMs,
@@ -229,7 +230,7 @@ async function relay(config: CliConfig, io: Io): Promise<number> {
     return 0;
   } finally {
     await r.stop();
-    await context.close();
+    await sink.close();
     await close();
   }
 }

@@ -3,13 +3,10 @@
  * outbox record exactly once, in per-key order, across SIGKILLs of the relay
  * process at random points; and the txkit CLI around it.
  */
-import { spawn } from 'node:child_process';
-import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import kafkajs from 'kafkajs';
-import type { Consumer } from 'kafkajs';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
@@ -18,50 +15,14 @@ import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index
 import { knexTransactions } from '../../src/adapters/sql/index.js';
 import { main } from '../../src/cli/index.js';
 import { ConfigError } from '../../src/core/index.js';
-import { MemoryOutboxStore, OUTBOX_ID_HEADER, Outbox, OutboxRelay, kafkaSink, kafkaSource, sqlOutboxStore } from '../../src/outbox/index.js';
+import { MemoryOutboxStore, Outbox, OutboxRelay, kafkaSink, kafkaSource, sqlOutboxStore } from '../../src/outbox/index.js';
 import type { KafkaMessageSource, SourceMessage } from '../../src/outbox/index.js';
 import { rejection } from '../../src/testing/index.js';
 import { service } from '../support/services.js';
+import { cli, follow, until } from './outbox-kafka-support.js';
 
 const brokers = service('kafka');
 const pg = service('postgres');
-const root = new URL('../..', import.meta.url).pathname;
-
-interface Seen {
-  key: string;
-  value: string;
-  id: string;
-}
-
-async function follow(topic: string): Promise<{ seen: Seen[]; consumer: Consumer }> {
-  const kafka = new kafkajs.Kafka({ brokers: (brokers as string).split(','), clientId: 'outbox-reader', logLevel: kafkajs.logLevel.NOTHING });
-  const admin = kafka.admin();
-  await admin.connect();
-  await admin.createTopics({ topics: [{ topic, numPartitions: 3 }], waitForLeaders: true });
-  await admin.disconnect();
-  const consumer = kafka.consumer({ groupId: `reader-${topic}`, maxWaitTimeInMs: 100 });
-  const seen: Seen[] = [];
-  await consumer.connect();
-  await consumer.subscribe({ topics: [topic], fromBeginning: true });
-  await consumer.run({
-    eachMessage: async ({ message }) => {
-      seen.push({ key: String(message.key), value: String(message.value), id: String(message.headers?.[OUTBOX_ID_HEADER]) });
-    },
-  });
-  return { seen, consumer };
-}
-
-async function until(check: () => boolean, timeoutMs: number, what: string): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (let delay = 10; !check(); delay = Math.min(delay * 2, 200)) {
-    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, delay));
-  }
-}
-
-function cli(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'test/outbox/relay-process.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
-}
 
 describe.skipIf(brokers === undefined || pg === undefined)('outbox relay on Kafka', () => {
   let db: Knex;
@@ -97,7 +58,7 @@ describe.skipIf(brokers === undefined || pg === undefined)('outbox relay on Kafk
     await store.close();
 
     const { seen, consumer } = await follow(topic);
-    const args = ['relay', '--database-url', pg as string, '--kafka-brokers', brokers as string, '--table-prefix', prefix, '--partitions', '4', '--relay-id', topic, '--batch-size', '100'];
+    const args = ['relay', '--database-url', pg as string, '--kafka-brokers', brokers as string, '--table-prefix', prefix, '--partitions', '4', '--relay-id', topic, '--batch-size', '100', '--lease-ttl-ms', '2000'];
     const kills: number[] = [];
     try {
       for (let k = 0; k < 10 && seen.length < total; k++) {
