@@ -34,6 +34,8 @@ interface Instance {
     retry?: { maxAttempts?: number; deadlineMs?: number };
     partitions?: number[];
     batchSize?: number;
+    /** Leases to share the partitions; by default none, so instances race on every partition (what most cases here test). */
+    leases?: { ttlMs: number; owner: string };
   }): OutboxRelay<PulsarTxHandle>;
   /** Dies without ending its transaction: the coordinator keeps it open until its timeout. */
   crash(): Promise<void>;
@@ -101,6 +103,7 @@ describe.skipIf(pulsar === undefined || pg === undefined)('outbox relay on Pulsa
           pollIntervalMs: 200,
           retry: { deadlineMs: 60_000, ...options.retry },
           ...(options.partitions === undefined ? {} : { partitions: options.partitions }),
+          leases: options.leases ?? false,
           onError: () => undefined,
         }),
       crash: () => client.close(),
@@ -305,6 +308,50 @@ describe.skipIf(pulsar === undefined || pg === undefined)('outbox relay on Pulsa
       await b.client.close();
     }
   }, 180_000);
+
+  it('two instances with leases split four outbox partitions and hand them over when one stops: every record once', async () => {
+    const total = 2_000;
+    const topic = uniqueTopic('relay-leases');
+    await createPartitionedTopic(topic, 3);
+    await outboxWith(topic, total, 20, 4);
+    const relayId = uniqueName('leases');
+    const positions = uniqueTopic('positions');
+    const tablePrefix = prefixes.at(-1) as string;
+    const a = instance(storeOf(tablePrefix, 4), relayId, positions);
+    const b = instance(storeOf(tablePrefix, 4), relayId, positions);
+    const ra = a.relay({ leases: { ttlMs: 1_500, owner: 'a' } });
+    const rb = b.relay({ leases: { ttlMs: 1_500, owner: 'b' } });
+    const reader = await TopicReader.open(pulsar as string, topic);
+    try {
+      // One instance starts first, as when a second one joins a running relay (see the Limits note above).
+      expect(await ra.relayOnce(0)).toBeGreaterThan(0);
+      ra.start();
+      rb.start();
+      await waitUntil(
+        () => ra.stats.owned.length === 2 && rb.stats.owned.length === 2,
+        60_000,
+        () => `a 2/2 split (a: ${ra.stats.owned.join(',')}; b: ${rb.stats.owned.join(',')})`,
+      );
+      await waitUntil(
+        () => reader.records.length >= total / 2 && rb.stats.relayed > 0,
+        120_000,
+        () => `half the records, some by b (have ${reader.records.length}; b relayed ${rb.stats.relayed})`,
+      );
+      await rb.stop();
+      await waitUntil(() => ra.stats.owned.length === 4, 60_000, () => `a takes every partition (owns ${ra.stats.owned.join(',')})`);
+      await waitUntil(() => reader.records.length >= total, 120_000, () => `${total} records (have ${reader.records.length})`);
+      await ra.stop();
+      await reader.caughtUp();
+      expectExactlyOnceInOrder(reader, total);
+      expect(ra.stats.relayed + rb.stats.relayed).toBe(total);
+      expect(rb.stats.relayed).toBeGreaterThan(0);
+    } finally {
+      await Promise.all([ra.stop(), rb.stop()]);
+      await reader.close();
+      await a.client.close();
+      await b.client.close();
+    }
+  }, 240_000);
 
   it('two first position records (instances racing on an empty topic): all take the first, the other is acknowledged', async () => {
     const total = 120;
