@@ -14,6 +14,7 @@ export { Outbox, OUTBOX_ID_HEADER, partitionOf } from './engine/outbox.js';
 export type { OutboxOptions } from './engine/outbox.js';
 export { OutboxRelay, OUTBOX_SEQ_HEADER } from './engine/relay.js';
 export type { OutboxRelayOptions, RelayStats } from './engine/relay.js';
+export type { LeaseOption } from './engine/partition-leases.js';
 export { DEFAULT_REDELIVERY, Pipeline, pipeline } from './engine/pipeline.js';
 export type { PipelineContext, PipelineOptions, PipelineStats, RedeliveryPolicy } from './engine/pipeline.js';
 export { SqlOutboxStore, sqlOutboxStore } from './stores/sql-outbox-store.js';

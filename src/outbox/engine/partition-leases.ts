@@ -46,6 +46,36 @@ interface Held {
   ended: boolean;
 }
 
+/** How a relay or pipeline takes the `leases` option: `false`, or `{ ttlMs?, owner? }`. */
+export interface LeaseOption {
+  /** Time to live of a lease and a membership, renewed every third of it. @default 15_000 */
+  ttlMs?: number;
+  /** This instance's name in its group: unique per live instance. @default host, process id and a random part */
+  owner?: string;
+}
+
+/**
+ * The `leases` option checked, with its defaults: undefined when turned off
+ * (`false`), or when not given and `byDefault` is false.
+ * @param where names the option in messages, e.g. `OutboxRelay leases`
+ */
+export function resolveLeaseOption(option: unknown, where: string, byDefault: boolean): { ttlMs: number; owner: string } | undefined {
+  if (option === false || (option === undefined && !byDefault)) return undefined;
+  if (option !== undefined && (typeof option !== 'object' || option === null || Array.isArray(option))) {
+    throw new ConfigError(`${where} must be false or { ttlMs?, owner? }, got ${JSON.stringify(option)}`);
+  }
+  const given = (option ?? {}) as LeaseOption;
+  const ttlMs = given.ttlMs ?? 15_000;
+  if (!(typeof ttlMs === 'number' && Number.isFinite(ttlMs) && ttlMs >= 100)) {
+    throw new ConfigError(`${where}.ttlMs must be a number of milliseconds of at least 100, got ${String(ttlMs)}`);
+  }
+  const owner = given.owner ?? ownerName();
+  if (typeof owner !== 'string' || owner === '' || owner.length > 191) {
+    throw new ConfigError(`${where}.owner must be a non-empty string of at most 191 characters, unique per live instance, got ${JSON.stringify(owner)}`);
+  }
+  return { ttlMs, owner };
+}
+
 /** A fresh owner name: host, process and a random part, so restarts never reuse one. */
 export function ownerName(): string {
   const host = (process.env['HOSTNAME'] ?? '').slice(0, 60) || 'host';

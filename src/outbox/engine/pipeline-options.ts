@@ -4,6 +4,8 @@ import { describeType } from '../../core/options.js';
 import type { Outbox } from './outbox.js';
 import type { MessageSource, OutboxStore, SourceMessage } from '../outbox-types.js';
 import { errorReporter } from './report-error.js';
+import { resolveLeaseOption } from './partition-leases.js';
+import type { LeaseOption } from './partition-leases.js';
 
 /** What the handler gets with each message. */
 export interface PipelineContext<H, D = Buffer | null> {
@@ -111,6 +113,17 @@ export interface PipelineOptions<H, D = Buffer | null> {
    * @default undefined (no takeover: a fenced partition waits for a restart)
    */
   takeOverAfterMs?: number;
+  /**
+   * Workers of one consumer split the source's partitions through leases in
+   * the store (group `pipeline/<consumer>`): each partition is processed by
+   * one live worker at a time, partitions move when a worker stops, dies
+   * (after `ttlMs`) or joins, and a worker commits only while its lease is
+   * valid. Without leases every worker reads every partition and the inbox
+   * fences all but one per partition (`takeOverAfterMs` then decides about
+   * standing by). `runUntilIdle()` and `step()` take no leases.
+   * @default undefined (no leases)
+   */
+  leases?: false | LeaseOption;
   /** Errors the pipeline survives are reported here, dead-lettered messages included. @default `logger.error`, else a process warning */
   onError?: (err: unknown) => void;
   /** A pino-compatible logger; surviving errors go to `logger.error` when no `onError` is given. */
@@ -135,6 +148,8 @@ export interface ResolvedOptions<H, D> {
   readonly retry: Partial<RetryPolicy>;
   readonly pollIntervalMs: number;
   readonly takeOverAfterMs: number | undefined;
+  /** Lease settings when start() shares the partitions with the other workers, else undefined. */
+  readonly leases: { readonly ttlMs: number; readonly owner: string } | undefined;
   readonly onError: (err: unknown) => void;
 }
 
@@ -223,6 +238,7 @@ export function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOp
     retry,
     pollIntervalMs,
     takeOverAfterMs,
+    leases: resolveLeaseOption(options.leases, 'pipeline() leases', false),
     onError: errorReporter('pipeline', onError, options.logger, { consumer }),
   };
 }

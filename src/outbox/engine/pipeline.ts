@@ -1,4 +1,4 @@
-import { TxkitError, UnknownCommitResultError, backoffDelay } from '../../core/index.js';
+import { FencedError, TxkitError, UnknownCommitResultError, backoffDelay } from '../../core/index.js';
 import type { Transaction } from '../../core/index.js';
 import { wait } from '../../core/backoff.js';
 import { describeError } from '../../core/options.js';
@@ -8,6 +8,8 @@ import type { SourceMessage } from '../outbox-types.js';
 import { resolveOptions } from './pipeline-options.js';
 import type { PipelineOptions, ResolvedOptions } from './pipeline-options.js';
 import { runPartitionLoop } from './partition-loop.js';
+import { PartitionLeases } from './partition-leases.js';
+import type { HeldLease } from './partition-leases.js';
 
 export { DEFAULT_REDELIVERY } from './pipeline-options.js';
 export type { PipelineContext, PipelineOptions, RedeliveryPolicy } from './pipeline-options.js';
@@ -24,6 +26,8 @@ export interface PipelineStats {
   readonly fenced: readonly number[];
   /** Partitions this instance took back after standing by (`takeOverAfterMs`), counted per takeover. */
   readonly takeovers: number;
+  /** Partitions whose lease this instance holds now (with `leases`, while started). */
+  readonly owned: readonly number[];
 }
 
 /** A message admitted to the handler with its decoded form, or set aside with the reason. */
@@ -52,6 +56,9 @@ export class Pipeline<H, D = Buffer | null> {
   #transactions = 0;
   #takeovers = 0;
   readonly #fenced = new Set<number>();
+  /** With leases: the lease of each partition a started worker processes, checked before each commit there. */
+  readonly #held = new Map<number, HeldLease>();
+  #leases: PartitionLeases | undefined;
   #running: { controller: AbortController; done: Promise<void> } | undefined;
 
   /**
@@ -64,7 +71,14 @@ export class Pipeline<H, D = Buffer | null> {
 
   /** Counters of this instance so far. */
   get stats(): PipelineStats {
-    return { processed: this.#processed, deadLettered: this.#dead, transactions: this.#transactions, fenced: [...this.#fenced], takeovers: this.#takeovers };
+    return {
+      processed: this.#processed,
+      deadLettered: this.#dead,
+      transactions: this.#transactions,
+      fenced: [...this.#fenced],
+      takeovers: this.#takeovers,
+      owned: this.#leases?.owned ?? [],
+    };
   }
 
   /** Processes until every partition has no message left, then returns (for batch jobs and tests). */
@@ -81,11 +95,35 @@ export class Pipeline<H, D = Buffer | null> {
     return this.stats;
   }
 
-  /** Starts one worker loop per partition of the source; stop() ends them. Calling it twice is a no-op. */
+  /**
+   * Starts one worker loop per partition of the source (with `leases`, per
+   * partition this instance holds); stop() ends them. Calling it twice is a no-op.
+   */
   start(): void {
     if (this.#running !== undefined) return;
     const controller = new AbortController();
-    const done = this.#o.source.partitions().then((parts) => Promise.all(parts.map((p) => this.#loop(p, controller.signal))));
+    const { leases, store, consumer, source } = this.#o;
+    const done = source.partitions().then((parts): Promise<unknown> => {
+      if (leases === undefined) return Promise.all(parts.map((p) => this.#loop(p, controller.signal)));
+      this.#leases = new PartitionLeases({
+        store,
+        group: `pipeline/${consumer}`,
+        owner: leases.owner,
+        partitions: parts,
+        ttlMs: leases.ttlMs,
+        work: async (lease, signal) => {
+          this.#fenced.delete(lease.partition);
+          this.#held.set(lease.partition, lease);
+          try {
+            await this.#loop(lease.partition, signal);
+          } finally {
+            this.#held.delete(lease.partition);
+          }
+        },
+        onError: this.#o.onError,
+      });
+      return this.#leases.run(controller.signal);
+    });
     this.#running = { controller, done: done.then(() => undefined) };
   }
 
@@ -275,8 +313,17 @@ export class Pipeline<H, D = Buffer | null> {
    * race and the worker would abandon a partition nobody else owns.
    */
   async #commit(partition: number, expected: number | undefined, next: number, body: (tx: Transaction<H>) => Promise<void>): Promise<void> {
+    const lease = this.#held.get(partition);
+    const run =
+      lease === undefined
+        ? body
+        : async (tx: Transaction<H>): Promise<void> => {
+            await body(tx);
+            // Never commit past the lease: a former owner's last transaction must not land after the new owner's first.
+            lease.check();
+          };
     try {
-      await this.#o.db.withTransaction(body, { retry: this.#o.retry });
+      await this.#o.db.withTransaction(run, { retry: this.#o.retry });
     } catch (err) {
       if (!isUnknownCommit(err)) throw err;
       const stored = await this.#storedOrUndefined(partition);
@@ -306,9 +353,13 @@ export class Pipeline<H, D = Buffer | null> {
     return runPartitionLoop(
       {
         run: async (progressed) => {
+          const lease = this.#held.get(partition);
+          if (lease !== undefined && !lease.valid()) return false;
           offset ??= await this.#position(partition);
           const next = await this.#step(partition, offset, signal);
           if (next === undefined) {
+            // With leases, the partition goes back to the store: the worker holding it next takes it.
+            if (lease !== undefined) return false;
             if (this.#o.takeOverAfterMs === undefined || !(await this.#standBy(partition, this.#o.takeOverAfterMs, signal))) return false;
             this.#fenced.delete(partition);
             this.#takeovers += 1;
@@ -320,7 +371,9 @@ export class Pipeline<H, D = Buffer | null> {
           offset = next;
           return true;
         },
-        failed: () => {
+        failed: (err) => {
+          // This worker's lease ran out before a commit: another worker may own the partition now.
+          if (err instanceof FencedError && this.#held.has(partition)) return false;
           // The database or source is failing (not a message): back off and look again from the stored position.
           offset = undefined;
           return true;

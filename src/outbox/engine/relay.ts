@@ -2,8 +2,8 @@ import { ConfigError, FencedError, resolveRetryPolicy } from '../../core/index.j
 import type { Logger, MessageHandle, OutgoingMessage, RetryPolicy } from '../../core/index.js';
 import type { OutboxRecord, OutboxRecordStore, PartitionLease, PartitionLeaseStore, RelaySink } from '../outbox-types.js';
 import { runPartitionLoop } from './partition-loop.js';
-import { PartitionLeases, ownerName } from './partition-leases.js';
-import type { HeldLease } from './partition-leases.js';
+import { PartitionLeases, resolveLeaseOption } from './partition-leases.js';
+import type { HeldLease, LeaseOption } from './partition-leases.js';
 import { errorReporter } from './report-error.js';
 import { wait } from '../../core/backoff.js';
 
@@ -43,7 +43,7 @@ export interface OutboxRelayOptions<H extends MessageHandle> {
    * commit). `drain()` and `relayOnce()` take no leases.
    * @default { ttlMs: 15_000 }
    */
-  leases?: false | { ttlMs?: number; owner?: string };
+  leases?: false | LeaseOption;
   /** Records per broker transaction. @default 500 */
   batchSize?: number;
   /** Longest wait between looks when no commit notification arrives (polling fallback). @default 1000 */
@@ -389,30 +389,18 @@ function leaseSettings(
   store: Partial<PartitionLeaseStore>,
   sink: RelaySink<MessageHandle>,
 ): { ttlMs: number; owner: string } | undefined {
-  if (option === false) return undefined;
-  if (option !== undefined && (typeof option !== 'object' || option === null)) {
-    throw new ConfigError(`OutboxRelay option 'leases' must be false or { ttlMs?, owner? }, got ${JSON.stringify(option)}`);
-  }
-  const ttlMs = option?.ttlMs ?? 15_000;
-  if (!(typeof ttlMs === 'number' && Number.isFinite(ttlMs) && ttlMs >= 100)) {
-    throw new ConfigError(`OutboxRelay leases.ttlMs must be a number of milliseconds of at least 100, got ${String(ttlMs)}`);
-  }
-  const owner = option?.owner ?? ownerName();
-  if (typeof owner !== 'string' || owner === '' || owner.length > 191) {
-    throw new ConfigError(`OutboxRelay leases.owner must be a non-empty string of at most 191 characters, unique per live relay, got ${JSON.stringify(owner)}`);
-  }
+  const settings = resolveLeaseOption(option, 'OutboxRelay leases', true);
+  if (settings === undefined) return undefined;
   const storeShares = typeof store.acquireLease === 'function' && typeof store.heartbeat === 'function';
-  if (!storeShares || sink.singleProducer === true) {
-    if (option !== undefined) {
-      throw new ConfigError(
-        storeShares
-          ? "OutboxRelay leases need a sink that gives each partition its own transactions: kafkaSink({ kafka, transactionalIdPrefix }) instead of kafkaSink({ context }), or pass leases: false"
-          : 'OutboxRelay leases need a store with the lease role (heartbeat, acquireLease, ...): every store txkit ships has it; or pass leases: false',
-      );
-    }
-    return undefined;
+  if (storeShares && sink.singleProducer !== true) return settings;
+  if (option !== undefined) {
+    throw new ConfigError(
+      storeShares
+        ? "OutboxRelay leases need a sink that gives each partition its own transactions: kafkaSink({ kafka, transactionalIdPrefix }) instead of kafkaSink({ context }), or pass leases: false"
+        : 'OutboxRelay leases need a store with the lease role (heartbeat, acquireLease, ...): every store txkit ships has it; or pass leases: false',
+    );
   }
-  return { ttlMs, owner };
+  return undefined;
 }
 
 function groupByTopic(records: readonly OutboxRecord[]): { topic: string; messages: OutgoingMessage[] }[] {

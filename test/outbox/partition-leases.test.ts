@@ -1,15 +1,18 @@
 /**
- * Relays of one relay id sharing the outbox partitions through leases in the
- * store: each partition has one owner at a time, partitions move when a relay
- * stops or stops renewing (its database unreachable), and every record
- * reaches the broker once, in sequence order per partition, whoever relayed it.
+ * Workers sharing partitions through leases in the store. Relays of one relay
+ * id: each outbox partition has one owner at a time, partitions move when a
+ * relay stops or stops renewing (its database unreachable), and every record
+ * reaches the broker once, in sequence order per partition, whoever relayed
+ * it. Pipeline workers of one consumer: each source partition is processed by
+ * one worker at a time and every message's effects commit once.
  */
 import assert from 'node:assert/strict';
-import { afterEach, describe, it } from 'vitest';
+import { afterEach, describe, expect, it } from 'vitest';
 import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
 import { ConfigError, FencedError } from '../../src/core/index.js';
-import { MemoryOutboxStore, OUTBOX_SEQ_HEADER, Outbox, OutboxRelay, memorySink } from '../../src/outbox/index.js';
+import { MemoryOutboxStore, OUTBOX_SEQ_HEADER, Outbox, OutboxRelay, memorySink, memorySource, pipeline } from '../../src/outbox/index.js';
+import type { Pipeline } from '../../src/outbox/index.js';
 import type { PartitionLeaseStore } from '../../src/outbox/index.js';
 import { PartitionLeases } from '../../src/outbox/engine/partition-leases.js';
 import { waitUntil } from '../support/wait-until.js';
@@ -206,5 +209,83 @@ describe('relays sharing partitions through leases', () => {
     await waitUntil(() => plain.stats.relayed >= 20, 15_000, '20 relayed');
     assert.deepEqual(plain.stats.owned, []);
     assert.deepEqual(await w.store.leases('relay/plain'), []);
+  });
+});
+
+describe('pipeline workers sharing source partitions through leases', () => {
+  const SOURCE_PARTITIONS = 6;
+  const workers: Pipeline<MemoryTxHandle>[] = [];
+  afterEach(async () => {
+    await Promise.all(workers.splice(0).map((w) => w.stop()));
+  });
+
+  it('three workers split six partitions 2/2/2, every message processed once; a stopped worker hands its partitions over', async () => {
+    const broker = new MemoryStore({ partitions: SOURCE_PARTITIONS });
+    const data = new MemoryStore();
+    const store = new MemoryOutboxStore(data, { partitions: 2 });
+    const db = memoryTransactions({ store: data, retry: { initialDelayMs: 1, maxDelayMs: 5 } });
+    const producer = memoryTransactions({ store: broker });
+    let sent = 0;
+    const send = async (n: number): Promise<void> => {
+      for (let i = 0; i < n; i++, sent++) {
+        const at = sent;
+        await producer.withTransaction((tx) => tx.handle.send({ topic: 'in', messages: [{ key: `k${at % 12}`, value: String(at), partition: at % SOURCE_PARTITIONS }] }));
+      }
+    };
+    const processedBy = new Map<string, string>();
+    const make = (owner: string): Pipeline<MemoryTxHandle> => {
+      const worker = pipeline({
+        consumer: 'enricher',
+        source: memorySource(broker, 'in'),
+        db,
+        store,
+        pollIntervalMs: 50,
+        leases: { ttlMs: 600, owner },
+        onError: (err) => errors.push(err),
+        handler: async (m, { tx }) => {
+          const key = `done/${m.partition}/${m.offset}`;
+          // A counter per message: a second committed run of it would make it 2.
+          await tx.handle.set(key, (((await tx.handle.get(key)) as number | undefined) ?? 0) + 1);
+          tx.afterCommit(() => void processedBy.set(key, owner));
+        },
+      });
+      workers.push(worker);
+      return worker;
+    };
+    const all = [make('a'), make('b'), make('c')];
+    for (const w of all) w.start();
+    const cover = (ws: readonly Pipeline<MemoryTxHandle>[]): boolean => {
+      const owned = ws.flatMap((w) => w.stats.owned);
+      return owned.length === SOURCE_PARTITIONS && new Set(owned).size === SOURCE_PARTITIONS;
+    };
+    await waitUntil(() => cover(all) && all.every((w) => w.stats.owned.length === 2), 15_000, () => `2/2/2 split: ${all.map((w) => w.stats.owned.join(',')).join(' | ')}`);
+    await send(120);
+    await waitUntil(() => processedBy.size >= 120, 15_000, () => `120 processed, have ${processedBy.size}`);
+    expect(new Set(processedBy.values())).toEqual(new Set(['a', 'b', 'c']));
+    await (all[2] as Pipeline<MemoryTxHandle>).stop();
+    const rest = all.slice(0, 2);
+    await waitUntil(() => cover(rest) && rest.every((w) => w.stats.owned.length === 3), 15_000, () => `3/3 after c stopped: ${rest.map((w) => w.stats.owned.join(',')).join(' | ')}`);
+    await send(120);
+    await waitUntil(() => processedBy.size >= 240, 15_000, () => `240 processed, have ${processedBy.size}`);
+    for (let n = 0; n < 240; n++) expect(data.get(`done/${n % SOURCE_PARTITIONS}/${Math.floor(n / SOURCE_PARTITIONS)}`), `message ${n}`).toBe(1);
+    expect(all.reduce((n, w) => n + w.stats.processed, 0)).toBe(240);
+    expect((await store.leases('pipeline/enricher')).filter((l) => l.owner === 'c')).toEqual([]);
+  });
+
+  it('pipeline leases: bad options are refused with ConfigError; without leases start() takes none', async () => {
+    const broker = new MemoryStore({ partitions: 2 });
+    const data = new MemoryStore();
+    const store = new MemoryOutboxStore(data);
+    const db = memoryTransactions({ store: data });
+    const base = { consumer: 'plain', source: memorySource(broker, 'in'), db, store, handler: async () => undefined };
+    for (const leases of [{ ttlMs: 0 }, { owner: 7 }, 'on']) {
+      expect(() => pipeline({ ...base, leases: leases as never }), JSON.stringify(leases)).toThrow(ConfigError);
+    }
+    const plain = pipeline({ ...base, pollIntervalMs: 50 });
+    workers.push(plain);
+    plain.start();
+    await waitUntil(async () => (await store.status()).partitions !== undefined, 5_000, 'the worker to start');
+    expect(plain.stats.owned).toEqual([]);
+    expect(await store.leases('pipeline/plain')).toEqual([]);
   });
 });
