@@ -34,7 +34,7 @@ can be, because absolute times on shared 2-core machines are not stable. Each ru
 `;
 
 /** Sections in this order first (the order they were added), then any other by name. */
-export const SECTION_ORDER = ['core', 'mongo', 'kafka', 'sql', 'pulsar', 'outbox'];
+export const SECTION_ORDER = ['core', 'mongo', 'kafka', 'sql', 'pulsar', 'outbox', 'scale'];
 
 /** A table cell: pipes would end the cell early, newlines the row. */
 function cell(v: string | number): string {
