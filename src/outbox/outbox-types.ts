@@ -302,6 +302,13 @@ export interface RelaySink<H extends MessageHandle = MessageHandle> {
    * leases and a second one stands by.
    */
   readonly singleProducer?: boolean;
+  /**
+   * Forgets what the sink keeps about one relay partition between
+   * transactions (a cached position, the partition's own producer): the
+   * relay calls it when it starts and when it stops relaying a partition
+   * under a lease, since another relay may move the partition in between.
+   */
+  resetPartition?(at: RelayPartition): Promise<void>;
   /** The position committed by the last relay transaction for this partition, as seen from inside `tx`. */
   readPosition(tx: Transaction<H>, at: RelayPartition): Promise<number | undefined>;
   /**

@@ -9,13 +9,14 @@
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
+import kafkajs from 'kafkajs';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { knexTransactions } from '../../src/adapters/sql/index.js';
 import { main } from '../../src/cli/index.js';
-import { Outbox, sqlOutboxStore } from '../../src/outbox/index.js';
-import type { OutboxStatus } from '../../src/outbox/index.js';
+import { Outbox, OutboxRelay, kafkaSink, sqlOutboxStore } from '../../src/outbox/index.js';
+import type { KafkaRelaySink, OutboxStatus } from '../../src/outbox/index.js';
 import { service } from '../support/services.js';
 import { waitUntil } from '../support/wait-until.js';
 import { cli, follow, until } from './outbox-kafka-support.js';
@@ -139,6 +140,51 @@ describe.skipIf(brokers === undefined || pg === undefined)('relay processes shar
     expect(owners.size).toBeGreaterThanOrEqual(2);
     expectOnceInOrder(seen, total);
   }, 420_000);
+
+  it('partitions that move away and back (a relay joins, then leaves): the first relay relays them again from where the other left them', async () => {
+    const topic = `relay-moves-${process.pid}-${Date.now().toString(36)}`;
+    const relayId = topic;
+    const kafka = new kafkajs.Kafka({ brokers: (brokers as string).split(','), clientId: 'relay-moves', logLevel: kafkajs.logLevel.NOTHING });
+    const { seen, consumer } = await follow(topic);
+    const made: { relay: OutboxRelay; sink: KafkaRelaySink }[] = [];
+    const relayNamed = (owner: string): OutboxRelay => {
+      const sink = kafkaSink({ kafka, transactionalIdPrefix: `moves-${process.pid}` });
+      const relay = new OutboxRelay({
+        store: sqlOutboxStore(db, { tablePrefix: prefix, partitions: PARTITIONS }),
+        sink,
+        relayId,
+        batchSize: 50,
+        pollIntervalMs: 100,
+        leases: { ttlMs: 1_000, owner },
+        onError: () => undefined,
+      });
+      made.push({ relay, sink });
+      return relay;
+    };
+    try {
+      const a = relayNamed('a');
+      a.start();
+      await publish(topic, 400);
+      await until(() => seen.length >= 400 && a.stats.owned.length === PARTITIONS, 60_000, 'a relays everything alone');
+      const b = relayNamed('b');
+      b.start();
+      await until(() => a.stats.owned.length === PARTITIONS / 2 && b.stats.owned.length === PARTITIONS / 2, 60_000, 'a 4/4 split');
+      await publish(topic, 400, 400);
+      await until(() => seen.length >= 800 && b.stats.relayed > 0, 60_000, `800 records, some by b (have ${seen.length})`);
+      await b.stop();
+      await until(() => a.stats.owned.length === PARTITIONS, 60_000, 'a takes back every partition');
+      await publish(topic, 400, 800);
+      await until(() => seen.length >= 1_200, 60_000, `1200 records (have ${seen.length})`);
+      await a.stop();
+      expectOnceInOrder(seen, 1_200);
+    } finally {
+      for (const { relay, sink } of made) {
+        await relay.stop();
+        await sink.close();
+      }
+      await consumer.disconnect();
+    }
+  }, 240_000);
 
   it('a relay frozen inside a broker transaction past its lease: another relay takes its partitions and fences it, its commit is refused', async () => {
     const total = 3_000;

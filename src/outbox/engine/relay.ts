@@ -225,6 +225,14 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     return count;
   }
 
+  /** Forgets this relay's and the sink's state of a partition (position, rows read ahead, producer). */
+  async #reset(partition: number): Promise<void> {
+    this.#known.delete(partition);
+    await this.#ahead.get(partition)?.rows;
+    this.#ahead.delete(partition);
+    await this.#o.sink.resetPartition?.({ relayId: this.#o.relayId, partition }).catch(this.#o.onError);
+  }
+
   #register(): Promise<void> {
     this.#registered ??= this.#o.store.registerRelay(this.#o.relayId).catch((err: unknown) => {
       // Tried again by the next transaction.
@@ -305,9 +313,15 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
         owner: leases.owner,
         partitions,
         ttlMs: leases.ttlMs,
-        work: (lease, signal) => {
+        work: async (lease, signal) => {
+          // Another relay may have moved the partition since this one last relayed it: nothing cached holds.
           this.#fenced.delete(lease.partition);
-          return this.#loop(lease.partition, signal, lease);
+          await this.#reset(lease.partition);
+          try {
+            await this.#loop(lease.partition, signal, lease);
+          } finally {
+            await this.#reset(lease.partition);
+          }
         },
         onError: this.#o.onError,
       });

@@ -54,6 +54,11 @@ export class KafkaRelayPositions {
     return this.#known.get(key);
   }
 
+  /** Trusts nothing cached for a relay id's outbox partition: the next read goes to the broker. */
+  forget(relayId: string, partition: number): void {
+    this.#known.delete(keyOf(relayId, partition));
+  }
+
   /** The record holding `seq`, sent with the batch of `tx`. */
   message(tx: Transaction<KafkaTxHandle>, relayId: string, partition: number, seq: number): { topic: string; messages: OutgoingMessage[] } {
     const key = keyOf(relayId, partition);

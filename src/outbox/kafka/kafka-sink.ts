@@ -97,6 +97,14 @@ export function kafkaSink(options: KafkaSinkOptions): KafkaRelaySink {
   return {
     ...(context === undefined ? {} : { context, singleProducer: true }),
     ...(contextFor === undefined ? {} : { contextFor }),
+    resetPartition: async ({ relayId, partition }) => {
+      positions.forget(relayId, partition);
+      // A fresh producer next time: its InitProducerId fences whoever relayed the partition in between.
+      const transactionalId = `${transactionalIdPrefix}-${relayId}-${partition}`;
+      const made = transactionalIdPrefix === undefined ? undefined : contexts.get(transactionalId);
+      contexts.delete(transactionalId);
+      await made?.close();
+    },
     close: async () => {
       closed = true;
       const open = [...contexts.values()];

@@ -52,6 +52,12 @@ export class PulsarPositionChain {
     return token.seq === 0 ? undefined : token.seq;
   }
 
+  /** Trusts no cached position record for a relay id's outbox partition: the next read locates the chain's end again. */
+  forget(relayId: string, partition: number): void {
+    const state = this.#states.get(`${relayId}/${partition}`);
+    if (state !== undefined) state.cached = undefined;
+  }
+
   /** Acknowledges the record `tx` started from and produces the one holding `seq`, both in `tx`. */
   async write(tx: Transaction<PulsarTxHandle>, relayId: string, partition: number, seq: number): Promise<void> {
     const state = this.#stateOf(relayId, partition);

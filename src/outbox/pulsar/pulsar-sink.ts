@@ -92,6 +92,7 @@ export function pulsarSink(options: PulsarSinkOptions): PulsarRelaySink {
     context,
     readPosition: (tx, { relayId, partition }) => chain.read(tx, relayId, partition),
     writePosition: (tx, { relayId, partition, seq }) => chain.write(tx, relayId, partition, seq),
+    resetPartition: async ({ relayId, partition }) => chain.forget(relayId, partition),
     close: () => chain.close(),
   };
 }
