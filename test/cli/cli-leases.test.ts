@@ -3,25 +3,16 @@
  * each group's leases with owner, epoch and whether live, lapsed or
  * released, and the same leases in the `--json` output.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knexFactory from 'knex';
-import { afterAll, describe, expect, it } from 'vitest';
-import { main, renderStatus } from '../../src/cli/index.js';
+import { run, tempDir } from './cli-support.js';
+import { describe, expect, it } from 'vitest';
+import { renderStatus } from '../../src/cli/index.js';
 import { sqlOutboxStore } from '../../src/outbox/index.js';
 import type { OutboxStatus, PartitionLease } from '../../src/outbox/index.js';
 import { waitUntil } from '../support/wait-until.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'txkit-cli-leases-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const run = async (args: string[]): Promise<{ code: number; out: string[]; err: string }> => {
-  const out: string[] = [];
-  let err = '';
-  const code = await main(args, {}, { out: (l) => void out.push(l), err: (t) => void (err += t), isTTY: false });
-  return { code, out, err };
-};
+const dir = tempDir('cli-leases');
 
 describe('txkit outbox status: partition leases', () => {
   it('lists each group with its leases: owner, epoch, live, lapsed or released; --json carries them too', async () => {

@@ -2,25 +2,15 @@
  * `txkit outbox status` per relay id, and `outbox add-relay` / `remove-relay`,
  * on a SQLite DATABASE_URL.
  */
-import { mkdtempSync, rmSync } from 'node:fs';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knexFactory from 'knex';
-import { afterAll, describe, expect, it } from 'vitest';
+import { run, tempDir } from './cli-support.js';
+import { describe, expect, it } from 'vitest';
 import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import { knexTransactions } from '../../src/adapters/sql/index.js';
-import { main } from '../../src/cli/index.js';
 import { Outbox, OutboxRelay, memorySink, sqlOutboxStore } from '../../src/outbox/index.js';
 
-const dir = mkdtempSync(join(tmpdir(), 'txkit-cli-relays-'));
-afterAll(() => rmSync(dir, { recursive: true, force: true }));
-
-const run = async (args: string[]): Promise<{ code: number; out: string[]; err: string }> => {
-  const out: string[] = [];
-  let err = '';
-  const code = await main(args, {}, { out: (l) => void out.push(l), err: (t) => void (err += t), isTTY: false });
-  return { code, out, err };
-};
+const dir = tempDir('cli-relays');
 
 describe('txkit outbox relay ids on SQLite', () => {
   it('status lists each relay id with its backlog; add-relay makes one known, remove-relay retires it', async () => {

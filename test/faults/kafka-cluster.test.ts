@@ -19,7 +19,7 @@ import type { Admin, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startKafkaCluster } from '../../scripts/services/kafka.mjs';
 import type { KafkaClusterHandle, KafkaClusterNode } from '../../scripts/services/kafka.mjs';
-import { TopicReader, createTopics, makeKafka, uniqueName } from '../kafka/kafka-support.js';
+import { TopicReader, createTopics, fillCopierInput, makeKafka, uniqueName } from '../kafka/kafka-support.js';
 import { service } from '../support/services.js';
 import { reportScenario, tally, waitUntil } from './support/fault-report.js';
 
@@ -111,16 +111,7 @@ describe.skipIf(!available)('exactly-once on a 3-node Kafka cluster with node ki
     const input = uniqueName('cl-in');
     const output = uniqueName('cl-out');
     await createTopics(admin, [input, output], PARTITIONS, 3);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    const expected = Array.from({ length: TOTAL }, (_, i) => `${i % PARTITIONS}:${Math.floor(i / PARTITIONS)}`);
-    for (let p = 0; p < PARTITIONS; p++) {
-      const values = expected.filter((v) => v.startsWith(`${p}:`));
-      for (let i = 0; i < values.length; i += 50) {
-        await producer.send({ topic: input, acks: -1, messages: values.slice(i, i + 50).map((value) => ({ key: value, value, partition: p })) });
-      }
-    }
-    await producer.disconnect();
+    const expected = await fillCopierInput(kafka, input, TOTAL, PARTITIONS, 50);
     const prefix = uniqueName('cl-copier');
     const env = { COPIER_BROKERS: cluster.brokers, COPIER_INPUT: input, COPIER_OUTPUT: output, COPIER_GROUP: uniqueName('cl-group'), COPIER_TRANSACTIONAL_ID_PREFIX: prefix };
     let current = spawnCopier(env);

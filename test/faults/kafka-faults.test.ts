@@ -18,7 +18,7 @@ import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
 import { TxkitError, UnknownCommitResultError } from '../../src/core/errors.js';
 import { MemoryOutboxStore, Outbox, OutboxRelay, kafkaSink, kafkaSource } from '../../src/outbox/index.js';
 import type { KafkaSourceClientLike } from '../../src/outbox/index.js';
-import { TopicReader, createTopics, makeKafka, uniqueName } from '../kafka/kafka-support.js';
+import { TopicReader, createTopics, fillCopierInput, makeKafka, uniqueName } from '../kafka/kafka-support.js';
 import { service } from '../support/services.js';
 import { KafkaApi, kafkaExchange, kafkaRequest } from './support/fault-proxy.js';
 import type { FaultRule } from './support/fault-proxy.js';
@@ -184,16 +184,7 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     const input = uniqueName('kill-in');
     const output = uniqueName('kill-out');
     await createTopics(admin, [input, output], PARTITIONS);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    const expected = Array.from({ length: TOTAL }, (_, i) => `${i % PARTITIONS}:${Math.floor(i / PARTITIONS)}`);
-    for (let p = 0; p < PARTITIONS; p++) {
-      const values = expected.filter((v) => v.startsWith(`${p}:`));
-      for (let i = 0; i < values.length; i += 25) {
-        await producer.send({ topic: input, messages: values.slice(i, i + 25).map((value) => ({ key: value, value, partition: p })) });
-      }
-    }
-    await producer.disconnect();
+    const expected = await fillCopierInput(kafka, input, TOTAL, PARTITIONS);
     const env = { COPIER_BROKERS: k.brokers, COPIER_INPUT: input, COPIER_OUTPUT: output, COPIER_GROUP: uniqueName('kill-group'), COPIER_TRANSACTIONAL_ID: uniqueName('kill-copier') };
     const workers: Child[] = [];
     const start = (): Child => {
@@ -246,16 +237,7 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     const input = uniqueName('zombie-in');
     const output = uniqueName('zombie-out');
     await createTopics(admin, [input, output], PARTITIONS);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    const expected = Array.from({ length: TOTAL }, (_, i) => `${i % PARTITIONS}:${Math.floor(i / PARTITIONS)}`);
-    for (let p = 0; p < PARTITIONS; p++) {
-      const values = expected.filter((v) => v.startsWith(`${p}:`));
-      for (let i = 0; i < values.length; i += 25) {
-        await producer.send({ topic: input, messages: values.slice(i, i + 25).map((value) => ({ key: value, value, partition: p })) });
-      }
-    }
-    await producer.disconnect();
+    const expected = await fillCopierInput(kafka, input, TOTAL, PARTITIONS);
     const env = { COPIER_BROKERS: k.brokers, COPIER_INPUT: input, COPIER_OUTPUT: output, COPIER_GROUP: uniqueName('zombie-group'), COPIER_TRANSACTIONAL_ID: uniqueName('zombie-copier') };
     const zombie = spawnWorker(ZOMBIE, env);
     children.push(zombie);
@@ -306,16 +288,7 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     const input = uniqueName('pp-zombie-in');
     const output = uniqueName('pp-zombie-out');
     await createTopics(admin, [input, output], PARTITIONS);
-    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-    await producer.connect();
-    const expected = Array.from({ length: TOTAL }, (_, i) => `${i % PARTITIONS}:${Math.floor(i / PARTITIONS)}`);
-    for (let p = 0; p < PARTITIONS; p++) {
-      const values = expected.filter((v) => v.startsWith(`${p}:`));
-      for (let i = 0; i < values.length; i += 25) {
-        await producer.send({ topic: input, messages: values.slice(i, i + 25).map((value) => ({ key: value, value, partition: p })) });
-      }
-    }
-    await producer.disconnect();
+    const expected = await fillCopierInput(kafka, input, TOTAL, PARTITIONS);
     // Two instances of one group, as a deployment runs them: one prefix for the group, a producer per input partition.
     const env = { COPIER_BROKERS: k.brokers, COPIER_INPUT: input, COPIER_OUTPUT: output, COPIER_GROUP: uniqueName('pp-zombie-group'), COPIER_TRANSACTIONAL_ID_PREFIX: uniqueName('pp-copier') };
     const zombie = spawnWorker(ZOMBIE, env);

@@ -90,6 +90,29 @@ export async function highWatermarks(brokers: string, topic: string, partitions:
   return out;
 }
 
+/**
+ * Fills the `partitions` partitions of a copier's input topic with `total`
+ * records, record `i` going to partition `i % partitions` with the value (and
+ * key) `<partition>:<n-th in that partition>`; returns those values in input
+ * order, what an exact copy holds.
+ */
+export async function fillCopierInput(kafka: KafkaClient, topic: string, total: number, partitions: number, chunk = 25): Promise<string[]> {
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  const expected = Array.from({ length: total }, (_, i) => `${i % partitions}:${Math.floor(i / partitions)}`);
+  try {
+    for (let p = 0; p < partitions; p++) {
+      const values = expected.filter((v) => v.startsWith(`${p}:`));
+      for (let i = 0; i < values.length; i += chunk) {
+        await producer.send({ topic, acks: -1, messages: values.slice(i, i + chunk).map((value) => ({ key: value, value, partition: p })) });
+      }
+    }
+  } finally {
+    await producer.disconnect();
+  }
+  return expected;
+}
+
 export async function createTopics(admin: Admin, topics: string[], numPartitions = 1, replicationFactor = 1): Promise<void> {
   await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions, replicationFactor })), waitForLeaders: true });
 }
