@@ -4,7 +4,7 @@ import type { ChildProcess } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { service } from '../support/services.js';
-import { TopicReader, createTopics, makeKafka, uniqueName, waitUntil } from './kafka-support.js';
+import { TopicReader, createTopics, fillCopierInput, makeKafka, uniqueName, waitUntil } from './kafka-support.js';
 import type { ReadRecord } from './kafka-support.js';
 
 const brokers = service('kafka');
@@ -167,4 +167,63 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
     },
     300_000,
   );
+
+  it('three copiers of one group with a producer per input partition, SIGKILLed and restarted at random moments while partitions move: an exact copy', async () => {
+    const total = 12_000;
+    const partitions = 6;
+    const input = uniqueName('group-in');
+    const output = uniqueName('group-out');
+    await createTopics(admin, [input, output], partitions);
+    const want = await fillCopierInput(kafka, input, total, partitions);
+    const reader = await TopicReader.open(kafka, output);
+    readers.push(reader);
+    const env = {
+      ...process.env,
+      COPIER_BROKERS: brokers ?? '',
+      COPIER_INPUT: input,
+      COPIER_OUTPUT: output,
+      COPIER_GROUP: uniqueName('group'),
+      COPIER_TRANSACTIONAL_ID_PREFIX: uniqueName('group-copier'),
+    };
+    const start = (): Worker => {
+      const child = spawn(process.execPath, ['--import', 'tsx', WORKER], { stdio: ['ignore', 'inherit', 'pipe', 'ipc'], env });
+      const w: Worker = { child, committed: 0, holding: false, stderr: [], exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))) };
+      child.stderr?.on('data', (d: Buffer) => w.stderr.push(d.toString()));
+      child.on('message', (m: { type?: string; count?: number }) => {
+        if (m.type === 'committed') w.committed += m.count ?? 0;
+      });
+      workers.push(w);
+      return w;
+    };
+    const copiers = [start(), start(), start()];
+    let kills = 0;
+    // Bounded: at most 6 kills, each after some progress; a killed copier is replaced at once, so partitions keep moving.
+    for (let k = 0; k < 6 && reader.records.length < total * 0.75; k++) {
+      const from = reader.records.length;
+      const step = 400 + Math.floor(Math.random() * 1_200);
+      await waitUntil(() => reader.records.length >= Math.min(total, from + step), 120_000, `copy progress past ${from + step}`);
+      const victim = Math.floor(Math.random() * copiers.length);
+      const w = copiers[victim] as Worker;
+      w.child.kill('SIGKILL');
+      await w.exited;
+      kills += 1;
+      copiers[victim] = start();
+    }
+    await waitUntil(() => reader.records.length >= total, 240_000, `the whole input copied (have ${reader.records.length})`);
+    for (const w of copiers) {
+      w.child.kill('SIGTERM');
+      await w.exited;
+    }
+    await reader.caughtUp();
+    assert.ok(kills >= 3, `at least 3 kills, got ${kills}`);
+    assert.equal(reader.records.length, total, 'nothing more arrived after the copy ended');
+    assert.equal(new Set(reader.records.map((r) => r.value)).size, total, 'no duplicates');
+    for (let p = 0; p < partitions; p++) {
+      assert.deepEqual(
+        reader.records.filter((r) => r.partition === p).map((r) => r.value),
+        want.filter((v) => v.startsWith(`${p}:`)),
+        `partition ${p} in input order`,
+      );
+    }
+  }, 480_000);
 });
