@@ -4,7 +4,8 @@
 // outbox message written, locks held, inbox not yet advanced), like a process
 // paused by the OS or a long GC while holding its work. It reports over IPC:
 // commits, every error its pipeline survives, and each partition it was
-// fenced off.
+// fenced off. With WORKER_LEASE_TTL_MS it shares the partitions with the
+// other workers of its consumer through leases (the scale scenario).
 import knexFactory from 'knex';
 import { knexTransactions } from '../../../src/adapters/sql/index.js';
 import { InboxFencedError, pipeline, sqlOutboxStore } from '../../../src/outbox/index.js';
@@ -30,6 +31,8 @@ const worker = pipeline({
   store,
   batchSize: 10,
   pollIntervalMs: 50,
+  // WORKER_LEASE_TTL_MS: workers of the consumer split the partitions through leases.
+  ...(process.env['WORKER_LEASE_TTL_MS'] ? { leases: { ttlMs: Number(process.env['WORKER_LEASE_TTL_MS']), owner: `${env('WORKER_NAME')}-${process.pid}` } } : {}),
   handler: async (m, context) => {
     if (resumed) process.send?.({ type: 'attempt', partition: m.partition, offset: m.offset });
     await effects(m, context);
