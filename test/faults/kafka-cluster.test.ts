@@ -3,10 +3,11 @@
  * min.insync.replicas 2) while nodes are SIGKILLed and restarted: the leader
  * of a data partition, and the node leading the transaction coordinator's
  * partition of the producer at work. The Kafka -> Kafka copier
- * (transactionalConsumer with a producer per input partition) and the outbox
- * relay (processes of the txkit CLI sharing the outbox partitions through
- * leases) run through it; a read_committed consumer judges the output: every
- * input once, in order per partition.
+ * (transactionalConsumer with a producer per input partition, in a child
+ * process), and a pipeline (Kafka in, Postgres state and outbox) with two
+ * relays sharing the outbox partitions through leases (Kafka out) run
+ * through it; a read_committed consumer judges the output: every input
+ * once, in order per partition or key.
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
@@ -16,15 +17,19 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { Admin, Kafka } from 'kafkajs';
+import knexFactory from 'knex';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { startKafkaCluster } from '../../scripts/services/kafka.mjs';
 import type { KafkaClusterHandle, KafkaClusterNode } from '../../scripts/services/kafka.mjs';
+import { knexTransactions } from '../../src/adapters/sql/index.js';
+import { OutboxRelay, kafkaSink, kafkaSource, pipeline, sqlOutboxStore } from '../../src/outbox/index.js';
 import { TopicReader, createTopics, fillCopierInput, makeKafka, uniqueName } from '../kafka/kafka-support.js';
 import { service } from '../support/services.js';
 import { reportScenario, tally, waitUntil } from './support/fault-report.js';
 
 // The shared broker being reachable means Java and the Kafka jars are here to start a cluster.
 const available = service('kafka') !== undefined;
+const pg = service('postgres');
 const COPIER = fileURLToPath(new URL('../kafka/copier-worker.ts', import.meta.url));
 const PARTITIONS = 3;
 
@@ -151,5 +156,90 @@ describe.skipIf(!available)('exactly-once on a 3-node Kafka cluster with node ki
       );
     }
     reportScenario({ scenario: 'kafka-cluster-copier-node-kills', messages: TOTAL, faults: 2, duplicates: t.duplicates, lost: t.lost, dataLeader, coordinator });
+  }, 600_000);
+
+  it.skipIf(pg === undefined)('a pipeline (Kafka in, Postgres state and outbox) and two relays (Kafka out) through the same kills: every input once at the end, in order per key', async () => {
+    const TOTAL = 4_000;
+    const KEYS = 40;
+    const input = uniqueName('cl-pipe-in');
+    const output = uniqueName('cl-pipe-out');
+    await createTopics(admin, [input, output], PARTITIONS, 3);
+    const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+    await producer.connect();
+    for (let start = 0; start < TOTAL; start += 200) {
+      await producer.send({
+        topic: input,
+        acks: -1,
+        messages: Array.from({ length: 200 }, (_, i) => {
+          const n = start + i;
+          return { key: `k${n % KEYS}`, value: `k${n % KEYS}:${Math.floor(n / KEYS)}` };
+        }),
+      });
+    }
+    await producer.disconnect();
+    const db = knexFactory({ client: 'pg', connection: pg as string, pool: { min: 0, max: 10 } });
+    const tablePrefix = `kc${process.pid}_${Date.now().toString(36)}_`;
+    const store = sqlOutboxStore(db, { tablePrefix, partitions: 4 });
+    await store.migrate();
+    const source = kafkaSource({ kafka, topic: input });
+    const job = pipeline({
+      consumer: 'cluster-pipe',
+      source,
+      db: knexTransactions(db, { retry: { deadlineMs: 60_000 } }),
+      store,
+      batchSize: 50,
+      pollIntervalMs: 200,
+      onError: () => undefined,
+      handler: async (m, { tx, outbox }) => {
+        await outbox.publish(tx, { topic: output, key: m.key, value: m.value });
+      },
+    });
+    const relayId = uniqueName('cl-relay');
+    const idPrefix = uniqueName('cl-relay-tx');
+    const relays = ['r1', 'r2'].map((owner) => {
+      const sink = kafkaSink({ kafka, transactionalIdPrefix: idPrefix });
+      const relay = new OutboxRelay({ store: sqlOutboxStore(db, { tablePrefix, partitions: 4 }), sink, relayId, batchSize: 100, pollIntervalMs: 200, leases: { ttlMs: 2_000, owner }, retry: { deadlineMs: 60_000 }, onError: () => undefined });
+      return { relay, sink };
+    });
+    const reader = await TopicReader.open(kafka, output);
+    readers.push(reader);
+    const arrived = (): number => reader.records.length;
+    try {
+      job.start();
+      for (const { relay } of relays) relay.start();
+      await waitUntil('a sixth of the input through', () => arrived() >= TOTAL / 6, 180_000);
+      const dataLeader = await leaderOf(output, 0);
+      let mark = arrived();
+      await killAndRestart(dataLeader, () => arrived() >= Math.min(TOTAL, mark + TOTAL / 6), 'progress');
+      // The coordinator of one relay partition's producer.
+      const coordinator = await coordinatorOf(`${idPrefix}-${relayId}-0`);
+      mark = arrived();
+      await killAndRestart(coordinator, () => arrived() >= Math.min(TOTAL, mark + TOTAL / 6), 'progress');
+      await waitUntil(`all ${TOTAL} through (have ${arrived()})`, () => arrived() >= TOTAL, 300_000);
+      await reader.caughtUp();
+      const values = reader.records.map((r) => r.value ?? '');
+      const t = tally(
+        Array.from({ length: TOTAL }, (_, n) => `k${n % KEYS}:${Math.floor(n / KEYS)}`),
+        values,
+      );
+      assert.deepEqual(t, { duplicates: 0, lost: 0, unexpected: 0 });
+      const last = new Map<string, number>();
+      for (const v of values) {
+        const [key, n] = v.split(':') as [string, string];
+        assert.equal(Number(n), (last.get(key) ?? -1) + 1, `order of ${key}`);
+        last.set(key, Number(n));
+      }
+      reportScenario({ scenario: 'kafka-cluster-pipeline-relay-node-kills', messages: TOTAL, faults: 2, duplicates: t.duplicates, lost: t.lost, dataLeader, coordinator });
+    } finally {
+      await job.stop();
+      await source.close();
+      for (const { relay, sink } of relays) {
+        await relay.stop();
+        await sink.close();
+      }
+      await store.close();
+      for (const table of store.tableNames) await db.schema.dropTableIfExists(table);
+      await db.destroy();
+    }
   }, 600_000);
 });
