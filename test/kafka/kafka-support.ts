@@ -4,6 +4,7 @@
  * everything written before the wait began.
  */
 import net from 'node:net';
+import { runJavaWitness } from '../support/java-witness.js';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, Kafka as KafkaClient } from 'kafkajs';
 import type { KafkaTxHandle } from '../../src/adapters/kafka/index.js';
@@ -111,6 +112,42 @@ export async function fillCopierInput(kafka: KafkaClient, topic: string, total: 
     await producer.disconnect();
   }
   return expected;
+}
+
+/** A record as the official Java consumer read it, with txkit's outbox headers. */
+export interface JavaReadRecord {
+  partition: number;
+  offset: number;
+  key: string;
+  value: string;
+  /** `txkit-outbox-id`, or '' */
+  outboxId: string;
+  /** `txkit-outbox-seq`, or '' */
+  outboxSeq: string;
+}
+
+/**
+ * Every committed record of a topic as the official Java consumer
+ * (read_committed, kafka-clients from Maven Central) reads it, from the
+ * beginning to the end offsets: the witness for topics that several
+ * transactional producers write at once. kafkajs' read_committed filter
+ * can let records of aborted transactions through when aborted
+ * transactions of several producers interleave in one partition (it
+ * expects the broker's aborted-transactions list sorted by first offset,
+ * and it is not), so a kafkajs reader would report them as duplicates.
+ */
+export async function readCommittedWithJava(brokers: string, topic: string): Promise<JavaReadRecord[]> {
+  const out = await runJavaWitness({ coords: ['org.apache.kafka:kafka-clients:3.9.1'], source: 'KafkaTopicDump.java', args: [brokers, topic], timeoutMs: 120_000 });
+  const lines = out.split('\n').filter((l) => /^\d+\t|^end\t/.test(l));
+  const end = lines.find((l) => l.startsWith('end\t'));
+  if (end === undefined) throw new Error(`KafkaTopicDump printed no end line:\n${out.slice(-2000)}`);
+  if (end !== 'end\t') throw new Error(`KafkaTopicDump did not reach the end of partitions ${end.slice(4)} of ${topic}`);
+  return lines
+    .filter((l) => !l.startsWith('end\t'))
+    .map((l) => {
+      const [partition, offset, key, value, outboxId, outboxSeq] = l.split('\t') as [string, string, string, string, string, string];
+      return { partition: Number(partition), offset: Number(offset), key, value, outboxId, outboxSeq };
+    });
 }
 
 export async function createTopics(admin: Admin, topics: string[], numPartitions = 1, replicationFactor = 1): Promise<void> {

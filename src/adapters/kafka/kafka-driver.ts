@@ -181,9 +181,7 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
    * open, so read_committed consumers are not held up until transactionTimeout.
    */
   async rebuildNow(lane: Lane): Promise<void> {
-    const slot = await this.#ready(lane);
-    const tx = await slot.producer.transaction();
-    await tx.abort();
+    await this.#ready(lane);
   }
 
   #assertUsable(): void {
@@ -272,6 +270,12 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
         throw err;
       }
       await producer.connect();
+      // kafkajs' connect() asks for a producer id without the transactional.id. The first transaction
+      // asks with it (InitProducerId): that fences this id's predecessor and makes the coordinator settle
+      // its open transaction. Done now, so every producer of the context fences when it is made, not when
+      // a transaction first happens to use it; a transaction that sent nothing ends without a request.
+      const fence = await producer.transaction();
+      await fence.abort();
       const slot: ProducerSlot = { lane, producer, broken: false };
       if (this.#closed) {
         await producer.disconnect().catch(() => undefined);
