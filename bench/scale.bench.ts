@@ -111,24 +111,26 @@ async function relayScale(kafka: KafkaClient, db: Knex, stamp: string, closers: 
       const relayId = `scale-${stamp}-${trial++}`;
       const instances = Array.from({ length: n }, (_, i) => {
         const sink = ob.kafkaSink({ kafka, transactionalIdPrefix: `bench-scale-${stamp}`, positionsPartitions: RELAY_PARTITIONS });
+        const instanceStore = ob.sqlOutboxStore(db, { tablePrefix, partitions: RELAY_PARTITIONS });
         const relay = new ob.OutboxRelay({
-          store: ob.sqlOutboxStore(db, { tablePrefix, partitions: RELAY_PARTITIONS }),
+          store: instanceStore,
           sink,
           relayId,
           batchSize: 500,
           leases: { ttlMs: LEASE_TTL_MS, owner: `instance-${i}` },
           onError: () => undefined,
         });
-        return { relay, sink };
+        return { relay, sink, instanceStore };
       });
       const started = process.hrtime.bigint();
       for (const { relay } of instances) relay.start();
       await until(() => instances.reduce((s, { relay }) => s + relay.stats.relayed, 0) >= RELAY_ROWS, 600_000, `${n} relay(s) to send ${RELAY_ROWS} rows`);
       const seconds = Number(process.hrtime.bigint() - started) / 1e9;
       add(rates, `${n}`, RELAY_ROWS / seconds);
-      for (const { relay, sink } of instances) {
+      for (const { relay, sink, instanceStore } of instances) {
         await relay.stop();
         await sink.close();
+        await instanceStore.close();
       }
       await store.removeRelay(relayId);
     }
@@ -213,11 +215,12 @@ async function pipelineScale(kafka: KafkaClient, db: Knex, stamp: string, closer
       const consumer = `scale-${stamp}-${trial++}`;
       const workers = Array.from({ length: n }, (_, i) => {
         const source = ob.kafkaSource({ kafka, topic });
+        const workerStore = ob.sqlOutboxStore(db, { tablePrefix, partitions: 2 });
         const job = ob.pipeline({
           consumer,
           source,
           db: knexTransactions(db),
-          store: ob.sqlOutboxStore(db, { tablePrefix, partitions: 2 }),
+          store: workerStore,
           batchSize: 100,
           pollIntervalMs: 200,
           leases: { ttlMs: LEASE_TTL_MS, owner: `worker-${i}` },
@@ -226,15 +229,16 @@ async function pipelineScale(kafka: KafkaClient, db: Knex, stamp: string, closer
             await tx.handle(table).insert({ consumer, part: m.partition, msg_offset: m.offset });
           },
         });
-        return { job, source };
+        return { job, source, workerStore };
       });
       const started = process.hrtime.bigint();
       for (const { job } of workers) job.start();
       await until(() => workers.reduce((s, { job }) => s + job.stats.processed, 0) >= PIPELINE_MESSAGES, 600_000, `${n} worker(s) to process ${PIPELINE_MESSAGES} messages`);
       add(rates, `${n}`, PIPELINE_MESSAGES / (Number(process.hrtime.bigint() - started) / 1e9));
-      for (const { job, source } of workers) {
+      for (const { job, source, workerStore } of workers) {
         await job.stop();
         await source.close();
+        await workerStore.close();
       }
     }
   }

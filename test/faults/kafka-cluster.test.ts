@@ -198,8 +198,10 @@ describe.skipIf(!available)('exactly-once on a 3-node Kafka cluster with node ki
     const idPrefix = uniqueName('cl-relay-tx');
     const relays = ['r1', 'r2'].map((owner) => {
       const sink = kafkaSink({ kafka, transactionalIdPrefix: idPrefix });
-      const relay = new OutboxRelay({ store: sqlOutboxStore(db, { tablePrefix, partitions: 4 }), sink, relayId, batchSize: 100, pollIntervalMs: 200, leases: { ttlMs: 2_000, owner }, retry: { deadlineMs: 60_000 }, onError: () => undefined });
-      return { relay, sink };
+      // A store per relay, as two processes have; close() releases its LISTEN connection.
+      const relayStore = sqlOutboxStore(db, { tablePrefix, partitions: 4 });
+      const relay = new OutboxRelay({ store: relayStore, sink, relayId, batchSize: 100, pollIntervalMs: 200, leases: { ttlMs: 2_000, owner }, retry: { deadlineMs: 60_000 }, onError: () => undefined });
+      return { relay, sink, relayStore };
     });
     const reader = await TopicReader.open(kafka, output);
     readers.push(reader);
@@ -233,9 +235,10 @@ describe.skipIf(!available)('exactly-once on a 3-node Kafka cluster with node ki
     } finally {
       await job.stop();
       await source.close();
-      for (const { relay, sink } of relays) {
+      for (const { relay, sink, relayStore } of relays) {
         await relay.stop();
         await sink.close();
+        await relayStore.close();
       }
       await store.close();
       for (const table of store.tableNames) await db.schema.dropTableIfExists(table);

@@ -3,7 +3,10 @@
  * topics, and a reader that follows a topic and can wait until it has seen
  * everything written before the wait began.
  */
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import net from 'node:net';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { runJavaWitness } from '../support/java-witness.js';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, Kafka as KafkaClient } from 'kafkajs';
@@ -137,7 +140,15 @@ export interface JavaReadRecord {
  * and it is not), so a kafkajs reader would report them as duplicates.
  */
 export async function readCommittedWithJava(brokers: string, topic: string): Promise<JavaReadRecord[]> {
-  const out = await runJavaWitness({ coords: ['org.apache.kafka:kafka-clients:3.9.1'], source: 'KafkaTopicDump.java', args: [brokers, topic], timeoutMs: 120_000 });
+  const dir = mkdtempSync(path.join(tmpdir(), 'txkit-topic-dump-'));
+  let out: string;
+  try {
+    const file = path.join(dir, 'records.tsv');
+    await runJavaWitness({ coords: ['org.apache.kafka:kafka-clients:3.9.1'], source: 'KafkaTopicDump.java', args: [brokers, topic, file], timeoutMs: 120_000 });
+    out = readFileSync(file, 'utf8');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
   const lines = out.split('\n').filter((l) => /^\d+\t|^end\t/.test(l));
   const end = lines.find((l) => l.startsWith('end\t'));
   if (end === undefined) throw new Error(`KafkaTopicDump printed no end line:\n${out.slice(-2000)}`);

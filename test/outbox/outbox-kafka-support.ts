@@ -8,6 +8,7 @@ import kafkajs from 'kafkajs';
 import type { Consumer } from 'kafkajs';
 import { OUTBOX_ID_HEADER, OUTBOX_SEQ_HEADER } from '../../src/outbox/index.js';
 import { service } from '../support/services.js';
+import { readCommittedWithJava } from '../kafka/kafka-support.js';
 
 const brokers = service('kafka');
 const root = new URL('../..', import.meta.url).pathname;
@@ -51,4 +52,14 @@ export async function until(check: () => boolean, timeoutMs: number, what: strin
 /** The txkit CLI run from the sources, as a child process (the crash tests kill it with SIGKILL). */
 export function cli(args: string[]): ChildProcess {
   return spawn(process.execPath, ['--import', 'tsx', 'test/outbox/relay-process.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+}
+
+/**
+ * What a relay committed to a topic, as the official Java consumer
+ * (read_committed) reads it: the verdict where several transactional
+ * producers write one topic (kafkajs' read_committed filter can let records
+ * of interleaved aborted transactions through).
+ */
+export async function committed(topic: string): Promise<Seen[]> {
+  return (await readCommittedWithJava(brokers as string, topic)).map((r) => ({ key: r.key, value: r.value, id: r.outboxId, seq: r.outboxSeq }));
 }

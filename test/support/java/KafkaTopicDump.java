@@ -2,7 +2,8 @@
 // beginning until its position reaches each partition's end offset or 60 s pass, and prints one
 // line per record: partition, offset, key, value, and the txkit-outbox-id and txkit-outbox-seq
 // headers (empty when absent), tab-separated; then "end" with the partitions not reached, if any.
-// Usage: KafkaTopicDump <bootstrap> <topic>
+// The lines go to <outFile> (a topic can hold more than a captured stdout keeps).
+// Usage: KafkaTopicDump <bootstrap> <topic> <outFile>
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.ArrayList;
@@ -23,7 +24,7 @@ public class KafkaTopicDump {
     return h == null ? "" : new String(h.value(), StandardCharsets.UTF_8);
   }
 
-  public static void main(String[] args) {
+  public static void main(String[] args) throws java.io.IOException {
     Properties props = new Properties();
     props.put(ConsumerConfig.BOOTSTRAP_SERVERS_CONFIG, args[0]);
     props.put(ConsumerConfig.ISOLATION_LEVEL_CONFIG, "read_committed");
@@ -49,7 +50,7 @@ public class KafkaTopicDump {
       List<String> behind = new ArrayList<>();
       for (TopicPartition tp : tps) if (consumer.position(tp) < end.get(tp)) behind.add(String.valueOf(tp.partition()));
       out.append("end\t").append(String.join(",", behind)).append('\n');
-      System.out.print(out);
+      java.nio.file.Files.writeString(java.nio.file.Path.of(args[2]), out, StandardCharsets.UTF_8);
     }
   }
 }
