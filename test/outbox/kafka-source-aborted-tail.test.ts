@@ -8,7 +8,7 @@
 import assert from 'node:assert/strict';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { kafkaSource } from '../../src/outbox/kafka/kafka-source.js';
-import { createTopics, makeKafka, uniqueName } from '../kafka/kafka-support.js';
+import { createTopics, makeKafka, uniqueName, waitUntil } from '../kafka/kafka-support.js';
 import { service } from '../support/services.js';
 
 const brokers = service('kafka');
@@ -32,10 +32,15 @@ describe.skipIf(brokers === undefined)('kafkaSource after an aborted tail', () =
       await (commit ? tx.commit() : tx.abort());
     };
     const values = (ms: { value: unknown }[]): string[] => ms.map((m) => String(m.value));
+    // A commit is readable once its marker is written, a moment after commit() returns: until then the last stable
+    // offset stays before it, and fetch() rightly reports "caught up". Wait for the marker, as a reader would.
+    const stableReaches = (end: number): Promise<void> =>
+      waitUntil(async () => Number((await admin.fetchTopicOffsets(topic))[0]?.high ?? 0) >= end, 30_000, `the last stable offset of ${topic} to reach ${end}`);
     const sources = [kafkaSource({ kafka, topic, partitions: [0], catchUpTimeoutMs: NEVER_MS })];
     try {
       const source = sources[0] as (typeof sources)[0];
       await write(['c0', 'c1', 'c2'], true);
+      await stableReaches(4);
       const committed = await source.fetch(0, 0, 10);
       assert.deepEqual(values(committed), ['c0', 'c1', 'c2']);
       // After c2 and its commit marker (offsets 0..3): two aborted records and the abort marker (4..6).
@@ -48,6 +53,7 @@ describe.skipIf(brokers === undefined)('kafkaSource after an aborted tail', () =
       assert.deepEqual(await restarted.fetch(0, 4, 10), []);
 
       await write(['c3'], true);
+      await stableReaches(9);
       for (const s of sources) {
         const next = await s.fetch(0, 4, 10);
         assert.deepEqual(
