@@ -41,7 +41,8 @@ interface Held {
   lease: PartitionLease;
   readonly view: HeldLease;
   readonly controller: AbortController;
-  readonly done: Promise<void>;
+  /** The worker, until it has stopped; set right after the worker starts. */
+  done: Promise<void>;
   /** The work ended by itself: the lease is given back at the next round. */
   ended: boolean;
 }
@@ -102,13 +103,10 @@ export class PartitionLeases {
   /** Safety margin: a lease counts as lost this long before it lapses, so a worker stops before another may take it. */
   readonly #marginMs: number;
 
+  /** `ttlMs` as {@link resolveLeaseOption} checked it (the relay and the pipeline pass it through that). */
   constructor(options: PartitionLeasesOptions) {
-    const { ttlMs } = options;
-    if (!(typeof ttlMs === 'number' && Number.isFinite(ttlMs) && ttlMs >= 100)) {
-      throw new ConfigError(`lease ttlMs must be a number of milliseconds of at least 100, got ${String(ttlMs)}`);
-    }
     this.#o = options;
-    this.#marginMs = Math.min(2_000, ttlMs / 5);
+    this.#marginMs = Math.min(2_000, options.ttlMs / 5);
   }
 
   /** Partitions this instance holds now, ascending. */
@@ -189,7 +187,7 @@ export class PartitionLeases {
       },
       done: Promise.resolve(),
     };
-    (held as { done: Promise<void> }).done = this.#o
+    held.done = this.#o
       .work(held.view, controller.signal)
       .catch(this.#o.onError)
       .finally(() => {
