@@ -144,6 +144,54 @@ describe.skipIf(brokers === undefined || pg === undefined)('outbox relay on Kafk
     }
   });
 
+  it("a partition's first read that ends after another partition committed does not take that partition back to an older position", async () => {
+    const stamp = `${process.pid}-${Date.now().toString(36)}`;
+    const positionsTopic = `outbox-race-positions-${stamp}`;
+    const kafka = new kafkajs.Kafka({ brokers: (brokers as string).split(','), clientId: 'outbox-positions', logLevel: kafkajs.logLevel.NOTHING });
+    // The sink's first admin holds the offsets it fetched until released: that read (partition 1's, the relay's
+    // first, which reads every partition) ends after partition 0 has read, sent and committed a position.
+    let release = (): void => undefined;
+    const gate = new Promise<void>((resolve) => (release = resolve));
+    let admins = 0;
+    let held = false;
+    const slowFirstRead = {
+      consumer: kafka.consumer.bind(kafka),
+      producer: kafka.producer.bind(kafka),
+      admin: () => {
+        const admin = kafka.admin();
+        if (admins++ > 0) return admin;
+        return {
+          ...admin,
+          fetchTopicOffsets: async (topic: string) => {
+            const offsets = await admin.fetchTopicOffsets(topic);
+            held = true;
+            await gate;
+            return offsets;
+          },
+        };
+      },
+    };
+    const relayId = 'race';
+    const sink = kafkaSink({ kafka: slowFirstRead, transactionalIdPrefix: `race-${stamp}`, positionsTopic, positionsPartitions: 2 });
+    const on = (partition: number) => (sink.contextFor as NonNullable<typeof sink.contextFor>)({ relayId, partition });
+    try {
+      const slow = on(1).withTransaction((tx) => sink.readPosition(tx, { relayId, partition: 1 }));
+      await until(() => held, 30_000, "partition 1's read to have fetched the offsets");
+      await on(0).withTransaction(async (tx) => {
+        expect(await sink.readPosition(tx, { relayId, partition: 0 })).toBeUndefined();
+        await tx.handle.sendBatch({ topicMessages: [(sink.positionMessage as NonNullable<typeof sink.positionMessage>)(tx, { relayId, partition: 0, seq: 10 })] });
+        await sink.writePosition(tx, { relayId, partition: 0, seq: 10 });
+      });
+      release();
+      expect(await slow).toBeUndefined();
+      // Partition 0's next transaction starts where its commit left it, not where the slow read saw it.
+      expect(await on(0).withTransaction((tx) => sink.readPosition(tx, { relayId, partition: 0 }))).toBe(10);
+    } finally {
+      release();
+      await sink.close();
+    }
+  });
+
   it('a positions topic made with fewer partitions serves the outbox partitions it has and refuses the others', async () => {
     const stamp = `${process.pid}-${Date.now().toString(36)}`;
     const topic = `outbox-few-${stamp}`;

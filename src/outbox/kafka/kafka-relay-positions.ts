@@ -45,11 +45,13 @@ export class KafkaRelayPositions {
     }
     const key = keyOf(relayId, partition);
     if (!this.#known.has(key)) {
-      // A relay's first read takes every partition at once (one consumer, not one per partition); later reads,
-      // after a transaction whose outcome this instance cannot vouch for, only the partition concerned.
-      const positions = await this.#readStored(relayId, partition, !this.#started.has(relayId));
+      // A relay's first read takes every partition at once (one consumer, not one per partition), so the
+      // other partitions' first reads start near the end; later reads only the partition concerned. Only
+      // this partition's position is trusted from it: another partition's may have moved since (its own
+      // transaction committed meanwhile), and only that partition's own read or commit may say where it is.
+      const seq = await this.#readStored(relayId, partition, !this.#started.has(relayId));
       this.#started.add(relayId);
-      for (const [p, seq] of positions) this.#known.set(keyOf(relayId, p), seq);
+      this.#known.set(key, seq);
     }
     return this.#known.get(key);
   }
@@ -110,9 +112,9 @@ export class KafkaRelayPositions {
 
   /**
    * Reads committed positions from where the last read stopped to the last stable offset: of `wanted`,
-   * or of every partition of the topic when `all`. Returns the position of each partition read.
+   * or of every partition of the topic when `all`. Returns the position of `wanted`.
    */
-  async #readStored(relayId: string, wanted: number, all: boolean): Promise<Map<number, number | undefined>> {
+  async #readStored(relayId: string, wanted: number, all: boolean): Promise<number | undefined> {
     const kafka = this.#kafka;
     const readTimeoutMs = this.#readTimeoutMs;
     const topic = this.#topicOf(relayId);
@@ -158,6 +160,10 @@ export class KafkaRelayPositions {
                 );
               }
               for (const r of records) {
+                // Reads of one partition can overlap (the first reads of several partition loops each read
+                // every partition): the state only moves forward, so none returns an older position than
+                // another has read.
+                if (r.offset < state.next) continue;
                 state.seq = positionOf(topic, relayId, partition, r);
                 state.next = r.offset + 1;
               }
@@ -167,7 +173,7 @@ export class KafkaRelayPositions {
           await source.close();
         }
       }
-      return new Map(reads.map((r) => [r.partition, r.state.seq]));
+      return reads.find((r) => r.partition === wanted)?.state.seq;
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
