@@ -22,6 +22,8 @@ import { HandleGuard } from '../../core/handle-guard.js';
 import type { HandleGuardSpec } from '../../core/handle-guard.js';
 import { classifyKafkaError, translateKafkaError } from './kafka-errors.js';
 import type { KafkaOperation } from './kafka-errors.js';
+import { KafkaPartitionRouter } from './kafka-partition-router.js';
+import type { KafkaRouterAdminLike } from './kafka-partition-router.js';
 import { DEFAULT_KAFKA_PRODUCER_RETRY } from './kafka-producer-config.js';
 import type {
   KafkaLike,
@@ -90,6 +92,8 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   #fenced: FencedError | undefined;
   #closed = false;
   readonly #onClose: (() => void) | undefined;
+  /** @internal kafkajs only: splits a send into one call per partition (librdkafka retries per partition itself). */
+  readonly router: KafkaPartitionRouter | undefined;
 
   /**
    * @param ids the transactional.ids with their producer config, one per producer of the pool
@@ -103,6 +107,11 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
     this.transactionalIds = Object.freeze(this.#lanes.map((l) => l.transactionalId));
     this.transactionalId = this.transactionalIds[0] as string;
     this.#onClose = onClose;
+    const admin = (kafka as { admin?: () => KafkaRouterAdminLike }).admin;
+    this.router =
+      client === 'kafkajs'
+        ? new KafkaPartitionRouter(() => (typeof admin === 'function' ? admin.call(kafka) : undefined), (ids[0] as { config: KafkaProducerConfigLike }).config['createPartitioner' as keyof KafkaProducerConfigLike])
+        : undefined;
   }
 
   classify = classifyKafkaError;
@@ -141,6 +150,7 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
       code: 'CONTEXT_CLOSED',
     });
     for (const w of this.#waiters.splice(0)) w.reject(closed);
+    await this.router?.close();
     await Promise.all(
       this.#lanes.map(async (lane) => {
         const slot = lane.slot ?? (await lane.building?.catch(() => undefined));
@@ -322,14 +332,14 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
       send: async (request: SendRequest): Promise<RecordMetadata[]> => {
         this.#assertOpen('send');
         validateSendRequest(request, 'kafka');
-        const sent = await this.#call('send', () => native.send({ topic: request.topic, messages: request.messages.map(toKafkaMessage) }));
+        const sent = await this.#call('send', () => this.#send([{ topic: request.topic, messages: request.messages.map(toKafkaMessage) }]));
         return sent.map(toMetadata);
       },
       sendBatch: async (request: SendBatchRequest): Promise<RecordMetadata[]> => {
         this.#assertOpen('sendBatch');
         validateSendBatchRequest(request, 'kafka');
         const topicMessages = request.topicMessages.map((r) => ({ topic: r.topic, messages: r.messages.map(toKafkaMessage) }));
-        const sent = await this.#call('sendBatch', () => native.sendBatch({ topicMessages }));
+        const sent = await this.#call('sendBatch', () => this.#send(topicMessages));
         return sent.map(toMetadata);
       },
       sendOffsets: async (request: KafkaSendOffsetsRequest): Promise<void> => {
@@ -394,6 +404,35 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
     } finally {
       this.#end('rolled back');
     }
+  }
+
+  /**
+   * With kafkajs, one call per partition (see KafkaPartitionRouter: a call spanning several leader
+   * brokers can lose or repeat a partition's records when leadership moves during its retries).
+   */
+  async #send(topicMessages: { topic: string; messages: KafkaOutgoingMessage[] }[]): Promise<KafkaRecordMetadataLike[]> {
+    const router = this.#driver.router;
+    if (router === undefined) return this.#native.sendBatch({ topicMessages });
+    const groups = await router.route(topicMessages);
+    try {
+      return await this.#sendGroups(groups);
+    } catch (err) {
+      // Partitions may have been added or moved: the next send reads the metadata again.
+      for (const { topic } of topicMessages) router.forget(topic);
+      throw err;
+    }
+  }
+
+  async #sendGroups(groups: { topic: string; messages: KafkaOutgoingMessage[] }[]): Promise<KafkaRecordMetadataLike[]> {
+    if (groups.length === 1) {
+      const [only] = groups as [{ topic: string; messages: KafkaOutgoingMessage[] }];
+      return this.#native.send(only);
+    }
+    // Every call settles before this returns: a rollback must not race a send still in flight.
+    const settled = await Promise.allSettled(groups.map((group) => this.#native.send(group)));
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed !== undefined) throw failed.reason;
+    return settled.flatMap((s) => (s as PromiseFulfilledResult<KafkaRecordMetadataLike[]>).value);
   }
 
   async #call<T>(operation: KafkaOperation, fn: () => Promise<T>): Promise<T> {
