@@ -29,6 +29,16 @@ const NOWHERE = '127.0.0.1:1';
 const freshPrefix = (): string => `ux_${randomBytes(4).toString('hex')}_`;
 const context = { databaseUrl: 'postgres://app@db.internal/shop', tablePrefix: 'txkit_', kafkaBrokers: ['kafka-1:9092'] };
 
+/** Drops the outbox tables of `prefix` that a test made. */
+async function dropTables(prefix: string): Promise<void> {
+  const knex = knexFactory({ client: 'pg', connection: pg as string, pool: { min: 0, max: 1 } });
+  try {
+    for (const table of Object.values(sqlOutboxStore(knex, { tablePrefix: prefix }).tables)) await knex.schema.dropTableIfExists(table);
+  } finally {
+    await knex.destroy();
+  }
+}
+
 /** `txkit <args>` as a child process from the sources: its exit code and what it wrote to standard output and standard error. */
 function spawnCli(args: string[]): Promise<{ code: number | null; stdout: string; stderr: string }> {
   const child = spawn(process.execPath, ['--import', 'tsx', 'test/outbox/relay-process.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -184,7 +194,13 @@ describe.skipIf(pg === undefined)('txkit failures on PostgreSQL: the cause and w
       await knex.destroy();
     }
     const started = Date.now();
-    const { code, out, err } = await run(['relay', '--drain', '--database-url', pg as string, '--table-prefix', prefix, '--kafka-brokers', NOWHERE, '--timeout-ms', '1000']);
+    let ran: Awaited<ReturnType<typeof run>>;
+    try {
+      ran = await run(['relay', '--drain', '--database-url', pg as string, '--table-prefix', prefix, '--kafka-brokers', NOWHERE, '--timeout-ms', '1000']);
+    } finally {
+      await dropTables(prefix);
+    }
+    const { code, out, err } = ran;
     expect(Date.now() - started).toBeLessThan(15_000);
     expect(code).toBe(ExitCode.FAILURE);
     expect(out).toEqual([]);
