@@ -1,119 +1,68 @@
-import { ConfigError, TxkitError } from '../core/index.js';
-import { OutboxRelay, kafkaSink, mongoOutboxStore, sqlOutboxStore } from '../outbox/index.js';
-import type { KafkaSinkClientLike, MongoDbLike, OutboxStatus, OutboxStore, PartitionLease } from '../outbox/index.js';
-import type { MongoDriverClientLike } from '../adapters/mongo/mongo-types.js';
-import type { KnexLike } from '../adapters/sql/sql-types.js';
-import type { KafkaLike } from '../adapters/kafka/index.js';
-import { USAGE, knexConfigOf, mongoUrlOf, parseCli } from './cli-config.js';
-import type { CliConfig } from './cli-config.js';
+import { ConfigError } from '../core/index.js';
+import type { OutboxStatus, PartitionLease } from '../outbox/index.js';
+import { ExitCode, USAGE, commandOf, helpOf, packageVersion, parseCli, specOf, usageOf } from './cli-config.js';
+import type { CliConfig, CliIo } from './cli-config.js';
+import { describeFailure } from './explain.js';
+import { relay } from './relay.js';
+import { withStore } from './store.js';
 
-interface Io {
-  out: (line: string) => void;
-  err: (text: string) => void;
-  isTTY: boolean;
-}
+export { ExitCode } from './cli-config.js';
+export type { CliIo } from './cli-config.js';
 
-const defaultIo: Io = {
+const defaultIo: CliIo = {
   out: (line) => process.stdout.write(`${line}\n`),
   err: (text) => process.stderr.write(text),
   isTTY: Boolean(process.stderr.isTTY),
 };
 
-/** Runs the txkit command; resolves to the process exit code. */
-export async function main(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env, io: Io = defaultIo): Promise<number> {
+/** Runs the txkit command; resolves to the process exit code ({@link ExitCode}). */
+export async function main(argv: readonly string[] = process.argv.slice(2), env: NodeJS.ProcessEnv = process.env, io: CliIo = defaultIo): Promise<number> {
   let config: CliConfig;
   try {
     config = parseCli(argv, env);
   } catch (err) {
-    io.err(`${err instanceof Error ? err.message : String(err)}\n\n${USAGE}\n`);
-    return 2;
+    io.err(`txkit: ${err instanceof Error ? err.message : String(err)}\n\n${usageOf(commandOf(argv))}\n`);
+    return ExitCode.USAGE;
+  }
+  const spec = specOf(config.command);
+  if (config.version) {
+    io.out(packageVersion());
+    return ExitCode.OK;
+  }
+  if (config.help) {
+    io.out(spec === undefined ? USAGE : helpOf(spec));
+    return ExitCode.OK;
+  }
+  if (spec === undefined) {
+    io.err(`${USAGE}\n`);
+    return ExitCode.USAGE;
   }
   const [cmd, sub] = config.command;
-  if (config.help || cmd === undefined || cmd === 'help') {
-    io.out(USAGE);
-    return cmd === undefined && !config.help ? 2 : 0;
-  }
   try {
     if (cmd === 'migrate') return await migrate(config, io);
     if (cmd === 'outbox' && sub === 'status') return await status(config, io);
     if (cmd === 'outbox' && (sub === 'add-relay' || sub === 'remove-relay')) return await relayId(config, io, sub);
-    if (cmd === 'relay') return await relay(config, io);
-    io.err(`unknown command '${config.command.join(' ')}'\n\n${USAGE}\n`);
-    return 2;
+    return await relay(config, io);
   } catch (err) {
-    const code = err instanceof TxkitError ? ` [${err.code}]` : '';
-    io.err(`txkit ${config.command.join(' ')} failed${code}: ${err instanceof Error ? err.message : String(err)}\n`);
-    return err instanceof ConfigError ? 2 : 1;
+    io.err(describeFailure(config.command, err, config));
+    return err instanceof ConfigError ? ExitCode.USAGE : ExitCode.FAILURE;
   }
 }
 
-/** The outbox store a command works on, with what to say about it and how to let it go. */
-interface OpenStore {
-  store: OutboxStore<unknown>;
-  /** e.g. "postgres 'txkit_outbox'" or "mongodb 'txkit_outbox'". */
-  label: string;
-  /** Tables or collections the schema consists of. */
-  parts: string[];
-  close(): Promise<void>;
-}
-
-/** Opens the store DATABASE_URL names: a SQL database through knex, or MongoDB through its driver (loaded only then). */
-async function openStore(config: CliConfig): Promise<OpenStore> {
-  const options = { partitions: config.partitions };
-  const mongo = mongoUrlOf(config.databaseUrl);
-  if (mongo !== undefined) {
-    const { MongoClient } = (await import('mongodb')) as unknown as { MongoClient: new (url: string) => MongoDriverClientLike<MongoDbLike> };
-    const client = new MongoClient(mongo.url);
-    await client.connect();
-    const store = mongoOutboxStore(client.db(mongo.database), { ...options, collectionPrefix: config.tablePrefix, changeStreams: config.command[0] === 'relay' });
-    return {
-      store: store as OutboxStore<unknown>,
-      label: `mongodb '${store.collections.outbox}'`,
-      parts: Object.values(store.collections),
-      close: async () => {
-        await store.close();
-        await client.close();
-      },
-    };
-  }
-  const knexConfig = knexConfigOf(config.databaseUrl);
-  const { default: knex } = (await import('knex')) as unknown as { default: (c: unknown) => KnexLike & { destroy(): Promise<void> } };
-  const db = knex(knexConfig);
-  const store = sqlOutboxStore(db, { ...options, tablePrefix: config.tablePrefix });
-  return {
-    store: store as OutboxStore<unknown>,
-    label: `${store.dialect} '${store.tables.outbox}'`,
-    parts: Object.values(store.tables),
-    close: async () => {
-      await store.close();
-      await db.destroy();
-    },
-  };
-}
-
-async function withStore<T>(config: CliConfig, use: (opened: OpenStore) => Promise<T>): Promise<T> {
-  const opened = await openStore(config);
-  try {
-    return await use(opened);
-  } finally {
-    await opened.close();
-  }
-}
-
-function migrate(config: CliConfig, io: Io): Promise<number> {
-  return withStore(config, async ({ store, label, parts }) => {
+function migrate(config: CliConfig, io: CliIo): Promise<number> {
+  return withStore(config, io, async ({ store, label, parts }) => {
     await store.migrate();
     io.out(`migrated outbox schema ${label} (${config.partitions} partition(s)): ${parts.join(', ')}`);
-    return 0;
+    return ExitCode.OK;
   });
 }
 
-function status(config: CliConfig, io: Io): Promise<number> {
-  return withStore(config, async ({ store }) => {
+function status(config: CliConfig, io: CliIo): Promise<number> {
+  return withStore(config, io, async ({ store }) => {
     const s = await store.status();
     if (config.json) io.out(JSON.stringify(s));
     else for (const line of renderStatus(s)) io.out(line);
-    return 0;
+    return ExitCode.OK;
   });
 }
 
@@ -122,21 +71,21 @@ function status(config: CliConfig, io: Io): Promise<number> {
  * what it has not sent from then on), or retires one that is gone for good
  * (cleanup stops waiting for it).
  */
-function relayId(config: CliConfig, io: Io, sub: 'add-relay' | 'remove-relay'): Promise<number> {
+function relayId(config: CliConfig, io: CliIo, sub: 'add-relay' | 'remove-relay'): Promise<number> {
   if (!config.relayIdGiven) throw new ConfigError(`outbox ${sub} needs the relay id: pass --relay-id ID or set TXKIT_RELAY_ID`);
-  return withStore(config, async ({ store, label }) => {
+  return withStore(config, io, async ({ store, label }) => {
     if (sub === 'add-relay') {
       await store.registerRelay(config.relayId);
       io.out(`relay id '${config.relayId}' is known to ${label}: cleanup keeps every record it has not sent`);
-      return 0;
+      return ExitCode.OK;
     }
     if (await store.removeRelay(config.relayId)) {
       io.out(`relay id '${config.relayId}' removed from ${label}: cleanup no longer waits for it`);
-      return 0;
+      return ExitCode.OK;
     }
     const known = (await store.status()).relays.map((r) => r.relayId);
     io.err(`relay id '${config.relayId}' is not known to ${label}; known: ${known.length === 0 ? 'none' : known.join(', ')}\n`);
-    return 1;
+    return ExitCode.FAILURE;
   });
 }
 
@@ -184,63 +133,6 @@ function renderLeases(leases: readonly PartitionLease[], now: number): string[] 
     }
   }
   return lines;
-}
-
-async function relay(config: CliConfig, io: Io): Promise<number> {
-  if (config.kafkaBrokers.length === 0) throw new ConfigError('relay needs a broker: pass --kafka-brokers host:port or set KAFKA_BROKERS');
-  const { Kafka, logLevel } = (await import('kafkajs')) as unknown as {
-    Kafka: new (c: unknown) => KafkaLike & KafkaSinkClientLike;
-    logLevel: { NOTHING: number };
-  };
-  const kafka = new Kafka({ clientId: `txkit-relay-${config.relayId}`, brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING });
-  // A producer per outbox partition: relay processes of one relay id split the partitions through leases.
-  const sink = kafkaSink({ kafka, transactionalIdPrefix: config.transactionalIdPrefix });
-  const { store, label, close } = await openStore(config);
-  const r = new OutboxRelay({
-    store,
-    sink,
-    leases: { ttlMs: config.leaseTtlMs },
-    relayId: config.relayId,
-    batchSize: config.batchSize,
-    pollIntervalMs: config.pollIntervalMs,
-    retentionMs: config.retentionMs,
-    onError: (err) => io.err(`relay: ${err instanceof Error ? err.message : String(err)}\n`),
-  });
-  try {
-    if (config.drain) {
-      const total = (await store.status()).partitions.reduce((n, p) => n + p.pending, 0);
-      const progress = setInterval(() => io.err(progressLine(r.stats.relayed, total, io.isTTY)), 250);
-      try {
-        await r.drain();
-      } finally {
-        clearInterval(progress);
-      }
-      io.err(progressLine(r.stats.relayed, total, io.isTTY) + (io.isTTY ? '\n' : ''));
-      io.out(`relayed ${r.stats.relayed} record(s) in ${r.stats.transactions} transaction(s)`);
-      return 0;
-    }
-    r.start();
-    io.out(`relay '${config.relayId}' running: ${config.kafkaBrokers.join(',')} <- ${label} (SIGTERM to stop)`);
-    await new Promise<void>((resolve) => {
-      process.once('SIGTERM', resolve);
-      process.once('SIGINT', resolve);
-    });
-    await r.stop();
-    io.out(`relay stopped after ${r.stats.relayed} record(s)`);
-    return 0;
-  } finally {
-    await r.stop();
-    await sink.close();
-    await close();
-  }
-}
-
-function progressLine(done: number, total: number, tty: boolean): string {
-  const width = 30;
-  const ratio = total === 0 ? 1 : Math.min(1, done / total);
-  const bar = '#'.repeat(Math.round(ratio * width)).padEnd(width, '.');
-  const text = `[${bar}] ${done}/${total} relayed (${Math.round(ratio * 100)}%)`;
-  return tty ? `\r${text}` : `${text}\n`;
 }
 
 function formatAge(ms: number): string {
