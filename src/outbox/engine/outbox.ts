@@ -43,7 +43,7 @@ export class Outbox<H> {
   constructor(store: OutboxRecordStore<H>, options: OutboxOptions = {}) {
     if (typeof store !== 'object' || store === null || typeof store.append !== 'function' || !Number.isInteger(store.partitions)) {
       throw new ConfigError(
-        `new Outbox(store) needs an OutboxStore, got ${describeType(store, 'json')}; pass sqlOutboxStore(knex or a pg Pool), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(memoryStore)`,
+        `new Outbox(store) needs an OutboxStore, got ${describeType(store, 'json')}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(memoryStore) (sqlOutboxStore also takes a pg Pool)`,
       );
     }
     if (typeof options !== 'object' || options === null) {

@@ -184,7 +184,7 @@ export function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOp
   }
   if (!hasMethods(store, ['advanceInbox', 'addDeadLetter', 'inboxPosition', 'append'])) {
     throw new ConfigError(
-      `pipeline() option 'store' must be an OutboxStore, got ${describeType(store, 'json')}; pass sqlOutboxStore(knex or a pg Pool), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(store)`,
+      `pipeline() option 'store' must be an OutboxStore, got ${describeType(store, 'json')}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(store) (sqlOutboxStore also takes a pg Pool)`,
     );
   }
   if (typeof handler !== 'function') {
