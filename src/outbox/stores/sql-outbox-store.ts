@@ -54,7 +54,7 @@ const NOTIFY_CHANNEL = 'txkit_outbox';
  * plain auto-increment ids, which become visible out of commit order).
  * Records are appended through the handle of the caller's transaction: a
  * knex transaction (`knexTransactions`) or, on Postgres, a pg PoolClient
- * (`pgTransactions`), whichever the store itself was given.
+ * (`pgTransactions`), whether the store itself runs on knex or on a pg Pool.
  */
 export class SqlOutboxStore implements OutboxStore<SqlOutboxHandle> {
   readonly partitions: number;
