@@ -2,8 +2,10 @@
 /**
  * Proves that one backend needs one backend library: packs the built package
  * (run `npm run build` first), installs the tarball and `pg` alone into a fresh
- * temporary project, and runs examples/sql-only/main.mjs there against
- * DATABASE_URL (default postgres://postgres@127.0.0.1:5432/test).
+ * temporary project, and runs examples/sql-only/main.mjs (a transaction) and
+ * examples/sql-only/outbox.mjs (a publish through the outbox on a pg Pool,
+ * relayed) there against DATABASE_URL (default
+ * postgres://postgres@127.0.0.1:5432/test).
  *
  * The temporary project has no lockfile (--no-package-lock), so nothing of
  * this repository's package-lock.json applies. Set KEEP_TMP=1 to keep it.
@@ -56,10 +58,12 @@ try {
     ['install', '--no-audit', '--no-fund', '--no-package-lock', '--ignore-scripts', tarball, 'pg'],
     app,
   );
-  copyFileSync(join(root, 'examples', 'sql-only', 'main.mjs'), join(app, 'main.mjs'));
-  const out = step('run examples/sql-only/main.mjs', process.execPath, ['main.mjs'], app);
-  process.stdout.write(out);
-  console.log('single-backend check passed: txkit/sql ran with pg as the only backend library');
+  for (const example of ['main.mjs', 'outbox.mjs']) {
+    copyFileSync(join(root, 'examples', 'sql-only', example), join(app, example));
+    const out = step(`run examples/sql-only/${example}`, process.execPath, [example], app);
+    process.stdout.write(out);
+  }
+  console.log('single-backend check passed: txkit/sql and txkit/outbox ran with pg as the only backend library');
 } catch (err) {
   failed = true;
   console.error(`single-backend check failed: ${err instanceof Error ? err.message : String(err)}`);

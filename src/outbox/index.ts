@@ -5,7 +5,7 @@
  * Pulsar and the memory broker), and {@link pipeline} consumes a source with
  * each message's effects, outbox messages and consumer position committed in
  * one database transaction, setting poison messages aside as dead letters.
- * The records live in a SQL database ({@link sqlOutboxStore}), MongoDB
+ * The records live in a SQL database ({@link sqlOutboxStore}, on knex or a pg Pool), MongoDB
  * ({@link mongoOutboxStore}) or the memory store ({@link MemoryOutboxStore}).
  *
  * @module txkit/outbox
@@ -18,7 +18,7 @@ export type { LeaseOption } from './engine/partition-leases.js';
 export { DEFAULT_REDELIVERY, Pipeline, pipeline } from './engine/pipeline.js';
 export type { PipelineContext, PipelineOptions, PipelineStats, RedeliveryPolicy } from './engine/pipeline.js';
 export { SqlOutboxStore, sqlOutboxStore } from './stores/sql-outbox-store.js';
-export type { KnexInstanceLike, KnexRawLike, SqlOutboxStoreOptions } from './stores/sql-outbox-store.js';
+export type { KnexInstanceLike, KnexRawLike, PgQueryableLike, SqlOutboxHandle, SqlOutboxStoreOptions } from './stores/sql-outbox-store.js';
 export { MemoryOutboxStore } from './stores/memory-outbox-store.js';
 export { MongoOutboxStore, mongoOutboxStore } from './stores/mongo-outbox-store.js';
 export type {

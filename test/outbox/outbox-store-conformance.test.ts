@@ -1,8 +1,9 @@
 /**
  * The OutboxStore conformance suite (txkit/testing's testOutboxStore) for
  * every store txkit ships: the memory store, the SQL store on SQLite
- * (embedded), Postgres and MariaDB (as running here; skipped with the
- * printed reason otherwise), and the MongoDB store against the scripted
+ * (embedded), Postgres and MariaDB through knex and on a plain pg Pool with
+ * pgTransactions (as running here; skipped with the printed reason
+ * otherwise), and the MongoDB store against the scripted
  * wire-protocol server, and against a real replica set when
  * service('mongodb') gives one.
  */
@@ -12,10 +13,11 @@ import { join } from 'node:path';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import { MongoClient } from 'mongodb';
+import pgDriver from 'pg';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
 import { mongoTransactions } from '../../src/adapters/mongo/index.js';
-import { knexTransactions } from '../../src/adapters/sql/index.js';
+import { knexTransactions, pgTransactions } from '../../src/adapters/sql/index.js';
 import { MemoryOutboxStore, mongoOutboxStore, sqlOutboxStore } from '../../src/outbox/index.js';
 import { testOutboxStore } from '../../src/testing/index.js';
 import { service } from '../support/services.js';
@@ -71,6 +73,33 @@ for (const database of databases) {
           context: knexTransactions(db, { retry: FAST }),
           cleanup: async () => {
             for (const t of store.tableNames) await db.schema.dropTableIfExists(t);
+          },
+        };
+      },
+    });
+  });
+}
+
+if (pg) {
+  describe('sqlOutboxStore on a pg Pool', () => {
+    let pool: pgDriver.Pool;
+    beforeAll(() => {
+      pool = new pgDriver.Pool({ connectionString: pg, max: 6 });
+    });
+    afterAll(async () => {
+      await pool.end();
+    });
+
+    testOutboxStore({
+      name: 'sql (postgres, pg Pool)',
+      test,
+      make: async (partitions) => {
+        const store = sqlOutboxStore(pool, { tablePrefix: `tp${process.pid}_${Date.now().toString(36)}_${run++}_`, partitions });
+        return {
+          store,
+          context: pgTransactions(pool, { retry: FAST }),
+          cleanup: async () => {
+            for (const t of store.tableNames) await pool.query(`drop table if exists ${t}`);
           },
         };
       },

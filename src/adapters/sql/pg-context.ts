@@ -72,7 +72,7 @@ export function pgTransactions<P extends PgPoolLike>(
 }
 
 /** A pg.Client (not a Pool): it has connection parameters of its own. */
-function isPgClient(pool: object): boolean {
+export function isPgClient(pool: object): boolean {
   return typeof (pool as { connectionParameters?: unknown }).connectionParameters === 'object';
 }
 
@@ -134,7 +134,7 @@ class PgDriver implements TransactionDriver<PgPoolClientLike, SqlOptions> {
  * not listen for its 'error' event, and an unhandled 'error' would crash the
  * process; this listens, remembers the loss, and releases exactly once.
  */
-class CheckedOutClient {
+export class CheckedOutClient {
   readonly client: PgPoolClientLike;
   lost: Error | undefined;
   #released = false;

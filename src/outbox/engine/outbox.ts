@@ -37,13 +37,13 @@ export class Outbox<H> {
   readonly #collecting = new WeakMap<Transaction<H>, Map<number, PendingRecord[]>>();
 
   /**
-   * @param store - where the records go: `sqlOutboxStore(knex)`, `mongoOutboxStore(db)` or a {@link MemoryOutboxStore}.
+   * @param store - where the records go: `sqlOutboxStore(knex)` or `sqlOutboxStore(pgPool)`, `mongoOutboxStore(db)` or a {@link MemoryOutboxStore}.
    * @throws {@link txkit!ConfigError | ConfigError} when `store` is not an OutboxStore or `maxValueBytes` is not a positive integer.
    */
   constructor(store: OutboxRecordStore<H>, options: OutboxOptions = {}) {
     if (typeof store !== 'object' || store === null || typeof store.append !== 'function' || !Number.isInteger(store.partitions)) {
       throw new ConfigError(
-        `new Outbox(store) needs an OutboxStore, got ${describeType(store, 'json')}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(memoryStore)`,
+        `new Outbox(store) needs an OutboxStore, got ${describeType(store, 'json')}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(memoryStore) (sqlOutboxStore also takes a pg Pool)`,
       );
     }
     if (typeof options !== 'object' || options === null) {

@@ -179,12 +179,12 @@ export function resolveOptions<H, D>(options: PipelineOptions<H, D>): ResolvedOp
   if (!hasMethods(db, ['withTransaction'])) {
     throw new ConfigError(
       `pipeline() option 'db' must be the TransactionContext of the store's database, got ${describeType(db, 'json')}; ` +
-        'pass knexTransactions(knex) for sqlOutboxStore(knex), or memoryTransactions({ store }) for a MemoryOutboxStore',
+        'pass knexTransactions(knex) for sqlOutboxStore(knex), pgTransactions(pool) for sqlOutboxStore(pool), or memoryTransactions({ store }) for a MemoryOutboxStore',
     );
   }
   if (!hasMethods(store, ['advanceInbox', 'addDeadLetter', 'inboxPosition', 'append'])) {
     throw new ConfigError(
-      `pipeline() option 'store' must be an OutboxStore, got ${describeType(store, 'json')}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(store)`,
+      `pipeline() option 'store' must be an OutboxStore, got ${describeType(store, 'json')}; pass sqlOutboxStore(knex), mongoOutboxStore(client.db(name)) or new MemoryOutboxStore(store) (sqlOutboxStore also takes a pg Pool)`,
     );
   }
   if (typeof handler !== 'function') {

@@ -1,5 +1,5 @@
 import { EventEmitter } from 'node:events';
-import type { KnexLike } from '../../adapters/sql/sql-types.js';
+import type { KnexLike, PgPoolLike } from '../../adapters/sql/sql-types.js';
 import { ConfigError } from '../../core/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
 import { wait } from '../../core/backoff.js';
@@ -19,14 +19,12 @@ import type {
 import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, checkMember, leaseExpiry, sortLeases, sortMembers } from './leases.js';
 import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
-import { MIGRATIONS, affected, dialectOf, toBuffer } from './sql-schema.js';
+import { sqlExecutorOf } from './sql-executor.js';
+import type { SqlExecutor, SqlOutboxHandle, SqlRun, SqlSession } from './sql-executor.js';
+import { MIGRATIONS, toBuffer } from './sql-schema.js';
 import type { Dialect, Tables } from './sql-schema.js';
 
-/** The part of knex (an instance or a transaction) the store queries with. */
-export interface KnexRawLike {
-  /** Runs one SQL statement with positional `?` bindings. */
-  raw(sql: string, bindings?: readonly unknown[]): PromiseLike<unknown>;
-}
+export type { KnexRawLike, PgQueryableLike, SqlOutboxHandle } from './sql-executor.js';
 
 /** @deprecated use {@link txkit/sql!KnexLike | KnexLike}, the one type of a knex instance. */
 export type KnexInstanceLike = KnexLike;
@@ -47,13 +45,18 @@ const NOTIFY_CHANNEL = 'txkit_outbox';
 
 /**
  * Outbox, inbox, dead letters and partition leases in a SQL database through
- * knex (Postgres, MySQL/MariaDB, SQLite). Each partition has a counter row that a publishing
+ * knex (Postgres, MySQL/MariaDB, SQLite) or a pg Pool (Postgres): one schema
+ * and one set of statements whichever client runs them, so stores on knex and
+ * on pg (and `txkit migrate`) share a database. Each partition has a counter row that a publishing
  * transaction updates and so locks until it commits: a record's sequence
  * number is therefore its commit order, without gaps, and the relay can read
  * `seq > position` without ever missing a row that commits late (the trap of
  * plain auto-increment ids, which become visible out of commit order).
+ * Records are appended through the handle of the caller's transaction: a
+ * knex transaction (`knexTransactions`) or, on Postgres, a pg PoolClient
+ * (`pgTransactions`), whether the store itself runs on knex or on a pg Pool.
  */
-export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
+export class SqlOutboxStore implements OutboxStore<SqlOutboxHandle> {
   readonly partitions: number;
   readonly dialect: Dialect;
   readonly tables: Tables;
@@ -64,18 +67,21 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
    * repaired by the next `migrate()`.
    */
   readonly tableNames: readonly string[];
-  readonly #db: KnexLike;
+  readonly #sql: SqlExecutor;
   readonly #local = new EventEmitter();
-  /** Transaction handles whose transaction already carries a NOTIFY (Postgres). */
-  readonly #notified = new WeakSet<KnexRawLike>();
-  #listener: { connection: unknown; close(): Promise<void> } | undefined;
+  /** knex transaction handles whose transaction already carries a NOTIFY (Postgres). */
+  readonly #notified = new WeakSet<SqlOutboxHandle>();
+  #listener: SqlSession | undefined;
   #listening: Promise<void> | undefined;
   #closed = false;
 
-  constructor(db: KnexLike, options: SqlOutboxStoreOptions = {}) {
-    if (typeof db?.raw !== 'function' || typeof db.client !== 'object') {
-      throw new ConfigError('sqlOutboxStore(knex) needs a knex instance');
-    }
+  /**
+   * @param db - a knex instance, or a pg Pool (Postgres); told apart at run time.
+   * @throws {@link txkit!ConfigError | ConfigError} for a pg.Client, anything
+   *   that is neither, a knex client other than pg, mysql2 or better-sqlite3/sqlite3, or bad options.
+   */
+  constructor(db: KnexLike | PgPoolLike, options: SqlOutboxStoreOptions = {}) {
+    const sql = sqlExecutorOf(db);
     const { tablePrefix = 'txkit_', partitions = 1 } = options;
     if (!/^[a-z_][a-z0-9_]{0,40}$/i.test(tablePrefix)) {
       throw new ConfigError(`tablePrefix must be letters, digits and underscores (at most 41), got '${tablePrefix}'`);
@@ -83,9 +89,9 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     if (!Number.isInteger(partitions) || partitions < 1 || partitions > 1024) {
       throw new ConfigError(`partitions must be an integer from 1 to 1024, got ${String(partitions)}`);
     }
-    this.#db = db;
+    this.#sql = sql;
     this.partitions = partitions;
-    this.dialect = dialectOf(db.client.dialect);
+    this.dialect = sql.dialect;
     this.tables = {
       partitions: `${tablePrefix}outbox_partitions`,
       relays: `${tablePrefix}outbox_relays`,
@@ -113,7 +119,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     const t = this.tables;
     await this.#exclusive(async (run) => {
       await run(`create table if not exists ${t.schema} (component varchar(64) primary key, version integer not null)`);
-      const rows = await this.#rows(run(`select version from ${t.schema} where component = ?`, ['outbox']));
+      const { rows } = await run(`select version from ${t.schema} where component = ?`, ['outbox']);
       let version = Number((rows[0] as { version?: unknown } | undefined)?.version ?? 0);
       for (; version < MIGRATIONS.length; version++) {
         for (const statement of (MIGRATIONS[version] as (t: Tables, d: Dialect) => string[])(t, this.dialect)) {
@@ -128,16 +134,16 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     });
   }
 
-  async append(handle: KnexRawLike, partition: number, records: readonly PendingRecord[]): Promise<void> {
+  async append(handle: SqlOutboxHandle, partition: number, records: readonly PendingRecord[]): Promise<void> {
     if (records.length === 0) return;
     const t = this.tables;
     if (this.dialect === 'postgres') return this.#appendPostgres(handle, partition, records);
     // Taking the partition's next numbers locks its counter row until this transaction ends.
-    const updated = await handle.raw(`update ${t.partitions} set next_seq = next_seq + ? where part = ?`, [records.length, partition]);
-    if (affected(updated) === 0) {
+    const updated = await this.#sql.runIn(handle, `update ${t.partitions} set next_seq = next_seq + ? where part = ?`, [records.length, partition]);
+    if (updated.affected === 0) {
       throw new ConfigError(`outbox partition ${partition} does not exist in ${t.partitions}: run migrate() (txkit migrate) with partitions >= ${partition + 1}`);
     }
-    const rows = await this.#rows(handle.raw(`select next_seq from ${t.partitions} where part = ?`, [partition]));
+    const { rows } = await this.#sql.runIn(handle, `select next_seq from ${t.partitions} where part = ?`, [partition]);
     const last = Number((rows[0] as { next_seq: unknown }).next_seq);
     const first = last - records.length + 1;
     const values: unknown[] = [];
@@ -145,7 +151,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
       values.push(partition, first + i, r.id, r.topic, r.key, r.value, JSON.stringify(r.headers), r.createdAt);
     }
     const placeholders = records.map(() => '(?, ?, ?, ?, ?, ?, ?, ?)').join(', ');
-    await handle.raw(`insert into ${t.outbox} (part, seq, id, topic, msg_key, msg_value, headers, created_at) values ${placeholders}`, values);
+    await this.#sql.runIn(handle, `insert into ${t.outbox} (part, seq, id, topic, msg_key, msg_value, headers, created_at) values ${placeholders}`, values);
   }
 
   /**
@@ -154,7 +160,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
    * A publish per consumed message is the common case in pipelines, so the
    * round trips of append are paid per message.
    */
-  async #appendPostgres(handle: KnexRawLike, partition: number, records: readonly PendingRecord[]): Promise<void> {
+  async #appendPostgres(handle: SqlOutboxHandle, partition: number, records: readonly PendingRecord[]): Promise<void> {
     const t = this.tables;
     const values: unknown[] = [records.length, partition];
     const rows = records.map((r, i) => {
@@ -162,31 +168,31 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
       return `(${i + 1 - records.length}, ?::varchar, ?::varchar, ?::text, ?::bytea, ?::text, ?::bigint)`;
     });
     // One notification per transaction wakes the relays; more would only cost the statement time.
-    // A savepoint's handle is its own object, so a rolled-back savepoint never swallows the outer one's.
-    const notify = !this.#notified.has(handle);
+    // A knex savepoint's handle is its own object, so a rolled-back savepoint never swallows the outer
+    // one's. A pg client is the handle of its transaction and of all its savepoints alike, so there every
+    // append notifies (Postgres delivers identical notifications of one transaction once).
+    const once = typeof (handle as { raw?: unknown }).raw === 'function';
+    const notify = !once || !this.#notified.has(handle);
     if (notify) values.push(NOTIFY_CHANNEL, String(partition));
-    const result = await this.#rows(
-      handle.raw(
-        `with c as (update ${t.partitions} set next_seq = next_seq + ? where part = ? returning part, next_seq),
+    const { rows: result } = await this.#sql.runIn(
+      handle,
+      `with c as (update ${t.partitions} set next_seq = next_seq + ? where part = ? returning part, next_seq),
          ins as (insert into ${t.outbox} (part, seq, id, topic, msg_key, msg_value, headers, created_at)
                  select c.part, c.next_seq + v.d, v.id, v.topic, v.k, v.val, v.h, v.ts from c cross join (values ${rows.join(', ')}) as v(d, id, topic, k, val, h, ts)
                  returning 1)
          select (select count(*) from ins) as inserted${notify ? ', pg_notify(?, ?)' : ''}`,
-        values,
-      ),
+      values,
     );
     if (Number((result[0] as { inserted?: unknown } | undefined)?.inserted ?? 0) !== records.length) {
       throw new ConfigError(`outbox partition ${partition} does not exist in ${t.partitions}: run migrate() (txkit migrate) with partitions >= ${partition + 1}`);
     }
-    if (notify) this.#notified.add(handle);
+    if (notify && once) this.#notified.add(handle);
   }
 
   async read(partition: number, afterSeq: number, limit: number): Promise<OutboxRecord[]> {
-    const rows = await this.#rows(
-      this.#db.raw(
-        `select part, seq, id, topic, msg_key, msg_value, headers, created_at from ${this.tables.outbox} where part = ? and seq > ? order by seq limit ?`,
-        [partition, afterSeq, limit],
-      ),
+    const { rows } = await this.#sql.run(
+      `select part, seq, id, topic, msg_key, msg_value, headers, created_at from ${this.tables.outbox} where part = ? and seq > ? order by seq limit ?`,
+      [partition, afterSeq, limit],
     );
     return rows.map((r) => {
       const row = r as Record<string, unknown>;
@@ -207,16 +213,16 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     const t = this.tables;
     checkRelayId(relayId, 'markRelayed');
     const now = Date.now();
-    const moved = await this.#db.raw(`update ${t.relays} set relayed_seq = ?, updated_at = ? where relay_id = ? and part = ? and relayed_seq < ?`, [
+    const moved = await this.#sql.run(`update ${t.relays} set relayed_seq = ?, updated_at = ? where relay_id = ? and part = ? and relayed_seq < ?`, [
       seq,
       now,
       relayId,
       partition,
       seq,
     ]);
-    if (affected(moved) > 0) return;
+    if (moved.affected > 0) return;
     // No row yet (or one already at or past seq, which the insert leaves alone): the relay id becomes known here.
-    await this.#db.raw(
+    await this.#sql.run(
       `${this.#insertIgnore()} into ${t.relays} (relay_id, part, relayed_seq, updated_at) values (?, ?, ?, ?)${this.#onConflictIgnore('relay_id, part')}`,
       [relayId, partition, seq, now],
     );
@@ -226,15 +232,15 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     checkRelayId(relayId, 'registerRelay');
     const now = Date.now();
     const values = Array.from({ length: this.partitions }, (_, p) => [relayId, p, 0, now]).flat();
-    await this.#db.raw(
+    await this.#sql.run(
       `${this.#insertIgnore()} into ${this.tables.relays} (relay_id, part, relayed_seq, updated_at) values ${Array.from({ length: this.partitions }, () => '(?, ?, ?, ?)').join(', ')}${this.#onConflictIgnore('relay_id, part')}`,
       values,
     );
   }
 
   async removeRelay(relayId: string): Promise<boolean> {
-    const result = await this.#db.raw(`delete from ${this.tables.relays} where relay_id = ?`, [checkRelayId(relayId, 'removeRelay')]);
-    return affected(result) > 0;
+    const result = await this.#sql.run(`delete from ${this.tables.relays} where relay_id = ?`, [checkRelayId(relayId, 'removeRelay')]);
+    return result.affected > 0;
   }
 
   async cleanup(olderThanMs: number): Promise<number> {
@@ -243,13 +249,13 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     // Positions only move forward and a relay id only appears at 0 or above what it sent, so a
     // bound read before the delete never covers a row some known relay id still has to send.
     return deleteRelayed(await this.#positions(), this.partitions, async (p, upTo) =>
-      affected(await this.#db.raw(`delete from ${t.outbox} where part = ? and created_at < ? and seq <= ?`, [p, cutoff, upTo])),
+      (await this.#sql.run(`delete from ${t.outbox} where part = ? and created_at < ? and seq <= ?`, [p, cutoff, upTo])).affected,
     );
   }
 
   async status(): Promise<OutboxStatus> {
     const t = this.tables;
-    const parts = await this.#rows(this.#db.raw(`select part, next_seq from ${t.partitions} order by part`));
+    const { rows: parts } = await this.#sql.run(`select part, next_seq from ${t.partitions} order by part`);
     const positions = await this.#positions();
     const published = new Map(parts.map((r) => [Number((r as { part: unknown }).part), Number((r as { next_seq: unknown }).next_seq)]));
     const pendingByTopic: Record<string, number> = {};
@@ -259,8 +265,9 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
       const relayed = relayedByAll(positions, partition) ?? 0;
       let oldest: number | undefined;
       if (count > relayed) {
-        const groups = await this.#rows(
-          this.#db.raw(`select topic, count(*) as n, min(created_at) as oldest from ${t.outbox} where part = ? and seq > ? group by topic`, [partition, relayed]),
+        const { rows: groups } = await this.#sql.run(
+          `select topic, count(*) as n, min(created_at) as oldest from ${t.outbox} where part = ? and seq > ? group by topic`,
+          [partition, relayed],
         );
         for (const g of groups) {
           const row = g as { topic: unknown; n: unknown; oldest: unknown };
@@ -272,7 +279,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
       }
       partitions.push({ partition, published: count, relayed, pending: count - relayed, oldestPendingAgeMs: oldest === undefined ? undefined : now - oldest });
     }
-    const dead = await this.#rows(this.#db.raw(`select count(*) as n from ${t.deadLetters}`));
+    const { rows: dead } = await this.#sql.run(`select count(*) as n from ${t.deadLetters}`);
     return {
       partitions,
       relays: relayStatuses(positions, published),
@@ -283,7 +290,7 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
   }
 
   async #positions(): Promise<RelayPositions> {
-    const rows = await this.#rows(this.#db.raw(`select relay_id, part, relayed_seq from ${this.tables.relays}`));
+    const { rows } = await this.#sql.run(`select relay_id, part, relayed_seq from ${this.tables.relays}`);
     return positionsOf(
       rows.map((r) => {
         const row = r as { relay_id: unknown; part: unknown; relayed_seq: unknown };
@@ -292,36 +299,39 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     );
   }
 
-  async inboxPosition(handle: KnexRawLike | undefined, { consumer, source, partition }: InboxPartition): Promise<number | undefined> {
-    const rows = await this.#rows(
-      (handle ?? this.#db).raw(`select next_offset from ${this.tables.inbox} where consumer = ? and source = ? and part = ?`, [consumer, source, partition]),
-    );
+  async inboxPosition(handle: SqlOutboxHandle | undefined, { consumer, source, partition }: InboxPartition): Promise<number | undefined> {
+    const sql = `select next_offset from ${this.tables.inbox} where consumer = ? and source = ? and part = ?`;
+    const bindings = [consumer, source, partition];
+    const { rows } = await (handle === undefined ? this.#sql.run(sql, bindings) : this.#sql.runIn(handle, sql, bindings));
     return rows.length === 0 ? undefined : Number((rows[0] as { next_offset: unknown }).next_offset);
   }
 
-  async advanceInbox(handle: KnexRawLike, { consumer, source, partition, expected, next }: InboxMove): Promise<void> {
+  async advanceInbox(handle: SqlOutboxHandle, { consumer, source, partition, expected, next }: InboxMove): Promise<void> {
     const t = this.tables;
     const now = Date.now();
     let moved: number;
     if (expected === undefined) {
-      const result = await handle.raw(
+      const result = await this.#sql.runIn(
+        handle,
         `${this.#insertIgnore()} into ${t.inbox} (consumer, source, part, next_offset, updated_at) values (?, ?, ?, ?, ?)${this.#onConflictIgnore('consumer, source, part')}`,
         [consumer, source, partition, next, now],
       );
-      moved = affected(result);
+      moved = result.affected;
     } else {
       // Compare-and-set: the stored position is this worker's fencing token.
-      const result = await handle.raw(
+      const result = await this.#sql.runIn(
+        handle,
         `update ${t.inbox} set next_offset = ?, updated_at = ? where consumer = ? and source = ? and part = ? and next_offset = ?`,
         [next, now, consumer, source, partition, expected],
       );
-      moved = affected(result);
+      moved = result.affected;
     }
     if (moved !== 1) throw new InboxFencedError(consumer, source, partition, expected);
   }
 
-  async addDeadLetter(handle: KnexRawLike, letter: Omit<DeadLetter, 'createdAt'>): Promise<void> {
-    await handle.raw(
+  async addDeadLetter(handle: SqlOutboxHandle, letter: Omit<DeadLetter, 'createdAt'>): Promise<void> {
+    await this.#sql.runIn(
+      handle,
       `insert into ${this.tables.deadLetters} (consumer, source, part, msg_offset, msg_key, msg_value, headers, error, attempts, created_at) values (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       [letter.consumer, letter.source, letter.partition, letter.offset, letter.key, letter.value, JSON.stringify(letter.headers), letter.error, letter.attempts, Date.now()],
     );
@@ -329,11 +339,9 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
 
   async deadLetters(consumer?: string): Promise<DeadLetter[]> {
     const where = consumer === undefined ? '' : ' where consumer = ?';
-    const rows = await this.#rows(
-      this.#db.raw(
-        `select consumer, source, part, msg_offset, msg_key, msg_value, headers, error, attempts, created_at from ${this.tables.deadLetters}${where} order by id`,
-        consumer === undefined ? [] : [consumer],
-      ),
+    const { rows } = await this.#sql.run(
+      `select consumer, source, part, msg_offset, msg_key, msg_value, headers, error, attempts, created_at from ${this.tables.deadLetters}${where} order by id`,
+      consumer === undefined ? [] : [consumer],
     );
     return rows.map((r) => {
       const row = r as Record<string, unknown>;
@@ -358,9 +366,9 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     const now = Date.now();
     const expiresAt = leaseExpiry(now, ttlMs);
     const upsert = this.dialect === 'mysql' ? 'on duplicate key update expires_at = ?' : 'on conflict (grp, owner) do update set expires_at = ?';
-    await this.#db.raw(`insert into ${t.leaseMembers} (grp, owner, expires_at) values (?, ?, ?) ${upsert}`, [group, owner, expiresAt, expiresAt]);
-    await this.#db.raw(`delete from ${t.leaseMembers} where grp = ? and expires_at <= ?`, [group, now]);
-    const rows = await this.#rows(this.#db.raw(`select owner, expires_at from ${t.leaseMembers} where grp = ? and expires_at > ?`, [group, now]));
+    await this.#sql.run(`insert into ${t.leaseMembers} (grp, owner, expires_at) values (?, ?, ?) ${upsert}`, [group, owner, expiresAt, expiresAt]);
+    await this.#sql.run(`delete from ${t.leaseMembers} where grp = ? and expires_at <= ?`, [group, now]);
+    const { rows } = await this.#sql.run(`select owner, expires_at from ${t.leaseMembers} where grp = ? and expires_at > ?`, [group, now]);
     return sortMembers(
       rows.map((r) => {
         const row = r as { owner: unknown; expires_at: unknown };
@@ -377,25 +385,27 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     // One conditional UPDATE takes the lease, so of two workers asking at once only one matches.
     // The epoch is assigned first: MySQL assigns left to right, later expressions reading the new
     // values, so it must compare the owner before the owner changes.
-    const take = (): PromiseLike<unknown> =>
-      this.#db.raw(
+    const take = async (): Promise<boolean> =>
+      (
+        await this.#sql.run(
         `update ${t.leases} set epoch = case when owner = ? then epoch else epoch + 1 end, owner = ?, expires_at = ? where grp = ? and part = ? and (owner = ? or owner = '' or expires_at <= ?)`,
-        [owner, owner, expiresAt, group, partition, owner, now],
-      );
-    let taken = affected(await take()) > 0;
+          [owner, owner, expiresAt, group, partition, owner, now],
+        )
+      ).affected > 0;
+    let taken = await take();
     if (!taken) {
       // No row yet, or held by another owner: a released row at epoch 0 (so the first owner gets
       // epoch 1) is added if missing, and the update tried once more.
-      await this.#db.raw(`${this.#insertIgnore()} into ${t.leases} (grp, part, owner, epoch, expires_at) values (?, ?, '', 0, 0)${this.#onConflictIgnore('grp, part')}`, [
+      await this.#sql.run(`${this.#insertIgnore()} into ${t.leases} (grp, part, owner, epoch, expires_at) values (?, ?, '', 0, 0)${this.#onConflictIgnore('grp, part')}`, [
         group,
         partition,
       ]);
-      taken = affected(await take()) > 0;
+      taken = await take();
     }
     // The row now expires in the future and is ours, unless another owner holds it. A renewal in the
     // same millisecond changes nothing, which MySQL without CLIENT_FOUND_ROWS counts as no row: the
     // row then still shows this owner and this expiry.
-    const rows = await this.#rows(this.#db.raw(`select owner, epoch, expires_at from ${t.leases} where grp = ? and part = ?`, [group, partition]));
+    const { rows } = await this.#sql.run(`select owner, epoch, expires_at from ${t.leases} where grp = ? and part = ?`, [group, partition]);
     const row = rows[0] as { owner: unknown; epoch: unknown; expires_at: unknown } | undefined;
     if (row === undefined || String(row.owner) !== owner) return undefined;
     if (!taken && Number(row.expires_at) !== expiresAt) return undefined;
@@ -404,27 +414,25 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
 
   async releaseLease(lease: Pick<PartitionLease, 'group' | 'partition' | 'owner' | 'epoch'>): Promise<boolean> {
     const { group, partition, owner, epoch } = checkLeaseRelease(lease, 'releaseLease');
-    const result = await this.#db.raw(`update ${this.tables.leases} set owner = '', expires_at = 0 where grp = ? and part = ? and owner = ? and epoch = ?`, [
+    const result = await this.#sql.run(`update ${this.tables.leases} set owner = '', expires_at = 0 where grp = ? and part = ? and owner = ? and epoch = ?`, [
       group,
       partition,
       owner,
       epoch,
     ]);
-    return affected(result) > 0;
+    return result.affected > 0;
   }
 
   async leaveGroup(member: { readonly group: string; readonly owner: string }): Promise<void> {
     const { group, owner } = checkMember(member, 'leaveGroup');
     const t = this.tables;
-    await this.#db.raw(`delete from ${t.leaseMembers} where grp = ? and owner = ?`, [group, owner]);
-    await this.#db.raw(`update ${t.leases} set owner = '', expires_at = 0 where grp = ? and owner = ?`, [group, owner]);
+    await this.#sql.run(`delete from ${t.leaseMembers} where grp = ? and owner = ?`, [group, owner]);
+    await this.#sql.run(`update ${t.leases} set owner = '', expires_at = 0 where grp = ? and owner = ?`, [group, owner]);
   }
 
   async leases(group?: string): Promise<PartitionLease[]> {
     const where = group === undefined ? '' : ' where grp = ?';
-    const rows = await this.#rows(
-      this.#db.raw(`select grp, part, owner, epoch, expires_at from ${this.tables.leases}${where}`, group === undefined ? [] : [checkGroup(group, 'leases')]),
-    );
+    const { rows } = await this.#sql.run(`select grp, part, owner, epoch, expires_at from ${this.tables.leases}${where}`, group === undefined ? [] : [checkGroup(group, 'leases')]);
     return sortLeases(
       rows.map((r) => {
         const row = r as { grp: unknown; part: unknown; owner: unknown; epoch: unknown; expires_at: unknown };
@@ -457,70 +465,76 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
     this.#closed = true;
     // A LISTEN being set up finishes first, so its connection goes back to the pool below.
     await this.#listening?.catch(() => undefined);
-    await this.#listener?.close();
+    const listener = this.#listener;
     this.#listener = undefined;
+    if (listener !== undefined) {
+      let failure: unknown;
+      try {
+        await listener.run(`UNLISTEN ${NOTIFY_CHANNEL}`);
+      } catch (err) {
+        failure = err;
+      }
+      // A connection that could not UNLISTEN is discarded, which ends its LISTEN too.
+      await listener.release(failure);
+    }
     this.#local.emit('published');
   }
 
   /** Postgres: one connection LISTENs, so relays in other processes wake on commit, not on a poll. */
   async #listen(): Promise<void> {
     if (this.#listener !== undefined || this.#closed) return;
-    const client = this.#db.client;
-    if (client.acquireConnection === undefined) return;
-    const connection = (await client.acquireConnection()) as {
-      query(sql: string): Promise<unknown>;
-      on(event: 'notification', fn: (msg: { channel: string }) => void): void;
-      removeAllListeners?(event: string): void;
-    };
-    const onNotification = (msg: { channel: string }): void => {
-      if (msg.channel === NOTIFY_CHANNEL) this.#local.emit('published');
-    };
-    connection.on('notification', onNotification);
+    const session = await this.#sql.session();
+    if (session === undefined) return;
+    session.onNotification((channel) => {
+      if (channel === NOTIFY_CHANNEL) this.#local.emit('published');
+    });
+    // A LISTEN connection that breaks is discarded and the next wait listens on a new one; the waits in
+    // progress end now, as a notification may have been lost with it.
+    session.onLost(() => {
+      if (this.#listener === session) {
+        this.#listener = undefined;
+        this.#listening = undefined;
+      }
+      void session.release();
+      this.#local.emit('published');
+    });
     try {
-      await connection.query(`LISTEN ${NOTIFY_CHANNEL}`);
+      await session.run(`LISTEN ${NOTIFY_CHANNEL}`);
     } catch (err) {
-      connection.removeAllListeners?.('notification');
-      await client.releaseConnection?.(connection);
+      await session.release(err);
       throw err;
     }
-    this.#listener = {
-      connection,
-      close: async () => {
-        try {
-          await connection.query(`UNLISTEN ${NOTIFY_CHANNEL}`);
-        } finally {
-          connection.removeAllListeners?.('notification');
-          await client.releaseConnection?.(connection);
-        }
-      },
-    };
+    this.#listener = session;
   }
 
   /**
    * Runs schema changes under a database-wide lock, so concurrent migrations
-   * (several processes starting at once) do not trip on each other. The lock
-   * is a session lock, so everything runs on one dedicated connection.
+   * (several processes starting at once, stores on knex and on pg alike) do
+   * not trip on each other. The lock is a session lock, so everything runs on
+   * one dedicated connection.
    */
-  async #exclusive(fn: (run: (sql: string, bindings?: readonly unknown[]) => PromiseLike<unknown>) => Promise<void>): Promise<void> {
-    const client = this.#db.client;
-    if (this.dialect === 'sqlite' || client.acquireConnection === undefined) return fn((sql, b) => this.#db.raw(sql, b));
-    const connection = await client.acquireConnection();
-    const run = (sql: string, bindings?: readonly unknown[]): PromiseLike<unknown> =>
-      (this.#db.raw(sql, bindings) as unknown as { connection(c: unknown): PromiseLike<unknown> }).connection(connection);
+  async #exclusive(fn: (run: SqlRun) => Promise<void>): Promise<void> {
+    const session = await this.#sql.session();
+    if (session === undefined) return fn(this.#sql.run);
     const lockName = `${this.tables.schema}_migrate`;
     const [lock, unlock] =
       this.dialect === 'postgres'
         ? ['select pg_advisory_lock(hashtext(?))', 'select pg_advisory_unlock(hashtext(?))']
         : ['select get_lock(?, 300)', 'select release_lock(?)'];
+    let failure: unknown;
     try {
-      await run(lock, [lockName]);
+      await session.run(lock, [lockName]);
       try {
-        await fn(run);
+        await fn(session.run);
       } finally {
-        await run(unlock, [lockName]);
+        await session.run(unlock, [lockName]);
       }
+    } catch (err) {
+      failure = err;
+      throw err;
     } finally {
-      await client.releaseConnection?.(connection);
+      // After a failure the connection may still hold the lock: it is discarded, never pooled with it.
+      await session.release(failure);
     }
   }
 
@@ -531,16 +545,37 @@ export class SqlOutboxStore implements OutboxStore<KnexRawLike> {
   #onConflictIgnore(columns: string): string {
     return this.dialect === 'postgres' ? ` on conflict (${columns}) do nothing` : '';
   }
-
-  async #rows(result: PromiseLike<unknown>): Promise<unknown[]> {
-    const r = await result;
-    if (this.dialect === 'postgres') return (r as { rows: unknown[] }).rows;
-    if (this.dialect === 'mysql') return (r as [unknown[]])[0];
-    return r as unknown[];
-  }
 }
 
-/** Creates the SQL store; call `migrate()` (or `txkit migrate`) once before use. */
-export function sqlOutboxStore(db: KnexLike, options?: SqlOutboxStoreOptions): SqlOutboxStore {
+/**
+ * Creates the SQL store on a knex instance (Postgres, MySQL/MariaDB, SQLite);
+ * call `migrate()` (or `txkit migrate`) once before use. Publish with the
+ * transactions of `knexTransactions(knex)` (or, on Postgres, `pgTransactions`).
+ * @throws {@link txkit!ConfigError | ConfigError} for anything but a knex instance or a pg Pool, or bad options.
+ */
+export function sqlOutboxStore(db: KnexLike, options?: SqlOutboxStoreOptions): SqlOutboxStore;
+/**
+ * Creates the SQL store on a pg Pool (Postgres, with only `pg` installed);
+ * call `migrate()` (or `txkit migrate`) once before use. Publish with the
+ * transactions of `pgTransactions(pool)`: the handle is the transaction's
+ * `PoolClient`. The same tables as a store on knex, so both (and the CLI)
+ * can share one database. One client of the pool stays checked out for
+ * LISTEN while relays wait, until `close()`.
+ * @throws {@link txkit!ConfigError | ConfigError} for a pg.Client (pass a Pool), or bad options.
+ * @example
+ * ```ts
+ * const pool = new pg.Pool({ connectionString: process.env.DATABASE_URL });
+ * const store = sqlOutboxStore(pool);
+ * await store.migrate();
+ * const db = pgTransactions(pool);
+ * const outbox = new Outbox(store);
+ * await db.withTransaction(async (tx) => {
+ *   await tx.handle.query('INSERT INTO orders (id, total) VALUES ($1, $2)', ['o-1', 42]);
+ *   await outbox.publish(tx, { topic: 'order-events', key: 'o-1', value: 'created' });
+ * });
+ * ```
+ */
+export function sqlOutboxStore(pool: PgPoolLike, options?: SqlOutboxStoreOptions): SqlOutboxStore;
+export function sqlOutboxStore(db: KnexLike | PgPoolLike, options?: SqlOutboxStoreOptions): SqlOutboxStore {
   return new SqlOutboxStore(db, options);
 }
