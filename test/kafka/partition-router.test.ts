@@ -9,7 +9,8 @@ import { describe, expect, it } from 'vitest';
 import { KafkaPartitionRouter, murmur2 } from '../../src/adapters/kafka/kafka-partition-router.js';
 import type { KafkaPartitionMetadataLike, KafkaRouterAdminLike } from '../../src/adapters/kafka/kafka-partition-router.js';
 
-const metadataOf = (n: number): KafkaPartitionMetadataLike[] => Array.from({ length: n }, (_, partitionId) => ({ partitionId, leader: partitionId % 3 }));
+const metadataOf = (n: number): (KafkaPartitionMetadataLike & kafkajs.PartitionMetadata)[] =>
+  Array.from({ length: n }, (_, partitionId) => ({ partitionId, leader: partitionId % 3, partitionErrorCode: 0, replicas: [0], isr: [0] }));
 
 function adminWith(partitions: Record<string, number>, calls: string[] = []): () => KafkaRouterAdminLike {
   return () => ({
@@ -42,7 +43,7 @@ describe('partition router', () => {
       const groups = await router.route([{ topic: 't', messages }]);
       for (const group of groups) {
         for (const m of group.messages) {
-          expect(m.partition).toBe(kafkajsPartitioner({ topic: 't', partitionMetadata: metadataOf(n), message: { ...m, partition: undefined } as kafkajs.Message }));
+          expect(m.partition).toBe(kafkajsPartitioner({ topic: 't', partitionMetadata: metadataOf(n), message: { key: m.key, value: m.value } as kafkajs.Message }));
         }
       }
       expect(groups.reduce((k, g) => k + g.messages.length, 0)).toBe(500);
