@@ -102,6 +102,8 @@ export class PartitionLeases {
   readonly #held = new Map<number, Held>();
   /** Safety margin: a lease counts as lost this long before it lapses, so a worker stops before another may take it. */
   readonly #marginMs: number;
+  /** The other instances' leases outside this instance's partitions last reported, so each mismatch is reported once. */
+  #reportedForeign = '';
 
   /** `ttlMs` as {@link resolveLeaseOption} checked it (the relay and the pipeline pass it through that). */
   constructor(options: PartitionLeasesOptions) {
@@ -141,6 +143,7 @@ export class PartitionLeases {
     members.sort();
     const me = members.indexOf(owner);
     const share = new Set(partitions.filter((_, i) => i % members.length === me));
+    if (members.length > 1) await this.#checkSamePartitions();
 
     for (const [partition, held] of [...this.#held]) {
       if (held.ended || !share.has(partition)) {
@@ -162,6 +165,31 @@ export class PartitionLeases {
       const lease = await store.acquireLease({ group, partition, owner, ttlMs });
       if (lease !== undefined) this.#start(lease);
     }
+  }
+
+  /**
+   * Every instance of a group must share the same partitions: the share is
+   * worked out from this instance's list, so instances given different lists
+   * leave some partitions to nobody. An instance sees it when another holds
+   * a partition outside its own list, and reports it (once per change).
+   */
+  async #checkSamePartitions(): Promise<void> {
+    const { store, group, owner, partitions } = this.#o;
+    const mine = new Set(partitions);
+    const now = Date.now();
+    const foreign = (await store.leases(group)).filter((l) => l.owner !== '' && l.owner !== owner && l.expiresAt > now && !mine.has(l.partition));
+    const seen = foreign.map((l) => `${l.owner}:${l.partition}`).join(',');
+    if (seen === this.#reportedForeign) return;
+    this.#reportedForeign = seen;
+    if (foreign.length === 0) return;
+    const named = foreign.slice(0, 5).map((l) => `partition ${l.partition} (held by '${l.owner}')`);
+    this.#o.onError(
+      new ConfigError(
+        `lease group '${group}': other instances hold ${named.join(', ')}${foreign.length > 5 ? ' and more' : ''}, outside the partitions of ` +
+          `instance '${owner}' [${partitions.join(', ')}]. Every instance of a group must be given the same partitions (or none, for all of them): ` +
+          'the share of each is worked out from its own list, so with different lists some partitions have no owner and are not worked',
+      ),
+    );
   }
 
   #start(lease: PartitionLease): void {
