@@ -1,7 +1,7 @@
 /**
  * Runs the unchanged code of payments.ts on PGlite (Postgres in this process,
- * reached by knex's pg client through pglite-socket) and the memory broker:
- * no server and no broker needed.
+ * started by pgliteTransactions and reached by knex's pg client) and the
+ * memory broker: no server and no broker needed.
  */
 import knex from 'knex';
 import type { Knex } from 'knex';
@@ -9,35 +9,33 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { MemoryStore, memoryTransactions } from 'txkit/memory';
 import type { MemoryTransactionContext } from 'txkit/memory';
 import { memorySink, memorySource, sqlOutboxStore } from 'txkit/outbox';
-import { knexTransactions } from 'txkit/sql';
-import { startEmbeddedPostgres } from '../../test/sql/support/embedded-postgres.js';
-import type { EmbeddedPostgres } from '../../test/sql/support/embedded-postgres.js';
+import { pgliteTransactions } from 'txkit/testing';
+import type { PgliteTransactions } from 'txkit/testing';
 import { PAYMENT_CAPTURED, PaymentRefusedError, bookLedger, capturePayment, migratePayments, relayPayments } from './payments.js';
 import type { PaymentsDeps } from './payments.js';
 
 describe('examples/swap-backends: payments on PGlite and the memory broker', () => {
-  let embedded: EmbeddedPostgres;
+  let pglite: PgliteTransactions<Knex.Transaction, Knex>;
   let db: Knex;
   let broker: MemoryStore;
   let brokerContext: MemoryTransactionContext;
   let deps: PaymentsDeps;
 
   beforeAll(async () => {
-    embedded = await startEmbeddedPostgres();
-    db = knex({ client: 'pg', connection: embedded.url, pool: { min: 0, max: 4 } });
+    // Where production passes knexTransactions(knex) on a Postgres server.
+    pglite = await pgliteTransactions({ knex: (url) => knex({ client: 'pg', connection: url, pool: { min: 0, max: 4 } }) });
+    db = pglite.db;
     const store = sqlOutboxStore(db);
     await migratePayments(db, store);
     broker = new MemoryStore();
     brokerContext = memoryTransactions({ store: broker });
-    deps = { db: knexTransactions(db), store, sink: memorySink(brokerContext), source: memorySource(broker, PAYMENT_CAPTURED) };
+    deps = { db: pglite.context, store, sink: memorySink(brokerContext), source: memorySource(broker, PAYMENT_CAPTURED) };
   });
 
   afterAll(async () => {
-    await deps.db.close();
     await brokerContext.close();
     await deps.store.close();
-    await db.destroy();
-    await embedded.stop();
+    await pglite.close(); // the context, knex, the server and PGlite
   });
 
   it('captured payments reach the broker once and the ledger once, however often relay and ledger run', async () => {
