@@ -18,7 +18,7 @@ const PAGES: Record<string, number> = {
   'getting-started.md': 4,
   'errors-and-retries.md': 2,
   'propagation-and-hooks.md': 3,
-  'testing.md': 3,
+  'testing.md': 5,
 };
 
 const outDir = `${root}/.test-results/docs`;

@@ -63,7 +63,7 @@ export interface PglitePool {
   end(): Promise<void>;
 }
 
-/** The PGlite database itself: a query here runs in its one session without going through the socket. */
+/** The PGlite database itself: a query here runs in its one session without going through the socket server. */
 export interface PgliteDatabase {
   /** Runs one statement with parameters. */
   query<R = Record<string, unknown>>(sql: string, params?: unknown[]): Promise<{ rows: R[] }>;
@@ -79,7 +79,11 @@ export interface PgliteTransactions<H, D> {
   readonly db: D;
   /** The embedded server's connection string, `postgres://postgres@127.0.0.1:<port>/postgres`, for more pools or knex instances. */
   readonly url: string;
-  /** The PGlite database, for reads that must not wait behind an open transaction (the socket serves one transaction at a time). */
+  /**
+   * The PGlite database. A query here runs in its one session at once, where
+   * a query through `db` waits while a transaction is open; it also sees
+   * that transaction's uncommitted writes.
+   */
   readonly pglite: PgliteDatabase;
   /** Closes the context, ends `db` (`end()` or `destroy()`), stops the server and closes PGlite. Safe to call twice. */
   close(): Promise<void>;
