@@ -9,7 +9,7 @@
  * use the memory backend, SQLite or PGlite.
  */
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, writeFileSync } from 'node:fs';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { afterEach, beforeEach, describe, expect, it, vi } from 'vitest';
 
@@ -134,5 +134,48 @@ describe('docs/errors-and-retries.md tables match the classifiers', () => {
     // And nothing else of those families is transient.
     expect(sqlTransientReason({ code: '23505' })).toBeUndefined();
     expect(sqlTransientReason({ errno: 1062 })).toBeUndefined();
+  });
+});
+
+/**
+ * One naming in every page and in the README: a transaction context is `ctx`
+ * (or `<something>Ctx` where a snippet has several), a transaction is `tx`
+ * (or `<something>Tx` for a nested scope beside it). The driver's own
+ * objects in before/after comparisons (a MongoDB `session`, a `driver`) keep
+ * their names.
+ */
+describe('docs name contexts ctx and transactions tx', () => {
+  const pages = [
+    'README.md',
+    ...readdirSync(`${root}/docs`).filter((f) => f.endsWith('.md')).map((f) => `docs/${f}`),
+    ...readdirSync(`${root}/docs/guides`).filter((f) => f.endsWith('.md')).map((f) => `docs/guides/${f}`),
+  ];
+  const isCtx = (name: string): boolean => /^(ctx|[a-z]\w*Ctx)$/.test(name);
+  const isTx = (name: string): boolean => /^(tx|[a-z]\w*Tx)$/.test(name);
+  const NATIVE = new Set(['session', 'driver']);
+  const lineOf = (text: string, index: number): number => text.slice(0, index).split('\n').length;
+
+  it.each(pages)('%s', (page) => {
+    const text = readFileSync(`${root}/${page}`, 'utf8');
+    const wrong: string[] = [];
+    const factory = /(?:const|let)\s+(\w+)\s*=\s*(?:await\s+)?(?:(?:memory|pg|knex|mongo|kafka|pulsar)Transactions|createTransactionContext)\(/g;
+    for (const m of text.matchAll(factory)) {
+      if (!isCtx(m[1] as string)) wrong.push(`line ${lineOf(text, m.index)}: context named '${m[1]}' (use ctx, or <name>Ctx)`);
+    }
+    for (const m of text.matchAll(/(\w+)\s*\.(withTransaction|begin)\(/g)) {
+      const receiver = m[1] as string;
+      if (!NATIVE.has(receiver) && !isCtx(receiver)) {
+        wrong.push(`line ${lineOf(text, m.index)}: ${m[2]}() called on '${receiver}' (a context is ctx, or <name>Ctx)`);
+      }
+    }
+    for (const m of text.matchAll(/(\w+)\s*\.withTransaction\(\s*(?:async\s*)?(?:\(([^)]*)\)|(\w+)\s*=>)/g)) {
+      if (NATIVE.has(m[1] as string)) continue;
+      const param = (m[2] ?? m[3] ?? '').split(/[,:]/)[0]?.trim() ?? '';
+      if (param !== '' && !isTx(param)) wrong.push(`line ${lineOf(text, m.index)}: transaction named '${param}' (use tx, or <name>Tx)`);
+    }
+    for (const m of text.matchAll(/(?:const|let)\s+(\w+)\s*=\s*await\s+\w+\.begin\(/g)) {
+      if (!isTx(m[1] as string)) wrong.push(`line ${lineOf(text, m.index)}: transaction named '${m[1]}' (use tx, or <name>Tx)`);
+    }
+    expect(wrong, page).toEqual([]);
   });
 });
