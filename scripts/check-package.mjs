@@ -5,9 +5,11 @@
  *   1. publint --strict: package.json fields and exports point at files that exist, in the right format.
  *   2. attw --pack (profile node16, as engines.node is >=20): every subpath's types resolve for
  *      ESM and CJS consumers and match the JavaScript they describe.
- *   3. npm pack --dry-run --json: the tarball holds only dist/, bin/, README.md, LICENSE and
- *      package.json; no test files; every export and bin target is inside it; every source map's
- *      sources resolve, inside the tarball or through embedded sourcesContent.
+ *   3. npm pack --dry-run --json: the tarball holds only dist/, bin/, docs/ (the guides the README
+ *      links to, without the generated docs/api/), examples/ (without their test files),
+ *      README.md, LICENSE and package.json; no test files; every export and bin target is inside
+ *      it; every source map's sources resolve, inside the tarball or through embedded
+ *      sourcesContent.
  *
  * Exits 1 with a list of every failed check, 0 when all pass.
  */
@@ -73,15 +75,16 @@ if (files.length > 0) {
   const packed = new Set(files);
   console.log(`   ${files.length} file(s) in the tarball`);
   const allowedTop = new Set(['README.md', 'LICENSE', 'package.json']);
+  const allowedDirs = ['dist/', 'bin/', 'docs/', 'examples/'];
   for (const f of files) {
-    if (!(f.startsWith('dist/') || f.startsWith('bin/') || allowedTop.has(f))) {
-      fail('contents', `${f} is packed, but only dist/, bin/, README.md, LICENSE and package.json belong in the package (check "files" in package.json)`);
+    if (!(allowedDirs.some((d) => f.startsWith(d)) || allowedTop.has(f)) || f.startsWith('docs/api/')) {
+      fail('contents', `${f} is packed, but only dist/, bin/, docs/ (not docs/api/), examples/, README.md, LICENSE and package.json belong in the package (check "files" in package.json)`);
     }
     if (/(^|\/)(test|tests|__tests__|fixtures)\/|\.(test|spec)\.[cm]?[jt]sx?$/.test(f)) {
       fail('contents', `${f} is a test file and must not be published`);
     }
   }
-  for (const required of ['package.json', 'README.md', 'LICENSE']) {
+  for (const required of ['package.json', 'README.md', 'LICENSE', 'docs/README.md']) {
     if (!packed.has(required)) fail('contents', `${required} is not in the tarball`);
   }
 
