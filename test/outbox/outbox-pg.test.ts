@@ -205,6 +205,26 @@ describe.skipIf(url === undefined)('sqlOutboxStore on a pg Pool with pgTransacti
     }
   });
 
+  it("a publish's NOTIFY names its outbox table, so stores of other prefixes on the database are not woken by it", async () => {
+    const p = prefix();
+    const publisher = store(publisherPool, p);
+    await publisher.migrate();
+    const listener = new pgDriver.Client({ connectionString: url });
+    await listener.connect();
+    const payloads: string[] = [];
+    listener.on('notification', (m) => void payloads.push(String(m.payload)));
+    await listener.query('LISTEN txkit_outbox');
+    const ctx = pgTransactions(publisherPool, { retry: FAST });
+    try {
+      await ctx.withTransaction((tx) => new Outbox(publisher).publish(tx, { topic: 'orders', key: 'k', value: 'v' }));
+      await waitFor('the notification of the publish', () => payloads.some((m) => m.startsWith(`${p}outbox:`.toLowerCase())));
+      expect(payloads.filter((m) => m.startsWith(`${p}outbox:`.toLowerCase()))).toEqual([`${p}outbox:0`.toLowerCase()]);
+    } finally {
+      await ctx.close();
+      await listener.end();
+    }
+  });
+
   it('when its LISTEN connection breaks, the store listens on a new one and relays wake on NOTIFY again', async () => {
     const { relay, relayStore, ctx, outbox, broker, emptyReads, listening } = await twoSides();
     relay.start();

@@ -40,8 +40,8 @@ export type SqlRun = (sql: string, bindings?: readonly unknown[]) => Promise<Sql
 export interface SqlSession {
   /** Runs one statement on this connection. */
   readonly run: SqlRun;
-  /** Calls `fn` with the channel of each notification the connection receives (Postgres). */
-  onNotification(fn: (channel: string) => void): void;
+  /** Calls `fn` with the channel and payload of each notification the connection receives (Postgres). */
+  onNotification(fn: (channel: string, payload: string | undefined) => void): void;
   /** Calls `fn` once when the connection breaks while held. */
   onLost(fn: () => void): void;
   /** Gives the connection back; with a reason (or once lost) it is discarded instead. Idempotent. */
@@ -153,7 +153,7 @@ class KnexExecutor implements SqlExecutor {
     listen('error', (err: unknown) => void (lost ??= err));
     return {
       run: async (sql, bindings) => knexResult(this.dialect, await (this.#db.raw(sql, bindings) as unknown as KnexRawOnConnection).connection(connection)),
-      onNotification: (fn) => listen('notification', (msg: { channel: string }) => fn(msg.channel)),
+      onNotification: (fn) => listen('notification', (msg: { channel: string; payload?: string }) => fn(msg.channel, msg.payload)),
       onLost: (fn) => listen('error', () => fn()),
       release: async (destroyBecause) => {
         if (released) return;
@@ -220,7 +220,7 @@ class PgExecutor implements SqlExecutor {
     return {
       run: async (sql, bindings = []) => pgResult(await client.query(pgPlaceholders(sql), bindings)),
       onNotification: (fn) => {
-        const listener = (msg: { channel: string }): void => fn(msg.channel);
+        const listener = (msg: { channel: string; payload?: string }): void => fn(msg.channel, msg.payload);
         listeners.push(['notification', listener]);
         client.on('notification', listener);
       },

@@ -173,7 +173,8 @@ export class SqlOutboxStore implements OutboxStore<SqlOutboxHandle> {
     // append notifies (Postgres delivers identical notifications of one transaction once).
     const once = typeof (handle as { raw?: unknown }).raw === 'function';
     const notify = !once || !this.#notified.has(handle);
-    if (notify) values.push(NOTIFY_CHANNEL, String(partition));
+    // The payload names the table: stores of other prefixes on the same database share the channel but not the wake-up.
+    if (notify) values.push(NOTIFY_CHANNEL, `${t.outbox.toLowerCase()}:${partition}`);
     const { rows: result } = await this.#sql.runIn(
       handle,
       `with c as (update ${t.partitions} set next_seq = next_seq + ? where part = ? returning part, next_seq),
@@ -485,8 +486,10 @@ export class SqlOutboxStore implements OutboxStore<SqlOutboxHandle> {
     if (this.#listener !== undefined || this.#closed) return;
     const session = await this.#sql.session();
     if (session === undefined) return;
-    session.onNotification((channel) => {
-      if (channel === NOTIFY_CHANNEL) this.#local.emit('published');
+    const mine = `${this.tables.outbox.toLowerCase()}:`;
+    session.onNotification((channel, payload) => {
+      // A bare partition number comes from a publisher of an earlier txkit version, which did not name the table.
+      if (channel === NOTIFY_CHANNEL && (payload === undefined || payload.startsWith(mine) || /^\d+$/.test(payload))) this.#local.emit('published');
     });
     // A LISTEN connection that breaks is discarded and the next wait listens on a new one; the waits in
     // progress end now, as a notification may have been lost with it.
