@@ -1,4 +1,6 @@
 import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import {
@@ -13,6 +15,7 @@ import { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from '../../src/adapt
 import type { KafkaLike, KafkaTxHandle } from '../../src/adapters/kafka/index.js';
 import type { Transaction } from '../../src/core/index.js';
 import { rejection } from '../../src/testing/index.js';
+import { processState } from '../support/process-state.js';
 import { service } from '../support/services.js';
 import { TopicReader, createTopics, makeKafka, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
 
@@ -391,6 +394,39 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
       // Three aborted transactions of three producers interleave in the partition: the official Java
       // consumer is the witness (kafkajs' read_committed filter lets some of them through).
       assert.deepEqual((await readCommittedWithJava(brokers ?? '', t)).map((r) => r.value), ['restarted']);
+    });
+
+    it('a pool process frozen (SIGSTOP) with every transaction open while a successor starts commits nothing when it runs again', async () => {
+      const t = await topic('pool-zombie');
+      const prefix = uniqueName('pool-zombie');
+      const worker = fileURLToPath(new URL('./pool-zombie-worker.ts', import.meta.url));
+      const proc = spawn(process.execPath, ['--import', 'tsx', worker], {
+        stdio: ['ignore', 'inherit', 'inherit', 'ipc'],
+        env: { ...process.env, POOL_BROKERS: brokers ?? '', POOL_PREFIX: prefix, POOL_SIZE: '3', POOL_TOPIC: t },
+      });
+      const exited = new Promise((resolve) => proc.once('exit', resolve));
+      const messages: { type?: string; results?: string[]; next?: string }[] = [];
+      proc.on('message', (m: { type?: string }) => void messages.push(m));
+      try {
+        await waitUntil(() => messages.some((m) => m.type === 'sent'), 60_000, 'the pool process to send in three transactions');
+        await waitUntil(() => processState(proc.pid as number) === 'T', 10_000, 'the pool process to stop itself');
+        // The successor (another process's prefix, the same ids) commits while the first stands still.
+        const successor = pool(prefix, 3, makeKafka(brokers ?? '', 'txkit-kafka-tests-successor'));
+        await successor.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ value: 'successor' }] }));
+        proc.kill('SIGCONT');
+        await waitUntil(() => messages.some((m) => m.type === 'done'), 60_000, 'the pool process to end its transactions');
+        const done = messages.find((m) => m.type === 'done') as { results: string[]; next: string };
+        assert.deepEqual(done.results, ['FencedError', 'FencedError', 'FencedError'], 'every frozen transaction is refused');
+        assert.equal(done.next, 'FencedError', 'the fenced pool refuses new transactions');
+        // Several producers' aborted transactions interleave: the official Java consumer is the witness.
+        assert.deepEqual((await readCommittedWithJava(brokers ?? '', t)).map((r) => r.value), ['successor']);
+      } finally {
+        if (proc.exitCode === null && proc.signalCode === null) {
+          proc.kill('SIGCONT');
+          proc.kill('SIGKILL');
+        }
+        await exited;
+      }
     });
 
     it('refuses a second live pool with the same prefix on one Kafka instance until the first is closed', async () => {
