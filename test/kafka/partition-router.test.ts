@@ -84,4 +84,21 @@ describe('partition router', () => {
     expect(calls.filter((t) => t === 'known')).toHaveLength(2);
     await router.close();
   });
+
+  it('metadata that cannot be read again (a broker down) leaves the last read in use: the send is still split by partition', async () => {
+    let down = false;
+    const admin = adminWith({ t: 4 });
+    const router = new KafkaPartitionRouter(() => {
+      const a = admin();
+      return { ...a, fetchTopicMetadata: async (o) => (down ? Promise.reject(new Error('connection refused')) : a.fetchTopicMetadata(o)) };
+    }, undefined);
+    const messages = Array.from({ length: 40 }, (_, i) => ({ key: `k${i}`, value: String(i) }));
+    const before = await router.route([{ topic: 't', messages }]);
+    down = true;
+    router.forget('t');
+    const after = await router.route([{ topic: 't', messages }]);
+    expect(after).toEqual(before);
+    expect(after.length).toBeGreaterThan(1);
+    await router.close();
+  });
 });

@@ -26,6 +26,8 @@ export class KafkaPartitionRouter {
   readonly #maxAgeMs: number;
   #connected: Promise<KafkaRouterAdminLike | undefined> | undefined;
   readonly #metadata = new Map<string, { at: number; partitions: Promise<KafkaPartitionMetadataLike[] | undefined> }>();
+  /** The last metadata read of each topic: used when a read again fails (a broker down is when a split matters most). */
+  readonly #lastRead = new Map<string, KafkaPartitionMetadataLike[]>();
 
   /**
    * @param admin makes the admin client that reads topic metadata (undefined when the Kafka instance has none)
@@ -87,11 +89,14 @@ export class KafkaPartitionRouter {
       if (admin === undefined) return undefined;
       try {
         const { topics } = await admin.fetchTopicMetadata({ topics: [topic] });
-        return topics.find((t) => t.name === topic)?.partitions;
+        const read = topics.find((t) => t.name === topic)?.partitions;
+        if (read !== undefined && read.length > 0) this.#lastRead.set(topic, read);
+        return read;
       } catch {
-        // Unknown topic (it may be created by this very send) or no metadata now: send it as one call.
+        // No metadata now: the last read still splits the send (partitions are added rarely, and never
+        // removed); a topic never read (it may be created by this very send) goes as one call.
         this.#metadata.delete(topic);
-        return undefined;
+        return this.#lastRead.get(topic);
       }
     })();
     this.#metadata.set(topic, { at: Date.now(), partitions });
