@@ -14,6 +14,7 @@ export const entries = {
   'pulsar-client': 'src/pulsar-client/index.ts',
   outbox: 'src/outbox/index.ts',
   otel: 'src/otel/index.ts',
+  nestjs: 'src/nestjs/index.ts',
   cli: 'src/cli/index.ts',
 };
 

@@ -13,6 +13,7 @@ export default defineConfig({
       { find: /^txkit\/pulsar-client$/, replacement: src('pulsar-client/index.ts') },
       { find: /^txkit\/outbox$/, replacement: src('outbox/index.ts') },
       { find: /^txkit\/otel$/, replacement: src('otel/index.ts') },
+      { find: /^txkit\/nestjs$/, replacement: src('nestjs/index.ts') },
     ],
   },
   test: {
