@@ -32,7 +32,7 @@ export type {
   MongoOutboxWakeMode,
 } from './stores/mongo-outbox-store.js';
 export { memorySink, memorySource } from './memory/memory-broker.js';
-export { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExhaustedError } from './outbox-errors.js';
+export { InboxFencedError, MessageRetryError, POSITION_OUTBOX_HEADER, PoisonMessageError, RedeliveryExhaustedError, checkPositionOwner } from './outbox-errors.js';
 export type {
   DeadLetter,
   DeadLetterStore,

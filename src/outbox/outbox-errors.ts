@@ -1,4 +1,4 @@
-import { FencedError, TxkitError } from '../core/index.js';
+import { ConfigError, FencedError, TxkitError } from '../core/index.js';
 import { describeError } from '../core/options.js';
 
 /**
@@ -96,3 +96,25 @@ export class RedeliveryExhaustedError extends TxkitError {
   }
 }
 
+
+/** The header (Kafka) or property (Pulsar) that names the outbox a relay position was written for. */
+export const POSITION_OUTBOX_HEADER = 'txkit-position-outbox';
+
+/**
+ * Refuses a relay position written for another outbox. Positions are kept
+ * per relay id and partition in the broker, so two outboxes (two services,
+ * or two table prefixes) relaying to one broker under the same relay id
+ * would read each other's positions and skip records they never sent.
+ * `written` is the outbox id stored with the position (undefined for a
+ * position of an earlier version, which is trusted), `expected` the relay's
+ * store's (undefined for a store without `outboxId`, which is not checked).
+ * @throws ConfigError naming both outboxes and the fix.
+ */
+export function checkPositionOwner(where: string, at: { relayId: string; partition: number; outboxId?: string | undefined }, written: string | undefined): void {
+  if (written === undefined || at.outboxId === undefined || written === at.outboxId) return;
+  throw new ConfigError(
+    `${where}: the position of relay id '${at.relayId}' in outbox partition ${at.partition} was written by the relay of another outbox ` +
+      `(outbox id ${written}; this store's is ${at.outboxId}): two outboxes relay to this broker under one relay id, and each would skip records ` +
+      `the other sent. Give each outbox its own relayId (txkit relay --relay-id), and with kafkaSink its own transactionalIdPrefix`,
+  );
+}

@@ -110,6 +110,15 @@ export interface OutboxRecordStore<H> {
   /** Committed records of a partition after `afterSeq`, in sequence order. */
   read(partition: number, afterSeq: number, limit: number): Promise<OutboxRecord[]>;
   /**
+   * A stable id of this outbox (its tables or collections), made once and
+   * kept with them, the same for every store object over them. Sinks keep it
+   * beside each relay position, so a relay that reads a position written for
+   * another outbox (two outboxes relaying to one broker under one relay id)
+   * stops with a ConfigError instead of skipping this outbox's records.
+   * Stores without it are not checked.
+   */
+  outboxId?(): Promise<string>;
+  /**
    * Records that relay `relayId` sent a partition up to `seq` (a hint for
    * status and cleanup; it never moves back). Makes `relayId` known to the
    * store if it was not.
@@ -257,6 +266,12 @@ export interface RelayPartition {
   readonly relayId: string;
   /** The outbox partition. */
   readonly partition: number;
+  /**
+   * The store's `outboxId()`, when it has one: a sink writes it beside the
+   * position and refuses a position written for another outbox (see
+   * {@link checkPositionOwner}).
+   */
+  readonly outboxId?: string | undefined;
 }
 
 /** A relay id's position in one outbox partition: the highest sequence it sent there. */

@@ -103,7 +103,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
   readonly #marks = new Map<number, number>();
   #marking: Promise<void> | undefined;
   /** This relay id made known to the store, once per instance. */
-  #registered: Promise<void> | undefined;
+  #registered: Promise<string | undefined> | undefined;
   #relayed = 0;
   #transactions = 0;
   #running: { controller: AbortController; done: Promise<void> } | undefined;
@@ -180,9 +180,10 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
 
   async #relayPartition(partition: number, lease?: HeldLease): Promise<number> {
     const { store, sink, relayId, batchSize } = this.#o;
-    const context = sink.contextFor?.({ relayId, partition }) ?? (sink.context as NonNullable<typeof sink.context>);
     // Before anything is sent: once the store knows this id, cleanup keeps what it has not sent.
-    await this.#register();
+    const outboxId = await this.#register();
+    const at = { relayId, partition, outboxId };
+    const context = sink.contextFor?.(at) ?? (sink.context as NonNullable<typeof sink.context>);
     const known = this.#known.get(partition);
     // Rows after the position this relay last committed: read ahead while that transaction ended, or now.
     // Outside any transaction, so nothing to send costs no broker transaction.
@@ -195,7 +196,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     let count = 0;
     await context.withTransaction(
       async (tx) => {
-        const position = (await sink.readPosition(tx, { relayId, partition })) ?? 0;
+        const position = (await sink.readPosition(tx, at)) ?? 0;
         // Rows read from `known` hold while the broker still has the position there (committed rows
         // after it never change); a rerun, or another relay having moved it, reads again.
         const records = fresh !== undefined && tx.attempt === 1 && position === known ? fresh : await store.read(partition, position, batchSize);
@@ -206,10 +207,10 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
           return;
         }
         const topicMessages = groupByTopic(records);
-        const positionMessage = sink.positionMessage?.(tx, { relayId, partition, seq: last.seq });
+        const positionMessage = sink.positionMessage?.(tx, { ...at, seq: last.seq });
         if (positionMessage !== undefined) topicMessages.push(positionMessage);
         await tx.handle.sendBatch({ topicMessages });
-        await sink.writePosition(tx, { relayId, partition, seq: last.seq });
+        await sink.writePosition(tx, { ...at, seq: last.seq });
         // Never commit past the lease: a former owner's last transaction must not land after the new owner's first.
         lease?.check();
         // A full batch means more is probably waiting: read it while the broker commits this one.
@@ -233,12 +234,20 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     await this.#o.sink.resetPartition?.({ relayId: this.#o.relayId, partition }).catch(this.#o.onError);
   }
 
-  #register(): Promise<void> {
-    this.#registered ??= this.#o.store.registerRelay(this.#o.relayId).catch((err: unknown) => {
-      // Tried again by the next transaction.
-      this.#registered = undefined;
-      throw err;
-    });
+  /**
+   * Registers the relay id with the store and learns the store's outbox id
+   * (which the sink keeps beside each position), once; a failure is tried
+   * again by the next transaction.
+   */
+  #register(): Promise<string | undefined> {
+    const { store, relayId } = this.#o;
+    this.#registered ??= Promise.all([store.registerRelay(relayId), store.outboxId?.()]).then(
+      ([, outboxId]) => outboxId,
+      (err: unknown) => {
+        this.#registered = undefined;
+        throw err;
+      },
+    );
     return this.#registered;
   }
 

@@ -2,7 +2,8 @@ import { randomUUID } from 'node:crypto';
 import { ConfigError, TransactionStateError, TxkitError } from '../../core/index.js';
 import type { OutgoingMessage, Transaction } from '../../core/index.js';
 import type { KafkaTxHandle } from '../../adapters/kafka/index.js';
-import type { SourceMessage } from '../outbox-types.js';
+import { POSITION_OUTBOX_HEADER, checkPositionOwner } from '../outbox-errors.js';
+import type { RelayPartition, RelayPosition, SourceMessage } from '../outbox-types.js';
 import { kafkaSource } from './kafka-source.js';
 import type { KafkaAdminLike, KafkaSinkClientLike } from './kafka-types.js';
 
@@ -23,8 +24,8 @@ export class KafkaRelayPositions {
   readonly #readTimeoutMs: number;
   /** Positions this instance can trust, by `<relayId>/<partition>`: read from the broker or committed by itself. */
   readonly #known = new Map<string, number | undefined>();
-  /** Per positions topic and partition: the next offset to read and the last position seen there. */
-  readonly #read = new Map<string, { next: number; seq: number | undefined }>();
+  /** Per positions topic and partition: the next offset to read, and the last position seen there with the outbox it was written for. */
+  readonly #read = new Map<string, { next: number } & StoredPosition>();
   /** Relay ids whose positions were read at least once (the first read takes every partition at once). */
   readonly #started = new Set<string>();
   readonly #created = new Map<string, Promise<void>>();
@@ -39,7 +40,8 @@ export class KafkaRelayPositions {
   }
 
   /** The position committed for a relay id's outbox partition, read from the broker unless this instance can vouch for it. */
-  async read(relayId: string, partition: number): Promise<number | undefined> {
+  async read(at: RelayPartition): Promise<number | undefined> {
+    const { relayId, partition } = at;
     if (!Number.isInteger(partition) || partition < 0 || partition >= this.#positionsPartitions) {
       throw new ConfigError(`outbox partition ${partition} needs positionsPartitions > ${partition} in kafkaSink`);
     }
@@ -49,8 +51,9 @@ export class KafkaRelayPositions {
       // other partitions' first reads start near the end; later reads only the partition concerned. Only
       // this partition's position is trusted from it: another partition's may have moved since (its own
       // transaction committed meanwhile), and only that partition's own read or commit may say where it is.
-      const seq = await this.#readStored(relayId, partition, !this.#started.has(relayId));
+      const { seq, owner } = await this.#readStored(relayId, partition, !this.#started.has(relayId));
       this.#started.add(relayId);
+      checkPositionOwner('kafkaSink', at, owner);
       this.#known.set(key, seq);
     }
     return this.#known.get(key);
@@ -62,11 +65,13 @@ export class KafkaRelayPositions {
   }
 
   /** The record holding `seq`, sent with the batch of `tx`. */
-  message(tx: Transaction<KafkaTxHandle>, relayId: string, partition: number, seq: number): { topic: string; messages: OutgoingMessage[] } {
+  message(tx: Transaction<KafkaTxHandle>, { relayId, partition, seq, outboxId }: RelayPosition): { topic: string; messages: OutgoingMessage[] } {
     const key = keyOf(relayId, partition);
     const pending = this.#sent.get(tx) ?? new Set<string>();
     this.#sent.set(tx, pending.add(key));
-    return { topic: this.#topicOf(relayId), messages: [{ key, value: String(seq), partition }] };
+    const message: OutgoingMessage = { key, value: String(seq), partition };
+    if (outboxId !== undefined) message.headers = { [POSITION_OUTBOX_HEADER]: outboxId };
+    return { topic: this.#topicOf(relayId), messages: [message] };
   }
 
   /** Caches `seq` once `tx`, which sent its record, commits. */
@@ -114,7 +119,7 @@ export class KafkaRelayPositions {
    * Reads committed positions from where the last read stopped to the last stable offset: of `wanted`,
    * or of every partition of the topic when `all`. Returns the position of `wanted`.
    */
-  async #readStored(relayId: string, wanted: number, all: boolean): Promise<number | undefined> {
+  async #readStored(relayId: string, wanted: number, all: boolean): Promise<StoredPosition> {
     const kafka = this.#kafka;
     const readTimeoutMs = this.#readTimeoutMs;
     const topic = this.#topicOf(relayId);
@@ -129,7 +134,7 @@ export class KafkaRelayPositions {
       }
       const partitions = all ? [...ends.keys()].filter((p) => p < this.#positionsPartitions) : [wanted];
       const reads = partitions.map((partition) => {
-        const state = this.#read.get(`${topic}/${partition}`) ?? { next: 0, seq: undefined };
+        const state = this.#read.get(`${topic}/${partition}`) ?? { next: 0, seq: undefined, owner: undefined };
         this.#read.set(`${topic}/${partition}`, state);
         const { low, high } = ends.get(partition) as { low: number; high: number };
         state.next = Math.max(state.next, low);
@@ -164,7 +169,7 @@ export class KafkaRelayPositions {
                 // every partition): the state only moves forward, so none returns an older position than
                 // another has read.
                 if (r.offset < state.next) continue;
-                state.seq = positionOf(topic, relayId, partition, r);
+                Object.assign(state, positionOf(topic, relayId, partition, r));
                 state.next = r.offset + 1;
               }
             }
@@ -173,7 +178,8 @@ export class KafkaRelayPositions {
           await source.close();
         }
       }
-      return reads.find((r) => r.partition === wanted)?.state.seq;
+      const state = reads.find((r) => r.partition === wanted)?.state;
+      return { seq: state?.seq, owner: state?.owner };
     } finally {
       await admin.disconnect().catch(() => undefined);
     }
@@ -184,8 +190,14 @@ function keyOf(relayId: string, partition: number): string {
   return `${relayId}/${partition}`;
 }
 
+/** A position as stored: the sequence, and the outbox it was written for (unset by earlier versions). */
+interface StoredPosition {
+  seq: number | undefined;
+  owner: string | undefined;
+}
+
 /** The position a record of the positions topic holds; a record of another relay or partition means the topic is shared. */
-function positionOf(topic: string, relayId: string, partition: number, record: SourceMessage): number {
+function positionOf(topic: string, relayId: string, partition: number, record: SourceMessage): StoredPosition {
   if (record.key !== `${relayId}/${partition}`) {
     throw new ConfigError(
       `kafkaSink: positions topic '${topic}' partition ${partition} holds a record keyed ${JSON.stringify(record.key)} at offset ${record.offset}, ` +
@@ -201,5 +213,5 @@ function positionOf(topic: string, relayId: string, partition: number, record: S
       backend: 'kafka',
     });
   }
-  return seq;
+  return { seq, owner: record.headers[POSITION_OUTBOX_HEADER] };
 }

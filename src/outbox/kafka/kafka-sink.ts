@@ -111,8 +111,8 @@ export function kafkaSink(options: KafkaSinkOptions): KafkaRelaySink {
       contexts.clear();
       await Promise.all(open.map((c) => c.close()));
     },
-    readPosition: (_tx, { relayId, partition }) => positions.read(relayId, partition),
-    positionMessage: (tx, { relayId, partition, seq }) => positions.message(tx, relayId, partition, seq),
+    readPosition: (_tx, at) => positions.read(at),
+    positionMessage: (tx, position) => positions.message(tx, position),
     writePosition: async (tx, { relayId, partition, seq }) => positions.write(tx, relayId, partition, seq),
   };
 }

@@ -1,5 +1,6 @@
 import { ConfigError } from '../../core/index.js';
 import type { MemoryStore, MemoryTransactionContext, MemoryTxHandle } from '../../adapters/memory/index.js';
+import { checkPositionOwner } from '../outbox-errors.js';
 import type { MessageSource, RelaySink, SourceMessage } from '../outbox-types.js';
 import { wait } from '../../core/backoff.js';
 
@@ -11,8 +12,16 @@ import { wait } from '../../core/backoff.js';
 export function memorySink(context: MemoryTransactionContext): RelaySink<MemoryTxHandle> {
   return {
     context,
-    readPosition: async (tx, { relayId, partition }) => (await tx.handle.get(positionKey(relayId, partition))) as number | undefined,
-    writePosition: (tx, { relayId, partition, seq }) => tx.handle.set(positionKey(relayId, partition), seq),
+    readPosition: async (tx, at) => {
+      const key = positionKey(at.relayId, at.partition);
+      checkPositionOwner('memorySink', at, (await tx.handle.get(`${key}/outbox-id`)) as string | undefined);
+      return (await tx.handle.get(key)) as number | undefined;
+    },
+    writePosition: async (tx, { relayId, partition, seq, outboxId }) => {
+      const key = positionKey(relayId, partition);
+      await tx.handle.set(key, seq);
+      if (outboxId !== undefined) await tx.handle.set(`${key}/outbox-id`, outboxId);
+    },
   };
 }
 

@@ -2,6 +2,8 @@ import { ConfigError, ErrorCodes, TransientTransactionError, TxkitError } from '
 import type { Transaction } from '../../core/index.js';
 // Types only from the Pulsar adapter: txkit/outbox loads no Pulsar protocol code.
 import type { PulsarClient, PulsarConsumer, PulsarMessage, PulsarMessageId, PulsarRecordMetadata, PulsarTxHandle } from '../../adapters/pulsar/index.js';
+import { POSITION_OUTBOX_HEADER, checkPositionOwner } from '../outbox-errors.js';
+import type { RelayPartition, RelayPosition } from '../outbox-types.js';
 import { compareEntries, isTimeout } from './pulsar-message-ids.js';
 
 /** Subscription of a positions topic whose acknowledgements chain the relay's position records. */
@@ -11,6 +13,8 @@ export const RELAY_POSITIONS_SUBSCRIPTION = 'txkit-relay';
 interface Token {
   readonly id: PulsarMessageId;
   readonly seq: number;
+  /** The outbox the position was written for (unset by earlier versions and on first records). */
+  readonly owner?: string | undefined;
 }
 
 interface PositionState {
@@ -43,9 +47,11 @@ export class PulsarPositionChain {
   }
 
   /** The position the chain holds for a relay id's outbox partition (undefined at its first record); `tx` remembers the record it started from. */
-  async read(tx: Transaction<PulsarTxHandle>, relayId: string, partition: number): Promise<number | undefined> {
+  async read(tx: Transaction<PulsarTxHandle>, at: RelayPartition): Promise<number | undefined> {
+    const { relayId, partition } = at;
     const state = this.#stateOf(relayId, partition);
     const token = state.cached ?? (await this.#locate(state, relayId, partition));
+    checkPositionOwner('pulsarSink', at, token.owner);
     let map = this.#startedFrom.get(tx);
     if (map === undefined) this.#startedFrom.set(tx, (map = new Map()));
     map.set(state.topic, token);
@@ -59,7 +65,7 @@ export class PulsarPositionChain {
   }
 
   /** Acknowledges the record `tx` started from and produces the one holding `seq`, both in `tx`. */
-  async write(tx: Transaction<PulsarTxHandle>, relayId: string, partition: number, seq: number): Promise<void> {
+  async write(tx: Transaction<PulsarTxHandle>, { relayId, partition, seq, outboxId }: RelayPosition): Promise<void> {
     const state = this.#stateOf(relayId, partition);
     const from = this.#startedFrom.get(tx)?.get(state.topic);
     if (from === undefined) {
@@ -74,7 +80,7 @@ export class PulsarPositionChain {
     // Both in one round trip: should the acknowledgement conflict, the record sent aborts with the transaction.
     const [acked, sent] = await Promise.allSettled([
       tx.handle.acknowledge(consumer, from.id),
-      tx.handle.send({ topic: state.topic, messages: [recordMessage(relayId, partition, seq)] }),
+      tx.handle.send({ topic: state.topic, messages: [recordMessage(relayId, partition, seq, outboxId)] }),
     ]);
     if (acked.status === 'rejected') {
       const err: unknown = acked.reason;
@@ -90,7 +96,7 @@ export class PulsarPositionChain {
     if (sent.status === 'rejected') throw sent.reason;
     const id = (sent.value[0] as PulsarRecordMetadata).messageId;
     tx.afterCommit(() => {
-      state.cached = { id, seq };
+      state.cached = { id, seq, owner: outboxId };
     });
   }
 
@@ -184,8 +190,10 @@ export class PulsarPositionChain {
 
 }
 
-function recordMessage(relayId: string, partition: number, seq: number): { key: string; value: string; headers: Record<string, string> } {
-  return { key: `${relayId}/${partition}`, value: String(seq), headers: { 'txkit-relay-id': relayId, 'txkit-outbox-partition': String(partition) } };
+function recordMessage(relayId: string, partition: number, seq: number, outboxId?: string): { key: string; value: string; headers: Record<string, string> } {
+  const headers: Record<string, string> = { 'txkit-relay-id': relayId, 'txkit-outbox-partition': String(partition) };
+  if (outboxId !== undefined) headers[POSITION_OUTBOX_HEADER] = outboxId;
+  return { key: `${relayId}/${partition}`, value: String(seq), headers };
 }
 
 function positionRecord(relayId: string, partition: number, seq: number): { key: string; value: string; properties: Record<string, string> } {
@@ -238,7 +246,7 @@ async function readTokens(
       if (beyond > 0) break;
       const seq = parseSeq(topic, m);
       if (seq === 0) firsts.push(m.messageId);
-      if (best === undefined || seq > best.seq) best = { id: m.messageId, seq };
+      if (best === undefined || seq > best.seq) best = { id: m.messageId, seq, owner: m.properties[POSITION_OUTBOX_HEADER] };
       if (beyond === 0) break;
     }
   } finally {

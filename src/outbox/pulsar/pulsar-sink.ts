@@ -90,8 +90,8 @@ export function pulsarSink(options: PulsarSinkOptions): PulsarRelaySink {
   const chain = new PulsarPositionChain(client, prefix, readTimeoutMs);
   return {
     context,
-    readPosition: (tx, { relayId, partition }) => chain.read(tx, relayId, partition),
-    writePosition: (tx, { relayId, partition, seq }) => chain.write(tx, relayId, partition, seq),
+    readPosition: (tx, at) => chain.read(tx, at),
+    writePosition: (tx, position) => chain.write(tx, position),
     resetPartition: async ({ relayId, partition }) => chain.forget(relayId, partition),
     close: () => chain.close(),
   };

@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import type { MemoryStore, MemoryTxHandle } from '../../adapters/memory/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
 import { wait } from '../../core/backoff.js';
@@ -18,6 +19,9 @@ import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, check
 import type { StoredLease } from './leases.js';
 import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
+
+/** The outbox id of each memory store, made on first use. */
+const memoryOutboxIds = new WeakMap<MemoryStore, string>();
 
 /**
  * The outbox, inbox, dead letters and partition leases kept in the memory
@@ -53,6 +57,13 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
     for (const [i, r] of records.entries()) {
       await handle.set(`outbox/${partition}/seq/${last + 1 + i}`, { ...r, value: r.value === null ? null : r.value.toString('base64') });
     }
+  }
+
+  /** The outbox's id: one per MemoryStore, shared by every MemoryOutboxStore over it. */
+  async outboxId(): Promise<string> {
+    let id = memoryOutboxIds.get(this.#store);
+    if (id === undefined) memoryOutboxIds.set(this.#store, (id = `memory:${randomUUID()}`));
+    return id;
   }
 
   async read(partition: number, afterSeq: number, limit: number): Promise<OutboxRecord[]> {

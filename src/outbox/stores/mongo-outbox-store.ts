@@ -1,3 +1,4 @@
+import { randomUUID } from 'node:crypto';
 import { EventEmitter } from 'node:events';
 import { ConfigError } from '../../core/index.js';
 import type { MongoSessionLike } from '../../adapters/mongo/mongo-types.js';
@@ -190,6 +191,28 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
       createdAt: r.createdAt,
     }));
     await this.#coll('outbox').insertMany(docs, { session: handle, ordered: true });
+  }
+
+  /**
+   * The outbox's id, kept in its schema collection (`{ _id: 'outbox-id', id }`),
+   * chosen by the first store that asked; schemas of earlier versions get it
+   * on first use.
+   */
+  outboxId(): Promise<string> {
+    this.#outboxId ??= this.#readOutboxId().catch((err: unknown) => {
+      this.#outboxId = undefined;
+      throw err;
+    });
+    return this.#outboxId;
+  }
+
+  #outboxId: Promise<string> | undefined;
+
+  async #readOutboxId(): Promise<string> {
+    await this.#upsert('schema', { _id: 'outbox-id' }, { $setOnInsert: { id: randomUUID() } });
+    const doc = await this.#coll('schema').findOne({ _id: 'outbox-id' });
+    if (typeof doc?.id !== 'string') throw new ConfigError(`the outbox id document is missing from ${this.collections.schema}: run migrate() (txkit migrate)`, { backend: 'mongodb' });
+    return `mongodb:${doc.id}`;
   }
 
   async read(partition: number, afterSeq: number, limit: number): Promise<OutboxRecord[]> {

@@ -190,6 +190,32 @@ export class SqlOutboxStore implements OutboxStore<SqlOutboxHandle> {
     if (notify && once) this.#notified.add(handle);
   }
 
+  /**
+   * The outbox's id, kept in its schema table: the row `outbox-id`, whose
+   * `version` column holds a random 31-bit number chosen by the first store
+   * that asked (an insert that loses the race to another keeps the winner's).
+   * Schemas of earlier versions get it on first use; no migration is needed.
+   */
+  outboxId(): Promise<string> {
+    this.#outboxId ??= this.#readOutboxId().catch((err: unknown) => {
+      this.#outboxId = undefined;
+      throw err;
+    });
+    return this.#outboxId;
+  }
+
+  #outboxId: Promise<string> | undefined;
+
+  async #readOutboxId(): Promise<string> {
+    const t = this.tables;
+    const candidate = 1 + Math.floor(Math.random() * 0x7ffffffe);
+    await this.#sql.run(`${this.#insertIgnore()} into ${t.schema} (component, version) values ('outbox-id', ?)${this.#onConflictIgnore('component')}`, [candidate]);
+    const { rows } = await this.#sql.run(`select version from ${t.schema} where component = 'outbox-id'`, []);
+    const id = (rows[0] as { version?: unknown } | undefined)?.version;
+    if (id === undefined || id === null) throw new ConfigError(`the outbox id row is missing from ${t.schema} right after it was written: run migrate() (txkit migrate)`);
+    return `sql:${String(id)}`;
+  }
+
   async read(partition: number, afterSeq: number, limit: number): Promise<OutboxRecord[]> {
     const { rows } = await this.#sql.run(
       `select part, seq, id, topic, msg_key, msg_value, headers, created_at from ${this.tables.outbox} where part = ? and seq > ? order by seq limit ?`,
