@@ -100,6 +100,15 @@ export function testOutboxStore<H>(options: OutboxStoreConformanceOptions<H>): v
         assert.equal((await store.read(1, 0, 10)).length, 1);
       });
 
+      it('outboxId (when the store has it) is a non-empty string that stays the same, also when asked twice at once', async ({ store }) => {
+        if (store.outboxId === undefined) return;
+        const [a, b] = await Promise.all([store.outboxId(), store.outboxId()]);
+        assert.equal(typeof a, 'string');
+        assert.ok((a as string).length > 0, 'outboxId is empty');
+        assert.equal(b, a);
+        assert.equal(await store.outboxId(), a);
+      });
+
       it('append and read: sequence order per partition, from afterSeq, at most limit, with every field', async ({ store, context }) => {
         const createdAt = Date.now() - 5;
         await append(context, store, 0, [record('a1', { createdAt }), record('a2'), record('a3')]);
