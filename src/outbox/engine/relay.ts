@@ -288,19 +288,33 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     }
   }
 
-  /** Relays until every record committed before the call has been sent; returns how many were sent. */
+  /**
+   * Relays until every record committed before the call has been sent;
+   * returns how many were sent. Unless the relay was started, what the sink
+   * opened for it (kafkaSink's per-partition producers) is released at the
+   * end, so a script that drains and exits is not kept alive by it.
+   */
   async drain(): Promise<number> {
     let total = 0;
-    for (const p of this.#o.partitions) {
-      // Bounded: each round sends at least one record or ends.
-      for (let round = 0; round < Number.MAX_SAFE_INTEGER; round++) {
-        const n = await this.#relayPartition(p);
-        total += n;
-        if (n === 0) break;
+    try {
+      for (const p of this.#o.partitions) {
+        // Bounded: each round sends at least one record or ends.
+        for (let round = 0; round < Number.MAX_SAFE_INTEGER; round++) {
+          const n = await this.#relayPartition(p);
+          total += n;
+          if (n === 0) break;
+        }
       }
+      await this.#marking;
+    } finally {
+      if (this.#running === undefined) await this.#resetAll();
     }
-    await this.#marking;
     return total;
+  }
+
+  /** Forgets every partition's state and releases what the sink opened for them. */
+  async #resetAll(): Promise<void> {
+    await Promise.all(this.#o.partitions.map((p) => this.#reset(p)));
   }
 
   /**
@@ -339,7 +353,12 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     this.#running = { controller, done: Promise.all([work, cleanup]).then(() => undefined) };
   }
 
-  /** Stops after the broker transactions in flight end (and, with leases, gives the partitions back for other relays to take at once). */
+  /**
+   * Stops after the broker transactions in flight end (and, with leases,
+   * gives the partitions back for other relays to take at once), and
+   * releases what the sink opened for this relay (kafkaSink's per-partition
+   * producers).
+   */
   async stop(): Promise<void> {
     const running = this.#running;
     if (running === undefined) return;
@@ -349,6 +368,8 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     await Promise.all([...this.#ahead.values()].map((a) => a.rows));
     this.#ahead.clear();
     await this.#marking;
+    // What the sink opened for this relay (kafkaSink's producers) is released: nothing of it keeps the process alive.
+    await this.#resetAll();
     this.#running = undefined;
   }
 
