@@ -30,6 +30,8 @@ export interface StartKafkaOptions {
   stateDir?: string;
   /** Advertise the client listener on this port (a proxy in front of the broker); adds an INTERNAL listener. */
   advertisedPort?: number;
+  /** Client listeners of other security protocols beside PLAINTEXT (configure them through `properties`). */
+  extraListeners?: { name: string; port: number; protocol: string }[];
   /** server.properties overrides. */
   properties?: Record<string, string | number | boolean>;
 }

@@ -130,15 +130,18 @@ function randomClusterId() {
  * through it after bootstrap), and the broker talks to itself (transaction markers,
  * replication) on a separate INTERNAL listener that bypasses the proxy.
  */
-function listenerProperties({ port, controllerPort, advertisedPort, internalPort }) {
+function listenerProperties({ port, controllerPort, advertisedPort, internalPort, extraListeners = [] }) {
   if (advertisedPort === undefined) {
+    // Extra client listeners (TLS, SASL) beside PLAINTEXT, which readiness checks and the broker's own traffic keep using.
+    const extra = extraListeners.map((l) => `${l.name}://${LOOPBACK}:${l.port}`);
     return {
-      listeners: `PLAINTEXT://${LOOPBACK}:${port},CONTROLLER://${LOOPBACK}:${controllerPort}`,
-      'advertised.listeners': `PLAINTEXT://${LOOPBACK}:${port}`,
+      listeners: [`PLAINTEXT://${LOOPBACK}:${port}`, ...extra, `CONTROLLER://${LOOPBACK}:${controllerPort}`].join(','),
+      'advertised.listeners': [`PLAINTEXT://${LOOPBACK}:${port}`, ...extra].join(','),
       'inter.broker.listener.name': 'PLAINTEXT',
-      'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+      'listener.security.protocol.map': ['PLAINTEXT:PLAINTEXT', ...extraListeners.map((l) => `${l.name}:${l.protocol}`), 'CONTROLLER:PLAINTEXT'].join(','),
     };
   }
+  if (extraListeners.length > 0) throw new Error('extraListeners cannot be combined with advertisedPort');
   return {
     listeners: `PLAINTEXT://${LOOPBACK}:${port},INTERNAL://${LOOPBACK}:${internalPort},CONTROLLER://${LOOPBACK}:${controllerPort}`,
     'advertised.listeners': `PLAINTEXT://${LOOPBACK}:${advertisedPort},INTERNAL://${LOOPBACK}:${internalPort}`,
@@ -147,14 +150,14 @@ function listenerProperties({ port, controllerPort, advertisedPort, internalPort
   };
 }
 
-function serverProperties({ dataDir, port, controllerPort, advertisedPort, internalPort, extraProperties, properties = {} }) {
+function serverProperties({ dataDir, port, controllerPort, advertisedPort, internalPort, extraListeners, extraProperties, properties = {} }) {
   const props = {
     'process.roles': 'broker,controller',
     'node.id': 1,
     // A static voter set works unchanged on 3.x and 4.x and needs no --standalone at format time.
     'controller.quorum.voters': `1@${LOOPBACK}:${controllerPort}`,
     'controller.listener.names': 'CONTROLLER',
-    ...listenerProperties({ port, controllerPort, advertisedPort, internalPort }),
+    ...listenerProperties({ port, controllerPort, advertisedPort, internalPort, extraListeners }),
     'log.dirs': path.join(dataDir, 'logs'),
     // Single node: every replication factor and ISR requirement must be 1.
     'num.partitions': 1,
@@ -403,10 +406,13 @@ function toHandle(state, { reused, timings, dir, timeoutMs, say }) {
  * `stateDir` keeps this broker's state apart from the shared one (tests that kill or
  * proxy a broker of their own); `advertisedPort` advertises the client listener on
  * another port (a proxy's) and adds an INTERNAL listener for the broker's own
- * traffic; `properties` override server.properties entries.
+ * traffic; `extraListeners` adds client listeners of other security protocols
+ * (e.g. `{ name: 'SASL_PLAINTEXT', port, protocol: 'SASL_PLAINTEXT' }`, configured
+ * through `properties`); `properties` override server.properties entries.
  *
  * @param {{ version?: string, timeoutMs?: number, log?: ((message: string) => void) | false,
- *   stateDir?: string, advertisedPort?: number, properties?: Record<string, string | number | boolean> }} [options]
+ *   stateDir?: string, advertisedPort?: number, extraListeners?: { name: string, port: number, protocol: string }[],
+ *   properties?: Record<string, string | number | boolean> }} [options]
  */
 export async function startKafka({
   version = DEFAULT_KAFKA_VERSION,
@@ -414,6 +420,7 @@ export async function startKafka({
   log = defaultLog,
   stateDir: dir = stateDir(),
   advertisedPort,
+  extraListeners = [],
   properties = {},
 } = {}) {
   const say = log || (() => {});
@@ -448,7 +455,7 @@ export async function startKafka({
       const listeners = advertisedPort === undefined ? {} : { advertisedPort, internalPort };
       fs.writeFileSync(
         propertiesFile,
-        serverProperties({ dataDir, port, controllerPort, ...listeners, extraProperties: flavor.extraProperties, properties }),
+        serverProperties({ dataDir, port, controllerPort, ...listeners, extraListeners, extraProperties: flavor.extraProperties, properties }),
       );
       fs.writeFileSync(logConfigFile, flavor.logConfig('info'));
       const toolLogConfig = path.join(dataDir, `tool-${flavor.logConfigName}`);

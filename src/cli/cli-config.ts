@@ -41,10 +41,34 @@ export interface CliConfig {
   retentionMs: number;
   /** How long the relay retries one broker transaction, reaching the broker included, before it gives up. */
   timeoutMs: number;
+  /** TLS to the Kafka brokers: PEM file paths, read when the relay starts; undefined for plaintext. */
+  kafkaTls: KafkaTlsFiles | undefined;
+  /** SASL authentication to the Kafka brokers; undefined for none. */
+  kafkaSasl: KafkaSaslConfig | undefined;
   drain: boolean;
   json: boolean;
   help: boolean;
   version: boolean;
+}
+
+/** The PEM files of `--kafka-ca`, `--kafka-cert` and `--kafka-key`; none given with `--kafka-tls` means the system's CAs. */
+export interface KafkaTlsFiles {
+  ca?: string;
+  cert?: string;
+  key?: string;
+}
+
+/** The SASL mechanisms `--kafka-sasl` takes, as kafkajs names them. */
+export const KAFKA_SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
+
+/** `--kafka-sasl`, `--kafka-username` and the password (KAFKA_SASL_PASSWORD, or the file of --kafka-password-file). */
+export interface KafkaSaslConfig {
+  mechanism: (typeof KAFKA_SASL_MECHANISMS)[number];
+  username: string;
+  /** From KAFKA_SASL_PASSWORD; never from the command line, where other users could read it. */
+  password?: string;
+  /** --kafka-password-file: read when the relay starts, a trailing newline dropped. */
+  passwordFile?: string;
 }
 
 interface OptionSpec {
@@ -81,6 +105,21 @@ export const OPTIONS = {
     arg: 'N',
     default: '120000',
     help: 'how long one broker transaction is retried, reaching the broker included, before the relay gives up on it (--drain then exits with 1)',
+  },
+  'kafka-tls': { help: "connect to the Kafka brokers over TLS, trusting the system's CAs (implied by --kafka-ca and --kafka-cert)" },
+  'kafka-ca': {
+    arg: 'FILE',
+    env: 'KAFKA_CA_FILE',
+    help: "PEM file of the CAs that sign the brokers' certificates (TLS; each broker's host name or IP must match its certificate)",
+  },
+  'kafka-cert': { arg: 'FILE', env: 'KAFKA_CERT_FILE', help: 'PEM client certificate, for brokers that require TLS client authentication (with --kafka-key)' },
+  'kafka-key': { arg: 'FILE', env: 'KAFKA_KEY_FILE', help: "PEM private key of --kafka-cert (unencrypted)" },
+  'kafka-sasl': { arg: 'MECHANISM', env: 'KAFKA_SASL_MECHANISM', help: `SASL authentication to the brokers: ${KAFKA_SASL_MECHANISMS.join(', ')} (with --kafka-username and a password)` },
+  'kafka-username': { arg: 'USER', env: 'KAFKA_SASL_USERNAME', help: 'SASL user name' },
+  'kafka-password-file': {
+    arg: 'FILE',
+    env: 'KAFKA_SASL_PASSWORD_FILE',
+    help: 'file holding the SASL password; or set KAFKA_SASL_PASSWORD (a password is never taken from the command line)',
   },
   drain: { help: 'send what is pending, then exit' },
   json: { help: 'print the status as one JSON object' },
@@ -131,6 +170,13 @@ export const COMMANDS: readonly CommandSpec[] = [
       'transactional-id-prefix',
       'lease-ttl-ms',
       'timeout-ms',
+      'kafka-tls',
+      'kafka-ca',
+      'kafka-cert',
+      'kafka-key',
+      'kafka-sasl',
+      'kafka-username',
+      'kafka-password-file',
       'drain',
     ],
     required: ['kafka-brokers'],
@@ -178,7 +224,9 @@ export const USAGE = `txkit: operate the txkit outbox
 ${SYNOPSES}
 
 Options fall back to the environment: DATABASE_URL, KAFKA_BROKERS, TXKIT_TABLE_PREFIX,
-TXKIT_PARTITIONS, TXKIT_RELAY_ID, TXKIT_TRANSACTIONAL_ID_PREFIX. DATABASE_URL is postgres://..., mysql://...,
+TXKIT_PARTITIONS, TXKIT_RELAY_ID, TXKIT_TRANSACTIONAL_ID_PREFIX, and for TLS and SASL KAFKA_CA_FILE,
+KAFKA_CERT_FILE, KAFKA_KEY_FILE, KAFKA_SASL_MECHANISM, KAFKA_SASL_USERNAME, KAFKA_SASL_PASSWORD,
+KAFKA_SASL_PASSWORD_FILE. DATABASE_URL is postgres://..., mysql://...,
 sqlite:///path/to/file.db or mongodb://host/dbname?replicaSet=rs0 (the database is the
 URL's path; --table-prefix is then the collections' prefix). 'relay' runs until SIGTERM/SIGINT (graceful: the broker
 transaction in flight ends first); with --drain it sends what is pending and exits.
@@ -340,10 +388,50 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     pollIntervalMs: int('poll-interval-ms', str('poll-interval-ms'), 1000),
     retentionMs: int('retention-ms', str('retention-ms'), 604_800_000),
     timeoutMs: int('timeout-ms', str('timeout-ms'), 120_000),
+    kafkaTls: checked ? kafkaTlsOf(str, flag, env) : undefined,
+    kafkaSasl: checked ? kafkaSaslOf(str, env) : undefined,
     drain: flag('drain'),
     json: flag('json'),
     help,
     version,
+  };
+}
+
+type StringOption = (name: OptionName) => string | undefined;
+
+function kafkaTlsOf(str: StringOption, flag: (name: OptionName) => boolean, env: NodeJS.ProcessEnv): KafkaTlsFiles | undefined {
+  const ca = str('kafka-ca') ?? env.KAFKA_CA_FILE;
+  const cert = str('kafka-cert') ?? env.KAFKA_CERT_FILE;
+  const key = str('kafka-key') ?? env.KAFKA_KEY_FILE;
+  if ((cert === undefined) !== (key === undefined)) {
+    throw new ConfigError(`TLS client authentication needs both --kafka-cert and --kafka-key; got only --kafka-${cert === undefined ? 'key' : 'cert'}`);
+  }
+  if (!flag('kafka-tls') && ca === undefined && cert === undefined) return undefined;
+  return { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
+}
+
+function kafkaSaslOf(str: StringOption, env: NodeJS.ProcessEnv): KafkaSaslConfig | undefined {
+  const mechanism = (str('kafka-sasl') ?? env.KAFKA_SASL_MECHANISM)?.toLowerCase();
+  const username = str('kafka-username') ?? env.KAFKA_SASL_USERNAME;
+  const passwordFile = str('kafka-password-file') ?? env.KAFKA_SASL_PASSWORD_FILE;
+  const password = env.KAFKA_SASL_PASSWORD;
+  if (mechanism === undefined) {
+    if (username !== undefined || passwordFile !== undefined) {
+      throw new ConfigError(`--kafka-username and --kafka-password-file need --kafka-sasl MECHANISM (${KAFKA_SASL_MECHANISMS.join(', ')})`);
+    }
+    return undefined;
+  }
+  if (!(KAFKA_SASL_MECHANISMS as readonly string[]).includes(mechanism)) {
+    throw new ConfigError(`--kafka-sasl must be one of ${KAFKA_SASL_MECHANISMS.join(', ')}, got '${mechanism}'`);
+  }
+  if (username === undefined || username === '') throw new ConfigError(`--kafka-sasl ${mechanism} needs --kafka-username (or KAFKA_SASL_USERNAME)`);
+  if (password === undefined && passwordFile === undefined) {
+    throw new ConfigError(`--kafka-sasl ${mechanism} needs a password: set KAFKA_SASL_PASSWORD, or pass --kafka-password-file FILE`);
+  }
+  return {
+    mechanism: mechanism as KafkaSaslConfig['mechanism'],
+    username,
+    ...(passwordFile === undefined ? { password: password as string } : { passwordFile }),
   };
 }
 

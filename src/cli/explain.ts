@@ -11,6 +11,9 @@ export interface HintContext {
   databaseUrl: string;
   tablePrefix: string;
   kafkaBrokers: readonly string[];
+  /** Whether the relay speaks TLS or SASL to the brokers (a listener that closes plaintext connections hints at them). */
+  kafkaTls?: unknown;
+  kafkaSasl?: unknown;
 }
 
 /** Socket error codes that mean the other side could not be reached. */
@@ -131,8 +134,22 @@ export function hintFor(err: unknown, context: HintContext): string | undefined 
   }
   const names = chain.map((e) => (e instanceof Error ? e.name : ''));
   const kafka = names.some((n) => n.startsWith('KafkaJS'));
+  const messages = chain.map((e) => (e instanceof Error ? e.message : String(e))).join('\n');
+  if (kafka && (names.includes('KafkaJSSASLAuthenticationError') || /SASL .*authentication failed|Unsupported SASL mechanism|IllegalSaslState/i.test(messages))) {
+    return 'the broker refused the SASL login: check --kafka-sasl (the mechanism the listener takes), --kafka-username and the password (KAFKA_SASL_PASSWORD or --kafka-password-file)';
+  }
+  if (kafka && /certificate|self[- ]signed|altnames|unable to verify|unable to get (local )?issuer/i.test(messages)) {
+    return "the broker's TLS certificate is not trusted: pass --kafka-ca with the CA that signed it, and check that the broker address in --kafka-brokers is a name or IP its certificate lists";
+  }
+  if (kafka && /wrong version number|EPROTO|packet length too long|ECONNRESET.*tls|before secure TLS connection/i.test(messages)) {
+    return 'TLS and plaintext do not match: the listener at --kafka-brokers expects the other one (add or drop --kafka-tls / --kafka-ca, or use the listener of the other kind)';
+  }
   if (kafka && (names.some((n) => KAFKA_UNREACHABLE.has(n)) || chain.some(unreachable))) {
-    return `cannot reach broker at ${brokerOf(chain, context)}: check --kafka-brokers (or KAFKA_BROKERS) and that the broker runs and listens there`;
+    const closed = names.includes('KafkaJSConnectionClosedError') && context.kafkaTls === undefined && context.kafkaSasl === undefined;
+    return (
+      `cannot reach broker at ${brokerOf(chain, context)}: check --kafka-brokers (or KAFKA_BROKERS) and that the broker runs and listens there` +
+      (closed ? '; a listener that closes plaintext connections takes TLS or SASL: pass --kafka-tls or --kafka-ca, or --kafka-sasl' : '')
+    );
   }
   if (!kafka && chain.some(unreachable)) {
     const address = databaseAddressOf(context.databaseUrl);

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { ConfigError } from '../core/index.js';
 import { OutboxRelay, kafkaSink } from '../outbox/index.js';
 import type { KafkaSinkClientLike, RelayPartition, RelaySink } from '../outbox/index.js';
@@ -127,6 +128,41 @@ function partitionOf(transactionalId: string, config: CliConfig): number | undef
   return Number.isInteger(n) ? n : undefined;
 }
 
+/**
+ * The kafkajs `ssl` and `sasl` settings of --kafka-tls, --kafka-ca,
+ * --kafka-cert, --kafka-key, --kafka-sasl, --kafka-username and the password,
+ * with the files read now.
+ * @throws ConfigError naming a file that cannot be read.
+ */
+export function kafkaSecurityOf(config: Pick<CliConfig, 'kafkaTls' | 'kafkaSasl'>): { ssl?: true | { ca?: string[]; cert?: string; key?: string }; sasl?: { mechanism: string; username: string; password: string } } {
+  const read = (option: string, file: string): string => {
+    try {
+      return readFileSync(file, 'utf8');
+    } catch (err) {
+      throw new ConfigError(`cannot read ${option} ${file}: ${(err as Error).message}`, { cause: err });
+    }
+  };
+  const out: ReturnType<typeof kafkaSecurityOf> = {};
+  const tls = config.kafkaTls;
+  if (tls !== undefined) {
+    const { ca, cert, key } = tls;
+    out.ssl =
+      ca === undefined && cert === undefined
+        ? true
+        : {
+            ...(ca === undefined ? {} : { ca: [read('--kafka-ca', ca)] }),
+            ...(cert === undefined ? {} : { cert: read('--kafka-cert', cert) }),
+            ...(key === undefined ? {} : { key: read('--kafka-key', key) }),
+          };
+  }
+  const sasl = config.kafkaSasl;
+  if (sasl !== undefined) {
+    const password = sasl.passwordFile === undefined ? (sasl.password as string) : read('--kafka-password-file', sasl.passwordFile).replace(/\r?\n$/, '');
+    out.sasl = { mechanism: sasl.mechanism, username: sasl.username, password };
+  }
+  return out;
+}
+
 /** `txkit relay`: until SIGTERM/SIGINT, or with --drain until what was pending is sent. */
 export async function relay(config: CliConfig, io: CliIo): Promise<number> {
   if (config.kafkaBrokers.length === 0) throw new ConfigError('relay needs a broker: pass --kafka-brokers host:port or set KAFKA_BROKERS');
@@ -143,6 +179,7 @@ export async function relay(config: CliConfig, io: CliIo): Promise<number> {
       brokers: config.kafkaBrokers,
       logLevel: logLevel.NOTHING,
       retry: kafkaClientRetry(config.timeoutMs),
+      ...kafkaSecurityOf(config),
     }),
     (transactionalId, err) => {
       const partition = partitionOf(transactionalId, config);
