@@ -19,6 +19,8 @@ export interface LookupResult {
 export interface ConnectionPool {
   /** The client's options with their defaults applied. */
   readonly options: ResolvedClientOptions;
+  /** Whether connections use TLS (a `pulsar+ssl://` serviceUrl): lookups then follow the brokers' TLS URLs. */
+  readonly tls: boolean;
   /**
    * A ready connection to `brokerUrl` (the service URL when undefined), opened on first
    * use and shared. With `proxy`, the TCP connection goes to the service URL, which

@@ -54,12 +54,20 @@ export class PulsarClient implements ClientServices {
   /**
    * Checks the options; connects on first use, not here.
    * @throws {@link txkit/pulsar-client!PulsarConfigError | PulsarConfigError} for a service URL that is not `pulsar://host:port[,host:port...]`
-   *   (TLS, `pulsar+ssl://`, is not supported) or a timeout that is not a positive number.
+   *   or `pulsar+ssl://...`, tls options without `pulsar+ssl://`, or a timeout that is not a positive number.
    */
   constructor(options: PulsarClientOptions) {
     this.options = resolveOptions(options);
-    this.#serviceHosts = parseServiceUrl(this.options.serviceUrl);
+    const { tls, hosts } = parseServiceUrl(this.options.serviceUrl);
+    if (!tls && this.options.tls !== undefined) {
+      throw new PulsarConfigError(`tls options need a pulsar+ssl:// serviceUrl, got '${this.options.serviceUrl}'`);
+    }
+    this.tls = tls;
+    this.#serviceHosts = hosts;
   }
+
+  /** Whether the client speaks TLS (a `pulsar+ssl://` serviceUrl). */
+  readonly tls: boolean;
 
   /** True once close() was called. */
   get closed(): boolean {
@@ -78,7 +86,7 @@ export class PulsarClient implements ClientServices {
    */
   connection(brokerUrl: string | undefined, proxy: boolean): Promise<PulsarConnection> {
     if (this.#closing !== undefined) return Promise.reject(new PulsarClosedError('client'));
-    const physical = brokerUrl === undefined || proxy ? this.#serviceHost() : parseBrokerUrl(brokerUrl);
+    const physical = brokerUrl === undefined || proxy ? this.#serviceHost() : parseBrokerUrl(brokerUrl, this.tls);
     const key = `${physical.host}:${physical.port}|${proxy ? (brokerUrl ?? '') : ''}`;
     const cached = this.#pool.get(key);
     if (cached !== undefined) return cached;
@@ -90,6 +98,8 @@ export class PulsarClient implements ClientServices {
       operationTimeoutMs: this.options.operationTimeoutMs,
       keepAliveIntervalMs: this.options.keepAliveIntervalMs,
       clientVersion: CLIENT_VERSION,
+      tls: this.tls ? (this.options.tls ?? {}) : undefined,
+      authentication: this.options.authentication,
     });
     this.#pool.set(key, opening);
     opening.then(
@@ -183,32 +193,30 @@ export class PulsarClient implements ClientServices {
   }
 }
 
-/** `pulsar://h1:p1,h2:p2/` -> hosts. TLS (`pulsar+ssl://`) is not supported by txkit's client. */
-function parseServiceUrl(url: unknown): HostPort[] {
+/** `pulsar://h1:p1,h2:p2/` (or `pulsar+ssl://...`) -> hosts, and whether to use TLS. */
+function parseServiceUrl(url: unknown): { tls: boolean; hosts: HostPort[] } {
   if (typeof url !== 'string' || url.length === 0) {
     throw new PulsarConfigError(`serviceUrl must be a string like 'pulsar://localhost:6650', got ${JSON.stringify(url)}`);
   }
-  if (url.startsWith('pulsar+ssl://')) {
-    throw new PulsarConfigError("txkit's Pulsar client does not speak TLS: use a pulsar:// service URL");
-  }
-  const match = /^pulsar:\/\/([^/]+)\/?$/.exec(url);
+  const match = /^(pulsar|pulsar\+ssl):\/\/([^/]+)\/?$/.exec(url);
   if (match === null) {
-    throw new PulsarConfigError(`serviceUrl '${url}' is not a Pulsar service URL; use pulsar://host:port`);
+    throw new PulsarConfigError(`serviceUrl '${url}' is not a Pulsar service URL; use pulsar://host:port, or pulsar+ssl://host:port for TLS`);
   }
-  return (match[1] as string).split(',').map((hostPort) => parseHostPort(hostPort, url));
+  const tls = match[1] === 'pulsar+ssl';
+  return { tls, hosts: (match[2] as string).split(',').map((hostPort) => parseHostPort(hostPort, url, tls ? 6651 : 6650)) };
 }
 
-function parseBrokerUrl(url: string): HostPort {
-  const match = /^pulsar:\/\/([^/,]+)\/?$/.exec(url);
-  if (match === null) throw new PulsarConfigError(`the broker answered with an unusable broker URL '${url}'`);
-  return parseHostPort(match[1] as string, url);
+function parseBrokerUrl(url: string, tls: boolean): HostPort {
+  const match = (tls ? /^pulsar\+ssl:\/\/([^/,]+)\/?$/ : /^pulsar:\/\/([^/,]+)\/?$/).exec(url);
+  if (match === null) throw new PulsarConfigError(`the broker answered with an unusable broker URL '${url}'${tls ? ' (a TLS client needs pulsar+ssl:// URLs)' : ''}`);
+  return parseHostPort(match[1] as string, url, tls ? 6651 : 6650);
 }
 
-function parseHostPort(hostPort: string, url: string): HostPort {
+function parseHostPort(hostPort: string, url: string, defaultPort: number): HostPort {
   const match = /^(\[[^\]]+\]|[^:]+)(?::(\d+))?$/.exec(hostPort.trim());
   if (match === null) throw new PulsarConfigError(`cannot read host:port '${hostPort}' in '${url}'`);
   const host = (match[1] as string).replace(/^\[|\]$/g, '');
-  const port = match[2] === undefined ? 6650 : Number(match[2]);
+  const port = match[2] === undefined ? defaultPort : Number(match[2]);
   if (!(port > 0 && port < 65536)) throw new PulsarConfigError(`invalid port in '${url}'`);
   return { host, port };
 }

@@ -97,7 +97,7 @@ const SERVER_ERRORS = [
   { name: 'UnknownError', retriable: false, hint: 'see the broker log for the cause' },
   { name: 'MetadataError', retriable: true, hint: "the broker's metadata store failed; retrying may succeed" },
   { name: 'PersistenceError', retriable: true, hint: 'the broker could not write to BookKeeper; retrying may succeed' },
-  { name: 'AuthenticationError', retriable: false, hint: 'txkit connects without authentication: disable it on the broker or use an unauthenticated listener' },
+  { name: 'AuthenticationError', retriable: false, hint: 'the broker refused the credentials: give the client authentication (tokenAuthentication or oauth2Authentication) that the broker accepts, and check the token has not expired' },
   { name: 'AuthorizationError', retriable: false, hint: 'grant this client the permission the operation needs' },
   { name: 'ConsumerBusy', retriable: false, hint: "another consumer holds this Exclusive subscription: close it, or use subscriptionType 'Shared' or 'Failover'" },
   { name: 'ServiceNotReady', retriable: true, hint: 'the broker is starting or moving the topic; retrying after a back-off succeeds' },

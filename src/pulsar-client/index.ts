@@ -8,7 +8,9 @@
  * @module txkit/pulsar-client
  */
 export { PulsarClient } from './client.js';
-export type { PulsarClientOptions } from './client-options.js';
+export type { PulsarClientOptions, PulsarTlsOptions } from './client-options.js';
+export { oauth2Authentication, tokenAuthentication } from './authentication.js';
+export type { OAuth2Options, PulsarAuthentication } from './authentication.js';
 export { PulsarProducer } from './producer.js';
 export type { ProducerMessage, ProducerOptions } from './producer.js';
 export { PulsarConsumer } from './consumer.js';

@@ -17,13 +17,14 @@ export async function lookupTopic(client: ConnectionPool, topic: string): Promis
   for (let hop = 0; hop <= client.options.maxLookupRedirects; hop++) {
     const connection = await client.connection(brokerUrl, proxy);
     const response: LookupResponseBody = await connection.request<LookupResponseBody>(CommandType.LOOKUP, { topic, authoritative });
-    const next = response.brokerServiceUrl;
+    // A TLS client goes on to the broker's TLS URL.
+    const next = client.tls ? response.brokerServiceUrlTls : response.brokerServiceUrl;
     switch (response.response) {
       case LookupType.Connect:
-        if (next === undefined) throw new PulsarProtocolError(`lookup of ${topic} said Connect without a broker URL`);
+        if (next === undefined) throw new PulsarProtocolError(`lookup of ${topic} said Connect without a broker ${client.tls ? 'TLS ' : ''}URL${client.tls ? ' (is TLS enabled on that broker?)' : ''}`);
         return { brokerUrl: next, proxyThroughServiceUrl: response.proxyThroughServiceUrl === true };
       case LookupType.Redirect:
-        if (next === undefined) throw new PulsarProtocolError(`lookup of ${topic} said Redirect without a broker URL`);
+        if (next === undefined) throw new PulsarProtocolError(`lookup of ${topic} said Redirect without a broker ${client.tls ? 'TLS ' : ''}URL${client.tls ? ' (is TLS enabled on that broker?)' : ''}`);
         brokerUrl = next;
         proxy = response.proxyThroughServiceUrl === true;
         authoritative = response.authoritative === true;

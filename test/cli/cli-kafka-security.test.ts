@@ -4,8 +4,7 @@
  * here with openssl): the relay options for real clusters, each wrong
  * setting's message, hint and exit code.
  */
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,8 @@ import { main } from '../../src/cli/index.js';
 import { parseCli } from '../../src/cli/cli-config.js';
 import { Outbox, sqlOutboxStore } from '../../src/outbox/index.js';
 import { readCommittedWithJava } from '../kafka/kafka-support.js';
+import { makeCertificates } from '../support/certificates.js';
+import type { TestCertificates } from '../support/certificates.js';
 import { service } from '../support/services.js';
 
 // The shared broker being reachable means Java and the Kafka jars are here to start a private one.
@@ -31,38 +32,17 @@ async function freePort(): Promise<number> {
   return port;
 }
 
-/** A CA, a broker certificate for 127.0.0.1 signed by it, a client certificate, and an unrelated CA. */
-function makeCertificates(dir: string): Record<'ca' | 'serverPem' | 'clientCert' | 'clientKey' | 'otherCa', string> {
-  const ssl = (...args: string[]): void => void execFileSync('openssl', args, { cwd: dir, stdio: 'pipe' });
-  const ca = (name: string): void => {
-    ssl('req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-days', '2', '-subj', `/CN=${name}`, '-keyout', `${name}.key`, '-out', `${name}.crt`);
-  };
-  const signed = (name: string, ext: string): void => {
-    ssl('req', '-newkey', 'rsa:2048', '-nodes', '-subj', `/CN=${name}`, '-keyout', `${name}.raw.key`, '-out', `${name}.csr`);
-    writeFileSync(join(dir, `${name}.ext`), ext);
-    ssl('x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-days', '2', '-extfile', `${name}.ext`, '-out', `${name}.crt`);
-    // PKCS#8, as Kafka's PEM key store wants it.
-    ssl('pkcs8', '-topk8', '-nocrypt', '-in', `${name}.raw.key`, '-out', `${name}.key`);
-  };
-  ca('ca');
-  ca('other-ca');
-  signed('broker', 'subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n');
-  signed('client', 'extendedKeyUsage=clientAuth\n');
-  const pem = execFileSync('cat', ['broker.key', 'broker.crt', 'ca.crt'], { cwd: dir, encoding: 'utf8' });
-  writeFileSync(join(dir, 'broker.pem'), pem);
-  return {
-    ca: join(dir, 'ca.crt'),
-    serverPem: join(dir, 'broker.pem'),
-    clientCert: join(dir, 'client.crt'),
-    clientKey: join(dir, 'client.key'),
-    otherCa: join(dir, 'other-ca.crt'),
-  };
+/** The broker's PEM key store: its key, its certificate and the CA, in one file. */
+function brokerKeyStore(dir: string, certs: TestCertificates): string {
+  const file = join(dir, 'broker.pem');
+  writeFileSync(file, [certs.serverKey, certs.serverCert, certs.ca].map((f) => readFileSync(f, 'utf8')).join(''));
+  return file;
 }
 
 describe.skipIf(!available)('txkit relay to a broker with TLS (client certificates) and SASL/PLAIN listeners', () => {
   let dir: string;
   let broker: KafkaHandle;
-  let certs: ReturnType<typeof makeCertificates>;
+  let certs: TestCertificates;
   let tlsAddress: string;
   let saslAddress: string;
   const lines: string[] = [];
@@ -84,7 +64,7 @@ describe.skipIf(!available)('txkit relay to a broker with TLS (client certificat
       ],
       properties: {
         'listener.name.ssl.ssl.keystore.type': 'PEM',
-        'listener.name.ssl.ssl.keystore.location': certs.serverPem,
+        'listener.name.ssl.ssl.keystore.location': brokerKeyStore(dir, certs),
         'listener.name.ssl.ssl.truststore.type': 'PEM',
         'listener.name.ssl.ssl.truststore.location': certs.ca,
         'listener.name.ssl.ssl.client.auth': 'required',

@@ -36,7 +36,10 @@ describe('pulsarTransactions options', () => {
       /exactly one/,
     ],
     ['an http URL', () => pulsarTransactions({ serviceUrl: 'http://127.0.0.1:8080' }), /not a Pulsar service URL/],
-    ['TLS', () => pulsarTransactions({ serviceUrl: 'pulsar+ssl://127.0.0.1:6651' }), /does not speak TLS/],
+    ['TLS options without pulsar+ssl://', () => pulsarTransactions({ serviceUrl: 'pulsar://127.0.0.1:6650', tls: { ca: 'x' } }), /tls options need a pulsar\+ssl:\/\/ serviceUrl/],
+    ['a TLS client certificate without its key', () => pulsarTransactions({ serviceUrl: 'pulsar+ssl://127.0.0.1:6651', tls: { cert: 'x' } }), /needs both tls\.cert and tls\.key/],
+    ['an unknown TLS option', () => pulsarTransactions({ serviceUrl: 'pulsar+ssl://127.0.0.1:6651', tls: { verifyHostname: false } as never }), /unknown tls option 'verifyHostname'/],
+    ['authentication that is not one', () => pulsarTransactions({ serviceUrl: 'pulsar://127.0.0.1:6650', authentication: 'token' as never }), /authentication must come from tokenAuthentication/],
     ['a zero transaction timeout', () => pulsarTransactions({ serviceUrl: 'pulsar://127.0.0.1:6650', transactionTimeoutMs: 0 }), /transactionTimeoutMs/],
     ['a negative operation timeout', () => pulsarTransactions({ serviceUrl: 'pulsar://127.0.0.1:6650', operationTimeoutMs: -5 }), /operationTimeoutMs/],
     [

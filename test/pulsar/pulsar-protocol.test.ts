@@ -166,8 +166,8 @@ describe('pulsar protocol client against a misbehaving peer', () => {
       match: /CONNECT/,
     },
     {
-      name: 'an authentication challenge',
-      script: answerMetadataWith(commandFrame({ type: CommandType.AUTH_CHALLENGE })),
+      name: 'an authentication challenge to a client without authentication',
+      script: answerMetadataWith(commandFrame({ type: CommandType.AUTH_CHALLENGE, authChallenge: { challenge: { authMethodName: 'refresh' } } })),
       expect: PulsarUnsupportedError,
       match: /authentication/,
     },

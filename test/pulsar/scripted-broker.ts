@@ -5,6 +5,7 @@
  * codec, so what it sends is exactly what a broker could send, byte for byte.
  */
 import net from 'node:net';
+import tls from 'node:tls';
 import { COMMAND_FIELD, CommandType, toNumber } from '../../src/pulsar-client/wire/commands.js';
 import type { BaseCommand } from '../../src/pulsar-client/wire/commands.js';
 import { FrameDecoder, encodeCommand, encodePayloadCommand } from '../../src/pulsar-client/wire/frames.js';
@@ -42,13 +43,20 @@ export class ScriptedBroker {
   #txn = 0;
   #port = 0;
 
-  private constructor(script: Script | undefined) {
+  readonly #tls: boolean;
+
+  private constructor(script: Script | undefined, tlsOptions: tls.TlsOptions | undefined) {
     this.script = script;
-    this.#server = net.createServer((socket) => this.#accept(socket));
+    this.#tls = tlsOptions !== undefined;
+    this.#server =
+      tlsOptions === undefined ? net.createServer((socket) => this.#accept(socket)) : tls.createServer(tlsOptions, (socket) => this.#accept(socket));
+    // A TLS handshake the client refuses (an untrusted certificate) is the test's point, not an error of the broker.
+    this.#server.on('tlsClientError', () => undefined);
   }
 
-  static async start(script?: Script): Promise<ScriptedBroker> {
-    const broker = new ScriptedBroker(script);
+  /** Starts on a free loopback port; with `options.tls` (key, cert, ca, requestCert...) it speaks TLS, as `pulsar+ssl://`. */
+  static async start(script?: Script, options: { tls?: tls.TlsOptions } = {}): Promise<ScriptedBroker> {
+    const broker = new ScriptedBroker(script, options.tls);
     await new Promise<void>((resolve, reject) => {
       broker.#server.once('error', reject);
       broker.#server.listen(0, '127.0.0.1', () => resolve());
@@ -58,7 +66,7 @@ export class ScriptedBroker {
   }
 
   get url(): string {
-    return `pulsar://127.0.0.1:${this.#port}`;
+    return `${this.#tls ? 'pulsar+ssl' : 'pulsar'}://127.0.0.1:${this.#port}`;
   }
 
   /** Commands of one type received so far, with their bodies. */
@@ -133,7 +141,8 @@ export class ScriptedBroker {
         });
       case CommandType.LOOKUP: {
         const answer = this.lookupAnswer?.(body.topic as string) ?? { url: this.url, redirect: false };
-        return c.send(CommandType.LOOKUP_RESPONSE, { requestId, brokerServiceUrl: answer.url, response: answer.redirect ? 0 : 1 });
+        const url = this.#tls ? { brokerServiceUrlTls: answer.url } : { brokerServiceUrl: answer.url };
+        return c.send(CommandType.LOOKUP_RESPONSE, { requestId, ...url, response: answer.redirect ? 0 : 1 });
       }
       case CommandType.PRODUCER:
         return c.send(CommandType.PRODUCER_SUCCESS, { requestId, producerName: 'scripted-producer', lastSequenceId: -1 });

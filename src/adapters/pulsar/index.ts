@@ -27,7 +27,9 @@ export {
 } from './pulsar-errors.js';
 export type { PulsarServerErrorName } from './pulsar-errors.js';
 export { PulsarClient } from '../../pulsar-client/client.js';
-export type { PulsarClientOptions } from '../../pulsar-client/client-options.js';
+export type { PulsarClientOptions, PulsarTlsOptions } from '../../pulsar-client/client-options.js';
+export { oauth2Authentication, tokenAuthentication } from '../../pulsar-client/authentication.js';
+export type { OAuth2Options, PulsarAuthentication } from '../../pulsar-client/authentication.js';
 export { PulsarProducer } from '../../pulsar-client/producer.js';
 export type { ProducerMessage, ProducerOptions } from '../../pulsar-client/producer.js';
 export { PulsarConsumer } from '../../pulsar-client/consumer.js';

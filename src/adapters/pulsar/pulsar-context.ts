@@ -53,6 +53,8 @@ const CLIENT_OPTION_KEYS = [
   'initialReconnectDelayMs',
   'maxReconnectDelayMs',
   'maxLookupRedirects',
+  'tls',
+  'authentication',
 ] as const;
 
 /**

@@ -398,6 +398,65 @@ const schema = {
                 }
               }
             },
+            "AuthData": {
+              "edition": "proto2",
+              "fields": {
+                "authMethodName": {
+                  "type": "string",
+                  "id": 1,
+                  "protoName": "auth_method_name"
+                },
+                "authData": {
+                  "type": "bytes",
+                  "id": 2,
+                  "protoName": "auth_data"
+                }
+              }
+            },
+            "CommandAuthChallenge": {
+              "edition": "proto2",
+              "fields": {
+                "serverVersion": {
+                  "type": "string",
+                  "id": 1,
+                  "protoName": "server_version"
+                },
+                "challenge": {
+                  "type": "AuthData",
+                  "id": 2
+                },
+                "protocolVersion": {
+                  "type": "int32",
+                  "id": 3,
+                  "protoName": "protocol_version",
+                  "options": {
+                    "default": 0
+                  }
+                }
+              }
+            },
+            "CommandAuthResponse": {
+              "edition": "proto2",
+              "fields": {
+                "clientVersion": {
+                  "type": "string",
+                  "id": 1,
+                  "protoName": "client_version"
+                },
+                "response": {
+                  "type": "AuthData",
+                  "id": 2
+                },
+                "protocolVersion": {
+                  "type": "int32",
+                  "id": 3,
+                  "protoName": "protocol_version",
+                  "options": {
+                    "default": 0
+                  }
+                }
+              }
+            },
             "CommandConnected": {
               "edition": "proto2",
               "fields": {
@@ -1594,6 +1653,14 @@ const schema = {
                   "type": "CommandActiveConsumerChange",
                   "id": 31,
                   "protoName": "active_consumer_change"
+                },
+                "authChallenge": {
+                  "type": "CommandAuthChallenge",
+                  "id": 36
+                },
+                "authResponse": {
+                  "type": "CommandAuthResponse",
+                  "id": 37
                 },
                 "ackResponse": {
                   "type": "CommandAckResponse",

@@ -42,6 +42,7 @@ export const CommandType = {
   GET_LAST_MESSAGE_ID_RESPONSE: 30,
   ACTIVE_CONSUMER_CHANGE: 31,
   AUTH_CHALLENGE: 36,
+  AUTH_RESPONSE: 37,
   ACK_RESPONSE: 38,
   NEW_TXN: 50,
   NEW_TXN_RESPONSE: 51,
@@ -84,6 +85,8 @@ export const COMMAND_FIELD: Readonly<Record<number, string>> = {
   [CommandType.GET_LAST_MESSAGE_ID]: 'getLastMessageId',
   [CommandType.GET_LAST_MESSAGE_ID_RESPONSE]: 'getLastMessageIdResponse',
   [CommandType.ACTIVE_CONSUMER_CHANGE]: 'activeConsumerChange',
+  [CommandType.AUTH_CHALLENGE]: 'authChallenge',
+  [CommandType.AUTH_RESPONSE]: 'authResponse',
   [CommandType.ACK_RESPONSE]: 'ackResponse',
   [CommandType.NEW_TXN]: 'newTxn',
   [CommandType.NEW_TXN_RESPONSE]: 'newTxnResponse',
@@ -212,6 +215,7 @@ export interface ConnectedBody {
 
 export interface LookupResponseBody extends ResponseBody {
   brokerServiceUrl?: string;
+  brokerServiceUrlTls?: string;
   response?: number;
   authoritative?: boolean;
   proxyThroughServiceUrl?: boolean;

@@ -6,6 +6,9 @@
  * transaction coordinator client) do, with back-off, when it ends.
  */
 import net from 'node:net';
+import tls from 'node:tls';
+import type { PulsarAuthentication } from '../authentication.js';
+import type { PulsarTlsOptions } from '../client-options.js';
 import {
   PulsarClientError,
   PulsarClosedError,
@@ -37,6 +40,10 @@ export interface ConnectionOptions {
   operationTimeoutMs: number;
   keepAliveIntervalMs: number;
   clientVersion: string;
+  /** Set for a TLS connection (a `pulsar+ssl://` client). */
+  tls?: PulsarTlsOptions | undefined;
+  /** Credentials sent in CONNECT and on the broker's AUTH_CHALLENGE. */
+  authentication?: PulsarAuthentication | undefined;
 }
 
 /** What a producer registered on a connection hears. */
@@ -89,7 +96,7 @@ export class PulsarConnection {
   maxMessageSize = 5 * 1024 * 1024;
 
   readonly #options: ConnectionOptions;
-  readonly #socket: net.Socket;
+  #socket: net.Socket;
   readonly #decoder = new FrameDecoder(DEFAULT_MAX_FRAME_SIZE);
   readonly #pending = new Map<number, PendingRequest>();
   readonly #producers = new Map<number, ProducerListener>();
@@ -215,8 +222,30 @@ export class PulsarConnection {
 
   // -------------------------------------------------------------------------
 
-  #start(): Promise<void> {
-    const { host, port, connectTimeoutMs } = this.#options;
+  async #start(): Promise<void> {
+    const { connectTimeoutMs, authentication } = this.#options;
+    // The credentials first (an OAuth2 token may take a request), within the connect timeout.
+    const credentials = authentication === undefined ? undefined : await this.#credentials(authentication, connectTimeoutMs);
+    return this.#handshakeWith(credentials);
+  }
+
+  /** The authentication's current credentials, bounded by `timeoutMs`. */
+  async #credentials(authentication: PulsarAuthentication, timeoutMs: number): Promise<Buffer> {
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    try {
+      return await Promise.race([
+        authentication.data(),
+        new Promise<never>((_, reject) => {
+          timer = setTimeout(() => reject(new PulsarTimeoutError(`getting the ${authentication.method} credentials for ${this.remote}`, timeoutMs)), timeoutMs);
+        }),
+      ]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  #handshakeWith(credentials: Buffer | undefined): Promise<void> {
+    const { host, port, connectTimeoutMs, tls: tlsOptions, authentication } = this.#options;
     return new Promise<void>((resolve, reject) => {
       const timer = setTimeout(
         () => this.destroy(new PulsarTimeoutError(`CONNECT to ${this.remote}`, connectTimeoutMs)),
@@ -234,6 +263,7 @@ export class PulsarConnection {
           reject(err);
         },
       };
+      if (tlsOptions !== undefined) this.#socket = tlsSocket(host, port, tlsOptions);
       const socket = this.#socket;
       socket.setNoDelay(true);
       socket.on('data', (chunk: Buffer) => this.#onData(chunk));
@@ -241,17 +271,44 @@ export class PulsarConnection {
         this.destroy(new PulsarConnectionError(`Pulsar connection to ${this.remote} failed: ${err.message}`, { cause: err })),
       );
       socket.on('close', () => this.destroy(new PulsarConnectionError(`Pulsar broker at ${this.remote} closed the connection`)));
-      socket.once('connect', () => {
+      socket.once(tlsOptions === undefined ? 'connect' : 'secureConnect', () => {
         const connect: Record<string, unknown> = {
           clientVersion: this.#options.clientVersion,
           protocolVersion: PROTOCOL_VERSION,
-          featureFlags: { supportsAuthRefresh: false, supportsBrokerEntryMetadata: false },
+          featureFlags: { supportsAuthRefresh: authentication !== undefined, supportsBrokerEntryMetadata: false },
         };
+        if (authentication !== undefined && credentials !== undefined) {
+          connect.authMethodName = authentication.method;
+          connect.authData = credentials;
+        }
         if (this.#options.proxyToBrokerUrl !== undefined) connect.proxyToBrokerUrl = this.#options.proxyToBrokerUrl;
         socket.write(encodeCommand(CommandType.CONNECT, connect));
       });
-      socket.connect({ host, port });
+      if (tlsOptions === undefined) socket.connect({ host, port });
     });
+  }
+
+  /** Answers the broker's AUTH_CHALLENGE (fresh credentials, e.g. for an expired token) with AUTH_RESPONSE. */
+  #onAuthChallenge(command: BaseCommand): void {
+    const authentication = this.#options.authentication;
+    if (authentication === undefined) {
+      throw new PulsarUnsupportedError(`the broker at ${this.remote} asks for authentication: give the client authentication (tokenAuthentication or oauth2Authentication)`);
+    }
+    const protocolVersion = (command.authChallenge as { protocolVersion?: number } | undefined)?.protocolVersion ?? PROTOCOL_VERSION;
+    void this.#credentials(authentication, this.#options.operationTimeoutMs).then(
+      (data) => {
+        if (this.#ended !== undefined) return;
+        this.#socket.write(
+          encodeCommand(CommandType.AUTH_RESPONSE, {
+            clientVersion: this.#options.clientVersion,
+            protocolVersion,
+            response: { authMethodName: authentication.method, authData: data },
+          }),
+        );
+      },
+      (err: unknown) =>
+        this.destroy(new PulsarConnectionError(`cannot refresh the ${authentication.method} credentials the broker at ${this.remote} asked for: ${(err as Error).message}`, { cause: err })),
+    );
   }
 
   #onData(chunk: Buffer): void {
@@ -286,6 +343,8 @@ export class PulsarConnection {
         return;
       case CommandType.PONG:
         return;
+      case CommandType.AUTH_CHALLENGE:
+        return this.#onAuthChallenge(command);
       case CommandType.SEND_RECEIPT: {
         const body = command.sendReceipt as SendReceiptBody;
         this.#producers.get(toNumber(body.producerId))?.onReceipt(body);
@@ -316,8 +375,6 @@ export class PulsarConnection {
         listener?.onDisconnect(new PulsarConnectionError(`the Pulsar broker at ${this.remote} closed consumer ${id} (topic unloaded or moved)`));
         return;
       }
-      case CommandType.AUTH_CHALLENGE:
-        throw new PulsarUnsupportedError(`the broker at ${this.remote} asks for authentication, which txkit's client does not do`);
       default:
         // ACTIVE_CONSUMER_CHANGE, REACHED_END_OF_TOPIC, TOPIC_MIGRATED and commands newer than ours: nothing to do.
         return;
@@ -342,9 +399,7 @@ export class PulsarConnection {
       const body = command.error as ResponseBody;
       throw new PulsarServerError(body.error ?? 0, body.message ?? '', 'CONNECT');
     }
-    if (command.type === CommandType.AUTH_CHALLENGE) {
-      throw new PulsarUnsupportedError(`the broker at ${this.remote} asks for authentication, which txkit's client does not do`);
-    }
+    if (command.type === CommandType.AUTH_CHALLENGE) return this.#onAuthChallenge(command);
     throw new PulsarProtocolError(`expected CONNECTED from ${this.remote}, got ${commandName(command.type)}`);
   }
 
@@ -425,4 +480,20 @@ function fieldOfResponse(type: number): string {
     default:
       return 'tcClientConnectResponse';
   }
+}
+
+/** A TLS socket to the broker, connecting; `secureConnect` fires once the handshake and the certificate checks passed. */
+function tlsSocket(host: string, port: number, options: PulsarTlsOptions): tls.TLSSocket {
+  const { ca, cert, key, hostnameVerification = true, allowInsecureConnection = false } = options;
+  return tls.connect({
+    host,
+    port,
+    // SNI takes names only; an IP is checked against the certificate's IP entries.
+    ...(net.isIP(host) === 0 ? { servername: host } : {}),
+    ...(ca === undefined ? {} : { ca }),
+    ...(cert === undefined ? {} : { cert }),
+    ...(key === undefined ? {} : { key }),
+    rejectUnauthorized: !allowInsecureConnection,
+    ...(hostnameVerification ? {} : { checkServerIdentity: () => undefined }),
+  });
 }
