@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { service } from '../../test/support/services.js';
+import { dropPostgresTables } from '../../test/support/sql-cleanup.js';
 import { startExpressApp } from './app.js';
 import type { ExpressApp } from './app.js';
 
@@ -29,12 +30,7 @@ describe.each(backends)('examples/express on %s', (_name, databaseUrl, available
     if (!available) return;
     const tables = [app.accountsTable, ...Object.values(app.outboxStore.tables)];
     await app.close();
-    if (databaseUrl !== undefined) {
-      const { default: knex } = await import('knex');
-      const cleanup = knex({ client: 'pg', connection: databaseUrl });
-      for (const t of tables) await cleanup.schema.dropTableIfExists(t);
-      await cleanup.destroy();
-    }
+    await dropPostgresTables(databaseUrl, tables);
   });
 
   it.skipIf(!available)('a transfer moves the balance and its event reaches the broker through the outbox', async () => {

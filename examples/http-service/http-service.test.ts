@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { service } from '../../test/support/services.js';
+import { dropPostgresTables } from '../../test/support/sql-cleanup.js';
 import { startOrderService } from './order-service.js';
 import type { OrderService } from './order-service.js';
 
@@ -25,12 +26,7 @@ describe.each(backends)('examples/http-service on %s', (_name, databaseUrl, avai
     if (!available) return;
     const tables = [svc.ordersTable, ...Object.values(svc.outboxStore.tables)];
     await svc.close();
-    if (databaseUrl !== undefined) {
-      const { default: knex } = await import('knex');
-      const cleanup = knex({ client: 'pg', connection: databaseUrl });
-      for (const t of tables) await cleanup.schema.dropTableIfExists(t);
-      await cleanup.destroy();
-    }
+    await dropPostgresTables(databaseUrl, tables);
   });
 
   it.skipIf(!available)('POST /orders commits the row and the relay delivers its event to the broker', async () => {

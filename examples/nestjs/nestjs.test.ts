@@ -4,6 +4,7 @@ import type { INestApplicationContext } from '@nestjs/common';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { TransactionHost } from 'txkit/nestjs';
 import { service } from '../../test/support/services.js';
+import { dropPostgresTables } from '../../test/support/sql-cleanup.js';
 import { AppModule, CreditLimitError, OrderService, Persistence } from './app.module.js';
 
 const pgUrl = service('postgres');
@@ -29,12 +30,7 @@ describe.each(backends)('examples/nestjs on %s', (_name, databaseUrl, available)
     if (!available) return;
     const tables = [persistence.ordersTable, ...Object.values(persistence.outboxStore.tables)];
     await app.close();
-    if (databaseUrl !== undefined) {
-      const { default: knex } = await import('knex');
-      const cleanup = knex({ client: 'pg', connection: databaseUrl });
-      for (const t of tables) await cleanup.schema.dropTableIfExists(t);
-      await cleanup.destroy();
-    }
+    await dropPostgresTables(databaseUrl, tables);
   });
 
   it.skipIf(!available)('a @Transactional() method commits the row and its outbox event, and the relay delivers the event', async () => {

@@ -5,7 +5,6 @@
  * setting's message, hint and exit code.
  */
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import knexFactory from 'knex';
@@ -19,18 +18,12 @@ import { Outbox, sqlOutboxStore } from '../../src/outbox/index.js';
 import { readCommittedWithJava } from '../kafka/kafka-support.js';
 import { makeCertificates } from '../support/certificates.js';
 import type { TestCertificates } from '../support/certificates.js';
+import { freePort } from '../support/ports.js';
 import { service } from '../support/services.js';
 
 // The shared broker being reachable means Java and the Kafka jars are here to start a private one.
 const available = service('kafka') !== undefined;
 
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 /** The broker's PEM key store: its key, its certificate and the CA, in one file. */
 function brokerKeyStore(dir: string, certs: TestCertificates): string {

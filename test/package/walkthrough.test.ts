@@ -15,12 +15,12 @@
  */
 import { spawnSync } from 'node:child_process';
 import { cpSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { readCommittedWithJava } from '../kafka/kafka-support.js';
+import { freePort } from '../support/ports.js';
 import { service } from '../support/services.js';
 
 const root = fileURLToPath(new URL('../..', import.meta.url));
@@ -50,14 +50,6 @@ function ok(r: Run, what: string): string {
   return r.stdout;
 }
 
-/** A loopback port nothing listens on: the "broker is down" case. */
-async function closedPort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
-  const { port } = server.address() as { port: number };
-  await new Promise<void>((resolve) => server.close(() => resolve()));
-  return port;
-}
 
 const suffix = `${process.pid}_${Date.now().toString(36)}`;
 const prefix = `walk_${suffix}_`;
@@ -258,7 +250,7 @@ await store.close(); await ctx.close(); await pool.end();
     const parsed = JSON.parse(status.stdout) as { partitions: { pending: number }[] };
     expect(parsed.partitions[0]?.pending).toBe(1);
 
-    const down = `127.0.0.1:${await closedPort()}`;
+    const down = `127.0.0.1:${await freePort()}`;
     const relayId = ['--relay-id', `${prefix}cli`, '--transactional-id-prefix', `${prefix}cli`];
     const failed = run(txkit, ['relay', '--drain', '--kafka-brokers', down, '--timeout-ms', '3000', ...relayId, ...db], app, {}, 120_000);
     expect(failed.status).toBe(1);

@@ -18,7 +18,7 @@ import type {
   RelayPosition,
 } from '../outbox-types.js';
 import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, checkMember, leaseExpiry, sortLeases, sortMembers } from './leases.js';
-import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
+import { cachedUntilFailure, checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import type { MongoChangeStreamLike, MongoCollectionLike, MongoDbLike, MongoDocumentLike, MongoOutboxCollections, MongoOutboxStoreOptions, MongoOutboxWakeMode } from './mongo-outbox-types.js';
 import { codeOf, fromPairs, hasServerCode, inboxId, leaseDocId, leaseMemberId, relayDocId, toBuffer, unwrapModifyResult } from './mongo-values.js';
@@ -199,14 +199,10 @@ export class MongoOutboxStore implements OutboxStore<MongoSessionLike> {
    * on first use.
    */
   outboxId(): Promise<string> {
-    this.#outboxId ??= this.#readOutboxId().catch((err: unknown) => {
-      this.#outboxId = undefined;
-      throw err;
-    });
-    return this.#outboxId;
+    return this.#outboxId();
   }
 
-  #outboxId: Promise<string> | undefined;
+  readonly #outboxId = cachedUntilFailure(() => this.#readOutboxId());
 
   async #readOutboxId(): Promise<string> {
     await this.#upsert('schema', { _id: 'outbox-id' }, { $setOnInsert: { id: randomUUID() } });

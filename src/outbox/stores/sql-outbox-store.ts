@@ -17,7 +17,7 @@ import type {
   RelayPosition,
 } from '../outbox-types.js';
 import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, checkMember, leaseExpiry, sortLeases, sortMembers } from './leases.js';
-import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
+import { cachedUntilFailure, checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import { sqlExecutorOf } from './sql-executor.js';
 import type { SqlExecutor, SqlOutboxHandle, SqlRun, SqlSession } from './sql-executor.js';
@@ -197,14 +197,10 @@ export class SqlOutboxStore implements OutboxStore<SqlOutboxHandle> {
    * Schemas of earlier versions get it on first use; no migration is needed.
    */
   outboxId(): Promise<string> {
-    this.#outboxId ??= this.#readOutboxId().catch((err: unknown) => {
-      this.#outboxId = undefined;
-      throw err;
-    });
-    return this.#outboxId;
+    return this.#outboxId();
   }
 
-  #outboxId: Promise<string> | undefined;
+  readonly #outboxId = cachedUntilFailure(() => this.#readOutboxId());
 
   async #readOutboxId(): Promise<string> {
     const t = this.tables;
