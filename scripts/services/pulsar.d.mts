@@ -31,6 +31,8 @@ export interface StartPulsarOptions {
   advertisedPort?: number;
   /** standalone.conf overrides. */
   properties?: Record<string, string | number | boolean>;
+  /** Superuser token the readiness probe and admin calls send, for a broker configured for token authentication. */
+  authToken?: string;
 }
 export interface PulsarStatus {
   serviceUrl: string;
@@ -48,4 +50,4 @@ export interface PulsarStatus {
 export function startPulsar(options?: StartPulsarOptions): Promise<PulsarHandle>;
 export function stopPulsar(): Promise<boolean>;
 export function pulsarStatus(): Promise<PulsarStatus | undefined>;
-export function probePulsar(host: string, port: number, options?: { timeoutMs?: number }): Promise<{ serverVersion: string | undefined; transactionId: string }>;
+export function probePulsar(host: string, port: number, options?: { timeoutMs?: number; authToken?: string }): Promise<{ serverVersion: string | undefined; transactionId: string }>;

@@ -363,12 +363,14 @@ function expectResponse(step, response, type, errorField, messageField) {
  * runs one empty transaction (NEW_TXN, then END_TXN abort): the broker is ready when
  * the transaction coordinator serves, not merely when its port accepts.
  */
-export async function probePulsar(host, port, { timeoutMs = 10_000 } = {}) {
+export async function probePulsar(host, port, { timeoutMs = 10_000, authToken } = {}) {
   const connection = await openPulsarConnection(host, port, timeoutMs);
   try {
+    // With authToken (a broker with token authentication): auth_method_name 'token' (5) and auth_data (3).
+    const auth = authToken === undefined ? [] : [pbField(5, 'token'), pbField(3, authToken)];
     const connected = expectResponse(
       'CONNECT',
-      await connection.request(commandFrame(CMD.CONNECT, pbField(1, 'txkit-probe'), pbField(4, 19))),
+      await connection.request(commandFrame(CMD.CONNECT, pbField(1, 'txkit-probe'), pbField(4, 19), ...auth)),
       CMD.CONNECTED,
       0,
       0,
@@ -415,8 +417,13 @@ export async function probePulsar(host, port, { timeoutMs = 10_000 } = {}) {
 // ---------------------------------------------------------------------------
 // Admin REST (loopback only)
 
-async function adminGet(webPort, urlPath) {
-  const response = await globalThis.fetch(`http://${LOOPBACK}:${webPort}${urlPath}`, { signal: AbortSignal.timeout(5_000) });
+/** The admin API's Authorization header for a broker with token authentication. */
+function adminHeaders(authToken) {
+  return authToken === undefined ? {} : { authorization: `Bearer ${authToken}` };
+}
+
+async function adminGet(webPort, urlPath, authToken) {
+  const response = await globalThis.fetch(`http://${LOOPBACK}:${webPort}${urlPath}`, { headers: adminHeaders(authToken), signal: AbortSignal.timeout(5_000) });
   if (response.status === 404) return undefined;
   if (!response.ok) throw new Error(`GET ${urlPath}: HTTP ${response.status} ${await response.text()}`);
   return response.json();
@@ -429,21 +436,21 @@ async function adminGet(webPort, urlPath) {
  * coordinator-metadata` would. Returns the number of coordinators, or 0 while standalone
  * is still setting up.
  */
-async function ensureTransactionCoordinatorMetadata(webPort, { graceOver, say }) {
+async function ensureTransactionCoordinatorMetadata(webPort, { graceOver, say, authToken }) {
   const metadataPath = '/admin/v2/persistent/pulsar/system/transaction_coordinator_assign/partitions';
-  const metadata = await adminGet(webPort, metadataPath);
+  const metadata = await adminGet(webPort, metadataPath, authToken);
   if (metadata?.partitions > 0) return metadata.partitions;
   // Asked in this order so the broker does not log an error per poll while the tenant is missing.
-  const tenants = await adminGet(webPort, '/admin/v2/tenants');
+  const tenants = await adminGet(webPort, '/admin/v2/tenants', authToken);
   if (!Array.isArray(tenants) || !tenants.includes('pulsar')) return 0;
-  const namespaces = await adminGet(webPort, '/admin/v2/namespaces/pulsar');
+  const namespaces = await adminGet(webPort, '/admin/v2/namespaces/pulsar', authToken);
   if (!Array.isArray(namespaces) || !namespaces.includes('pulsar/system')) return 0;
   // Standalone creates it right after pulsar/system: give it that chance before stepping in.
   if (!graceOver()) return 0;
   say('transaction coordinator metadata missing: creating it with 1 coordinator');
   const response = await globalThis.fetch(`http://${LOOPBACK}:${webPort}${metadataPath}`, {
     method: 'PUT',
-    headers: { 'content-type': 'application/json' },
+    headers: { 'content-type': 'application/json', ...adminHeaders(authToken) },
     body: '1',
     signal: AbortSignal.timeout(10_000),
   });
@@ -455,7 +462,7 @@ async function ensureTransactionCoordinatorMetadata(webPort, { graceOver, say })
 }
 
 async function isServing(state) {
-  await probePulsar(LOOPBACK, state.port);
+  await probePulsar(LOOPBACK, state.port, { authToken: state.authToken });
   return true;
 }
 
@@ -524,6 +531,7 @@ async function launch(state, { dir, timeoutMs, say, t0 = Date.now() }) {
     async () => {
       const coordinators = await ensureTransactionCoordinatorMetadata(state.webPort, {
         say,
+        authToken: state.authToken,
         graceOver: () => {
           systemNamespaceSeenAt ??= Date.now();
           return Date.now() - systemNamespaceSeenAt > 15_000;
@@ -565,10 +573,12 @@ function toHandle(state, { reused, timings, dir, timeoutMs, say }) {
  * proxy a broker of their own); `port` fixes the broker port (a proxy in front of it
  * must know it before the broker starts, since the broker's own client goes through
  * it); `advertisedPort` makes lookups answer with that port; `properties` override
- * standalone.conf entries.
+ * standalone.conf entries; `authToken` is the superuser token the readiness probe and
+ * the admin calls send to a broker configured (through `properties`) for token
+ * authentication.
  *
  * @param {{ version?: string, timeoutMs?: number, log?: ((message: string) => void) | false, stateDir?: string,
- *   port?: number, advertisedPort?: number, properties?: Record<string, string | number | boolean> }} [options]
+ *   port?: number, advertisedPort?: number, properties?: Record<string, string | number | boolean>, authToken?: string }} [options]
  */
 export async function startPulsar({
   version = DEFAULT_PULSAR_VERSION,
@@ -578,6 +588,7 @@ export async function startPulsar({
   port: fixedPort,
   advertisedPort,
   properties = {},
+  authToken,
 } = {}) {
   const say = log || (() => {});
   const coords = coordsFor(version);
@@ -609,7 +620,18 @@ export async function startPulsar({
       const port = fixedPort ?? freePort;
       fs.writeFileSync(path.join(dataDir, 'standalone.conf'), standaloneConf({ port, webPort, bookiePort, advertisedPort, properties }));
       fs.writeFileSync(path.join(dataDir, 'log4j2.properties'), logConfig('info'));
-      state = { version, pid: 0, port, webPort, bookiePort, ...(advertisedPort === undefined ? {} : { advertisedPort }), dataDir, logFile, startedAt: new Date().toISOString() };
+      state = {
+        version,
+        pid: 0,
+        port,
+        webPort,
+        bookiePort,
+        ...(advertisedPort === undefined ? {} : { advertisedPort }),
+        ...(authToken === undefined ? {} : { authToken }),
+        dataDir,
+        logFile,
+        startedAt: new Date().toISOString(),
+      };
       await launch(state, { dir, timeoutMs, say, t0 });
       const t3 = Date.now();
       const timings = { resolveMs: t1 - t0, startToReadyMs: t3 - t1, totalMs: t3 - t0 };
