@@ -43,6 +43,35 @@ describe('what a relay leaves open', () => {
     await broker.close();
   });
 
+  it('of two drains at once, only the last to end hands the partitions back: the first must not close what the other still uses', async () => {
+    const broker = memoryTransactions();
+    const inner = memorySink(broker);
+    const resets: number[] = [];
+    let release: (() => void) | undefined;
+    const held = new Promise<void>((resolve) => (release = resolve));
+    let reads = 0;
+    const sink: RelaySink<MemoryTxHandle> = {
+      ...inner,
+      // The second position read (by whichever drain comes second) waits until released.
+      readPosition: async (tx, at) => {
+        if (++reads === 2) await held;
+        return inner.readPosition(tx, at);
+      },
+      resetPartition: async (at) => void resets.push(at.partition),
+    };
+    const store = await outboxWith(['a'], 1);
+    const relay = new OutboxRelay({ store, sink, relayId: 'r' });
+    const ended: number[] = [];
+    const drains = [relay.drain(), relay.drain()].map((d, i) => d.then(() => void ended.push(i)));
+    await waitUntil(() => ended.length === 1, 10_000, 'one drain to end while the other waits in its read');
+    expect(resets).toEqual([]);
+    release?.();
+    await Promise.all(drains);
+    expect(resets).toEqual([0]);
+    expect(broker.store.messages('t').map((m) => String(m.value))).toEqual(['a']);
+    await broker.close();
+  });
+
   it('stop() hands every partition back; a drain while started leaves them to the running relay', async () => {
     const broker = memoryTransactions();
     const { sink, resets } = tracked(broker);

@@ -296,6 +296,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
    */
   async drain(): Promise<number> {
     let total = 0;
+    this.#drains++;
     try {
       for (const p of this.#o.partitions) {
         // Bounded: each round sends at least one record or ends.
@@ -307,10 +308,14 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       }
       await this.#marking;
     } finally {
-      if (this.#running === undefined) await this.#resetAll();
+      // The last of concurrent drains releases: an earlier one must not close producers another still uses.
+      if (--this.#drains === 0 && this.#running === undefined) await this.#resetAll();
     }
     return total;
   }
+
+  /** Drains in progress. */
+  #drains = 0;
 
   /** Forgets every partition's state and releases what the sink opened for them. */
   async #resetAll(): Promise<void> {
