@@ -17,6 +17,8 @@ interface Worker {
   child: ChildProcess;
   /** Messages this worker committed, as it reported them. */
   committed: number;
+  /** It said 'started': its SIGTERM handler is installed and it joined the group. */
+  started?: boolean;
   /** It wrote a batch's output and waits, its transaction open (after a 'hold' request). */
   holding: boolean;
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
@@ -95,6 +97,7 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
         };
         child.stderr?.on('data', (d: Buffer) => w.stderr.push(d.toString()));
         child.on('message', (m: { type?: string; count?: number }) => {
+          if (m.type === 'started') w.started = true;
           if (m.type === 'committed') w.committed += m.count ?? 0;
           if (m.type === 'holding') w.holding = true;
         });
@@ -104,16 +107,19 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
       const alive = (w: Worker): boolean => w.child.exitCode === null && w.child.signalCode === null;
 
       // Three kinds of kill point, in random order: inside a transaction (output written, commit not sent),
-      // right after a commit, and at a random moment. Each after at least 20% of the input, plus a random stretch.
+      // right after a commit, and at a random moment. Each after 20-25% of the input, or half of what is left when
+      // less is: a worker commits on past its kill point until the SIGKILL lands (thousands of records on a fast
+      // machine), so a fixed share could be more than the earlier runs left to copy.
       const phases = (['mid-transaction', 'after-commit', 'random-moment'] as const)
         .map((phase) => ({ phase, r: Math.random() }))
         .sort((a, b) => a.r - b.r)
         .map((x) => x.phase);
-      const kills: { run: number; phase: string; committedByRun: number; visibleDownstream: number }[] = [];
+      const kills: { run: number; phase: string; killAt: number; committedByRun: number; visibleDownstream: number }[] = [];
       for (let run = 1; run <= KILLS; run++) {
         const phase = phases[run - 1] as (typeof phases)[number];
         const w = await start();
-        const killAt = Math.ceil(TOTAL * 0.2) + Math.floor(Math.random() * TOTAL * 0.05);
+        const left = TOTAL - concurrent.records.length;
+        const killAt = Math.min(Math.ceil(TOTAL * 0.2) + Math.floor(Math.random() * TOTAL * 0.05), Math.floor(left / 2));
         await waitUntil(() => w.committed >= killAt || !alive(w), 120_000, `worker run ${run} to commit ${killAt} messages`);
         assert.ok(alive(w), `worker run ${run} exited on its own: ${w.stderr.join('')}`);
         if (phase === 'mid-transaction') {
@@ -126,7 +132,7 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
         w.child.kill('SIGKILL');
         const { signal } = await w.exited;
         assert.equal(signal, 'SIGKILL');
-        kills.push({ run, phase, committedByRun: w.committed, visibleDownstream: concurrent.records.length });
+        kills.push({ run, phase, killAt, committedByRun: w.committed, visibleDownstream: concurrent.records.length });
       }
 
       const last = await start();
@@ -142,8 +148,18 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
         30_000,
         'the group offsets to reach the end of the input',
       );
+      // The killed workers may have copied everything between them (each commits on past its kill point until the
+      // SIGKILL lands): then the copy is complete before the last worker has even loaded, and a SIGTERM then would
+      // meet no handler. It is stopped once it says it started.
+      await waitUntil(() => last.started === true || !alive(last), 60_000, 'the last worker to start');
+      const aliveAtStop = alive(last);
       last.child.kill('SIGTERM');
-      assert.equal((await last.exited).code, 0, last.stderr.join(''));
+      const stopped = await last.exited;
+      assert.equal(
+        stopped.code,
+        0,
+        `the last worker (alive when SIGTERM was sent: ${aliveAtStop}) ended with code ${stopped.code}, signal ${stopped.signal}; stderr: ${last.stderr.join('')}`,
+      );
 
       await concurrent.caughtUp();
       assertExactCopy(concurrent.records, 'the concurrent read_committed consumer');
@@ -155,11 +171,14 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
 
       const committedTotal = workers.reduce((n, w) => n + w.committed, 0);
       console.log(
-        `[copier] kills: ${kills.map((k) => `run ${k.run} ${k.phase} after ${k.committedByRun} committed (downstream saw ${k.visibleDownstream})`).join('; ')}; ` +
+        `[copier] kills: ${kills.map((k) => `run ${k.run} ${k.phase} at ${k.killAt}, after ${k.committedByRun} committed (downstream saw ${k.visibleDownstream})`).join('; ')}; ` +
           `committed by runs: ${workers.map((w) => w.committed).join('+')}=${committedTotal}; ` +
           `output records incl. aborted (read_uncommitted): ${uncommitted.records.length}`,
       );
-      for (const k of kills) assert.ok(k.committedByRun >= TOTAL * 0.2);
+      for (const k of kills) {
+        assert.ok(k.committedByRun >= k.killAt, `run ${k.run} was killed before its kill point ${k.killAt}`);
+        assert.ok(k.killAt >= TOTAL * 0.05, `run ${k.run} had only ${k.killAt} messages before its kill point: the earlier runs left too little`);
+      }
       assert.ok(uncommitted.records.length > TOTAL, 'the mid-transaction kill left aborted output in the log, which read_committed never showed');
       // A SIGKILL right after a commit can swallow that commit's report, so the reports can only undercount;
       // the exact-copy checks on the output above are what prove exactly-once.

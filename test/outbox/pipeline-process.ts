@@ -87,6 +87,8 @@ process.on('SIGTERM', () => {
 
 relay.start();
 job.start();
+// The SIGTERM handler is installed: the test may stop this worker from now on.
+process.send?.({ type: 'started' });
 // PIPELINE_DEBUG: a progress line a second and the shutdown stages on stderr.
 const progress = process.env.PIPELINE_DEBUG ? setInterval(() => console.error('stats', JSON.stringify(job.stats), JSON.stringify(relay.stats)), 1000) : undefined;
 progress?.unref();

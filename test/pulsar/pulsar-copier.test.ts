@@ -124,6 +124,9 @@ describe.skipIf(serviceUrl === undefined)('pulsar exactly-once consume-transform
 
       const last = start();
       await waitUntil(() => concurrent.records.length >= TOTAL || !alive(last), 180_000, 'the whole input to be copied');
+      // The killed workers may have copied everything between them: then the last one is stopped only once it says
+      // it started, so its SIGTERM handler is there to stop it cleanly.
+      await waitUntil(() => last.started || !alive(last), 60_000, 'the last worker to start');
       assert.ok(alive(last), `the last worker exited on its own: ${last.stderr.join('')}`);
       last.child.kill('SIGTERM');
       assert.equal((await last.exited).code, 0, last.stderr.join(''));

@@ -12,6 +12,8 @@ export interface WorkerProcess {
   readonly stderr: string[];
   readonly exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
   alive(): boolean;
+  /** The worker sent `{ type: 'started' }` over IPC: its SIGTERM handler is installed. */
+  started(): boolean;
 }
 
 /** Runs `script` (a .ts file) in a new node process with tsx, `env` added to this process's environment, and an IPC channel. */
@@ -22,11 +24,16 @@ export function startWorker(script: string, env: Record<string, string>): Worker
   });
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+  let started = false;
+  child.on('message', (m: { type?: string } | null) => {
+    if (m?.type === 'started') started = true;
+  });
   return {
     child,
     stderr,
     exited: new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal }))),
     alive: () => child.exitCode === null && child.signalCode === null,
+    started: () => started,
   };
 }
 
@@ -54,8 +61,15 @@ export async function killWhen(worker: WorkerProcess, progressed: () => boolean 
   if (signal !== 'SIGKILL') throw new Error(`the worker ended with ${String(signal)}, not SIGKILL, before ${what}: ${worker.stderr.join('')}`);
 }
 
-/** Stops the worker with SIGTERM and returns its exit code (kills it if it has not exited within `timeoutMs`). */
+/**
+ * Stops the worker with SIGTERM and returns its exit code (kills it if it has
+ * not exited within `timeoutMs`). A worker that has not said it started yet
+ * is waited for first: a SIGTERM while it still loads meets no handler and
+ * ends it by the signal (code null), which is not what a test of a clean stop
+ * means to check.
+ */
 export async function stopWorker(worker: WorkerProcess, timeoutMs = 30_000): Promise<number | null> {
+  await pollUntil(() => worker.started() || !worker.alive(), 60_000, 'the worker to say it started');
   if (!worker.alive()) return (await worker.exited).code;
   worker.child.kill('SIGTERM');
   const timer = setTimeout(() => worker.child.kill('SIGKILL'), timeoutMs);
