@@ -6,6 +6,7 @@ import { PartitionLeases, resolveLeaseOption } from './partition-leases.js';
 import type { HeldLease, LeaseOption } from './partition-leases.js';
 import { errorReporter } from './report-error.js';
 import { wait } from '../../core/backoff.js';
+import { cachedUntilFailure } from '../../core/cached.js';
 
 /** Header with `<partition>:<seq>` of the outbox record a message came from. */
 export const OUTBOX_SEQ_HEADER = 'txkit-outbox-seq';
@@ -102,8 +103,6 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
   /** Positions waiting to be recorded as relayed, latest per partition. */
   readonly #marks = new Map<number, number>();
   #marking: Promise<void> | undefined;
-  /** This relay id made known to the store, once per instance. */
-  #registered: Promise<string | undefined> | undefined;
   #relayed = 0;
   #transactions = 0;
   #running: { controller: AbortController; done: Promise<void> } | undefined;
@@ -239,17 +238,11 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
    * (which the sink keeps beside each position), once; a failure is tried
    * again by the next transaction.
    */
-  #register(): Promise<string | undefined> {
+  readonly #register = cachedUntilFailure(async (): Promise<string | undefined> => {
     const { store, relayId } = this.#o;
-    this.#registered ??= Promise.all([store.registerRelay(relayId), store.outboxId?.()]).then(
-      ([, outboxId]) => outboxId,
-      (err: unknown) => {
-        this.#registered = undefined;
-        throw err;
-      },
-    );
-    return this.#registered;
-  }
+    const [, outboxId] = await Promise.all([store.registerRelay(relayId), store.outboxId?.()]);
+    return outboxId;
+  });
 
   #readAhead(partition: number, after: number): void {
     const rows = this.#o.store.read(partition, after, this.#o.batchSize);

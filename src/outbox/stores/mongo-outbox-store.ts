@@ -4,6 +4,7 @@ import { ConfigError } from '../../core/index.js';
 import type { MongoSessionLike } from '../../adapters/mongo/mongo-types.js';
 import { InboxFencedError } from '../outbox-errors.js';
 import { wait } from '../../core/backoff.js';
+import { cachedUntilFailure } from '../../core/cached.js';
 import type {
   DeadLetter,
   InboxMove,
@@ -18,7 +19,7 @@ import type {
   RelayPosition,
 } from '../outbox-types.js';
 import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, checkMember, leaseExpiry, sortLeases, sortMembers } from './leases.js';
-import { cachedUntilFailure, checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
+import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import type { MongoChangeStreamLike, MongoCollectionLike, MongoDbLike, MongoDocumentLike, MongoOutboxCollections, MongoOutboxStoreOptions, MongoOutboxWakeMode } from './mongo-outbox-types.js';
 import { codeOf, fromPairs, hasServerCode, inboxId, leaseDocId, leaseMemberId, relayDocId, toBuffer, unwrapModifyResult } from './mongo-values.js';

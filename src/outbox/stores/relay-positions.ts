@@ -67,15 +67,3 @@ export function checkRelayId(relayId: unknown, method: string): string {
   if (relayId.length > 191) throw new ConfigError(`outbox store ${method}(): relay id '${relayId.slice(0, 40)}...' is ${relayId.length} characters, over the 191 the stores keep`);
   return relayId;
 }
-
-/** Calls `make` on first use and keeps its promise; a failure is forgotten, so the next call tries again. */
-export function cachedUntilFailure<T>(make: () => Promise<T>): () => Promise<T> {
-  let cached: Promise<T> | undefined;
-  return () => {
-    cached ??= make().catch((err: unknown) => {
-      cached = undefined;
-      throw err;
-    });
-    return cached;
-  };
-}

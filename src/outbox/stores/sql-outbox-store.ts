@@ -3,6 +3,7 @@ import type { KnexLike, PgPoolLike } from '../../adapters/sql/sql-types.js';
 import { ConfigError } from '../../core/index.js';
 import { InboxFencedError } from '../outbox-errors.js';
 import { wait } from '../../core/backoff.js';
+import { cachedUntilFailure } from '../../core/cached.js';
 import type {
   DeadLetter,
   InboxMove,
@@ -17,7 +18,7 @@ import type {
   RelayPosition,
 } from '../outbox-types.js';
 import { checkGroup, checkHeartbeat, checkLeaseRelease, checkLeaseRequest, checkMember, leaseExpiry, sortLeases, sortMembers } from './leases.js';
-import { cachedUntilFailure, checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
+import { checkRelayId, deleteRelayed, positionsOf, relayStatuses, relayedByAll } from './relay-positions.js';
 import type { RelayPositions } from './relay-positions.js';
 import { sqlExecutorOf } from './sql-executor.js';
 import type { SqlExecutor, SqlOutboxHandle, SqlRun, SqlSession } from './sql-executor.js';
