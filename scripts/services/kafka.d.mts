@@ -6,6 +6,8 @@ export interface KafkaHandle {
   /** The broker's own client listener port. */
   port: number;
   advertisedPort: number | undefined;
+  /** The INTERNAL listener's own port (with advertisedPort). */
+  internalPort: number | undefined;
   logFile: string;
   dataDir: string;
   pid: number;
@@ -30,6 +32,8 @@ export interface StartKafkaOptions {
   stateDir?: string;
   /** Advertise the client listener on this port (a proxy in front of the broker); adds an INTERNAL listener. */
   advertisedPort?: number;
+  /** With advertisedPort: advertise the INTERNAL listener (the broker's own traffic, such as transaction markers) on this port, where a second proxy forwards to `internalPort`. */
+  internalAdvertisedPort?: number;
   /** Client listeners of other security protocols beside PLAINTEXT (configure them through `properties`). */
   extraListeners?: { name: string; port: number; protocol: string }[];
   /** server.properties overrides. */

@@ -130,7 +130,7 @@ function randomClusterId() {
  * through it after bootstrap), and the broker talks to itself (transaction markers,
  * replication) on a separate INTERNAL listener that bypasses the proxy.
  */
-function listenerProperties({ port, controllerPort, advertisedPort, internalPort, extraListeners = [] }) {
+function listenerProperties({ port, controllerPort, advertisedPort, internalPort, internalAdvertisedPort = internalPort, extraListeners = [] }) {
   if (advertisedPort === undefined) {
     // Extra client listeners (TLS, SASL) beside PLAINTEXT, which readiness checks and the broker's own traffic keep using.
     const extra = extraListeners.map((l) => `${l.name}://${LOOPBACK}:${l.port}`);
@@ -144,20 +144,20 @@ function listenerProperties({ port, controllerPort, advertisedPort, internalPort
   if (extraListeners.length > 0) throw new Error('extraListeners cannot be combined with advertisedPort');
   return {
     listeners: `PLAINTEXT://${LOOPBACK}:${port},INTERNAL://${LOOPBACK}:${internalPort},CONTROLLER://${LOOPBACK}:${controllerPort}`,
-    'advertised.listeners': `PLAINTEXT://${LOOPBACK}:${advertisedPort},INTERNAL://${LOOPBACK}:${internalPort}`,
+    'advertised.listeners': `PLAINTEXT://${LOOPBACK}:${advertisedPort},INTERNAL://${LOOPBACK}:${internalAdvertisedPort}`,
     'inter.broker.listener.name': 'INTERNAL',
     'listener.security.protocol.map': 'PLAINTEXT:PLAINTEXT,INTERNAL:PLAINTEXT,CONTROLLER:PLAINTEXT',
   };
 }
 
-function serverProperties({ dataDir, port, controllerPort, advertisedPort, internalPort, extraListeners, extraProperties, properties = {} }) {
+function serverProperties({ dataDir, port, controllerPort, advertisedPort, internalPort, internalAdvertisedPort, extraListeners, extraProperties, properties = {} }) {
   const props = {
     'process.roles': 'broker,controller',
     'node.id': 1,
     // A static voter set works unchanged on 3.x and 4.x and needs no --standalone at format time.
     'controller.quorum.voters': `1@${LOOPBACK}:${controllerPort}`,
     'controller.listener.names': 'CONTROLLER',
-    ...listenerProperties({ port, controllerPort, advertisedPort, internalPort, extraListeners }),
+    ...listenerProperties({ port, controllerPort, advertisedPort, internalPort, internalAdvertisedPort, extraListeners }),
     'log.dirs': path.join(dataDir, 'logs'),
     // Single node: every replication factor and ISR requirement must be 1.
     'num.partitions': 1,
@@ -391,6 +391,7 @@ function toHandle(state, { reused, timings, dir, timeoutMs, say }) {
     pid: state.pid,
     port: state.port,
     advertisedPort: state.advertisedPort,
+    internalPort: state.internalPort,
     logFile: state.logFile,
     dataDir: state.dataDir,
     reused,
@@ -406,12 +407,13 @@ function toHandle(state, { reused, timings, dir, timeoutMs, say }) {
  * `stateDir` keeps this broker's state apart from the shared one (tests that kill or
  * proxy a broker of their own); `advertisedPort` advertises the client listener on
  * another port (a proxy's) and adds an INTERNAL listener for the broker's own
- * traffic; `extraListeners` adds client listeners of other security protocols
+ * traffic (transaction markers), advertised on `internalAdvertisedPort` when given (a
+ * second proxy's, to hold the markers back); `extraListeners` adds client listeners of other security protocols
  * (e.g. `{ name: 'SASL_PLAINTEXT', port, protocol: 'SASL_PLAINTEXT' }`, configured
  * through `properties`); `properties` override server.properties entries.
  *
  * @param {{ version?: string, timeoutMs?: number, log?: ((message: string) => void) | false,
- *   stateDir?: string, advertisedPort?: number, extraListeners?: { name: string, port: number, protocol: string }[],
+ *   stateDir?: string, advertisedPort?: number, internalAdvertisedPort?: number, extraListeners?: { name: string, port: number, protocol: string }[],
  *   properties?: Record<string, string | number | boolean> }} [options]
  */
 export async function startKafka({
@@ -420,6 +422,7 @@ export async function startKafka({
   log = defaultLog,
   stateDir: dir = stateDir(),
   advertisedPort,
+  internalAdvertisedPort,
   extraListeners = [],
   properties = {},
 } = {}) {
@@ -452,7 +455,8 @@ export async function startKafka({
     let state;
     try {
       const [port, controllerPort, internalPort] = await findFreePorts(3);
-      const listeners = advertisedPort === undefined ? {} : { advertisedPort, internalPort };
+      if (internalAdvertisedPort !== undefined && advertisedPort === undefined) throw new Error('internalAdvertisedPort needs advertisedPort');
+      const listeners = advertisedPort === undefined ? {} : { advertisedPort, internalPort, ...(internalAdvertisedPort === undefined ? {} : { internalAdvertisedPort }) };
       fs.writeFileSync(
         propertiesFile,
         serverProperties({ dataDir, port, controllerPort, ...listeners, extraListeners, extraProperties: flavor.extraProperties, properties }),

@@ -10,7 +10,8 @@ const env = (name: string): string => {
   return v;
 };
 const output = env('COPIER_OUTPUT');
-const kafka = makeKafka(env('COPIER_BROKERS'), `copier-${process.pid}`);
+// Consumer crashes (kafkajs restarts the consumer, which reads the group's offsets again) are reported to the test.
+const kafka = makeKafka(env('COPIER_BROKERS'), `copier-${process.pid}`, { onConsumerCrash: (message) => void process.send?.({ type: 'crash', message }) });
 // COPIER_TRANSACTIONAL_ID_PREFIX: a producer per input partition, the same prefix in every instance of the group;
 // else one producer with COPIER_TRANSACTIONAL_ID.
 const prefix = process.env['COPIER_TRANSACTIONAL_ID_PREFIX'];

@@ -27,11 +27,25 @@ export function uniqueName(label: string): string {
 }
 
 /** A kafkajs client for `brokers` ("host:port,host:port"). Set TXKIT_KAFKA_LOG=1 to see kafkajs' own log. */
-export function makeKafka(brokers: string, clientId: string): KafkaClient {
+/**
+ * A kafkajs client of the test brokers. `onConsumerCrash` hears each crash a
+ * consumer of this client reports (kafkajs logs it, then restarts the
+ * consumer for a retriable error): a test can wait for one.
+ */
+export function makeKafka(brokers: string, clientId: string, { onConsumerCrash }: { onConsumerCrash?: (message: string) => void } = {}): KafkaClient {
+  const verbose = Boolean(process.env.TXKIT_KAFKA_LOG);
   const kafka = new Kafka({
     brokers: brokers.split(','),
     clientId,
-    logLevel: process.env.TXKIT_KAFKA_LOG ? logLevel.INFO : logLevel.NOTHING,
+    logLevel: verbose ? logLevel.INFO : onConsumerCrash === undefined ? logLevel.NOTHING : logLevel.ERROR,
+    ...(onConsumerCrash === undefined
+      ? {}
+      : {
+          logCreator: () => (entry: { namespace: string; level: number; log: { message: string } }) => {
+            if (entry.log.message.startsWith('Crash:')) onConsumerCrash(entry.log.message);
+            if (verbose) console.log(`[kafkajs ${entry.namespace}] ${entry.log.message}`);
+          },
+        }),
   });
   brokersOf.set(kafka, brokers);
   return kafka;

@@ -329,7 +329,17 @@ function splitter(framing: Framing, direction: Direction): (chunk: Buffer) => Bu
 // Predicates for the protocols the fault tests speak.
 
 /** Kafka API keys the fault tests pick out. */
-export const KafkaApi = Object.freeze({ Produce: 0, JoinGroup: 11, InitProducerId: 22, AddPartitionsToTxn: 24, AddOffsetsToTxn: 25, EndTxn: 26, TxnOffsetCommit: 28 });
+export const KafkaApi = Object.freeze({
+  Produce: 0,
+  OffsetFetch: 9,
+  JoinGroup: 11,
+  InitProducerId: 22,
+  AddPartitionsToTxn: 24,
+  AddOffsetsToTxn: 25,
+  EndTxn: 26,
+  WriteTxnMarkers: 27,
+  TxnOffsetCommit: 28,
+});
 
 /** A Kafka request frame (size, api_key, api_version, correlation_id, ...) with this api key. */
 export function kafkaRequest(apiKey: number): (frame: Buffer) => boolean {

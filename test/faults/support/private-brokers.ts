@@ -17,27 +17,48 @@ export interface ProxiedKafka {
   readonly proxy: FaultProxy;
   /** Bootstrap address for clients: the proxy. */
   readonly brokers: string;
+  /**
+   * With `proxyInternal`: a second proxy on the broker's INTERNAL listener,
+   * which carries the broker's traffic to itself (the transaction markers
+   * that complete a commit after EndTxn was answered).
+   */
+  readonly internalProxy: FaultProxy | undefined;
   close(): Promise<void>;
 }
 
 const log = (line: string): void => console.log(`[fault-kafka] ${line}`);
 
-/** A private single-node Kafka whose clients all go through a FaultProxy. */
-export async function startProxiedKafka(properties: Record<string, string | number | boolean> = {}): Promise<ProxiedKafka> {
+/**
+ * A private single-node Kafka whose clients all go through a FaultProxy;
+ * with `proxyInternal`, the broker's own INTERNAL traffic goes through a
+ * second one (it is started before any transaction needs it).
+ */
+export async function startProxiedKafka(
+  properties: Record<string, string | number | boolean> = {},
+  { proxyInternal = false }: { proxyInternal?: boolean } = {},
+): Promise<ProxiedKafka> {
   const stateDir = mkdtempSync(path.join(tmpdir(), 'txkit-fault-state-'));
   const proxyPort = await freePort();
+  const internalAdvertisedPort = proxyInternal ? await freePort() : undefined;
   let broker: KafkaHandle | undefined;
   try {
-    broker = await startKafka({ stateDir, advertisedPort: proxyPort, properties, log });
+    broker = await startKafka({ stateDir, advertisedPort: proxyPort, ...(internalAdvertisedPort === undefined ? {} : { internalAdvertisedPort }), properties, log });
     const proxy = new FaultProxy({ target: { host: '127.0.0.1', port: broker.port }, framing: 'length-prefixed', port: proxyPort });
     await proxy.start();
+    let internalProxy: FaultProxy | undefined;
+    if (internalAdvertisedPort !== undefined) {
+      internalProxy = new FaultProxy({ target: { host: '127.0.0.1', port: broker.internalPort as number }, framing: 'length-prefixed', port: internalAdvertisedPort });
+      await internalProxy.start();
+    }
     const started = broker;
     return {
       broker: started,
       proxy,
+      internalProxy,
       brokers: `127.0.0.1:${proxyPort}`,
       close: async () => {
         await proxy.close();
+        await internalProxy?.close();
         await started.stop();
         rmSync(stateDir, { recursive: true, force: true });
       },
