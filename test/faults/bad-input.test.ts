@@ -243,6 +243,7 @@ table('kafkaTransactions options: ConfigError before a producer is made', () => 
   { name: 'both an id and a prefix', run: () => kafkaTransactions(kafka, { transactionalId: 'a', transactionalIdPrefix: 'p' }), error: ConfigError, message: /transactionalId \(one producer\) or transactionalIdPrefix \(a pool\), not both/ },
   { name: 'transactionalConsumer with both a context and a prefix', run: () => transactionalConsumer(kafka, opts({ context: {}, transactionalIdPrefix: 'p', groupId: 'g', topics: ['t'], eachBatch: async () => undefined })), error: ConfigError, message: /context \(one producer\) or transactionalIdPrefix \(one per input partition\), not both/ },
   { name: 'transactionalConsumer with neither', run: () => transactionalConsumer(kafka, opts({ groupId: 'g', topics: ['t'], eachBatch: async () => undefined })), error: ConfigError, message: /needs `transactionalIdPrefix` \(a producer per input partition\) or `context`/ },
+  { name: 'transactionalConsumer with no admin client to read committed offsets', run: () => transactionalConsumer({ consumer: () => kafka.consumer({ groupId: 'g' }) }, opts({ context: kafkaTransactions({ producer: (c: never) => kafka.producer(c) } as never, { transactionalId: 'no-admin' }), groupId: 'g', topics: ['t'], eachBatch: async () => undefined })), error: ConfigError, message: /reads the group's committed offsets after each join with an admin client/ },
 ]);
 
 // ---------------------------------------------------------------------------------------------

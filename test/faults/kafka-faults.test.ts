@@ -21,7 +21,7 @@ import type { KafkaSourceClientLike } from '../../src/outbox/index.js';
 import { TopicReader, createTopics, fillCopierInput, makeKafka, readCommittedWithJava, uniqueName } from '../kafka/kafka-support.js';
 import { service } from '../support/services.js';
 import { KafkaApi, kafkaExchange, kafkaRequest } from './support/fault-proxy.js';
-import type { FaultRule } from './support/fault-proxy.js';
+import type { FaultProxy, FaultRule } from './support/fault-proxy.js';
 import { reportScenario, tally, waitUntil } from './support/fault-report.js';
 import { startProxiedKafka } from './support/private-brokers.js';
 import type { ProxiedKafka } from './support/private-brokers.js';
@@ -64,7 +64,8 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
   const readers: TopicReader[] = [];
 
   beforeAll(async () => {
-    k = await startProxiedKafka({ 'transaction.abort.timed.out.transaction.cleanup.interval.ms': 1_000 });
+    // The broker's own traffic (transaction markers) through a second proxy, so a test can hold markers back.
+    k = await startProxiedKafka({ 'transaction.abort.timed.out.transaction.cleanup.interval.ms': 1_000 }, { proxyInternal: true });
     kafka = makeKafka(k.brokers, 'fault-tests');
     admin = kafka.admin();
     await admin.connect();
@@ -178,14 +179,39 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     });
   }, 120_000);
 
-  it('the broker SIGKILLed and restarted mid-copy: the output is an exact copy', async () => {
+  /**
+   * A copier (one transactional.id, kafkajs consumer) over a fresh input, with the test's hooks: `kill` runs once
+   * the copier has committed a third of the input and must leave the broker running again (`append` adds records
+   * to one input partition, which the copy must hold too); then copiers are replaced
+   * (as a supervisor would, at most 5 times) until the group's committed offsets reach the end of the input. The
+   * verdict is the official Java consumer's read of the output; the kafkajs reader's view is reported beside it.
+   */
+  interface FaultHooks {
+    /** The copier running now. */
+    copier(): Child;
+    readonly total: number;
+    /** Appends `count` records to input partition `partition` in one produce request. */
+    append(partition: number, count: number): Promise<void>;
+  }
+
+  async function copyThroughFault(
+    scenario: string,
+    kill: (hooks: FaultHooks) => Promise<Record<string, unknown>>,
+    { perPartition = false }: { perPartition?: boolean } = {},
+  ): Promise<void> {
     const TOTAL = 3_000;
     const PARTITIONS = 3;
-    const input = uniqueName('kill-in');
-    const output = uniqueName('kill-out');
+    const input = uniqueName(`${scenario}-in`);
+    const output = uniqueName(`${scenario}-out`);
     await createTopics(admin, [input, output], PARTITIONS);
     const expected = await fillCopierInput(kafka, input, TOTAL, PARTITIONS);
-    const env = { COPIER_BROKERS: k.brokers, COPIER_INPUT: input, COPIER_OUTPUT: output, COPIER_GROUP: uniqueName('kill-group'), COPIER_TRANSACTIONAL_ID: uniqueName('kill-copier') };
+    const env = {
+      COPIER_BROKERS: k.brokers,
+      COPIER_INPUT: input,
+      COPIER_OUTPUT: output,
+      COPIER_GROUP: uniqueName(`${scenario}-group`),
+      ...(perPartition ? { COPIER_TRANSACTIONAL_ID_PREFIX: uniqueName(`${scenario}-copier`) } : { COPIER_TRANSACTIONAL_ID: uniqueName(`${scenario}-copier`) }),
+    };
     const workers: Child[] = [];
     const start = (): Child => {
       const c = spawnWorker(COPIER, env);
@@ -197,13 +223,21 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     await waitUntil('the copier to commit a third of the input', () => current.committed >= TOTAL / 3 || !alive(current), 120_000);
     assert.ok(alive(current), 'the copier runs when the broker is killed');
     const committedAtKill = current.committed;
-    await k.broker.kill();
-    k.proxy.cutAll();
-    await k.broker.restart();
-    // A copier that gave up while the broker was away is replaced, as a supervisor would; bounded. Done is when
-    // the group's committed offsets reach the end of the input (they commit with the output, in its transactions).
-    const reader = await TopicReader.open(kafka, output);
-    readers.push(reader);
+    const figures = await kill({
+      copier: () => current,
+      total: TOTAL,
+      append: async (partition, count) => {
+        const values = Array.from({ length: count }, (_, i) => `${partition}:appended-${i}`);
+        const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+        await producer.connect();
+        try {
+          await producer.send({ topic: input, acks: -1, messages: values.map((value) => ({ key: value, value, partition })) });
+        } finally {
+          await producer.disconnect();
+        }
+        expected.push(...values);
+      },
+    });
     const ends = await admin.fetchTopicOffsets(input);
     const copied = async (): Promise<boolean> => {
       const [offsets] = await admin.fetchOffsets({ groupId: env.COPIER_GROUP, topics: [input] });
@@ -216,8 +250,9 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     }
     current.proc.kill('SIGTERM');
     await current.exited;
+    const reader = await TopicReader.open(kafka, output);
+    readers.push(reader);
     await reader.caughtUp();
-    // The verdict is the official Java consumer's; the kafkajs reader's view is reported beside it.
     const java = await readCommittedWithJava(k.brokers, output);
     const t = tally(expected, java.map((r) => r.value));
     const seenByKafkajs = tally(expected, reader.records.map((r) => r.value ?? ''));
@@ -230,7 +265,7 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
       );
     }
     reportScenario({
-      scenario: 'kafka-broker-kill-restart',
+      scenario,
       messages: TOTAL,
       faults: 1,
       duplicates: t.duplicates,
@@ -238,7 +273,58 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
       committedAtKill,
       copierRuns: workers.length,
       kafkajsReaderDuplicates: seenByKafkajs.duplicates,
+      ...figures,
     });
+  }
+
+  it('the broker SIGKILLed and restarted mid-copy: the output is an exact copy', async () => {
+    await copyThroughFault('kafka-broker-kill-restart', async () => {
+      await k.broker.kill();
+      k.proxy.cutAll();
+      await k.broker.restart();
+      return {};
+    });
+  }, 240_000);
+
+  it.each([
+    ['one producer (context)', false],
+    ['a producer per input partition (transactionalIdPrefix)', true],
+  ])('the broker SIGKILLed after answering EndTxn and before writing the markers, %s: the restarted consumer does not copy that batch again', async (_mode, perPartition) => {
+    const internal = k.internalProxy as FaultProxy;
+    await copyThroughFault(perPartition ? 'kafka-kill-before-markers-per-partition' : 'kafka-kill-before-markers', async ({ copier, total, append }) => {
+      await waitUntil('the copier to copy the whole input', () => copier().committed >= total || !alive(copier()), 120_000);
+      assert.ok(alive(copier()), 'the copier runs');
+      // From here on, the markers that complete a commit are held: EndTxn is answered once PrepareCommit is in the
+      // transaction log, so the copier sees its batch committed while the offsets it committed stay pending. One more
+      // batch, on one partition, makes that one commit; then the copier is idle, fetching (a transaction after it
+      // would wait for the held markers).
+      const markers = internal.addRule({ direction: 'to-server', match: kafkaRequest(KafkaApi.WriteTxnMarkers), action: { kind: 'stall' }, times: 1_000_000 });
+      const endTxn = kafkaExchange(KafkaApi.EndTxn);
+      k.proxy.addRule({ direction: 'to-server', match: endTxn.request, action: { kind: 'observe' }, times: 1_000_000 });
+      const answered = k.proxy.addRule({ direction: 'to-client', match: endTxn.response, action: { kind: 'observe' }, times: 1_000_000 });
+      await append(0, 10);
+      await waitUntil('the appended batch to be committed, its markers held', () => (answered.hits >= 1 && markers.hits >= 1 && copier().committed >= total + 10) || !alive(copier()), 60_000);
+      assert.ok(alive(copier()), 'the copier runs');
+      const offsetFetch = kafkaExchange(KafkaApi.OffsetFetch);
+      k.proxy.addRule({ direction: 'to-server', match: offsetFetch.request, action: { kind: 'observe' }, times: 1_000_000 });
+      const offsetsRead = k.proxy.addRule({ direction: 'to-client', match: offsetFetch.response, action: { kind: 'observe' }, times: 1_000_000 });
+      const crashes = (): number => copier().messages.filter((m) => m.type === 'crash').length;
+      const crashesBefore = crashes();
+      await k.broker.kill();
+      k.proxy.cutAll();
+      internal.cutAll();
+      // Down until kafkajs gives up and restarts the consumer: the new one joins the group and reads its offsets again,
+      // while the batch the old one was running goes on retrying in the background.
+      await waitUntil('the copier\'s consumer to crash while the broker is down', () => crashes() > crashesBefore || !alive(copier()), 120_000);
+      await k.broker.restart();
+      // The restarted coordinator sends the markers again; they stay held until the copier's consumer has rejoined
+      // and read the group's offsets (kafkajs reads them without require_stable, so the committed batch's offset is
+      // still pending then), or until that copier stopped.
+      await waitUntil('the copier to read the group offsets after the restart', () => offsetsRead.hits >= 1 || !alive(copier()), 120_000);
+      const copierAliveAtRead = alive(copier());
+      markers.release();
+      return { copierAliveAtRead, markersHeld: markers.hits };
+    }, { perPartition });
   }, 240_000);
 
   it('a zombie copier frozen past its session timeout is fenced by its successor: its commit is refused, no duplicates', async () => {

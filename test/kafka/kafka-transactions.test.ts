@@ -12,6 +12,7 @@ import {
   UnknownCommitResultError,
 } from '../../src/core/index.js';
 import { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from '../../src/adapters/kafka/index.js';
+import { settleKafkaProducers } from '../../src/adapters/kafka/kafka-context.js';
 import type { KafkaLike, KafkaTxHandle } from '../../src/adapters/kafka/index.js';
 import type { Transaction } from '../../src/core/index.js';
 import { rejection } from '../../src/testing/index.js';
@@ -445,6 +446,40 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
       await first.close();
       const second = pool(prefix, 2);
       await second.withTransaction(async (tx) => assert.ok(second.transactionalIds.includes(tx.handle.transactionalId)));
+    });
+
+    it('settleKafkaProducers renews every producer of the pool once, the one in use after its unit ended, which still commits', async () => {
+      const t = await topic('pool-settle');
+      const made: string[] = [];
+      // The real client, counting the producers the context makes (each new one sends InitProducerId).
+      const counting = {
+        producer: (config: { transactionalId: string }) => {
+          made.push(config.transactionalId);
+          return kafka.producer(config as never);
+        },
+        admin: () => kafka.admin(),
+      } as unknown as KafkaLike;
+      const ctx = pool(uniqueName('settle'), 3, counting);
+      await ctx.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ value: 'first' }] }));
+      assert.equal(made.length, 3, 'every producer of the pool is made once, before the first transaction');
+      let began = false;
+      let finish!: () => void;
+      const held = new Promise<void>((resolve) => (finish = resolve));
+      const running = ctx.withTransaction(async (tx) => {
+        await tx.handle.send({ topic: t, messages: [{ value: 'held' }] });
+        began = true;
+        await held;
+      });
+      await waitUntil(() => began, 30_000, 'the held unit to send');
+      const settling = settleKafkaProducers(ctx);
+      finish();
+      await running;
+      await settling;
+      assert.deepEqual(made.slice(3).sort(), [...ctx.transactionalIds].sort(), 'one new producer per id');
+      await ctx.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ value: 'after' }] }));
+      assert.equal(made.length, 6, 'renewed once, not at every transaction');
+      assert.deepEqual((await (await reader(t)).caughtUp()).values().sort(), ['after', 'first', 'held']);
+      await assert.rejects(settleKafkaProducers({} as never), (err: unknown) => err instanceof ConfigError && /made by kafkaTransactions/.test(err.message));
     });
 
     it('bad pool options fail with ConfigError that names the fix', () => {

@@ -1,6 +1,7 @@
 import { ConfigError, FencedError, TransactionStateError } from '../../core/index.js';
+import { cachedUntilFailure } from '../../core/cached.js';
 import type { RetryPolicy, Transaction } from '../../core/index.js';
-import { kafkaClientOf, kafkaTransactions } from './kafka-context.js';
+import { kafkaClientOf, kafkaInstanceOf, kafkaTransactions, settleKafkaProducers } from './kafka-context.js';
 import type { KafkaTransactionContext } from './kafka-context.js';
 import type {
   KafkaLike,
@@ -114,8 +115,10 @@ interface SkippedTail {
 /** A partition's producer when each input partition has its own (transactionalIdPrefix). */
 interface PartitionProducer {
   readonly context: KafkaTransactionContext;
-  /** Its former owner fenced and the committed offset read again since this instance was assigned the partition. */
-  checked: boolean;
+  /** The group membership in which its former owner was fenced and the committed offset read again; -1 before. */
+  checkedIn: number;
+  /** The group's committed offset read then; undefined when there was none. */
+  committed: bigint | undefined;
 }
 
 /** Group-membership errors from heartbeats: kafkajs rejoins the group itself; the batch's transaction was aborted. */
@@ -128,13 +131,18 @@ const REBALANCE_ERRORS: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 
  * consumer reads committed data only. A batch whose transaction aborts is not
  * marked consumed, so it is fetched again; one that fails for good stops the
  * consumer (see `done`), and a restarted consumer resumes from the offsets
- * committed with the last transaction. Records kafkajs skips without calling
+ * committed with the last transaction; after every group join it reads the
+ * committed offsets again once this instance's transactions are complete and
+ * skips what the group already committed (kafkajs' own read can return the
+ * offset before a commit whose markers are not written yet). Records kafkajs skips without calling
  * eachBatch (a fetch of aborted records and transaction markers only) are
  * committed past in a transaction of their own, so the group's committed
  * offset reaches the end of the log.
  * @throws ConfigError when `kafka` has no `consumer()`, neither or both of
  *   `context` (made by kafkaTransactions) and `transactionalIdPrefix` are
- *   given, or `groupId`, `topics` or `eachBatch` is missing or invalid.
+ *   given, neither `kafka` nor the context's Kafka instance has `admin()`
+ *   (kafkajs: the committed offsets are read after each join), or
+ *   `groupId`, `topics` or `eachBatch` is missing or invalid.
  *
  * With `transactionalIdPrefix`, each input partition has a transactional
  * producer of its own, fenced by whichever instance is assigned the
@@ -191,6 +199,15 @@ export function transactionalConsumer<K extends KafkaConsumerFactoryLike>(
       'transactionalConsumer needs `transactionalIdPrefix` (a producer per input partition) or `context` made by kafkaTransactions(kafka, { transactionalId })',
       { backend: 'kafka' },
     );
+  } else if (
+    kafkaClientOf(context) === 'kafkajs' &&
+    typeof (kafka as { admin?: unknown }).admin !== 'function' &&
+    typeof (kafkaInstanceOf(context) as { admin?: unknown } | undefined)?.admin !== 'function'
+  ) {
+    throw new ConfigError(
+      "transactionalConsumer reads the group's committed offsets after each join with an admin client: give it the kafkajs Kafka instance (with admin())",
+      { backend: 'kafka' },
+    );
   }
   if (typeof options.groupId !== 'string' || options.groupId === '') {
     throw new ConfigError('transactionalConsumer needs a non-empty groupId', { backend: 'kafka' });
@@ -224,6 +241,18 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
   readonly #skipped = new Map<string, SkippedTail>();
   /** With transactionalIdPrefix: the producer of each input partition, by `<partition>:<topic>`. */
   readonly #producers = new Map<string, PartitionProducer>();
+  /** With context: the group's committed offsets (by `<partition>:<topic>`) read once per membership, after the context's producers settled. */
+  #groupOffsets: { membership: number; offsets: Promise<Map<string, bigint>> } | undefined;
+  /** The admin client that reads committed offsets, connected at its first use (and then kept in #adminClient). */
+  readonly #admin = cachedUntilFailure(async () => {
+    // The consumer's client, or (a consumer factory without admin()) the one the context was made with.
+    const kafka = typeof (this.#kafka as { admin?: unknown }).admin === 'function' ? this.#kafka : kafkaInstanceOf(this.#options.context);
+    const admin = (kafka as unknown as { admin(): KafkaOffsetsAdminLike }).admin();
+    await admin.connect();
+    this.#adminClient = admin;
+    return admin;
+  });
+  #adminClient: KafkaOffsetsAdminLike | undefined;
 
   constructor(kafka: K, options: TransactionalConsumerOptions<K>) {
     this.#confluent = options.context !== undefined && kafkaClientOf(options.context) === 'confluent';
@@ -292,6 +321,7 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
         await this.#serial;
         await this.#consumer?.disconnect();
         await this.#closeProducers(() => true);
+        await this.#adminClient?.disconnect().catch(() => undefined);
       } finally {
         this.#state = 'stopped';
         if (this.#failure !== undefined) this.#settle.reject(this.#failure.error);
@@ -329,30 +359,30 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     void this.#serialize(() => this.#commitSkipped());
   }
 
-  /** Commits the positions past skipped tails read in the current group membership, in one transaction. */
+  /**
+   * Commits the positions past skipped tails read in the current group membership (one transaction, or one per
+   * partition's producer), leaving out any the group has already committed past (kafkajs read from an offset
+   * whose transaction was not complete yet): a commit never moves a partition back.
+   */
   async #commitSkipped(): Promise<void> {
     const due = [...this.#skipped.values()].filter((s) => s.membership === this.#membership);
     this.#skipped.clear();
     if (due.length === 0 || this.#failure !== undefined) return;
-    const byTopic = new Map<string, { partition: number; offset: string }[]>();
-    for (const { topic, partition, offset } of due) {
-      let partitions = byTopic.get(topic);
-      if (partitions === undefined) byTopic.set(topic, (partitions = []));
-      partitions.push({ partition, offset });
-    }
-    const topics = [...byTopic].map(([topic, partitions]) => ({ topic, partitions }));
     const { context, groupId, retry } = this.#options;
     const options = retry === undefined ? {} : { retry };
     try {
+      const ahead: SkippedTail[] = [];
+      for (const tail of due) {
+        const committed = await this.#committedPosition(tail.topic, tail.partition);
+        if (committed === undefined || BigInt(tail.offset) > committed) ahead.push(tail);
+      }
       if (context !== undefined) {
-        await context.withTransaction((tx) => tx.handle.sendOffsets({ consumerGroupId: groupId, topics }), options);
+        if (ahead.length > 0) await context.withTransaction((tx) => tx.handle.sendOffsets({ consumerGroupId: groupId, topics: byTopic(ahead) }), options);
       } else {
-        // Each partition's position through its own producer, whose fencing guards it; one not checked yet is left to its first batch.
-        for (const { topic, partition, offset } of due) {
-          const producer = this.#producers.get(`${partition}:${topic}`);
-          if (producer?.checked !== true) continue;
-          const offsets = [{ topic, partitions: [{ partition, offset }] }];
-          await producer.context.withTransaction((tx) => tx.handle.sendOffsets({ consumerGroupId: groupId, topics: offsets }), options);
+        // Each partition's position through its own producer, whose fencing guards it.
+        for (const tail of ahead) {
+          const producer = this.#producerOf(tail.topic, tail.partition);
+          await producer.context.withTransaction((tx) => tx.handle.sendOffsets({ consumerGroupId: groupId, topics: byTopic([tail]) }), options);
         }
       }
     } catch (err) {
@@ -375,22 +405,14 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     const { groupId, eachBatch, retry } = this.#options;
     let context = this.#options.context;
     try {
-      if (context === undefined) {
-        const producer = this.#producerOf(topic, partition);
-        context = producer.context;
-        if (!producer.checked) {
-          // The first batch since this instance was assigned the partition: InitProducerId on its producer fences the
-          // former owner's and settles its open transaction, so the committed offset read next is final.
-          await context.withTransaction(async () => undefined);
-          const committed = await this.#committedOffset(topic, partition);
-          producer.checked = true;
-          const first = batch.messages[0]?.offset;
-          if (committed !== undefined && first !== undefined && BigInt(committed) > BigInt(first)) {
-            // The former owner committed past what kafkajs fetched: go on from there.
-            (this.#consumer as KafkaConsumerLike).seek?.({ topic, partition, offset: committed });
-            return;
-          }
-        }
+      if (context === undefined) context = this.#producerOf(topic, partition).context;
+      const committed = await this.#committedPosition(topic, partition);
+      const first = batch.messages[0]?.offset;
+      if (committed !== undefined && first !== undefined && committed > BigInt(first)) {
+        // The group committed past what kafkajs fetched (a former owner did, or this instance in a transaction
+        // that was not complete when kafkajs read the offsets): go on from there.
+        (this.#consumer as KafkaConsumerLike).seek?.({ topic, partition, offset: committed.toString() });
+        return;
       }
       await context.withTransaction(
         async (tx) => {
@@ -428,22 +450,53 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
         transactionalId: `${transactionalIdPrefix as string}-${topic}-${partition}`,
         ...(config === undefined ? {} : { producer: config }),
       });
-      this.#producers.set(key, (producer = { context, checked: false }));
+      this.#producers.set(key, (producer = { context, checkedIn: -1, committed: undefined }));
     }
     return producer;
   }
 
-  /** The group's committed offset of a partition, read after its former owner was fenced; undefined when none. */
-  async #committedOffset(topic: string, partition: number): Promise<string | undefined> {
-    const admin = (this.#kafka as unknown as { admin(): KafkaOffsetsAdminLike }).admin();
-    await admin.connect();
-    try {
-      const offsets = await admin.fetchOffsets({ groupId: this.#options.groupId, topics: [topic] });
-      const offset = offsets.find((t) => t.topic === topic)?.partitions.find((p) => p.partition === partition)?.offset;
-      return offset === undefined || BigInt(offset) < 0n ? undefined : offset;
-    } finally {
-      await admin.disconnect().catch(() => undefined);
+  /**
+   * The group's committed offset of a partition as it stands once every transaction that could have moved it is
+   * complete, read once per group membership (kafkajs reads it again at each join, but without KIP-447's
+   * require_stable, so an offset whose transaction is not complete yet reads as the one before it; a batch
+   * kafkajs fetched from there would be copied twice). With transactionalIdPrefix, the partition's producer is
+   * renewed first: its InitProducerId fences the former owner's and waits for the transactions of both to
+   * complete. With context, the context's producers are renewed once per membership, which waits for this
+   * instance's own transactions. librdkafka reads offsets with require_stable: nothing to do with it.
+   */
+  async #committedPosition(topic: string, partition: number): Promise<bigint | undefined> {
+    if (this.#confluent) return undefined;
+    const key = `${partition}:${topic}`;
+    const membership = this.#membership;
+    const { context, retry } = this.#options;
+    const options = retry === undefined ? {} : { retry };
+    if (context === undefined) {
+      const producer = this.#producerOf(topic, partition);
+      if (producer.checkedIn !== membership) {
+        await settleKafkaProducers(producer.context, options);
+        producer.committed = (await this.#readCommitted([topic])).get(key);
+        producer.checkedIn = membership;
+      }
+      return producer.committed;
     }
+    if (this.#groupOffsets?.membership !== membership) {
+      const offsets = settleKafkaProducers(context, options).then(() => this.#readCommitted(this.#options.topics));
+      this.#groupOffsets = { membership, offsets };
+      offsets.catch(() => {
+        if (this.#groupOffsets?.offsets === offsets) this.#groupOffsets = undefined;
+      });
+    }
+    return (await this.#groupOffsets.offsets).get(key);
+  }
+
+  /** The group's committed offsets of `topics`, by `<partition>:<topic>`; partitions without one are left out. */
+  async #readCommitted(topics: string[]): Promise<Map<string, bigint>> {
+    const admin = await this.#admin();
+    const committed = new Map<string, bigint>();
+    for (const { topic, partitions } of await admin.fetchOffsets({ groupId: this.#options.groupId, topics })) {
+      for (const { partition, offset } of partitions) if (BigInt(offset) >= 0n) committed.set(`${partition}:${topic}`, BigInt(offset));
+    }
+    return committed;
   }
 
   /**
@@ -476,6 +529,17 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     // Not awaited: consumer.stop() waits for the batch in progress, which may be the caller.
     void this.stop().catch(() => undefined);
   }
+}
+
+/** Positions grouped by topic, as sendOffsets takes them. */
+function byTopic(positions: readonly { topic: string; partition: number; offset: string }[]): { topic: string; partitions: { partition: number; offset: string }[] }[] {
+  const topics = new Map<string, { partition: number; offset: string }[]>();
+  for (const { topic, partition, offset } of positions) {
+    let partitions = topics.get(topic);
+    if (partitions === undefined) topics.set(topic, (partitions = []));
+    partitions.push({ partition, offset });
+  }
+  return [...topics].map(([topic, partitions]) => ({ topic, partitions }));
 }
 
 function isRebalance(err: unknown): boolean {

@@ -1,5 +1,5 @@
 import { ConfigError, createTransactionContext } from '../../core/index.js';
-import type { ContextOptions, TransactionContext } from '../../core/index.js';
+import type { ContextOptions, RetryPolicy, TransactionContext } from '../../core/index.js';
 import { KafkaDriver } from './kafka-driver.js';
 import { confluentProducerConfig, producerConfig } from './kafka-producer-config.js';
 import type { ConfluentProducerConfig } from './kafka-producer-config.js';
@@ -62,6 +62,10 @@ const MAX_ID_LENGTH = 249;
 
 /** Where a context made by kafkaTransactions keeps its client flavour, for transactionalConsumer. */
 const KAFKA_CLIENT: unique symbol = Symbol('txkit.kafka.client');
+/** Where it keeps its driver's renewProducers, for settleKafkaProducers. */
+const KAFKA_RENEW: unique symbol = Symbol('txkit.kafka.renew');
+/** Where it keeps the Kafka instance it was made with, for transactionalConsumer's admin client. */
+const KAFKA_INSTANCE: unique symbol = Symbol('txkit.kafka.instance');
 
 /**
  * A transaction context on kafkajs transactional producers: one
@@ -136,6 +140,8 @@ export function kafkaTransactions<K extends KafkaLike>(kafka: K, options: KafkaT
     transactionalId: driver.transactionalId,
     transactionalIds: driver.transactionalIds,
     [KAFKA_CLIENT]: client,
+    [KAFKA_RENEW]: () => driver.renewProducers(),
+    [KAFKA_INSTANCE]: kafka,
   });
 }
 
@@ -182,4 +188,41 @@ export function kafkaClientOf(ctx: unknown): KafkaClientFlavor | undefined {
   if (typeof ctx !== 'object' || ctx === null || !(KAFKA_CLIENT in ctx)) return undefined;
   const client = ctx[KAFKA_CLIENT];
   return client === 'kafkajs' || client === 'confluent' ? client : undefined;
+}
+
+/** The Kafka instance a context made by kafkaTransactions was made with; undefined for any other value. */
+export function kafkaInstanceOf(ctx: unknown): KafkaLike | undefined {
+  if (typeof ctx !== 'object' || ctx === null || !(KAFKA_INSTANCE in ctx)) return undefined;
+  return ctx[KAFKA_INSTANCE] as KafkaLike;
+}
+
+/**
+ * Resolves once every transaction the context's producers ended is complete
+ * at the coordinator, so what they committed (group offsets included) is
+ * what any reader sees. kafkajs reads group offsets without KIP-447's
+ * require_stable: an offset committed in a transaction whose EndTxn was
+ * answered but whose markers are not written yet (the broker restarted in
+ * between) still reads as the one before it.
+ *
+ * Each producer is renewed: an empty transaction per producer, all held open
+ * until every one has begun (so each takes a different producer), begins on
+ * a new producer, whose InitProducerId the coordinator answers only after the
+ * markers of the previous transaction are written. It runs under the
+ * context's retry policy (or `options.retry`).
+ */
+export async function settleKafkaProducers(ctx: KafkaTransactionContext, options: { retry?: Partial<RetryPolicy> | false } = {}): Promise<void> {
+  const renew = (ctx as unknown as { [KAFKA_RENEW]?: () => void })[KAFKA_RENEW];
+  if (renew === undefined) throw new ConfigError('settleKafkaProducers needs a context made by kafkaTransactions', { backend: 'kafka' });
+  renew();
+  const producers = ctx.transactionalIds.length;
+  let begun = 0;
+  let openAll!: () => void;
+  const allBegun = new Promise<void>((resolve) => (openAll = resolve));
+  const empty = async (): Promise<void> => {
+    begun += 1;
+    if (begun === producers) openAll();
+    await allBegun;
+  };
+  // A run that fails for good lets the others end too, then its error is the result.
+  await Promise.all(Array.from({ length: producers }, () => ctx.withTransaction(empty, options).finally(openAll)));
 }

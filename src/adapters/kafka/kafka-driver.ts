@@ -49,6 +49,8 @@ interface Lane {
   building: Promise<ProducerSlot> | undefined;
   /** A transaction runs on it (Kafka allows one open transaction per producer). */
   held: boolean;
+  /** Its next transaction starts on a new producer, though nothing failed (see renewProducers). */
+  renew: boolean;
 }
 
 /** One kafkajs producer; replaced ("rebuilt") after any of its requests failed. */
@@ -103,7 +105,7 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
     if (ids.length === 0) throw new ConfigError('a kafka transaction context needs at least one transactional.id', { backend: 'kafka' });
     this.#kafka = kafka;
     this.client = client;
-    this.#lanes = ids.map(({ transactionalId, config }) => ({ transactionalId, config, slot: undefined, building: undefined, held: false }));
+    this.#lanes = ids.map(({ transactionalId, config }) => ({ transactionalId, config, slot: undefined, building: undefined, held: false, renew: false }));
     this.transactionalIds = Object.freeze(this.#lanes.map((l) => l.transactionalId));
     this.transactionalId = this.transactionalIds[0] as string;
     this.#onClose = onClose;
@@ -194,6 +196,16 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
     await this.#ready(lane);
   }
 
+  /**
+   * @internal The next transaction of each producer starts on a new one,
+   * whose InitProducerId the coordinator answers only once the transaction
+   * the old one ended is complete (its markers written): what it committed,
+   * group offsets included, is then visible to every reader.
+   */
+  renewProducers(): void {
+    for (const lane of this.#lanes) if (lane.slot !== undefined) lane.renew = true;
+  }
+
   #assertUsable(): void {
     if (this.#fenced !== undefined) {
       throw new FencedError(
@@ -260,9 +272,10 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   /** The lane's current producer, or a new connected one in place of a broken one. */
   async #ready(lane: Lane): Promise<ProducerSlot> {
     const current = lane.slot;
-    if (current !== undefined && !current.broken) return current;
+    if (current !== undefined && !current.broken && !lane.renew) return current;
     lane.building ??= (async () => {
       lane.slot = undefined;
+      lane.renew = false;
       if (current !== undefined) {
         current.replaced = true;
         await current.producer.disconnect().catch(() => undefined);
