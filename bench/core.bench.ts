@@ -2,11 +2,15 @@
 // retry loop) adds per transaction over the memory backend's own begin/commit.
 // The built package, as users run it (the sources run through tsx carry its helpers on
 // every closure); `npm run bench` builds it first. Typed from the sources it is built from.
-type MemoryModule = typeof import('../src/adapters/memory/index.js');
-const built = '../dist/memory.js';
-const { MemoryDriver, MemoryStore, memoryTransactions } = (await import(built)) as MemoryModule;
-import { fmt, interleaved } from './harness.js';
+import { differenceInterval, fmt, fmtInterval, interleaved, loadEntry, ratioInterval, verdict } from './harness.js';
 import type { BenchResult } from './harness.js';
+type MemoryModule = typeof import('../src/adapters/memory/index.js');
+const { MemoryDriver, MemoryStore, memoryTransactions } = await loadEntry<MemoryModule>('memory');
+
+/** The goal: what withTransaction adds per transaction over the driver's own begin/commit, in µs. */
+const GOAL_US = 1;
+const ROUNDS = 41;
+const OPS_PER_ROUND = 5_000;
 
 export default async function coreBench(): Promise<BenchResult> {
   const store = new MemoryStore();
@@ -37,25 +41,31 @@ export default async function coreBench(): Promise<BenchResult> {
         run: () => ctx.withTransaction((tx) => tx.handle.set(`k${i++ % 1000}`, i)),
       },
     ],
-    { rounds: 21, opsPerRound: 5_000, warmupOps: 20_000 },
+    { rounds: ROUNDS, opsPerRound: OPS_PER_ROUND, warmupOps: 20_000 },
   );
   await ctx.close();
   const [raw, manual, wrapped] = results as [(typeof results)[0], (typeof results)[0], (typeof results)[0]];
-  const overheadUs = (wrapped.medianNs - raw.medianNs) / 1000;
+  const us = (ns: number[]): number[] => ns.map((n) => n / 1000);
+  const overhead = differenceInterval(us(wrapped.roundsNs), us(raw.roundsNs));
+  const cpuOverhead = differenceInterval(us(wrapped.roundsCpuNs), us(raw.roundsCpuNs));
+  const judged = verdict(overhead, { atMost: GOAL_US });
   return {
     name: 'core',
     title: 'Core overhead per transaction (memory backend)',
     command: 'npm run bench -- core',
     summary:
-      `withTransaction adds **${fmt(overheadUs)} µs** per transaction over the memory driver's own begin/set/commit ` +
-      `(ratio ${fmt(wrapped.medianNs / raw.medianNs)}; goal: under 2 µs). Medians of 21 interleaved rounds of 5,000 transactions, one key written each.`,
+      `withTransaction adds **${fmtInterval(overhead, 2)} µs** per transaction over the memory driver's own begin/set/commit ` +
+      `(95% bootstrap interval over paired rounds; CPU time ${fmtInterval(cpuOverhead, 2)} µs); goal: under ${GOAL_US} µs, ` +
+      `**${judged}** (met only when the whole interval is under it). Medians of ${ROUNDS} interleaved rounds of ` +
+      `${OPS_PER_ROUND.toLocaleString('en')} transactions, one key written each.`,
     table: {
-      headers: ['variant', 'µs per transaction (median)', 'ratio to driver', 'overhead µs'],
+      headers: ['variant', 'µs per transaction (median)', 'CPU µs per transaction', 'ratio to driver [95% CI]', 'overhead µs [95% CI]'],
       rows: [raw, manual, wrapped].map((r) => [
         r.label,
         fmt(r.medianNs / 1000),
-        fmt(r.medianNs / raw.medianNs),
-        fmt((r.medianNs - raw.medianNs) / 1000),
+        fmt(r.cpuNs / 1000),
+        r === raw ? '1 (baseline)' : fmtInterval(ratioInterval(r.roundsNs, raw.roundsNs)),
+        r === raw ? '' : fmtInterval(differenceInterval(us(r.roundsNs), us(raw.roundsNs)), 2),
       ]),
     },
     chart: {

@@ -31,31 +31,167 @@ export interface InterleavedResult {
   label: string;
   /** Median nanoseconds per operation over the rounds. */
   medianNs: number;
-  /** Every round's nanoseconds per operation, for spread. */
+  /** Every round's nanoseconds per operation, for spread and confidence intervals (round i of every variant ran side by side). */
   roundsNs: number[];
+  /** Median CPU nanoseconds (user + system, the whole process) per operation over the rounds. */
+  cpuNs: number;
+  /** Every round's CPU nanoseconds per operation. */
+  roundsCpuNs: number[];
+}
+
+/**
+ * `TXKIT_BENCH_SMOKE=1`: every bench runs at a tiny size, only to prove it
+ * still runs (the test suite does this); its figures mean nothing and are
+ * not recorded.
+ */
+export const SMOKE = process.env.TXKIT_BENCH_SMOKE === '1';
+
+/** Where each package entry the benches load lives in the sources. */
+const SOURCES = {
+  memory: '../src/adapters/memory/index.js',
+  sql: '../src/adapters/sql/index.js',
+  kafka: '../src/adapters/kafka/index.js',
+  outbox: '../src/outbox/index.js',
+} as const;
+
+/**
+ * A package entry as users load it: the build (`dist/<entry>.js`; `npm run
+ * bench` builds first). A smoke run, whose figures are not used, loads the
+ * sources, so it needs no build.
+ */
+export async function loadEntry<T>(entry: keyof typeof SOURCES): Promise<T> {
+  return (await import(SMOKE ? SOURCES[entry] : `../dist/${entry}.js`)) as T;
+}
+
+/** `full`, or `smoke` in a smoke run. */
+export function sized<T>(full: T, smoke: T): T {
+  return SMOKE ? smoke : full;
 }
 
 /**
  * Runs the variants in alternating order, round after round, so drift in the
- * machine's speed hits all of them alike; reports the median per variant.
+ * machine's speed hits all of them alike; reports the median per variant,
+ * wall time and the process's CPU time.
  */
 export async function interleaved(
   variants: Variant[],
-  { rounds = 15, opsPerRound = 2_000, warmupOps = 2_000 }: { rounds?: number; opsPerRound?: number; warmupOps?: number } = {},
+  options: { rounds?: number; opsPerRound?: number; warmupOps?: number } = {},
 ): Promise<InterleavedResult[]> {
+  const { rounds = 15, opsPerRound = 2_000, warmupOps = 2_000 } = SMOKE ? { rounds: 2, opsPerRound: 2, warmupOps: 1 } : options;
   for (const v of variants) for (let i = 0; i < warmupOps; i++) await v.run();
   const samples = variants.map(() => [] as number[]);
+  const cpuSamples = variants.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? variants.map((_, i) => i) : variants.map((_, i) => variants.length - 1 - i);
     for (const i of order) {
       const v = variants[i] as Variant;
+      const cpu0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       for (let k = 0; k < opsPerRound; k++) await v.run();
       const ns = Number(process.hrtime.bigint() - t0) / opsPerRound;
+      const cpu = process.cpuUsage(cpu0);
       (samples[i] as number[]).push(ns);
+      (cpuSamples[i] as number[]).push(((cpu.user + cpu.system) * 1_000) / opsPerRound);
     }
   }
-  return variants.map((v, i) => ({ label: v.label, medianNs: median(samples[i] as number[]), roundsNs: samples[i] as number[] }));
+  return variants.map((v, i) => ({
+    label: v.label,
+    medianNs: median(samples[i] as number[]),
+    roundsNs: samples[i] as number[],
+    cpuNs: median(cpuSamples[i] as number[]),
+    roundsCpuNs: cpuSamples[i] as number[],
+  }));
+}
+
+/** A statistic of two variants' rounds (a ratio or a difference of medians) with its bootstrap confidence interval. */
+export interface Interval {
+  /** The statistic over all rounds, e.g. median(mine) / median(base). */
+  value: number;
+  low: number;
+  high: number;
+  /** E.g. 0.95. */
+  confidence: number;
+}
+
+export interface IntervalOptions {
+  /** @default 0.95 */
+  confidence?: number;
+  /** @default 4000 */
+  resamples?: number;
+  /** @default 1 */
+  seed?: number;
+}
+
+/**
+ * `stat(mine, base)` over the rounds, with a percentile bootstrap confidence
+ * interval: the rounds are resampled with replacement as pairs (round i of
+ * both ran side by side, so drift between rounds stays out of the
+ * statistic), `resamples` times, with a fixed seed so a rerun on the same
+ * figures gives the same interval.
+ */
+export function pairedInterval(
+  mine: readonly number[],
+  base: readonly number[],
+  stat: (mine: number[], base: number[]) => number,
+  { confidence = 0.95, resamples = 4_000, seed = 1 }: IntervalOptions = {},
+): Interval {
+  if (mine.length === 0 || mine.length !== base.length) {
+    throw new RangeError(`a paired interval needs the same non-zero number of rounds on both sides, got ${mine.length} and ${base.length}`);
+  }
+  if (!(confidence > 0 && confidence < 1)) throw new RangeError(`confidence must be between 0 and 1, got ${confidence}`);
+  const random = mulberry32(seed);
+  const n = mine.length;
+  const stats: number[] = [];
+  const a: number[] = new Array<number>(n);
+  const b: number[] = new Array<number>(n);
+  for (let r = 0; r < resamples; r++) {
+    for (let k = 0; k < n; k++) {
+      const pick = Math.floor(random() * n);
+      a[k] = mine[pick] as number;
+      b[k] = base[pick] as number;
+    }
+    stats.push(stat(a, b));
+  }
+  stats.sort((x, y) => x - y);
+  const tail = (1 - confidence) / 2;
+  const at = (q: number): number => stats[Math.min(stats.length - 1, Math.max(0, Math.floor(q * stats.length)))] as number;
+  return { value: stat([...mine], [...base]), low: at(tail), high: at(1 - tail), confidence };
+}
+
+/** median(mine) / median(base), per operation, with its confidence interval (see pairedInterval). */
+export function ratioInterval(mine: readonly number[], base: readonly number[], options?: IntervalOptions): Interval {
+  return pairedInterval(mine, base, (a, b) => median(a) / median(b), options);
+}
+
+/** median(mine) - median(base), per operation, with its confidence interval (see pairedInterval). */
+export function differenceInterval(mine: readonly number[], base: readonly number[], options?: IntervalOptions): Interval {
+  return pairedInterval(mine, base, (a, b) => median(a) - median(b), options);
+}
+
+/**
+ * Whether a statistic meets a goal, judged by its interval: `met` only when the
+ * whole interval is on the goal's side, `missed` when the whole interval is
+ * past it, else `undecided` (the noise is larger than the margin).
+ */
+export function verdict(interval: Interval, goal: { atMost: number } | { atLeast: number }): 'met' | 'missed' | 'undecided' {
+  if ('atMost' in goal) return interval.high <= goal.atMost ? 'met' : interval.low > goal.atMost ? 'missed' : 'undecided';
+  return interval.low >= goal.atLeast ? 'met' : interval.high < goal.atLeast ? 'missed' : 'undecided';
+}
+
+/** `1.024 [1.011, 1.037]`. */
+export function fmtInterval(i: Interval, digits = 3): string {
+  return `${fmt(i.value, digits)} [${fmt(i.low, digits)}, ${fmt(i.high, digits)}]`;
+}
+
+/** A small seeded PRNG (mulberry32): resampling that is the same on every run. */
+function mulberry32(seed: number): () => number {
+  let t = seed >>> 0;
+  return () => {
+    t = (t + 0x6d2b79f5) >>> 0;
+    let x = Math.imul(t ^ (t >>> 15), 1 | t);
+    x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
+    return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
+  };
 }
 
 export function median(xs: number[]): number {
@@ -70,7 +206,10 @@ export function fmt(n: number, digits = 2): string {
 
 const DOCS = fileURLToPath(new URL('../docs/', import.meta.url));
 
-/** Records this run's figures in docs/benchmarks/<name>.json, then rebuilds the page and the charts. */
+/**
+ * Records this run's figures in docs/benchmarks/<name>.json, then rebuilds
+ * the page and the charts. A smoke run passes a directory of its own.
+ */
 export function writeResult(result: BenchResult, dir: string = DOCS): void {
   const recorded: RecordedResult = { ...result, date: new Date().toISOString().slice(0, 10), node: process.version };
   const results = path.join(dir, 'benchmarks');

@@ -15,30 +15,29 @@ import type { Knex } from 'knex';
 import kafkajs from 'kafkajs';
 import type { Kafka as KafkaClient, Message, Producer } from 'kafkajs';
 import { startKafka } from '../scripts/services/kafka.mjs';
-import { fmt, median } from './harness.js';
+import { fmt, loadEntry, median, sized } from './harness.js';
 import type { BenchResult } from './harness.js';
 
 type OutboxModule = typeof import('../src/outbox/index.js');
 type KafkaModule = typeof import('../src/adapters/kafka/index.js');
 type SqlModule = typeof import('../src/adapters/sql/index.js');
-const built = { outbox: '../dist/outbox.js', kafka: '../dist/kafka.js', sql: '../dist/sql.js' };
-const ob = (await import(built.outbox)) as OutboxModule;
-const { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } = (await import(built.kafka)) as KafkaModule;
-const { knexTransactions } = (await import(built.sql)) as SqlModule;
+const ob = await loadEntry<OutboxModule>('outbox');
+const { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } = await loadEntry<KafkaModule>('kafka');
+const { knexTransactions } = await loadEntry<SqlModule>('sql');
 
 type MessageSource = import('../src/outbox/index.js').MessageSource;
 type SourceFactory = (tag: string) => { source: MessageSource; close: () => Promise<unknown> };
 const { Kafka, logLevel } = kafkajs;
 const PG_URL = process.env.TXKIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const ROWS = Number(process.env.TXKIT_BENCH_OUTBOX_ROWS ?? 1_000_000);
+const ROWS = Number(process.env.TXKIT_BENCH_OUTBOX_ROWS ?? sized(1_000_000, 400));
 /** Outbox partitions of the drain; each has its own order and its own relay position. */
 const PARTITIONS = 4;
 const KEYS_PER_PARTITION = 250;
 const VALUE_BYTES = 100;
-const RELAY_BATCH = Number(process.env.TXKIT_BENCH_OUTBOX_BATCH ?? 2_000);
-const LATENCY_SAMPLES = Number(process.env.TXKIT_BENCH_OUTBOX_LATENCY_SAMPLES ?? 500);
-const PIPELINE_MESSAGES = Number(process.env.TXKIT_BENCH_OUTBOX_PIPELINE_MESSAGES ?? 5_000);
-const PIPELINE_ROUNDS = 3;
+const RELAY_BATCH = Number(process.env.TXKIT_BENCH_OUTBOX_BATCH ?? sized(2_000, 50));
+const LATENCY_SAMPLES = Number(process.env.TXKIT_BENCH_OUTBOX_LATENCY_SAMPLES ?? sized(500, 5));
+const PIPELINE_MESSAGES = Number(process.env.TXKIT_BENCH_OUTBOX_PIPELINE_MESSAGES ?? sized(5_000, 60));
+const PIPELINE_ROUNDS = sized(3, 1);
 
 type Closer = () => Promise<unknown>;
 
@@ -355,7 +354,7 @@ async function latencyBench(kafka: KafkaClient, db: Knex, stamp: string, closers
 // ---------------------------------------------------------------------------------------------
 // (b2) the broker transaction of (b), taken apart with raw kafkajs
 
-const BROKER_COST_SAMPLES = 150;
+const BROKER_COST_SAMPLES = sized(150, 5);
 
 async function brokerCostBench(kafka: KafkaClient, stamp: string, closers: Closer[]): Promise<BrokerCostResult> {
   const topic = `bench-outbox-cost-${stamp}`;

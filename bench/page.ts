@@ -31,6 +31,12 @@ Each section is rewritten by \`npm run bench -- <name>\` (\`npm run bench\` runs
 against the native API or a named anchor measured in the same run, with the variants interleaved where they
 can be, because absolute times on shared 2-core machines are not stable. Each run records its figures in
 \`docs/benchmarks/<name>.json\`; \`npm run bench -- --render\` rebuilds this page and the charts from them.
+
+Where a section gives a ratio with an interval (\`1.024 [1.011, 1.037]\`), the interval is a 95% bootstrap over
+the paired rounds (round i of every variant ran side by side), and a goal counts as **met** only when the whole
+interval is inside it (**undecided** when the noise is larger than the margin). CPU figures are the process's
+user + system time per operation. The test suite runs every bench at a tiny size (\`TXKIT_BENCH_SMOKE=1\`,
+\`test/bench/bench-smoke.test.ts\`) so none stops working between full runs; those runs record nothing.
 `;
 
 /** Sections in this order first (the order they were added), then any other by name. */

@@ -5,15 +5,15 @@
 import { startPulsar } from '../scripts/services/pulsar.mjs';
 import { PulsarClient, pulsarTransactions } from '../src/adapters/pulsar/index.js';
 import type { PulsarProducer, PulsarTransactionContext } from '../src/adapters/pulsar/index.js';
-import { fmt, median } from './harness.js';
+import { fmt, median, sized } from './harness.js';
 import type { BenchResult } from './harness.js';
 
 const SIZES = [1, 10, 50] as const;
 /** Operations in flight: one at a time (the latency chain), and 8 (what a busy service does). */
 const CONCURRENCY = [1, 8] as const;
-const ROUNDS = 6;
+const ROUNDS = sized(6, 2);
 /** Messages per variant per round: enough ops for stable percentiles, short enough for a 2-core box. */
-const MESSAGES_PER_ROUND = 1_000;
+const MESSAGES_PER_ROUND = sized(1_000, 4);
 const PAYLOAD = 'x'.repeat(100);
 
 interface Sample {
@@ -59,7 +59,7 @@ export default async function pulsarBench(): Promise<BenchResult> {
         const messages = Array.from({ length: n }, (_, i) => ({ key: `k${i}`, value: PAYLOAD }));
         const plain = (): Promise<unknown> => producer.sendAll(messages);
         const transactional = (): Promise<unknown> => ctx.withTransaction((tx) => tx.handle.send({ topic, messages }));
-        const ops = Math.max(40, Math.round(MESSAGES_PER_ROUND / n));
+        const ops = Math.max(sized(40, 2), Math.round(MESSAGES_PER_ROUND / n));
         // Warm-up: JIT on both sides, the topic's transaction buffer, the coordinator connection.
         const warm: Sample = { latencies: [], throughput: [] };
         await round(plain, Math.min(ops, 200), n, concurrency, warm);

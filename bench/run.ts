@@ -2,9 +2,13 @@
 // prints each result, records it in docs/benchmarks/<name>.json and rebuilds
 // docs/benchmarks.md and the charts from every recorded result.
 // `npm run bench -- --render` only rebuilds the page and charts.
-import { readdirSync } from 'node:fs';
+// With TXKIT_BENCH_SMOKE=1 each bench runs at a tiny size and its page is
+// rendered in a temporary directory: docs/ is left alone.
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { renderDocs, writeResult } from './harness.js';
+import { SMOKE, renderDocs, writeResult } from './harness.js';
 import type { BenchResult } from './harness.js';
 
 const dir = fileURLToPath(new URL('.', import.meta.url));
@@ -30,6 +34,16 @@ for (const name of wanted.length > 0 ? wanted : all) {
   const result = await mod.default();
   console.log(`\n${result.title}\n${result.summary}`);
   console.table(result.table.rows.map((r) => Object.fromEntries(result.table.headers.map((h, i) => [h, r[i]]))));
-  writeResult(result);
-  console.log(`recorded docs/benchmarks/${name}.json; rewrote docs/benchmarks.md and docs/benchmarks/${name}.svg`);
+  if (SMOKE) {
+    const scratch = mkdtempSync(path.join(tmpdir(), 'txkit-bench-smoke-'));
+    try {
+      writeResult(result, scratch);
+    } finally {
+      rmSync(scratch, { recursive: true, force: true });
+    }
+    console.log(`smoke run of ${name}: ran and rendered; nothing recorded`);
+  } else {
+    writeResult(result);
+    console.log(`recorded docs/benchmarks/${name}.json; rewrote docs/benchmarks.md and docs/benchmarks/${name}.svg`);
+  }
 }

@@ -16,29 +16,28 @@ import type { Knex } from 'knex';
 import kafkajs from 'kafkajs';
 import type { Kafka as KafkaClient } from 'kafkajs';
 import { startKafka } from '../scripts/services/kafka.mjs';
-import { fmt, median } from './harness.js';
+import { fmt, loadEntry, median, sized } from './harness.js';
 import type { BenchResult } from './harness.js';
 
 type OutboxModule = typeof import('../src/outbox/index.js');
 type KafkaModule = typeof import('../src/adapters/kafka/index.js');
 type SqlModule = typeof import('../src/adapters/sql/index.js');
-const built = { outbox: '../dist/outbox.js', kafka: '../dist/kafka.js', sql: '../dist/sql.js' };
-const ob = (await import(built.outbox)) as OutboxModule;
-const { kafkaTransactions } = (await import(built.kafka)) as KafkaModule;
-const { knexTransactions } = (await import(built.sql)) as SqlModule;
+const ob = await loadEntry<OutboxModule>('outbox');
+const { kafkaTransactions } = await loadEntry<KafkaModule>('kafka');
+const { knexTransactions } = await loadEntry<SqlModule>('sql');
 
 const { Kafka, logLevel } = kafkajs;
 const PG_URL = process.env.TXKIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const RELAY_ROWS = Number(process.env.TXKIT_BENCH_SCALE_ROWS ?? 40_000);
+const RELAY_ROWS = Number(process.env.TXKIT_BENCH_SCALE_ROWS ?? sized(40_000, 200));
 const RELAY_PARTITIONS = 8;
 const RELAY_INSTANCES = [1, 2, 4];
-const UNITS = Number(process.env.TXKIT_BENCH_SCALE_UNITS ?? 800);
+const UNITS = Number(process.env.TXKIT_BENCH_SCALE_UNITS ?? sized(800, 20));
 const CONCURRENCY = [1, 4, 16];
 const POOLS = [1, 8];
-const PIPELINE_MESSAGES = Number(process.env.TXKIT_BENCH_SCALE_PIPELINE_MESSAGES ?? 6_000);
+const PIPELINE_MESSAGES = Number(process.env.TXKIT_BENCH_SCALE_PIPELINE_MESSAGES ?? sized(6_000, 60));
 const PIPELINE_PARTITIONS = 6;
 const PIPELINE_WORKERS = [1, 2, 3];
-const ROUNDS = Number(process.env.TXKIT_BENCH_SCALE_ROUNDS ?? 3);
+const ROUNDS = Number(process.env.TXKIT_BENCH_SCALE_ROUNDS ?? sized(3, 1));
 /** Leases renewed every 200 ms, so instances settle their shares within a second of a trial's start. */
 const LEASE_TTL_MS = 600;
 const VALUE = 'x'.repeat(100);

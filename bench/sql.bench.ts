@@ -7,28 +7,55 @@ import path from 'node:path';
 import knex from 'knex';
 import pg from 'pg';
 import { knexTransactions, pgTransactions } from '../src/adapters/sql/index.js';
-import { fmt, interleaved } from './harness.js';
+import { SMOKE, differenceInterval, fmt, fmtInterval, interleaved, ratioInterval, sized, verdict } from './harness.js';
 import type { BenchResult, InterleavedResult, Variant } from './harness.js';
 
 const URL_ = process.env.TXKIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const ROUNDS = 100;
-const OPS_PER_ROUND = 50;
-const WARMUP_OPS = 500;
+const ROUNDS = sized(200, 2);
+const OPS_PER_ROUND = sized(50, 2);
+const WARMUP_OPS = sized(500, 1);
+/** The goal for txkit / native, per transaction. */
+const GOAL = 1.03;
+
+/** One commit mode: its connections (one per variant: every transaction waits for its own commit, as one request handler would). */
+interface Mode {
+  /** 'on' (the server's default: each commit waits for its WAL flush) or 'off' (the client's cost without the flush's variance). */
+  synchronousCommit: 'on' | 'off';
+  pool: pg.Pool;
+  txkitPool: pg.Pool;
+  db: knex.Knex;
+  txkitDb: knex.Knex;
+}
+
+function openMode(synchronousCommit: 'on' | 'off'): Mode {
+  // A session setting, sent at connect: the server default for 'on'.
+  const options = synchronousCommit === 'off' ? { options: '-c synchronous_commit=off' } : {};
+  const connection = { connectionString: URL_, ...options };
+  return {
+    synchronousCommit,
+    pool: new pg.Pool({ ...connection, max: 1 }),
+    txkitPool: new pg.Pool({ ...connection, max: 1 }),
+    db: knex({ client: 'pg', connection, pool: { min: 1, max: 1 } }),
+    txkitDb: knex({ client: 'pg', connection, pool: { min: 1, max: 1 } }),
+  };
+}
+
+async function closeMode(m: Mode): Promise<void> {
+  await m.pool.end();
+  await m.txkitPool.end();
+  await m.db.destroy();
+  await m.txkitDb.destroy();
+}
 
 export default async function sqlBench(): Promise<BenchResult> {
-  // One connection per variant: every transaction waits for its own commit, as one request handler would.
-  const pool = new pg.Pool({ connectionString: URL_, max: 1 });
-  const txkitPool = new pg.Pool({ connectionString: URL_, max: 1 });
-  const db = knex({ client: 'pg', connection: URL_, pool: { min: 1, max: 1 } });
-  const txkitDb = knex({ client: 'pg', connection: URL_, pool: { min: 1, max: 1 } });
+  const modes = [openMode('on'), openMode('off')];
+  const admin = new pg.Pool({ connectionString: URL_, max: 1 });
   const table = `txkit_bench_sql_${process.pid}`;
-  await pool.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, n int NOT NULL)`);
-  const settings = await serverSettings(pool);
+  await admin.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, n int NOT NULL)`);
+  const settings = await serverSettings(admin);
+  const contexts: { close(): Promise<void> }[] = [];
   try {
-    const knexCtx = knexTransactions(txkitDb);
-    const pgCtx = pgTransactions(txkitPool);
     let nextId = 0;
-
     // The same work everywhere: insert one row, update it, commit.
     const viaKnex = async (trx: knex.Knex.Transaction): Promise<void> => {
       const id = ++nextId;
@@ -40,99 +67,121 @@ export default async function sqlBench(): Promise<BenchResult> {
       await client.query(`INSERT INTO ${table} (id, n) VALUES ($1, 0)`, [id]);
       await client.query(`UPDATE ${table} SET n = 1 WHERE id = $1`, [id]);
     };
-
-    const variants: Variant[] = [
-      { label: 'knex.transaction (native)', run: () => db.transaction(viaKnex) },
-      { label: 'txkit knexTransactions', run: () => knexCtx.withTransaction((tx) => viaKnex(tx.handle)) },
-      {
-        label: 'pg BEGIN/COMMIT (native)',
-        run: async () => {
-          const client = await pool.connect();
-          try {
-            await client.query('BEGIN');
-            await viaPg(client);
-            await client.query('COMMIT');
-          } catch (err) {
-            await client.query('ROLLBACK');
-            throw err;
-          } finally {
-            client.release();
-          }
+    const variants: Variant[] = modes.flatMap((m) => {
+      const knexCtx = knexTransactions(m.txkitDb);
+      const pgCtx = pgTransactions(m.txkitPool);
+      contexts.push(knexCtx, pgCtx);
+      const tag = `synchronous_commit=${m.synchronousCommit}`;
+      return [
+        { label: `knex.transaction (native), ${tag}`, run: () => m.db.transaction(viaKnex) },
+        { label: `txkit knexTransactions, ${tag}`, run: () => knexCtx.withTransaction((tx) => viaKnex(tx.handle)) },
+        {
+          label: `pg BEGIN/COMMIT (native), ${tag}`,
+          run: async () => {
+            const client = await m.pool.connect();
+            try {
+              await client.query('BEGIN');
+              await viaPg(client);
+              await client.query('COMMIT');
+            } catch (err) {
+              await client.query('ROLLBACK');
+              throw err;
+            } finally {
+              client.release();
+            }
+          },
         },
-      },
-      { label: 'txkit pgTransactions', run: () => pgCtx.withTransaction((tx) => viaPg(tx.handle)) },
-    ];
+        { label: `txkit pgTransactions, ${tag}`, run: () => pgCtx.withTransaction((tx) => viaPg(tx.handle)) },
+      ];
+    });
+    // Every variant of both modes interleaved in the same rounds.
     const results = await interleaved(variants, { rounds: ROUNDS, opsPerRound: OPS_PER_ROUND, warmupOps: WARMUP_OPS });
-    const fsync = pgTestFsync(settings.walSyncMethod, settings.dataDirectory);
+    const fsync = SMOKE ? { binary: 'not run (smoke)', opsPerSec: 'n/a', sameDevice: false } : pgTestFsync(settings.walSyncMethod, settings.dataDirectory);
 
     const by = (label: string): InterleavedResult => results.find((r) => r.label === label) as InterleavedResult;
-    const pairs: [string, string][] = [
-      ['txkit knexTransactions', 'knex.transaction (native)'],
-      ['txkit pgTransactions', 'pg BEGIN/COMMIT (native)'],
-    ];
-    const ratioOf = new Map(pairs.map(([mine, native]) => [mine, by(mine).medianNs / by(native).medianNs]));
-    const overheadOf = new Map(pairs.map(([mine, native]) => [mine, (by(mine).medianNs - by(native).medianNs) / 1e3]));
+    const us = (ns: number[]): number[] => ns.map((n) => n / 1e3);
+    const comparisons = modes.flatMap((m) =>
+      (['knex', 'pg'] as const).map((api) => {
+        const tag = `synchronous_commit=${m.synchronousCommit}`;
+        const mine = by(api === 'knex' ? `txkit knexTransactions, ${tag}` : `txkit pgTransactions, ${tag}`);
+        const native = by(api === 'knex' ? `knex.transaction (native), ${tag}` : `pg BEGIN/COMMIT (native), ${tag}`);
+        const ratio = ratioInterval(mine.roundsNs, native.roundsNs);
+        return {
+          mine,
+          native,
+          ratio,
+          cpuRatio: ratioInterval(mine.roundsCpuNs, native.roundsCpuNs),
+          overhead: differenceInterval(us(mine.roundsNs), us(native.roundsNs)),
+          cpuOverhead: differenceInterval(us(mine.roundsCpuNs), us(native.roundsCpuNs)),
+          verdict: verdict(ratio, { atMost: GOAL }),
+        };
+      }),
+    );
+    const of = (label: string) => comparisons.find((c) => c.mine.label === label);
     const rows = results.map((r) => {
-      const ratio = ratioOf.get(r.label);
-      const overhead = overheadOf.get(r.label);
+      const c = of(r.label);
       const spread = `${fmt(Math.min(...r.roundsNs) / 1e3, 0)}–${fmt(Math.max(...r.roundsNs) / 1e3, 0)}`;
       return [
         r.label,
         fmt(r.medianNs / 1e3, 1),
         spread,
+        fmt(r.cpuNs / 1e3, 1),
         fmt(1e9 / r.medianNs, 0),
-        ratio === undefined ? '1 (baseline)' : fmt(ratio, 3),
-        overhead === undefined ? '' : `${overhead >= 0 ? '+' : ''}${fmt(overhead, 1)}`,
+        c === undefined ? '1 (baseline)' : fmtInterval(c.ratio),
+        c === undefined ? '' : fmtInterval(c.cpuRatio),
+        c === undefined ? '' : `${fmtInterval(c.overhead, 1)} (CPU ${fmtInterval(c.cpuOverhead, 1)})`,
+        c === undefined ? '' : c.verdict,
       ];
     });
-    const worst = Math.max(...ratioOf.values());
+    const line = (c: (typeof comparisons)[number]): string =>
+      `- ${c.mine.label}: **${fmtInterval(c.ratio)}** of the native time (**${c.verdict}**), ${fmtInterval(c.overhead, 1)} µs more per ` +
+      `transaction; client CPU ${fmtInterval(c.cpuOverhead, 1)} µs more (${fmtInterval(c.cpuRatio)} of native).`;
     const summary = [
-      'One transaction = insert one row + update it + commit, on one connection, one at a time, so every',
-      'commit waits for its own WAL flush. The variants run interleaved in the same process against the',
-      'same server, in many short rounds that alternate their order; the ratio is txkit\'s median time per',
-      'transaction over the native API\'s (goal: at most 1.03). Both run with AsyncLocalStorage enabled (txkit',
-      'enables it in the process), which a program without txkit would not pay.',
+      'One transaction = insert one row + update it + commit, on one connection, one at a time. The variants run',
+      'interleaved in the same process against the same server, in many short rounds that alternate their order,',
+      'each API with `synchronous_commit=on` (every commit waits for its own WAL flush) and `off` (the flush no',
+      "longer dominates the time or its variance: what is left is round trips and the client's CPU). Both run with",
+      'AsyncLocalStorage enabled (txkit enables it in the process), which a program without txkit would not pay.',
       '',
-      `- Worst ratio txkit/native: **${fmt(worst, 3)}** (${worst <= 1.03 ? 'within' : 'above'} the 1.03 goal).`,
-      `- Server: ${settings.version}; synchronous_commit=${settings.synchronousCommit}, fsync=${settings.fsync}, ` +
+      `Each ratio is txkit's median time per transaction over the native API's, with a 95% bootstrap interval over`,
+      `the paired rounds; the goal (at most ${GOAL}) is **met** only when the whole interval is under it, **missed** when`,
+      'all of it is above, else **undecided** (the noise is larger than the margin). CPU is the whole process\'s user +',
+      'system time per transaction (process.cpuUsage), pg and knex included.',
+      '',
+      ...comparisons.map(line),
+      `- Server: ${settings.version}; server default synchronous_commit=${settings.synchronousCommit}, fsync=${settings.fsync}, ` +
         `wal_sync_method=${settings.walSyncMethod}.`,
       `- Physical floor: \`pg_test_fsync\` (${fsync.binary}, -s 2) measures **${fsync.opsPerSec}** ${settings.walSyncMethod} ` +
-        `ops/s for one 8 kB write${fsync.sameDevice ? ' on the device of the data directory' : ''}: a single client ` +
-        'cannot commit faster than that, whatever the API.',
-      `- Against that floor: ${floorShare(by('pg BEGIN/COMMIT (native)'), fsync.opsPerSec)} (native pg), ` +
-        `${floorShare(by('txkit pgTransactions'), fsync.opsPerSec)} (txkit pg). Below 100%, a transaction's four round ` +
-        'trips and the client\'s CPU cost more than the flush.',
+        `ops/s for one 8 kB write${fsync.sameDevice ? ' on the device of the data directory' : ''}: with synchronous_commit=on a single ` +
+        `client cannot commit faster than that, whatever the API. Native pg reaches ${floorShare(by('pg BEGIN/COMMIT (native), synchronous_commit=on'), fsync.opsPerSec)}.`,
       `- ${ROUNDS} rounds × ${OPS_PER_ROUND} transactions per variant after ${WARMUP_OPS} warm-up transactions each; ` +
         'spread = fastest–slowest round.',
     ].join('\n');
-    await knexCtx.close();
-    await pgCtx.close();
     return {
       name: 'sql',
       title: 'SQL: txkit vs knex.transaction and raw BEGIN/COMMIT (pg, real Postgres)',
       command: 'npm run bench -- sql',
       summary,
       table: {
-        headers: ['variant', 'median µs / transaction', 'round spread µs', 'commits/s', 'ratio txkit/native', 'txkit overhead µs'],
+        headers: ['variant', 'median µs / tx', 'round spread µs', 'CPU µs / tx', 'commits/s', 'ratio txkit/native [95% CI]', 'CPU ratio [95% CI]', 'txkit overhead µs [95% CI]', `goal <= ${GOAL}`],
         rows,
       },
       chart: {
         title: 'SQL: time per transaction relative to the native API (lower is better)',
         reference: { value: 1, label: 'native = 1' },
-        groups: [
-          {
-            label: 'µs per transaction / native (goal <= 1.03)',
-            bars: rows.map((r) => ({ label: String(r[0]), value: String(r[4]).startsWith('1 (') ? 1 : Number(r[4]) })),
-          },
-        ],
+        groups: modes.map((m) => ({
+          label: `µs per transaction / native, synchronous_commit=${m.synchronousCommit} (goal <= ${GOAL})`,
+          bars: comparisons
+            .filter((c) => c.mine.label.endsWith(`=${m.synchronousCommit}`))
+            .map((c) => ({ label: c.mine.label.replace(/, synchronous_commit=\w+$/, ''), value: Number(fmt(c.ratio.value, 3)) })),
+        })),
       },
     };
   } finally {
-    await pool.query(`DROP TABLE IF EXISTS ${table}`);
-    await pool.end();
-    await txkitPool.end();
-    await db.destroy();
-    await txkitDb.destroy();
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await admin.query(`DROP TABLE IF EXISTS ${table}`);
+    await admin.end();
+    for (const m of modes) await closeMode(m);
   }
 }
 

@@ -1,0 +1,65 @@
+/**
+ * Every benchmark still runs: each bench/<name>.bench.ts at a tiny size
+ * (TXKIT_BENCH_SMOKE=1), through `bench/run.ts` as `npm run bench -- <name>`
+ * runs it, on the services the suite has, its page rendered in a temporary
+ * directory. Nothing here measures anything (full runs are `npm run bench`);
+ * a bench that no longer runs against the current API fails here instead of
+ * on the next full run.
+ */
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import { readdirSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { describe, it } from 'vitest';
+import { service } from '../support/services.js';
+import type { ServiceName } from '../support/services.js';
+
+const root = fileURLToPath(new URL('../../', import.meta.url));
+const benches = readdirSync(new URL('../../bench/', import.meta.url))
+  .filter((f) => f.endsWith('.bench.ts'))
+  .map((f) => f.slice(0, -'.bench.ts'.length))
+  .sort();
+
+/** The real services each bench runs against (the MongoDB bench uses the scripted server unless MONGODB_URI is set). */
+const NEEDS: Record<string, ServiceName[]> = {
+  core: [],
+  mongo: [],
+  sql: ['postgres'],
+  kafka: ['kafka'],
+  pulsar: ['pulsar'],
+  outbox: ['kafka', 'postgres'],
+  scale: ['kafka', 'postgres'],
+};
+
+function runBench(name: string, env: Record<string, string>): Promise<{ code: number | null; output: string }> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', 'bench/run.ts', name], {
+      cwd: root,
+      env: { ...process.env, ...env, TXKIT_BENCH_SMOKE: '1' },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    child.stdout.on('data', (d: Buffer) => (output += d.toString()));
+    child.stderr.on('data', (d: Buffer) => (output += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => resolve({ code, output }));
+  });
+}
+
+describe('benchmarks at smoke size', () => {
+  it('every bench file is listed here with the services it needs', () => {
+    assert.deepEqual(benches, Object.keys(NEEDS).sort());
+  });
+
+  for (const name of benches) {
+    const needs = NEEDS[name] ?? [];
+    const urls = new Map(needs.map((s) => [s, service(s)]));
+    const missing = [...urls].filter(([, url]) => url === undefined).map(([s]) => s);
+    it.skipIf(missing.length > 0)(`npm run bench -- ${name} runs and renders its section (tiny sizes)`, { timeout: 180_000 }, async () => {
+      const pg = urls.get('postgres');
+      const { code, output } = await runBench(name, pg === undefined ? {} : { TXKIT_PG_URL: pg });
+      assert.equal(code, 0, `bench ${name} exited with ${String(code)}:\n${output.slice(-4_000)}`);
+      assert.match(output, new RegExp(`smoke run of ${name}: ran and rendered; nothing recorded`));
+    });
+  }
+});

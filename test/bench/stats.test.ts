@@ -1,0 +1,100 @@
+/**
+ * The benchmark statistics: a ratio of medians with a paired bootstrap
+ * interval that is reproducible, narrows with more rounds, holds the true
+ * ratio of a known distribution, and judges a goal met only when the whole
+ * interval is inside it.
+ */
+import { describe, expect, it } from 'vitest';
+import { differenceInterval, fmtInterval, interleaved, median, ratioInterval, verdict } from '../../bench/harness.js';
+
+/** Seeded normal-ish noise: the mean of four uniforms, centred, scaled. */
+function noise(seed: number): () => number {
+  let t = seed;
+  const uniform = (): number => {
+    t = (t * 1_103_515_245 + 12_345) % 2_147_483_648;
+    return t / 2_147_483_648;
+  };
+  return () => (uniform() + uniform() + uniform() + uniform() - 2) * 0.5;
+}
+
+/** Rounds of two variants that share each round's drift (a slow round is slow for both), `mine` `ratio` times `base`. */
+function rounds(n: number, ratio: number, seed = 7): { mine: number[]; base: number[] } {
+  const next = noise(seed);
+  const mine: number[] = [];
+  const base: number[] = [];
+  for (let i = 0; i < n; i++) {
+    const drift = 1 + Math.abs(next()) * 2; // up to 3x slower rounds, as on a busy machine
+    base.push(1_000 * drift * (1 + next() * 0.02));
+    mine.push(1_000 * ratio * drift * (1 + next() * 0.02));
+  }
+  return { mine, base };
+}
+
+describe('bench statistics', () => {
+  it('the interval holds the true ratio and is narrow when round i of both variants shares its drift', () => {
+    const { mine, base } = rounds(100, 1.05);
+    const i = ratioInterval(mine, base);
+    expect(i.low).toBeLessThanOrEqual(1.05);
+    expect(i.high).toBeGreaterThanOrEqual(1.05);
+    expect(i.low).toBeLessThanOrEqual(i.value);
+    expect(i.value).toBeLessThanOrEqual(i.high);
+    expect(i.confidence).toBe(0.95);
+    // Drift of up to 3x between rounds, 2% noise within one: the pairing keeps the interval well under 10% wide.
+    expect(i.high - i.low).toBeLessThan(0.1);
+  });
+
+  it('is the same on every run (seeded) and narrows with more rounds', () => {
+    const small = rounds(20, 1.02);
+    const large = rounds(400, 1.02);
+    expect(ratioInterval(small.mine, small.base)).toEqual(ratioInterval(small.mine, small.base));
+    const a = ratioInterval(small.mine, small.base);
+    const b = ratioInterval(large.mine, large.base);
+    expect(b.high - b.low).toBeLessThan(a.high - a.low);
+  });
+
+  it('a difference of medians has an interval too, in the rounds\' unit', () => {
+    const { mine, base } = rounds(100, 1.05);
+    const d = differenceInterval(mine, base);
+    expect(d.value).toBeCloseTo(median(mine) - median(base), 9);
+    expect(d.low).toBeLessThanOrEqual(d.value);
+    expect(d.high).toBeGreaterThanOrEqual(d.value);
+  });
+
+  it('a goal is met only when the whole interval is inside it, missed only when all of it is outside', () => {
+    const at = (low: number, high: number) => ({ value: (low + high) / 2, low, high, confidence: 0.95 });
+    expect(verdict(at(1.0, 1.02), { atMost: 1.03 })).toBe('met');
+    expect(verdict(at(1.01, 1.05), { atMost: 1.03 })).toBe('undecided');
+    expect(verdict(at(1.04, 1.08), { atMost: 1.03 })).toBe('missed');
+    expect(verdict(at(0.92, 0.97), { atLeast: 0.9 })).toBe('met');
+    expect(verdict(at(0.85, 0.95), { atLeast: 0.9 })).toBe('undecided');
+    expect(verdict(at(0.7, 0.8), { atLeast: 0.9 })).toBe('missed');
+    expect(fmtInterval(at(1.0, 1.02))).toBe('1.010 [1.000, 1.020]');
+  });
+
+  it('refuses rounds that cannot be paired and a confidence outside (0, 1)', () => {
+    expect(() => ratioInterval([1, 2], [1])).toThrow(/same non-zero number of rounds/);
+    expect(() => ratioInterval([], [])).toThrow(/same non-zero number of rounds/);
+    expect(() => ratioInterval([1], [1], { confidence: 1 })).toThrow(/confidence must be between 0 and 1/);
+  });
+
+  it('interleaved reports wall and CPU time per operation for every round of every variant', async () => {
+    const spin = (ms: number) => async (): Promise<void> => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+    };
+    const [fast, slow] = await interleaved(
+      [
+        { label: 'fast', run: spin(0.2) },
+        { label: 'slow', run: spin(1) },
+      ],
+      { rounds: 5, opsPerRound: 5, warmupOps: 1 },
+    );
+    for (const r of [fast, slow]) {
+      expect(r?.roundsNs).toHaveLength(5);
+      expect(r?.roundsCpuNs).toHaveLength(5);
+    }
+    // Busy-waiting is CPU time: the CPU figures order the variants as the wall figures do.
+    expect(slow?.medianNs).toBeGreaterThan(fast?.medianNs as number);
+    expect(slow?.cpuNs).toBeGreaterThan(fast?.cpuNs as number);
+  });
+});
