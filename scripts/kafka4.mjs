@@ -23,7 +23,7 @@ export const KAFKA_SUITES = [
 
 const root = fileURLToPath(new URL('..', import.meta.url));
 const stateDir = mkdtempSync(path.join(tmpdir(), 'txkit-kafka4-state-'));
-const required = (process.env.TXKIT_REQUIRE ?? '').split(',').filter((s) => s === 'postgres' || s === 'mysql' || s === 'kafka');
+const required = (process.env.TXKIT_REQUIRE ?? '').split(',').filter((s) => s === 'postgres' || s === 'mysql' || s === 'kafka' || s === 'confluent-kafka');
 const run = spawnSync(process.execPath, [path.join(root, 'scripts/test.mjs'), ...KAFKA_SUITES, ...process.argv.slice(2)], {
   cwd: root,
   stdio: 'inherit',

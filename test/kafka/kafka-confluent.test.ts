@@ -1,13 +1,14 @@
-// The same adapter on @confluentinc/kafka-javascript (the KafkaJS API on librdkafka), when it is
-// installed. It is not a dependency of this repo: its install compiles librdkafka (see
-// docs/guides/kafka.md); point TXKIT_CONFLUENT_KAFKA_MODULE at an installed copy to run this file.
+// The same adapter on @confluentinc/kafka-javascript (the KafkaJS API on librdkafka). It is not a
+// dependency of this repo: its install compiles librdkafka, so the global setup installs the version
+// pinned by test/support/confluent/package-lock.json once into the txkit cache
+// (scripts/services/confluent.mjs); TXKIT_CONFLUENT_KAFKA_MODULE names another installed copy.
 import assert from 'node:assert/strict';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { FencedError } from '../../src/core/index.js';
 import { kafkaTransactions, transactionalConsumer } from '../../src/adapters/kafka/index.js';
 import type { KafkaConsumerFactoryLike, KafkaLike } from '../../src/adapters/kafka/index.js';
 import { rejection, testTransactionContext } from '../../src/testing/index.js';
-import { required, service } from '../support/services.js';
+import { service } from '../support/services.js';
 import { TopicReader, conformanceReadWrite, createTopics, makeKafka, uniqueName, waitUntil } from './kafka-support.js';
 
 interface ConfluentModule {
@@ -15,15 +16,11 @@ interface ConfluentModule {
 }
 
 const brokers = service('kafka');
-const moduleName = process.env.TXKIT_CONFLUENT_KAFKA_MODULE ?? '@confluentinc/kafka-javascript';
+const modulePath = service('confluent-kafka');
 let confluent: ConfluentModule | undefined;
-try {
-  const mod = (await import(moduleName)) as { default?: ConfluentModule } & Partial<ConfluentModule>;
+if (modulePath !== undefined) {
+  const mod = (await import(modulePath)) as { default?: ConfluentModule } & Partial<ConfluentModule>;
   confluent = mod.KafkaJS !== undefined ? (mod as ConfluentModule) : mod.default;
-} catch (err) {
-  const reason = `cannot load ${moduleName}: ${err instanceof Error ? err.message.split('\n')[0] : String(err)}`;
-  if (required().has('confluent-kafka')) throw new Error(`confluent-kafka is required but unavailable: ${reason}`);
-  console.warn(`[txkit tests] skipping @confluentinc/kafka-javascript suites: ${reason}`);
 }
 
 describe.skipIf(brokers === undefined || confluent === undefined)('kafka adapter on @confluentinc/kafka-javascript', () => {

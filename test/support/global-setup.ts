@@ -31,14 +31,22 @@ export default async function setup(project: TestProject): Promise<() => Promise
     return pulsar.serviceUrl;
   });
 
+  // Not a server: the @confluentinc/kafka-javascript client, installed (compiled) once into the txkit cache.
+  services['confluent-kafka'] = await startBroker('confluent-kafka', async () => {
+    const given = process.env.TXKIT_CONFLUENT_KAFKA_MODULE;
+    if (given !== undefined && given !== '') return given;
+    const { ensureConfluentClient } = await import('../../scripts/services/confluent.mjs');
+    return ensureConfluentClient({ log: (line: string) => console.log(`[confluent] ${line}`) });
+  });
+
   project.provide('txkitServices', services);
   return async () => {
     for (const stop of stops.reverse()) await stop();
   };
 }
 
-/** Starts a broker from the project scripts; its failure becomes the reason its suites skip (or fail, if required). */
-async function startBroker<N extends 'kafka' | 'pulsar'>(
+/** Starts a broker (or installs a client) from the project scripts; its failure becomes the reason its suites skip (or fail, if required). */
+async function startBroker<N extends 'kafka' | 'pulsar' | 'confluent-kafka'>(
   name: N,
   start: () => Promise<string>,
 ): Promise<{ name: N; url?: string; reason?: string }> {

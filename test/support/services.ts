@@ -5,11 +5,12 @@
  */
 import { inject } from 'vitest';
 
-export type ServiceName = 'postgres' | 'mysql' | 'kafka' | 'pulsar' | 'mongodb';
+/** Servers, and `confluent-kafka`: the @confluentinc/kafka-javascript client (its url is the path of its module). */
+export type ServiceName = 'postgres' | 'mysql' | 'kafka' | 'pulsar' | 'mongodb' | 'confluent-kafka';
 
 export interface ServiceInfo {
   readonly name: ServiceName;
-  /** Connection string when reachable. */
+  /** Connection string when reachable (for `confluent-kafka`, the module's path). */
   readonly url?: string;
   /** Why it is not reachable. */
   readonly reason?: string;
