@@ -21,11 +21,18 @@ export interface BenchResult {
   chart: ChartSpec;
 }
 
-export interface Variant {
-  label: string;
-  /** One operation; awaited. */
-  run: () => Promise<unknown>;
-}
+/** One way of doing the measured operation: run here, or timed by another process (`round`). */
+export type Variant =
+  | {
+      label: string;
+      /** One operation; awaited. */
+      run: () => Promise<unknown>;
+    }
+  | {
+      label: string;
+      /** `ops` operations in another process (e.g. a Java client), which reports its own wall and CPU time for them. */
+      round: (ops: number) => Promise<{ wallNs: number; cpuNs: number }>;
+    };
 
 export interface InterleavedResult {
   label: string;
@@ -33,7 +40,7 @@ export interface InterleavedResult {
   medianNs: number;
   /** Every round's nanoseconds per operation, for spread and confidence intervals (round i of every variant ran side by side). */
   roundsNs: number[];
-  /** Median CPU nanoseconds (user + system, the whole process) per operation over the rounds. */
+  /** Median CPU nanoseconds (user + system, the whole process that ran it) per operation over the rounds. */
   cpuNs: number;
   /** Every round's CPU nanoseconds per operation. */
   roundsCpuNs: number[];
@@ -78,13 +85,22 @@ export async function interleaved(
   options: { rounds?: number; opsPerRound?: number; warmupOps?: number } = {},
 ): Promise<InterleavedResult[]> {
   const { rounds = 15, opsPerRound = 2_000, warmupOps = 2_000 } = SMOKE ? { rounds: 2, opsPerRound: 2, warmupOps: 1 } : options;
-  for (const v of variants) for (let i = 0; i < warmupOps; i++) await v.run();
+  for (const v of variants) {
+    if ('round' in v) await v.round(warmupOps);
+    else for (let i = 0; i < warmupOps; i++) await v.run();
+  }
   const samples = variants.map(() => [] as number[]);
   const cpuSamples = variants.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++) {
     const order = r % 2 === 0 ? variants.map((_, i) => i) : variants.map((_, i) => variants.length - 1 - i);
     for (const i of order) {
       const v = variants[i] as Variant;
+      if ('round' in v) {
+        const { wallNs, cpuNs } = await v.round(opsPerRound);
+        (samples[i] as number[]).push(wallNs / opsPerRound);
+        (cpuSamples[i] as number[]).push(cpuNs / opsPerRound);
+        continue;
+      }
       const cpu0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       for (let k = 0; k < opsPerRound; k++) await v.run();

@@ -8,8 +8,10 @@ import type { Kafka as KafkaClient, Producer } from 'kafkajs';
 import { startKafka } from '../scripts/services/kafka.mjs';
 import { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from '../src/adapters/kafka/index.js';
 import type { KafkaTransactionContext } from '../src/adapters/kafka/index.js';
-import { fmt, interleaved, sized } from './harness.js';
-import type { BenchResult, InterleavedResult } from './harness.js';
+import { fmt, fmtInterval, interleaved, ratioInterval, sized, verdict } from './harness.js';
+import type { BenchResult, InterleavedResult, Interval } from './harness.js';
+import { startJavaProducer } from './java-producer.js';
+import type { JavaProducer } from './java-producer.js';
 
 const { Kafka, logLevel } = kafkajs;
 const VALUE_1KB = 'x'.repeat(1024);
@@ -22,13 +24,14 @@ export default async function kafkaBench(): Promise<BenchResult> {
   const admin = kafka.admin();
   await admin.connect();
   const stamp = `${process.pid}-${Date.now().toString(36)}`;
-  const topics = { b2b: `bench-b2b-${stamp}`, curve: `bench-curve-${stamp}` };
+  const topics = { b2b: `bench-b2b-${stamp}`, curve: `bench-curve-${stamp}`, java: `bench-java-${stamp}` };
   await admin.createTopics({ topics: Object.values(topics).map((topic) => ({ topic, numPartitions: 1 })), waitForLeaders: true });
   const closers: (() => Promise<void>)[] = [async () => void (await admin.disconnect())];
   try {
     const b2b = await backToBack(kafka, topics.b2b, closers);
     const curve = await costCurve(kafka, topics.curve, closers);
-    return report(b2b, curve, broker.version);
+    const anchor = await javaAnchor(kafka, broker.brokers, broker.version, topics.java, closers);
+    return report(b2b, curve, anchor, broker.version);
   } finally {
     for (const close of closers.reverse()) await close().catch(() => undefined);
     await broker.stop();
@@ -112,7 +115,72 @@ async function costCurve(kafka: KafkaClient, topic: string, closers: (() => Prom
   return points;
 }
 
-function report(b2b: InterleavedResult[], curve: CurvePoint[], version: string): BenchResult {
+/** One size of (c): txkit and the Java producer, interleaved; throughput ratios txkit / Java with intervals. */
+interface AnchorPoint {
+  messages: number;
+  txkit: InterleavedResult;
+  java: { settings: 'defaults' | 'tuned'; result: InterleavedResult; ratio: Interval; goal: number | undefined }[];
+}
+
+/**
+ * (c) The official Java producer (kafka-clients of the broker's version) as the anchor: back-to-back one-message
+ * transactions (Java defaults), and 1000 x 1 KB per transaction (Java defaults, and batch.size 1 MB with linger.ms 5).
+ */
+async function javaAnchor(kafka: KafkaClient, brokers: string, version: string, topic: string, closers: (() => Promise<void>)[]): Promise<AnchorPoint[]> {
+  const stamp = Date.now().toString(36);
+  const points: AnchorPoint[] = [];
+  const shapes = [
+    { messages: 1, settings: ['defaults'] as const, goals: { defaults: 1 } as Record<string, number>, ops: sized(50, 2) },
+    { messages: sized(1000, 10), settings: ['defaults', 'tuned'] as const, goals: { tuned: 0.9 } as Record<string, number>, ops: sized(10, 2) },
+  ];
+  for (const shape of shapes) {
+    const ctx = txkit(kafka, `bench-anchor-txkit-${shape.messages}-${stamp}`, closers);
+    const chunks = Array.from({ length: Math.ceil(shape.messages / CHUNK) }, (_, i) =>
+      Array.from({ length: Math.min(CHUNK, shape.messages - i * CHUNK) }, () => ({ value: VALUE_1KB, partition: 0 })),
+    );
+    const javas: { settings: 'defaults' | 'tuned'; java: JavaProducer }[] = [];
+    for (const settings of shape.settings) {
+      const java = await startJavaProducer({
+        brokers,
+        topic,
+        mode: 'transactional',
+        messages: shape.messages,
+        settings,
+        transactionalId: `bench-anchor-java-${settings}-${shape.messages}-${stamp}`,
+        version,
+        label: `Java KafkaProducer ${version} (${settings === 'tuned' ? 'batch.size 1 MB, linger.ms 5' : 'defaults'}), ${shape.messages} x 1 KB per transaction`,
+      });
+      closers.push(() => java.close());
+      javas.push({ settings, java });
+    }
+    const results = await interleaved(
+      [
+        {
+          label: `txkit withTransaction (kafkajs), ${shape.messages} x 1 KB per transaction`,
+          run: () =>
+            ctx.withTransaction(async (t) => {
+              for (const messages of chunks) await t.handle.send({ topic, messages });
+            }),
+        },
+        ...javas.map(({ java }) => java.variant),
+      ],
+      { rounds: 11, opsPerRound: shape.ops, warmupOps: Math.max(2, Math.round(shape.ops / 2)) },
+    );
+    const [mine, ...others] = results as [InterleavedResult, ...InterleavedResult[]];
+    points.push({
+      messages: shape.messages,
+      txkit: mine,
+      java: others.map((result, i) => {
+        const { settings } = javas[i] as (typeof javas)[number];
+        // Throughput txkit / Java = Java's time per transaction / txkit's.
+        return { settings, result, ratio: ratioInterval(result.roundsNs, mine.roundsNs), goal: shape.goals[settings] };
+      }),
+    });
+  }
+  return points;
+}
+
+function report(b2b: InterleavedResult[], curve: CurvePoint[], anchor: AnchorPoint[], version: string): BenchResult {
   const [raw, txkitRes, tuned] = b2b as [InterleavedResult, InterleavedResult, InterleavedResult];
   const perSec = (r: InterleavedResult): number => 1e9 / r.medianNs;
   const ratio = perSec(txkitRes) / perSec(raw);
@@ -129,6 +197,10 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], version: string):
       {
         label: '(a) back-to-back 1-message transactions: tx/s / raw kafkajs producer.transaction()',
         bars: b2b.map((r) => ({ label: r.label, value: Number(fmt(perSec(r) / perSec(raw), 4)) })),
+      },
+      {
+        label: '(c) transactions/s of txkit / the official Java producer (goals: >= 1 back-to-back, >= 0.9 of tuned Java at 1000 x 1 KB)',
+        bars: anchor.flatMap((p) => p.java.map((j) => ({ label: `txkit / Java ${j.settings}, ${p.messages} x 1 KB`, value: Number(fmt(j.ratio.value, 4)) }))),
       },
       {
         label: '(b) messages/s of a transaction / idempotent non-transactional producer (goal >= 0.95 at 1000)',
@@ -159,7 +231,21 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], version: string):
         'The local broker takes 1000 x 1 KB in about 30 ms, a far shorter transaction than Confluent\'s 100 ms, so ' +
         'that fixed cost weighs more; the 5000-message row (about 150 ms per transaction) is the comparable point.',
       '',
-      'Medians of interleaved rounds (11 x 50 transactions for (a); 11 rounds of 4 to 40 operations for (b)), on one ' +
+      `**(c) Against the official Java producer** (kafka-clients ${version}, a JVM driven round by round from this ` +
+        'process, so its rounds interleave with txkit\'s; each side times its own rounds). Throughput txkit / Java, with ' +
+        '95% bootstrap intervals over the paired rounds: ' +
+        anchor
+          .flatMap((p) =>
+            p.java.map(
+              (j) =>
+                `${p.messages} x 1 KB per transaction vs Java ${j.settings}: **${fmtInterval(j.ratio)}**` +
+                (j.goal === undefined ? '' : ` (goal >= ${j.goal}: **${verdict(j.ratio, { atLeast: j.goal })}**)`),
+            ),
+          )
+          .join('; ') +
+        '. CPU per transaction is each process\'s own (Node for txkit, the JVM for Java).',
+      '',
+      'Medians of interleaved rounds (11 x 50 transactions for (a); 11 rounds of 4 to 40 operations for (b); 11 rounds for (c)), on one ' +
         'single-node broker on the same 2-core machine, so absolute figures are low and noisy; the ratios are the result.',
     ].join('\n'),
     table: {
@@ -174,6 +260,16 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], version: string):
             spread(r),
             fmt(perSec(r) * p.size, 0),
             r === p.idempotent ? 'baseline' : `${fmt(loss(p), 1)}% slower`,
+          ]),
+        ),
+        ...anchor.flatMap((p) =>
+          [{ result: p.txkit, vs: 'baseline' }, ...p.java.map((j) => ({ result: j.result, vs: `txkit ${fmtInterval(j.ratio)}x this` }))].map(({ result, vs }) => [
+            result.label,
+            fmt(result.medianNs / 1e6),
+            fmt(perSec(result), 1),
+            spread(result),
+            fmt(perSec(result) * p.messages, 0),
+            `${vs}; CPU ${fmt(result.cpuNs / 1e6)} ms/tx`,
           ]),
         ),
       ],

@@ -22,15 +22,17 @@ export interface JavaWitness {
 export interface JavaWitnessOptions {
   /** Maven coordinates 'group:artifact:version[:classifier]' of the libraries the program uses. */
   readonly coords: readonly string[];
-  /** File name under test/support/java/, e.g. 'PulsarKeyRouting.java'; the class is its base name. */
+  /** File name under `dir`, e.g. 'PulsarKeyRouting.java'; the class is its base name. */
   readonly source: string;
+  /** Directory of the source. @default test/support/java/ */
+  readonly dir?: string;
 }
 
 const prepared = new Map<string, Promise<JavaWitness>>();
 
 /** Resolves the jars and compiles the source (both cached on disk across runs). */
 export function prepareJavaWitness(options: JavaWitnessOptions): Promise<JavaWitness> {
-  const key = JSON.stringify([options.coords, options.source]);
+  const key = JSON.stringify([options.coords, options.source, options.dir]);
   let witness = prepared.get(key);
   if (witness === undefined) {
     witness = compile(options);
@@ -40,8 +42,8 @@ export function prepareJavaWitness(options: JavaWitnessOptions): Promise<JavaWit
   return witness;
 }
 
-async function compile({ coords, source }: JavaWitnessOptions): Promise<JavaWitness> {
-  const file = path.join(JAVA_SOURCES, source);
+async function compile({ coords, source, dir = JAVA_SOURCES }: JavaWitnessOptions): Promise<JavaWitness> {
+  const file = path.join(dir, source);
   const text = fs.readFileSync(file);
   const mainClass = path.basename(source, '.java');
   const jars = coords.length > 0 ? await resolveMavenClasspath(coords) : '';
