@@ -327,6 +327,60 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     }, { perPartition });
   }, 240_000);
 
+  it('a relay replaced while its last commit\'s markers are held: the new one reads the position only after they are written, and sends nothing twice', async () => {
+    const N = 60;
+    const topic = uniqueName('relay-held-markers');
+    await createTopics(admin, [topic], 1);
+    const memory = new MemoryStore({ partitions: 1 });
+    const store = new MemoryOutboxStore(memory, { partitions: 1 });
+    await memoryTransactions({ store: memory }).withTransaction((tx) =>
+      new Outbox(store).publish(tx, Array.from({ length: N }, (_, i) => ({ topic, key: `k${i}`, value: `v${i}` }))),
+    );
+    const transactionalId = uniqueName('relay-held-tx');
+    const positionsTopic = uniqueName('relay-held-positions');
+    const relayWith = (client: Kafka) => {
+      const context = kafkaTransactions(client, { transactionalId });
+      const relay = new OutboxRelay({ store, sink: kafkaSink({ context, kafka: client, positionsTopic, positionsPartitions: 1 }), relayId: topic, batchSize: 20 });
+      return { context, relay };
+    };
+    const internal = k.internalProxy as FaultProxy;
+    const first = relayWith(makeKafka(k.brokers, 'relay-held-1'));
+    let markers: FaultRule | undefined;
+    try {
+      await first.relay.relayOnce(0);
+      // Its markers are written after EndTxn was answered: wait for them (the last stable offset reaches the log end), so only the next commit's are held.
+      await waitUntil('the first batch\'s markers to be written', async () => (await admin.fetchTopicOffsets(topic))[0]?.offset === '21', 30_000);
+      // The second batch commits with its markers held: EndTxn answered, its records and its position pending.
+      markers = internal.addRule({ direction: 'to-server', match: kafkaRequest(KafkaApi.WriteTxnMarkers), action: { kind: 'stall' }, times: 1_000_000 });
+      assert.equal(await first.relay.relayOnce(0), 20);
+      await markers.hit;
+    } finally {
+      await first.context.close();
+    }
+    // A new relay (a restarted process) with the same transactional.id: its InitProducerId waits for the held markers,
+    // and it reads its position only after that, so it starts after the second batch.
+    const inits = k.proxy.addRule({ direction: 'to-server', match: kafkaRequest(KafkaApi.InitProducerId), action: { kind: 'observe' }, times: 1_000_000 });
+    const second = relayWith(makeKafka(k.brokers, 'relay-held-2'));
+    try {
+      const draining = second.relay.drain();
+      await waitUntil('the new relay to ask for its producer id', () => inits.hits >= 1, 60_000);
+      assert.equal((await admin.fetchTopicOffsets(topic))[0]?.offset, '21', 'the second batch is still pending: its markers are held');
+      markers.release();
+      assert.equal(await draining, N - 40, 'the new relay sends only what the first did not');
+    } finally {
+      markers.release();
+      await second.context.close();
+    }
+    const reader = await TopicReader.open(kafka, topic);
+    readers.push(reader);
+    await reader.caughtUp();
+    assert.deepEqual(
+      reader.records.map((r) => r.value),
+      Array.from({ length: N }, (_, i) => `v${i}`),
+      'every record once, in outbox order',
+    );
+  }, 120_000);
+
   it('a zombie copier frozen past its session timeout is fenced by its successor: its commit is refused, no duplicates', async () => {
     const TOTAL = 3_000;
     const PARTITIONS = 3;
