@@ -1,4 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import v8 from 'node:v8';
+import vm from 'node:vm';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { renderBarChart } from './chart.js';
@@ -208,6 +210,43 @@ function mulberry32(seed: number): () => number {
     x = (x + Math.imul(x ^ (x >>> 7), 61 | x)) ^ x;
     return ((x ^ (x >>> 14)) >>> 0) / 4294967296;
   };
+}
+
+/** One reading of the process's memory, taken while `progress` had some value (e.g. records relayed so far). */
+export interface MemorySample {
+  progress: number;
+  heapUsed: number;
+  rss: number;
+}
+
+/**
+ * Reads process.memoryUsage() every `everyMs` while work runs; `stop()` ends
+ * it and returns the readings. Bounded by the work it watches: one reading
+ * per interval.
+ */
+export function sampleMemory(progress: () => number, everyMs = 100): { stop(): MemorySample[] } {
+  const samples: MemorySample[] = [];
+  const read = (): void => {
+    const { heapUsed, rss } = process.memoryUsage();
+    samples.push({ progress: progress(), heapUsed, rss });
+  };
+  read();
+  const timer = setInterval(read, everyMs);
+  return {
+    stop: () => {
+      clearInterval(timer);
+      read();
+      return samples;
+    },
+  };
+}
+
+/** Forces a full garbage collection (V8's gc exposed at run time), so heap figures are live objects only. */
+export function collectGarbage(): void {
+  v8.setFlagsFromString('--expose-gc');
+  const gc = vm.runInNewContext('gc') as () => void;
+  gc();
+  gc();
 }
 
 export function median(xs: number[]): number {

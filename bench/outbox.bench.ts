@@ -15,7 +15,7 @@ import type { Knex } from 'knex';
 import kafkajs from 'kafkajs';
 import type { Kafka as KafkaClient, Message, Producer } from 'kafkajs';
 import { startKafka } from '../scripts/services/kafka.mjs';
-import { fmt, loadEntry, median, sized } from './harness.js';
+import { collectGarbage, fmt, loadEntry, median, sampleMemory, sized } from './harness.js';
 import type { BenchResult } from './harness.js';
 
 type OutboxModule = typeof import('../src/outbox/index.js');
@@ -52,6 +52,8 @@ interface DrainResult {
   /** msg/s of each turn. */
   relayRates: number[];
   nativeRates: number[];
+  /** The process's memory while draining: peak heap in the first and the last quarter of the rows relayed, and peak RSS. */
+  memory: { startHeap: number; firstQuarterPeakHeap: number; lastQuarterPeakHeap: number; peakRss: number };
 }
 
 interface LatencyResult {
@@ -253,6 +255,9 @@ async function drainBench(kafka: KafkaClient, db: Knex, pool: pg.Pool, stamp: st
   let relayMs = 0;
   let nativeMs = 0;
   let relayed = 0;
+  collectGarbage();
+  const startHeap = process.memoryUsage().heapUsed;
+  const sampler = sampleMemory(() => relayed);
   for (let k = 0; relayed < ROWS || nativeNext < ROWS; k++) {
     if (k > ROWS) throw new Error('the drain made no progress');
     const turns = k % 2 === 0 ? (['relay', 'native'] as const) : (['native', 'relay'] as const);
@@ -272,10 +277,20 @@ async function drainBench(kafka: KafkaClient, db: Knex, pool: pg.Pool, stamp: st
     }
     console.error(`[outbox bench] drain segment ${k + 1}: relay ${fmt(relayRates.at(-1) ?? 0, 0)} msg/s, native ${fmt(nativeRates.at(-1) ?? 0, 0)} msg/s (${relayed} relayed)`);
   }
+  const samples = sampler.stop();
+  // Bounded means the relay holds a batch or two, whatever the backlog: the heap's peak late in the drain is that of early on.
+  const peakHeap = (from: number, to: number): number =>
+    Math.max(0, ...samples.filter((m) => m.progress >= from && m.progress <= to).map((m) => m.heapUsed));
+  const memory = {
+    startHeap,
+    firstQuarterPeakHeap: peakHeap(0, ROWS / 4),
+    lastQuarterPeakHeap: peakHeap((3 * ROWS) / 4, ROWS),
+    peakRss: Math.max(...samples.map((m) => m.rss)),
+  };
   if (relayed !== ROWS || (await relay.drain()) !== 0) throw new Error(`the relay sent ${relayed} records, expected ${ROWS}`);
   await checkEndOffsets(kafka, topic, ROWS);
   console.error(`[outbox bench] relay: ${fmt(ROWS / (relayMs / 1000), 0)} msg/s, native: ${fmt(ROWS / (nativeMs / 1000), 0)} msg/s (${relay.stats.transactions} relay transactions)`);
-  return { rows: ROWS, relayMs, nativeMs, prefillMs, transactions: relay.stats.transactions, segment, relayRates, nativeRates };
+  return { rows: ROWS, relayMs, nativeMs, prefillMs, transactions: relay.stats.transactions, segment, relayRates, nativeRates, memory };
 }
 
 /** Every record arrived: the topic's end offsets hold at least that many records (plus commit markers). */
@@ -574,6 +589,8 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
   const alo = median(rounds.map((r) => r.atLeastOnce));
   const ratios = rounds.map((r) => r.exactlyOnce / r.atLeastOnce);
   const goal = (ok: boolean): string => (ok ? 'meets the goal' : 'misses the goal');
+  const mb = (bytes: number): string => fmt(bytes / 1024 / 1024, 1);
+  const heapGrowth = drain.memory.lastQuarterPeakHeap / drain.memory.firstQuarterPeakHeap;
   const chart = {
     title: 'Outbox: ratios against the native API and the anchors named',
     reference: { value: 1, label: 'native / anchor = 1' },
@@ -623,6 +640,11 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
         `them with the record of the relay position (one sendBatch) and ends the transaction; ` +
         `${drain.transactions} transactions.`,
       '',
+      `**(a2) Memory while draining** (the whole process: relay, anchor and clients): heap ${mb(drain.memory.startHeap)} MB ` +
+        `before, peak ${mb(drain.memory.firstQuarterPeakHeap)} MB over the first quarter of the rows and ` +
+        `${mb(drain.memory.lastQuarterPeakHeap)} MB over the last (ratio ${fmt(heapGrowth)}; goal: at most 1.2, the relay ` +
+        `holds a batch or two whatever the backlog: ${goal(heapGrowth <= 1.2)}); peak RSS ${mb(drain.memory.peakRss)} MB.`,
+      '',
       `**(b) Idle latency** from the database commit of one record to its arrival at a read_committed kafkajs consumer ` +
         `(${latency.samples.length} commits, 20–40 ms apart, relay waiting on LISTEN/NOTIFY): p50 **${fmt(p50, 1)} ms**, ` +
         `p99 **${fmt(p99, 1)} ms**, max ${fmt(max, 1)} ms (${goal(p99 < 20)}: p99 under 20 ms). Anchor: Debezium polls ` +
@@ -654,6 +676,7 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
       headers: ['measure', 'txkit', 'native / anchor', 'ratio', 'goal'],
       rows: [
         ['(a) drain, msg/s', `${fmt(relayRate, 0)} (turns ${range(drain.relayRates)})`, `${fmt(nativeRate, 0)} (raw kafkajs transactions; turns ${range(drain.nativeRates)})`, `${fmt(relayRate / nativeRate)} of native`, '20,000 msg/s'],
+        ['(a2) drain peak heap MB, last quarter / first quarter', `${mb(drain.memory.lastQuarterPeakHeap)} / ${mb(drain.memory.firstQuarterPeakHeap)}`, `peak RSS ${mb(drain.memory.peakRss)} MB`, fmt(heapGrowth), '<= 1.2 (bounded)'],
         ['(a) drain vs okapi (M3 Max)', fmt(relayRate, 0), '5,200', `${fmt(relayRate / 5_200)}x`, ''],
         ['(a) drain vs Open Outbox Relay (M1, 12 workers)', fmt(relayRate, 0), '14,500', `${fmt(relayRate / 14_500)}x`, ''],
         ['(b) commit to consumer p50, ms', fmt(p50, 1), '500 (Debezium poll)', fmt(p50 / 500, 3), ''],

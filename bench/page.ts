@@ -40,7 +40,7 @@ user + system time per operation. The test suite runs every bench at a tiny size
 `;
 
 /** Sections in this order first (the order they were added), then any other by name. */
-export const SECTION_ORDER = ['core', 'mongo', 'kafka', 'sql', 'pulsar', 'outbox', 'scale'];
+export const SECTION_ORDER = ['core', 'memory', 'mongo', 'kafka', 'sql', 'pulsar', 'outbox', 'scale'];
 
 /** A table cell: pipes would end the cell early, newlines the row. */
 function cell(v: string | number): string {

@@ -23,6 +23,7 @@ const benches = readdirSync(new URL('../../bench/', import.meta.url))
 /** The real services each bench runs against (the MongoDB bench uses the scripted server unless MONGODB_URI is set). */
 const NEEDS: Record<string, ServiceName[]> = {
   core: [],
+  memory: [],
   mongo: [],
   sql: ['postgres'],
   kafka: ['kafka'],
