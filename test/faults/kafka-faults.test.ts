@@ -328,6 +328,8 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
       await waitUntil('the copier to read the group offsets after the restart', () => offsetsRead.hits >= 1 || !alive(copier()), 120_000);
       const copierAliveAtRead = alive(copier());
       markers.release();
+      // The case this test is for: the same copier, whose consumer read the offsets while the batch's were pending.
+      assert.ok(copierAliveAtRead, `the copier ran through the restart (it stopped with ${JSON.stringify(copier().messages.at(-1))})`);
       return { copierAliveAtRead, markersHeld: markers.hits };
     }, { perPartition });
   }, 240_000);
