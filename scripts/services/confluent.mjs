@@ -10,12 +10,11 @@
 // librdkafka links dynamically against the system's OpenSSL, SASL and zlib
 // (CKJS_LINKING=dynamic): the prebuilt binaries are downloaded from GitHub, which
 // machines of this kind cannot reach.
-import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import fs from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { cacheDir, makeLogger, removeDir, withLock } from './service-kit.mjs';
+import { cacheDir, makeLogger, removeDir, runCommand, withLock } from './service-kit.mjs';
 
 const SPEC_DIR = fileURLToPath(new URL('../../test/support/confluent/', import.meta.url));
 const ENTRY = path.join('node_modules', '@confluentinc', 'kafka-javascript', 'lib', 'index.js');
@@ -54,7 +53,7 @@ export async function ensureConfluentClient({ log = defaultLog, timeoutMs = 15 *
     const t0 = Date.now();
     say(`installing @confluentinc/kafka-javascript (compiles librdkafka; a few minutes, once) in ${dir}`);
     try {
-      await run('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: scratch, env: { ...process.env, CKJS_LINKING: 'dynamic' }, timeoutMs });
+      await runCommand('npm', ['ci', '--no-audit', '--no-fund', '--loglevel=error'], { cwd: scratch, env: { CKJS_LINKING: 'dynamic' }, timeoutMs, label: 'npm ci (@confluentinc/kafka-javascript)' });
       if (!fs.existsSync(path.join(scratch, ENTRY))) throw new Error(`npm ci finished but ${ENTRY} is missing`);
       fs.writeFileSync(path.join(scratch, COMPLETE), `${new Date().toISOString()}\n`);
       removeDir(dir);
@@ -66,28 +65,6 @@ export async function ensureConfluentClient({ log = defaultLog, timeoutMs = 15 *
     say(`installed in ${Math.round((Date.now() - t0) / 1000)} s`);
     return entry;
   }, { timeoutMs: timeoutMs + 60_000 });
-}
-
-function run(command, args, { cwd, env, timeoutMs }) {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, { cwd, env, stdio: ['ignore', 'pipe', 'pipe'] });
-    let output = '';
-    const keep = (d) => {
-      output = (output + d.toString()).slice(-8_000);
-    };
-    child.stdout.on('data', keep);
-    child.stderr.on('data', keep);
-    const timer = setTimeout(() => child.kill('SIGKILL'), timeoutMs);
-    child.once('error', (err) => {
-      clearTimeout(timer);
-      reject(err);
-    });
-    child.once('exit', (code, signal) => {
-      clearTimeout(timer);
-      if (code === 0) resolve(undefined);
-      else reject(new Error(`${command} ${args.join(' ')} failed (${signal ? `signal ${signal}` : `exit code ${code}`}) in ${cwd}:\n${output}`));
-    });
-  });
 }
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === path.resolve(process.argv[1])) {

@@ -231,7 +231,8 @@ export function runJava({ classpath, mainClass, args = [], jvmArgs = [], cwd, en
   return runCommand(java, [...jvmArgs, '-cp', classpath, mainClass, ...args], { cwd, env, timeoutMs, label: mainClass });
 }
 
-function runCommand(command, args, { cwd, env, timeoutMs, label }) {
+/** Runs a command to completion (killed after `timeoutMs`); resolves with its output, rejects with its last lines. `env` adds to this process's. */
+export function runCommand(command, args, { cwd, env, timeoutMs, label = command }) {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd,
