@@ -18,7 +18,7 @@ import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
 import { TxkitError, UnknownCommitResultError } from '../../src/core/errors.js';
 import { MemoryOutboxStore, Outbox, OutboxRelay, kafkaSink, kafkaSource } from '../../src/outbox/index.js';
 import type { KafkaSourceClientLike } from '../../src/outbox/index.js';
-import { TopicReader, createTopics, fillCopierInput, makeKafka, readCommittedWithJava, uniqueName } from '../kafka/kafka-support.js';
+import { TopicReader, createTopics, fillCopierInput, highWatermarks, makeKafka, readCommittedWithJava, uniqueName } from '../kafka/kafka-support.js';
 import { service } from '../support/services.js';
 import { KafkaApi, kafkaExchange, kafkaRequest } from './support/fault-proxy.js';
 import type { FaultProxy, FaultRule } from './support/fault-proxy.js';
@@ -193,6 +193,8 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     readonly total: number;
     /** Appends `count` records to input partition `partition` in one produce request. */
     append(partition: number, count: number): Promise<void>;
+    /** Waits until every commit's markers are in the output (its last stable offsets reach its log ends). */
+    outputSettled(): Promise<void>;
   }
 
   async function copyThroughFault(
@@ -238,6 +240,15 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
         }
         expected.push(...values);
       },
+      outputSettled: () =>
+        waitUntil(
+          'the markers of the output\'s last commit to be written',
+          async () => {
+            const ends = await highWatermarks(k.brokers, output, Array.from({ length: PARTITIONS }, (_, p) => p));
+            return (await admin.fetchTopicOffsets(output)).every((p) => BigInt(p.offset) === ends.get(p.partition));
+          },
+          30_000,
+        ),
     });
     const ends = await admin.fetchTopicOffsets(input);
     const copied = async (): Promise<boolean> => {
@@ -296,41 +307,48 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     ['a producer per input partition (transactionalIdPrefix)', true],
   ])('the broker SIGKILLed after answering EndTxn and before writing the markers, %s: the restarted consumer does not copy that batch again', async (_mode, perPartition) => {
     const internal = k.internalProxy as FaultProxy;
-    await copyThroughFault(perPartition ? 'kafka-kill-before-markers-per-partition' : 'kafka-kill-before-markers', async ({ copier, total, append }) => {
+    await copyThroughFault(perPartition ? 'kafka-kill-before-markers-per-partition' : 'kafka-kill-before-markers', async ({ copier, total, append, outputSettled }) => {
       await waitUntil('the copier to copy the whole input', () => copier().committed >= total || !alive(copier()), 120_000);
       assert.ok(alive(copier()), 'the copier runs');
+      // A commit is answered before its markers are written: only the next commit's must be held.
+      await outputSettled();
       // From here on, the markers that complete a commit are held: EndTxn is answered once PrepareCommit is in the
       // transaction log, so the copier sees its batch committed while the offsets it committed stay pending. One more
       // batch, on one partition, makes that one commit; then the copier is idle, fetching (a transaction after it
       // would wait for the held markers).
       const markers = internal.addRule({ direction: 'to-server', match: kafkaRequest(KafkaApi.WriteTxnMarkers), action: { kind: 'stall' }, times: 1_000_000 });
-      const endTxn = kafkaExchange(KafkaApi.EndTxn);
-      k.proxy.addRule({ direction: 'to-server', match: endTxn.request, action: { kind: 'observe' }, times: 1_000_000 });
-      const answered = k.proxy.addRule({ direction: 'to-client', match: endTxn.response, action: { kind: 'observe' }, times: 1_000_000 });
-      await append(0, 10);
-      await waitUntil('the appended batch to be committed, its markers held', () => (answered.hits >= 1 && markers.hits >= 1 && copier().committed >= total + 10) || !alive(copier()), 60_000);
-      assert.ok(alive(copier()), 'the copier runs');
-      const offsetFetch = kafkaExchange(KafkaApi.OffsetFetch);
-      k.proxy.addRule({ direction: 'to-server', match: offsetFetch.request, action: { kind: 'observe' }, times: 1_000_000 });
-      const offsetsRead = k.proxy.addRule({ direction: 'to-client', match: offsetFetch.response, action: { kind: 'observe' }, times: 1_000_000 });
-      const crashes = (): number => copier().messages.filter((m) => m.type === 'crash').length;
-      const crashesBefore = crashes();
-      await k.broker.kill();
-      k.proxy.cutAll();
-      internal.cutAll();
-      // Down until kafkajs gives up and restarts the consumer: the new one joins the group and reads its offsets again,
-      // while the batch the old one was running goes on retrying in the background.
-      await waitUntil('the copier\'s consumer to crash while the broker is down', () => crashes() > crashesBefore || !alive(copier()), 120_000);
-      await k.broker.restart();
-      // The restarted coordinator sends the markers again; they stay held until the copier's consumer has rejoined
-      // and read the group's offsets (kafkajs reads them without require_stable, so the committed batch's offset is
-      // still pending then), or until that copier stopped.
-      await waitUntil('the copier to read the group offsets after the restart', () => offsetsRead.hits >= 1 || !alive(copier()), 120_000);
-      const copierAliveAtRead = alive(copier());
-      markers.release();
-      // The case this test is for: the same copier, whose consumer read the offsets while the batch's were pending.
-      assert.ok(copierAliveAtRead, `the copier ran through the restart (it stopped with ${JSON.stringify(copier().messages.at(-1))})`);
-      return { copierAliveAtRead, markersHeld: markers.hits };
+      try {
+        const endTxn = kafkaExchange(KafkaApi.EndTxn);
+        k.proxy.addRule({ direction: 'to-server', match: endTxn.request, action: { kind: 'observe' }, times: 1_000_000 });
+        const answered = k.proxy.addRule({ direction: 'to-client', match: endTxn.response, action: { kind: 'observe' }, times: 1_000_000 });
+        await append(0, 10);
+        await waitUntil('the appended batch to be committed, its markers held', () => (answered.hits >= 1 && markers.hits >= 1 && copier().committed >= total + 10) || !alive(copier()), 60_000);
+        assert.ok(alive(copier()), 'the copier runs');
+        const offsetFetch = kafkaExchange(KafkaApi.OffsetFetch);
+        k.proxy.addRule({ direction: 'to-server', match: offsetFetch.request, action: { kind: 'observe' }, times: 1_000_000 });
+        const offsetsRead = k.proxy.addRule({ direction: 'to-client', match: offsetFetch.response, action: { kind: 'observe' }, times: 1_000_000 });
+        const crashes = (): number => copier().messages.filter((m) => m.type === 'crash').length;
+        const crashesBefore = crashes();
+        await k.broker.kill();
+        k.proxy.cutAll();
+        internal.cutAll();
+        // Down until kafkajs gives up and restarts the consumer: the new one joins the group and reads its offsets again,
+        // while the batch the old one was running goes on retrying in the background.
+        await waitUntil('the copier\'s consumer to crash while the broker is down', () => crashes() > crashesBefore || !alive(copier()), 120_000);
+        await k.broker.restart();
+        // The restarted coordinator sends the markers again; they stay held until the copier's consumer has rejoined
+        // and read the group's offsets (kafkajs reads them without require_stable, so the committed batch's offset is
+        // still pending then), or until that copier stopped.
+        await waitUntil('the copier to read the group offsets after the restart', () => offsetsRead.hits >= 1 || !alive(copier()), 120_000);
+        const copierAliveAtRead = alive(copier());
+        markers.release();
+        // The case this test is for: the same copier, whose consumer read the offsets while the batch's were pending.
+        assert.ok(copierAliveAtRead, `the copier ran through the restart (it stopped with ${JSON.stringify(copier().messages.at(-1))})`);
+        return { copierAliveAtRead, markersHeld: markers.hits };
+      } finally {
+        // Never left holding: a later test's commits would wait on it.
+        markers.release();
+      }
     }, { perPartition });
   }, 240_000);
 
