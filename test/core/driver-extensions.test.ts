@@ -144,7 +144,7 @@ describe('driver contract: extras on the context', () => {
     const mem = memoryTransactions();
     expect(mem.store).toBeInstanceOf(MemoryStore);
     expect(Object.keys(mem)).toEqual(['backend', 'store']);
-    const kafka = { producer: () => ({}), consumer: () => ({}) } as unknown as KafkaLike & KafkaConsumerFactoryLike;
+    const kafka = { producer: () => ({}), consumer: () => ({}), admin: () => ({}) } as unknown as KafkaLike & KafkaConsumerFactoryLike;
     const ctx = kafkaTransactions(kafka, { transactionalId: 'extras-test' });
     expect(ctx.transactionalId).toBe('extras-test');
     const consumerOptions = { groupId: 'g', topics: ['t'], eachBatch: async () => undefined };
