@@ -199,11 +199,7 @@ export function transactionalConsumer<K extends KafkaConsumerFactoryLike>(
       'transactionalConsumer needs `transactionalIdPrefix` (a producer per input partition) or `context` made by kafkaTransactions(kafka, { transactionalId })',
       { backend: 'kafka' },
     );
-  } else if (
-    kafkaClientOf(context) === 'kafkajs' &&
-    typeof (kafka as { admin?: unknown }).admin !== 'function' &&
-    typeof (kafkaInstanceOf(context) as { admin?: unknown } | undefined)?.admin !== 'function'
-  ) {
+  } else if (kafkaClientOf(context) === 'kafkajs' && offsetsAdminSource(kafka, context) === undefined) {
     throw new ConfigError(
       "transactionalConsumer reads the group's committed offsets after each join with an admin client: give it the kafkajs Kafka instance (with admin())",
       { backend: 'kafka' },
@@ -245,9 +241,7 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
   #groupOffsets: { membership: number; offsets: Promise<Map<string, bigint>> } | undefined;
   /** The admin client that reads committed offsets, connected at its first use (and then kept in #adminClient). */
   readonly #admin = cachedUntilFailure(async () => {
-    // The consumer's client, or (a consumer factory without admin()) the one the context was made with.
-    const kafka = typeof (this.#kafka as { admin?: unknown }).admin === 'function' ? this.#kafka : kafkaInstanceOf(this.#options.context);
-    const admin = (kafka as unknown as { admin(): KafkaOffsetsAdminLike }).admin();
+    const admin = (offsetsAdminSource(this.#kafka, this.#options.context) as { admin(): KafkaOffsetsAdminLike }).admin();
     await admin.connect();
     this.#adminClient = admin;
     return admin;
@@ -529,6 +523,14 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     // Not awaited: consumer.stop() waits for the batch in progress, which may be the caller.
     void this.stop().catch(() => undefined);
   }
+}
+
+/** What reads the group's committed offsets: the consumer's client, or (a consumer factory without admin()) the one the context was made with. */
+function offsetsAdminSource(kafka: unknown, context: unknown): { admin(): KafkaOffsetsAdminLike } | undefined {
+  for (const source of [kafka, kafkaInstanceOf(context)]) {
+    if (typeof (source as { admin?: unknown } | undefined)?.admin === 'function') return source as { admin(): KafkaOffsetsAdminLike };
+  }
+  return undefined;
 }
 
 /** Positions grouped by topic, as sendOffsets takes them. */
