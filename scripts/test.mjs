@@ -24,9 +24,27 @@ const r = JSON.parse(readFileSync(report, 'utf8'));
 const skipped = (r.numPendingTests ?? 0) + (r.numTodoTests ?? 0);
 // A file that failed without any failed test (it did not load, or a hook threw) counts as a failure too.
 const failed = r.numFailedTests + brokenFiles(r);
+// One line per failure, so a log read from its end names what failed.
+for (const line of failureLines(r)) console.log(line);
 console.log(`${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(vitest.status ?? 1);
 
 function brokenFiles(result) {
   return (result.testResults ?? []).filter((f) => f.status === 'failed' && !f.assertionResults.some((a) => a.status === 'failed')).length;
+}
+
+/** `FAILED: <file> > <test>: <first line of the error>` for each failed test and each file that failed on its own. */
+function failureLines(result) {
+  const lines = [];
+  for (const file of result.testResults ?? []) {
+    const name = file.name.startsWith(root) ? file.name.slice(root.length).replace(/^\//, '') : file.name;
+    const failedTests = (file.assertionResults ?? []).filter((a) => a.status === 'failed');
+    for (const a of failedTests) lines.push(`FAILED: ${name} > ${a.fullName ?? a.title}: ${firstLine(a.failureMessages?.[0])}`);
+    if (file.status === 'failed' && failedTests.length === 0) lines.push(`FAILED: ${name}: ${firstLine(file.message)}`);
+  }
+  return lines;
+}
+
+function firstLine(text) {
+  return String(text ?? '').split('\n').find((l) => l.trim() !== '')?.trim().slice(0, 400) ?? '';
 }
