@@ -53,6 +53,31 @@ async function produce(client: PulsarClient, topic: string, values: readonly str
 }
 
 
+/**
+ * The broker's view of a subscription, for a failure message: its backlog, unacknowledged
+ * messages and consumers' permits, the transactions still holding acknowledgements on it,
+ * and the coordinator's open transactions. Best effort: a part that cannot be read says why.
+ */
+async function brokerView(webServiceUrl: string, topic: string, subscription: string): Promise<string> {
+  const name = topic.replace('persistent://', '');
+  const get = async (url: string): Promise<unknown> => {
+    try {
+      const response = await fetch(`${webServiceUrl}${url}`, { signal: AbortSignal.timeout(5_000) });
+      return response.ok ? await response.json() : `HTTP ${response.status}`;
+    } catch (err) {
+      return String(err);
+    }
+  };
+  const stats = (await get(`/admin/v2/persistent/${name}/stats`)) as { subscriptions?: Record<string, unknown> } | string;
+  const view = {
+    subscription: typeof stats === 'string' ? stats : stats.subscriptions?.[subscription],
+    pendingAck: await get(`/admin/v3/transactions/pendingAckStats/${name}/${encodeURIComponent(subscription)}`),
+    coordinators: await get('/admin/v3/transactions/coordinatorStats'),
+    slowTransactions: await get('/admin/v3/transactions/slowTransactions/1000'),
+  };
+  return JSON.stringify(view).slice(0, 6_000);
+}
+
 /** The broker refused an acknowledgement because a committed transaction had already made it (not one still pending). */
 function ackedByEarlierCommit(result: unknown): boolean {
   return result instanceof PulsarServerError && result.serverError === 'TransactionConflict' && /already acked/i.test(result.message);
@@ -235,13 +260,18 @@ describe.skipIf(!available)('pulsar faults (private broker behind a fault proxy)
     const copied = (): number => new Set(storedValues(reader).values).size;
     for (let restarts = 0; copied() < TOTAL; restarts++) {
       assert.ok(restarts < 5, 'at most 5 copier restarts');
-      await waitUntil(
-        () =>
-          `the whole input to be copied (or the copier to stop): ${copied()} of ${TOTAL} copied; copier ${workers.length} ` +
-          `(pid ${current.proc.pid}) committed ${current.committed} and said last: ${JSON.stringify(current.events)}`,
-        () => copied() >= TOTAL || !running(current),
-        180_000,
-      );
+      try {
+        await waitUntil(
+          () =>
+            `the whole input to be copied (or the copier to stop): ${copied()} of ${TOTAL} copied; copier ${workers.length} ` +
+            `(pid ${current.proc.pid}) committed ${current.committed} and said last: ${JSON.stringify(current.events)}`,
+          () => copied() >= TOTAL || !running(current),
+          180_000,
+        );
+      } catch (err) {
+        // What the broker holds for the subscription says where the rest waits (backlog, permits, pending acknowledgements).
+        throw new Error(`${(err as Error).message}\nthe broker's view: ${await brokerView(live.webServiceUrl, input, subscription)}`, { cause: err });
+      }
       if (copied() < TOTAL) current = start();
     }
     current.proc.kill('SIGTERM');
