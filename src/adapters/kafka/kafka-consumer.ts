@@ -2,6 +2,7 @@ import { ConfigError, FencedError, TransactionStateError } from '../../core/inde
 import { cachedUntilFailure } from '../../core/cached.js';
 import type { RetryPolicy, Transaction } from '../../core/index.js';
 import { kafkaClientOf, kafkaInstanceOf, kafkaTransactions, settleKafkaProducers } from './kafka-context.js';
+import { isUnstableOffsets, StableOffsets } from './stable-offsets.js';
 import type { KafkaTransactionContext } from './kafka-context.js';
 import type {
   KafkaLike,
@@ -247,11 +248,14 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     return admin;
   });
   #adminClient: KafkaOffsetsAdminLike | undefined;
+  /** Reads committed offsets with require_stable through the kafkajs client's own connections (kafkajs only). */
+  readonly #stable: StableOffsets | undefined;
 
   constructor(kafka: K, options: TransactionalConsumerOptions<K>) {
     this.#confluent = options.context !== undefined && kafkaClientOf(options.context) === 'confluent';
     this.#kafka = kafka;
     this.#options = options;
+    this.#stable = this.#confluent ? undefined : StableOffsets.of(offsetsAdminSource(kafka, options.context));
     this.done = new Promise<void>((resolve, reject) => (this.#settle = { resolve, reject }));
     // Observed through `done` by whoever cares; never an unhandled rejection.
     this.done.catch(() => undefined);
@@ -316,6 +320,7 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
         await this.#consumer?.disconnect();
         await this.#closeProducers(() => true);
         await this.#adminClient?.disconnect().catch(() => undefined);
+        await this.#stable?.disconnect();
       } finally {
         this.#state = 'stopped';
         if (this.#failure !== undefined) this.#settle.reject(this.#failure.error);
@@ -383,7 +388,8 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
       // A partition moved to another instance, which fenced its producer: the new owner commits past the tail.
       if (err instanceof FencedError && context === undefined) return;
       // The group is rebalancing: whoever owns the partition next reads the skipped records again and commits past them.
-      if (isRebalance(err)) return;
+      // Or the offsets are still being committed: the tail is read again, and committed past, after they are.
+      if (isRebalance(err) || isUnstableOffsets(err)) return;
       this.#fail(err);
     }
   }
@@ -400,7 +406,7 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     let context = this.#options.context;
     try {
       if (context === undefined) context = this.#producerOf(topic, partition).context;
-      const committed = await this.#committedPosition(topic, partition);
+      const committed = await this.#committedPosition(topic, partition, () => payload.heartbeat());
       const first = batch.messages[0]?.offset;
       if (committed !== undefined && first !== undefined && committed > BigInt(first)) {
         // The group committed past what kafkajs fetched (a former owner did, or this instance in a transaction
@@ -419,8 +425,9 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
         retry === undefined ? {} : { retry },
       );
     } catch (err) {
-      // The group is rebalancing: kafkajs rejoins and fetches the committed offsets again.
-      if (isRebalance(err)) throw err;
+      // The group is rebalancing: kafkajs rejoins and fetches the committed offsets again. Offsets a transaction is still
+      // committing: kafkajs runs the batch again later, which reads them again (as the Java consumer keeps asking).
+      if (isRebalance(err) || isUnstableOffsets(err)) throw err;
       if (err instanceof FencedError && this.#options.context === undefined) {
         this.fencedBatches += 1;
         this.#producers.delete(`${partition}:${topic}`);
@@ -458,7 +465,7 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
    * complete. With context, the context's producers are renewed once per membership, which waits for this
    * instance's own transactions. librdkafka reads offsets with require_stable: nothing to do with it.
    */
-  async #committedPosition(topic: string, partition: number): Promise<bigint | undefined> {
+  async #committedPosition(topic: string, partition: number, heartbeat?: () => Promise<void>): Promise<bigint | undefined> {
     if (this.#confluent) return undefined;
     const key = `${partition}:${topic}`;
     const membership = this.#membership;
@@ -468,13 +475,13 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
       const producer = this.#producerOf(topic, partition);
       if (producer.checkedIn !== membership) {
         await settleKafkaProducers(producer.context, options);
-        producer.committed = (await this.#readCommitted([topic])).get(key);
+        producer.committed = (await this.#readCommitted([topic], heartbeat)).get(key);
         producer.checkedIn = membership;
       }
       return producer.committed;
     }
     if (this.#groupOffsets?.membership !== membership) {
-      const offsets = settleKafkaProducers(context, options).then(() => this.#readCommitted(this.#options.topics));
+      const offsets = settleKafkaProducers(context, options).then(() => this.#readCommitted(this.#options.topics, heartbeat));
       this.#groupOffsets = { membership, offsets };
       offsets.catch(() => {
         if (this.#groupOffsets?.offsets === offsets) this.#groupOffsets = undefined;
@@ -483,8 +490,17 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     return (await this.#groupOffsets.offsets).get(key);
   }
 
-  /** The group's committed offsets of `topics`, by `<partition>:<topic>`; partitions without one are left out. */
-  async #readCommitted(topics: string[]): Promise<Map<string, bigint>> {
+  /**
+   * The group's committed offsets of `topics`, by `<partition>:<topic>`; partitions without one are left out.
+   * Read with require_stable where the client is kafkajs and the broker has it (OffsetFetch v7, Kafka 2.5+): the
+   * coordinator then answers only once no transaction is still committing them. Otherwise through admin().
+   */
+  async #readCommitted(topics: string[], heartbeat?: () => Promise<void>): Promise<Map<string, bigint>> {
+    if (this.#stable !== undefined) {
+      // While it waits, heartbeats keep the membership (kafkajs heartbeats only between batches).
+      const read = await this.#stable.read(this.#options.groupId, topics, heartbeat === undefined ? {} : { onWait: heartbeat });
+      if ('offsets' in read) return read.offsets;
+    }
     const admin = await this.#admin();
     const committed = new Map<string, bigint>();
     for (const { topic, partitions } of await admin.fetchOffsets({ groupId: this.#options.groupId, topics })) {
