@@ -191,7 +191,8 @@ async function send(broker: BrokerLike, groupId: string, partitions: readonly { 
   return (await (sendRequest as (r: object) => Promise<OffsetFetchAnswer>).call(broker, { request, response })) as OffsetFetchAnswer;
 }
 
-function encodeRequest(groupId: string, topics: readonly { topic: string; partitions: readonly number[] }[]): Buffer {
+/** The OffsetFetch v7 request body (with the header's tagged fields first). @internal */
+export function encodeRequest(groupId: string, topics: readonly { topic: string; partitions: readonly number[] }[]): Buffer {
   const parts: Buffer[] = [Buffer.from([0])]; // request header v2: no tagged fields
   parts.push(compactString(groupId), uvarint(topics.length + 1));
   for (const { topic, partitions } of topics) {
@@ -219,8 +220,8 @@ function uvarint(value: number): Buffer {
   return Buffer.from(bytes);
 }
 
-/** OffsetFetch v7 response, after kafkajs took off the size and correlation id. */
-function decodeResponse(payload: Buffer): OffsetFetchAnswer & { clientSideThrottleTime: number } {
+/** OffsetFetch v7 response, after kafkajs took off the size and correlation id. @internal */
+export function decodeResponse(payload: Buffer): OffsetFetchAnswer & { clientSideThrottleTime: number } {
   const r = new Reader(payload);
   r.taggedFields(); // response header v1
   const throttleTime = r.int32();
@@ -289,7 +290,8 @@ class Reader {
     const count = this.uvarint();
     for (let i = 0; i < count; i++) {
       this.uvarint(); // tag
-      this.#offset += this.uvarint();
+      const size = this.uvarint(); // read before it moves the offset on
+      this.#offset += size;
     }
   }
 }
