@@ -388,8 +388,13 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
       // A partition moved to another instance, which fenced its producer: the new owner commits past the tail.
       if (err instanceof FencedError && context === undefined) return;
       // The group is rebalancing: whoever owns the partition next reads the skipped records again and commits past them.
-      // Or the offsets are still being committed: the tail is read again, and committed past, after they are.
-      if (isRebalance(err) || isUnstableOffsets(err)) return;
+      if (isRebalance(err)) return;
+      // The offsets are still being committed (the read waited its whole timeout): the tails wait too, and are tried again.
+      if (isUnstableOffsets(err)) {
+        for (const tail of due) if (!this.#skipped.has(`${tail.partition}:${tail.topic}`)) this.#skipped.set(`${tail.partition}:${tail.topic}`, tail);
+        if (this.#state === 'running') void this.#serialize(() => this.#commitSkipped());
+        return;
+      }
       this.#fail(err);
     }
   }
