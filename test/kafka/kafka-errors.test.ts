@@ -55,6 +55,12 @@ describe('kafka error classification table', () => {
     assert.match((atCommit as Error).message, /kafka/);
   });
 
+  it('a coordinator no broker could name (the broker restarting) is transient: sendOffsets reruns the unit instead of stopping it', () => {
+    const lookup = new (kafkajs.KafkaJSGroupCoordinatorNotFound as unknown as new (message: string) => Error)('Failed to find group coordinator');
+    assert.ok(translateKafkaError(lookup, 'sendOffsets', 'id') instanceof TransientTransactionError);
+    assert.ok(translateKafkaError(lookup, 'commit', 'id') instanceof UnknownCommitResultError, 'at EndTxn it stays unknown, as every unanswered request');
+  });
+
   it('unknown errors are fatal and never retried', () => {
     assert.equal(classifyKafkaError(new Error('something else')), 'fatal');
     assert.equal(classifyKafkaError(createErrorFromCode(9999)), 'fatal');

@@ -200,6 +200,8 @@ const NETWORK_ERROR_NAMES: ReadonlySet<string> = new Set([
   'KafkaJSRequestTimeoutError',
   'KafkaJSNoBrokerAvailableError',
   'KafkaJSBrokerNotFound',
+  // No broker answered the coordinator lookup (a broker restarting): nothing was sent to the coordinator.
+  'KafkaJSGroupCoordinatorNotFound',
   'KafkaJSMetadataNotLoaded',
   'KafkaJSTopicMetadataNotLoaded',
   'KafkaJSStaleTopicMetadataAssignment',
