@@ -391,7 +391,10 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
       if (isRebalance(err)) return;
       // The offsets are still being committed (the read waited its whole timeout): the tails wait too, and are tried again.
       if (isUnstableOffsets(err)) {
-        for (const tail of due) if (!this.#skipped.has(`${tail.partition}:${tail.topic}`)) this.#skipped.set(`${tail.partition}:${tail.topic}`, tail);
+        for (const tail of due) {
+          const key = `${tail.partition}:${tail.topic}`;
+          if (!this.#skipped.has(key)) this.#skipped.set(key, tail);
+        }
         if (this.#state === 'running') void this.#serialize(() => this.#commitSkipped());
         return;
       }

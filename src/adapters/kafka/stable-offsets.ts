@@ -9,6 +9,8 @@
  * @internal
  */
 import type { NativeErrorCode } from '../../core/error-codes.js';
+import { backoff, wait } from '../../core/backoff.js';
+import type { BackoffShape } from '../../core/backoff.js';
 import { TransientTransactionError, TxkitError } from '../../core/errors.js';
 import { kafkaErrorRule } from './kafka-errors.js';
 
@@ -20,6 +22,8 @@ const COORDINATOR_LOADING = 14;
 const COORDINATOR_NOT_AVAILABLE = 15;
 const NOT_COORDINATOR = 16;
 const UNSTABLE_OFFSET_COMMIT = 88;
+/** Pauses between tries: 20 ms doubling to 500 ms. */
+const RETRY: BackoffShape = { initialMs: 20, maxMs: 500, multiplier: 2, jitter: 'none' };
 
 /** The part of a kafkajs Broker this uses. */
 interface BrokerLike {
@@ -66,33 +70,36 @@ export class StableOffsets {
    * @throws TransientTransactionError when they stay unstable (or no coordinator answers) for `timeoutMs`.
    */
   async read(groupId: string, topics: readonly string[], options: StableOffsetsOptions = {}): Promise<StableRead> {
-    const deadline = Date.now() + (options.timeoutMs ?? 60_000);
-    let delay = 20;
+    const timeoutMs = options.timeoutMs ?? 60_000;
+    const deadline = Date.now() + timeoutMs;
     let last = 'no answer yet';
+    // Every partition named: the coordinator checks require_stable only for the partitions a request lists.
+    let partitions: { topic: string; partitions: number[] }[] | undefined;
+    // Kept while it answers; looked up again on a new connection after a failure or a moved coordinator.
+    let broker: BrokerLike | undefined;
     for (let attempt = 0; ; attempt++) {
       if (attempt > 0) {
+        const delay = backoff(RETRY, attempt);
         if (Date.now() + delay > deadline) {
           throw new TransientTransactionError(
-            `the committed offsets of group '${groupId}' did not become readable within ${options.timeoutMs ?? 60_000} ms (${last}): ` +
+            `the committed offsets of group '${groupId}' did not become readable within ${timeoutMs} ms (${last}): ` +
               'a transaction that commits them is not complete (its markers are not written yet); they are read again before the next batch',
             { backend: 'kafka', code: UNSTABLE_CODE },
           );
         }
-        await new Promise((resolve) => setTimeout(resolve, delay));
-        delay = Math.min(delay * 2, 500);
+        await wait(delay);
         await options.onWait?.();
       }
-      let broker: BrokerLike;
-      // Every partition named: the coordinator checks require_stable only for the partitions a request lists.
-      let partitions: { topic: string; partitions: number[] }[];
       try {
         const cluster = await this.#connected();
-        const { topicMetadata } = await cluster.metadata({ topics: [...topics] });
-        partitions = topicMetadata.map((t) => ({ topic: t.topic, partitions: t.partitionMetadata.map((p) => p.partitionId) }));
-        broker = await cluster.findGroupCoordinator({ groupId });
+        partitions ??= (await cluster.metadata({ topics: [...topics] })).topicMetadata.map((t) => ({
+          topic: t.topic,
+          partitions: t.partitionMetadata.map((p) => p.partitionId),
+        }));
+        broker ??= await cluster.findGroupCoordinator({ groupId });
       } catch (err) {
         last = `finding the coordinator: ${(err as Error).message}`;
-        this.#dropCluster();
+        broker = this.#dropCluster();
         continue;
       }
       const range = broker.versions?.[OFFSET_FETCH];
@@ -102,12 +109,12 @@ export class StableOffsets {
         answer = await send(broker, groupId, partitions);
       } catch (err) {
         last = `OffsetFetch: ${(err as Error).message}`;
-        this.#dropCluster();
+        broker = this.#dropCluster();
         continue;
       }
       if (answer.errorCode === COORDINATOR_LOADING || answer.errorCode === COORDINATOR_NOT_AVAILABLE || answer.errorCode === NOT_COORDINATOR || answer.errorCode === UNSTABLE_OFFSET_COMMIT) {
         last = `error code ${answer.errorCode}`;
-        if (answer.errorCode !== UNSTABLE_OFFSET_COMMIT) this.#dropCluster();
+        if (answer.errorCode !== UNSTABLE_OFFSET_COMMIT) broker = this.#dropCluster();
         continue;
       }
       if (answer.errorCode !== 0) throw offsetFetchError(groupId, answer.errorCode);
@@ -143,9 +150,10 @@ export class StableOffsets {
     return this.#cluster;
   }
 
-  /** After a failure: the next attempt looks up the coordinator on a new connection. */
-  #dropCluster(): void {
+  /** After a failure: the next attempt looks up the coordinator on a new connection (so no broker is kept). */
+  #dropCluster(): undefined {
     void this.disconnect();
+    return undefined;
   }
 }
 
