@@ -30,7 +30,12 @@ console.log(`${r.numPassedTests} passed, ${failed} failed, ${skipped} skipped`);
 process.exit(vitest.status ?? 1);
 
 function brokenFiles(result) {
-  return (result.testResults ?? []).filter((f) => f.status === 'failed' && !f.assertionResults.some((a) => a.status === 'failed')).length;
+  return (result.testResults ?? []).filter(failedOnItsOwn).length;
+}
+
+/** A file that failed without any failed test: it did not load, or a hook threw. */
+function failedOnItsOwn(file) {
+  return file.status === 'failed' && !(file.assertionResults ?? []).some((a) => a.status === 'failed');
 }
 
 /** `FAILED: <file> > <test>: <first line of the error>` for each failed test and each file that failed on its own. */
@@ -38,9 +43,10 @@ function failureLines(result) {
   const lines = [];
   for (const file of result.testResults ?? []) {
     const name = file.name.startsWith(root) ? file.name.slice(root.length).replace(/^\//, '') : file.name;
-    const failedTests = (file.assertionResults ?? []).filter((a) => a.status === 'failed');
-    for (const a of failedTests) lines.push(`FAILED: ${name} > ${a.fullName ?? a.title}: ${firstLine(a.failureMessages?.[0])}`);
-    if (file.status === 'failed' && failedTests.length === 0) lines.push(`FAILED: ${name}: ${firstLine(file.message)}`);
+    for (const a of file.assertionResults ?? []) {
+      if (a.status === 'failed') lines.push(`FAILED: ${name} > ${a.fullName ?? a.title}: ${firstLine(a.failureMessages?.[0])}`);
+    }
+    if (failedOnItsOwn(file)) lines.push(`FAILED: ${name}: ${firstLine(file.message)}`);
   }
   return lines;
 }

@@ -43,18 +43,25 @@ interface Child {
   exited: Promise<{ code: number | null; signal: NodeJS.Signals | null }>;
 }
 
-function spawnWorker(file: string, env: Record<string, string>): Child {
-  const proc = spawn(process.execPath, ['--import', 'tsx', file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } });
+/** The record of a copier process, and what takes each of its messages (a 'committed' one adds its count). */
+function track(proc: ChildProcess): { child: Child; note: (m: Record<string, unknown>) => void } {
   const child: Child = {
     proc,
     committed: 0,
     messages: [],
     exited: new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))),
   };
-  proc.on('message', (m: Record<string, unknown>) => {
+  const note = (m: Record<string, unknown>): void => {
     child.messages.push(m);
     if (m.type === 'committed') child.committed += Number(m.count ?? 0);
-  });
+  };
+  return { child, note };
+}
+
+function spawnWorker(file: string, env: Record<string, string>): Child {
+  const proc = spawn(process.execPath, ['--import', 'tsx', file], { stdio: ['ignore', 'inherit', 'inherit', 'ipc'], env: { ...process.env, ...env } });
+  const { child, note } = track(proc);
+  proc.on('message', note);
   return child;
 }
 
@@ -65,19 +72,13 @@ function spawnWorker(file: string, env: Record<string, string>): Child {
 async function spawnJavaCopier(env: Record<string, string>): Promise<Child> {
   const args = [env.COPIER_BROKERS, env.COPIER_INPUT, env.COPIER_OUTPUT, env.COPIER_GROUP, env.COPIER_TRANSACTIONAL_ID].map(String);
   const proc = await spawnJavaWitness({ coords: [`org.apache.kafka:kafka-clients:${DEFAULT_KAFKA_VERSION}`], source: 'KafkaCopier.java', args });
-  const child: Child = {
-    proc,
-    committed: 0,
-    messages: [],
-    exited: new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal }))),
-  };
+  const { child, note } = track(proc);
   createInterface({ input: proc.stdout as NodeJS.ReadableStream }).on('line', (line) => {
     const [type = '', rest = ''] = line.split(/ (.*)/s);
-    if (type === 'committed') child.committed += Number(rest);
-    child.messages.push({ type, ...(type === 'committed' ? { count: Number(rest) } : { detail: rest }) });
+    note({ type, ...(type === 'committed' ? { count: Number(rest) } : { detail: rest }) });
   });
   createInterface({ input: proc.stderr as NodeJS.ReadableStream }).on('line', (line) => {
-    child.messages.push({ type: 'stderr', line });
+    note({ type: 'stderr', line });
     console.error(`[java copier] ${line}`);
   });
   return child;
