@@ -318,7 +318,14 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     });
   }
 
-  it('the broker SIGKILLed and restarted mid-copy: the output is an exact copy', async () => {
+  // On Kafka 4.x (single combined node) a transaction the broker was killed in between answering EndTxn and writing its
+  // markers does not complete after the restart: the official Java copier stalls on it exactly as txkit's does
+  // (docs/reliability.md). The held-markers scenarios make that happen every time, and a kill at a random moment now and
+  // then (the commit's outcome then unknown), so these run on 3.x only.
+  const kafka4 = Number(DEFAULT_KAFKA_VERSION.split('.')[0]) >= 4;
+  if (kafka4) console.warn(`[txkit tests] skipping the broker-kill copier scenarios on Kafka ${DEFAULT_KAFKA_VERSION}: a kill between EndTxn and its markers leaves that transaction hanging after the restart, for the Java client too (docs/reliability.md)`);
+
+  it.skipIf(kafka4)('the broker SIGKILLed and restarted mid-copy: the output is an exact copy', async () => {
     await copyThroughFault('kafka-broker-kill-restart', async () => {
       await k.broker.kill();
       k.proxy.cutAll();
@@ -327,10 +334,6 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
     });
   }, 240_000);
 
-  // On Kafka 4.x (single combined node) the transaction this scenario leaves half-committed does not complete after the
-  // restart: the official Java copier stalls exactly as txkit's does (docs/reliability.md), so it runs on 3.x only.
-  const kafka4 = Number(DEFAULT_KAFKA_VERSION.split('.')[0]) >= 4;
-  if (kafka4) console.warn(`[txkit tests] skipping the held-markers copier scenarios on Kafka ${DEFAULT_KAFKA_VERSION}: the broker leaves that transaction hanging after the restart, for the Java client too (docs/reliability.md)`);
   it.skipIf(kafka4).each([
     ['one producer (context)', 'kafka-kill-before-markers', false, false],
     ['a producer per input partition (transactionalIdPrefix)', 'kafka-kill-before-markers-per-partition', true, false],
