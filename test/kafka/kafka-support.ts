@@ -10,8 +10,12 @@ import path from 'node:path';
 import { runJavaWitness } from '../support/java-witness.js';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, Kafka as KafkaClient } from 'kafkajs';
-import type { KafkaTxHandle } from '../../src/adapters/kafka/index.js';
+import { transactionalConsumer } from '../../src/adapters/kafka/index.js';
+import type { KafkaConsumerFactoryLike, KafkaTransactionContext, KafkaTxHandle } from '../../src/adapters/kafka/index.js';
+import { FencedError } from '../../src/core/index.js';
 import type { Transaction } from '../../src/core/index.js';
+import { rejection } from '../../src/testing/index.js';
+import assert from 'node:assert/strict';
 import { waitUntil } from '../support/wait-until.js';
 
 export { waitUntil };
@@ -173,6 +177,101 @@ export async function readCommittedWithJava(brokers: string, topic: string): Pro
       const [partition, offset, key, value, outboxId, outboxSeq] = l.split('\t') as [string, string, string, string, string, string];
       return { partition: Number(partition), offset: Number(offset), key, value, outboxId, outboxSeq };
     });
+}
+
+/**
+ * The same checks on every client of the adapter (kafkajs, confluent, platformatic), on a new
+ * topic each: `ctx()` makes a context of the client (with the given transactional.id), `track`
+ * keeps a reader for closing.
+ */
+export const clientChecks = {
+  /** transactionalConsumer copies a topic exactly once with the client's context. */
+  consumerCopies: (...args: Parameters<typeof consumerCopies>) => consumerCopies(...args),
+
+  /** A committed transaction is read by read_committed readers (kafkajs and Java), an aborted one only by read_uncommitted. */
+  async abortedInvisible(kafka: KafkaClient, admin: Admin, ctx: () => KafkaTransactionContext, track: (r: TopicReader) => void): Promise<void> {
+    const t = uniqueName('visibility');
+    await createTopics(admin, [t]);
+    const context = ctx();
+    await context.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ key: 'k', value: 'committed', headers: { h: 'v' } }] }));
+    await rejection(
+      context.withTransaction(async (tx) => {
+        await tx.handle.send({ topic: t, messages: [{ value: 'aborted' }] });
+        throw new Error('abort');
+      }),
+    );
+    const committed = await TopicReader.open(kafka, t);
+    const uncommitted = await TopicReader.open(kafka, t, { readUncommitted: true });
+    track(committed);
+    track(uncommitted);
+    assert.deepEqual((await committed.caughtUp()).values(), ['committed']);
+    assert.deepEqual((await uncommitted.caughtUp()).values(), ['committed', 'aborted']);
+    const brokers = brokersOf.get(kafka) as string;
+    assert.deepEqual((await readCommittedWithJava(brokers, t)).map((r) => `${r.key}=${r.value}`), ['k=committed']);
+  },
+
+  /**
+   * A second context of the same transactional.id takes over (the broker's producer ids are far
+   * from 0 by then); the first one's open transaction fails with FencedError and stays invisible,
+   * and the fenced context refuses new transactions.
+   */
+  async zombieFenced(kafka: KafkaClient, admin: Admin, ctx: (transactionalId: string) => KafkaTransactionContext): Promise<void> {
+    const t = uniqueName('fencing');
+    await createTopics(admin, [t]);
+    const id = uniqueName('zombie');
+    const zombie = ctx(id);
+    await zombie.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ value: 'before' }] }));
+    const open = await zombie.begin();
+    await open.handle.send({ topic: t, messages: [{ value: 'zombie' }] });
+    await ctx(id).withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ value: 'successor' }] }));
+    const err = await rejection(open.commit());
+    assert.ok(err instanceof FencedError, `expected FencedError, got ${String(err)}`);
+    const refused = await rejection(zombie.withTransaction(async () => undefined));
+    assert.ok(refused instanceof FencedError, `a fenced context refuses new transactions, got ${String(refused)}`);
+    const brokers = brokersOf.get(kafka) as string;
+    assert.deepEqual((await readCommittedWithJava(brokers, t)).map((r) => r.value), ['before', 'successor']);
+  },
+};
+
+/**
+ * transactionalConsumer on `consumerKafka` with the context `ctx` copies 300 records once, in
+ * order, and commits the input offset 300 with the transactions.
+ */
+async function consumerCopies(
+  kafka: KafkaClient,
+  admin: Admin,
+  consumerKafka: KafkaConsumerFactoryLike,
+  ctx: KafkaTransactionContext,
+  track: (close: () => Promise<void>) => void,
+): Promise<void> {
+  const input = uniqueName('copy-in');
+  const output = uniqueName('copy-out');
+  const group = uniqueName('copy-group');
+  await createTopics(admin, [input, output]);
+  const producer = kafka.producer();
+  await producer.connect();
+  const values = Array.from({ length: 300 }, (_, i) => `m${i}`);
+  for (let i = 0; i < values.length; i += 50) await producer.send({ topic: input, messages: values.slice(i, i + 50).map((value) => ({ value })) });
+  await producer.disconnect();
+  const worker = transactionalConsumer(consumerKafka, {
+    context: ctx,
+    groupId: group,
+    topics: [input],
+    fromBeginning: true,
+    eachBatch: async ({ messages, tx }) => void (await tx.handle.send({ topic: output, messages: messages.map((m) => ({ value: m.value })) })),
+  });
+  track(() => worker.stop());
+  await worker.start();
+  const r = await TopicReader.open(kafka, output);
+  track(() => r.close());
+  await waitUntil(() => r.records.length >= values.length, 60_000, 'the copy');
+  await worker.stop();
+  await worker.done;
+  assert.deepEqual((await r.caughtUp()).values(), values);
+  await waitUntil(async () => {
+    const [now] = await admin.fetchOffsets({ groupId: group, topics: [input] });
+    return now?.partitions[0]?.offset === '300';
+  }, 10_000, 'the committed input offset 300');
 }
 
 export async function createTopics(admin: Admin, topics: string[], numPartitions = 1, replicationFactor = 1): Promise<void> {

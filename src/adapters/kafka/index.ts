@@ -1,8 +1,10 @@
 /**
- * Kafka transactions on a kafkajs (or @confluentinc/kafka-javascript KafkaJS
- * layer) transactional producer ({@link kafkaTransactions}), and exactly-once
- * consume-transform-produce from Kafka to Kafka ({@link transactionalConsumer}).
- * The client is typed structurally and never loaded by txkit itself.
+ * Kafka transactions on a kafkajs, @confluentinc/kafka-javascript (KafkaJS
+ * layer) or @platformatic/kafka transactional producer ({@link kafkaTransactions}),
+ * and exactly-once consume-transform-produce from Kafka to Kafka
+ * ({@link transactionalConsumer}). The clients are typed structurally; only
+ * @platformatic/kafka, whose connection options are passed instead of a
+ * client, is loaded by txkit, at the first transaction.
  *
  * @module txkit/kafka
  */
@@ -11,6 +13,7 @@ export { DEFAULT_KAFKA_PRODUCER_RETRY } from './kafka-producer-config.js';
 export type { KafkaTransactionContext, KafkaTransactionsOptions } from './kafka-context.js';
 export { KAFKA_ERROR_TABLE, classifyKafkaError } from './kafka-errors.js';
 export type { KafkaErrorKind, KafkaErrorRule } from './kafka-errors.js';
+export type { PlatformaticConsumerLike, PlatformaticKafkaOptions, PlatformaticProducerConfig } from './platformatic.js';
 export { transactionalConsumer } from './kafka-consumer.js';
 export type { TransactionalConsumer, TransactionalConsumerOptions, TransactionalBatch } from './kafka-consumer.js';
 export type {

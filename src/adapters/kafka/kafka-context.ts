@@ -4,14 +4,18 @@ import { KafkaDriver } from './kafka-driver.js';
 import { confluentProducerConfig, producerConfig } from './kafka-producer-config.js';
 import type { ConfluentProducerConfig } from './kafka-producer-config.js';
 import type { KafkaLike, KafkaProducerConfigLike, KafkaProducerExtraConfig, KafkaClientFlavor, KafkaTxHandle } from './kafka-types.js';
+import { PlatformaticKafka, isPlatformaticOptions } from './platformatic.js';
+import type { PlatformaticKafkaOptions, PlatformaticProducerConfig } from './platformatic.js';
 
 /** Options of {@link kafkaTransactions}: the context options plus the producer settings. */
 export interface KafkaTransactionsOptions<K extends KafkaLike = KafkaLike> extends ContextOptions {
   /**
-   * The client behind `kafka`: kafkajs, or the KafkaJS layer of
+   * The client behind `kafka`: kafkajs, the KafkaJS layer of
    * @confluentinc/kafka-javascript (librdkafka), whose producer settings
-   * live in a `kafkaJS` block and whose sendOffsets takes the consumer.
-   * @default 'kafkajs'
+   * live in a `kafkaJS` block and whose sendOffsets takes the consumer, or
+   * @platformatic/kafka, whose connection options (`{ clientId,
+   * bootstrapBrokers, ... }`) are passed as `kafka`.
+   * @default 'platformatic' when `kafka` is connection options with `bootstrapBrokers`, else 'kafkajs'
    */
   client?: KafkaClientFlavor;
   /**
@@ -41,6 +45,9 @@ export interface KafkaTransactionsOptions<K extends KafkaLike = KafkaLike> exten
    * Further kafkajs producer config (e.g. `transactionTimeout`, `retry`).
    * txkit always sets `transactionalId`, `idempotent: true` and
    * `maxInFlightRequests: 1`; `retry` is merged over DEFAULT_KAFKA_PRODUCER_RETRY.
+   * With @platformatic/kafka: `transactionTimeout` and `retry` as for
+   * kafkajs, plus any @platformatic/kafka producer option except the
+   * transactional ones txkit sets (`timeout` is `transactionTimeout`).
    * @default {}
    */
   producer?: KafkaProducerExtraConfig<K>;
@@ -102,27 +109,51 @@ const KAFKA_INSTANCE: unique symbol = Symbol('txkit.kafka.instance');
  * const pooled = kafkaTransactions(kafka, { transactionalIdPrefix: `orders-${podName}`, poolSize: 8 });
  * ```
  */
-export function kafkaTransactions<K extends KafkaLike>(kafka: K, options: KafkaTransactionsOptions<K>): KafkaTransactionContext {
-  if (typeof kafka !== 'object' || kafka === null || typeof (kafka as Partial<KafkaLike>).producer !== 'function') {
-    throw new ConfigError('kafkaTransactions(kafka, options) needs a kafkajs Kafka instance (an object with producer())', {
-      backend: 'kafka',
-    });
+export function kafkaTransactions(
+  kafka: PlatformaticKafkaOptions,
+  options: Omit<KafkaTransactionsOptions, 'client' | 'producer'> & { client?: 'platformatic'; producer?: PlatformaticProducerConfig },
+): KafkaTransactionContext;
+export function kafkaTransactions<K extends KafkaLike>(kafka: K, options: KafkaTransactionsOptions<K>): KafkaTransactionContext;
+export function kafkaTransactions(kafka: KafkaLike | PlatformaticKafkaOptions, options: KafkaTransactionsOptions): KafkaTransactionContext {
+  const platformatic = isPlatformaticOptions(kafka);
+  if (typeof kafka !== 'object' || kafka === null || (!platformatic && typeof (kafka as Partial<KafkaLike>).producer !== 'function')) {
+    throw new ConfigError(
+      'kafkaTransactions(kafka, options) needs a kafkajs Kafka instance (an object with producer()), or @platformatic/kafka ' +
+        "connection options ({ clientId, bootstrapBrokers }) with client: 'platformatic'",
+      { backend: 'kafka' },
+    );
   }
   if (typeof options !== 'object' || options === null) {
     throw new ConfigError("kafkaTransactions(kafka, options) needs options with a transactionalId, e.g. { transactionalId: 'orders-1' }", {
       backend: 'kafka',
     });
   }
-  const { transactionalId, transactionalIdPrefix, poolSize, producer = {}, client = 'kafkajs', ...contextOptions } = options;
-  if (client !== 'kafkajs' && client !== 'confluent') {
-    throw new ConfigError(`kafkaTransactions: client must be 'kafkajs' or 'confluent', got ${JSON.stringify(client)}`, { backend: 'kafka' });
+  const { transactionalId, transactionalIdPrefix, poolSize, producer = {}, client = platformatic ? 'platformatic' : 'kafkajs', ...contextOptions } = options;
+  if (client !== 'kafkajs' && client !== 'confluent' && client !== 'platformatic') {
+    throw new ConfigError(`kafkaTransactions: client must be 'kafkajs', 'confluent' or 'platformatic', got ${JSON.stringify(client)}`, {
+      backend: 'kafka',
+    });
+  }
+  if ((client === 'platformatic') !== platformatic) {
+    throw new ConfigError(
+      client === 'platformatic'
+        ? "kafkaTransactions with client 'platformatic' takes @platformatic/kafka connection options as `kafka`, " +
+            "e.g. { clientId: 'orders', bootstrapBrokers: ['127.0.0.1:9092'] }, not a client instance"
+        : `kafkaTransactions: \`kafka\` is @platformatic/kafka connection options (it has bootstrapBrokers) but client is '${client}'; ` +
+            "pass client: 'platformatic' or leave client out",
+      { backend: 'kafka' },
+    );
   }
   const ids = transactionalIdsOf(transactionalId, transactionalIdPrefix, poolSize);
   const configs = ids.map((id) => ({
     transactionalId: id,
-    config: client === 'kafkajs' ? producerConfig(id, producer as KafkaProducerConfigLike) : confluentProducerConfig(id, producer as ConfluentProducerConfig),
+    config:
+      client === 'confluent'
+        ? confluentProducerConfig(id, producer as ConfluentProducerConfig)
+        : producerConfig(id, producer as KafkaProducerConfigLike),
   }));
-  let release: (() => void) | undefined;
+  const instance = platformatic ? new PlatformaticKafka(kafka) : kafka;
+  const releases: (() => void | Promise<void>)[] = [];
   if (transactionalIdPrefix !== undefined) {
     const live = livePrefixes.get(kafka) ?? new Set<string>();
     if (live.has(transactionalIdPrefix)) {
@@ -133,15 +164,18 @@ export function kafkaTransactions<K extends KafkaLike>(kafka: K, options: KafkaT
       );
     }
     livePrefixes.set(kafka, live.add(transactionalIdPrefix));
-    release = () => void live.delete(transactionalIdPrefix);
+    releases.push(() => void live.delete(transactionalIdPrefix));
   }
-  const driver = new KafkaDriver(kafka, configs, client, release);
+  if (instance instanceof PlatformaticKafka) releases.push(() => instance.close());
+  const driver = new KafkaDriver(instance, configs, client, async () => {
+    for (const release of releases) await release();
+  });
   return createTransactionContext(driver, contextOptions, {
     transactionalId: driver.transactionalId,
     transactionalIds: driver.transactionalIds,
     [KAFKA_CLIENT]: client,
     [KAFKA_RENEW]: () => driver.renewProducers(),
-    [KAFKA_INSTANCE]: kafka,
+    [KAFKA_INSTANCE]: instance,
   });
 }
 
@@ -187,7 +221,7 @@ function transactionalIdsOf(transactionalId: unknown, prefix: unknown, poolSize:
 export function kafkaClientOf(ctx: unknown): KafkaClientFlavor | undefined {
   if (typeof ctx !== 'object' || ctx === null || !(KAFKA_CLIENT in ctx)) return undefined;
   const client = ctx[KAFKA_CLIENT];
-  return client === 'kafkajs' || client === 'confluent' ? client : undefined;
+  return client === 'kafkajs' || client === 'confluent' || client === 'platformatic' ? client : undefined;
 }
 
 /** The Kafka instance a context made by kafkaTransactions was made with; undefined for any other value. */

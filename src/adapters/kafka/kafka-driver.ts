@@ -93,15 +93,20 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   readonly #waiters: Waiter[] = [];
   #fenced: FencedError | undefined;
   #closed = false;
-  readonly #onClose: (() => void) | undefined;
+  readonly #onClose: (() => void | Promise<void>) | undefined;
   /** @internal kafkajs only: splits a send into one call per partition (librdkafka retries per partition itself). */
   readonly router: KafkaPartitionRouter | undefined;
 
   /**
    * @param ids the transactional.ids with their producer config, one per producer of the pool
-   * @param onClose called once by close(), e.g. to free the ids for another context
+   * @param onClose called once by close(), e.g. to free the ids for another context; close() resolves after its promise
    */
-  constructor(kafka: KafkaLike, ids: readonly { transactionalId: string; config: KafkaProducerConfigLike }[], client: KafkaClientFlavor, onClose?: () => void) {
+  constructor(
+    kafka: KafkaLike,
+    ids: readonly { transactionalId: string; config: KafkaProducerConfigLike }[],
+    client: KafkaClientFlavor,
+    onClose?: () => void | Promise<void>,
+  ) {
     if (ids.length === 0) throw new ConfigError('a kafka transaction context needs at least one transactional.id', { backend: 'kafka' });
     this.#kafka = kafka;
     this.client = client;
@@ -145,7 +150,7 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   }
 
   async close(): Promise<void> {
-    if (!this.#closed) this.#onClose?.();
+    const onClose = this.#closed ? undefined : this.#onClose?.();
     this.#closed = true;
     const closed = new TransactionStateError('the kafka transaction context was closed while this begin waited for a producer', {
       backend: 'kafka',
@@ -160,6 +165,7 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
         await slot?.producer.disconnect().catch(() => undefined);
       }),
     );
+    await onClose;
   }
 
   /** @internal a failed request: mark the producer for rebuild (or the context fenced) and translate the error. */
@@ -365,14 +371,18 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
             { backend: 'kafka' },
           );
         }
+        const withConsumer = driver.client !== 'kafkajs' && typeof request?.consumer === 'object' && request.consumer !== null;
         // With a consumer, the group comes from it; the shared checks still apply to the offsets.
-        validateSendOffsetsRequest(confluent ? { ...request, consumerGroupId: request.consumerGroupId || 'from-consumer' } : request, 'kafka');
+        validateSendOffsetsRequest(withConsumer ? { ...request, consumerGroupId: request.consumerGroupId || 'from-consumer' } : request, 'kafka');
         const topics = request.topics.map((t) => ({
           topic: t.topic,
           partitions: t.partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) })),
         }));
-        if (confluent) {
+        if (withConsumer) {
           await this.#call('sendOffsets', () => native.sendOffsets({ consumer: request.consumer as object, topics }));
+        } else if (driver.client === 'platformatic') {
+          // @platformatic/kafka retries CONCURRENT_TRANSACTIONS itself.
+          await this.#call('sendOffsets', () => native.sendOffsets({ consumerGroupId: request.consumerGroupId, topics }));
         } else {
           await this.#call('sendOffsets', () => sendOffsetsQuickly(native, { consumerGroupId: request.consumerGroupId, topics }));
         }

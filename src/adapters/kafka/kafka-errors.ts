@@ -224,7 +224,7 @@ export function diagnoseKafkaError(err: unknown): Diagnosis | undefined {
   let e: unknown = err;
   for (let depth = 0; depth < 8 && typeof e === 'object' && e !== null; depth++) {
     const { type, name } = e as { type?: unknown; name?: unknown };
-    const rdkafka = diagnoseLibrdkafkaError(e);
+    const rdkafka = diagnoseLibrdkafkaError(e) ?? diagnosePlatformaticError(e);
     if (rdkafka !== undefined) return rdkafka;
     const row = kafkaErrorRule(e);
     if (row !== undefined) return { kind: row[1].kind, what: row[0], reason: row[1].reason };
@@ -263,6 +263,36 @@ function diagnoseLibrdkafkaError(e: object): Diagnosis | undefined {
   }
   if (row !== undefined) return { kind: row[1].kind, what: row[0], reason: row[1].reason };
   return { kind: 'fatal', what, reason: 'not in txkit\'s table of Kafka errors, so it is never retried' };
+}
+
+/** @platformatic/kafka error codes of a request that got no answer. */
+const PLATFORMATIC_NO_REPLY: ReadonlySet<string> = new Set(['PLT_KFK_NETWORK', 'PLT_KFK_TIMEOUT', 'PLT_KFK_UNEXPECTED_CORRELATION_ID']);
+
+/**
+ * @platformatic/kafka errors: a `ProtocolError` carries the broker's code
+ * (`apiCode`, judged by the table), network and timeout errors mean no
+ * answer, and `MultipleErrors` / `ResponseError` hold the errors of a
+ * request's retries or of a response's entries: a fencing among them
+ * decides, else the last error the table knows, else no answer.
+ */
+function diagnosePlatformaticError(e: object): Diagnosis | undefined {
+  const { code } = e as { code?: unknown };
+  if (typeof code !== 'string' || !code.startsWith('PLT_KFK_')) return undefined;
+  if (code === 'PLT_KFK_PROTOCOL') {
+    const { apiCode, apiId } = e as { apiCode?: unknown; apiId?: unknown };
+    const row = typeof apiCode === 'number' ? kafkaErrorRule({ code: apiCode }) : undefined;
+    if (row !== undefined) return { kind: row[1].kind, what: row[0], reason: row[1].reason };
+    return { kind: 'fatal', what: String(apiId ?? code), reason: 'not in txkit\'s table of Kafka errors, so it is never retried' };
+  }
+  if (PLATFORMATIC_NO_REPLY.has(code)) return { kind: 'network', what: code, reason: 'the request got no answer from the broker' };
+  const { errors } = e as { errors?: unknown };
+  if (Array.isArray(errors) && errors.length > 0) {
+    const found = errors.map((inner) => diagnoseKafkaError(inner)).filter((d): d is Diagnosis => d !== undefined);
+    const table = found.filter((d) => d.what in KAFKA_ERROR_TABLE);
+    return found.find((d) => d.kind === 'fenced') ?? table.at(-1) ?? found.find((d) => d.kind === 'network') ?? found.at(-1);
+  }
+  const said = (e as { message?: unknown }).message;
+  return { kind: 'fatal', what: code, reason: `@platformatic/kafka refused the call (${typeof said === 'string' ? said : 'not a broker error'})` };
 }
 
 /**

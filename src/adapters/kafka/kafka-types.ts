@@ -96,14 +96,24 @@ export type KafkaProducerExtraConfig<K extends KafkaLike> = Omit<
  * sendOffsets' request: the shared shape. With @confluentinc/kafka-javascript
  * also pass `consumer` (the KafkaJS-layer consumer whose positions these are):
  * librdkafka takes the group from it; `consumerGroupId` may then be left empty.
+ * With @platformatic/kafka, `consumer` (a @platformatic/kafka Consumer) is
+ * optional and, when given, also names the group.
  */
 export interface KafkaSendOffsetsRequest extends SendOffsetsRequest {
-  /** @confluentinc/kafka-javascript only: the consumer whose positions these are. */
+  /**
+   * The consumer whose positions these are. Required with
+   * @confluentinc/kafka-javascript; with @platformatic/kafka the offsets are
+   * then committed with its group generation and member id, so a member
+   * that lost its partitions in a rebalance is fenced (KIP-447).
+   */
   consumer?: object;
 }
 
-/** Which KafkaJS-API client the `kafka` argument is. */
-export type KafkaClientFlavor = 'kafkajs' | 'confluent';
+/**
+ * Which client the `kafka` argument is: a kafkajs `Kafka`, the KafkaJS layer
+ * of @confluentinc/kafka-javascript, or @platformatic/kafka connection options.
+ */
+export type KafkaClientFlavor = 'kafkajs' | 'confluent' | 'platformatic';
 
 /** The handle of a Kafka transaction: the shared message-handle shape plus `sendOffsets`. */
 export interface KafkaTxHandle extends MessageHandle {
