@@ -15,7 +15,14 @@ const kafka = makeKafka(env('COPIER_BROKERS'), `copier-${process.pid}`, { onCons
 // COPIER_TRANSACTIONAL_ID_PREFIX: a producer per input partition, the same prefix in every instance of the group;
 // else one producer with COPIER_TRANSACTIONAL_ID.
 const prefix = process.env['COPIER_TRANSACTIONAL_ID_PREFIX'];
-const context = prefix ? undefined : kafkaTransactions(kafka, { transactionalId: env('COPIER_TRANSACTIONAL_ID') });
+// COPIER_CLIENT=platformatic: the context's producer runs on @platformatic/kafka.
+const transactionalId = prefix ? undefined : env('COPIER_TRANSACTIONAL_ID');
+const context =
+  transactionalId === undefined
+    ? undefined
+    : process.env['COPIER_CLIENT'] === 'platformatic'
+      ? kafkaTransactions({ clientId: `copier-${process.pid}`, bootstrapBrokers: env('COPIER_BROKERS').split(',') }, { transactionalId })
+      : kafkaTransactions(kafka, { transactionalId });
 const worker = transactionalConsumer(kafka, {
   ...(context === undefined ? { transactionalIdPrefix: prefix as string } : { context }),
   groupId: env('COPIER_GROUP'),

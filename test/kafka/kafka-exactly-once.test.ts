@@ -52,8 +52,9 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
     await admin.disconnect();
   });
 
-  it(
-    `copies ${TOTAL} messages exactly once while the worker is SIGKILLed ${KILLS} times`,
+  // The worker's producer runs on kafkajs, or on @platformatic/kafka (its consumer is kafkajs' either way).
+  for (const client of ['kafkajs', 'platformatic'] as const) it(
+    `copies ${TOTAL} messages exactly once while the worker is SIGKILLed ${KILLS} times (producer on ${client})`,
     async () => {
       const input = uniqueName('copier-in');
       const output = uniqueName('copier-out');
@@ -86,6 +87,7 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
             COPIER_OUTPUT: output,
             COPIER_GROUP: group,
             COPIER_TRANSACTIONAL_ID: transactionalId,
+            COPIER_CLIENT: client,
           },
         });
         const w: Worker = {
@@ -175,7 +177,7 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
 
       const committedTotal = workers.reduce((n, w) => n + w.committed, 0);
       console.log(
-        `[copier] kills: ${kills.map((k) => `run ${k.run} ${k.phase} at ${k.killAt}, after ${k.committedByRun} committed (downstream saw ${k.visibleDownstream})`).join('; ')}; ` +
+        `[copier ${client}] kills: ${kills.map((k) => `run ${k.run} ${k.phase} at ${k.killAt}, after ${k.committedByRun} committed (downstream saw ${k.visibleDownstream})`).join('; ')}; ` +
           `committed by runs: ${workers.map((w) => w.committed).join('+')}=${committedTotal}; ` +
           `output records incl. aborted (read_uncommitted): ${uncommitted.records.length}`,
       );
