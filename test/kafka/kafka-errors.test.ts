@@ -61,6 +61,26 @@ describe('kafka error classification table', () => {
     assert.ok(translateKafkaError(lookup, 'commit', 'id') instanceof UnknownCommitResultError, 'at EndTxn it stays unknown, as every unanswered request');
   });
 
+  it('@platformatic/kafka errors (the library\'s own classes): protocol codes by the table, no answer, and what a retry wrapper holds', async () => {
+    const { MultipleErrors, NetworkError, ProtocolError, ResponseError, TimeoutError, UserError } = await import('@platformatic/kafka');
+    const protocol = (code: number): Error => new ProtocolError(code);
+    assert.ok(translateKafkaError(protocol(51), 'send', 'id') instanceof TransientTransactionError);
+    assert.ok(translateKafkaError(protocol(90), 'commit', 'id') instanceof FencedError);
+    const stale = translateKafkaError(protocol(22), 'sendOffsets', 'id');
+    assert.ok(stale instanceof TxkitError && stale.code === 'ILLEGAL_GENERATION' && !stale.retriable, String(stale));
+    const network = new NetworkError('Connection closed');
+    assert.ok(translateKafkaError(network, 'send', 'id') instanceof TransientTransactionError);
+    assert.ok(translateKafkaError(network, 'commit', 'id') instanceof UnknownCommitResultError);
+    assert.ok(translateKafkaError(new TimeoutError('Request timed out'), 'commit', 'id') instanceof UnknownCommitResultError);
+    // A retry wrapper: the attempts' errors; a fencing among them decides, else the last the table knows.
+    const retried = new MultipleErrors('endTransaction failed 3 times.', [network, protocol(51), network]);
+    assert.ok(translateKafkaError(retried, 'send', 'id') instanceof TransientTransactionError);
+    const fenced = new ResponseError(24, 5, { '/results/0': [51, null], '/results/1': [90, null] }, {});
+    assert.ok(translateKafkaError(fenced, 'send', 'id') instanceof FencedError, String(translateKafkaError(fenced, 'send', 'id')));
+    const refused = translateKafkaError(new UserError('Unknown topic t.'), 'send', 'id');
+    assert.ok(refused instanceof TxkitError && !refused.retriable && /Unknown topic t\./.test(refused.message), String(refused));
+  });
+
   it('unknown errors are fatal and never retried', () => {
     assert.equal(classifyKafkaError(new Error('something else')), 'fatal');
     assert.equal(classifyKafkaError(createErrorFromCode(9999)), 'fatal');

@@ -175,6 +175,49 @@ describe.skipIf(brokers === undefined)('kafka adapter on @platformatic/kafka', (
     }
   });
 
+  it('group-generation fencing: offsets sent with a member whose partitions moved are refused (ILLEGAL_GENERATION), not retried, and its output stays invisible', async () => {
+    const { Consumer } = await import('@platformatic/kafka');
+    const t = uniqueName('plt-generation');
+    const out = uniqueName('plt-generation-out');
+    const groupId = uniqueName('plt-generation-group');
+    await createTopics(admin, [t], 2);
+    await createTopics(admin, [out]);
+    const member = (clientId: string) =>
+      new Consumer({ clientId, groupId, bootstrapBrokers: brokers.split(','), sessionTimeout: 10_000, heartbeatInterval: 500, rebalanceTimeout: 10_000 });
+    const first = member(uniqueName('plt-member-a'));
+    closers.push(() => first.close());
+    const firstStream = await first.consume({ topics: [t], mode: 'earliest' });
+    closers.push(() => firstStream.close());
+    // The member as a stalled instance last saw itself: the generation it joined in.
+    const stalled = { groupId: first.groupId, generationId: first.generationId, memberId: first.memberId, coordinatorId: first.coordinatorId };
+    const second = member(uniqueName('plt-member-b'));
+    closers.push(() => second.close());
+    const secondStream = await second.consume({ topics: [t], mode: 'earliest' });
+    closers.push(() => secondStream.close());
+    await waitUntil(() => first.generationId > stalled.generationId, 30_000, 'the rebalance after the second member joined');
+    const ctx = context();
+    let attempts = 0;
+    const err = await rejection(
+      ctx.withTransaction(async (tx) => {
+        attempts += 1;
+        await tx.handle.send({ topic: out, messages: [{ value: 'from the stalled member' }] });
+        await tx.handle.sendOffsets({ consumerGroupId: groupId, consumer: stalled, topics: [{ topic: t, partitions: [{ partition: 0, offset: '3' }] }] });
+      }),
+    );
+    assert.ok(err instanceof TxkitError && err.code === 'ILLEGAL_GENERATION', `expected ILLEGAL_GENERATION, got ${String(err)}`);
+    assert.equal(attempts, 1, 'a stale generation is not rerun: only the consumer rejoining can help');
+    // The same context commits with the member's current generation.
+    await ctx.withTransaction(async (tx) => {
+      await tx.handle.send({ topic: out, messages: [{ value: 'from the current member' }] });
+      await tx.handle.sendOffsets({ consumerGroupId: '', consumer: first, topics: [{ topic: t, partitions: [{ partition: 0, offset: '4' }] }] });
+    });
+    assert.deepEqual((await readCommittedWithJava(brokers, out)).map((r) => r.value), ['from the current member']);
+    await waitUntil(async () => {
+      const [topic] = await admin.fetchOffsets({ groupId, topics: [t] });
+      return topic?.partitions.find((p) => p.partition === 0)?.offset === '4';
+    }, 10_000, 'the committed offset 4 of partition 0');
+  });
+
   it('a topic that cannot exist is a typed error that is not retried', async () => {
     const ctx = context();
     let attempts = 0;

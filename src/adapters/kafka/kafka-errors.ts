@@ -123,6 +123,25 @@ export const KAFKA_ERROR_TABLE: Readonly<Record<string, KafkaErrorRule>> = Objec
     kind: 'fatal',
     reason: 'a coordinator with an older epoch wrote markers; only brokers see this, a client cannot fix it',
   },
+  // --- the offsets' group membership is stale (sendOffsets with a consumer's generation, KIP-447) ---
+  ILLEGAL_GENERATION: {
+    code: 22,
+    kind: 'fatal',
+    reason:
+      'the offsets were sent with a group generation the group has left behind: the consumer\'s partitions moved in a ' +
+      'rebalance (Java: CommitFailedException, the transaction must abort); rerunning cannot help until the consumer ' +
+      'rejoins, and the new owner reads the records again',
+  },
+  UNKNOWN_MEMBER_ID: {
+    code: 25,
+    kind: 'fatal',
+    reason: 'the coordinator no longer knows the consumer that sent the offsets (its session expired); Java: CommitFailedException',
+  },
+  FENCED_INSTANCE_ID: {
+    code: 82,
+    kind: 'fatal',
+    reason: 'another consumer took over the static group.instance.id of the one that sent the offsets; Java: fatal for that consumer',
+  },
   // --- misuse, configuration and permissions: rerunning cannot help ---
   INVALID_TXN_STATE: {
     code: 48,

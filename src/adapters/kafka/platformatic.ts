@@ -352,6 +352,12 @@ class PlatformaticTransactionAdapter implements KafkaNativeTransaction {
           { backend: 'kafka' },
         );
       }
+      if (request.consumerGroupId && request.consumerGroupId !== c.groupId) {
+        throw new ConfigError(
+          `sendOffsets names group '${request.consumerGroupId}' but its consumer is a member of '${c.groupId}'; leave consumerGroupId empty or make them agree`,
+          { backend: 'kafka' },
+        );
+      }
       return { groupId: c.groupId, generationId: c.generationId, memberId: c.memberId ?? '', coordinatorId: c.coordinatorId };
     }
     const groupId = request.consumerGroupId as string;
