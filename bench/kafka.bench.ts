@@ -1,6 +1,7 @@
-// `npm run bench -- kafka`: (a) back-to-back 1-message transactions, txkit vs raw kafkajs
-// transactions; (b) the cost of a transaction at 1/10/100/1000 messages of 1 KB vs a
-// non-transactional idempotent producer. Runs on the test broker (scripts/services/kafka.mjs),
+// `npm run bench -- kafka`: (a) back-to-back 1-message transactions, txkit (on kafkajs and on
+// @platformatic/kafka) vs raw kafkajs transactions; (b) the cost of a transaction at
+// 1/10/100/1000/5000 messages of 1 KB vs a non-transactional idempotent producer, on each client;
+// (c) each client against the official Java producer. Runs on the test broker (scripts/services/kafka.mjs),
 // started here unless one is running. The adapter is not in the tsup entries yet, so this
 // runs its sources through tsx: a few µs per call, nothing at the milliseconds measured here.
 import kafkajs from 'kafkajs';
@@ -8,6 +9,7 @@ import type { Kafka as KafkaClient, Producer } from 'kafkajs';
 import { startKafka } from '../scripts/services/kafka.mjs';
 import { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from '../src/adapters/kafka/index.js';
 import type { KafkaTransactionContext } from '../src/adapters/kafka/index.js';
+import { Producer as PlatformaticProducer } from '@platformatic/kafka';
 import { fmt, fmtInterval, interleaved, ratioInterval, sized, verdict } from './harness.js';
 import type { BenchResult, InterleavedResult, Interval } from './harness.js';
 import { startJavaProducer } from './java-producer.js';
@@ -21,6 +23,7 @@ const CHUNK = 250;
 export default async function kafkaBench(): Promise<BenchResult> {
   const broker = await startKafka({ log: (line: string) => console.error(`[kafka] ${line}`) });
   const kafka = new Kafka({ brokers: [broker.brokers], clientId: 'txkit-bench', logLevel: logLevel.NOTHING });
+  brokerLists.set(kafka, broker.brokers.split(','));
   const admin = kafka.admin();
   await admin.connect();
   const stamp = `${process.pid}-${Date.now().toString(36)}`;
@@ -45,10 +48,42 @@ async function rawTransactional(kafka: KafkaClient, id: string, retry: object | 
   return producer;
 }
 
-function txkit(kafka: KafkaClient, id: string, closers: (() => Promise<void>)[]): KafkaTransactionContext {
-  const ctx = kafkaTransactions(kafka, { transactionalId: id });
+/** The Node clients txkit runs on, side by side in every section. */
+type Client = 'kafkajs' | 'platformatic';
+const CLIENTS: readonly Client[] = ['kafkajs', 'platformatic'];
+const CLIENT_NAME: Record<Client, string> = { kafkajs: 'kafkajs', platformatic: '@platformatic/kafka' };
+
+function txkit(kafka: KafkaClient, id: string, closers: (() => Promise<void>)[], client: Client = 'kafkajs'): KafkaTransactionContext {
+  const ctx =
+    client === 'platformatic'
+      ? kafkaTransactions({ clientId: 'txkit-bench', bootstrapBrokers: brokersOf(kafka) }, { transactionalId: id })
+      : kafkaTransactions(kafka, { transactionalId: id });
   closers.push(() => ctx.close());
   return ctx;
+}
+
+const brokerLists = new WeakMap<KafkaClient, string[]>();
+function brokersOf(kafka: KafkaClient): string[] {
+  const brokers = brokerLists.get(kafka);
+  if (brokers === undefined) throw new Error('the bench made this kafkajs client without recording its brokers');
+  return brokers;
+}
+
+/** A non-transactional idempotent producer of each client, sending a list of 1 KB chunks. */
+async function idempotentSender(kafka: KafkaClient, client: Client, topic: string, closers: (() => Promise<void>)[]): Promise<(chunks: { value: string }[][]) => Promise<void>> {
+  if (client === 'platformatic') {
+    const producer = new PlatformaticProducer({ clientId: 'txkit-bench-idempotent', bootstrapBrokers: brokersOf(kafka), idempotent: true, retries: 10 });
+    closers.push(() => producer.close());
+    return async (chunks) => {
+      for (const messages of chunks) await producer.send({ messages: messages.map((m) => ({ topic, value: Buffer.from(m.value) })) });
+    };
+  }
+  const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  closers.push(() => producer.disconnect());
+  return async (chunks) => {
+    for (const messages of chunks) await producer.send({ topic, messages });
+  };
 }
 
 /** (a) One message per transaction, one transaction right after the other. */
@@ -57,6 +92,7 @@ async function backToBack(kafka: KafkaClient, topic: string, closers: (() => Pro
   const raw = await rawTransactional(kafka, `bench-raw-${stamp}`, undefined, closers);
   const tuned = await rawTransactional(kafka, `bench-raw-tuned-${stamp}`, { ...DEFAULT_KAFKA_PRODUCER_RETRY }, closers);
   const ctx = txkit(kafka, `bench-txkit-${stamp}`, closers);
+  const onPlatformatic = txkit(kafka, `bench-txkit-platformatic-${stamp}`, closers, 'platformatic');
   const message = { topic, messages: [{ value: 'v' }] };
   const rawTx = (p: Producer) => async () => {
     const tx = await p.transaction();
@@ -68,49 +104,46 @@ async function backToBack(kafka: KafkaClient, topic: string, closers: (() => Pro
       { label: 'raw kafkajs producer.transaction() (kafkajs defaults)', run: rawTx(raw) },
       { label: 'txkit withTransaction', run: () => ctx.withTransaction((tx) => tx.handle.send(message)) },
       { label: 'raw kafkajs with txkit\'s producer retry (20 ms first retry)', run: rawTx(tuned) },
+      { label: 'txkit withTransaction on @platformatic/kafka', run: () => onPlatformatic.withTransaction((tx) => tx.handle.send(message)) },
     ],
     { rounds: 11, opsPerRound: 50, warmupOps: 10 },
   );
 }
 
 interface CurvePoint {
+  client: Client;
   size: number;
   idempotent: InterleavedResult;
   transactional: InterleavedResult;
 }
 
-/** (b) N messages of 1 KB per transaction vs the same sends on an idempotent, non-transactional producer. */
+/** (b) N messages of 1 KB per transaction vs the same sends on an idempotent, non-transactional producer of the same client. */
 async function costCurve(kafka: KafkaClient, topic: string, closers: (() => Promise<void>)[]): Promise<CurvePoint[]> {
-  const idempotent = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await idempotent.connect();
-  closers.push(() => idempotent.disconnect());
-  const ctx = txkit(kafka, `bench-curve-${Date.now().toString(36)}`, closers);
   const points: CurvePoint[] = [];
-  // 5000 is beyond the issue's curve: a transaction as long as Confluent's 100 ms anchor on this broker.
-  for (const size of sized([1, 10, 100, 1000, 5000], [1, 10])) {
-    const chunks = Array.from({ length: Math.ceil(size / CHUNK) }, (_, i) =>
-      Array.from({ length: Math.min(CHUNK, size - i * CHUNK) }, () => ({ value: VALUE_1KB })),
-    );
-    const opsPerRound = size >= 5000 ? 4 : size >= 1000 ? 10 : size >= 100 ? 20 : 40;
-    const [idem, tx] = (await interleaved(
-      [
-        {
-          label: `idempotent producer, ${size} x 1 KB`,
-          run: async () => {
-            for (const messages of chunks) await idempotent.send({ topic, messages });
+  for (const client of CLIENTS) {
+    const idempotent = await idempotentSender(kafka, client, topic, closers);
+    const ctx = txkit(kafka, `bench-curve-${client}-${Date.now().toString(36)}`, closers, client);
+    // 5000 is beyond the issue's curve: a transaction as long as Confluent's 100 ms anchor on this broker.
+    for (const size of sized([1, 10, 100, 1000, 5000], [1, 10])) {
+      const chunks = Array.from({ length: Math.ceil(size / CHUNK) }, (_, i) =>
+        Array.from({ length: Math.min(CHUNK, size - i * CHUNK) }, () => ({ value: VALUE_1KB })),
+      );
+      const opsPerRound = size >= 5000 ? 4 : size >= 1000 ? 10 : size >= 100 ? 20 : 40;
+      const [idem, tx] = (await interleaved(
+        [
+          { label: `idempotent producer (${CLIENT_NAME[client]}), ${size} x 1 KB`, run: () => idempotent(chunks) },
+          {
+            label: `txkit transaction (${CLIENT_NAME[client]}), ${size} x 1 KB`,
+            run: () =>
+              ctx.withTransaction(async (t) => {
+                for (const messages of chunks) await t.handle.send({ topic, messages });
+              }),
           },
-        },
-        {
-          label: `txkit transaction, ${size} x 1 KB`,
-          run: () =>
-            ctx.withTransaction(async (t) => {
-              for (const messages of chunks) await t.handle.send({ topic, messages });
-            }),
-        },
-      ],
-      { rounds: 11, opsPerRound, warmupOps: 3 },
-    )) as [InterleavedResult, InterleavedResult];
-    points.push({ size, idempotent: idem, transactional: tx });
+        ],
+        { rounds: 11, opsPerRound, warmupOps: 3 },
+      )) as [InterleavedResult, InterleavedResult];
+      points.push({ client, size, idempotent: idem, transactional: tx });
+    }
   }
   return points;
 }
@@ -118,6 +151,7 @@ async function costCurve(kafka: KafkaClient, topic: string, closers: (() => Prom
 /** One size of (c): txkit and the Java producer, interleaved; throughput ratios txkit / Java with intervals. */
 interface AnchorPoint {
   messages: number;
+  client: Client;
   txkit: InterleavedResult;
   java: { settings: 'defaults' | 'tuned'; result: InterleavedResult; ratio: Interval; goal: number | undefined }[];
 }
@@ -134,7 +168,7 @@ async function javaAnchor(kafka: KafkaClient, brokers: string, version: string, 
     { messages: sized(1000, 10), settings: ['defaults', 'tuned'] as const, goals: { tuned: 0.9 } as Record<string, number>, ops: sized(10, 2) },
   ];
   for (const shape of shapes) {
-    const ctx = txkit(kafka, `bench-anchor-txkit-${shape.messages}-${stamp}`, closers);
+    const contexts = CLIENTS.map((client) => ({ client, ctx: txkit(kafka, `bench-anchor-txkit-${client}-${shape.messages}-${stamp}`, closers, client) }));
     const chunks = Array.from({ length: Math.ceil(shape.messages / CHUNK) }, (_, i) =>
       Array.from({ length: Math.min(CHUNK, shape.messages - i * CHUNK) }, () => ({ value: VALUE_1KB, partition: 0 })),
     );
@@ -155,36 +189,41 @@ async function javaAnchor(kafka: KafkaClient, brokers: string, version: string, 
     }
     const results = await interleaved(
       [
-        {
-          label: `txkit withTransaction (kafkajs), ${shape.messages} x 1 KB per transaction`,
+        ...contexts.map(({ client, ctx }) => ({
+          label: `txkit withTransaction (${CLIENT_NAME[client]}), ${shape.messages} x 1 KB per transaction`,
           run: () =>
             ctx.withTransaction(async (t) => {
               for (const messages of chunks) await t.handle.send({ topic, messages });
             }),
-        },
+        })),
         ...javas.map(({ java }) => java.variant),
       ],
       { rounds: 11, opsPerRound: shape.ops, warmupOps: Math.max(2, Math.round(shape.ops / 2)) },
     );
-    const [mine, ...others] = results as [InterleavedResult, ...InterleavedResult[]];
-    points.push({
-      messages: shape.messages,
-      txkit: mine,
-      java: others.map((result, i) => {
-        const { settings } = javas[i] as (typeof javas)[number];
-        // Throughput txkit / Java = Java's time per transaction / txkit's.
-        return { settings, result, ratio: ratioInterval(result.roundsNs, mine.roundsNs), goal: shape.goals[settings] };
-      }),
-    });
+    const mine = results.slice(0, contexts.length);
+    const others = results.slice(contexts.length);
+    for (const [c, { client }] of contexts.entries()) {
+      const own = mine[c] as InterleavedResult;
+      points.push({
+        messages: shape.messages,
+        client,
+        txkit: own,
+        java: others.map((result, i) => {
+          const { settings } = javas[i] as (typeof javas)[number];
+          // Throughput txkit / Java = Java's time per transaction / txkit's.
+          return { settings, result, ratio: ratioInterval(result.roundsNs, own.roundsNs), goal: shape.goals[settings] };
+        }),
+      });
+    }
   }
   return points;
 }
 
 function report(b2b: InterleavedResult[], curve: CurvePoint[], anchor: AnchorPoint[], version: string): BenchResult {
-  const [raw, txkitRes, tuned] = b2b as [InterleavedResult, InterleavedResult, InterleavedResult];
+  const [raw, txkitRes, tuned, onPlatformatic] = b2b as [InterleavedResult, InterleavedResult, InterleavedResult, InterleavedResult];
   const perSec = (r: InterleavedResult): number => 1e9 / r.medianNs;
   const ratio = perSec(txkitRes) / perSec(raw);
-  const at1000 = curve.find((p) => p.size === 1000);
+  const at1000 = (client: Client) => curve.find((p) => p.client === client && p.size === 1000);
   const loss = (p: CurvePoint): number => (p.transactional.medianNs / p.idempotent.medianNs - 1) * 100;
   const spread = (r: InterleavedResult): string => {
     const s = [...r.roundsNs].sort((a, b) => a - b);
@@ -200,18 +239,23 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], anchor: AnchorPoi
       },
       {
         label: '(c) transactions/s of txkit / the official Java producer (goals: >= 1 back-to-back, >= 0.9 of tuned Java at 1000 x 1 KB)',
-        bars: anchor.flatMap((p) => p.java.map((j) => ({ label: `txkit / Java ${j.settings}, ${p.messages} x 1 KB`, value: Number(fmt(j.ratio.value, 4)) }))),
+        bars: anchor.flatMap((p) =>
+          p.java.map((j) => ({ label: `txkit (${CLIENT_NAME[p.client]}) / Java ${j.settings}, ${p.messages} x 1 KB`, value: Number(fmt(j.ratio.value, 4)) })),
+        ),
       },
       {
         label: '(b) messages/s of a transaction / idempotent non-transactional producer (goal >= 0.95 at 1000)',
-        bars: curve.map((p) => ({ label: `transactional / idempotent, ${p.size} x 1 KB`, value: Number(fmt(p.idempotent.medianNs / p.transactional.medianNs, 4)) })),
+        bars: curve.map((p) => ({
+          label: `transactional / idempotent (${CLIENT_NAME[p.client]}), ${p.size} x 1 KB`,
+          value: Number(fmt(p.idempotent.medianNs / p.transactional.medianNs, 4)),
+        })),
       },
     ],
   };
   return {
     name: 'kafka',
     chart,
-    title: `Kafka transactions (kafkajs 2.2.4, local Kafka ${version} broker)`,
+    title: `Kafka transactions (kafkajs 2.2.4 and @platformatic/kafka 1.35.0, local Kafka ${version} broker)`,
     command: 'npm run bench -- kafka',
     summary: [
       `**(a) Back-to-back 1-message transactions**: txkit runs **${fmt(perSec(txkitRes), 1)} tx/s**, raw kafkajs ` +
@@ -220,12 +264,17 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], anchor: AnchorPoi
         'still writes the previous commit\'s markers; txkit configures the first retry at 20 ms as the Java client does. ' +
         `Raw kafkajs with that same retry setting runs ${fmt(perSec(tuned), 1)} tx/s (txkit/tuned raw ` +
         `${fmt(perSec(txkitRes) / perSec(tuned))}x): the gain is the retry setting, and txkit's own layer is lost in the noise. ` +
-        'How often a transaction meets the conflict varies from run to run (per-round range in the table).',
+        'How often a transaction meets the conflict varies from run to run (per-round range in the table). ' +
+        `On @platformatic/kafka txkit runs ${fmt(perSec(onPlatformatic), 1)} tx/s (${fmt(perSec(onPlatformatic) / perSec(txkitRes))}x txkit on kafkajs).`,
       '',
       `**(b) Cost of a transaction** by messages per transaction (1 KB each) against a non-transactional idempotent ` +
-        `producer sending the same messages: ${curve.map((p) => `${p.size}: ${fmt(loss(p), 1)}%`).join(', ')} more time per ` +
-        `message. Goal: within 5% at 1000 messages per transaction${at1000 ? ` (measured ${fmt(loss(at1000), 1)}%)` : ''}; ` +
-        'Confluent reports 3% throughput loss for 1 KB records with 100 ms commit intervals. Each transaction adds ' +
+        'producer of the same client sending the same messages, more time per message: ' +
+        CLIENTS.map((client) => `${CLIENT_NAME[client]}: ${curve.filter((p) => p.client === client).map((p) => `${p.size}: ${fmt(loss(p), 1)}%`).join(', ')}`).join('; ') +
+        `. Goal: within 5% at 1000 messages per transaction (measured ${CLIENTS.map((client) => {
+          const point = at1000(client);
+          return `${CLIENT_NAME[client]} ${point === undefined ? 'n/a' : `${fmt(loss(point), 1)}%`}`;
+        }).join(', ')}); ` +
+      'Confluent reports 3% throughput loss for 1 KB records with 100 ms commit intervals. Each transaction adds ' +
         'AddPartitionsToTxn and EndTxn round trips, a commit marker and, when it starts while the previous commit\'s ' +
         'markers are still being written, a 20 ms retry: a few milliseconds paid once however many messages it holds. ' +
         'The local broker takes 1000 x 1 KB in about 30 ms, a far shorter transaction than Confluent\'s 100 ms, so ' +
@@ -238,7 +287,7 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], anchor: AnchorPoi
           .flatMap((p) =>
             p.java.map(
               (j) =>
-                `${p.messages} x 1 KB per transaction vs Java ${j.settings}: **${fmtInterval(j.ratio)}**` +
+                `${CLIENT_NAME[p.client]}, ${p.messages} x 1 KB per transaction vs Java ${j.settings}: **${fmtInterval(j.ratio)}**` +
                 (j.goal === undefined ? '' : ` (goal >= ${j.goal}: **${verdict(j.ratio, { atLeast: j.goal })}**)`),
             ),
           )
@@ -262,17 +311,28 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], anchor: AnchorPoi
             r === p.idempotent ? 'baseline' : `${fmt(loss(p), 1)}% slower`,
           ]),
         ),
-        ...anchor.flatMap((p) =>
-          [{ result: p.txkit, vs: 'baseline' }, ...p.java.map((j) => ({ result: j.result, vs: `txkit ${fmtInterval(j.ratio)}x this` }))].map(({ result, vs }) => [
-            result.label,
-            fmt(result.medianNs / 1e6),
-            fmt(perSec(result), 1),
-            spread(result),
-            fmt(perSec(result) * p.messages, 0),
-            `${vs}; CPU ${fmt(result.cpuNs / 1e6)} ms/tx`,
-          ]),
-        ),
+        ...anchorRows(anchor).map(({ result, messages, vs }) => [
+          result.label,
+          fmt(result.medianNs / 1e6),
+          fmt(perSec(result), 1),
+          spread(result),
+          fmt(perSec(result) * messages, 0),
+          `${vs}; CPU ${fmt(result.cpuNs / 1e6)} ms/tx`,
+        ]),
       ],
     },
   };
+}
+
+/** The rows of (c): each Java variant once per size, each client's txkit row with its ratio to every Java variant. */
+function anchorRows(anchor: AnchorPoint[]): { result: InterleavedResult; messages: number; vs: string }[] {
+  const rows: { result: InterleavedResult; messages: number; vs: string }[] = [];
+  for (const messages of [...new Set(anchor.map((p) => p.messages))]) {
+    const points = anchor.filter((p) => p.messages === messages);
+    for (const p of points) {
+      rows.push({ result: p.txkit, messages, vs: p.java.map((j) => `${fmtInterval(j.ratio)}x Java ${j.settings}`).join(', ') });
+    }
+    for (const j of points[0]?.java ?? []) rows.push({ result: j.result, messages, vs: 'anchor' });
+  }
+  return rows;
 }
