@@ -27,7 +27,9 @@ import type { KafkaSinkOptions } from './kafka-types.js';
  * `transactionalIdPrefix`, each outbox partition has a producer of its own
  * (`<prefix>-<relayId>-<partition>`), so relays of one relay id split the
  * partitions through leases in the outbox store, and the broker fences a
- * partition's former owner when the new one starts on it.
+ * partition's former owner when the new one starts on it. Those producers
+ * run on the client of `kafka`, or on @platformatic/kafka with `platformatic`
+ * (its connection options).
  *
  * @example
  * ```ts
@@ -72,7 +74,15 @@ export function kafkaSink(options: KafkaSinkOptions): KafkaRelaySink {
   if (typeof readTimeoutMs !== 'number' || !(readTimeoutMs > 0) || !Number.isFinite(readTimeoutMs)) {
     throw new ConfigError(`kafkaSink readTimeoutMs must be a positive number of milliseconds, got ${String(readTimeoutMs)}`);
   }
-  if (transactionalIdPrefix !== undefined && typeof kafka.producer !== 'function') {
+  const { platformatic } = options;
+  if (platformatic !== undefined) {
+    if (transactionalIdPrefix === undefined) {
+      throw new ConfigError('kafkaSink: `platformatic` sets up the per-partition producers of transactionalIdPrefix; with `context`, make it on @platformatic/kafka instead');
+    }
+    if (options.client !== undefined && options.client !== 'platformatic') {
+      throw new ConfigError(`kafkaSink: \`platformatic\` runs the producers on @platformatic/kafka, but client is '${options.client}'`);
+    }
+  } else if (transactionalIdPrefix !== undefined && typeof kafka.producer !== 'function') {
     throw new ConfigError('kafkaSink with transactionalIdPrefix needs kafka with producer(): the kafkajs Kafka instance');
   }
   const positions = new KafkaRelayPositions(kafka, positionsTopic, positionsPartitions, readTimeoutMs);
@@ -89,7 +99,10 @@ export function kafkaSink(options: KafkaSinkOptions): KafkaRelaySink {
             const producerOptions: Partial<KafkaTransactionsOptions> = { transactionalId };
             if (options.producer !== undefined) producerOptions.producer = options.producer;
             if (options.client !== undefined) producerOptions.client = options.client;
-            made = kafkaTransactions(kafka as KafkaLike, producerOptions as KafkaTransactionsOptions);
+            made =
+              platformatic === undefined
+                ? kafkaTransactions(kafka as KafkaLike, producerOptions as KafkaTransactionsOptions)
+                : kafkaTransactions(platformatic, producerOptions as KafkaTransactionsOptions & { client?: 'platformatic' });
             contexts.set(transactionalId, made);
           }
           return made;

@@ -1,4 +1,11 @@
-import type { KafkaBatchLike, KafkaClientFlavor, KafkaConsumerLike, KafkaLike, KafkaTransactionContext } from '../../adapters/kafka/index.js';
+import type {
+  KafkaBatchLike,
+  KafkaClientFlavor,
+  KafkaConsumerLike,
+  KafkaLike,
+  KafkaTransactionContext,
+  PlatformaticKafkaOptions,
+} from '../../adapters/kafka/index.js';
 import type { MessageSource } from '../outbox-types.js';
 
 /** The part of a kafkajs admin client the sink uses (a superset of what kafkaSource uses). */
@@ -34,6 +41,12 @@ export interface KafkaSinkOptions {
   producer?: Record<string, unknown>;
   /** The client behind `kafka` (with `transactionalIdPrefix`), as kafkaTransactions takes it. @default 'kafkajs' */
   client?: KafkaClientFlavor;
+  /**
+   * With `transactionalIdPrefix`: run the per-partition producers on
+   * @platformatic/kafka, made from these connection options (`{ clientId,
+   * bootstrapBrokers, ... }`); `kafka` still reads the stored positions.
+   */
+  platformatic?: PlatformaticKafkaOptions;
   /**
    * A kafkajs `Kafka` instance. The sink reads stored positions with it
    * (when a relay starts, and again after a transaction whose outcome it
