@@ -27,9 +27,12 @@
  * - A send to a missing topic asks the broker to create it (its
  *   `auto.create.topics.enable` decides), as kafkajs does; the library's
  *   default refuses it at once with "Unknown topic".
- * - The library's one `timeout` is both the request timeout and the
- *   transaction timeout it sends in InitProducerId: txkit sets it from
- *   `transactionTimeout` (default 60 s, kafkajs' default).
+ * - The library's producer `timeout` is the transaction timeout it sends in
+ *   InitProducerId (and the acks timeout of its produce requests), 5 s by
+ *   default, so a transaction open longer was aborted by the coordinator:
+ *   txkit sets it from `transactionTimeout` (default 60 s, kafkajs' default).
+ *   How long a request may go unanswered is the connection option
+ *   `requestTimeout` (the library's default, 30 s).
  */
 import { ConfigError } from '../../core/index.js';
 import { backoff } from '../../core/backoff.js';
@@ -62,7 +65,7 @@ export interface PlatformaticKafkaOptions {
  * transactional ones txkit sets.
  */
 export interface PlatformaticProducerConfig {
-  /** How long the coordinator lets a transaction stay open, in ms; also the library's request timeout. @default 60000 */
+  /** How long the coordinator lets a transaction stay open, in ms (the library's producer `timeout`). @default 60000 */
   transactionTimeout?: number;
   /** Retries of the producer's requests (bounded; the first after 20 ms). @default DEFAULT_KAFKA_PRODUCER_RETRY */
   retry?: KafkaRetryOptions;
