@@ -45,6 +45,8 @@ export interface CliConfig {
   kafkaTls: KafkaTlsFiles | undefined;
   /** SASL authentication to the Kafka brokers; undefined for none. */
   kafkaSasl: KafkaSaslConfig | undefined;
+  /** The client the relay's producers run on: kafkajs, or @platformatic/kafka (kafkajs still reads the positions). */
+  kafkaClient: KafkaCliClient;
   drain: boolean;
   json: boolean;
   help: boolean;
@@ -57,6 +59,10 @@ export interface KafkaTlsFiles {
   cert?: string;
   key?: string;
 }
+
+/** The clients `--kafka-client` takes. */
+export const KAFKA_CLI_CLIENTS = ['kafkajs', 'platformatic'] as const;
+export type KafkaCliClient = (typeof KAFKA_CLI_CLIENTS)[number];
 
 /** The SASL mechanisms `--kafka-sasl` takes, as kafkajs names them. */
 export const KAFKA_SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512'] as const;
@@ -105,6 +111,12 @@ export const OPTIONS = {
     arg: 'N',
     default: '120000',
     help: 'how long one broker transaction is retried, reaching the broker included, before the relay gives up on it (--drain then exits with 1)',
+  },
+  'kafka-client': {
+    arg: 'CLIENT',
+    env: 'KAFKA_CLIENT',
+    default: 'kafkajs',
+    help: `the client the relay's producers run on: ${KAFKA_CLI_CLIENTS.join(', ')} (@platformatic/kafka, installed beside txkit)`,
   },
   'kafka-tls': { help: "connect to the Kafka brokers over TLS, trusting the system's CAs (implied by --kafka-ca and --kafka-cert)" },
   'kafka-ca': {
@@ -170,6 +182,7 @@ export const COMMANDS: readonly CommandSpec[] = [
       'transactional-id-prefix',
       'lease-ttl-ms',
       'timeout-ms',
+      'kafka-client',
       'kafka-tls',
       'kafka-ca',
       'kafka-cert',
@@ -390,6 +403,7 @@ export function parseCli(argv: readonly string[], env: NodeJS.ProcessEnv): CliCo
     timeoutMs: int('timeout-ms', str('timeout-ms'), 120_000),
     kafkaTls: checked ? kafkaTlsOf(str, flag, env) : undefined,
     kafkaSasl: checked ? kafkaSaslOf(str, env) : undefined,
+    kafkaClient: checked ? kafkaClientOf(str('kafka-client') ?? env.KAFKA_CLIENT) : 'kafkajs',
     drain: flag('drain'),
     json: flag('json'),
     help,
@@ -408,6 +422,14 @@ function kafkaTlsOf(str: StringOption, flag: (name: OptionName) => boolean, env:
   }
   if (!flag('kafka-tls') && ca === undefined && cert === undefined) return undefined;
   return { ...(ca === undefined ? {} : { ca }), ...(cert === undefined ? {} : { cert }), ...(key === undefined ? {} : { key }) };
+}
+
+function kafkaClientOf(raw: string | undefined): KafkaCliClient {
+  if (raw === undefined) return 'kafkajs';
+  if (!(KAFKA_CLI_CLIENTS as readonly string[]).includes(raw)) {
+    throw new ConfigError(`--kafka-client must be one of ${KAFKA_CLI_CLIENTS.join(', ')}, got '${raw}'`);
+  }
+  return raw as KafkaCliClient;
 }
 
 function kafkaSaslOf(str: StringOption, env: NodeJS.ProcessEnv): KafkaSaslConfig | undefined {

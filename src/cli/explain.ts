@@ -133,7 +133,8 @@ export function hintFor(err: unknown, context: HintContext): string | undefined 
     return `the outbox tables with prefix '${context.tablePrefix}' are not there: run \`txkit migrate\` first (with the same --table-prefix ${context.tablePrefix} and database)`;
   }
   const names = chain.map((e) => (e instanceof Error ? e.name : ''));
-  const kafka = names.some((n) => n.startsWith('KafkaJS'));
+  // kafkajs errors by name, @platformatic/kafka ones by their code.
+  const kafka = names.some((n) => n.startsWith('KafkaJS')) || chain.some((e) => String(fieldOf(e, 'code')).startsWith('PLT_KFK_'));
   const messages = chain.map((e) => (e instanceof Error ? e.message : String(e))).join('\n');
   if (kafka && (names.includes('KafkaJSSASLAuthenticationError') || /SASL .*authentication failed|Unsupported SASL mechanism|IllegalSaslState/i.test(messages))) {
     return 'the broker refused the SASL login: check --kafka-sasl (the mechanism the listener takes), --kafka-username and the password (KAFKA_SASL_PASSWORD or --kafka-password-file)';

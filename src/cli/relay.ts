@@ -163,6 +163,14 @@ export function kafkaSecurityOf(config: Pick<CliConfig, 'kafkaTls' | 'kafkaSasl'
   return out;
 }
 
+/** The same TLS and SASL settings as @platformatic/kafka connection options take them. */
+function platformaticSecurityOf(security: ReturnType<typeof kafkaSecurityOf>): { tls?: object; sasl?: { mechanism: string; username: string; password: string } } {
+  const out: ReturnType<typeof platformaticSecurityOf> = {};
+  if (security.ssl !== undefined) out.tls = security.ssl === true ? {} : security.ssl;
+  if (security.sasl !== undefined) out.sasl = { ...security.sasl, mechanism: security.sasl.mechanism.toUpperCase() };
+  return out;
+}
+
 /** `txkit relay`: until SIGTERM/SIGINT, or with --drain until what was pending is sent. */
 export async function relay(config: CliConfig, io: CliIo): Promise<number> {
   if (config.kafkaBrokers.length === 0) throw new ConfigError('relay needs a broker: pass --kafka-brokers host:port or set KAFKA_BROKERS');
@@ -187,7 +195,13 @@ export async function relay(config: CliConfig, io: CliIo): Promise<number> {
     },
   );
   // A producer per outbox partition: relay processes of one relay id split the partitions through leases.
-  const sink = kafkaSink({ kafka, transactionalIdPrefix: config.transactionalIdPrefix });
+  const sink = kafkaSink({
+    kafka,
+    transactionalIdPrefix: config.transactionalIdPrefix,
+    ...(config.kafkaClient === 'platformatic'
+      ? { platformatic: { clientId: `txkit-relay-${config.relayId}`, bootstrapBrokers: config.kafkaBrokers, ...platformaticSecurityOf(kafkaSecurityOf(config)) } }
+      : {}),
+  });
   const { store, label, close } = await openStore(config, io);
   try {
     const r = new OutboxRelay({

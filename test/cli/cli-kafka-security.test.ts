@@ -119,6 +119,22 @@ describe.skipIf(!available)('txkit relay to a broker with TLS (client certificat
     expect((await readCommittedWithJava(broker.brokers, topic)).map((r) => r.value)).toEqual(['s1']);
   }, 120_000);
 
+  it('with --kafka-client platformatic the producers speak TLS (client certificate) and SASL/PLAIN too; the Java consumer reads the records', async () => {
+    const tlsTopic = `tls-plt-${stamp}`;
+    const tlsUrl = await outbox('tls-plt', tlsTopic, ['p1', 'p2']);
+    const tls = ['--kafka-brokers', tlsAddress, '--kafka-ca', certs.ca, '--kafka-cert', certs.clientCert, '--kafka-key', certs.clientKey];
+    let code = await relay(tlsUrl, 'tls-plt', [...tls, '--kafka-client', 'platformatic']);
+    expect(code, lines.join('\n')).toBe(0);
+    expect((await readCommittedWithJava(broker.brokers, tlsTopic)).map((r) => r.value)).toEqual(['p1', 'p2']);
+    const saslTopic = `sasl-plt-${stamp}`;
+    const saslUrl = await outbox('sasl-plt', saslTopic, ['q1']);
+    code = await relay(saslUrl, 'sasl-plt', ['--kafka-brokers', saslAddress, '--kafka-sasl', 'plain', '--kafka-username', 'relay', '--kafka-client', 'platformatic'], {
+      KAFKA_SASL_PASSWORD: 'relay-secret',
+    });
+    expect(code, lines.join('\n')).toBe(0);
+    expect((await readCommittedWithJava(broker.brokers, saslTopic)).map((r) => r.value)).toEqual(['q1']);
+  }, 120_000);
+
   it('plaintext to the TLS listener gets a hint that names TLS and SASL', async () => {
     const url = await outbox('mismatch', `mismatch-${stamp}`, ['m']);
     expect(await relay(url, 'mismatch', ['--kafka-brokers', tlsAddress])).toBe(1);
@@ -148,6 +164,7 @@ describe('relay security options on the command line', () => {
     [['--kafka-sasl', 'plain'], { KAFKA_SASL_PASSWORD: 'p' }, /--kafka-sasl plain needs --kafka-username/],
     [['--kafka-sasl', 'plain', '--kafka-username', 'u'], {}, /needs a password: set KAFKA_SASL_PASSWORD, or pass --kafka-password-file FILE/],
     [['--kafka-username', 'u'], {}, /need --kafka-sasl MECHANISM/],
+    [['--kafka-client', 'rdkafka'], {}, /--kafka-client must be one of kafkajs, platformatic, got 'rdkafka'/],
   ] as const)('refuses %j with a usage error', async (args, env, message) => {
     const lines: string[] = [];
     const io = { out: (l: string) => void lines.push(l), err: (t: string) => void lines.push(t), isTTY: false };
