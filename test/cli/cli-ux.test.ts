@@ -250,6 +250,15 @@ describe('txkit hints', () => {
     expect(hintFor(new Error('begin failed', { cause: connection }), context)).toMatch(/^cannot reach broker at kafka-2:9092: /);
     expect(hintFor(new Error('unrelated'), context)).toBeUndefined();
   });
+
+  it('@platformatic/kafka errors (the relay with --kafka-client platformatic) get the broker hints too', async () => {
+    const { MultipleErrors, NetworkError } = await import('@platformatic/kafka');
+    const refused = Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:9'), { code: 'ECONNREFUSED', address: '127.0.0.1', port: 9 });
+    const lookup = new MultipleErrors('findCoordinator failed 3 times.', [
+      new MultipleErrors('Cannot connect to any broker.', [new NetworkError('Connection to 127.0.0.1:9 failed.', { cause: refused })]),
+    ]);
+    expect(hintFor(new Error('begin failed', { cause: lookup }), context)).toMatch(/^cannot reach broker at /);
+  });
 });
 
 describe('relay --drain progress', () => {
