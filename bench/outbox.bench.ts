@@ -52,6 +52,8 @@ interface DrainResult {
   /** msg/s of each turn. */
   relayRates: number[];
   nativeRates: number[];
+  /** The same rows sent again by a second relay id whose producer runs on @platformatic/kafka, in turns of its own. */
+  platformatic: { ms: number; rates: number[]; transactions: number };
   /** The process's memory while draining: peak heap in the first and the last quarter of the rows relayed, and peak RSS. */
   memory: { startHeap: number; firstQuarterPeakHeap: number; lastQuarterPeakHeap: number; peakRss: number };
 }
@@ -92,7 +94,7 @@ export default async function outboxBench(): Promise<BenchResult> {
   const stamp = `${process.pid}_${Date.now().toString(36)}`;
   try {
     const pgVersion = String(((await pool.query('show server_version')).rows[0] as { server_version: string }).server_version);
-    const drain = await drainBench(kafka, db, pool, stamp, closers);
+    const drain = await drainBench(kafka, broker.brokers.split(','), db, pool, stamp, closers);
     const latency = await latencyBench(kafka, db, stamp, closers);
     const brokerCost = await brokerCostBench(kafka, stamp, closers);
     const pipe = await pipelineBench(kafka, db, stamp, closers);
@@ -143,8 +145,8 @@ async function until(check: () => boolean, timeoutMs: number, what: string): Pro
   }
 }
 
-function relayContext(kafka: KafkaClient, id: string, closers: Closer[]) {
-  const ctx = kafkaTransactions(kafka, { transactionalId: id });
+function relayContext(kafka: KafkaClient, id: string, closers: Closer[], platformatic?: { clientId: string; bootstrapBrokers: string[] }) {
+  const ctx = platformatic === undefined ? kafkaTransactions(kafka, { transactionalId: id }) : kafkaTransactions(platformatic, { transactionalId: id });
   closers.push(() => ctx.close());
   return { ctx };
 }
@@ -192,7 +194,7 @@ function nativeMessages(from: number, to: number, keys: string[][], stamp: strin
   return out;
 }
 
-async function drainBench(kafka: KafkaClient, db: Knex, pool: pg.Pool, stamp: string, closers: Closer[]): Promise<DrainResult> {
+async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, pool: pg.Pool, stamp: string, closers: Closer[]): Promise<DrainResult> {
   const prefix = `bench_ob${stamp}_`;
   const topic = `bench-outbox-drain-${stamp}`;
   const nativeTopic = `bench-outbox-native-${stamp}`;
@@ -215,6 +217,14 @@ async function drainBench(kafka: KafkaClient, db: Knex, pool: pg.Pool, stamp: st
     relayId: stamp,
     batchSize: RELAY_BATCH,
   });
+  // The same outbox again through a second relay id (a relay id sends every row) whose producer runs on @platformatic/kafka.
+  const { ctx: pltCtx } = relayContext(kafka, `bench-outbox-relay-plt-${stamp}`, closers, { clientId: 'bench-outbox-plt', bootstrapBrokers: brokerList });
+  const pltRelay = new ob.OutboxRelay({
+    store,
+    sink: ob.kafkaSink({ context: pltCtx, kafka, positionsTopic: `bench-outbox-positions-plt-${stamp}`, positionsPartitions: PARTITIONS }),
+    relayId: `${stamp}-plt`,
+    batchSize: RELAY_BATCH,
+  });
   // Native anchor: kafkajs transactions of the same size and messages, with txkit's producer retry
   // (kafkajs' default 300 ms retry of CONCURRENT_TRANSACTIONS would make the anchor slow, not fair).
   const producer = kafka.producer({ transactionalId: `bench-outbox-native-${stamp}`, idempotent: true, maxInFlightRequests: 1, retry: { ...DEFAULT_KAFKA_PRODUCER_RETRY } });
@@ -223,14 +233,14 @@ async function drainBench(kafka: KafkaClient, db: Knex, pool: pg.Pool, stamp: st
 
   // Relay and anchor take turns, segment by segment, so drift in the shared machine's speed hits both alike.
   const segment = Math.max(RELAY_BATCH, Math.min(100_000, Math.floor(ROWS / 4 / RELAY_BATCH) * RELAY_BATCH));
-  const relaySegment = async (): Promise<number> => {
+  const relaySegment = async (which: typeof relay = relay): Promise<number> => {
     let sent = 0;
     // Bounded: every outbox partition is visited once per round, and a round without records ends the segment.
     for (let round = 0; sent < segment && round < ROWS; round++) {
       let inRound = 0;
       for (const p of Array.from({ length: PARTITIONS }, (_, i) => i)) {
         if (sent >= segment) break;
-        const n = await relay.relayOnce(p);
+        const n = await which.relayOnce(p);
         sent += n;
         inRound += n;
       }
@@ -258,18 +268,38 @@ async function drainBench(kafka: KafkaClient, db: Knex, pool: pg.Pool, stamp: st
   collectGarbage();
   const startHeap = process.memoryUsage().heapUsed;
   const sampler = sampleMemory(() => relayed);
-  for (let k = 0; relayed < ROWS || nativeNext < ROWS; k++) {
+  const platformatic = { ms: 0, rates: [] as number[], sent: 0 };
+  const orders = [
+    ['relay', 'native', 'platformatic'],
+    ['native', 'platformatic', 'relay'],
+    ['platformatic', 'relay', 'native'],
+  ] as const;
+  for (let k = 0; relayed < ROWS || nativeNext < ROWS || platformatic.sent < ROWS; k++) {
     if (k > ROWS) throw new Error('the drain made no progress');
-    const turns = k % 2 === 0 ? (['relay', 'native'] as const) : (['native', 'relay'] as const);
-    for (const who of turns) {
+    for (const who of orders[k % orders.length] as (typeof orders)[number]) {
       const t0 = performance.now();
-      const n = who === 'relay' ? (relayed < ROWS ? await relaySegment() : 0) : nativeNext < ROWS ? await nativeSegment() : 0;
+      const n =
+        who === 'relay'
+          ? relayed < ROWS
+            ? await relaySegment()
+            : 0
+          : who === 'platformatic'
+            ? platformatic.sent < ROWS
+              ? await relaySegment(pltRelay)
+              : 0
+            : nativeNext < ROWS
+              ? await nativeSegment()
+              : 0;
       const ms = performance.now() - t0;
       if (n === 0) continue;
       if (who === 'relay') {
         relayed += n;
         relayMs += ms;
         relayRates.push(n / (ms / 1000));
+      } else if (who === 'platformatic') {
+        platformatic.sent += n;
+        platformatic.ms += ms;
+        platformatic.rates.push(n / (ms / 1000));
       } else {
         nativeMs += ms;
         nativeRates.push(n / (ms / 1000));
@@ -288,9 +318,21 @@ async function drainBench(kafka: KafkaClient, db: Knex, pool: pg.Pool, stamp: st
     peakRss: Math.max(...samples.map((m) => m.rss)),
   };
   if (relayed !== ROWS || (await relay.drain()) !== 0) throw new Error(`the relay sent ${relayed} records, expected ${ROWS}`);
-  await checkEndOffsets(kafka, topic, ROWS);
+  if (platformatic.sent !== ROWS || (await pltRelay.drain()) !== 0) throw new Error(`the relay on @platformatic/kafka sent ${platformatic.sent} records, expected ${ROWS}`);
+  await checkEndOffsets(kafka, topic, 2 * ROWS);
   console.error(`[outbox bench] relay: ${fmt(ROWS / (relayMs / 1000), 0)} msg/s, native: ${fmt(ROWS / (nativeMs / 1000), 0)} msg/s (${relay.stats.transactions} relay transactions)`);
-  return { rows: ROWS, relayMs, nativeMs, prefillMs, transactions: relay.stats.transactions, segment, relayRates, nativeRates, memory };
+  return {
+    rows: ROWS,
+    relayMs,
+    nativeMs,
+    prefillMs,
+    transactions: relay.stats.transactions,
+    segment,
+    relayRates,
+    nativeRates,
+    memory,
+    platformatic: { ms: platformatic.ms, rates: platformatic.rates, transactions: pltRelay.stats.transactions },
+  };
 }
 
 /** Every record arrived: the topic's end offsets hold at least that many records (plus commit markers). */
@@ -582,6 +624,7 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
   const range = (xs: number[], d = 0): string => `${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)}`;
   const relayRate = drain.rows / (drain.relayMs / 1000);
   const nativeRate = drain.rows / (drain.nativeMs / 1000);
+  const pltRate = drain.rows / (drain.platformatic.ms / 1000);
   const p50 = percentile(latency.samples, 50);
   const p99 = percentile(latency.samples, 99);
   const max = Math.max(...latency.samples);
@@ -602,6 +645,7 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
           { label: 'relay / goal 20,000 msg/s', value: relayRate / 20_000 },
           { label: 'relay / okapi 5,200 msg/s (M3 Max)', value: relayRate / 5_200 },
           { label: 'relay / Open Outbox Relay 14,500 events/s (M1)', value: relayRate / 14_500 },
+          { label: 'relay on @platformatic/kafka / raw kafkajs transactions', value: pltRate / nativeRate },
         ],
       },
       {
@@ -638,7 +682,9 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
         `drift hits both; per-turn rates: relay ${range(drain.relayRates)}, native ${range(drain.nativeRates)} msg/s. ` +
         `Each relay transaction reads its rows from Postgres (the next batch is read while the broker commits), sends ` +
         `them with the record of the relay position (one sendBatch) and ends the transaction; ` +
-        `${drain.transactions} transactions.`,
+        `${drain.transactions} transactions. The same rows through a second relay id whose producer runs on ` +
+        `@platformatic/kafka, in turns of its own: **${fmt(pltRate, 0)} msg/s**, ${fmt(pltRate / nativeRate)} of native ` +
+        `(turns ${range(drain.platformatic.rates)} msg/s; ${drain.platformatic.transactions} transactions).`,
       '',
       `**(a2) Memory while draining** (the whole process: relay, anchor and clients): heap ${mb(drain.memory.startHeap)} MB ` +
         `before, peak ${mb(drain.memory.firstQuarterPeakHeap)} MB over the first quarter of the rows and ` +
@@ -676,6 +722,7 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
       headers: ['measure', 'txkit', 'native / anchor', 'ratio', 'goal'],
       rows: [
         ['(a) drain, msg/s', `${fmt(relayRate, 0)} (turns ${range(drain.relayRates)})`, `${fmt(nativeRate, 0)} (raw kafkajs transactions; turns ${range(drain.nativeRates)})`, `${fmt(relayRate / nativeRate)} of native`, '20,000 msg/s'],
+        ['(a) drain on @platformatic/kafka, msg/s', `${fmt(pltRate, 0)} (turns ${range(drain.platformatic.rates)})`, `${fmt(nativeRate, 0)} (raw kafkajs transactions)`, `${fmt(pltRate / nativeRate)} of native`, '>= 0.9 of native'],
         ['(a2) drain peak heap MB, last quarter / first quarter', `${mb(drain.memory.lastQuarterPeakHeap)} / ${mb(drain.memory.firstQuarterPeakHeap)}`, `peak RSS ${mb(drain.memory.peakRss)} MB`, fmt(heapGrowth), '<= 1.2 (bounded)'],
         ['(a) drain vs okapi (M3 Max)', fmt(relayRate, 0), '5,200', `${fmt(relayRate / 5_200)}x`, ''],
         ['(a) drain vs Open Outbox Relay (M1, 12 workers)', fmt(relayRate, 0), '14,500', `${fmt(relayRate / 14_500)}x`, ''],
