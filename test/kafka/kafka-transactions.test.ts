@@ -13,7 +13,7 @@ import {
 } from '../../src/core/index.js';
 import { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from '../../src/adapters/kafka/index.js';
 import { settleKafkaProducers } from '../../src/adapters/kafka/kafka-context.js';
-import type { KafkaLike, KafkaTxHandle } from '../../src/adapters/kafka/index.js';
+import type { KafkaLike, KafkaTransactionContext, KafkaTransactionsOptions, KafkaTxHandle, PlatformaticKafkaOptions } from '../../src/adapters/kafka/index.js';
 import type { Transaction } from '../../src/core/index.js';
 import { rejection } from '../../src/testing/index.js';
 import { processState } from '../support/process-state.js';
@@ -22,8 +22,22 @@ import { TopicReader, createTopics, makeKafka, readCommittedWithJava, uniqueName
 
 const brokers = service('kafka');
 
-describe.skipIf(brokers === undefined)('kafka transactions on a real broker', () => {
+/** A context on kafkajs (a Kafka instance) or on @platformatic/kafka (its connection options). */
+function contextOn(target: KafkaLike | PlatformaticKafkaOptions, options: KafkaTransactionsOptions): KafkaTransactionContext {
+  return 'bootstrapBrokers' in target ? kafkaTransactions(target, options as KafkaTransactionsOptions & { client?: 'platformatic' }) : kafkaTransactions(target, options);
+}
+
+// Every case on kafkajs; those that do not reach into kafkajs itself (a spy or a lossy wrapper of its
+// producer, a worker process written with it) also with the producers on @platformatic/kafka.
+for (const client of ['kafkajs', 'platformatic'] as const)
+describe.skipIf(brokers === undefined)(`kafka transactions on a real broker (producers on ${client})`, () => {
   const kafka = makeKafka(brokers ?? '', 'txkit-kafka-tests');
+  // The producers' client: the kafkajs instance, or @platformatic/kafka connection options (one object, as one process has).
+  const producers: KafkaLike | PlatformaticKafkaOptions =
+    client === 'kafkajs' ? kafka : { clientId: 'txkit-kafka-tests', bootstrapBrokers: (brokers ?? '').split(',') };
+  /** Another process's client, for a restarted or successor process. */
+  const otherProcess = (clientId: string): KafkaLike | PlatformaticKafkaOptions =>
+    client === 'kafkajs' ? makeKafka(brokers ?? '', clientId) : { clientId, bootstrapBrokers: (brokers ?? '').split(',') };
   const admin = kafka.admin();
   const closers: (() => Promise<void>)[] = [];
   beforeAll(() => admin.connect());
@@ -42,8 +56,8 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
     closers.push(() => r.close());
     return r;
   };
-  const context = (transactionalId = uniqueName('tx'), k: KafkaLike = kafka) => {
-    const ctx = kafkaTransactions(k, { transactionalId });
+  const context = (transactionalId = uniqueName('tx'), k: KafkaLike | PlatformaticKafkaOptions = producers) => {
+    const ctx = contextOn(k, { transactionalId });
     closers.push(() => ctx.close());
     return ctx;
   };
@@ -178,7 +192,7 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
     await after.commit();
   });
 
-  it('the producer is transactional, idempotent, one request in flight, with the 20 ms first retry', async () => {
+  if (client === 'kafkajs') it('the producer is transactional, idempotent, one request in flight, with the 20 ms first retry', async () => {
     const seen: object[] = [];
     const spy: KafkaLike = {
       producer: (config) => {
@@ -236,7 +250,7 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
     assert.equal(await offsetOf(), '10', 'the aborted offset 100 never became the committed one');
   });
 
-  it('an EndTxn without a reply is an unknown commit: not rerun, and the next transaction runs on a rebuilt producer', async () => {
+  if (client === 'kafkajs') it('an EndTxn without a reply is an unknown commit: not rerun, and the next transaction runs on a rebuilt producer', async () => {
     const t = await topic('unknown-commit');
     let producers = 0;
     let loseNextCommitReply = true;
@@ -333,8 +347,8 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
   });
 
   describe('a pool of transactional producers (transactionalIdPrefix, poolSize)', () => {
-    const pool = (prefix: string, poolSize: number, k: KafkaLike = kafka) => {
-      const ctx = kafkaTransactions(k, { transactionalIdPrefix: prefix, poolSize });
+    const pool = (prefix: string, poolSize: number, k: KafkaLike | PlatformaticKafkaOptions = producers) => {
+      const ctx = contextOn(k, { transactionalIdPrefix: prefix, poolSize });
       closers.push(() => ctx.close());
       return ctx;
     };
@@ -383,7 +397,7 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
       assert.deepEqual(open.map((tx) => tx.handle.transactionalId).sort(), [...before.transactionalIds].sort());
 
       // The restart runs in another process: another Kafka instance, as two processes would have.
-      const restarted = pool(prefix, 3, makeKafka(brokers ?? '', 'txkit-kafka-tests-restarted'));
+      const restarted = pool(prefix, 3, otherProcess('txkit-kafka-tests-restarted'));
       // One transaction on one producer: every id of the pool is fenced all the same.
       await restarted.withTransaction((tx) => tx.handle.send({ topic: t, messages: [{ value: 'restarted' }] }));
       for (const tx of open) {
@@ -397,7 +411,7 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
       assert.deepEqual((await readCommittedWithJava(brokers ?? '', t)).map((r) => r.value), ['restarted']);
     });
 
-    it('a pool process frozen (SIGSTOP) with every transaction open while a successor starts commits nothing when it runs again', async () => {
+    if (client === 'kafkajs') it('a pool process frozen (SIGSTOP) with every transaction open while a successor starts commits nothing when it runs again', async () => {
       const t = await topic('pool-zombie');
       const prefix = uniqueName('pool-zombie');
       const worker = fileURLToPath(new URL('./pool-zombie-worker.ts', import.meta.url));
@@ -435,7 +449,7 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
       const first = pool(prefix, 2);
       const err = (() => {
         try {
-          kafkaTransactions(kafka, { transactionalIdPrefix: prefix, poolSize: 2 });
+          contextOn(producers, { transactionalIdPrefix: prefix, poolSize: 2 });
         } catch (e) {
           return e;
         }
@@ -448,7 +462,7 @@ describe.skipIf(brokers === undefined)('kafka transactions on a real broker', ()
       await second.withTransaction(async (tx) => assert.ok(second.transactionalIds.includes(tx.handle.transactionalId)));
     });
 
-    it('settleKafkaProducers renews every producer of the pool once, the one in use after its unit ended, which still commits', async () => {
+    if (client === 'kafkajs') it('settleKafkaProducers renews every producer of the pool once, the one in use after its unit ended, which still commits', async () => {
       const t = await topic('pool-settle');
       const made: string[] = [];
       // The real client, counting the producers the context makes (each new one sends InitProducerId).
