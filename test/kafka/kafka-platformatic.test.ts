@@ -36,6 +36,10 @@ describe('kafkaTransactions on @platformatic/kafka: options', () => {
       (e: unknown) => e instanceof ConfigError && /clientId and bootstrapBrokers/.test(e.message),
     );
     assert.throws(
+      () => kafkaTransactions({ beginTransaction: () => undefined } as never, { transactionalId: 'a' }),
+      (e: unknown) => e instanceof ConfigError && /got a @platformatic\/kafka Producer: pass its connection options instead/.test(e.message),
+    );
+    assert.throws(
       () => kafkaTransactions(connection, { transactionalId: 'a', producer: { idempotent: false } }),
       (e: unknown) => e instanceof ConfigError && /idempotent/.test(e.message),
     );

@@ -116,6 +116,14 @@ export function kafkaTransactions(
 export function kafkaTransactions<K extends KafkaLike>(kafka: K, options: KafkaTransactionsOptions<K>): KafkaTransactionContext;
 export function kafkaTransactions(kafka: KafkaLike | PlatformaticKafkaOptions, options: KafkaTransactionsOptions): KafkaTransactionContext {
   const platformatic = isPlatformaticOptions(kafka);
+  if (typeof (kafka as { beginTransaction?: unknown } | null)?.beginTransaction === 'function') {
+    throw new ConfigError(
+      'kafkaTransactions got a @platformatic/kafka Producer: pass its connection options instead, e.g. ' +
+        "kafkaTransactions({ clientId: 'orders', bootstrapBrokers: ['127.0.0.1:9092'] }, { transactionalId: 'orders-1' }); " +
+        'txkit makes a producer per transactional.id of the context',
+      { backend: 'kafka' },
+    );
+  }
   if (typeof kafka !== 'object' || kafka === null || (!platformatic && typeof (kafka as Partial<KafkaLike>).producer !== 'function')) {
     throw new ConfigError(
       'kafkaTransactions(kafka, options) needs a kafkajs Kafka instance (an object with producer()), or @platformatic/kafka ' +
