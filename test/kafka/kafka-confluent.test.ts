@@ -7,7 +7,7 @@ import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
 import type { KafkaConsumerFactoryLike, KafkaLike } from '../../src/adapters/kafka/index.js';
 import { testTransactionContext } from '../../src/testing/index.js';
 import { service } from '../support/services.js';
-import { TopicReader, clientChecks, conformanceReadWrite, createTopics, makeKafka, uniqueName } from './kafka-support.js';
+import { clientChecks, conformanceTarget, makeKafka, uniqueName } from './kafka-support.js';
 
 interface ConfluentModule {
   KafkaJS: { Kafka: new (config: object) => KafkaLike & KafkaConsumerFactoryLike; logLevel: { NOTHING: number } };
@@ -43,16 +43,8 @@ describe.skipIf(brokers === undefined || confluent === undefined)('kafka adapter
     name: 'kafka (@confluentinc/kafka-javascript)',
     test: { describe, it },
     capabilities: { savepoints: false, concurrentTransactions: false },
-    make: async () => {
-      const topic = uniqueName('ck-conformance');
-      await createTopics(admin, [topic]);
-      const reader = await TopicReader.open(kafka, topic);
-      const ctx = kafkaTransactions(ck, { transactionalId: uniqueName('ck-conformance'), client: 'confluent' });
-      // librdkafka connects and runs InitProducerId at the first begin (~70-400 ms here): done before the
-      // test, so the suite's 40 ms retry-deadline case measures retries, not the connection.
-      await ctx.withTransaction(async () => undefined);
-      return { context: ctx, ...conformanceReadWrite(reader), cleanup: () => reader.close() };
-    },
+    // librdkafka connects and runs InitProducerId at the first begin (~70-400 ms here).
+    make: () => conformanceTarget(kafka, admin, (transactionalId) => kafkaTransactions(ck, { transactionalId, client: 'confluent' }), { warm: true }),
   });
 
   it('aborted messages are invisible to read_committed (kafkajs and Java) and visible to read_uncommitted', () =>

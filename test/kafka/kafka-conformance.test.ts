@@ -2,7 +2,7 @@ import { afterAll, beforeAll, describe, it } from 'vitest';
 import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
 import { testTransactionContext } from '../../src/testing/index.js';
 import { service } from '../support/services.js';
-import { TopicReader, conformanceReadWrite, createTopics, makeKafka, uniqueName } from './kafka-support.js';
+import { conformanceTarget, makeKafka } from './kafka-support.js';
 
 const brokers = service('kafka');
 
@@ -19,12 +19,6 @@ describe.skipIf(brokers === undefined)('kafka', () => {
     name: 'kafka (kafkajs)',
     test: { describe, it },
     capabilities: { savepoints: false, concurrentTransactions: false },
-    make: async () => {
-      const topic = uniqueName('conformance');
-      await createTopics(admin, [topic]);
-      const reader = await TopicReader.open(kafka, topic);
-      const context = kafkaTransactions(kafka, { transactionalId: uniqueName('conformance-tx') });
-      return { context, ...conformanceReadWrite(reader), cleanup: () => reader.close() };
-    },
+    make: () => conformanceTarget(kafka, admin, (transactionalId) => kafkaTransactions(kafka, { transactionalId })),
   });
 });

@@ -9,7 +9,7 @@ import { murmur2 } from '../../src/adapters/kafka/kafka-partition-router.js';
 import { rejection, testTransactionContext } from '../../src/testing/index.js';
 import { runJavaWitness } from '../support/java-witness.js';
 import { service } from '../support/services.js';
-import { TopicReader, clientChecks, conformanceReadWrite, createTopics, makeKafka, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
+import { clientChecks, conformanceTarget, createTopics, makeKafka, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
 
 const brokers = service('kafka');
 
@@ -76,16 +76,7 @@ describe.skipIf(brokers === undefined)('kafka adapter on @platformatic/kafka', (
     name: 'kafka (@platformatic/kafka)',
     test: { describe, it },
     capabilities: { savepoints: false, concurrentTransactions: false },
-    make: async () => {
-      const topic = uniqueName('plt-conformance');
-      await createTopics(admin, [topic]);
-      const r = await TopicReader.open(kafka, topic);
-      const ctx = kafkaTransactions(connection(), { transactionalId: uniqueName('plt-conformance') });
-      // The first begin finds the coordinator and runs InitProducerId: done before the test, so the
-      // suite's short retry-deadline case measures retries, not the connection.
-      await ctx.withTransaction(async () => undefined);
-      return { context: ctx, ...conformanceReadWrite(r), cleanup: () => r.close() };
-    },
+    make: () => conformanceTarget(kafka, admin, (transactionalId) => kafkaTransactions(connection(), { transactionalId }), { warm: true }),
   });
 
   it('aborted messages are invisible to read_committed (kafkajs and Java) and visible to read_uncommitted', () =>

@@ -278,6 +278,26 @@ export async function createTopics(admin: Admin, topics: string[], numPartitions
   await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions, replicationFactor })), waitForLeaders: true });
 }
 
+/**
+ * The conformance suite's `make` for a client: a fresh topic and reader, and a context from
+ * `makeContext`. With `warm`, one empty transaction first: a client that connects and runs
+ * InitProducerId at the first begin does it before the test, so the suite's short
+ * retry-deadline case measures retries, not the connection.
+ */
+export async function conformanceTarget(
+  kafka: KafkaClient,
+  admin: Admin,
+  makeContext: (transactionalId: string) => KafkaTransactionContext,
+  { warm = false }: { warm?: boolean } = {},
+): Promise<{ context: KafkaTransactionContext; cleanup: () => Promise<void> } & ReturnType<typeof conformanceReadWrite>> {
+  const topic = uniqueName('conformance');
+  await createTopics(admin, [topic]);
+  const reader = await TopicReader.open(kafka, topic);
+  const context = makeContext(uniqueName('conformance-tx'));
+  if (warm) await context.withTransaction(async () => undefined);
+  return { context, ...conformanceReadWrite(reader), cleanup: () => reader.close() };
+}
+
 /** The conformance suite's read/write on a topic: a message per write, read back by key. */
 export function conformanceReadWrite(reader: TopicReader): {
   write(tx: Transaction<KafkaTxHandle>, key: string, value: string): Promise<void>;
