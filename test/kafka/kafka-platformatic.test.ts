@@ -4,7 +4,8 @@
 import assert from 'node:assert/strict';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { ConfigError, TxkitError } from '../../src/core/index.js';
-import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
+import { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from '../../src/adapters/kafka/index.js';
+import { retryDelayOf } from '../../src/adapters/kafka/platformatic.js';
 import { murmur2 } from '../../src/adapters/kafka/kafka-partition-router.js';
 import { rejection, testTransactionContext } from '../../src/testing/index.js';
 import { runJavaWitness } from '../support/java-witness.js';
@@ -43,6 +44,15 @@ describe('kafkaTransactions on @platformatic/kafka: options', () => {
       () => kafkaTransactions(connection, { transactionalId: 'a', producer: { idempotent: false } }),
       (e: unknown) => e instanceof ConfigError && /idempotent/.test(e.message),
     );
+  });
+
+  it('retries back off from 20 ms, and from 2 ms after CONCURRENT_TRANSACTIONS (the previous commit\'s markers are written within milliseconds)', async () => {
+    const { ProtocolError, ResponseError, NetworkError } = await import('@platformatic/kafka');
+    const delay = retryDelayOf({ ...DEFAULT_KAFKA_PRODUCER_RETRY });
+    const concurrent = new ResponseError(24, 5, { '/results/0/partitions/0': [51, null] }, {});
+    assert.deepEqual([1, 2, 3, 4].map((attempt) => delay(undefined, 'addPartitionsToTransaction', attempt, 10, concurrent)), [2, 4, 8, 16]);
+    assert.deepEqual([1, 2, 7, 8].map((attempt) => delay(undefined, 'produce', attempt, 10, new NetworkError('closed'))), [20, 40, 1000, 1000]);
+    assert.equal(delay(undefined, 'produce', 1, 10, new ProtocolError(6)), 20, 'NOT_LEADER_OR_FOLLOWER waits the policy\'s first retry');
   });
 
   it('a producer option txkit owns is refused at the first transaction with what to use instead', async () => {
