@@ -60,6 +60,8 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
       const output = uniqueName('copier-out');
       const group = uniqueName('copier-group');
       const transactionalId = uniqueName('copier');
+      // This test's workers (`workers` holds every test's, for the clean-up).
+      const runs: Worker[] = [];
       await createTopics(admin, [input, output], PARTITIONS);
 
       const producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
@@ -104,6 +106,7 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
           if (m.type === 'holding') w.holding = true;
         });
         workers.push(w);
+        runs.push(w);
         return w;
       };
       const alive = (w: Worker): boolean => w.child.exitCode === null && w.child.signalCode === null;
@@ -175,10 +178,10 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
       const uncommitted = await (await TopicReader.open(kafka, output, { readUncommitted: true })).caughtUp();
       readers.push(uncommitted);
 
-      const committedTotal = workers.reduce((n, w) => n + w.committed, 0);
+      const committedTotal = runs.reduce((n, w) => n + w.committed, 0);
       console.log(
         `[copier ${client}] kills: ${kills.map((k) => `run ${k.run} ${k.phase} at ${k.killAt}, after ${k.committedByRun} committed (downstream saw ${k.visibleDownstream})`).join('; ')}; ` +
-          `committed by runs: ${workers.map((w) => w.committed).join('+')}=${committedTotal}; ` +
+          `committed by runs: ${runs.map((w) => w.committed).join('+')}=${committedTotal}; ` +
           `output records incl. aborted (read_uncommitted): ${uncommitted.records.length}`,
       );
       for (const k of kills) {
