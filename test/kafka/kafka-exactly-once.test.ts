@@ -188,7 +188,10 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
         assert.ok(k.committedByRun >= k.killAt, `run ${k.run} was killed before its kill point ${k.killAt}`);
         assert.ok(k.killAt >= TOTAL * 0.05, `run ${k.run} had only ${k.killAt} messages before its kill point: the earlier runs left too little`);
       }
-      assert.ok(uncommitted.records.length > TOTAL, 'the mid-transaction kill left aborted output in the log, which read_committed never showed');
+      // Unless the worker copied the rest of the input before it could hold (then it was killed idle).
+      if (kills.some((k) => k.phase === 'mid-transaction')) {
+        assert.ok(uncommitted.records.length > TOTAL, 'the mid-transaction kill left aborted output in the log, which read_committed never showed');
+      }
       // A SIGKILL right after a commit can swallow that commit's report, so the reports can only undercount;
       // the exact-copy checks on the output above are what prove exactly-once.
       assert.ok(committedTotal <= TOTAL, `the workers reported ${committedTotal} commits for ${TOTAL} messages`);
