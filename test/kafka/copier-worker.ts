@@ -2,6 +2,7 @@
 // transactionalConsumer (partition p to partition p), reporting each committed batch over IPC.
 // The test kills it with SIGKILL at random points; SIGTERM stops it cleanly.
 import { kafkaTransactions, transactionalConsumer } from '../../src/adapters/kafka/index.js';
+import type { KafkaTransactionContext, TransactionalBatch } from '../../src/adapters/kafka/index.js';
 import { makeKafka } from './kafka-support.js';
 
 const env = (name: string): string => {
@@ -15,7 +16,7 @@ const kafka = makeKafka(env('COPIER_BROKERS'), `copier-${process.pid}`, { onCons
 // COPIER_TRANSACTIONAL_ID_PREFIX: a producer per input partition, the same prefix in every instance of the group;
 // else one producer with COPIER_TRANSACTIONAL_ID.
 const prefix = process.env['COPIER_TRANSACTIONAL_ID_PREFIX'];
-// COPIER_CLIENT=platformatic: the context's producer runs on @platformatic/kafka.
+// COPIER_CLIENT=platformatic: the context's producer runs on @platformatic/kafka (COPIER_CONSUMER=platformatic needs it).
 const transactionalId = prefix ? undefined : env('COPIER_TRANSACTIONAL_ID');
 const context =
   transactionalId === undefined
@@ -23,33 +24,64 @@ const context =
     : process.env['COPIER_CLIENT'] === 'platformatic'
       ? kafkaTransactions({ clientId: `copier-${process.pid}`, bootstrapBrokers: env('COPIER_BROKERS').split(',') }, { transactionalId })
       : kafkaTransactions(kafka, { transactionalId });
-const worker = transactionalConsumer(kafka, {
-  ...(context === undefined ? { transactionalIdPrefix: prefix as string } : { context }),
-  groupId: env('COPIER_GROUP'),
-  topics: [env('COPIER_INPUT')],
-  fromBeginning: true,
-  // Small fetches make many small transactions, so a kill can land in any phase of one.
-  consumer: { sessionTimeout: 6_000, rebalanceTimeout: 10_000, heartbeatInterval: 500, maxBytesPerPartition: 8_192, maxWaitTimeInMs: 100 },
-  eachBatch: async ({ partition, messages, tx }) => {
-    await tx.handle.send({ topic: output, messages: messages.map((m) => ({ key: m.key, value: m.value, partition })) });
-    if (hold) {
-      // The test asked for a kill inside a transaction: its output is written, its commit not sent.
-      process.send?.({ type: 'holding', count: messages.length });
-      await new Promise<never>(() => undefined);
-    }
-    tx.afterCommit(() => void process.send?.({ type: 'committed', count: messages.length }));
-  },
-});
+const eachBatch = async ({ partition, messages, tx }: TransactionalBatch): Promise<void> => {
+  await tx.handle.send({ topic: output, messages: messages.map((m) => ({ key: m.key, value: m.value, partition })) });
+  if (hold !== undefined) {
+    // The test asked for a kill (or a stop) inside a transaction: its output is written, its commit not sent.
+    const release = hold;
+    hold = undefined;
+    process.send?.({ type: 'holding', count: messages.length });
+    await release;
+  }
+  tx.afterCommit(() => void process.send?.({ type: 'committed', count: messages.length }));
+};
+// COPIER_CONSUMER=platformatic: the consumer runs on @platformatic/kafka too (its offsets are committed with the
+// group generation); else on kafkajs. Small fetches make many small transactions, so a kill can land in any phase of one.
+const worker =
+  process.env['COPIER_CONSUMER'] === 'platformatic'
+    ? transactionalConsumer(
+        { clientId: `copier-consumer-${process.pid}`, bootstrapBrokers: env('COPIER_BROKERS').split(',') },
+        {
+          context: context as KafkaTransactionContext,
+          groupId: env('COPIER_GROUP'),
+          topics: [env('COPIER_INPUT')],
+          fromBeginning: true,
+          consumer: { sessionTimeout: 6_000, rebalanceTimeout: 10_000, heartbeatInterval: 500, maxBytes: 8_192, maxWaitTime: 100 },
+          eachBatch,
+        },
+      )
+    : transactionalConsumer(kafka, {
+        ...(context === undefined ? { transactionalIdPrefix: prefix as string } : { context }),
+        groupId: env('COPIER_GROUP'),
+        topics: [env('COPIER_INPUT')],
+        fromBeginning: true,
+        consumer: { sessionTimeout: 6_000, rebalanceTimeout: 10_000, heartbeatInterval: 500, maxBytesPerPartition: 8_192, maxWaitTimeInMs: 100 },
+        eachBatch,
+      });
 
-let hold = false;
+/** Set by 'hold' (for ever) or 'hold-until-release' (until a 'release' message): the next batch waits on it. */
+let hold: Promise<void> | undefined;
+let release: (() => void) | undefined;
+// COPIER_HOLD=until-release: the first batch holds from the start.
+if (process.env['COPIER_HOLD'] === 'until-release') hold = new Promise<void>((resolve) => (release = resolve));
 process.on('message', (m: { type?: string }) => {
-  if (m.type === 'hold') hold = true;
+  if (m.type === 'hold') hold = new Promise<never>(() => undefined);
+  if (m.type === 'hold-until-release') hold = new Promise<void>((resolve) => (release = resolve));
+  if (m.type === 'release') release?.();
 });
 
 process.on('SIGTERM', () => {
   void worker
     .stop()
     .then(() => context?.close())
+    .then(
+      () =>
+        new Promise<void>((resolve) => {
+          const stats = { type: 'stats', committedBatches: worker.committedBatches, fencedBatches: worker.fencedBatches };
+          if (process.send === undefined) resolve();
+          else process.send(stats, () => resolve());
+        }),
+    )
     .then(() => process.exit(0));
 });
 worker.done.catch((err: unknown) => {

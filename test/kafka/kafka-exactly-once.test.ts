@@ -52,9 +52,15 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
     await admin.disconnect();
   });
 
-  // The worker's producer runs on kafkajs, or on @platformatic/kafka (its consumer is kafkajs' either way).
-  for (const client of ['kafkajs', 'platformatic'] as const) it(
-    `copies ${TOTAL} messages exactly once while the worker is SIGKILLed ${KILLS} times (producer on ${client})`,
+  // The worker's producer runs on kafkajs or on @platformatic/kafka, its consumer on kafkajs or (with the
+  // @platformatic/kafka producer) on @platformatic/kafka, whose offsets are committed with the group generation.
+  const variants = [
+    { client: 'kafkajs', consumer: 'kafkajs', label: 'producer on kafkajs' },
+    { client: 'platformatic', consumer: 'kafkajs', label: 'producer on platformatic' },
+    { client: 'platformatic', consumer: 'platformatic', label: 'consumer and producer on platformatic' },
+  ] as const;
+  for (const { client, consumer, label } of variants) it(
+    `copies ${TOTAL} messages exactly once while the worker is SIGKILLed ${KILLS} times (${label})`,
     async () => {
       const input = uniqueName('copier-in');
       const output = uniqueName('copier-out');
@@ -90,6 +96,7 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
             COPIER_GROUP: group,
             COPIER_TRANSACTIONAL_ID: transactionalId,
             COPIER_CLIENT: client,
+            COPIER_CONSUMER: consumer,
           },
         });
         const w: Worker = {
@@ -180,7 +187,7 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
 
       const committedTotal = runs.reduce((n, w) => n + w.committed, 0);
       console.log(
-        `[copier ${client}] kills: ${kills.map((k) => `run ${k.run} ${k.phase} at ${k.killAt}, after ${k.committedByRun} committed (downstream saw ${k.visibleDownstream})`).join('; ')}; ` +
+        `[copier, ${label}] kills: ${kills.map((k) => `run ${k.run} ${k.phase} at ${k.killAt}, after ${k.committedByRun} committed (downstream saw ${k.visibleDownstream})`).join('; ')}; ` +
           `committed by runs: ${runs.map((w) => w.committed).join('+')}=${committedTotal}; ` +
           `output records incl. aborted (read_uncommitted): ${uncommitted.records.length}`,
       );

@@ -11,7 +11,7 @@ import { runJavaWitness } from '../support/java-witness.js';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, Kafka as KafkaClient } from 'kafkajs';
 import { transactionalConsumer } from '../../src/adapters/kafka/index.js';
-import type { KafkaConsumerFactoryLike, KafkaTransactionContext, KafkaTxHandle } from '../../src/adapters/kafka/index.js';
+import type { KafkaConsumerFactoryLike, KafkaTransactionContext, KafkaTxHandle, PlatformaticKafkaOptions } from '../../src/adapters/kafka/index.js';
 import { FencedError } from '../../src/core/index.js';
 import type { Transaction } from '../../src/core/index.js';
 import { rejection } from '../../src/testing/index.js';
@@ -240,7 +240,7 @@ export const clientChecks = {
 async function consumerCopies(
   kafka: KafkaClient,
   admin: Admin,
-  consumerKafka: KafkaConsumerFactoryLike,
+  consumerKafka: KafkaConsumerFactoryLike | PlatformaticKafkaOptions,
   ctx: KafkaTransactionContext,
   track: (close: () => Promise<void>) => void,
 ): Promise<void> {
@@ -253,7 +253,8 @@ async function consumerCopies(
   const values = Array.from({ length: 300 }, (_, i) => `m${i}`);
   for (let i = 0; i < values.length; i += 50) await producer.send({ topic: input, messages: values.slice(i, i + 50).map((value) => ({ value })) });
   await producer.disconnect();
-  const worker = transactionalConsumer(consumerKafka, {
+  // The consumer's client: a kafkajs-API instance, or @platformatic/kafka connection options (both take these options).
+  const worker = transactionalConsumer(consumerKafka as KafkaConsumerFactoryLike, {
     context: ctx,
     groupId: group,
     topics: [input],

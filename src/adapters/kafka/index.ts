@@ -15,7 +15,8 @@ export { KAFKA_ERROR_TABLE, classifyKafkaError } from './kafka-errors.js';
 export type { KafkaErrorKind, KafkaErrorRule } from './kafka-errors.js';
 export type { PlatformaticConsumerLike, PlatformaticKafkaOptions, PlatformaticProducerConfig } from './platformatic.js';
 export { transactionalConsumer } from './kafka-consumer.js';
-export type { TransactionalConsumer, TransactionalConsumerOptions, TransactionalBatch } from './kafka-consumer.js';
+export type { TransactionalConsumerOptions } from './kafka-consumer.js';
+export type { PlatformaticTransactionalConsumerOptions } from './platformatic-consumer.js';
 export type {
   KafkaBatchLike,
   KafkaClientFlavor,
@@ -35,4 +36,6 @@ export type {
   KafkaRetryOptions,
   KafkaSendOffsetsRequest,
   KafkaTxHandle,
+  TransactionalBatch,
+  TransactionalConsumer,
 } from './kafka-types.js';

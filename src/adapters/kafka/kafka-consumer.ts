@@ -1,8 +1,12 @@
 import { ConfigError, FencedError, TransactionStateError } from '../../core/index.js';
 import { cachedUntilFailure } from '../../core/cached.js';
-import type { RetryPolicy, Transaction } from '../../core/index.js';
+import type { RetryPolicy } from '../../core/index.js';
 import { kafkaClientOf, kafkaInstanceOf, kafkaTransactions, settleKafkaProducers } from './kafka-context.js';
 import { isUnstableOffsets, StableOffsets } from './stable-offsets.js';
+import { isPlatformaticOptions } from './platformatic.js';
+import type { PlatformaticKafkaOptions } from './platformatic.js';
+import { checkPlatformaticConsumerOptions, PlatformaticTransactionalConsumer } from './platformatic-consumer.js';
+import type { PlatformaticTransactionalConsumerOptions } from './platformatic-consumer.js';
 import type { KafkaTransactionContext } from './kafka-context.js';
 import type {
   KafkaLike,
@@ -12,23 +16,9 @@ import type {
   KafkaConsumerFactoryLike,
   KafkaConsumerLike,
   KafkaEachBatchPayloadLike,
-  KafkaIncomingMessage,
-  KafkaTxHandle,
+  TransactionalBatch,
+  TransactionalConsumer,
 } from './kafka-types.js';
-
-/** One fetched batch of one partition, handled inside one Kafka transaction. */
-export interface TransactionalBatch {
-  /** Topic of the batch. */
-  readonly topic: string;
-  /** Partition of the batch. */
-  readonly partition: number;
-  /** The committed messages of the batch, in offset order (aborted ones and control records are filtered out). */
-  readonly messages: readonly KafkaIncomingMessage[];
-  /** Produce the output through `tx.handle`; txkit adds the input offsets to this transaction itself. */
-  readonly tx: Transaction<KafkaTxHandle>;
-  /** Keeps the group membership alive during long work. */
-  heartbeat(): Promise<void>;
-}
 
 /** Options of {@link transactionalConsumer}. */
 export interface TransactionalConsumerOptions<K extends KafkaConsumerFactoryLike = KafkaConsumerFactoryLike> {
@@ -65,29 +55,6 @@ export interface TransactionalConsumerOptions<K extends KafkaConsumerFactoryLike
   eachBatch(batch: TransactionalBatch): Promise<void>;
   /** Retry of each batch's transaction (transient failures rerun the batch). @default the context's policy */
   retry?: Partial<RetryPolicy> | false;
-}
-
-/** A running consume-transform-produce loop made by {@link transactionalConsumer}. */
-export interface TransactionalConsumer {
-  /** Fences earlier producers of the transactional.id, then joins the group and consumes. */
-  start(): Promise<void>;
-  /** Stops consuming after the batch in progress and leaves the group; the context stays open. Idempotent. */
-  stop(): Promise<void>;
-  /**
-   * Settles when the consumer has stopped: resolves after stop(), rejects with
-   * the error that stopped it (a batch that failed for good, fencing, an
-   * unknown commit, a consumer crash kafkajs does not restart).
-   */
-  readonly done: Promise<void>;
-  /** Batches committed so far by this consumer. */
-  readonly committedBatches: number;
-  /**
-   * Batches whose transaction was refused because another instance of the
-   * group had taken the partition and fenced its producer (with
-   * `transactionalIdPrefix`): their output never became visible, and the new
-   * owner processes them.
-   */
-  readonly fencedBatches: number;
 }
 
 /** kafkajs consumer events transactionalConsumer follows besides crashes. */
@@ -149,6 +116,13 @@ const REBALANCE_ERRORS: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 
  * producer of its own, fenced by whichever instance is assigned the
  * partition next, so an instance that stalled past its session timeout
  * commits nothing for partitions it lost.
+ *
+ * With @platformatic/kafka connection options as `kafka` (and a `context`
+ * made on them), the consumer is a @platformatic/kafka one and each batch's
+ * offsets carry the group generation its records were read in (KIP-447): a
+ * member that stalled commits nothing for partitions that moved, with one
+ * producer per instance. txkit keeps aborted input out and reads committed
+ * offsets with require_stable, which that library does not do by itself.
  * @example
  * ```ts
  * const consumer = transactionalConsumer(kafka, {
@@ -163,12 +137,30 @@ const REBALANCE_ERRORS: ReadonlySet<string> = new Set(['REBALANCE_IN_PROGRESS', 
  *   },
  * });
  * await consumer.start();
+ *
+ * // On @platformatic/kafka: fenced by group generation, one producer per instance.
+ * const connection = { clientId: 'enricher', bootstrapBrokers: ['127.0.0.1:9092'] };
+ * const enricher = transactionalConsumer(connection, {
+ *   context: kafkaTransactions(connection, { transactionalId: `enricher-${hostname()}` }),
+ *   groupId: 'enricher',
+ *   topics: ['orders'],
+ *   eachBatch: async ({ messages, tx }) => {
+ *     await tx.handle.send({ topic: 'orders-enriched', messages: messages.map((m) => ({ key: m.key, value: enrich(m.value) })) });
+ *   },
+ * });
  * ```
  */
+export function transactionalConsumer(kafka: PlatformaticKafkaOptions, options: PlatformaticTransactionalConsumerOptions): TransactionalConsumer;
+export function transactionalConsumer<K extends KafkaConsumerFactoryLike>(kafka: K, options: TransactionalConsumerOptions<K>): TransactionalConsumer;
 export function transactionalConsumer<K extends KafkaConsumerFactoryLike>(
-  kafka: K,
-  options: TransactionalConsumerOptions<K>,
+  kafka: K | PlatformaticKafkaOptions,
+  options: TransactionalConsumerOptions<K> | PlatformaticTransactionalConsumerOptions,
 ): TransactionalConsumer {
+  if (isPlatformaticOptions(kafka)) return platformaticConsumer(kafka, options as PlatformaticTransactionalConsumerOptions);
+  return kafkajsConsumer(kafka, options as TransactionalConsumerOptions<K>);
+}
+
+function kafkajsConsumer<K extends KafkaConsumerFactoryLike>(kafka: K, options: TransactionalConsumerOptions<K>): TransactionalConsumer {
   if (typeof kafka !== 'object' || kafka === null || typeof (kafka as Partial<KafkaConsumerFactoryLike>).consumer !== 'function') {
     throw new ConfigError('transactionalConsumer(kafka, options) needs a kafkajs Kafka instance (an object with consumer())', {
       backend: 'kafka',
@@ -206,6 +198,27 @@ export function transactionalConsumer<K extends KafkaConsumerFactoryLike>(
       { backend: 'kafka' },
     );
   }
+  checkCommonOptions(options);
+  return new KafkaTransactionalConsumer(kafka, options);
+}
+
+function platformaticConsumer(kafka: PlatformaticKafkaOptions, options: PlatformaticTransactionalConsumerOptions): TransactionalConsumer {
+  if (typeof options !== 'object' || options === null) {
+    throw new ConfigError('transactionalConsumer(kafka, options) needs { context, groupId, topics, eachBatch }', { backend: 'kafka' });
+  }
+  checkPlatformaticConsumerOptions(kafka, options as unknown as Record<string, unknown>);
+  if (kafkaClientOf(options.context) !== 'platformatic') {
+    throw new ConfigError(
+      "transactionalConsumer on @platformatic/kafka needs `context` made by kafkaTransactions on @platformatic/kafka (the same connection options, with { transactionalId })",
+      { backend: 'kafka' },
+    );
+  }
+  checkCommonOptions(options);
+  return new PlatformaticTransactionalConsumer(kafka, options);
+}
+
+/** The options every client's consumer checks alike. */
+function checkCommonOptions(options: { groupId?: unknown; topics?: unknown; eachBatch?: unknown }): void {
   if (typeof options.groupId !== 'string' || options.groupId === '') {
     throw new ConfigError('transactionalConsumer needs a non-empty groupId', { backend: 'kafka' });
   }
@@ -215,7 +228,6 @@ export function transactionalConsumer<K extends KafkaConsumerFactoryLike>(
   if (typeof options.eachBatch !== 'function') {
     throw new ConfigError('transactionalConsumer needs an eachBatch(batch) function', { backend: 'kafka' });
   }
-  return new KafkaTransactionalConsumer(kafka, options);
 }
 
 class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements TransactionalConsumer {

@@ -4,7 +4,7 @@
  * kafkajs `Kafka` instance fits `KafkaLike`; so does any client with the
  * KafkaJS API, such as @confluentinc/kafka-javascript's KafkaJS layer.
  */
-import type { MessageHandle, SendOffsetsRequest } from '../../core/index.js';
+import type { MessageHandle, SendOffsetsRequest, Transaction } from '../../core/index.js';
 
 /** kafkajs `RetryOptions`. */
 export interface KafkaRetryOptions {
@@ -220,3 +220,40 @@ export type KafkaConsumerExtraConfig<K extends KafkaConsumerFactoryLike> = Omit<
   Parameters<K['consumer']>[0],
   'groupId' | 'readUncommitted'
 >;
+
+/** One fetched batch of one partition, handled inside one Kafka transaction. */
+export interface TransactionalBatch {
+  /** Topic of the batch. */
+  readonly topic: string;
+  /** Partition of the batch. */
+  readonly partition: number;
+  /** The committed messages of the batch, in offset order (aborted ones and control records are filtered out). */
+  readonly messages: readonly KafkaIncomingMessage[];
+  /** Produce the output through `tx.handle`; txkit adds the input offsets to this transaction itself. */
+  readonly tx: Transaction<KafkaTxHandle>;
+  /** Keeps the group membership alive during long work. */
+  heartbeat(): Promise<void>;
+}
+
+/** A running consume-transform-produce loop made by transactionalConsumer. */
+export interface TransactionalConsumer {
+  /** Fences earlier producers of the transactional.id, then joins the group and consumes. */
+  start(): Promise<void>;
+  /** Stops consuming after the batch in progress and leaves the group; the context stays open. Idempotent. */
+  stop(): Promise<void>;
+  /**
+   * Settles when the consumer has stopped: resolves after stop(), rejects with
+   * the error that stopped it (a batch that failed for good, fencing, an
+   * unknown commit, a consumer crash kafkajs does not restart).
+   */
+  readonly done: Promise<void>;
+  /** Batches committed so far by this consumer. */
+  readonly committedBatches: number;
+  /**
+   * Batches whose transaction was refused because another instance of the
+   * group had taken the partition and fenced its producer (with
+   * `transactionalIdPrefix`): their output never became visible, and the new
+   * owner processes them.
+   */
+  readonly fencedBatches: number;
+}
