@@ -8,6 +8,7 @@ import { pathToFileURL } from 'node:url';
 import { Kafka, logLevel } from 'kafkajs';
 import { kafkaTransactions, transactionalConsumer } from 'txkit/kafka';
 import { kafkaSource } from 'txkit/outbox';
+import { readAll } from '../kafka-pg-kafka/main.js';
 
 export interface Report {
   orders: number;
@@ -58,7 +59,7 @@ export async function runExample(brokers: string, orders = 300): Promise<Report>
     while (copied < orders && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
     await enricher.stop();
     await enricher.done;
-    const values = await readAll(kafka, enrichedTopic);
+    const values = await readAll(kafkaSource({ kafka, topic: enrichedTopic }));
     return { orders, enriched: values.length, distinct: new Set(values.map((v) => (JSON.parse(v) as { orderId: string }).orderId)).size };
   } finally {
     await enricher.stop();
@@ -66,25 +67,6 @@ export async function runExample(brokers: string, orders = 300): Promise<Report>
     await admin.deleteTopics({ topics: [ordersTopic, enrichedTopic] }).catch(() => undefined);
     await admin.disconnect();
   }
-}
-
-/** Every committed record of a topic: a kafkaSource fetch comes back empty only once it has caught up. */
-async function readAll(kafka: Kafka, topic: string): Promise<string[]> {
-  const source = kafkaSource({ kafka, topic });
-  const values: string[] = [];
-  try {
-    for (const partition of await source.partitions()) {
-      for (let offset = 0; ; ) {
-        const batch = await source.fetch(partition, offset, 500);
-        if (batch.length === 0) break;
-        values.push(...batch.map((m) => String(m.value)));
-        offset = (batch.at(-1) as { offset: number }).offset + 1;
-      }
-    }
-  } finally {
-    await source.close();
-  }
-  return values;
 }
 
 if (process.argv[1] !== undefined && import.meta.url === pathToFileURL(process.argv[1]).href) {

@@ -103,7 +103,7 @@ export async function runExample(brokers: string, databaseUrl: string, payments 
 }
 
 /** Every committed record of a topic: a kafkaSource fetch comes back empty only once it has caught up. */
-async function readAll(source: KafkaMessageSource): Promise<string[]> {
+export async function readAll(source: KafkaMessageSource): Promise<string[]> {
   const values: string[] = [];
   try {
     for (const partition of await source.partitions()) {

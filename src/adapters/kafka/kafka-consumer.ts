@@ -1,4 +1,6 @@
-import { ConfigError, FencedError, TransactionStateError } from '../../core/index.js';
+import { ConfigError, FencedError } from '../../core/index.js';
+import { assertStartable, consumerDone } from './consumer-lifecycle.js';
+import type { ConsumerState } from './consumer-lifecycle.js';
 import { cachedUntilFailure } from '../../core/cached.js';
 import type { RetryPolicy } from '../../core/index.js';
 import { kafkaClientOf, kafkaInstanceOf, kafkaTransactions, settleKafkaProducers } from './kafka-context.js';
@@ -237,10 +239,10 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
   readonly #kafka: K;
   readonly #options: TransactionalConsumerOptions<K>;
   #consumer: KafkaConsumerLike | undefined;
-  #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  #state: ConsumerState = 'new';
   #failure: { error: unknown } | undefined;
   #stopping: Promise<void> | undefined;
-  #settle!: { resolve(): void; reject(err: unknown): void };
+  readonly #settle: { resolve(): void; reject(err: unknown): void };
 
   readonly #confluent: boolean;
   /** Batch transactions and commits of skipped tails, one at a time and in the order kafkajs read them. */
@@ -268,19 +270,13 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     this.#kafka = kafka;
     this.#options = options;
     this.#stable = this.#confluent ? undefined : StableOffsets.of(offsetsAdminSource(kafka, options.context));
-    this.done = new Promise<void>((resolve, reject) => (this.#settle = { resolve, reject }));
-    // Observed through `done` by whoever cares; never an unhandled rejection.
-    this.done.catch(() => undefined);
+    const { done, settle } = consumerDone();
+    this.done = done;
+    this.#settle = settle;
   }
 
   async start(): Promise<void> {
-    if (this.#state !== 'new') {
-      throw new TransactionStateError(`start() is not allowed: this transactional consumer is ${this.#state}`, {
-        backend: 'kafka',
-        method: 'start',
-        state: this.#state,
-      });
-    }
+    assertStartable(this.#state);
     this.#state = 'starting';
     const { context, groupId, topics, fromBeginning = false } = this.#options;
     try {

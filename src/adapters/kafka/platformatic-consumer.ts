@@ -25,7 +25,9 @@
  *   reaches zero.
  * @internal
  */
-import { ConfigError, FencedError, TransactionStateError, TxkitError } from '../../core/index.js';
+import { ConfigError, FencedError, TxkitError } from '../../core/index.js';
+import { assertStartable, consumerDone } from './consumer-lifecycle.js';
+import type { ConsumerState } from './consumer-lifecycle.js';
 import { backoff, wait } from '../../core/backoff.js';
 import type { BackoffShape } from '../../core/backoff.js';
 import type { RetryPolicy } from '../../core/index.js';
@@ -222,10 +224,10 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
   readonly #loader: PlatformaticKafka;
   #consumer: ConsumerLike | undefined;
   #admin: AdminLike | undefined;
-  #state: 'new' | 'starting' | 'running' | 'stopping' | 'stopped' = 'new';
+  #state: ConsumerState = 'new';
   #failure: { error: unknown } | undefined;
   #stopping: Promise<void> | undefined;
-  #settle!: { resolve(): void; reject(err: unknown): void };
+  readonly #settle: { resolve(): void; reject(err: unknown): void };
   #loop: Promise<void> | undefined;
   /** Wakes the loop while it waits: new records, a fetch, a rejoin, stop(). */
   #wake: (() => void) | undefined;
@@ -240,19 +242,13 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
     this.#connection = connection;
     this.#options = options;
     this.#loader = new PlatformaticKafka(connection);
-    this.done = new Promise<void>((resolve, reject) => (this.#settle = { resolve, reject }));
-    // Observed through `done` by whoever cares; never an unhandled rejection.
-    this.done.catch(() => undefined);
+    const { done, settle } = consumerDone();
+    this.done = done;
+    this.#settle = settle;
   }
 
   async start(): Promise<void> {
-    if (this.#state !== 'new') {
-      throw new TransactionStateError(`start() is not allowed: this transactional consumer is ${this.#state}`, {
-        backend: 'kafka',
-        method: 'start',
-        state: this.#state,
-      });
-    }
+    assertStartable(this.#state);
     this.#state = 'starting';
     try {
       // InitProducerId first: it fences a predecessor with the same transactional.id and lets the
