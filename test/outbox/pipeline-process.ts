@@ -25,7 +25,12 @@ const db = knexFactory({ client: 'pg', connection: env('PIPELINE_DATABASE_URL'),
 // to one outbox partition only, and the loops neither wait on nor deadlock with each other.
 const store = sqlOutboxStore(db, { tablePrefix: prefix, partitions: 4 });
 const ctx = knexTransactions(db);
-const source = kafkaSource({ kafka, topic: env('PIPELINE_INPUT'), maxBufferedMessages: 500 });
+// PIPELINE_SOURCE_CLIENT=platformatic: the source reads with @platformatic/kafka (Fetch at the pipeline's offsets, no group).
+const source = kafkaSource({
+  kafka: process.env['PIPELINE_SOURCE_CLIENT'] === 'platformatic' ? { clientId: `pipeline-source-${process.pid}`, bootstrapBrokers: env('PIPELINE_BROKERS').split(',') } : kafka,
+  topic: env('PIPELINE_INPUT'),
+  maxBufferedMessages: 500,
+});
 const relayContext = kafkaTransactions(kafka, { transactionalId: env('PIPELINE_RELAY_ID') });
 // Errors the pipeline and relay survive, reported as they happen: the test shows this stderr when it fails.
 const report = (err: unknown): void => console.error('pipeline-process:', err instanceof Error ? `${err.name}: ${err.message}` : err);

@@ -1,9 +1,10 @@
-import { randomUUID } from 'node:crypto';
-import { ConfigError, TransactionStateError, TxkitError } from '../../core/index.js';
-import type { KafkaIncomingMessage } from '../../adapters/kafka/index.js';
+import { ConfigError, TxkitError } from '../../core/index.js';
 import type { SourceMessage } from '../outbox-types.js';
 import { wait } from '../../core/backoff.js';
-import type { KafkaMessageSource, KafkaSourceAdminLike, KafkaSourceBatchPayloadLike, KafkaSourceClientLike, KafkaSourceConsumerLike, KafkaSourceOptions } from './kafka-types.js';
+import type { KafkaMessageSource, KafkaSourceAdminLike, KafkaSourceBatchPayloadLike, KafkaSourceConsumerLike, KafkaSourceOptions } from './kafka-types.js';
+import { checkSourceCall, headersOf, offsetOutOfRange, resolveSourceOptions } from './kafka-source-shared.js';
+import type { ResolvedSourceOptions } from './kafka-source-shared.js';
+import { PlatformaticSource } from './kafka-source-platformatic.js';
 
 /** The buffered, contiguous committed records [start, end) of one partition. */
 interface PartitionBuffer {
@@ -30,63 +31,8 @@ interface PartitionBuffer {
  * partition until the pipeline takes them.
  */
 export function kafkaSource(options: KafkaSourceOptions): KafkaMessageSource {
-  return new KafkaSource(resolveSourceOptions(options));
-}
-
-interface ResolvedSourceOptions {
-  kafka: KafkaSourceClientLike;
-  topic: string;
-  partitions: readonly number[] | undefined;
-  maxBufferedMessages: number;
-  catchUpTimeoutMs: number;
-  consumer: Record<string, unknown>;
-  groupId: string;
-}
-
-function resolveSourceOptions(options: KafkaSourceOptions): ResolvedSourceOptions {
-  if (typeof options !== 'object' || options === null) {
-    throw new ConfigError('kafkaSource(options) needs { kafka, topic }', { backend: 'kafka' });
-  }
-  const { kafka, topic, partitions } = options;
-  if (typeof kafka !== 'object' || kafka === null || typeof kafka.consumer !== 'function' || typeof kafka.admin !== 'function') {
-    throw new ConfigError('kafkaSource option `kafka` must be a kafkajs Kafka instance (with consumer() and admin())', { backend: 'kafka' });
-  }
-  if (typeof topic !== 'string' || topic === '') {
-    throw new ConfigError(`kafkaSource option \`topic\` must be a non-empty topic name, got ${JSON.stringify(topic)}`, { backend: 'kafka' });
-  }
-  if (partitions !== undefined) {
-    if (!Array.isArray(partitions) || partitions.length === 0 || partitions.some((p) => !Number.isInteger(p) || p < 0)) {
-      throw new ConfigError(
-        `kafkaSource option \`partitions\` must be a non-empty array of partition numbers (integers >= 0), got ${JSON.stringify(partitions)}; leave it out to read every partition`,
-        { backend: 'kafka' },
-      );
-    }
-    if (new Set(partitions).size !== partitions.length) {
-      throw new ConfigError(`kafkaSource option \`partitions\` lists a partition twice: ${JSON.stringify(partitions)}`, { backend: 'kafka' });
-    }
-  }
-  const positive = (name: string, value: unknown, fallback: number): number => {
-    if (value === undefined) return fallback;
-    if (typeof value !== 'number' || !Number.isInteger(value) || value < 1) {
-      throw new ConfigError(`kafkaSource option \`${name}\` must be a positive integer, got ${String(value)}; leave it out for ${fallback}`, { backend: 'kafka' });
-    }
-    return value;
-  };
-  if (options.consumer !== undefined && (typeof options.consumer !== 'object' || options.consumer === null)) {
-    throw new ConfigError('kafkaSource option `consumer` must be an object of kafkajs consumer settings', { backend: 'kafka' });
-  }
-  if (options.groupId !== undefined && (typeof options.groupId !== 'string' || options.groupId === '')) {
-    throw new ConfigError('kafkaSource option `groupId` must be a non-empty string; leave it out for a group of its own', { backend: 'kafka' });
-  }
-  return {
-    kafka,
-    topic,
-    partitions: partitions === undefined ? undefined : [...partitions],
-    maxBufferedMessages: positive('maxBufferedMessages', options.maxBufferedMessages, 1000),
-    catchUpTimeoutMs: positive('catchUpTimeoutMs', options.catchUpTimeoutMs, 10_000),
-    consumer: options.consumer ?? {},
-    groupId: options.groupId ?? `txkit-source-${topic}-${randomUUID()}`,
-  };
+  const resolved = resolveSourceOptions(options);
+  return resolved.platformatic === undefined ? new KafkaSource(resolved) : new PlatformaticSource(resolved, resolved.platformatic);
 }
 
 class KafkaSource implements KafkaMessageSource {
@@ -162,22 +108,7 @@ class KafkaSource implements KafkaMessageSource {
   }
 
   #checkArgs(method: string, partition: number, offset: number): void {
-    if (this.#closed) {
-      throw new TransactionStateError(`kafkaSource('${this.name}').${method}() was called after close(); make a new source`, {
-        backend: 'kafka',
-        method,
-        state: 'closed',
-      });
-    }
-    if (!Number.isInteger(offset) || offset < 0) {
-      throw new ConfigError(`kafkaSource.${method} needs an offset >= 0, got ${String(offset)}`, { backend: 'kafka' });
-    }
-    if (method !== 'partitions' && this.#wanted !== undefined && !this.#wanted.has(partition)) {
-      throw new ConfigError(
-        `kafkaSource('${this.name}') does not serve partition ${String(partition)}; it serves ${[...this.#wanted].join(', ')}`,
-        { backend: 'kafka' },
-      );
-    }
+    checkSourceCall(this.name, { method, partition, offset, closed: this.#closed, wanted: this.#wanted });
   }
 
   /** Connects once; after a consumer crash kafkajs gave up on, connects a new consumer. */
@@ -275,15 +206,7 @@ class KafkaSource implements KafkaMessageSource {
     }
     if (current !== undefined && offset >= current.start && offset <= current.end) return current;
     const { low, high } = await this.#bounds(partition);
-    if (offset < low || offset > high) {
-      throw new TxkitError(
-        'SOURCE_OFFSET_OUT_OF_RANGE',
-        `kafkaSource: offset ${offset} of '${this.name}' partition ${partition} is outside the log [${low}, ${high}]: ` +
-          (offset < low ? `records ${offset}..${low - 1} were deleted (retention) before they were processed` : 'the topic was recreated or truncated') +
-          `; move the consumer's stored inbox position to a valid offset`,
-        { backend: 'kafka' },
-      );
-    }
+    if (offset < low || offset > high) throw offsetOutOfRange(this.name, partition, offset, low, high);
     const buffer: PartitionBuffer = { partition, start: offset, end: offset, messages: [], paused: false, error: undefined };
     this.#buffers.set(partition, buffer);
     const sought = this.#whileInGroup((consumer) => {
@@ -426,13 +349,4 @@ class KafkaSource implements KafkaMessageSource {
     this.#buffers.clear();
     for (const partition of this.#wakers.keys()) this.#wake(partition);
   }
-}
-
-function headersOf(headers: KafkaIncomingMessage['headers']): Record<string, string> {
-  const out: Record<string, string> = {};
-  for (const [k, v] of Object.entries(headers ?? {})) {
-    if (v === undefined) continue;
-    out[k] = Array.isArray(v) ? v.map(String).join(',') : v.toString();
-  }
-  return out;
 }

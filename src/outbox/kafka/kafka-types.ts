@@ -135,8 +135,13 @@ export interface KafkaSourceClientLike {
 
 /** Options of {@link kafkaSource}. */
 export interface KafkaSourceOptions {
-  /** A kafkajs `Kafka` instance. Required. */
-  kafka: KafkaSourceClientLike;
+  /**
+   * A kafkajs `Kafka` instance, or @platformatic/kafka connection options
+   * (`{ clientId, bootstrapBrokers, ... }`): the source then fetches each
+   * partition at the pipeline's offsets itself, with no consumer group.
+   * Required.
+   */
+  kafka: KafkaSourceClientLike | PlatformaticKafkaOptions;
   /** The input topic; also the source name positions are stored under. Required. */
   topic: string;
   /**
