@@ -19,6 +19,7 @@ import { rejection } from '../../src/testing/index.js';
 import { processState } from '../support/process-state.js';
 import { service } from '../support/services.js';
 import { TopicReader, createTopics, makeKafka, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
+import { kafkaSource } from '../../src/outbox/kafka/kafka-source.js';
 
 const brokers = service('kafka');
 
@@ -409,6 +410,14 @@ describe.skipIf(brokers === undefined)(`kafka transactions on a real broker (pro
       // Three aborted transactions of three producers interleave in the partition: the official Java
       // consumer is the witness (kafkajs' read_committed filter lets some of them through).
       assert.deepEqual((await readCommittedWithJava(brokers ?? '', t)).map((r) => r.value), ['restarted']);
+      // kafkaSource on @platformatic/kafka reads what the Java consumer reads.
+      const source = kafkaSource({ kafka: { clientId: uniqueName('pool-restart-reader'), bootstrapBrokers: (brokers ?? '').split(',') }, topic: t });
+      try {
+        const read = await Promise.all((await source.partitions()).map((p) => source.fetch(p, 0, 100)));
+        assert.deepEqual(read.flat().map((m) => String(m.value)), ['restarted']);
+      } finally {
+        await source.close();
+      }
     });
 
     if (client === 'kafkajs') it('a pool process frozen (SIGSTOP) with every transaction open while a successor starts commits nothing when it runs again', async () => {

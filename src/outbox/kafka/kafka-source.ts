@@ -29,6 +29,15 @@ interface PartitionBuffer {
  * partitions it is not asked for, and seeks each partition to the offset of
  * the pipeline's first fetch. Fetched records wait in a bounded buffer per
  * partition until the pipeline takes them.
+ *
+ * Given @platformatic/kafka connection options as `kafka` (`{ clientId,
+ * bootstrapBrokers }`), the source fetches each partition at the offsets the
+ * pipeline asks for with Fetch requests of its own: no group, no seek.
+ * @example
+ * ```ts
+ * const source = kafkaSource({ kafka: new Kafka({ brokers }), topic: 'payments' });
+ * const onPlatformatic = kafkaSource({ kafka: { clientId: 'balances', bootstrapBrokers: brokers }, topic: 'payments' });
+ * ```
  */
 export function kafkaSource(options: KafkaSourceOptions): KafkaMessageSource {
   const resolved = resolveSourceOptions(options);
