@@ -9,6 +9,7 @@ import { fileURLToPath } from 'node:url';
 import { afterAll, beforeAll, describe, it } from 'vitest';
 import { ConfigError } from '../../src/core/index.js';
 import { kafkaTransactions, transactionalConsumer } from '../../src/adapters/kafka/index.js';
+import type { TransactionalConsumer } from '../../src/adapters/kafka/index.js';
 import { withoutAbortedRecords } from '../../src/adapters/kafka/platformatic-consumer.js';
 import type { FetchResponseLike } from '../../src/adapters/kafka/platformatic-consumer.js';
 import { service } from '../support/services.js';
@@ -197,6 +198,52 @@ describe.skipIf(brokers === undefined)('transactionalConsumer on @platformatic/k
     await worker.done;
     assert.deepEqual(copied, ['C1', 'C2', 'C3']);
     assert.deepEqual((await readCommittedWithJava(brokers, output)).map((r) => r.value), ['C1', 'C2', 'C3']);
+  });
+
+  it('two members of one group split the partitions and copy exactly once; once both have joined, no batch is fenced', async () => {
+    const input = uniqueName('plt-pair-in');
+    const output = uniqueName('plt-pair-out');
+    const groupId = uniqueName('plt-pair-group');
+    await createTopics(admin, [input, output], 4);
+    const copiedBy: string[][] = [[], []];
+    const members = copiedBy.map((copied) =>
+      transactionalConsumer(connection(), {
+        context: context(),
+        groupId,
+        topics: [input],
+        fromBeginning: true,
+        consumer: { sessionTimeout: 10_000, heartbeatInterval: 500, maxWaitTime: 100 },
+        eachBatch: async ({ messages, tx }) => {
+          await tx.handle.send({ topic: output, messages: messages.map((m) => ({ value: m.value })) });
+          tx.afterCommit(() => void copied.push(...messages.map((m) => String(m.value))));
+        },
+      }),
+    );
+    for (const m of members) closers.push(() => m.stop());
+    const producer = kafka.producer();
+    await producer.connect();
+    closers.push(() => producer.disconnect());
+    const expected: string[] = [];
+    const round = async (n: number): Promise<void> => {
+      const values = Array.from({ length: 100 }, (_, i) => `${n}:${i}`);
+      expected.push(...values);
+      await producer.send({ topic: input, messages: values.map((value, i) => ({ value, partition: i % 4 })) });
+      await waitUntil(() => copiedBy.flat().length >= expected.length, 60_000, `round ${n} to be copied`);
+    };
+    // The first member copies alone; the second one's join moves partitions, and the first reopens its stream.
+    await (members[0] as TransactionalConsumer).start();
+    await round(0);
+    await (members[1] as TransactionalConsumer).start();
+    // Then the input arrives in rounds, each copied before the next.
+    for (let n = 1; n < 5; n++) await round(n);
+    for (const m of members) await m.stop();
+    assert.deepEqual(copiedBy.flat().sort(), [...expected].sort(), 'each record copied once');
+    assert.ok(copiedBy.every((c) => c.length > 0), `both members copied (${copiedBy.map((c) => c.length).join(' + ')})`);
+    assert.deepEqual(
+      members.map((m) => m.fencedBatches),
+      [0, 0],
+      'no batch was refused for a stale generation after both had joined',
+    );
   });
 
   it('a member stopped (SIGSTOP) inside a transaction until its partitions moved is fenced by its group generation when it resumes: its output never shows, the new owner copies the batch once', async () => {

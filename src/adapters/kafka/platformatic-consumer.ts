@@ -363,29 +363,29 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
   }
 
   async #run(first: MessagesStreamLike): Promise<void> {
-    let stream: MessagesStreamLike | undefined = first;
-    let reopens = 0;
+    let stream = first;
+    let failures = 0;
     while (this.#state === 'running' && this.#failure === undefined) {
       try {
-        if (stream === undefined) {
-          await this.#awaitRejoin();
-          if (this.#state !== 'running') break;
-          stream = await this.#open();
-        }
-        const ended = await this.#consume(stream);
-        if (ended === 'progress') reopens = 0;
+        if ((await this.#consume(stream)) === 'progress') failures = 0;
+        await this.#awaitRejoin();
+        if (this.#state !== 'running' || this.#failure !== undefined) break;
+        // The next stream opens before the last one closes. Closing first would untrack the topics, and the consumer
+        // would join the group again to track them anew: a rebalance of every member when it is the group's leader.
+        const next = await this.#open();
+        await stream.close().catch(() => undefined);
+        stream = next;
       } catch (err) {
-        // The stream failed (a fetch or an offset read): the consumer reconnects; give up after a run of failures.
-        if (++reopens > MAX_REOPENS) {
+        // The stream failed (a fetch or an offset read) or could not be opened: the consumer reconnects; give up after
+        // a run of failures.
+        if (++failures > MAX_REOPENS) {
           this.#fail(err);
           break;
         }
-        await this.#sleep(backoff(REOPEN, reopens));
-      } finally {
-        await stream?.close().catch(() => undefined);
-        stream = undefined;
+        await this.#sleep(backoff(REOPEN, failures));
       }
     }
+    await stream.close().catch(() => undefined);
   }
 
   /**
