@@ -11,7 +11,7 @@ import { runJavaWitness } from '../support/java-witness.js';
 import kafkajs from 'kafkajs';
 import type { Admin, Consumer, Kafka as KafkaClient } from 'kafkajs';
 import { transactionalConsumer } from '../../src/adapters/kafka/index.js';
-import type { KafkaConsumerFactoryLike, KafkaTransactionContext, KafkaTxHandle, PlatformaticKafkaOptions } from '../../src/adapters/kafka/index.js';
+import type { KafkaConsumerFactoryLike, KafkaTransactionContext, KafkaTxHandle, PlatformaticKafkaOptions, TransactionalConsumer } from '../../src/adapters/kafka/index.js';
 import { FencedError } from '../../src/core/index.js';
 import type { Transaction } from '../../src/core/index.js';
 import { rejection } from '../../src/testing/index.js';
@@ -187,6 +187,46 @@ export async function readCommittedWithJava(brokers: string, topic: string): Pro
 export const clientChecks = {
   /** transactionalConsumer copies a topic exactly once with the client's context. */
   consumerCopies: (...args: Parameters<typeof consumerCopies>) => consumerCopies(...args),
+
+  /**
+   * An eachBatch that awaits its own consumer's stop() does not wait for itself: the call resolves, the
+   * batch commits, the consumer stops and `done` resolves (a deadlock fails the test by its timeout).
+   */
+  async stopsFromItsOwnBatch(
+    kafka: KafkaClient,
+    admin: Admin,
+    consumerKafka: KafkaConsumerFactoryLike | PlatformaticKafkaOptions,
+    ctx: KafkaTransactionContext,
+    track: (close: () => Promise<void>) => void,
+  ): Promise<void> {
+    const input = uniqueName('stop-in');
+    const output = uniqueName('stop-out');
+    await createTopics(admin, [input, output]);
+    const producer = kafka.producer();
+    await producer.connect();
+    await producer.send({ topic: input, messages: ['s0', 's1', 's2'].map((value) => ({ value })) });
+    await producer.disconnect();
+    const batches: string[][] = [];
+    const worker: TransactionalConsumer = transactionalConsumer(consumerKafka as KafkaConsumerFactoryLike, {
+      context: ctx,
+      groupId: uniqueName('stop-group'),
+      topics: [input],
+      fromBeginning: true,
+      eachBatch: async ({ messages, tx }) => {
+        batches.push(messages.map((m) => String(m.value)));
+        await tx.handle.send({ topic: output, messages: messages.map((m) => ({ value: m.value })) });
+        await worker.stop();
+      },
+    });
+    track(() => worker.stop());
+    await worker.start();
+    await worker.done;
+    assert.equal(batches.length, 1, 'the consumer stopped after the batch that stopped it');
+    assert.equal(worker.committedBatches, 1, 'that batch committed');
+    const r = await TopicReader.open(kafka, output);
+    track(() => r.close());
+    assert.deepEqual((await r.caughtUp()).values(), batches[0]);
+  },
 
   /** A committed transaction is read by read_committed readers (kafkajs and Java), an aborted one only by read_uncommitted. */
   async abortedInvisible(kafka: KafkaClient, admin: Admin, ctx: () => KafkaTransactionContext, track: (r: TopicReader) => void): Promise<void> {

@@ -18,7 +18,7 @@ import type { Transaction } from '../../src/core/index.js';
 import { rejection } from '../../src/testing/index.js';
 import { processState } from '../support/process-state.js';
 import { service } from '../support/services.js';
-import { TopicReader, createTopics, makeKafka, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
+import { TopicReader, clientChecks, createTopics, makeKafka, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
 import { kafkaSource } from '../../src/outbox/kafka/kafka-source.js';
 
 const brokers = service('kafka');
@@ -310,6 +310,9 @@ describe.skipIf(brokers === undefined)(`kafka transactions on a real broker (pro
     assert.equal(producers, 2, 'the producer was rebuilt after the indefinite EndTxn');
     assert.deepEqual((await (await reader(t)).caughtUp()).values(), ['maybe', 'next']);
   });
+
+  it('transactionalConsumer (its consumer on the same client): an eachBatch that awaits stop() does not wait for itself', () =>
+    clientChecks.stopsFromItsOwnBatch(kafka, admin, client === 'kafkajs' ? kafka : (producers as PlatformaticKafkaOptions), context(), (close) => closers.push(close)));
 
   it('a handle used after its transaction ended throws TransactionStateError', async () => {
     const t = await topic('ended-handle');

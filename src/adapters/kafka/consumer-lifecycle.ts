@@ -3,6 +3,7 @@
  * share: their states, the `done` promise and the refusal of a second start.
  * @internal
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import { TransactionStateError } from '../../core/index.js';
 
 /** The states of a transactional consumer, in the order it goes through them. */
@@ -22,4 +23,20 @@ export function assertStartable(state: ConsumerState): void {
   if (state !== 'new') {
     throw new TransactionStateError(`start() is not allowed: this transactional consumer is ${state}`, { backend: 'kafka', method: 'start', state });
   }
+}
+
+/** The consumer whose eachBatch the current code runs in. */
+const batchOwner = new AsyncLocalStorage<object>();
+
+/** Runs `owner`'s eachBatch so that its stop() can tell it is called from there. */
+export function inBatchOf<T>(owner: object, batch: () => Promise<T>): Promise<T> {
+  return batchOwner.run(owner, batch);
+}
+
+/**
+ * True in `owner`'s eachBatch and in work started from it: its stop() must not
+ * wait there for the consumer to stop, which waits for that very batch.
+ */
+export function isInBatchOf(owner: object): boolean {
+  return batchOwner.getStore() === owner;
 }

@@ -239,7 +239,12 @@ export interface TransactionalBatch {
 export interface TransactionalConsumer {
   /** Fences earlier producers of the transactional.id, then joins the group and consumes. */
   start(): Promise<void>;
-  /** Stops consuming after the batch in progress and leaves the group; the context stays open. Idempotent. */
+  /**
+   * Stops consuming after the batch in progress and leaves the group; the
+   * context stays open. Idempotent. Called from eachBatch (to stop after
+   * that batch), it resolves at once and the batch still commits; `done`
+   * settles once the consumer has stopped.
+   */
   stop(): Promise<void>;
   /**
    * Settles when the consumer has stopped: resolves after stop(), rejects with
