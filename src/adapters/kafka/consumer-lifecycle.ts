@@ -3,7 +3,6 @@
  * share: their states, the `done` promise and the refusal of a second start.
  * @internal
  */
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { TransactionStateError } from '../../core/index.js';
 
 /** The states of a transactional consumer, in the order it goes through them. */
@@ -25,18 +24,3 @@ export function assertStartable(state: ConsumerState): void {
   }
 }
 
-/** The consumer whose eachBatch the current code runs in. */
-const batchOwner = new AsyncLocalStorage<object>();
-
-/** Runs `owner`'s eachBatch so that its stop() can tell it is called from there. */
-export function inBatchOf<T>(owner: object, batch: () => Promise<T>): Promise<T> {
-  return batchOwner.run(owner, batch);
-}
-
-/**
- * True in `owner`'s eachBatch and in work started from it: its stop() must not
- * wait there for the consumer to stop, which waits for that very batch.
- */
-export function isInBatchOf(owner: object): boolean {
-  return batchOwner.getStore() === owner;
-}

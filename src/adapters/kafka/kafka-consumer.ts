@@ -1,5 +1,6 @@
 import { ConfigError, FencedError } from '../../core/index.js';
-import { assertStartable, consumerDone, inBatchOf, isInBatchOf } from './consumer-lifecycle.js';
+import { assertStartable, consumerDone } from './consumer-lifecycle.js';
+import { inCallbackOf, isInCallbackOf } from '../../core/callback-scope.js';
 import type { ConsumerState } from './consumer-lifecycle.js';
 import { cachedUntilFailure } from '../../core/cached.js';
 import type { RetryPolicy } from '../../core/index.js';
@@ -337,7 +338,7 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     })();
     // Called from eachBatch (or from work it started): the stop waits for that batch, so the call cannot; it
     // resolves at once and the consumer stops once the batch has ended (`done` settles then).
-    return isInBatchOf(this) ? Promise.resolve() : this.#stopping;
+    return isInCallbackOf(this) ? Promise.resolve() : this.#stopping;
   }
 
   /** Runs `work` after the batch transactions and tail commits queued before it. */
@@ -434,7 +435,7 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
       }
       await context.withTransaction(
         async (tx) => {
-          await inBatchOf(this, () => eachBatch({ topic, partition, messages: batch.messages, tx, heartbeat: () => payload.heartbeat() }));
+          await inCallbackOf(this, () => eachBatch({ topic, partition, messages: batch.messages, tx, heartbeat: () => payload.heartbeat() }));
           const topics = [{ topic, partitions: [{ partition, offset: next }] }];
           await tx.handle.sendOffsets(
             this.#confluent ? { consumerGroupId: groupId, consumer: this.#consumer as object, topics } : { consumerGroupId: groupId, topics },

@@ -26,7 +26,8 @@
  * @internal
  */
 import { ConfigError, FencedError, TxkitError } from '../../core/index.js';
-import { assertStartable, consumerDone, inBatchOf, isInBatchOf } from './consumer-lifecycle.js';
+import { assertStartable, consumerDone } from './consumer-lifecycle.js';
+import { inCallbackOf, isInCallbackOf } from '../../core/callback-scope.js';
 import type { ConsumerState } from './consumer-lifecycle.js';
 import { backoff, wait } from '../../core/backoff.js';
 import type { BackoffShape } from '../../core/backoff.js';
@@ -287,7 +288,7 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
     })();
     // Called from eachBatch (or from work it started): the stop waits for that batch, so the call cannot; it
     // resolves at once and the consumer stops once the batch has ended (`done` settles then).
-    return isInBatchOf(this) ? Promise.resolve() : this.#stopping;
+    return isInCallbackOf(this) ? Promise.resolve() : this.#stopping;
   }
 
   /** Installs the read_committed filter and the require_stable read of committed offsets on the consumer. */
@@ -497,7 +498,7 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
     try {
       await context.withTransaction(
         async (tx) => {
-          if (messages !== undefined) await inBatchOf(this, () => eachBatch({ topic, partition, messages, tx, heartbeat: async () => undefined }));
+          if (messages !== undefined) await inCallbackOf(this, () => eachBatch({ topic, partition, messages, tx, heartbeat: async () => undefined }));
           await tx.handle.sendOffsets({ consumerGroupId: groupId, consumer: member, topics: [{ topic, partitions: [{ partition, offset: String(next) }] }] });
         },
         retry === undefined ? {} : { retry },

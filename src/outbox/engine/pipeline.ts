@@ -2,6 +2,7 @@ import { FencedError, TxkitError, UnknownCommitResultError, backoffDelay } from 
 import type { Transaction } from '../../core/index.js';
 import { wait } from '../../core/backoff.js';
 import { describeError } from '../../core/options.js';
+import { inCallbackOf, isInCallbackOf } from '../../core/callback-scope.js';
 import { Outbox } from './outbox.js';
 import { InboxFencedError, MessageRetryError, PoisonMessageError, RedeliveryExhaustedError } from '../outbox-errors.js';
 import type { SourceMessage } from '../outbox-types.js';
@@ -127,13 +128,23 @@ export class Pipeline<H, D = Buffer | null> {
     this.#running = { controller, done: done.then(() => undefined) };
   }
 
-  /** Stops the loops started by start() after their current transaction; resolves when they have ended. */
+  /**
+   * Stops the loops started by start() after their current transaction; resolves when they have ended.
+   * Called from the handler, it resolves at once: the loops end once that handler's transaction has.
+   */
   async stop(): Promise<void> {
     const running = this.#running;
     if (running === undefined) return;
     running.controller.abort();
-    await running.done;
-    this.#running = undefined;
+    const ended = running.done.then(() => {
+      if (this.#running === running) this.#running = undefined;
+    });
+    if (isInCallbackOf(this)) {
+      // Waiting here from the handler would wait for that handler's own loop; a later stop() reports how it ended.
+      ended.catch(() => undefined);
+      return;
+    }
+    await ended;
   }
 
   /**
@@ -168,7 +179,7 @@ export class Pipeline<H, D = Buffer | null> {
         for (const m of batch) {
           current = m;
           const admission = admissions.get(m) as Admission<D>;
-          if (admission.ok) await handler(m, { tx, outbox: this.outbox, decoded: admission.decoded });
+          if (admission.ok) await inCallbackOf(this, () => handler(m, { tx, outbox: this.outbox, decoded: admission.decoded }));
           else await store.addDeadLetter(tx.handle, this.#letter(m, admission.error.reason ?? admission.error.message, 0));
         }
         current = undefined;
@@ -247,7 +258,7 @@ export class Pipeline<H, D = Buffer | null> {
       try {
         await this.#commit(partition, expected, m.offset + 1, async (tx) => {
           this.outbox.collect(tx);
-          await handler(m, { tx, outbox: this.outbox, decoded: admission.decoded });
+          await inCallbackOf(this, () => handler(m, { tx, outbox: this.outbox, decoded: admission.decoded }));
           await this.outbox.appendCollected(tx);
           await store.advanceInbox(tx.handle, { consumer, source: source.name, partition, expected, next: m.offset + 1 });
         });
