@@ -189,6 +189,43 @@ export const clientChecks = {
   consumerCopies: (...args: Parameters<typeof consumerCopies>) => consumerCopies(...args),
 
   /**
+   * stop() called while start() is still under way (a shutdown during startup, a start() not awaited): once both
+   * have settled, no member of the consumer is left in the group (before, the consumer start() connected after
+   * stop() had run stayed in the group, and kept the process alive).
+   */
+  async stopDuringStart(
+    admin: Admin,
+    consumerKafka: KafkaConsumerFactoryLike | PlatformaticKafkaOptions,
+    ctx: KafkaTransactionContext,
+    track: (close: () => Promise<void>) => void,
+  ): Promise<void> {
+    const input = uniqueName('early-stop-in');
+    const groupId = uniqueName('early-stop-group');
+    await createTopics(admin, [input]);
+    const worker = transactionalConsumer(consumerKafka as KafkaConsumerFactoryLike, {
+      context: ctx,
+      groupId,
+      topics: [input],
+      fromBeginning: true,
+      eachBatch: async () => undefined,
+    });
+    track(() => worker.stop());
+    const starting = worker.start().then(
+      () => 'started',
+      (err: unknown) => `failed: ${String(err)}`,
+    );
+    await worker.stop();
+    assert.equal(await starting, 'started');
+    await worker.done;
+    const { groups } = await admin.describeGroups([groupId]);
+    assert.deepEqual(
+      groups.flatMap((g) => g.members.map((m) => m.clientId)),
+      [],
+      'no member of the stopped consumer is left in its group',
+    );
+  },
+
+  /**
    * An eachBatch that awaits its own consumer's stop() does not wait for itself: the call resolves, the
    * batch commits, the consumer stops and `done` resolves (a deadlock fails the test by its timeout).
    */

@@ -311,6 +311,9 @@ describe.skipIf(brokers === undefined)(`kafka transactions on a real broker (pro
     assert.deepEqual((await (await reader(t)).caughtUp()).values(), ['maybe', 'next']);
   });
 
+  it('transactionalConsumer (its consumer on the same client): stop() while start() is under way leaves no member in the group', () =>
+    clientChecks.stopDuringStart(admin, client === 'kafkajs' ? kafka : (producers as PlatformaticKafkaOptions), context(), (close) => closers.push(close)));
+
   it('transactionalConsumer (its consumer on the same client): an eachBatch that awaits stop() does not wait for itself', () =>
     clientChecks.stopsFromItsOwnBatch(kafka, admin, client === 'kafkajs' ? kafka : (producers as PlatformaticKafkaOptions), context(), (close) => closers.push(close)));
 

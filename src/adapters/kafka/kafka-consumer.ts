@@ -243,6 +243,8 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
   #state: ConsumerState = 'new';
   #failure: { error: unknown } | undefined;
   #stopping: Promise<void> | undefined;
+  /** start()'s work: stop() waits for it before it disconnects what start() connected. */
+  #startup: Promise<void> | undefined;
   readonly #settle: { resolve(): void; reject(err: unknown): void };
 
   readonly #confluent: boolean;
@@ -279,6 +281,11 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
   async start(): Promise<void> {
     assertStartable(this.#state);
     this.#state = 'starting';
+    this.#startup = this.#startConsumer();
+    await this.#startup;
+  }
+
+  async #startConsumer(): Promise<void> {
     const { context, groupId, topics, fromBeginning = false } = this.#options;
     try {
       // InitProducerId first: it fences a predecessor with the same transactional.id and lets the
@@ -324,6 +331,8 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
     this.#stopping ??= (async () => {
       this.#state = 'stopping';
       try {
+        // A start still under way finishes first, so what it connects is disconnected here, not left running.
+        await this.#startup?.catch(() => undefined);
         // A skipped tail read before stop() is committed while the consumer is still in its group.
         await this.#serial;
         await this.#consumer?.disconnect();

@@ -228,6 +228,8 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
   #state: ConsumerState = 'new';
   #failure: { error: unknown } | undefined;
   #stopping: Promise<void> | undefined;
+  /** start()'s work: stop() waits for it before it closes what start() opened. */
+  #startup: Promise<void> | undefined;
   readonly #settle: { resolve(): void; reject(err: unknown): void };
   #loop: Promise<void> | undefined;
   /** Wakes the loop while it waits: new records, a fetch, a rejoin, stop(). */
@@ -251,6 +253,11 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
   async start(): Promise<void> {
     assertStartable(this.#state);
     this.#state = 'starting';
+    this.#startup = this.#startConsumer();
+    await this.#startup;
+  }
+
+  async #startConsumer(): Promise<void> {
     try {
       // InitProducerId first: it fences a predecessor with the same transactional.id and lets the
       // coordinator finish its open transaction before the group's offsets are read.
@@ -263,8 +270,13 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
       this.#consumer = consumer;
       consumer.on('consumer:group:join', () => this.#wake?.());
       const stream = await this.#open();
-      if (this.#state === 'starting') this.#state = 'running';
-      this.#loop = this.#run(stream);
+      if (this.#state === 'starting') {
+        this.#state = 'running';
+        this.#loop = this.#run(stream);
+      } else {
+        // stop() was called meanwhile: it closes the consumer once this start has ended.
+        await stream.close().catch(() => undefined);
+      }
     } catch (err) {
       this.#fail(err);
       throw err;
@@ -276,6 +288,8 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
       this.#state = 'stopping';
       this.#wake?.();
       try {
+        // A start still under way finishes first, so what it opens is closed here, not left in the group.
+        await this.#startup?.catch(() => undefined);
         await this.#loop;
         await this.#consumer?.close().catch(() => undefined);
         await this.#admin?.close().catch(() => undefined);
