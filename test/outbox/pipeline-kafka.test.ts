@@ -137,6 +137,18 @@ describe.skipIf(brokers === undefined).each(['kafkajs', 'platformatic'] as const
     }
   });
 
+  it('close() while a waitFor is waiting: the wait ends quietly, later calls throw TransactionStateError', async () => {
+    const topic = uniqueName('source-close');
+    await createTopics(admin, [topic], 1);
+    const source = kafkaSource({ kafka: reader, topic, catchUpTimeoutMs: 600_000 });
+    expect(await source.fetch(0, 0, 10)).toEqual([]);
+    const waiting = source.waitFor(0, 0, 600_000);
+    await source.close();
+    await waiting;
+    await expect(source.fetch(0, 0, 1)).rejects.toBeInstanceOf(TransactionStateError);
+    await expect(source.waitFor(0, 0, 1)).rejects.toBeInstanceOf(TransactionStateError);
+  });
+
   it('rejects bad options with ConfigError naming the option', async () => {
     const bad: [string, unknown][] = [
       ['kafka', { topic: 't' }],

@@ -147,6 +147,8 @@ export class PlatformaticSource implements KafkaMessageSource {
 
   /** The library's consumer (never joins a group: it only fetches and lists offsets) and the partitions served. */
   #start(): Promise<ConsumerLike> {
+    // After close() nothing opens a client again (each public call checks for it first).
+    if (this.#closed) checkSourceCall(this.name, { method: 'fetch', partition: 0, offset: 0, closed: true, wanted: undefined });
     this.#consumer ??= (async () => {
       const { Consumer } = (await this.#loader.load()) as unknown as { Consumer: new (options: Record<string, unknown>) => ConsumerLike };
       const consumer = new Consumer({ ...this.#connection, ...this.#o.consumer, groupId: this.#o.groupId, autocommit: false });
@@ -198,8 +200,10 @@ export class PlatformaticSource implements KafkaMessageSource {
     buffer.end = Math.max(buffer.end, read.next);
   }
 
-  /** One Fetch of `partition` from `from` at its leader, waiting up to `maxWaitMs` for records. */
+  /** One Fetch of `partition` from `from` at its leader, waiting up to `maxWaitMs` for records; nothing once closed. */
   async #read(partition: number, from: number, maxWaitMs: number): Promise<Read> {
+    // A call that was waiting when close() ran ends empty, without opening a client again.
+    if (this.#closed) return { messages: [], next: from, stable: from };
     const consumer = await this.#start();
     const { topic } = this.#o;
     for (let attempt = 0; ; attempt++) {
@@ -219,6 +223,8 @@ export class PlatformaticSource implements KafkaMessageSource {
         const fetched = response.responses[0]?.partitions.find((p) => p.partitionIndex === partition);
         return this.#records(partition, from, fetched);
       } catch (err) {
+        // close() ended the request: the call ends empty, as it does when close() comes between requests.
+        if (this.#closed) return { messages: [], next: from, stable: from };
         if (hasError(err, 'OFFSET_OUT_OF_RANGE')) throw await this.#outOfRange(consumer, partition, from);
         if (attempt < LEADER_RETRIES && (hasError(err, 'NOT_LEADER_OR_FOLLOWER') || hasError(err, 'FENCED_LEADER_EPOCH') || hasError(err, 'UNKNOWN_LEADER_EPOCH'))) {
           await wait(50 * (attempt + 1), this.#closing.signal);

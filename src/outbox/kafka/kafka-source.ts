@@ -98,7 +98,14 @@ class KafkaSource implements KafkaMessageSource {
 
   async waitFor(partition: number, offset: number, timeoutMs: number, signal?: AbortSignal): Promise<void> {
     this.#checkArgs('waitFor', partition, offset);
-    const buffer = await this.#positioned(partition, offset, 'waitFor');
+    let buffer: PartitionBuffer;
+    try {
+      buffer = await this.#positioned(partition, offset, 'waitFor');
+    } catch (err) {
+      // close() came while the call was positioning the partition: the wait ends, as it does when close() wakes it.
+      if (this.#closed) return;
+      throw err;
+    }
     if (buffer.error !== undefined || buffer.messages.some((m) => m.offset >= offset)) return;
     await wait(timeoutMs, signal, (wake) => this.#onData(partition, wake));
   }
