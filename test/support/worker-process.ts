@@ -4,6 +4,8 @@
  * progress condition holds (the worker dying first fails the test instead).
  */
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { processState } from './process-state.js';
 import type { ChildProcess } from 'node:child_process';
 
 export interface WorkerProcess {
@@ -24,6 +26,8 @@ export function startWorker(script: string, env: Record<string, string>): Worker
   });
   const stderr: string[] = [];
   child.stderr?.on('data', (d: Buffer) => stderr.push(d.toString()));
+  // A process that could not be started (EAGAIN, ENOMEM) is reported with the worker's stderr.
+  child.on('error', (err) => stderr.push(`[the worker process failed: ${err.message}]`));
   let started = false;
   child.on('message', (m: { type?: string } | null) => {
     if (m?.type === 'started') started = true;
@@ -52,8 +56,9 @@ export async function pollUntil(check: () => boolean | Promise<boolean>, timeout
  * to be gone. Fails if the worker exits on its own first (with its stderr).
  */
 export async function killWhen(worker: WorkerProcess, progressed: () => boolean | Promise<boolean>, timeoutMs: number, what: string): Promise<void> {
+  const spawned = Date.now();
   await pollUntil(async () => !worker.alive() || (await progressed()), timeoutMs, what).catch((err: unknown) => {
-    throw new Error(`${(err as Error).message}; the worker's stderr: ${worker.stderr.join('').slice(-4000)}`);
+    throw new Error(`${(err as Error).message}; ${describeWorker(worker, spawned)}; the worker's stderr: ${worker.stderr.join('').slice(-4000)}`);
   });
   if (!worker.alive()) throw new Error(`the worker exited on its own before ${what}: ${worker.stderr.join('')}`);
   worker.child.kill('SIGKILL');
@@ -76,4 +81,20 @@ export async function stopWorker(worker: WorkerProcess, timeoutMs = 30_000): Pro
   const { code } = await worker.exited;
   clearTimeout(timer);
   return code;
+}
+
+/** What a worker that made no progress was doing: whether it said it started, its process state and what it waits in (Linux /proc). */
+function describeWorker(worker: WorkerProcess, since: number): string {
+  const pid = worker.child.pid;
+  const facts = [`pid ${pid ?? 'none (spawn failed)'}`, `started: ${worker.started()}`, `watched for ${Date.now() - since} ms`];
+  if (pid !== undefined) {
+    try {
+      facts.push(`state ${processState(pid)}`);
+      facts.push(`waiting in ${readFileSync(`/proc/${pid}/wchan`, 'utf8') || '-'}`);
+      facts.push(`threads ${/Threads:\s+(\d+)/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? '?'}`);
+    } catch {
+      facts.push('no /proc entry');
+    }
+  }
+  return facts.join(', ');
 }
