@@ -46,7 +46,8 @@ const worker =
           groupId: env('COPIER_GROUP'),
           topics: [env('COPIER_INPUT')],
           fromBeginning: true,
-          consumer: { sessionTimeout: 6_000, rebalanceTimeout: 10_000, heartbeatInterval: 500, maxBytes: 8_192, maxWaitTime: 100 },
+          // A batch is what the message stream holds for a partition: highWaterMark (1024 by default) bounds it.
+          consumer: { sessionTimeout: 6_000, rebalanceTimeout: 10_000, heartbeatInterval: 500, maxBytes: 8_192, maxWaitTime: 100, highWaterMark: 50 },
           eachBatch,
         },
       )
