@@ -82,7 +82,7 @@ const STABLE_READ_TIMEOUT_MS = 60_000;
 const STABLE_READ: BackoffShape = { initialMs: 20, maxMs: 500, multiplier: 2, jitter: 'none' };
 
 /** Attribute bit of a control batch, and the control record type of an abort marker. */
-const CONTROL_BATCH = 0x20;
+export const CONTROL_BATCH = 0x20;
 const ABORT_MARKER = 0;
 
 /** A record batch of a fetch response, as far as the filter reads it. */

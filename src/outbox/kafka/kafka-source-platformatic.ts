@@ -13,7 +13,7 @@ import type { TxkitError } from '../../core/index.js';
 import { wait } from '../../core/backoff.js';
 import type { PlatformaticKafkaOptions } from '../../adapters/kafka/index.js';
 import { PlatformaticKafka } from '../../adapters/kafka/platformatic.js';
-import { withoutAbortedRecords } from '../../adapters/kafka/platformatic-consumer.js';
+import { CONTROL_BATCH, withoutAbortedRecords } from '../../adapters/kafka/platformatic-consumer.js';
 import type { SourceMessage } from '../outbox-types.js';
 import { checkSourceCall, offsetOutOfRange } from './kafka-source-shared.js';
 import type { ResolvedSourceOptions } from './kafka-source-shared.js';
@@ -24,8 +24,6 @@ const READ_COMMITTED = 1;
 /** ListOffsets timestamps: the log start and (read_committed) the last stable offset. */
 const EARLIEST = -2n;
 const LATEST = -1n;
-/** Attribute bit of a control batch (transaction markers). */
-const CONTROL_BATCH = 0x20;
 /** Longest a single Fetch waits at the broker for new records, so close() and deadlines are seen in time. */
 const LONG_POLL_MS = 500;
 /** Fetches of one call that may fail on a moved leader before the error goes to the caller. */
