@@ -236,7 +236,7 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
   async function copyThroughFault(
     scenario: string,
     kill: (hooks: FaultHooks) => Promise<Record<string, unknown>>,
-    { perPartition = false, java: javaCopier = false }: { perPartition?: boolean; java?: boolean } = {},
+    { perPartition = false, java: javaCopier = false, platformatic = false }: { perPartition?: boolean; java?: boolean; platformatic?: boolean } = {},
   ): Promise<void> {
     const TOTAL = 3_000;
     const PARTITIONS = 3;
@@ -250,6 +250,8 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
       COPIER_OUTPUT: output,
       COPIER_GROUP: uniqueName(`${scenario}-group`),
       ...(perPartition ? { COPIER_TRANSACTIONAL_ID_PREFIX: uniqueName(`${scenario}-copier`) } : { COPIER_TRANSACTIONAL_ID: uniqueName(`${scenario}-copier`) }),
+      // Consumer and producer on @platformatic/kafka: offsets committed with the group generation, read with require_stable.
+      ...(platformatic ? { COPIER_CONSUMER: 'platformatic', COPIER_CLIENT: 'platformatic' } : {}),
     };
     const workers: Child[] = [];
     const start = async (): Promise<Child> => {
@@ -332,20 +334,24 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
   const kafka4 = Number(DEFAULT_KAFKA_VERSION.split('.')[0]) >= 4;
   if (kafka4) console.warn(`[txkit tests] skipping the broker-kill copier scenarios on Kafka ${DEFAULT_KAFKA_VERSION}: a kill between EndTxn and its markers leaves that transaction hanging after the restart, for the Java client too (docs/reliability.md)`);
 
-  it.skipIf(kafka4)('the broker SIGKILLed and restarted mid-copy: the output is an exact copy', async () => {
-    await copyThroughFault('kafka-broker-kill-restart', async () => {
+  it.skipIf(kafka4).each([
+    ['kafkajs', 'kafka-broker-kill-restart', false],
+    ['@platformatic/kafka', 'kafka-broker-kill-restart-platformatic', true],
+  ])('the broker SIGKILLed and restarted mid-copy: the output is an exact copy (copier on %s)', async (_client, scenario, platformatic) => {
+    await copyThroughFault(scenario, async () => {
       await k.broker.kill();
       k.proxy.cutAll();
       await k.broker.restart();
       return {};
-    });
+    }, { platformatic });
   }, 240_000);
 
   it.skipIf(kafka4).each([
-    ['one producer (context)', 'kafka-kill-before-markers', false, false],
-    ['a producer per input partition (transactionalIdPrefix)', 'kafka-kill-before-markers-per-partition', true, false],
-    ['witness: the official Java clients\' copier', 'kafka-kill-before-markers-java', false, true],
-  ])('the broker SIGKILLed after answering EndTxn and before writing the markers, %s: the restarted consumer does not copy that batch again', async (_mode, scenario, perPartition, java) => {
+    ['one producer (context)', 'kafka-kill-before-markers', false, false, false],
+    ['a producer per input partition (transactionalIdPrefix)', 'kafka-kill-before-markers-per-partition', true, false, false],
+    ['witness: the official Java clients\' copier', 'kafka-kill-before-markers-java', false, true, false],
+    ['consumer and producer on @platformatic/kafka', 'kafka-kill-before-markers-platformatic', false, false, true],
+  ])('the broker SIGKILLed after answering EndTxn and before writing the markers, %s: the restarted consumer does not copy that batch again', async (_mode, scenario, perPartition, java, platformatic) => {
     const internal = k.internalProxy as FaultProxy;
     await copyThroughFault(scenario, async ({ copier, total, append, outputSettled }) => {
       await waitUntil('the copier to copy the whole input', () => copier().committed >= total || !alive(copier()), 120_000);
@@ -374,7 +380,7 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
         internal.cutAll();
         // Down until kafkajs gives up and restarts the consumer: the new one joins the group and reads its offsets again,
         // while the batch the old one was running goes on retrying in the background. (The Java consumer rejoins by itself.)
-        if (!java) await waitUntil('the copier\'s consumer to crash while the broker is down', () => crashes() > crashesBefore || !alive(copier()), 120_000);
+        if (!java && !platformatic) await waitUntil('the copier\'s consumer to crash while the broker is down', () => crashes() > crashesBefore || !alive(copier()), 120_000);
         await k.broker.restart();
         // The restarted coordinator sends the markers again; they stay held until the copier's consumer has rejoined
         // and read the group's offsets (the batch's offset is still pending then: a read without require_stable gets
@@ -389,7 +395,7 @@ describe.skipIf(!available)('kafka faults (private broker behind a fault proxy)'
         // Never left holding: a later test's commits would wait on it.
         markers.release();
       }
-    }, { perPartition, java });
+    }, { perPartition, java, platformatic });
   }, 240_000);
 
   it('offsets a transaction committed read as unstable while its markers are held, and as committed once they are written (require_stable); kafkajs\' own read shows the offset before', async () => {

@@ -23,9 +23,17 @@
  * - A partition whose newest records are aborted or transaction markers
  *   only gets its committed offset moved past them, so the group's lag
  *   reaches zero.
+ * - A broker outage is ridden out. The library ends the stream on a failed
+ *   fetch, and a heartbeat that fails without asking for a rejoin (the
+ *   broker away) stops its heartbeats for good, so the broker expires the
+ *   member and the consumer never learns it; a failed rejoin is emitted as
+ *   an `error` event, which would crash a process without a listener. Each
+ *   of these is caught: the stream is opened again and, where the
+ *   membership is gone, a new consumer joins the group in place of the old.
  * @internal
  */
 import { ConfigError, FencedError, TxkitError } from '../../core/index.js';
+import { classifyKafkaError } from './kafka-errors.js';
 import { assertStartable, consumerDone } from './consumer-lifecycle.js';
 import { inCallbackOf, isInCallbackOf } from '../../core/callback-scope.js';
 import type { ConsumerState } from './consumer-lifecycle.js';
@@ -69,9 +77,13 @@ const OWNED_CONSUMER_OPTIONS = ['groupId', 'autocommit', 'isolationLevel', 'dese
 /** Error codes of an offset commit whose group membership is stale: the consumer rejoins and the stream reopens. */
 const MEMBERSHIP_CODES: ReadonlySet<string> = new Set(['ILLEGAL_GENERATION', 'UNKNOWN_MEMBER_ID', 'REBALANCE_IN_PROGRESS', 'FENCED_INSTANCE_ID']);
 
-/** Reopening the stream after it failed: 100 ms doubling to 5 s, at most this many times in a row. */
+/**
+ * Reopening the stream after it failed: 100 ms doubling to 5 s. While the failures are the broker's absence
+ * (no answer, a retriable error) this goes on until the broker is back, as the Java and kafkajs consumers do;
+ * other errors stop the consumer after this many in a row with no fetch answered between them.
+ */
 const REOPEN: BackoffShape = { initialMs: 100, maxMs: 5_000, multiplier: 2, jitter: 'full' };
-const MAX_REOPENS = 8;
+const MAX_FAILURES = 8;
 /** How long a refused generation waits for the consumer to rejoin before the stream reopens anyway. */
 const REJOIN_WAIT_MS = 60_000;
 /** An idle loop looks at the stream at least this often (every wake-up is also an event). */
@@ -148,6 +160,7 @@ interface MessagesStreamLike {
   readonly offsetsCommitted: Map<string, bigint>;
   readonly readableLength: number;
   readonly destroyed: boolean;
+  readonly errored: Error | null;
   read(): StreamMessage | null;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
   removeListener(event: string, listener: (...args: unknown[]) => void): unknown;
@@ -158,14 +171,21 @@ type Callback<T> = (error: Error | null, value?: T) => void;
 
 interface ConsumerLike {
   readonly generationId: number;
-  readonly memberId: string | null;
+  memberId: string | null;
   readonly coordinatorId: number | null;
   readonly groupId: string;
   fetch(options: unknown, callback: Callback<FetchResponseLike>): unknown;
   listCommittedOffsets(options: { topics: { topic: string; partitions: number[] }[] }, callback?: Callback<Map<string, bigint[]>>): unknown;
   consume(options: Record<string, unknown>): Promise<MessagesStreamLike>;
   on(event: string, listener: (...args: unknown[]) => void): unknown;
+  /** False once closed, and (classic group protocol) while the member has no heartbeat scheduled. */
+  isActive(): boolean;
   close(force?: boolean): Promise<void>;
+}
+
+/** The stream or the group membership was lost in a way the broker's absence explains: reconnecting is the cure. */
+class ConsumerInterrupted extends Error {
+  override readonly name = 'ConsumerInterrupted';
 }
 
 interface AdminLike {
@@ -223,7 +243,12 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
   readonly #connection: PlatformaticKafkaOptions;
   readonly #options: PlatformaticTransactionalConsumerOptions;
   readonly #loader: PlatformaticKafka;
+  #module: ConsumerModuleLike | undefined;
   #consumer: ConsumerLike | undefined;
+  /** Why the current consumer's group membership is gone (its heartbeats stopped, a rejoin failed): it is replaced. */
+  #lost: Error | undefined;
+  /** Fetches answered without error, by every consumer so far: a failure after one starts a new count. */
+  #fetchesAnswered = 0;
   #admin: AdminLike | undefined;
   #state: ConsumerState = 'new';
   #failure: { error: unknown } | undefined;
@@ -262,13 +287,8 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
       // InitProducerId first: it fences a predecessor with the same transactional.id and lets the
       // coordinator finish its open transaction before the group's offsets are read.
       await this.#options.context.withTransaction(async () => undefined);
-      const module = (await this.#loader.load()) as unknown as ConsumerModuleLike;
-      const { groupId } = this.#options;
-      this.#admin = new module.Admin({ ...this.#connection, clientId: `${this.#connection.clientId}-txkit-offsets` });
-      const consumer = new module.Consumer({ ...this.#connection, ...(this.#options.consumer ?? {}), groupId, autocommit: false });
-      this.#guard(consumer);
-      this.#consumer = consumer;
-      consumer.on('consumer:group:join', () => this.#wake?.());
+      this.#module = (await this.#loader.load()) as unknown as ConsumerModuleLike;
+      this.#admin = new this.#module.Admin({ ...this.#connection, clientId: `${this.#connection.clientId}-txkit-offsets` });
       const stream = await this.#open();
       if (this.#state === 'starting') {
         this.#state = 'running';
@@ -305,12 +325,55 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
     return isInCallbackOf(this) ? Promise.resolve() : this.#stopping;
   }
 
+  /** A group member with txkit's guards and the listeners that tell the loop its membership is gone. */
+  #newConsumer(): ConsumerLike {
+    const { groupId } = this.#options;
+    const consumer = new (this.#module as ConsumerModuleLike).Consumer({ ...this.#connection, ...(this.#options.consumer ?? {}), groupId, autocommit: false });
+    this.#guard(consumer);
+    consumer.on('consumer:group:join', () => this.#wake?.());
+    // A rejoin that failed for good: emitted as `error`, which would crash the process with no listener.
+    consumer.on('error', (err) => this.#lose(consumer, err instanceof Error ? err : new ConsumerInterrupted(String(err))));
+    // A heartbeat that failed without asking for a rejoin stops the library's heartbeats (1.x): the member is then
+    // expired by the broker and the consumer never learns it. Looked at once the library's handler has run.
+    consumer.on('consumer:heartbeat:error', (payload) => {
+      const error = (payload as { error?: { findBy?: (key: string, value: unknown) => unknown } } | undefined)?.error;
+      if (error?.findBy?.('needsRejoin', true) != null) return;
+      setImmediate(() => {
+        if (!consumer.isActive()) this.#lose(consumer, new ConsumerInterrupted('the consumer\'s heartbeats stopped after one failed (the broker did not answer); it joins the group again'));
+      });
+    });
+    return consumer;
+  }
+
+  /** Marks the current consumer's membership lost and wakes the loop, which replaces it. */
+  #lose(consumer: ConsumerLike, error: Error): void {
+    if (this.#consumer !== consumer || this.#lost !== undefined) return;
+    this.#lost = error;
+    this.#wake?.();
+  }
+
+  /**
+   * Closes a consumer whose membership is gone or in doubt, without LeaveGroup: the broker may be away, and a
+   * member it still knows expires after its session timeout. The next stream opens on a new consumer.
+   */
+  async #dropConsumer(): Promise<void> {
+    const consumer = this.#consumer;
+    this.#consumer = undefined;
+    this.#lost = undefined;
+    if (consumer === undefined) return;
+    consumer.memberId = null;
+    await consumer.close(true).catch(() => undefined);
+  }
+
   /** Installs the read_committed filter and the require_stable read of committed offsets on the consumer. */
   #guard(consumer: ConsumerLike): void {
     const fetch = consumer.fetch.bind(consumer);
     consumer.fetch = (options, callback) =>
       fetch(options, (error, response) => {
-        if (error === null && response !== undefined) withoutAbortedRecords(response);
+        if (error === null && response !== undefined) {
+          this.#fetchesAnswered += 1;
+          withoutAbortedRecords(response);
+        }
         callback(error, response);
       });
     consumer.listCommittedOffsets = (options, callback) => {
@@ -348,9 +411,12 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
 
   /** A stream at the group's committed offsets of the current assignment, in the current generation. */
   async #open(): Promise<MessagesStreamLike> {
-    const consumer = this.#consumer as ConsumerLike;
+    const consumer = (this.#consumer ??= this.#newConsumer());
     const { topics, fromBeginning = false } = this.#options;
     const stream = await consumer.consume({ topics, mode: 'committed', fallbackMode: fromBeginning ? 'earliest' : 'latest', autocommit: false });
+    // An error while no loop reads the stream (between two streams) must not crash the process: it stays in
+    // `stream.errored`, which the loop reads.
+    stream.on('error', () => undefined);
     this.#generation = consumer.generationId;
     this.#committed.clear();
     return stream;
@@ -376,15 +442,22 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
     if (refused === undefined) return;
     const consumer = this.#consumer as ConsumerLike;
     const deadline = Date.now() + REJOIN_WAIT_MS;
-    while (consumer.generationId === refused && this.#state === 'running' && Date.now() < deadline) await this.#sleep(deadline - Date.now());
+    while (consumer.generationId === refused && this.#lost === undefined && this.#state === 'running' && Date.now() < deadline) await this.#sleep(deadline - Date.now());
+    if (this.#lost !== undefined) throw this.#lost;
+    if (consumer.generationId === refused && this.#state === 'running') {
+      throw new ConsumerInterrupted(`the consumer did not rejoin the group within ${REJOIN_WAIT_MS} ms of an offset commit refused for its generation`);
+    }
   }
 
   async #run(first: MessagesStreamLike): Promise<void> {
-    let stream = first;
+    let stream: MessagesStreamLike | undefined = first;
     let failures = 0;
     while (this.#state === 'running' && this.#failure === undefined) {
+      const answeredBefore = this.#fetchesAnswered;
       try {
-        if ((await this.#consume(stream)) === 'progress') failures = 0;
+        stream ??= await this.#open();
+        await this.#consume(stream);
+        failures = 0;
         await this.#awaitRejoin();
         if (this.#state !== 'running' || this.#failure !== undefined) break;
         // The next stream opens before the last one closes. Closing first would untrack the topics, and the consumer
@@ -393,25 +466,29 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
         await stream.close().catch(() => undefined);
         stream = next;
       } catch (err) {
-        // The stream failed (a fetch or an offset read) or could not be opened: the consumer reconnects; give up after
-        // a run of failures.
-        if (++failures > MAX_REOPENS) {
+        // The stream failed (the library ends it on a fetch or metadata error), could not be opened, or the group
+        // membership is gone: a new stream, on a new consumer where the membership is gone or in doubt, once the
+        // broker answers again. Nothing was committed for what the failed stream had delivered.
+        await stream?.close().catch(() => undefined);
+        stream = undefined;
+        if (this.#lost !== undefined || this.#consumer?.isActive() !== true) await this.#dropConsumer();
+        failures = this.#fetchesAnswered === answeredBefore ? failures + 1 : 1;
+        if (!(err instanceof ConsumerInterrupted) && classifyKafkaError(err) !== 'transient' && failures > MAX_FAILURES) {
           this.#fail(err);
           break;
         }
-        await this.#sleep(backoff(REOPEN, failures));
+        await this.#sleep(backoff(REOPEN, Math.min(failures, 10)));
       }
     }
-    await stream.close().catch(() => undefined);
+    await stream?.close().catch(() => undefined);
   }
 
   /**
    * Runs the stream's records as batches until it must be reopened (a rejoin, a batch that did not commit) or the
-   * consumer stops; 'progress' when a batch committed. Throws the stream's own error.
+   * consumer stops. Throws the stream's own error, or why the membership is gone.
    */
-  async #consume(stream: MessagesStreamLike): Promise<'progress' | 'none'> {
+  async #consume(stream: MessagesStreamLike): Promise<void> {
     let failed: Error | undefined;
-    let progress: 'progress' | 'none' = 'none';
     let fetched = false;
     const wake = (): void => this.#wake?.();
     const onError = (err: unknown): void => {
@@ -428,23 +505,22 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
     stream.on('close', wake);
     try {
       for (;;) {
-        if (this.#state !== 'running' || this.#failure !== undefined) return progress;
+        if (this.#state !== 'running' || this.#failure !== undefined) return;
         if (failed !== undefined) throw failed;
-        if (stream.destroyed) throw new Error('the @platformatic/kafka message stream closed');
-        if ((this.#consumer as ConsumerLike).generationId !== this.#generation) return progress;
+        if (stream.destroyed) throw stream.errored ?? new ConsumerInterrupted('the @platformatic/kafka message stream ended');
+        if (this.#lost !== undefined) throw this.#lost;
+        if ((this.#consumer as ConsumerLike).generationId !== this.#generation) return;
         const messages: StreamMessage[] = [];
         for (let m = stream.read(); m !== null; m = stream.read()) messages.push(m);
         if (messages.length > 0) {
           // Read in the same tick as the last record: every record before these positions is in `messages` or was skipped.
           const positions = new Map(stream.offsetsToFetch);
-          const outcome = await this.#runBatches(messages, positions);
-          if (outcome === 'reopen') return progress;
-          progress = 'progress';
+          if ((await this.#runBatches(messages, positions)) === 'reopen') return;
           continue;
         }
         if (fetched) {
           fetched = false;
-          if ((await this.#commitSkipped(stream)) === 'reopen') return progress;
+          if ((await this.#commitSkipped(stream)) === 'reopen') return;
           continue;
         }
         await this.#sleep(IDLE_WAKE_MS);
