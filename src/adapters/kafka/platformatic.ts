@@ -35,7 +35,7 @@
  *   How long a request may go unanswered is the connection option
  *   `requestTimeout` (the library's default, 30 s).
  */
-import { ConfigError } from '../../core/index.js';
+import { ConfigError, TransientTransactionError } from '../../core/index.js';
 import { backoff } from '../../core/backoff.js';
 import { DEFAULT_KAFKA_PRODUCER_RETRY } from './kafka-producer-config.js';
 import { murmur2 } from './kafka-partition-router.js';
@@ -106,6 +106,8 @@ interface PlatformaticTransaction {
 
 interface PlatformaticProducer {
   beginTransaction(): Promise<PlatformaticTransaction>;
+  /** The cluster as the producer knows it (cached for `metadataMaxAge`, 5 s by default). */
+  metadata(options: { topics: string[] }): Promise<{ brokers: Map<number, unknown> }>;
   close(force?: boolean): Promise<void>;
 }
 
@@ -188,7 +190,10 @@ export class PlatformaticKafka implements KafkaLike {
         this.#admin ??= new Admin({ ...this.options, clientId: `${this.options.clientId}-txkit-coordinators` });
         const found = await this.#admin.findCoordinator({ keyType: GROUP_KEY_TYPE, keys: [groupId] });
         const node = found.find((c) => c.key === groupId)?.nodeId;
-        if (typeof node !== 'number' || node < 0) throw new Error(`no coordinator found for consumer group '${groupId}'`);
+        // The group's coordinator is being elected or loaded (a broker restarted): asked again on the next attempt.
+        if (typeof node !== 'number' || node < 0) {
+          throw new TransientTransactionError(`kafka: no coordinator is available for consumer group '${groupId}' yet (the broker is electing or loading it); the transaction is retried`, { backend: 'kafka' });
+        }
         return node;
       })();
       this.#coordinators.set(groupId, known);
@@ -235,8 +240,9 @@ class PlatformaticProducerAdapter implements KafkaProducerLike {
   }
 
   async transaction(): Promise<KafkaNativeTransaction> {
-    if (this.#producer === undefined) throw new Error('the @platformatic/kafka producer is not connected');
-    return new PlatformaticTransactionAdapter(this.#kafka, await this.#producer.beginTransaction());
+    const producer = this.#producer;
+    if (producer === undefined) throw new Error('the @platformatic/kafka producer is not connected');
+    return new PlatformaticTransactionAdapter(this.#kafka, await producer.beginTransaction(), async (topic) => (await producer.metadata({ topics: [topic] })).brokers);
   }
 }
 
@@ -322,13 +328,16 @@ function javaPartitioner(counters: Map<string, number>): (message: { topic: stri
 class PlatformaticTransactionAdapter implements KafkaNativeTransaction {
   readonly #kafka: PlatformaticKafka;
   readonly #native: PlatformaticTransaction;
+  /** The brokers in the producer's metadata for a topic (the library's next lookup for that topic reads the same cache). */
+  readonly #brokers: (topic: string) => Promise<Map<number, unknown>>;
   #queue: Promise<unknown> = Promise.resolve();
   /** A request that may have added a partition or a group was sent: the transaction ends with EndTxn. */
   #touched = false;
 
-  constructor(kafka: PlatformaticKafka, native: PlatformaticTransaction) {
+  constructor(kafka: PlatformaticKafka, native: PlatformaticTransaction, brokers: (topic: string) => Promise<Map<number, unknown>>) {
     this.#kafka = kafka;
     this.#native = native;
+    this.#brokers = brokers;
   }
 
   send(record: { topic: string; messages: KafkaOutgoingMessage[] }): Promise<KafkaRecordMetadataLike[]> {
@@ -356,9 +365,10 @@ class PlatformaticTransactionAdapter implements KafkaNativeTransaction {
       await this.#native.addConsumer({ groupId: member.groupId });
       try {
         for (const { topic, partitions } of request.topics) {
+          const consumer = await this.#routable(member, topic);
           for (const { partition, offset } of partitions) {
             // The library commits `offset + 1` (the next record after the one given).
-            await this.#native.addOffset({ topic, partition, offset: BigInt(offset) - 1n, metadata: { consumer: member } });
+            await this.#native.addOffset({ topic, partition, offset: BigInt(offset) - 1n, metadata: { consumer } });
           }
         }
       } catch (err) {
@@ -374,6 +384,25 @@ class PlatformaticTransactionAdapter implements KafkaNativeTransaction {
 
   abort(): Promise<void> {
     return this.#serial(() => (this.#touched ? this.#native.abort() : this.#native.cancel()));
+  }
+
+  /**
+   * The membership with a coordinator the library can reach. The library sends TxnOffsetCommit to the broker it
+   * finds under `coordinatorId` in its metadata, unchecked: a node that is not there (down, or the coordinator
+   * moved while the consumer kept the old id) throws a TypeError in its network callback, out of every caller's
+   * reach, and ends the process. A coordinator missing from the metadata is looked up again; the generation and
+   * member id, which fence, stay the consumer's.
+   */
+  async #routable<M extends { groupId: string; coordinatorId: number }>(member: M, topic: string): Promise<M> {
+    const brokers = await this.#brokers(topic);
+    if (brokers.has(member.coordinatorId)) return member;
+    this.#kafka.forgetCoordinator(member.groupId);
+    const coordinatorId = await this.#kafka.groupCoordinator(member.groupId);
+    if (brokers.has(coordinatorId)) return { ...member, coordinatorId };
+    throw new TransientTransactionError(
+      `kafka: the coordinator of consumer group '${member.groupId}' (broker ${coordinatorId}) is not in the cluster metadata yet; the transaction is retried`,
+      { backend: 'kafka' },
+    );
   }
 
   /** The group membership the offsets are committed with: the consumer's (generation-fenced), or the group alone. */
