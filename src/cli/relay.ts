@@ -181,13 +181,14 @@ export async function relay(config: CliConfig, io: CliIo): Promise<number> {
   let progress: DrainProgress | undefined;
   const print = (line: string): void => (progress === undefined ? io.err(`${line}\n`) : progress.note(line));
   const log = new AttemptLog(print);
+  const security = kafkaSecurityOf(config);
   const kafka = reportingKafka(
     new Kafka({
       clientId: `txkit-relay-${config.relayId}`,
       brokers: config.kafkaBrokers,
       logLevel: logLevel.NOTHING,
       retry: kafkaClientRetry(config.timeoutMs),
-      ...kafkaSecurityOf(config),
+      ...security,
     }),
     (transactionalId, err) => {
       const partition = partitionOf(transactionalId, config);
@@ -199,7 +200,7 @@ export async function relay(config: CliConfig, io: CliIo): Promise<number> {
     kafka,
     transactionalIdPrefix: config.transactionalIdPrefix,
     ...(config.kafkaClient === 'platformatic'
-      ? { platformatic: { clientId: `txkit-relay-${config.relayId}`, bootstrapBrokers: config.kafkaBrokers, ...platformaticSecurityOf(kafkaSecurityOf(config)) } }
+      ? { platformatic: { clientId: `txkit-relay-${config.relayId}`, bootstrapBrokers: config.kafkaBrokers, ...platformaticSecurityOf(security) } }
       : {}),
   });
   const { store, label, close } = await openStore(config, io);

@@ -13,7 +13,6 @@ import type {
   DriverTransaction,
   RecordMetadata,
   SendBatchRequest,
-  SendOffsetsRequest,
   SendRequest,
   TransactionDriver,
 } from '../../core/index.js';
@@ -378,14 +377,9 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
           topic: t.topic,
           partitions: t.partitions.map((p) => ({ partition: p.partition, offset: String(p.offset) })),
         }));
-        if (withConsumer) {
-          await this.#call('sendOffsets', () => native.sendOffsets({ consumer: request.consumer as object, topics }));
-        } else if (driver.client === 'platformatic') {
-          // @platformatic/kafka retries CONCURRENT_TRANSACTIONS itself.
-          await this.#call('sendOffsets', () => native.sendOffsets({ consumerGroupId: request.consumerGroupId, topics }));
-        } else {
-          await this.#call('sendOffsets', () => sendOffsetsQuickly(native, { consumerGroupId: request.consumerGroupId, topics }));
-        }
+        const offsets = withConsumer ? { consumer: request.consumer as object, topics } : { consumerGroupId: request.consumerGroupId, topics };
+        // kafkajs does not retry AddOffsetsToTxn on CONCURRENT_TRANSACTIONS; the other clients do.
+        await this.#call('sendOffsets', () => (driver.client === 'kafkajs' ? sendOffsetsQuickly(native, offsets) : native.sendOffsets(offsets)));
       },
     });
   }
@@ -493,7 +487,7 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
  * the unit: nothing of it was applied (kafkajs records the offsets only after
  * the request succeeds).
  */
-async function sendOffsetsQuickly(native: KafkaNativeTransaction, offsets: SendOffsetsRequest): Promise<void> {
+async function sendOffsetsQuickly(native: KafkaNativeTransaction, offsets: Parameters<KafkaNativeTransaction['sendOffsets']>[0]): Promise<void> {
   for (let attempt = 0; ; attempt++) {
     try {
       await native.sendOffsets(offsets);
