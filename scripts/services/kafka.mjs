@@ -454,7 +454,10 @@ export async function startKafka({
     const logConfigFile = path.join(dataDir, flavor.logConfigName);
     let state;
     try {
-      const [port, controllerPort, internalPort] = await findFreePorts(3);
+      // The proxies' ports are bound by then, but exclude them anyway: a broker given one twice fails to bind it.
+      const [port, controllerPort, internalPort] = await findFreePorts(3, {
+        exclude: [advertisedPort, internalAdvertisedPort].filter((p) => p !== undefined),
+      });
       if (internalAdvertisedPort !== undefined && advertisedPort === undefined) throw new Error('internalAdvertisedPort needs advertisedPort');
       const listeners = advertisedPort === undefined ? {} : { advertisedPort, internalPort, ...(internalAdvertisedPort === undefined ? {} : { internalAdvertisedPort }) };
       fs.writeFileSync(

@@ -616,7 +616,8 @@ export async function startPulsar({
     const logFile = path.join(dataDir, 'pulsar.log');
     let state;
     try {
-      const [freePort, webPort, bookiePort] = await findFreePorts(3);
+      // The caller's port (behind a proxy) is free until the broker binds it: none of the others may be it.
+      const [freePort, webPort, bookiePort] = await findFreePorts(3, { exclude: [fixedPort, advertisedPort].filter((p) => p !== undefined) });
       const port = fixedPort ?? freePort;
       fs.writeFileSync(path.join(dataDir, 'standalone.conf'), standaloneConf({ port, webPort, bookiePort, advertisedPort, properties }));
       fs.writeFileSync(path.join(dataDir, 'log4j2.properties'), logConfig('info'));

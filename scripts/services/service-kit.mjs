@@ -53,18 +53,26 @@ export function removeDir(dir) {
  * Free loopback TCP ports. All listeners are held open until every port is known, so
  * one call never hands out the same port twice.
  */
-export async function findFreePorts(count = 1) {
+export async function findFreePorts(count = 1, { exclude = [] } = {}) {
+  // `exclude`: ports the caller already chose and has not bound yet (a broker port behind a proxy); the OS may hand
+  // them out again, and a broker given the same port twice fails to bind one of them.
+  const skip = new Set(exclude);
   const servers = [];
+  const ports = [];
   try {
-    for (let i = 0; i < count; i++) {
+    // Bounded: each excluded port can come back at most once, as it stays bound here until the end.
+    for (let i = 0; ports.length < count && i < count + skip.size; i++) {
       const server = net.createServer();
       servers.push(server);
       await new Promise((resolve, reject) => {
         server.once('error', reject);
         server.listen(0, LOOPBACK, resolve);
       });
+      const { port } = server.address();
+      if (!skip.has(port)) ports.push(port);
     }
-    return servers.map((server) => server.address().port);
+    if (ports.length < count) throw new Error(`could not find ${count} free loopback port(s) outside ${[...skip].join(', ')}`);
+    return ports;
   } finally {
     await Promise.all(servers.map((server) => new Promise((resolve) => server.close(() => resolve()))));
   }
