@@ -37,6 +37,10 @@ the paired rounds (round i of every variant ran side by side), and a goal counts
 interval is inside it (**undecided** when the noise is larger than the margin). CPU figures are the process's
 user + system time per operation. The test suite runs every bench at a tiny size (\`TXKIT_BENCH_SMOKE=1\`,
 \`test/bench/bench-smoke.test.ts\`) so none stops working between full runs; those runs record nothing.
+
+Where the core's time goes: \`npm run bench:profile\` runs the memory backend's own begin/set/commit and
+\`withTransaction\` under \`node --cpu-prof\` and prints each function's self time per transaction side by side
+(profiles go to a temp dir and are removed).
 `;
 
 /** Sections in this order first (the order they were added), then any other by name. */
