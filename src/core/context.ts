@@ -1,6 +1,6 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
+import { ambientValue, runWith } from './ambient.js';
 import { NEVER_ABORTED, boundedBegin, checkBeginOptions } from './begin.js';
-import type { TransactionDriver } from './driver.js';
+import type { DriverTransaction, TransactionDriver } from './driver.js';
 import { ConfigError, TransactionPropagationError, TransactionStateError, classifyKnown } from './errors.js';
 import type { Classification } from './errors.js';
 import { FaultRegistry } from './faults.js';
@@ -143,7 +143,6 @@ export function faultRegistryOf(ctx: unknown): FaultRegistry | undefined {
 class CoreTransactionContext<H, O extends object> implements TransactionContext<H, O> {
   readonly backend: BackendName;
   readonly #driver: TransactionDriver<H, O>;
-  readonly #ambient = new AsyncLocalStorage<Scope<H> | null>();
   readonly #open = new Set<RootTransaction<unknown>>();
   readonly #faults = new FaultRegistry();
   readonly #policy: Readonly<RetryPolicy>;
@@ -202,8 +201,10 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     this.#host = {
       backend: this.backend,
       faults: this.#faults,
-      open: (attempt, beginOptions) => this.#openRoot(beginOptions, attempt, true),
-      runScoped: (tx, body) => tx.run(() => this.#ambient.run(tx, body, tx)),
+      begin: (attempt, beginOptions) => this.#beginNative(beginOptions, attempt, true),
+      adopt: (dtx, attempt, beginOptions, startedAt) => this.#adopt(dtx, attempt, beginOptions, startedAt, true),
+      refusal: (beginOptions) => this.#refusal(beginOptions),
+      runScoped: (tx, body) => tx.run(() => runWith(this, tx, body, tx)),
       classify: (err) => this.#classify(err),
     };
   }
@@ -223,7 +224,8 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
    * joined: the caller starts a new one, as code run after completion does in Spring.
    */
   #joinable(): Scope<H> | undefined {
-    const scope = this.#ambient.getStore() ?? undefined;
+    // The ambient scope of this context here (null inside `not_supported`).
+    const scope = (ambientValue(this) as Scope<H> | null | undefined) ?? undefined;
     return scope !== undefined && scope.state === TxState.active ? scope : undefined;
   }
 
@@ -235,7 +237,15 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   async #beginByHand(options: (O & BeginOptions) | undefined): Promise<Transaction<H>> {
     this.#assertOpen('begin');
     const merged = this.#merge(options);
-    return this.#openRoot(merged, 1, false);
+    // `timeoutMs` counts from here, the wait to begin included.
+    const startedAt = merged.timeoutMs === undefined ? undefined : Date.now();
+    const tx = this.#adopt(await this.#beginNative(merged, 1, false), 1, merged, startedAt, false);
+    const refused = this.#refusal(merged);
+    if (refused !== undefined) {
+      await tx.abortQuietly(refused);
+      throw refused;
+    }
+    return tx;
   }
 
   withTransaction<T>(
@@ -314,7 +324,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
         case 'supports':
           return ambient ? this.#join(ambient, fn, options) : fn(undefined);
         case 'not_supported':
-          return this.#ambient.run(null, () => fn(undefined));
+          return runWith(this, null, fn, undefined);
       }
     } catch (err) {
       return Promise.reject(err);
@@ -380,46 +390,60 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     }
   }
 
-  /** Opens a root transaction: an attempt of a unit (`unit`), or one begun by hand. */
-  async #openRoot(options: O & BeginOptions, attempt: number, unit: boolean): Promise<RootTransaction<H>> {
+  /** Begins the native transaction of a unit's attempt (`unit`) or of a begin by hand, bounded by the signal and `timeoutMs`. */
+  #beginNative(options: O & BeginOptions, attempt: number, unit: boolean, unitState?: unknown): Promise<DriverTransaction<H>> {
     const signal = options.signal;
     if (signal?.aborted) throw abortedError(signal, this.backend, 'begin');
     this.#faults.raise('begin', this.backend);
-    const startedAt = Date.now();
-    const beginning = this.#driver.begin(options, signal ?? NEVER_ABORTED, { attempt, unit, ambient: this.#joinable() });
-    const dtx =
-      signal === undefined && options.timeoutMs === undefined
-        ? await beginning
-        : await boundedBegin(beginning, signal, options.timeoutMs, this.backend);
+    const beginning = this.#driver.begin(options, signal ?? NEVER_ABORTED, { attempt, unit, ambient: this.#joinable(), unitState });
+    return signal === undefined && options.timeoutMs === undefined ? beginning : boundedBegin(beginning, signal, options.timeoutMs, this.backend);
+  }
+
+  /** A begun native transaction as a root transaction of this context, which close() will abort while it is open. */
+  #adopt(dtx: DriverTransaction<H>, attempt: number, options: O & BeginOptions, startedAt: number | undefined, unit: boolean): RootTransaction<H> {
     // Only a transaction begun by hand hands errors of its commit() and abort() straight to the caller.
     const tx = new RootTransaction(dtx, unit ? this.#deps : this.#handDeps, attempt, options, startedAt);
     this.#open.add(tx as RootTransaction<unknown>);
-    // The context may have closed, or the signal fired, while begin was in flight.
-    if (this.#closing !== undefined || signal?.aborted) {
-      const err =
-        this.#closing !== undefined
-          ? new TransactionStateError(`the ${this.backend} transaction context was closed during begin`, {
-              backend: this.backend,
-              code: 'CONTEXT_CLOSED',
-            })
-          : abortedError(signal as AbortSignal, this.backend, 'begin');
-      await tx.abortQuietly(err);
-      throw err;
-    }
     return tx;
+  }
+
+  /** The context may have closed, or the signal fired, while a begin was in flight: the transaction it opened must not run. */
+  #refusal(options: BeginOptions): unknown {
+    if (this.#closing !== undefined) {
+      return new TransactionStateError(`the ${this.backend} transaction context was closed during begin`, {
+        backend: this.backend,
+        code: 'CONTEXT_CLOSED',
+      });
+    }
+    return options.signal?.aborted ? abortedError(options.signal, this.backend, 'begin') : undefined;
   }
 
   #runUnit<T>(fn: (tx: Transaction<H>) => Promise<T>, options: (O & RunOptions) | undefined, propagation: Propagation): Promise<T> {
     const policy = resolveRetryPolicy(options?.retry, this.#policy, this.backend);
     const merged = this.#merge(options);
-    if (this.#driver.runUnit !== undefined) return this.#driver.runUnit(() => this.#runLoop(fn, policy, merged, propagation));
-    return this.#runLoop(fn, policy, merged, propagation);
+    if (this.#driver.runUnit === undefined) return this.#runLoop(this.#host, fn, policy, merged, propagation);
+    // The driver's state for this unit reaches each attempt's begin.
+    return this.#driver.runUnit((unitState) =>
+      this.#runLoop(
+        unitState === undefined ? this.#host : { ...this.#host, begin: (attempt, o) => this.#beginNative(o, attempt, true, unitState) },
+        fn,
+        policy,
+        merged,
+        propagation,
+      ),
+    );
   }
 
-  #runLoop<T>(fn: (tx: Transaction<H>) => Promise<T>, policy: Readonly<RetryPolicy>, options: O & BeginOptions, propagation: Propagation): Promise<T> {
+  #runLoop<T>(
+    host: UnitHost<H, O & BeginOptions>,
+    fn: (tx: Transaction<H>) => Promise<T>,
+    policy: Readonly<RetryPolicy>,
+    options: O & BeginOptions,
+    propagation: Propagation,
+  ): Promise<T> {
     const monitor = this.#monitor;
-    if (monitor === undefined) return runTransaction(this.#host, fn, policy, options);
-    return monitor.run(propagation, (events) => runTransaction(this.#host, fn, policy, options, undefined, events));
+    if (monitor === undefined) return runTransaction(host, fn, policy, options);
+    return monitor.run(propagation, (events) => runTransaction(host, fn, policy, options, undefined, events));
   }
 
   /**
@@ -471,7 +495,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     const sp = await parent.openSavepoint();
     let result: T;
     try {
-      result = await this.#ambient.run(sp, fn, sp);
+      result = await runWith(this, sp, fn, sp);
     } catch (err) {
       if (sp.state === 'active') {
         try {

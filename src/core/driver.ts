@@ -36,12 +36,13 @@ export interface TransactionDriver<H, O extends object = {}> {
    * whole retry loop, so every begin of the unit's attempts (those with
    * `info.unit` true) runs inside `run`. A driver uses it to share state
    * across the attempts of one unit and to free that state when the unit is
-   * over (MongoDB reruns a unit on one session, ended here). It must settle
-   * as `run` does. Units that join a running transaction begin nothing and
-   * are not run through it.
+   * over (MongoDB reruns a unit on one session, ended here): what it passes to
+   * `run` reaches each attempt's begin as {@link DriverBeginInfo.unitState}.
+   * It must settle as `run` does. Units that join a running transaction begin
+   * nothing and are not run through it.
    * @default the unit runs as it is
    */
-  runUnit?<T>(run: () => Promise<T>): Promise<T>;
+  runUnit?<T>(run: (unitState?: unknown) => Promise<T>): Promise<T>;
   /** Judges a native error. Unknown errors must come back `fatal`. */
   classify(err: unknown): Classification;
   /**
@@ -87,6 +88,8 @@ export interface DriverBeginInfo<H> {
    * that cannot run two at once refuses here instead of waiting for it.
    */
   readonly ambient: Transaction<H> | undefined;
+  /** For an attempt of a unit: what {@link TransactionDriver.runUnit} passed to its `run` (undefined without runUnit). */
+  readonly unitState?: unknown;
 }
 
 /** What {@link DriverTransaction.resolveCommit} found out about a commit whose result was unknown. */

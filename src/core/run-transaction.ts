@@ -1,3 +1,4 @@
+import type { DriverTransaction } from './driver.js';
 import type { Classification } from './errors.js';
 import { TransactionTimeoutError } from './errors.js';
 import type { FaultRegistry } from './faults.js';
@@ -9,11 +10,24 @@ import { TxState } from './tx-state.js';
 import type { BackendName, BeginOptions, RetryPolicy, Transaction } from './types.js';
 import type { UnitEvents } from './unit-monitor.js';
 
-/** What the loop needs from a context: open one attempt, run a callback as its scope, judge errors. */
+/**
+ * What the loop needs from a context: open one attempt (begin the native
+ * transaction, then adopt it as the attempt's root transaction: two steps, so
+ * the loop awaits the driver's own promise and nothing else), run a callback
+ * as its scope, judge errors.
+ */
 export interface UnitHost<H, B extends BeginOptions = BeginOptions> {
   readonly backend: BackendName;
   readonly faults: FaultRegistry;
-  open(attempt: number, options: B): Promise<RootTransaction<H>>;
+  /** Begins the native transaction of one attempt, no longer than the call's signal and `timeoutMs` allow; may throw at once. */
+  begin(attempt: number, options: B): Promise<DriverTransaction<H>>;
+  /**
+   * The begun native transaction as the attempt's root transaction.
+   * `startedAt` (Date.now() before begin) is given when `timeoutMs` is set.
+   */
+  adopt(dtx: DriverTransaction<H>, attempt: number, options: B, startedAt: number | undefined): RootTransaction<H>;
+  /** Why a transaction just adopted may not run (the context closed, or the signal fired, while it began), else undefined. */
+  refusal(options: B): unknown;
   runScoped<T>(tx: RootTransaction<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T>;
   classify(err: unknown): Classification;
 }
@@ -61,7 +75,13 @@ export async function runTransaction<H, T, B extends BeginOptions>(
     events?.attemptStarted(attempt);
     let tx: RootTransaction<H>;
     try {
-      tx = await host.open(attempt, options);
+      const startedAt = options.timeoutMs === undefined ? undefined : Date.now();
+      tx = host.adopt(await host.begin(attempt, options), attempt, options, startedAt);
+      const refused = host.refusal(options);
+      if (refused !== undefined) {
+        await tx.abortQuietly(refused);
+        throw refused;
+      }
     } catch (err) {
       await backOffOrThrow(err, attempt, 'begin');
       continue;

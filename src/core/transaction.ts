@@ -63,11 +63,14 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
   #commitSent = false;
   /** commit() was called, by the retry loop or by the callback. */
   #commitEntered = false;
-  readonly #pending = new PendingWork();
+  /** Made on first use: most transactions track no work. */
+  #pending: PendingWork | undefined;
   #lastUnknown: UnknownCommitResultError | undefined;
   #controller: AbortController | undefined;
   #timer: ReturnType<typeof setTimeout> | undefined;
   #userSignal: AbortSignal | undefined;
+  /** Listens to the caller's signal; made only when one was given. */
+  #onUserAbort: (() => void) | undefined;
   #interrupted: { promise: Promise<never>; reject: (reason: unknown) => void } | undefined;
   #interruptReason: unknown;
   #ending: Promise<void> | undefined;
@@ -75,8 +78,8 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
   /** The begin options this transaction was opened with (the call's over the context defaults). */
   readonly options: BeginOptions;
 
-  /** @param startedAt when begin was asked for (Date.now()): `timeoutMs` counts from there, the wait to begin included. */
-  constructor(dtx: DriverTransaction<H>, deps: RootDeps, attempt: number, options: BeginOptions, startedAt = Date.now()) {
+  /** @param startedAt when begin was asked for (Date.now()), used only with `timeoutMs`: it counts from there, the wait to begin included (default: now). */
+  constructor(dtx: DriverTransaction<H>, deps: RootDeps, attempt: number, options: BeginOptions, startedAt?: number) {
     super();
     this.#dtx = dtx;
     this.#deps = deps;
@@ -93,7 +96,7 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
       this.#interrupted = { promise, reject };
     }
     if (timeoutMs !== undefined) {
-      const started = startedAt;
+      const started = startedAt ?? Date.now();
       this.#timer = setTimeout(() => {
         void this.#interrupt(
           new TransactionTimeoutError(
@@ -103,10 +106,11 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
             { backend: this.backend, elapsedMs: Date.now() - started },
           ),
         );
-      }, Math.max(0, timeoutMs - (Date.now() - startedAt)));
+      }, Math.max(0, timeoutMs - (Date.now() - started)));
     }
     if (signal !== undefined) {
       this.#userSignal = signal;
+      this.#onUserAbort = () => void this.#interrupt(abortedError(signal, this.backend, 'the transaction'));
       signal.addEventListener('abort', this.#onUserAbort, { once: true });
     }
   }
@@ -153,8 +157,8 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
       try {
         if (this.#rollbackOnly !== undefined) throw this.#rollbackOnlyError(this.#rollbackOnly.reason);
         if (this.#userSignal?.aborted) throw abortedError(this.#userSignal, this.backend, 'commit');
-        const pending = this.#pending.count + (this.#dtx.pendingWork?.() ?? 0);
-        if (pending > 0) throw this.#pending.refusal(this.backend, 'transaction', pending);
+        const pending = (this.#pending?.count ?? 0) + (this.#dtx.pendingWork?.() ?? 0);
+        if (pending > 0) throw (this.#pending ?? new PendingWork()).refusal(this.backend, 'transaction', pending);
         // An injected fault stands in for the commit, except a lost reply, which strikes after it.
         const fault = this.#commitFault();
         if (fault !== undefined && fault.lost !== 'reply') {
@@ -236,7 +240,7 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
    * scope, a wrapped handle call): while any is pending, commit is refused.
    */
   track<T>(work: Promise<T>): Promise<T> {
-    return this.#pending.track(work);
+    return (this.#pending ??= new PendingWork()).track(work);
   }
 
   abort(reason?: unknown): Promise<void> {
@@ -422,10 +426,6 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
     return this.#finish(TxState.aborted, reason, 'abort');
   }
 
-  #onUserAbort = (): void => {
-    void this.#interrupt(abortedError(this.#userSignal as AbortSignal, this.backend, 'the transaction'));
-  };
-
   /** Timeout or caller's signal: cancel running work, abort, and free the resource now. */
   async #interrupt(reason: unknown): Promise<void> {
     if (this.#state !== TxState.active || this.#busy) return;
@@ -456,7 +456,7 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
   #finish(to: TxState, reason: unknown, method: string, outcomeUnknown = false): Promise<void> | undefined {
     this.#state = transition(this.#state, to, method, this.backend);
     if (this.#timer !== undefined) clearTimeout(this.#timer);
-    this.#userSignal?.removeEventListener('abort', this.#onUserAbort);
+    if (this.#onUserAbort !== undefined) this.#userSignal?.removeEventListener('abort', this.#onUserAbort);
     if (this.#controller !== undefined && !this.#controller.signal.aborted) {
       this.#controller.abort(new TransactionStateError(ENDED, { backend: this.backend }));
     }

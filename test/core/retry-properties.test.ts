@@ -58,9 +58,11 @@ describe('retry loop properties', () => {
         const host: UnitHost<{ write(e: string): void }> = {
           backend: 'memory',
           faults,
-          open: async (attempt) => {
+          begin: async () => {
             t += sc.opCostMs;
-            const dtx = await driver.begin();
+            return driver.begin();
+          },
+          adopt: (dtx, attempt) => {
             const deps = {
               backend: 'memory' as const,
               faults,
@@ -70,6 +72,7 @@ describe('retry loop properties', () => {
             };
             return new RootTransaction(dtx, deps, attempt, {});
           },
+          refusal: () => undefined,
           runScoped: (tx, fn) => tx.run(() => fn(tx)),
           classify: (e) => classifyKnown(e) ?? driver.classify(e),
         };

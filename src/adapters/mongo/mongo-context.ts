@@ -1,4 +1,3 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import { ConfigError, checkKnownOptions, createTransactionContext } from '../../core/index.js';
 import type {
   Classification,
@@ -162,8 +161,6 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
   readonly #open = new Set<MongoTransaction<S>>();
   /** Sessions kept between two attempts of a unit. */
   readonly #idle = new Set<S>();
-  /** The unit whose retry loop runs in this async context (see runUnit). */
-  readonly #units = new AsyncLocalStorage<UnitScope<S>>();
 
   constructor(client: SessionFactory<S>, options: { causalConsistency: boolean }) {
     this.#client = client;
@@ -212,7 +209,7 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
 
   /** A unit's attempt continues on the session the attempt before it left; a transaction begun by hand gets a session of its own. */
   async begin(options: MongoTxOptions, _signal: AbortSignal, info: DriverBeginInfo<S>): Promise<DriverTransaction<S>> {
-    const scope = info.unit ? this.#units.getStore() : undefined;
+    const scope = info.unit ? (info.unitState as UnitScope<S> | undefined) : undefined;
     let session: S | undefined;
     if (scope?.idle !== undefined) {
       session = scope.idle;
@@ -244,10 +241,10 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
   }
 
   /** Runs one withTransaction unit: its attempts share one session, ended when the unit is over. */
-  async runUnit<T>(run: () => Promise<T>): Promise<T> {
+  async runUnit<T>(run: (unitState: UnitScope<S>) => Promise<T>): Promise<T> {
     const scope: UnitScope<S> = { idle: undefined, done: false };
     try {
-      return await this.#units.run(scope, run);
+      return await run(scope);
     } finally {
       scope.done = true;
       const idle = scope.idle;
