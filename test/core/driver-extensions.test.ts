@@ -174,7 +174,7 @@ interface Recorded {
   readonly attempt: number;
   readonly unit: boolean;
   readonly ambient: string | undefined;
-  /** Which runUnit call the begin ran in (0: none). */
+  /** Which runUnit call the begin ran in (0: none), from the state that runUnit passed to its run. */
   readonly inUnit: number;
 }
 
@@ -184,20 +184,14 @@ function recordingDriver(store: MemoryStore, failures: { begin?: NativeError[]; 
   const begins: Recorded[] = [];
   const translated: unknown[] = [];
   let units = 0;
-  let currentUnit = 0;
   const driver: TransactionDriver<MemoryTxHandle> = {
     backend: 'memory',
-    async runUnit<T>(run: () => Promise<T>): Promise<T> {
-      const outer = currentUnit;
-      currentUnit = ++units;
-      try {
-        return await run();
-      } finally {
-        currentUnit = outer;
-      }
+    runUnit<T>(run: (unitState: { unit: number }) => Promise<T>): Promise<T> {
+      return run({ unit: ++units });
     },
     begin: async (_options, _signal, info) => {
-      begins.push({ attempt: info.attempt, unit: info.unit, ambient: info.ambient?.id, inUnit: info.unit ? currentUnit : 0 });
+      const inUnit = info.unit ? (info.unitState as { unit: number }).unit : 0;
+      begins.push({ attempt: info.attempt, unit: info.unit, ambient: info.ambient?.id, inUnit });
       const fail = failures.begin?.shift();
       if (fail !== undefined) throw fail;
       const dtx = await base.begin();
