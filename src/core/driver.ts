@@ -92,6 +92,9 @@ export interface DriverBeginInfo<H> {
   readonly unitState?: unknown;
 }
 
+/** How the callback ended a native transaction through its handle (see {@link DriverTransaction.endedNatively}). */
+export type NativeEnd = 'committed' | 'aborted';
+
 /** What {@link DriverTransaction.resolveCommit} found out about a commit whose result was unknown. */
 export type CommitOutcome = 'committed' | 'aborted' | 'unknown';
 
@@ -130,8 +133,11 @@ export interface DriverTransaction<H> {
    * The core then takes that end as the transaction's own: no second commit or
    * abort is sent, the matching hooks run, and a unit whose transaction was
    * committed this way never runs again. `undefined`: still open, the core ends it.
+   * The core asks after every callback, so answer a still-open transaction
+   * synchronously (`undefined`, no promise) and return a promise only when
+   * there is something to free.
    */
-  endedNatively?(): Promise<'committed' | 'aborted' | undefined>;
+  endedNatively?(): NativeEnd | undefined | Promise<NativeEnd | undefined>;
   /**
    * Opens a savepoint for `propagation: 'nested'`. Having this method is what
    * supporting savepoints means: without it, `nested` inside a running

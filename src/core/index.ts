@@ -21,7 +21,7 @@ export { checkKnownOptions } from './options.js';
 export { trackWork } from './pending-work.js';
 export type { ContextOptions } from './context.js';
 export type { HookErrorHandler } from './hooks.js';
-export type { CommitOutcome, DriverBeginInfo, DriverCapabilities, DriverSavepoint, DriverTransaction, TransactionDriver } from './driver.js';
+export type { CommitOutcome, DriverBeginInfo, DriverCapabilities, DriverSavepoint, DriverTransaction, NativeEnd, TransactionDriver } from './driver.js';
 export { withTransaction } from './with-transaction.js';
 export type {
   BackendName,

@@ -90,14 +90,17 @@ export async function runTransaction<H, T, B extends BeginOptions>(
     let result: T;
     try {
       result = await host.runScoped(tx, fn);
-      // Only drivers that can tell pay for the check: the common path stays without an extra await.
-      if (tx.endsNatively) await tx.settleNativeEnd(undefined);
+      // Only drivers that can tell pay for the check, and only an end to settle costs an await.
+      if (tx.endsNatively) {
+        const settling = tx.settleNativeEnd(undefined);
+        if (settling !== undefined) await settling;
+      }
       host.faults.raise('callback', host.backend);
     } catch (err) {
       // Step 2: the callback threw. Take an end it gave the native transaction
       // itself, else abort if still active (a failed abort is attached to the
       // error, never put in its place), then maybe rerun.
-      if (tx.endsNatively) await tx.settleNativeEnd(err).catch((settleError: unknown) => attachAbortError(err, settleError));
+      if (tx.endsNatively) await tx.settleNativeEnd(err)?.catch((settleError: unknown) => attachAbortError(err, settleError));
       await tx.abortQuietly(err);
       // A unit whose transaction committed (the callback committed it, then
       // threw) or may have, never runs again: the error goes to the caller and

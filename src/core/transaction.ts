@@ -1,5 +1,5 @@
 import { randomUUID } from 'node:crypto';
-import type { DriverTransaction } from './driver.js';
+import type { DriverTransaction, NativeEnd } from './driver.js';
 import {
   TransactionStateError,
   TransactionTimeoutError,
@@ -45,7 +45,8 @@ export function attachAbortError(original: unknown, abortError: unknown): void {
  * `transition()`; `failed` is terminal, so nothing stays in committing forever.
  */
 export class RootTransaction<H> extends ScopeBase implements Scope<H> {
-  readonly id: string;
+  /** Made on first read: the driver's own id, or a random UUID (most transactions are never asked). */
+  #id: string | undefined;
   readonly backend: BackendName;
   readonly attempt: number;
   readonly handle: H;
@@ -86,7 +87,6 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
     this.backend = deps.backend;
     this.attempt = attempt;
     this.handle = dtx.handle;
-    this.id = dtx.id ?? randomUUID();
     this.options = options;
     const { timeoutMs, signal } = options;
     if (timeoutMs !== undefined || signal !== undefined) {
@@ -113,6 +113,10 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
       this.#onUserAbort = () => void this.#interrupt(abortedError(signal, this.backend, 'the transaction'));
       signal.addEventListener('abort', this.#onUserAbort, { once: true });
     }
+  }
+
+  get id(): string {
+    return (this.#id ??= this.#dtx.id ?? randomUUID());
   }
 
   get state(): TxState {
@@ -152,7 +156,10 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
     this.#commitEntered = true;
     try {
       if (retry) return await this.#retryCommit();
-      if (this.#dtx.endedNatively !== undefined && (await this.#nativeEndAtCommit())) return;
+      if (this.#dtx.endedNatively !== undefined) {
+        const ended = this.#dtx.endedNatively();
+        if (ended !== undefined && (await this.#nativeEndAtCommit(ended))) return;
+      }
       // The first commit is inlined here: it is the hot path of every transaction.
       try {
         if (this.#rollbackOnly !== undefined) throw this.#rollbackOnlyError(this.#rollbackOnly.reason);
@@ -185,11 +192,17 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
 
   /**
    * For the retry loop, after the callback: takes an end the callback gave the
-   * native transaction through its handle as this transaction's own end.
+   * native transaction through its handle as this transaction's own.
+   * Undefined (nothing to wait for) when the native transaction is still open.
    */
-  async settleNativeEnd(reason: unknown): Promise<void> {
-    if (this.#dtx.endedNatively === undefined || this.#state !== TxState.active || this.#busy) return;
-    const ended = await this.#dtx.endedNatively();
+  settleNativeEnd(reason: unknown): Promise<void> | undefined {
+    if (this.#dtx.endedNatively === undefined || this.#state !== TxState.active || this.#busy) return undefined;
+    const ended = this.#dtx.endedNatively();
+    return ended === undefined ? undefined : this.#settleNativeEnd(ended, reason);
+  }
+
+  async #settleNativeEnd(answer: NativeEnd | Promise<NativeEnd | undefined>, reason: unknown): Promise<void> {
+    const ended = await answer;
     if (ended === undefined || this.#state !== TxState.active) return;
     if (ended === 'committed') {
       this.#commitEntered = true;
@@ -207,8 +220,8 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
    * a native commit stands (true: nothing more to do); a native abort is
    * reported, since the commit that was asked for did not happen.
    */
-  async #nativeEndAtCommit(): Promise<boolean> {
-    const ended = await (this.#dtx.endedNatively as () => Promise<'committed' | 'aborted' | undefined>)();
+  async #nativeEndAtCommit(answer: NativeEnd | Promise<NativeEnd | undefined>): Promise<boolean> {
+    const ended = await answer;
     if (ended === undefined) return false;
     if (ended === 'committed') {
       this.#commitSent = true;

@@ -55,7 +55,7 @@ describe('ambient transactions of several contexts', () => {
     const b = memoryTransactions();
     let fire!: () => void;
     const fired = new Promise<void>((resolve) => (fire = resolve));
-    const late: { a?: string; b?: string } = {};
+    const late: { a?: string | undefined; b?: string | undefined } = {};
     let bId = '';
     await b.withTransaction(async (tb) => {
       bId = tb.id;

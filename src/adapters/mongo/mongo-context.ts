@@ -4,6 +4,7 @@ import type {
   ContextOptions,
   DriverBeginInfo,
   DriverTransaction,
+  NativeEnd,
   TransactionContext,
   TransactionDriver,
 } from '../../core/index.js';
@@ -338,18 +339,15 @@ class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<
    * The callback may have ended the transaction itself through the session:
    * its decision stands (convenient API, step 8), and the session is freed.
    * A commit of the callback's that failed is not taken as an end: txkit
-   * sends it again (with w: 'majority') and judges it as its own.
+   * sends it again (with w: 'majority') and judges it as its own. A session
+   * still in its transaction is answered at once, without a promise.
    */
-  async endedNatively(): Promise<'committed' | 'aborted' | undefined> {
+  endedNatively(): NativeEnd | undefined | Promise<NativeEnd> {
     const ended = endedBySession(this.handle);
-    if (ended === 'committed') {
-      await this.end();
-      return 'committed';
-    }
+    if (ended === 'committed') return this.end().then(() => 'committed' as const);
     if (ended === 'aborted') {
       this.#ending ??= this.#driver.release(this, this.#scope);
-      await this.#ending;
-      return 'aborted';
+      return this.#ending.then(() => 'aborted' as const);
     }
     return undefined;
   }
