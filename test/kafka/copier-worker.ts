@@ -25,6 +25,18 @@ const context =
       ? kafkaTransactions({ clientId: `copier-${process.pid}`, bootstrapBrokers: env('COPIER_BROKERS').split(',') }, { transactionalId })
       : kafkaTransactions(kafka, { transactionalId });
 const eachBatch = async ({ partition, messages, tx }: TransactionalBatch): Promise<void> => {
+  // A kill point the worker keeps itself ('hold-at'): once it committed that many records, the next batch holds,
+  // before writing its output (after a commit) or after (inside a transaction). Held by the worker, not by a
+  // message the test sends when it sees the count, it cannot overshoot by what the worker commits meanwhile.
+  if (holdAt !== undefined && committed >= holdAt.count) {
+    const where = holdAt.where;
+    holdAt = undefined;
+    if (where === 'after-commit') {
+      process.send?.({ type: 'holding', count: 0 });
+      await new Promise<never>(() => undefined);
+    }
+    hold = new Promise<never>(() => undefined);
+  }
   await tx.handle.send({ topic: output, messages: messages.map((m) => ({ key: m.key, value: m.value, partition })) });
   if (hold !== undefined) {
     // The test asked for a kill (or a stop) inside a transaction: its output is written, its commit not sent.
@@ -33,7 +45,10 @@ const eachBatch = async ({ partition, messages, tx }: TransactionalBatch): Promi
     process.send?.({ type: 'holding', count: messages.length });
     await release;
   }
-  tx.afterCommit(() => void process.send?.({ type: 'committed', count: messages.length }));
+  tx.afterCommit(() => {
+    committed += messages.length;
+    process.send?.({ type: 'committed', count: messages.length });
+  });
 };
 // COPIER_CONSUMER=platformatic: the consumer runs on @platformatic/kafka too (its offsets are committed with the
 // group generation); else on kafkajs. Small fetches make many small transactions, so a kill can land in any phase of one.
@@ -63,10 +78,14 @@ const worker =
 /** Set by 'hold' (for ever) or 'hold-until-release' (until a 'release' message): the next batch waits on it. */
 let hold: Promise<void> | undefined;
 let release: (() => void) | undefined;
+/** Records this worker committed, and the kill point set by 'hold-at': hold for ever once `count` are committed. */
+let committed = 0;
+let holdAt: { count: number; where: 'after-commit' | 'mid-transaction' } | undefined;
 // COPIER_HOLD=until-release: the first batch holds from the start.
 if (process.env['COPIER_HOLD'] === 'until-release') hold = new Promise<void>((resolve) => (release = resolve));
-process.on('message', (m: { type?: string }) => {
+process.on('message', (m: { type?: string; count?: number; where?: 'after-commit' | 'mid-transaction' }) => {
   if (m.type === 'hold') hold = new Promise<never>(() => undefined);
+  if (m.type === 'hold-at') holdAt = { count: m.count ?? 0, where: m.where ?? 'mid-transaction' };
   if (m.type === 'hold-until-release') hold = new Promise<void>((resolve) => (release = resolve));
   if (m.type === 'release') release?.();
 });

@@ -120,8 +120,10 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
 
       // Three kinds of kill point, in random order: inside a transaction (output written, commit not sent),
       // right after a commit, and at a random moment. Each after 20-25% of the input, or half of what is left when
-      // less is: a worker commits on past its kill point until the SIGKILL lands (thousands of records on a fast
-      // machine), so a fixed share could be more than the earlier runs left to copy.
+      // less is. The first two the worker keeps itself ('hold-at': it holds once it committed that many records),
+      // so it stops within one batch of the point; at a random moment the test kills it once it has seen the count,
+      // and the worker commits on until the SIGKILL lands (thousands of records on a fast machine, more when the
+      // test process lags behind the worker's reports).
       const phases = (['mid-transaction', 'after-commit', 'random-moment'] as const)
         .map((phase) => ({ phase, r: Math.random() }))
         .sort((a, b) => a.r - b.r)
@@ -132,18 +134,19 @@ describe.skipIf(brokers === undefined)('kafka exactly-once consume-transform-pro
         const w = await start();
         const left = TOTAL - concurrent.records.length;
         const killAt = Math.min(Math.ceil(TOTAL * 0.2) + Math.floor(Math.random() * TOTAL * 0.05), Math.floor(left / 2));
-        await waitUntil(() => w.committed >= killAt || !alive(w), 120_000, `worker run ${run} to commit ${killAt} messages`);
-        assert.ok(alive(w), `worker run ${run} exited on its own: ${w.stderr.join('')}`);
         let ranOut = false;
-        if (phase === 'mid-transaction') {
-          w.child.send({ type: 'hold' });
-          // A worker that copied the rest of the input before the message arrived has no next batch to hold in
-          // (it commits on past its kill point): then it is killed idle, and the copy must still be exact.
-          await waitUntil(() => w.holding || !alive(w) || concurrent.records.length >= TOTAL, 60_000, `worker run ${run} to hold inside a transaction`);
-          ranOut = !w.holding && alive(w);
-        } else if (phase === 'random-moment') {
+        if (phase === 'random-moment') {
+          await waitUntil(() => w.committed >= killAt || !alive(w), 120_000, `worker run ${run} to commit ${killAt} messages`);
+          assert.ok(alive(w), `worker run ${run} exited on its own: ${w.stderr.join('')}`);
           // Not a synchronisation: a random offset so this kill lands in whatever phase the worker is in.
           await new Promise((resolve) => setTimeout(resolve, Math.random() * 40));
+        } else {
+          w.child.send({ type: 'hold-at', count: killAt, where: phase });
+          // A worker that copied the rest of the input before reaching its kill point has no next batch to hold in:
+          // then it is killed idle, and the copy must still be exact.
+          await waitUntil(() => w.holding || !alive(w) || concurrent.records.length >= TOTAL, 120_000, `worker run ${run} to hold at ${killAt} (${phase})`);
+          assert.ok(alive(w), `worker run ${run} exited on its own: ${w.stderr.join('')}`);
+          ranOut = !w.holding;
         }
         w.child.kill('SIGKILL');
         const { signal } = await w.exited;
