@@ -32,7 +32,7 @@ import {
 } from './sql-errors.js';
 import type { SqlBackend } from './sql-errors.js';
 import type { HandleGuard } from '../../core/handle-guard.js';
-import { BeginLimit, ROLLBACK_GRACE_MS, endsTransaction, handleOwnsEndError, settlesWithin, sqlHandleGuard } from './sql-handle.js';
+import { ROLLBACK_GRACE_MS, beginLimit, endsTransaction, handleOwnsEndError, settlesWithin, sqlHandleGuard } from './sql-handle.js';
 import type { KnexClientLike, KnexLike, KnexTransactionConfigLike, KnexTransactionLike, KnexTransactionOf } from './sql-types.js';
 
 /**
@@ -110,7 +110,7 @@ class KnexDriver implements TransactionDriver<KnexTransactionLike, SqlOptions> {
 
   async begin(options: SqlOptions & BeginOptions, signal: AbortSignal): Promise<DriverTransaction<KnexTransactionLike>> {
     // The core's timer starts once begin returns: the wait for a connection and BEGIN are bounded here.
-    const limit = new BeginLimit(this.backend, options.timeoutMs, signal);
+    const limit = beginLimit(this.backend, options.timeoutMs, signal);
     const client = this.#knex.client;
     try {
       // txkit takes the connection itself (knex leaves a given one alone), so it can bound the wait and destroy it.

@@ -32,7 +32,7 @@ import {
   wasNeverSent,
 } from './sql-errors.js';
 import type { HandleGuard } from '../../core/handle-guard.js';
-import { BeginLimit, ROLLBACK_GRACE_MS, endsTransaction, handleOwnsEndError, settlesWithin, sqlHandleGuard } from './sql-handle.js';
+import { ROLLBACK_GRACE_MS, beginLimit, endsTransaction, handleOwnsEndError, settlesWithin, sqlHandleGuard } from './sql-handle.js';
 import type { PgPoolClientLike, PgPoolLike, PgQueryResultLike, PoolClientOf } from './sql-types.js';
 
 /**
@@ -99,7 +99,7 @@ class PgDriver implements TransactionDriver<PgPoolClientLike, SqlOptions> {
 
   async begin(options: SqlOptions & BeginOptions, signal: AbortSignal): Promise<DriverTransaction<PgPoolClientLike>> {
     // The core's timer starts once begin returns: the wait for a client and BEGIN are bounded here.
-    const limit = new BeginLimit('postgres', options.timeoutMs, signal);
+    const limit = beginLimit('postgres', options.timeoutMs, signal);
     try {
       // A client that arrives after the limit fired goes straight back (pg-pool cannot withdraw a waiting connect).
       const client = await limit.race(this.#pool.connect(), (late) => late.release());

@@ -1,6 +1,7 @@
 import { TransactionStateError, TransactionTimeoutError } from '../../core/index.js';
 import { HandleGuard } from '../../core/handle-guard.js';
 import type { HandleGuardSpec } from '../../core/handle-guard.js';
+import { NEVER_ABORTED } from '../../core/begin.js';
 import { abortedError } from '../../core/retry-policy.js';
 import { labelOf } from './sql-errors.js';
 import type { SqlBackend } from './sql-errors.js';
@@ -25,8 +26,17 @@ const ENDS_TRANSACTION = /^\s*(?:commit|end|rollback|abort)(?:\s+(?:work|transac
 export function endsTransaction(sql: unknown): boolean {
   const text =
     typeof sql === 'string' ? sql : typeof sql === 'object' && sql !== null ? ((sql as { text?: unknown; sql?: unknown }).text ?? (sql as { sql?: unknown }).sql) : undefined;
-  return typeof text === 'string' && text.length < 64 && ENDS_TRANSACTION.test(text);
+  if (typeof text !== 'string' || text.length >= 64) return false;
+  // Most statements are told apart by their first letter, without running the expression.
+  let i = 0;
+  while (i < text.length && text.charCodeAt(i) <= 32) i++;
+  const first = text.charCodeAt(i);
+  if (first < 128 && !ENDS_FIRST_LETTERS.has(first | 0x20)) return false;
+  return ENDS_TRANSACTION.test(text);
 }
+
+/** The first letters of COMMIT, END, ROLLBACK and ABORT, lower case. */
+const ENDS_FIRST_LETTERS: ReadonlySet<number> = new Set(['c', 'e', 'r', 'a'].map((l) => l.charCodeAt(0)));
 
 function handleSpec(backend: SqlBackend): HandleGuardSpec<string> {
   return {
@@ -65,8 +75,27 @@ export function handleOwnsEndError(backend: SqlBackend, method: string): Transac
   );
 }
 
+/** What a begin awaits its connection and BEGIN through: a {@link BeginLimit}, or nothing when nothing can cut it short. */
+export interface BeginBound {
+  readonly reason: unknown;
+  race<T>(work: PromiseLike<T>, onLate: (late: T) => void): Promise<T>;
+  dispose(): void;
+}
+
+/** A begin without `timeoutMs` whose signal can never fire: its work is awaited as it is (no timer, listener or race). */
+const UNBOUNDED: BeginBound = {
+  reason: undefined,
+  race: <T>(work: PromiseLike<T>): Promise<T> => Promise.resolve(work),
+  dispose: () => undefined,
+};
+
+/** The limit of one begin, or none when the caller gave no `timeoutMs` and no signal (the begin of most transactions). */
+export function beginLimit(backend: SqlBackend, timeoutMs: number | undefined, signal: AbortSignal): BeginBound {
+  return timeoutMs === undefined && signal === NEVER_ABORTED ? UNBOUNDED : new BeginLimit(backend, timeoutMs, signal);
+}
+
 /** The limit of one begin: the caller's signal and `timeoutMs`, over the wait for a connection and BEGIN. */
-export class BeginLimit {
+export class BeginLimit implements BeginBound {
   #reason: unknown;
   #fire!: (reason: unknown) => void;
   readonly #fired: Promise<never>;
