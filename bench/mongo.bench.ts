@@ -10,10 +10,13 @@
 import { MongoClient } from 'mongodb';
 import type { ClientSession, Collection } from 'mongodb';
 import { ScriptedMongoServer } from '../test/mongo/scripted-mongo-server.js';
-import { fmt, interleaved } from './harness.js';
+import { differenceInterval, fmt, fmtInterval, interleaved, verdict } from './harness.js';
 import type { BenchResult, InterleavedResult } from './harness.js';
 
 type MongoModule = typeof import('../src/adapters/mongo/index.js');
+
+/** The goal for what the adapter and core add per transaction without I/O, in µs. */
+const STUB_GOAL_US = 2;
 
 async function loadAdapter(): Promise<{ mod: MongoModule; from: string }> {
   const built = '../dist/mongo.js';
@@ -54,9 +57,12 @@ export default async function mongoBench(): Promise<BenchResult> {
 
   // --- no I/O: the same calls on a stub session, so txkit's CPU cost is not lost in loopback noise ---
   const cpu = await cpuOnly(mod);
+  const us = (ns: number[]): number[] => ns.map((n) => n / 1000);
+  const stubOverhead = differenceInterval(us(cpu.txkit.roundsNs), us(cpu.native.roundsNs));
   lines.push(
     `Without I/O (a stub session that resolves at once), adapter and core cost ` +
-      `**${fmt((cpu.txkit.medianNs - cpu.native.medianNs) / 1000)} µs** per transaction.`,
+      `**${fmtInterval(stubOverhead, 2)} µs** per transaction (95% bootstrap interval over paired rounds; goal: under ` +
+      `${STUB_GOAL_US} µs, **${verdict(stubOverhead, { atMost: STUB_GOAL_US })}**).`,
   );
   rows.push(...toRows('stub session (no I/O)', cpu.native, cpu.txkit));
 
