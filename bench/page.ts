@@ -40,7 +40,18 @@ user + system time per operation. The test suite runs every bench at a tiny size
 
 Where the core's time goes: \`npm run bench:profile\` runs the memory backend's own begin/set/commit and
 \`withTransaction\` under \`node --cpu-prof\` and prints each function's self time per transaction side by side
-(profiles go to a temp dir and are removed).
+(profiles go to a temp dir and are removed). A run of 500,000 transactions on a quiet machine (2026-12-06, Node
+20.20.2): 2.23 µs per transaction with \`withTransaction\`, 0.86 µs for the driver alone. Of the 1.37 µs between
+them, about 0.29 µs is AsyncLocalStorage's promise hooks, which Node 20 runs for every promise once any
+AsyncLocalStorage is enabled (the core bench runs its baseline with them on too, so they are not in its figure;
+txkit enables one for the whole package, however many contexts); the retry loop's async frame 0.22 µs; commit
+0.11 µs; reading the clock for the retry deadline 0.09 µs; making the root transaction 0.05 µs; the state table
+and the set of open transactions 0.06 µs; and the driver's own functions ran 0.2 µs slower inside the core's
+frames than alone (memory \`commit\`, \`begin\`, \`versionOf\`), with 0.06 µs more garbage collection. Before the
+changes of that day the same profile put 0.6 µs in opening the transaction (an async frame of its own, a clock
+read, a pending-work counter and a signal listener made for every transaction), 0.2 µs in a random UUID per
+transaction that nobody read, and an AsyncLocalStorage per context (a MongoDB context had two): each enabled one
+adds its work to every promise of the process.
 `;
 
 /** Sections in this order first (the order they were added), then any other by name. */
