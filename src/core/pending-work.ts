@@ -22,15 +22,16 @@ export class PendingWork {
     work.then(done, done);
     return work;
   }
+}
 
-  refusal(backend: BackendName, scope: 'transaction' | 'savepoint', count = this.count): TransactionStateError {
-    return new TransactionStateError(
-      `commit refused: ${count} operation(s) started in this ${backend} ${scope} are still running ` +
-        '(did you forget await? e.g. on outbox.publish(tx, ...) or a nested withTransaction); the unit was rolled back. ' +
-        'Await every call that uses the transaction; the lint rule @typescript-eslint/no-floating-promises finds the ones that are not',
-      { backend, code: 'PENDING_WORK', method: 'commit', state: 'committing' },
-    );
-  }
+/** The error of a commit refused while `count` operations started in the scope are still running. */
+export function pendingWorkRefusal(backend: BackendName, scope: 'transaction' | 'savepoint', count: number): TransactionStateError {
+  return new TransactionStateError(
+    `commit refused: ${count} operation(s) started in this ${backend} ${scope} are still running ` +
+      '(did you forget await? e.g. on outbox.publish(tx, ...) or a nested withTransaction); the unit was rolled back. ' +
+      'Await every call that uses the transaction; the lint rule @typescript-eslint/no-floating-promises finds the ones that are not',
+    { backend, code: 'PENDING_WORK', method: 'commit', state: 'committing' },
+  );
 }
 
 /**

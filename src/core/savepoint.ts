@@ -1,7 +1,7 @@
 import type { DriverSavepoint } from './driver.js';
 import { TransactionStateError } from './errors.js';
 import { HookList } from './hooks.js';
-import { PendingWork } from './pending-work.js';
+import { PendingWork, pendingWorkRefusal } from './pending-work.js';
 import { ScopeBase } from './scope.js';
 import type { RootScope, Scope } from './scope.js';
 import { TxState, transition } from './tx-state.js';
@@ -60,7 +60,7 @@ export class SavepointTransaction<H> extends ScopeBase implements Scope<H> {
     if (this.#rollbackOnly !== undefined || this.#pending.count > 0) {
       const err =
         this.#rollbackOnly === undefined
-          ? this.#pending.refusal(this.backend, 'savepoint')
+          ? pendingWorkRefusal(this.backend, 'savepoint', this.#pending.count)
           : new TransactionStateError(
               `the ${this.backend} savepoint was marked rollback-only because a joined scope failed; it was rolled back instead`,
               { backend: this.backend, code: 'ROLLBACK_ONLY', cause: this.#rollbackOnly.reason, method: 'commit' },

@@ -10,7 +10,7 @@ import {
 import type { Classification } from './errors.js';
 import type { FaultRegistry, LostCommitPart } from './faults.js';
 import { HookList } from './hooks.js';
-import { PendingWork } from './pending-work.js';
+import { PendingWork, pendingWorkRefusal } from './pending-work.js';
 import { abortedError } from './retry-policy.js';
 import { SavepointTransaction } from './savepoint.js';
 import { ScopeBase } from './scope.js';
@@ -165,7 +165,7 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
         if (this.#rollbackOnly !== undefined) throw this.#rollbackOnlyError(this.#rollbackOnly.reason);
         if (this.#userSignal?.aborted) throw abortedError(this.#userSignal, this.backend, 'commit');
         const pending = (this.#pending?.count ?? 0) + (this.#dtx.pendingWork?.() ?? 0);
-        if (pending > 0) throw (this.#pending ?? new PendingWork()).refusal(this.backend, 'transaction', pending);
+        if (pending > 0) throw pendingWorkRefusal(this.backend, 'transaction', pending);
         // An injected fault stands in for the commit, except a lost reply, which strikes after it.
         const fault = this.#commitFault();
         if (fault !== undefined && fault.lost !== 'reply') {
