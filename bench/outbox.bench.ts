@@ -242,14 +242,15 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
 
   // Relay and anchor take turns, segment by segment, so drift in the shared machine's speed hits both alike.
   const segment = Math.max(RELAY_BATCH, Math.min(100_000, Math.floor(ROWS / 4 / RELAY_BATCH) * RELAY_BATCH));
-  const relaySegment = async (which: typeof relay = relay): Promise<number> => {
+  // One turn of a relay: partition after partition, `relayPartition(p)` sending that partition's next batch
+  // (returning how many records it sent), until the segment is sent or a round finds nothing.
+  const partitionRounds = async (relayPartition: (p: number) => Promise<number>): Promise<number> => {
     let sent = 0;
     // Bounded: every outbox partition is visited once per round, and a round without records ends the segment.
     for (let round = 0; sent < segment && round < ROWS; round++) {
       let inRound = 0;
-      for (const p of Array.from({ length: PARTITIONS }, (_, i) => i)) {
-        if (sent >= segment) break;
-        const n = await which.relayOnce(p);
+      for (let p = 0; p < PARTITIONS && sent < segment; p++) {
+        const n = await relayPartition(p);
         sent += n;
         inRound += n;
       }
@@ -257,6 +258,7 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
     }
     return sent;
   };
+  const relaySegment = (which: typeof relay = relay): Promise<number> => partitionRounds((p) => which.relayOnce(p));
   let nativeNext = 0;
   const nativeSegment = async (): Promise<number> => {
     const end = Math.min(ROWS, nativeNext + segment);
@@ -272,30 +274,21 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
   // Hand-written relay: what a team would write without txkit, minus exactly-once (the position lives in memory).
   const handPositions = Array.from({ length: PARTITIONS }, () => 0);
   const handRead = `select seq, msg_key, msg_value, headers from ${store.tables.outbox} where part = $1 and seq > $2 order by seq limit $3`;
-  const handSegment = async (): Promise<number> => {
-    let sent = 0;
-    // Bounded: every outbox partition is visited once per round, and a round without rows ends the segment.
-    for (let round = 0; sent < segment && round < ROWS; round++) {
-      let inRound = 0;
-      for (let p = 0; p < PARTITIONS && sent < segment; p++) {
-        const { rows } = await pool.query<{ seq: string; msg_key: string | null; msg_value: Buffer | null; headers: string | null }>(handRead, [p, handPositions[p], RELAY_BATCH]);
-        if (rows.length === 0) continue;
-        const messages: Message[] = rows.map((r) => ({
-          key: r.msg_key,
-          value: r.msg_value,
-          headers: { ...(r.headers === null ? {} : (JSON.parse(r.headers) as Record<string, string>)), [ob.OUTBOX_SEQ_HEADER]: `${p}:${r.seq}` },
-        }));
-        const tx = await handProducer.transaction();
-        await tx.send({ topic: handTopic, messages });
-        await tx.commit();
-        handPositions[p] = Number((rows.at(-1) as { seq: string }).seq);
-        sent += rows.length;
-        inRound += rows.length;
-      }
-      if (inRound === 0) break;
-    }
-    return sent;
-  };
+  const handSegment = (): Promise<number> =>
+    partitionRounds(async (p) => {
+      const { rows } = await pool.query<{ seq: string; msg_key: string | null; msg_value: Buffer | null; headers: string | null }>(handRead, [p, handPositions[p], RELAY_BATCH]);
+      if (rows.length === 0) return 0;
+      const messages: Message[] = rows.map((r) => ({
+        key: r.msg_key,
+        value: r.msg_value,
+        headers: { ...(r.headers === null ? {} : (JSON.parse(r.headers) as Record<string, string>)), [ob.OUTBOX_SEQ_HEADER]: `${p}:${r.seq}` },
+      }));
+      const tx = await handProducer.transaction();
+      await tx.send({ topic: handTopic, messages });
+      await tx.commit();
+      handPositions[p] = Number((rows.at(-1) as { seq: string }).seq);
+      return rows.length;
+    });
   const hand = { ms: 0, rates: [] as number[], sent: 0 };
   const relayRates: number[] = [];
   const nativeRates: number[] = [];
