@@ -17,6 +17,8 @@ import type { Knex } from 'knex';
 import kafkajs from 'kafkajs';
 import type { Kafka as KafkaClient, Message, Producer } from 'kafkajs';
 import { startKafka } from '../scripts/services/kafka.mjs';
+import { startCpuMeter } from './process-cpu.js';
+import type { CpuSample } from './process-cpu.js';
 import { collectGarbage, fmt, loadEntry, median, sampleMemory, sized } from './harness.js';
 import type { BenchResult } from './harness.js';
 
@@ -80,6 +82,14 @@ interface BrokerCostResult {
 interface PipelineRound {
   exactlyOnce: number;
   atLeastOnce: number;
+  /** CPU each process spent while each variant ran (from its first fetch to its last output committed). */
+  cpu: { exactlyOnce: CpuSample; atLeastOnce: CpuSample };
+}
+
+/** One variant's throughput and the CPU it took. */
+interface VariantRun {
+  rate: number;
+  cpu: CpuSample;
 }
 
 interface PipelineResult {
@@ -101,7 +111,7 @@ export default async function outboxBench(): Promise<BenchResult> {
     const drain = await drainBench(kafka, broker.brokers.split(','), db, pool, stamp, closers);
     const latency = await latencyBench(kafka, db, stamp, closers);
     const brokerCost = await brokerCostBench(kafka, stamp, closers);
-    const pipe = await pipelineBench(kafka, db, stamp, closers);
+    const pipe = await pipelineBench(kafka, db, stamp, broker.pid, closers);
     return report(drain, latency, brokerCost, pipe, broker.version, pgVersion);
   } finally {
     for (const close of closers.reverse()) await close().catch((err: unknown) => console.error(`[outbox bench] cleanup: ${String(err)}`));
@@ -550,21 +560,22 @@ async function pipelineInput(kafka: KafkaClient, stamp: string, closers: Closer[
   };
 }
 
-async function pipelineBench(kafka: KafkaClient, db: Knex, stamp: string, closers: Closer[]): Promise<PipelineResult> {
+async function pipelineBench(kafka: KafkaClient, db: Knex, stamp: string, kafkaPid: number, closers: Closer[]): Promise<PipelineResult> {
   const { make, kind } = await pipelineInput(kafka, stamp, closers);
   const rounds: PipelineRound[] = [];
   for (let r = 0; r < PIPELINE_ROUNDS; r++) {
     // Alternate which variant goes first, so drift in the machine's speed hits both alike.
     const order = r % 2 === 0 ? (['eos', 'alo'] as const) : (['alo', 'eos'] as const);
-    const round: Partial<PipelineRound> = {};
+    const runs: Partial<Record<'eos' | 'alo', VariantRun>> = {};
     for (const v of order) {
       const tag = `${stamp}_${r}_${v}`;
       const { source, close } = make(tag);
-      if (v === 'eos') round.exactlyOnce = await exactlyOnce(kafka, db, source, tag, closers);
-      else round.atLeastOnce = await atLeastOnce(kafka, db, source, tag, closers);
+      runs[v] = v === 'eos' ? await exactlyOnce(kafka, db, source, tag, kafkaPid, closers) : await atLeastOnce(kafka, db, source, tag, kafkaPid, closers);
       await close();
     }
-    rounds.push(round as PipelineRound);
+    const { eos, alo } = runs as Record<'eos' | 'alo', VariantRun>;
+    const round: PipelineRound = { exactlyOnce: eos.rate, atLeastOnce: alo.rate, cpu: { exactlyOnce: eos.cpu, atLeastOnce: alo.cpu } };
+    rounds.push(round);
     console.error(`[outbox bench] pipeline round ${r + 1}: exactly-once ${fmt(round.exactlyOnce ?? 0, 0)} msg/s, at-least-once ${fmt(round.atLeastOnce ?? 0, 0)} msg/s`);
   }
   return { rounds, source: kind };
@@ -581,7 +592,7 @@ function outputOf(value: Buffer | null): string {
   return JSON.stringify({ order: order.order, charged: order.amount * 100 });
 }
 
-async function exactlyOnce(kafka: KafkaClient, db: Knex, source: MessageSource, tag: string, closers: Closer[]): Promise<number> {
+async function exactlyOnce(kafka: KafkaClient, db: Knex, source: MessageSource, tag: string, kafkaPid: number, closers: Closer[]): Promise<VariantRun> {
   const prefix = `bench_obp${tag}_`;
   const topic = `bench-outbox-pipe-${tag}`;
   await createTopic(kafka, topic, 1);
@@ -603,14 +614,14 @@ async function exactlyOnce(kafka: KafkaClient, db: Knex, source: MessageSource, 
       await outbox.publish(tx, { topic, key: m.key, value: outputOf(m.value) });
     },
   });
-  const t0 = performance.now();
+  const meter = startCpuMeter(kafkaPid);
   relay.start();
   const stats = await job.runUntilIdle();
   await until(() => relay.stats.relayed >= PIPELINE_MESSAGES, 300_000, 'the relay to send every output');
-  const ms = performance.now() - t0;
+  const cpu = meter.stop();
   await relay.stop();
   if (stats.processed !== PIPELINE_MESSAGES) throw new Error(`exactly-once pipeline processed ${stats.processed} of ${PIPELINE_MESSAGES}`);
-  return PIPELINE_MESSAGES / (ms / 1000);
+  return { rate: PIPELINE_MESSAGES / (cpu.wallMs / 1000), cpu };
 }
 
 /**
@@ -618,7 +629,7 @@ async function exactlyOnce(kafka: KafkaClient, db: Knex, source: MessageSource, 
  * database transaction, the outputs go straight to Kafka on an idempotent producer, and the
  * position is stored afterwards on its own, so a crash in between replays the batch.
  */
-async function atLeastOnce(kafka: KafkaClient, db: Knex, source: MessageSource, tag: string, closers: Closer[]): Promise<number> {
+async function atLeastOnce(kafka: KafkaClient, db: Knex, source: MessageSource, tag: string, kafkaPid: number, closers: Closer[]): Promise<VariantRun> {
   const prefix = `bench_obp${tag}_`;
   const topic = `bench-outbox-pipe-${tag}`;
   await createTopic(kafka, topic, 1);
@@ -631,7 +642,7 @@ async function atLeastOnce(kafka: KafkaClient, db: Knex, source: MessageSource, 
   await producer.connect();
   closers.push(() => producer.disconnect());
   const dbCtx = knexTransactions(db);
-  const t0 = performance.now();
+  const meter = startCpuMeter(kafkaPid);
   let offset = 0;
   for (let step = 0; step < PIPELINE_MESSAGES; step++) {
     const batch = await source.fetch(0, offset, 100);
@@ -648,13 +659,29 @@ async function atLeastOnce(kafka: KafkaClient, db: Knex, source: MessageSource, 
     offset = (batch.at(-1) as { offset: number }).offset + 1;
     await db.raw(`insert into ${positions} (consumer, next_offset) values (?, ?) on conflict (consumer) do update set next_offset = excluded.next_offset`, [tag, offset]);
   }
-  const ms = performance.now() - t0;
+  const cpu = meter.stop();
   if (offset !== PIPELINE_MESSAGES) throw new Error(`at-least-once loop stopped at offset ${offset} of ${PIPELINE_MESSAGES}`);
-  return PIPELINE_MESSAGES / (ms / 1000);
+  return { rate: PIPELINE_MESSAGES / (cpu.wallMs / 1000), cpu };
 }
 
 // ---------------------------------------------------------------------------------------------
 // report
+
+/** Medians over rounds of each process's CPU per 1000 messages of (c), their sum, and the cores kept busy (CPU / wall). */
+function cpuPerThousand(samples: CpuSample[]): { node: number; kafka: number; postgres: number; total: number; busyCores: number } {
+  const per = (pick: (c: CpuSample) => number): number => median(samples.map((c) => (pick(c) * 1000) / PIPELINE_MESSAGES));
+  return {
+    node: per((c) => c.node),
+    kafka: per((c) => c.kafka),
+    postgres: per((c) => c.postgres),
+    total: per((c) => c.node + c.kafka + c.postgres),
+    busyCores: median(samples.map((c) => (c.node + c.kafka + c.postgres) / c.wallMs)),
+  };
+}
+
+function describeCpu(c: { node: number; kafka: number; postgres: number }): string {
+  return `node ${fmt(c.node, 0)}, Kafka ${fmt(c.kafka, 0)}, Postgres ${fmt(c.postgres, 0)}`;
+}
 
 function percentile(xs: number[], p: number): number {
   const s = [...xs].sort((a, b) => a - b);
@@ -682,6 +709,9 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
   const eos = median(rounds.map((r) => r.exactlyOnce));
   const alo = median(rounds.map((r) => r.atLeastOnce));
   const ratios = rounds.map((r) => r.exactlyOnce / r.atLeastOnce);
+  const eosCpu = cpuPerThousand(rounds.map((r) => r.cpu.exactlyOnce));
+  const aloCpu = cpuPerThousand(rounds.map((r) => r.cpu.atLeastOnce));
+  const cpuRatio = eosCpu.total / aloCpu.total;
   const goal = (ok: boolean): string => (ok ? 'meets the goal' : 'misses the goal');
   const mb = (bytes: number): string => fmt(bytes / 1024 / 1024, 1);
   const heapGrowth = drain.memory.lastQuarterPeakHeap / drain.memory.firstQuarterPeakHeap;
@@ -771,7 +801,11 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
         'database transaction, the outputs sent straight to Kafka with an idempotent producer, the position stored ' +
         `afterwards in its own statement. Exactly-once **${fmt(eos, 0)} msg/s**, at-least-once ${fmt(alo, 0)} msg/s: ratio ` +
         `**${fmt(eos / alo)}** (${goal(eos / alo >= PIPELINE_GOAL)}: at least ${PIPELINE_GOAL}; per-round ratios ${range(ratios, 2)}). Anchor: Kafka ` +
-        `Streams exactly-once costs 15–30% of throughput (ratio 0.70–0.85). Both variants read from ${pipe.source}.`,
+        `Streams exactly-once costs 15–30% of throughput (ratio 0.70–0.85). Both variants read from ${pipe.source}. ` +
+        `CPU per 1000 messages (ms, medians over rounds; this process, the Kafka broker, every Postgres process): exactly-once ` +
+        `${describeCpu(eosCpu)}; at-least-once ${describeCpu(aloCpu)}. Exactly-once takes ${fmt(cpuRatio)}x the CPU of ` +
+        `at-least-once, so on cores it keeps busy its throughput can reach at most ${fmt(1 / cpuRatio)} of at-least-once's; ` +
+        `the cores were busy ${fmt(eosCpu.busyCores, 2)} of 2 (exactly-once) and ${fmt(aloCpu.busyCores, 2)} of 2 (at-least-once).`,
       '',
       `Medians of ${rounds.length} alternating rounds for (c). Single-node broker and Postgres on the same 2-core machine ` +
         `as the client, shared with other work, so figures vary from run to run. Pre-fill of (a) took ${fmt(drain.prefillMs / 1000, 1)} s.`,
@@ -790,6 +824,7 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
         ['(b) commit to consumer p99 / raw one-record transaction p99 (b2, no position)', fmt(p99, 1), fmt(floorP99, 1), fmt(p99 / floorP99), `<= ${LATENCY_GOAL}`],
         ...brokerCost.variants.map((v) => [`(b2) one-record kafkajs transaction p50/p99, ms: ${v.name}`, `${fmt(percentile(v.samples, 50), 1)} / ${fmt(percentile(v.samples, 99), 1)}`, '', '', '']),
         ['(c) pipeline msg/s, exactly-once / at-least-once', `${fmt(eos, 0)} (rounds ${range(rounds.map((r) => r.exactlyOnce))})`, `${fmt(alo, 0)} (rounds ${range(rounds.map((r) => r.atLeastOnce))})`, fmt(eos / alo), `>= ${PIPELINE_GOAL} (Kafka Streams EOS: 0.70–0.85)`],
+        ['(c) CPU ms per 1000 messages, all processes (node + Kafka + Postgres)', `${fmt(eosCpu.total, 0)} (${describeCpu(eosCpu)})`, `${fmt(aloCpu.total, 0)} (${describeCpu(aloCpu)})`, `${fmt(cpuRatio)}x`, ''],
       ],
     },
   };
