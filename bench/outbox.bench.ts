@@ -9,13 +9,15 @@
 //     by LISTEN/NOTIFY (the publisher uses its own store object, so no in-process wake).
 // (c) Pipeline: exactly-once pipeline() (inbox position in the database transaction,
 //     outbox, relay) vs the same handler and writes at-least-once (output sent directly,
-//     positions stored after the fact), 100 messages per batch.
+//     positions stored after the fact), 100 messages per batch; each pair with its Kafka
+//     producers on kafkajs and on @platformatic/kafka, with the CPU each process spent.
 // Runs the built package (dist/), as users run it; `npm run bench` builds it first.
 import pg from 'pg';
 import knexFactory from 'knex';
 import type { Knex } from 'knex';
 import kafkajs from 'kafkajs';
 import type { Kafka as KafkaClient, Message, Producer } from 'kafkajs';
+import { Producer as PlatformaticProducer } from '@platformatic/kafka';
 import { startKafka } from '../scripts/services/kafka.mjs';
 import { startCpuMeter } from './process-cpu.js';
 import type { CpuSample } from './process-cpu.js';
@@ -79,7 +81,13 @@ interface BrokerCostResult {
   requests: { api: string; perTransaction: number; p50: number; p99: number }[];
 }
 
+/** The Kafka client under both variants of (c): the relay's producer and the at-least-once producer. */
+type PipelineClient = 'kafkajs' | 'platformatic';
+const PIPELINE_CLIENTS: readonly PipelineClient[] = ['kafkajs', 'platformatic'];
+const PIPELINE_CLIENT_NAME: Record<PipelineClient, string> = { kafkajs: 'kafkajs', platformatic: '@platformatic/kafka' };
+
 interface PipelineRound {
+  client: PipelineClient;
   exactlyOnce: number;
   atLeastOnce: number;
   /** CPU each process spent while each variant ran (from its first fetch to its last output committed). */
@@ -111,7 +119,7 @@ export default async function outboxBench(): Promise<BenchResult> {
     const drain = await drainBench(kafka, broker.brokers.split(','), db, pool, stamp, closers);
     const latency = await latencyBench(kafka, db, stamp, closers);
     const brokerCost = await brokerCostBench(kafka, stamp, closers);
-    const pipe = await pipelineBench(kafka, db, stamp, broker.pid, closers);
+    const pipe = await pipelineBench(kafka, broker.brokers.split(','), db, stamp, broker.pid, closers);
     return report(drain, latency, brokerCost, pipe, broker.version, pgVersion);
   } finally {
     for (const close of closers.reverse()) await close().catch((err: unknown) => console.error(`[outbox bench] cleanup: ${String(err)}`));
@@ -560,23 +568,29 @@ async function pipelineInput(kafka: KafkaClient, stamp: string, closers: Closer[
   };
 }
 
-async function pipelineBench(kafka: KafkaClient, db: Knex, stamp: string, kafkaPid: number, closers: Closer[]): Promise<PipelineResult> {
+async function pipelineBench(kafka: KafkaClient, brokerList: string[], db: Knex, stamp: string, kafkaPid: number, closers: Closer[]): Promise<PipelineResult> {
   const { make, kind } = await pipelineInput(kafka, stamp, closers);
   const rounds: PipelineRound[] = [];
   for (let r = 0; r < PIPELINE_ROUNDS; r++) {
     // Alternate which variant goes first, so drift in the machine's speed hits both alike.
     const order = r % 2 === 0 ? (['eos', 'alo'] as const) : (['alo', 'eos'] as const);
-    const runs: Partial<Record<'eos' | 'alo', VariantRun>> = {};
-    for (const v of order) {
-      const tag = `${stamp}_${r}_${v}`;
-      const { source, close } = make(tag);
-      runs[v] = v === 'eos' ? await exactlyOnce(kafka, db, source, tag, kafkaPid, closers) : await atLeastOnce(kafka, db, source, tag, kafkaPid, closers);
-      await close();
+    const clients = r % 2 === 0 ? PIPELINE_CLIENTS : [...PIPELINE_CLIENTS].reverse();
+    for (const client of clients) {
+      const runs: Partial<Record<'eos' | 'alo', VariantRun>> = {};
+      for (const v of order) {
+        const tag = `${stamp}_${r}_${v}_${client === 'kafkajs' ? 'k' : 'p'}`;
+        const { source, close } = make(tag);
+        const on = { kafka, brokerList, client };
+        runs[v] = v === 'eos' ? await exactlyOnce(on, db, source, tag, kafkaPid, closers) : await atLeastOnce(on, db, source, tag, kafkaPid, closers);
+        await close();
+      }
+      const { eos, alo } = runs as Record<'eos' | 'alo', VariantRun>;
+      const round: PipelineRound = { client, exactlyOnce: eos.rate, atLeastOnce: alo.rate, cpu: { exactlyOnce: eos.cpu, atLeastOnce: alo.cpu } };
+      rounds.push(round);
+      console.error(
+        `[outbox bench] pipeline round ${r + 1} on ${PIPELINE_CLIENT_NAME[client]}: exactly-once ${fmt(round.exactlyOnce, 0)} msg/s, at-least-once ${fmt(round.atLeastOnce, 0)} msg/s`,
+      );
     }
-    const { eos, alo } = runs as Record<'eos' | 'alo', VariantRun>;
-    const round: PipelineRound = { exactlyOnce: eos.rate, atLeastOnce: alo.rate, cpu: { exactlyOnce: eos.cpu, atLeastOnce: alo.cpu } };
-    rounds.push(round);
-    console.error(`[outbox bench] pipeline round ${r + 1}: exactly-once ${fmt(round.exactlyOnce ?? 0, 0)} msg/s, at-least-once ${fmt(round.atLeastOnce ?? 0, 0)} msg/s`);
   }
   return { rounds, source: kind };
 }
@@ -592,7 +606,14 @@ function outputOf(value: Buffer | null): string {
   return JSON.stringify({ order: order.order, charged: order.amount * 100 });
 }
 
-async function exactlyOnce(kafka: KafkaClient, db: Knex, source: MessageSource, tag: string, kafkaPid: number, closers: Closer[]): Promise<VariantRun> {
+/** The broker connection of one (c) variant: kafkajs for topics, the client its Kafka producer runs on. */
+interface PipelineKafka {
+  kafka: KafkaClient;
+  brokerList: string[];
+  client: PipelineClient;
+}
+
+async function exactlyOnce({ kafka, brokerList, client }: PipelineKafka, db: Knex, source: MessageSource, tag: string, kafkaPid: number, closers: Closer[]): Promise<VariantRun> {
   const prefix = `bench_obp${tag}_`;
   const topic = `bench-outbox-pipe-${tag}`;
   await createTopic(kafka, topic, 1);
@@ -601,7 +622,7 @@ async function exactlyOnce(kafka: KafkaClient, db: Knex, source: MessageSource, 
   await store.migrate();
   const state = `${prefix}state`;
   await db.raw(`create table ${state} (k text primary key, total bigint not null)`);
-  const { ctx } = relayContext(kafka, `bench-outbox-pipe-${tag}`, closers);
+  const { ctx } = relayContext(kafka, `bench-outbox-pipe-${tag}`, closers, client === 'platformatic' ? { clientId: 'bench-outbox-pipe', bootstrapBrokers: brokerList } : undefined);
   const relay = new ob.OutboxRelay({ store, sink: ob.kafkaSink({ context: ctx, kafka, positionsTopic: `bench-outbox-ppositions-${tag}`, positionsPartitions: 1 }), relayId: tag });
   const job = ob.pipeline<Knex.Transaction>({
     consumer: `bench-${tag}`,
@@ -624,12 +645,29 @@ async function exactlyOnce(kafka: KafkaClient, db: Knex, source: MessageSource, 
   return { rate: PIPELINE_MESSAGES / (cpu.wallMs / 1000), cpu };
 }
 
+/** A non-transactional idempotent producer of `client`, one acknowledged send per call. */
+async function idempotentProducer(kafka: KafkaClient, brokerList: string[], client: PipelineClient, topic: string, closers: Closer[]): Promise<(messages: Message[]) => Promise<void>> {
+  if (client === 'platformatic') {
+    const producer = new PlatformaticProducer({ clientId: 'bench-outbox-alo', bootstrapBrokers: brokerList, idempotent: true, retries: 10 });
+    closers.push(() => producer.close());
+    return async (messages) => {
+      await producer.send({ messages: messages.map((m) => ({ topic, ...(m.key == null ? {} : { key: Buffer.from(m.key) }), value: Buffer.from(m.value ?? '') })) });
+    };
+  }
+  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
+  await producer.connect();
+  closers.push(() => producer.disconnect());
+  return async (messages) => {
+    await producer.send({ topic, messages });
+  };
+}
+
 /**
  * The same handler, writes and output, at-least-once: each batch's state writes commit in a
  * database transaction, the outputs go straight to Kafka on an idempotent producer, and the
  * position is stored afterwards on its own, so a crash in between replays the batch.
  */
-async function atLeastOnce(kafka: KafkaClient, db: Knex, source: MessageSource, tag: string, kafkaPid: number, closers: Closer[]): Promise<VariantRun> {
+async function atLeastOnce({ kafka, brokerList, client }: PipelineKafka, db: Knex, source: MessageSource, tag: string, kafkaPid: number, closers: Closer[]): Promise<VariantRun> {
   const prefix = `bench_obp${tag}_`;
   const topic = `bench-outbox-pipe-${tag}`;
   await createTopic(kafka, topic, 1);
@@ -638,9 +676,7 @@ async function atLeastOnce(kafka: KafkaClient, db: Knex, source: MessageSource, 
   closers.push(dropTables(db, prefix));
   await db.raw(`create table ${state} (k text primary key, total bigint not null)`);
   await db.raw(`create table ${positions} (consumer text primary key, next_offset bigint not null)`);
-  const producer: Producer = kafka.producer({ idempotent: true, maxInFlightRequests: 1 });
-  await producer.connect();
-  closers.push(() => producer.disconnect());
+  const send = await idempotentProducer(kafka, brokerList, client, topic, closers);
   const dbCtx = knexTransactions(db);
   const meter = startCpuMeter(kafkaPid);
   let offset = 0;
@@ -655,7 +691,7 @@ async function atLeastOnce(kafka: KafkaClient, db: Knex, source: MessageSource, 
         outputs.push({ key: m.key, value: outputOf(m.value) });
       }
     });
-    await producer.send({ topic, messages: outputs });
+    await send(outputs);
     offset = (batch.at(-1) as { offset: number }).offset + 1;
     await db.raw(`insert into ${positions} (consumer, next_offset) values (?, ?) on conflict (consumer) do update set next_offset = excluded.next_offset`, [tag, offset]);
   }
@@ -706,12 +742,22 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
   const p50 = percentile(latency.samples, 50);
   const p99 = percentile(latency.samples, 99);
   const max = Math.max(...latency.samples);
-  const eos = median(rounds.map((r) => r.exactlyOnce));
-  const alo = median(rounds.map((r) => r.atLeastOnce));
-  const ratios = rounds.map((r) => r.exactlyOnce / r.atLeastOnce);
-  const eosCpu = cpuPerThousand(rounds.map((r) => r.cpu.exactlyOnce));
-  const aloCpu = cpuPerThousand(rounds.map((r) => r.cpu.atLeastOnce));
-  const cpuRatio = eosCpu.total / aloCpu.total;
+  const pipes = PIPELINE_CLIENTS.map((client) => {
+    const own = rounds.filter((r) => r.client === client);
+    const eosCpu = cpuPerThousand(own.map((r) => r.cpu.exactlyOnce));
+    const aloCpu = cpuPerThousand(own.map((r) => r.cpu.atLeastOnce));
+    return {
+      client,
+      name: PIPELINE_CLIENT_NAME[client],
+      rounds: own,
+      eos: median(own.map((r) => r.exactlyOnce)),
+      alo: median(own.map((r) => r.atLeastOnce)),
+      ratios: own.map((r) => r.exactlyOnce / r.atLeastOnce),
+      eosCpu,
+      aloCpu,
+      cpuRatio: eosCpu.total / aloCpu.total,
+    };
+  });
   const goal = (ok: boolean): string => (ok ? 'meets the goal' : 'misses the goal');
   const mb = (bytes: number): string => fmt(bytes / 1024 / 1024, 1);
   const heapGrowth = drain.memory.lastQuarterPeakHeap / drain.memory.firstQuarterPeakHeap;
@@ -741,7 +787,7 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
       {
         label: '(c) exactly-once msg/s / at-least-once msg/s (higher is better)',
         bars: [
-          { label: 'txkit pipeline() exactly-once / at-least-once', value: eos / alo },
+          ...pipes.map((c) => ({ label: `txkit pipeline() exactly-once / at-least-once, Kafka on ${c.name}`, value: c.eos / c.alo })),
           { label: 'goal', value: PIPELINE_GOAL },
           { label: 'anchor: Kafka Streams exactly-once, 30% cost', value: 0.7 },
           { label: 'anchor: Kafka Streams exactly-once, 15% cost', value: 0.85 },
@@ -799,15 +845,31 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
         '`pipeline()` with the inbox position in the database transaction, the output through the outbox, the relay ' +
         'running alongside, timed until the last output is committed in Kafka. At-least-once: the same upserts in a ' +
         'database transaction, the outputs sent straight to Kafka with an idempotent producer, the position stored ' +
-        `afterwards in its own statement. Exactly-once **${fmt(eos, 0)} msg/s**, at-least-once ${fmt(alo, 0)} msg/s: ratio ` +
-        `**${fmt(eos / alo)}** (${goal(eos / alo >= PIPELINE_GOAL)}: at least ${PIPELINE_GOAL}; per-round ratios ${range(ratios, 2)}). Anchor: Kafka ` +
-        `Streams exactly-once costs 15–30% of throughput (ratio 0.70–0.85). Both variants read from ${pipe.source}. ` +
-        `CPU per 1000 messages (ms, medians over rounds; this process, the Kafka broker, every Postgres process): exactly-once ` +
-        `${describeCpu(eosCpu)}; at-least-once ${describeCpu(aloCpu)}. Exactly-once takes ${fmt(cpuRatio)}x the CPU of ` +
-        `at-least-once, so on cores it keeps busy its throughput can reach at most ${fmt(1 / cpuRatio)} of at-least-once's; ` +
-        `the cores were busy ${fmt(eosCpu.busyCores, 2)} of 2 (exactly-once) and ${fmt(aloCpu.busyCores, 2)} of 2 (at-least-once).`,
+        'afterwards in its own statement. Each pair runs once with its Kafka producers (the relay\'s and the ' +
+        'at-least-once one) on kafkajs and once on @platformatic/kafka. ' +
+        pipes
+          .map(
+            (c) =>
+              `On ${c.name}: exactly-once **${fmt(c.eos, 0)} msg/s**, at-least-once ${fmt(c.alo, 0)} msg/s: ratio **${fmt(c.eos / c.alo)}** ` +
+              `(${goal(c.eos / c.alo >= PIPELINE_GOAL)}: at least ${PIPELINE_GOAL}; per-round ratios ${range(c.ratios, 2)}).`,
+          )
+          .join(' ') +
+        ` Anchor: Kafka Streams exactly-once costs 15–30% of throughput (ratio 0.70–0.85). Both variants read from ${pipe.source}.`,
       '',
-      `Medians of ${rounds.length} alternating rounds for (c). Single-node broker and Postgres on the same 2-core machine ` +
+      'CPU per 1000 messages of (c) (ms, medians over rounds, from /proc: this process, the Kafka broker\'s JVM, every Postgres ' +
+        'process): ' +
+        pipes
+          .map(
+            (c) =>
+              `on ${c.name}, exactly-once ${describeCpu(c.eosCpu)} (cores busy ${fmt(c.eosCpu.busyCores, 2)} of 2), at-least-once ` +
+              `${describeCpu(c.aloCpu)} (${fmt(c.aloCpu.busyCores, 2)} of 2): ${fmt(c.cpuRatio)}x the CPU, so were the cores the limit, ` +
+              `exactly-once could reach at most ${fmt(1 / c.cpuRatio)} of at-least-once's throughput`,
+          )
+          .join('; ') +
+        '. The relay\'s work is what at-least-once does not do: a read of the outbox, a broker transaction (AddPartitionsToTxn, ' +
+        'the records and the position record, EndTxn and its markers) and the relayed marker, for every batch.',
+      '',
+      `Medians of ${pipes[0]?.rounds.length ?? 0} alternating rounds per client for (c). Single-node broker and Postgres on the same 2-core machine ` +
         `as the client, shared with other work, so figures vary from run to run. Pre-fill of (a) took ${fmt(drain.prefillMs / 1000, 1)} s.`,
     ].join('\n'),
     table: {
@@ -823,8 +885,22 @@ function report(drain: DrainResult, latency: LatencyResult, brokerCost: BrokerCo
         ['(b) commit to consumer p99, ms', fmt(p99, 1), '500 (Debezium poll)', fmt(p99 / 500, 3), ''],
         ['(b) commit to consumer p99 / raw one-record transaction p99 (b2, no position)', fmt(p99, 1), fmt(floorP99, 1), fmt(p99 / floorP99), `<= ${LATENCY_GOAL}`],
         ...brokerCost.variants.map((v) => [`(b2) one-record kafkajs transaction p50/p99, ms: ${v.name}`, `${fmt(percentile(v.samples, 50), 1)} / ${fmt(percentile(v.samples, 99), 1)}`, '', '', '']),
-        ['(c) pipeline msg/s, exactly-once / at-least-once', `${fmt(eos, 0)} (rounds ${range(rounds.map((r) => r.exactlyOnce))})`, `${fmt(alo, 0)} (rounds ${range(rounds.map((r) => r.atLeastOnce))})`, fmt(eos / alo), `>= ${PIPELINE_GOAL} (Kafka Streams EOS: 0.70–0.85)`],
-        ['(c) CPU ms per 1000 messages, all processes (node + Kafka + Postgres)', `${fmt(eosCpu.total, 0)} (${describeCpu(eosCpu)})`, `${fmt(aloCpu.total, 0)} (${describeCpu(aloCpu)})`, `${fmt(cpuRatio)}x`, ''],
+        ...pipes.flatMap((c) => [
+          [
+            `(c) pipeline msg/s on ${c.name}, exactly-once / at-least-once`,
+            `${fmt(c.eos, 0)} (rounds ${range(c.rounds.map((r) => r.exactlyOnce))})`,
+            `${fmt(c.alo, 0)} (rounds ${range(c.rounds.map((r) => r.atLeastOnce))})`,
+            fmt(c.eos / c.alo),
+            `>= ${PIPELINE_GOAL} (Kafka Streams EOS: 0.70–0.85)`,
+          ],
+          [
+            `(c) CPU ms per 1000 messages on ${c.name}, all processes`,
+            `${fmt(c.eosCpu.total, 0)} (${describeCpu(c.eosCpu)})`,
+            `${fmt(c.aloCpu.total, 0)} (${describeCpu(c.aloCpu)})`,
+            `${fmt(c.cpuRatio)}x`,
+            '',
+          ],
+        ]),
       ],
     },
   };
