@@ -283,7 +283,10 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], anchor: AnchorPoi
         'AddPartitionsToTxn and EndTxn round trips, a commit marker and, when it starts while the previous commit\'s ' +
         'markers are still being written, a retry (first after 20 ms on kafkajs, 2 ms on @platformatic/kafka): a few ' +
         'milliseconds paid once however many messages it holds. A 1000 x 1 KB transaction takes ' +
-        `${CLIENTS.map((client) => `${fmt(((at1000(client)?.transactional.medianNs ?? Number.NaN) / 1e6), 1)} ms (${CLIENT_NAME[client]})`).join(' and ')} ` +
+        `${CLIENTS.map((client) => {
+          const point = at1000(client);
+          return `${point === undefined ? 'n/a' : fmt(point.transactional.medianNs / 1e6, 1)} ms (${CLIENT_NAME[client]})`;
+        }).join(' and ')} ` +
         'here, far shorter than Confluent\'s 100 ms, so that fixed cost weighs more; the 5000-message row is the comparable point.',
       '',
       `**(c) Against the official Java producer** (kafka-clients ${version}, a JVM driven round by round from this ` +
