@@ -138,6 +138,99 @@ export function withoutAbortedRecords(response: FetchResponseLike): void {
   }
 }
 
+/** A @platformatic/kafka client whose `fetch` txkit filters (the consumer of transactionalConsumer, kafkaSource's reader). */
+export interface FetchingClientLike {
+  fetch(options: unknown, callback?: Callback<FetchResponseLike>): unknown;
+}
+
+/** The description of the library's (1.x) internal symbol under which a client looks up the protocol function of an API. */
+const GET_API = 'plt.kafka.base.getApi';
+/** The broker's aborted-transaction lists, kept from the library's own filter until txkit's runs. */
+const brokerAborted = new WeakMap<object, NonNullable<FetchResponseLike['responses'][number]['partitions'][number]['abortedTransactions']>>();
+
+/**
+ * Makes `client.fetch` filter read_committed responses by the Java
+ * consumer's rule ({@link withoutAbortedRecords}) and by nothing else.
+ *
+ * The library's Consumer.fetch (1.x) filters read_committed responses
+ * itself, and loses committed records doing it: per producer it drops every
+ * batch from the last aborted transaction the broker lists up to that
+ * producer's last abort marker in the response. When that marker ends a
+ * transaction that wrote nothing to the partition (the partition was added
+ * to it, then it aborted: a send the broker refused, a process killed
+ * between AddPartitionsToTxn and Produce), the producer's committed
+ * transactions in between are dropped as well; and an abort marker of a
+ * producer for which the broker lists nothing throws inside its callback.
+ * Here each Fetch response's aborted-transaction lists are taken away
+ * before the library's filter sees them (it then filters nothing) and given
+ * back to txkit's filter, which runs before the caller gets the response.
+ */
+export function readCommittedAsJava(client: FetchingClientLike, onAnswer?: () => void): void {
+  const getApi = librarySymbol(client, GET_API);
+  const target = client as unknown as Record<symbol, (name: string, callback: Callback<unknown>) => void>;
+  const lookUp = (target[getApi] as (name: string, callback: Callback<unknown>) => void).bind(client);
+  target[getApi] = (name, callback) =>
+    lookUp(name, (error, api) => {
+      if (error !== null || name !== 'Fetch' || typeof api !== 'function') {
+        callback(error, api);
+        return;
+      }
+      const send = api as (...args: unknown[]) => unknown;
+      callback(null, (...args: unknown[]) => {
+        const answered = args.pop() as Callback<FetchResponseLike>;
+        return send(...args, (err: Error | null, response?: FetchResponseLike) => {
+          if (response !== undefined) hideAborted(response);
+          answered(err, response);
+        });
+      });
+    });
+  const fetch = client.fetch.bind(client);
+  const filter = (response: FetchResponseLike): FetchResponseLike => {
+    restoreAborted(response);
+    withoutAbortedRecords(response);
+    onAnswer?.();
+    return response;
+  };
+  client.fetch = (options, callback) => {
+    if (callback === undefined) return (fetch(options) as Promise<FetchResponseLike>).then(filter);
+    return fetch(options, (error, response) => {
+      callback(error, error === null && response !== undefined ? filter(response) : response);
+    });
+  };
+}
+
+function hideAborted(response: FetchResponseLike): void {
+  for (const topic of response.responses ?? []) {
+    for (const partition of topic.partitions) {
+      if (partition.abortedTransactions == null || partition.abortedTransactions.length === 0) continue;
+      brokerAborted.set(partition, partition.abortedTransactions);
+      partition.abortedTransactions = [];
+    }
+  }
+}
+
+function restoreAborted(response: FetchResponseLike): void {
+  for (const topic of response.responses) {
+    for (const partition of topic.partitions) {
+      const list = brokerAborted.get(partition);
+      if (list !== undefined) partition.abortedTransactions = list;
+    }
+  }
+}
+
+/** One of the library's internal symbols, found by its description on the client's prototype chain. */
+function librarySymbol(client: object, description: string): symbol {
+  for (let o: object | null = client; o !== null; o = Object.getPrototypeOf(o) as object | null) {
+    const found = Object.getOwnPropertySymbols(o).find((s) => s.description === description);
+    if (found !== undefined) return found;
+  }
+  throw new ConfigError(
+    `this @platformatic/kafka has no '${description}', which txkit's read_committed filter replaces the library's with ` +
+      '(the library\'s drops committed records in some cases); install @platformatic/kafka 1.x (tested with 1.35)',
+    { backend: 'kafka' },
+  );
+}
+
 function controlType(batch: FetchedBatch): number | undefined {
   const key = batch.records[0]?.key;
   return key instanceof Buffer && key.length >= 4 ? key.readInt16BE(2) : undefined;
@@ -367,15 +460,9 @@ export class PlatformaticTransactionalConsumer implements TransactionalConsumer 
 
   /** Installs the read_committed filter and the require_stable read of committed offsets on the consumer. */
   #guard(consumer: ConsumerLike): void {
-    const fetch = consumer.fetch.bind(consumer);
-    consumer.fetch = (options, callback) =>
-      fetch(options, (error, response) => {
-        if (error === null && response !== undefined) {
-          this.#fetchesAnswered += 1;
-          withoutAbortedRecords(response);
-        }
-        callback(error, response);
-      });
+    readCommittedAsJava(consumer, () => {
+      this.#fetchesAnswered += 1;
+    });
     consumer.listCommittedOffsets = (options, callback) => {
       const read = this.#readStable(options.topics);
       if (callback === undefined) return read;

@@ -4,8 +4,8 @@
  * partition's leader (read_committed), so the source needs no consumer
  * group, no seek and no pause: the pipeline's stored position is the only
  * position there is. Records of aborted transactions are kept out by the
- * Java consumer's rule (withoutAbortedRecords; the library's own filter lets
- * some through), control records are never returned.
+ * Java consumer's rule (readCommittedAsJava: the library's own filter drops
+ * committed records in some cases), control records are never returned.
  * @internal
  */
 import { ConfigError } from '../../core/index.js';
@@ -13,7 +13,8 @@ import type { TxkitError } from '../../core/index.js';
 import { wait } from '../../core/backoff.js';
 import type { PlatformaticKafkaOptions } from '../../adapters/kafka/index.js';
 import { PlatformaticKafka } from '../../adapters/kafka/platformatic.js';
-import { CONTROL_BATCH, withoutAbortedRecords } from '../../adapters/kafka/platformatic-consumer.js';
+import { CONTROL_BATCH, readCommittedAsJava } from '../../adapters/kafka/platformatic-consumer.js';
+import type { FetchingClientLike } from '../../adapters/kafka/platformatic-consumer.js';
 import type { SourceMessage } from '../outbox-types.js';
 import { checkSourceCall, offsetOutOfRange } from './kafka-source-shared.js';
 import type { ResolvedSourceOptions } from './kafka-source-shared.js';
@@ -150,6 +151,7 @@ export class PlatformaticSource implements KafkaMessageSource {
     this.#consumer ??= (async () => {
       const { Consumer } = (await this.#loader.load()) as unknown as { Consumer: new (options: Record<string, unknown>) => ConsumerLike };
       const consumer = new Consumer({ ...this.#connection, ...this.#o.consumer, groupId: this.#o.groupId, autocommit: false });
+      readCommittedAsJava(consumer as unknown as FetchingClientLike);
       try {
         const metadata = await consumer.metadata({ topics: [this.#o.topic] });
         const count = metadata.topics.get(this.#o.topic)?.partitions.length ?? 0;
@@ -217,7 +219,6 @@ export class PlatformaticSource implements KafkaMessageSource {
           isolationLevel: READ_COMMITTED,
           topics: [{ topicId: meta.id, partitions: [{ partition, fetchOffset: BigInt(from), partitionMaxBytes: this.#maxBytes(), currentLeaderEpoch: -1, lastFetchedEpoch: -1 }] }],
         });
-        withoutAbortedRecords(response);
         const fetched = response.responses[0]?.partitions.find((p) => p.partitionIndex === partition);
         return this.#records(partition, from, fetched);
       } catch (err) {
