@@ -45,7 +45,7 @@ export interface CliConfig {
   kafkaTls: KafkaTlsFiles | undefined;
   /** SASL authentication to the Kafka brokers; undefined for none. */
   kafkaSasl: KafkaSaslConfig | undefined;
-  /** The client the relay's producers run on: kafkajs, or @platformatic/kafka (kafkajs still reads the positions). */
+  /** The client the relay runs on: kafkajs, or @platformatic/kafka (its producers and its read of the stored positions). */
   kafkaClient: KafkaCliClient;
   drain: boolean;
   json: boolean;

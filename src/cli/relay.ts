@@ -171,37 +171,42 @@ function platformaticSecurityOf(security: ReturnType<typeof kafkaSecurityOf>): {
   return out;
 }
 
-/** `txkit relay`: until SIGTERM/SIGINT, or with --drain until what was pending is sent. */
-export async function relay(config: CliConfig, io: CliIo): Promise<number> {
-  if (config.kafkaBrokers.length === 0) throw new ConfigError('relay needs a broker: pass --kafka-brokers host:port or set KAFKA_BROKERS');
+/** The relay's kafkajs client, reporting each failed producer request as its outbox partition's. */
+async function kafkajsClient(
+  config: CliConfig,
+  clientId: string,
+  security: ReturnType<typeof kafkaSecurityOf>,
+  failed: (partition: number, err: unknown) => void,
+): Promise<KafkaLike & KafkaSinkClientLike> {
   const { Kafka, logLevel } = (await import('kafkajs')) as unknown as {
     Kafka: new (c: unknown) => KafkaLike & KafkaSinkClientLike;
     logLevel: { NOTHING: number };
   };
+  return reportingKafka(
+    new Kafka({ clientId, brokers: config.kafkaBrokers, logLevel: logLevel.NOTHING, retry: kafkaClientRetry(config.timeoutMs), ...security }),
+    (transactionalId, err) => {
+      const partition = partitionOf(transactionalId, config);
+      if (partition !== undefined) failed(partition, err);
+    },
+  );
+}
+
+/** `txkit relay`: until SIGTERM/SIGINT, or with --drain until what was pending is sent. */
+export async function relay(config: CliConfig, io: CliIo): Promise<number> {
+  if (config.kafkaBrokers.length === 0) throw new ConfigError('relay needs a broker: pass --kafka-brokers host:port or set KAFKA_BROKERS');
   let progress: DrainProgress | undefined;
   const print = (line: string): void => (progress === undefined ? io.err(`${line}\n`) : progress.note(line));
   const log = new AttemptLog(print);
   const security = kafkaSecurityOf(config);
-  const kafka = reportingKafka(
-    new Kafka({
-      clientId: `txkit-relay-${config.relayId}`,
-      brokers: config.kafkaBrokers,
-      logLevel: logLevel.NOTHING,
-      retry: kafkaClientRetry(config.timeoutMs),
-      ...security,
-    }),
-    (transactionalId, err) => {
-      const partition = partitionOf(transactionalId, config);
-      if (partition !== undefined) log.failed(partition, err);
-    },
-  );
+  const clientId = `txkit-relay-${config.relayId}`;
   // A producer per outbox partition: relay processes of one relay id split the partitions through leases.
+  // On @platformatic/kafka alone (its producers and its read of the positions), or on kafkajs.
   const sink = kafkaSink({
-    kafka,
+    kafka:
+      config.kafkaClient === 'platformatic'
+        ? { clientId, bootstrapBrokers: config.kafkaBrokers, ...platformaticSecurityOf(security) }
+        : await kafkajsClient(config, clientId, security, (partition, err) => log.failed(partition, err)),
     transactionalIdPrefix: config.transactionalIdPrefix,
-    ...(config.kafkaClient === 'platformatic'
-      ? { platformatic: { clientId: `txkit-relay-${config.relayId}`, bootstrapBrokers: config.kafkaBrokers, ...platformaticSecurityOf(security) } }
-      : {}),
   });
   const { store, label, close } = await openStore(config, io);
   try {

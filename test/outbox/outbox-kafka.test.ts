@@ -35,7 +35,7 @@ describe.skipIf(brokers === undefined || pg === undefined)('outbox relay on Kafk
     await db.destroy();
   });
 
-  // `txkit relay` with its producers on kafkajs, and on @platformatic/kafka (--kafka-client platformatic).
+  // `txkit relay` with its producers on kafkajs, and on @platformatic/kafka (--kafka-client platformatic: its producers and its read of the stored positions).
   for (const client of ['kafkajs', 'platformatic'] as const) it(`a relay SIGKILLed at random points 10 times: every record exactly once, in per-key order (producers on ${client})`, async () => {
     const total = 20_000;
     const keys = 50;

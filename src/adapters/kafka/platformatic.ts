@@ -304,6 +304,12 @@ export function retryDelayOf(
 /** First retry after CONCURRENT_TRANSACTIONS, in ms (doubling from there). */
 const CONCURRENT_TRANSACTIONS_FIRST_RETRY_MS = 2;
 
+/** True when a @platformatic/kafka error (or one of the errors it carries) is the broker error `apiId` (e.g. 'TOPIC_ALREADY_EXISTS'). */
+export function hasPlatformaticError(err: unknown, apiId: string): boolean {
+  const e = err as { apiId?: unknown; findBy?: (key: string, value: unknown) => unknown } | null;
+  return e?.apiId === apiId || (typeof e?.findBy === 'function' && e.findBy('apiId', apiId) != null);
+}
+
 /** The library's error for CONCURRENT_TRANSACTIONS (51), alone or among the errors of a response. */
 function isConcurrentTransactions(error: unknown): boolean {
   const find = (error as { findBy?: (property: string, value: unknown) => unknown } | null)?.findBy;

@@ -1,11 +1,9 @@
-import { randomUUID } from 'node:crypto';
 import { ConfigError, TransactionStateError, TxkitError } from '../../core/index.js';
 import type { OutgoingMessage, Transaction } from '../../core/index.js';
 import type { KafkaTxHandle } from '../../adapters/kafka/index.js';
 import { POSITION_OUTBOX_HEADER, checkPositionOwner } from '../outbox-errors.js';
 import type { RelayPartition, RelayPosition, SourceMessage } from '../outbox-types.js';
-import { kafkaSource } from './kafka-source.js';
-import type { KafkaAdminLike, KafkaSinkClientLike } from './kafka-types.js';
+import type { PositionsClient } from './kafka-positions-client.js';
 
 /** A Kafka topic name: letters, digits, '.', '_' and '-', at most 249. */
 export const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
@@ -18,7 +16,7 @@ export const TOPIC_NAME = /^[a-zA-Z0-9._-]{1,249}$/;
  * go to the broker again.
  */
 export class KafkaRelayPositions {
-  readonly #kafka: KafkaSinkClientLike;
+  readonly #client: PositionsClient;
   readonly #positionsTopic: string | undefined;
   readonly #positionsPartitions: number;
   readonly #readTimeoutMs: number;
@@ -28,12 +26,11 @@ export class KafkaRelayPositions {
   readonly #read = new Map<string, { next: number } & StoredPosition>();
   /** Relay ids whose positions were read at least once (the first read takes every partition at once). */
   readonly #started = new Set<string>();
-  readonly #created = new Map<string, Promise<void>>();
   /** Positions whose message was handed to the relay, per transaction: write() checks it. */
   readonly #sent = new WeakMap<object, Set<string>>();
 
-  constructor(kafka: KafkaSinkClientLike, positionsTopic: string | undefined, positionsPartitions: number, readTimeoutMs: number) {
-    this.#kafka = kafka;
+  constructor(client: PositionsClient, positionsTopic: string | undefined, positionsPartitions: number, readTimeoutMs: number) {
+    this.#client = client;
     this.#positionsTopic = positionsTopic;
     this.#positionsPartitions = positionsPartitions;
     this.#readTimeoutMs = readTimeoutMs;
@@ -98,91 +95,62 @@ export class KafkaRelayPositions {
     return topic;
   }
 
-  #ensureTopic(admin: KafkaAdminLike, topic: string): Promise<void> {
-    let done = this.#created.get(topic);
-    if (done === undefined) {
-      done = (async () => {
-        if (!(await admin.listTopics()).includes(topic)) {
-          await admin.createTopics({
-            topics: [{ topic, numPartitions: this.#positionsPartitions, configEntries: [{ name: 'cleanup.policy', value: 'compact' }, { name: 'segment.ms', value: '3600000' }] }],
-            waitForLeaders: true,
-          });
-        }
-      })();
-      this.#created.set(topic, done);
-      done.catch(() => this.#created.delete(topic));
-    }
-    return done;
-  }
-
   /**
    * Reads committed positions from where the last read stopped to the last stable offset: of `wanted`,
    * or of every partition of the topic when `all`. Returns the position of `wanted`.
    */
   async #readStored(relayId: string, wanted: number, all: boolean): Promise<StoredPosition> {
-    const kafka = this.#kafka;
     const readTimeoutMs = this.#readTimeoutMs;
     const topic = this.#topicOf(relayId);
-    const admin = kafka.admin();
-    await admin.connect();
-    try {
-      await this.#ensureTopic(admin, topic);
-      const offsets = await admin.fetchTopicOffsets(topic);
-      const ends = new Map(offsets.map((o) => [o.partition, { low: Number(o.low), high: Number(o.high) }]));
-      if (!ends.has(wanted)) {
-        throw new ConfigError(`kafkaSink: positions topic '${topic}' has ${ends.size} partition(s), outbox partition ${wanted} needs one of its own; add partitions to the topic`);
-      }
-      const partitions = all ? [...ends.keys()].filter((p) => p < this.#positionsPartitions) : [wanted];
-      const reads = partitions.map((partition) => {
-        const state = this.#read.get(`${topic}/${partition}`) ?? { next: 0, seq: undefined, owner: undefined };
-        this.#read.set(`${topic}/${partition}`, state);
-        const { low, high } = ends.get(partition) as { low: number; high: number };
-        state.next = Math.max(state.next, low);
-        return { partition, state, end: high };
-      });
-      const todo = reads.filter((r) => r.state.next < r.end);
-      if (todo.length > 0) {
-        const source = kafkaSource({
-          kafka,
-          topic,
-          partitions: todo.map((t) => t.partition),
-          catchUpTimeoutMs: readTimeoutMs,
-          consumer: { maxWaitTimeInMs: 50 },
-          groupId: `txkit-relay-positions-reader-${randomUUID()}`,
-        });
-        try {
-          for (const { partition, state, end } of todo) {
-            // Bounded: every round moves `next` forward or ends the read.
-            while (state.next < end) {
-              const asked = Date.now();
-              const records = await source.fetch(partition, state.next, 1000);
-              if (records.length === 0) {
-                if (Date.now() - asked < readTimeoutMs) break; // caught up: what is left below the end are control or aborted records
-                throw new TxkitError(
-                  'POSITIONS_READ_TIMEOUT',
-                  `kafkaSink: reading relay positions from '${topic}' partition ${partition} got nothing past offset ${state.next} in ${readTimeoutMs} ms, though the broker reports records up to ${end}`,
-                  { backend: 'kafka', retriable: true },
-                );
-              }
-              for (const r of records) {
-                // Reads of one partition can overlap (the first reads of several partition loops each read
-                // every partition): the state only moves forward, so none returns an older position than
-                // another has read.
-                if (r.offset < state.next) continue;
-                Object.assign(state, positionOf(topic, relayId, partition, r));
-                state.next = r.offset + 1;
-              }
+    const ends = await this.#client.offsets(topic, this.#positionsPartitions);
+    if (!ends.has(wanted)) {
+      throw new ConfigError(`kafkaSink: positions topic '${topic}' has ${ends.size} partition(s), outbox partition ${wanted} needs one of its own; add partitions to the topic`);
+    }
+    const partitions = all ? [...ends.keys()].filter((p) => p < this.#positionsPartitions) : [wanted];
+    const reads = partitions.map((partition) => {
+      const state = this.#read.get(`${topic}/${partition}`) ?? { next: 0, seq: undefined, owner: undefined };
+      this.#read.set(`${topic}/${partition}`, state);
+      const { low, high } = ends.get(partition) as { low: number; high: number };
+      state.next = Math.max(state.next, low);
+      return { partition, state, end: high };
+    });
+    const todo = reads.filter((r) => r.state.next < r.end);
+    if (todo.length > 0) {
+      const source = this.#client.reader(
+        topic,
+        todo.map((t) => t.partition),
+        readTimeoutMs,
+      );
+      try {
+        for (const { partition, state, end } of todo) {
+          // Bounded: every round moves `next` forward or ends the read.
+          while (state.next < end) {
+            const asked = Date.now();
+            const records = await source.fetch(partition, state.next, 1000);
+            if (records.length === 0) {
+              if (Date.now() - asked < readTimeoutMs) break; // caught up: what is left below the end are control or aborted records
+              throw new TxkitError(
+                'POSITIONS_READ_TIMEOUT',
+                `kafkaSink: reading relay positions from '${topic}' partition ${partition} got nothing past offset ${state.next} in ${readTimeoutMs} ms, though the broker reports records up to ${end}`,
+                { backend: 'kafka', retriable: true },
+              );
+            }
+            for (const r of records) {
+              // Reads of one partition can overlap (the first reads of several partition loops each read
+              // every partition): the state only moves forward, so none returns an older position than
+              // another has read.
+              if (r.offset < state.next) continue;
+              Object.assign(state, positionOf(topic, relayId, partition, r));
+              state.next = r.offset + 1;
             }
           }
-        } finally {
-          await source.close();
         }
+      } finally {
+        await source.close();
       }
-      const state = reads.find((r) => r.partition === wanted)?.state;
-      return { seq: state?.seq, owner: state?.owner };
-    } finally {
-      await admin.disconnect().catch(() => undefined);
     }
+    const state = reads.find((r) => r.partition === wanted)?.state;
+    return { seq: state?.seq, owner: state?.owner };
   }
 }
 

@@ -2,6 +2,8 @@ import { ConfigError } from '../../core/index.js';
 import { kafkaTransactions } from '../../adapters/kafka/index.js';
 import type { KafkaLike, KafkaTransactionContext, KafkaTransactionsOptions, KafkaTxHandle } from '../../adapters/kafka/index.js';
 import type { RelaySink } from '../outbox-types.js';
+import { isPlatformaticOptions } from '../../adapters/kafka/platformatic.js';
+import { kafkajsPositionsClient, platformaticPositionsClient } from './kafka-positions-client.js';
 import { KafkaRelayPositions, TOPIC_NAME } from './kafka-relay-positions.js';
 import type { KafkaSinkOptions } from './kafka-types.js';
 
@@ -28,8 +30,9 @@ import type { KafkaSinkOptions } from './kafka-types.js';
  * (`<prefix>-<relayId>-<partition>`), so relays of one relay id split the
  * partitions through leases in the outbox store, and the broker fences a
  * partition's former owner when the new one starts on it. Those producers
- * run on the client of `kafka`, or on @platformatic/kafka with `platformatic`
- * (its connection options).
+ * run on the client of `kafka`. Given @platformatic/kafka connection options
+ * as `kafka` (`{ clientId, bootstrapBrokers, ... }`), the sink runs on
+ * @platformatic/kafka alone: producers and the read of stored positions.
  *
  * @example
  * ```ts
@@ -59,9 +62,11 @@ export function kafkaSink(options: KafkaSinkOptions): KafkaRelaySink {
   if (transactionalIdPrefix !== undefined && (typeof transactionalIdPrefix !== 'string' || transactionalIdPrefix.trim() === '')) {
     throw new ConfigError(`kafkaSink transactionalIdPrefix must be a non-empty string, got ${JSON.stringify(transactionalIdPrefix)}`);
   }
-  if (typeof kafka !== 'object' || kafka === null || typeof kafka.consumer !== 'function' || typeof kafka.admin !== 'function') {
+  const onPlatformatic = isPlatformaticOptions(kafka);
+  if (!onPlatformatic && (typeof kafka !== 'object' || kafka === null || typeof kafka.consumer !== 'function' || typeof kafka.admin !== 'function')) {
     throw new ConfigError(
-      'kafkaSink needs kafka: the kafkajs Kafka instance (with consumer() and admin()); it reads the stored relay positions with it' +
+      'kafkaSink needs kafka: the kafkajs Kafka instance (with consumer() and admin()), or @platformatic/kafka connection options ' +
+        "({ clientId, bootstrapBrokers }); it reads the stored relay positions with it" +
         ('admin' in options ? ' (the `admin` option is gone: pass the Kafka instance instead)' : ''),
     );
   }
@@ -75,7 +80,14 @@ export function kafkaSink(options: KafkaSinkOptions): KafkaRelaySink {
     throw new ConfigError(`kafkaSink readTimeoutMs must be a positive number of milliseconds, got ${String(readTimeoutMs)}`);
   }
   const { platformatic } = options;
-  if (platformatic !== undefined) {
+  if (onPlatformatic) {
+    if (platformatic !== undefined) {
+      throw new ConfigError('kafkaSink: `kafka` is @platformatic/kafka connection options already, so everything runs on @platformatic/kafka; leave `platformatic` out');
+    }
+    if (options.client !== undefined && options.client !== 'platformatic') {
+      throw new ConfigError(`kafkaSink: \`kafka\` is @platformatic/kafka connection options, but client is '${options.client}'`);
+    }
+  } else if (platformatic !== undefined) {
     if (transactionalIdPrefix === undefined) {
       throw new ConfigError('kafkaSink: `platformatic` sets up the per-partition producers of transactionalIdPrefix; with `context`, make it on @platformatic/kafka instead');
     }
@@ -85,7 +97,12 @@ export function kafkaSink(options: KafkaSinkOptions): KafkaRelaySink {
   } else if (transactionalIdPrefix !== undefined && typeof kafka.producer !== 'function') {
     throw new ConfigError('kafkaSink with transactionalIdPrefix needs kafka with producer(): the kafkajs Kafka instance');
   }
-  const positions = new KafkaRelayPositions(kafka, positionsTopic, positionsPartitions, readTimeoutMs);
+  const positions = new KafkaRelayPositions(
+    onPlatformatic ? platformaticPositionsClient(kafka) : kafkajsPositionsClient(kafka),
+    positionsTopic,
+    positionsPartitions,
+    readTimeoutMs,
+  );
   const contexts = new Map<string, KafkaTransactionContext>();
   let closed = false;
   const contextFor =
@@ -99,10 +116,11 @@ export function kafkaSink(options: KafkaSinkOptions): KafkaRelaySink {
             const producerOptions: Partial<KafkaTransactionsOptions> = { transactionalId };
             if (options.producer !== undefined) producerOptions.producer = options.producer;
             if (options.client !== undefined) producerOptions.client = options.client;
+            const on = onPlatformatic ? kafka : platformatic;
             made =
-              platformatic === undefined
+              on === undefined
                 ? kafkaTransactions(kafka as KafkaLike, producerOptions as KafkaTransactionsOptions)
-                : kafkaTransactions(platformatic, producerOptions as KafkaTransactionsOptions & { client?: 'platformatic' });
+                : kafkaTransactions(on, producerOptions as KafkaTransactionsOptions & { client?: 'platformatic' });
             contexts.set(transactionalId, made);
           }
           return made;

@@ -12,7 +12,7 @@ import { ConfigError } from '../../core/index.js';
 import type { TxkitError } from '../../core/index.js';
 import { wait } from '../../core/backoff.js';
 import type { PlatformaticKafkaOptions } from '../../adapters/kafka/index.js';
-import { PlatformaticKafka } from '../../adapters/kafka/platformatic.js';
+import { PlatformaticKafka, hasPlatformaticError } from '../../adapters/kafka/platformatic.js';
 import { CONTROL_BATCH, readCommittedAsJava } from '../../adapters/kafka/platformatic-consumer.js';
 import type { FetchingClientLike } from '../../adapters/kafka/platformatic-consumer.js';
 import type { SourceMessage } from '../outbox-types.js';
@@ -224,8 +224,8 @@ export class PlatformaticSource implements KafkaMessageSource {
       } catch (err) {
         // close() ended the request: the call ends empty, as it does when close() comes between requests.
         if (this.#closed) return { messages: [], next: from, stable: from };
-        if (hasError(err, 'OFFSET_OUT_OF_RANGE')) throw await this.#outOfRange(consumer, partition, from);
-        if (attempt < LEADER_RETRIES && (hasError(err, 'NOT_LEADER_OR_FOLLOWER') || hasError(err, 'FENCED_LEADER_EPOCH') || hasError(err, 'UNKNOWN_LEADER_EPOCH'))) {
+        if (hasPlatformaticError(err, 'OFFSET_OUT_OF_RANGE')) throw await this.#outOfRange(consumer, partition, from);
+        if (attempt < LEADER_RETRIES && (hasPlatformaticError(err, 'NOT_LEADER_OR_FOLLOWER') || hasPlatformaticError(err, 'FENCED_LEADER_EPOCH') || hasPlatformaticError(err, 'UNKNOWN_LEADER_EPOCH'))) {
           await wait(50 * (attempt + 1), this.#closing.signal);
           continue;
         }
@@ -269,10 +269,4 @@ function recordHeaders(headers: FetchedRecord['headers']): Record<string, string
   const out: Record<string, string> = {};
   for (const [k, v] of headers ?? []) if (k !== null && v !== null) out[k.toString()] = v.toString();
   return out;
-}
-
-/** True when a @platformatic/kafka error (or one of the errors it carries) has the broker error `apiId`. */
-function hasError(err: unknown, apiId: string): boolean {
-  const e = err as { apiId?: unknown; findBy?: (key: string, value: unknown) => unknown };
-  return e?.apiId === apiId || (typeof e?.findBy === 'function' && e.findBy('apiId', apiId) != null);
 }

@@ -42,19 +42,22 @@ export interface KafkaSinkOptions {
   /** The client behind `kafka` (with `transactionalIdPrefix`), as kafkaTransactions takes it. @default 'kafkajs' */
   client?: KafkaClientFlavor;
   /**
-   * With `transactionalIdPrefix`: run the per-partition producers on
-   * @platformatic/kafka, made from these connection options (`{ clientId,
-   * bootstrapBrokers, ... }`); `kafka` still reads the stored positions.
+   * With `transactionalIdPrefix` and a kafkajs `kafka`: run the
+   * per-partition producers on @platformatic/kafka, made from these
+   * connection options (`{ clientId, bootstrapBrokers, ... }`), while the
+   * kafkajs `kafka` reads the stored positions. To run on
+   * @platformatic/kafka alone, pass its connection options as `kafka`.
    */
   platformatic?: PlatformaticKafkaOptions;
   /**
-   * A kafkajs `Kafka` instance. The sink reads stored positions with it
-   * (when a relay starts, and again after a transaction whose outcome it
-   * cannot trust), with a read_committed consumer and an admin client it
-   * connects for that read and disconnects after it; with
+   * A kafkajs `Kafka` instance, or @platformatic/kafka connection options
+   * (`{ clientId, bootstrapBrokers, ... }`). The sink reads stored positions
+   * with it (when a relay starts, and again after a transaction whose
+   * outcome it cannot trust), with a read_committed reader and an admin
+   * client it opens for that read and closes after it; with
    * `transactionalIdPrefix` it makes the per-partition producers too.
    */
-  kafka: KafkaSinkClientLike & Partial<Pick<KafkaLike, 'producer'>>;
+  kafka: (KafkaSinkClientLike & Partial<Pick<KafkaLike, 'producer'>>) | PlatformaticKafkaOptions;
   /**
    * Compacted topic holding the relay's positions: one record per relay
    * transaction, keyed `<relayId>/<partition>`, in the partition of the same
