@@ -117,8 +117,10 @@ export default async function outboxBench(): Promise<BenchResult> {
   try {
     const pgVersion = String(((await pool.query('show server_version')).rows[0] as { server_version: string }).server_version);
     const drain = await drainBench(kafka, broker.brokers.split(','), db, pool, stamp, closers);
-    const latency = await latencyBench(kafka, db, stamp);
-    const latencyPlt = await latencyBench(kafka, db, stamp, { clientId: 'bench-outbox-latency-plt', bootstrapBrokers: broker.brokers.split(',') });
+    const latency = await withOwnClosers((own) => latencyBench(kafka, db, stamp, own));
+    const latencyPlt = await withOwnClosers((own) =>
+      latencyBench(kafka, db, stamp, own, { clientId: 'bench-outbox-latency-plt', bootstrapBrokers: broker.brokers.split(',') }),
+    );
     const brokerCost = await brokerCostBench(kafka, stamp, closers);
     const pipe = await pipelineBench(kafka, broker.brokers.split(','), db, stamp, broker.pid, closers);
     return report(drain, latency, latencyPlt, brokerCost, pipe, broker.version, pgVersion);
@@ -145,6 +147,19 @@ function dropTables(db: Knex, prefix: string): Closer {
   return async () => {
     for (const t of [...ob.sqlOutboxStore(db, { tablePrefix: prefix }).tableNames, `${prefix}state`]) await db.schema.dropTableIfExists(t);
   };
+}
+
+/**
+ * Runs `run` with closers of its own, closed (last first) when it ends: what one run opens (stores and their LISTEN
+ * connections, producers, tables) goes before the next, since the sections share one connection pool.
+ */
+async function withOwnClosers<T>(run: (closers: Closer[]) => Promise<T>): Promise<T> {
+  const own: Closer[] = [];
+  try {
+    return await run(own);
+  } finally {
+    for (const close of own.reverse()) await close().catch((err: unknown) => console.error(`[outbox bench] cleanup: ${String(err)}`));
+  }
 }
 
 /** Keys that hash to each outbox partition, so pre-filled rows sit where publish() would put them. */
@@ -410,17 +425,7 @@ async function checkEndOffsets(kafka: KafkaClient, topic: string, atLeast: numbe
 // (b) idle latency
 
 /** (b) with the relay's producer on kafkajs, or on @platformatic/kafka when its connection options are given. */
-async function latencyBench(kafka: KafkaClient, db: Knex, base: string, platformatic?: { clientId: string; bootstrapBrokers: string[] }): Promise<LatencyResult> {
-  // Its stores (their LISTEN connections), consumer, producer and tables go when it ends: the sections share one pool.
-  const own: Closer[] = [];
-  try {
-    return await latencyRun(kafka, db, base, own, platformatic);
-  } finally {
-    for (const close of own.reverse()) await close().catch((err: unknown) => console.error(`[outbox bench] cleanup: ${String(err)}`));
-  }
-}
-
-async function latencyRun(kafka: KafkaClient, db: Knex, base: string, closers: Closer[], platformatic?: { clientId: string; bootstrapBrokers: string[] }): Promise<LatencyResult> {
+async function latencyBench(kafka: KafkaClient, db: Knex, base: string, closers: Closer[], platformatic?: { clientId: string; bootstrapBrokers: string[] }): Promise<LatencyResult> {
   const stamp = platformatic === undefined ? base : `${base}_plt`;
   const prefix = `bench_obl${stamp}_`;
   const topic = `bench-outbox-latency-${stamp}`;
@@ -594,7 +599,7 @@ async function pipelineBench(kafka: KafkaClient, brokerList: string[], db: Knex,
         const tag = `${stamp}_${r}_${v}_${client === 'kafkajs' ? 'k' : 'p'}`;
         const { source, close } = make(tag);
         const on = { kafka, brokerList, client };
-        runs[v] = v === 'eos' ? await exactlyOnce(on, db, source, tag, kafkaPid) : await atLeastOnce(on, db, source, tag, kafkaPid);
+        runs[v] = await withOwnClosers((own) => (v === 'eos' ? exactlyOnce : atLeastOnce)(on, db, source, tag, kafkaPid, own));
         await close();
       }
       const { eos, alo } = runs as Record<'eos' | 'alo', VariantRun>;
@@ -626,17 +631,7 @@ interface PipelineKafka {
   client: PipelineClient;
 }
 
-async function exactlyOnce(on: PipelineKafka, db: Knex, source: MessageSource, tag: string, kafkaPid: number): Promise<VariantRun> {
-  // Each run's store (its LISTEN connection), producer and tables go when it ends: the rounds share one pool.
-  const own: Closer[] = [];
-  try {
-    return await exactlyOnceRun(on, db, source, tag, kafkaPid, own);
-  } finally {
-    for (const close of own.reverse()) await close().catch((err: unknown) => console.error(`[outbox bench] cleanup: ${String(err)}`));
-  }
-}
-
-async function exactlyOnceRun({ kafka, brokerList, client }: PipelineKafka, db: Knex, source: MessageSource, tag: string, kafkaPid: number, closers: Closer[]): Promise<VariantRun> {
+async function exactlyOnce({ kafka, brokerList, client }: PipelineKafka, db: Knex, source: MessageSource, tag: string, kafkaPid: number, closers: Closer[]): Promise<VariantRun> {
   const prefix = `bench_obp${tag}_`;
   const topic = `bench-outbox-pipe-${tag}`;
   await createTopic(kafka, topic, 1);
@@ -691,16 +686,7 @@ async function idempotentProducer(kafka: KafkaClient, brokerList: string[], clie
  * database transaction, the outputs go straight to Kafka on an idempotent producer, and the
  * position is stored afterwards on its own, so a crash in between replays the batch.
  */
-async function atLeastOnce(on: PipelineKafka, db: Knex, source: MessageSource, tag: string, kafkaPid: number): Promise<VariantRun> {
-  const own: Closer[] = [];
-  try {
-    return await atLeastOnceRun(on, db, source, tag, kafkaPid, own);
-  } finally {
-    for (const close of own.reverse()) await close().catch((err: unknown) => console.error(`[outbox bench] cleanup: ${String(err)}`));
-  }
-}
-
-async function atLeastOnceRun({ kafka, brokerList, client }: PipelineKafka, db: Knex, source: MessageSource, tag: string, kafkaPid: number, closers: Closer[]): Promise<VariantRun> {
+async function atLeastOnce({ kafka, brokerList, client }: PipelineKafka, db: Knex, source: MessageSource, tag: string, kafkaPid: number, closers: Closer[]): Promise<VariantRun> {
   const prefix = `bench_obp${tag}_`;
   const topic = `bench-outbox-pipe-${tag}`;
   await createTopic(kafka, topic, 1);

@@ -13,7 +13,7 @@ import type { TransactionalConsumer } from '../../src/adapters/kafka/index.js';
 import { withoutAbortedRecords } from '../../src/adapters/kafka/platformatic-consumer.js';
 import type { FetchResponseLike } from '../../src/adapters/kafka/platformatic-consumer.js';
 import { service } from '../support/services.js';
-import { TopicReader, clientChecks, createTopics, makeKafka, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
+import { TopicReader, clientChecks, createTopics, makeKafka, platformaticCopier, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
 
 const brokers = service('kafka');
 const WORKER = fileURLToPath(new URL('./copier-worker.ts', import.meta.url));
@@ -177,17 +177,7 @@ describe.skipIf(brokers === undefined)('transactionalConsumer on @platformatic/k
     };
     await write([['A', false], ['B', false], ['C', true]]);
     const copied: string[] = [];
-    const worker = transactionalConsumer(connection(), {
-      context: context(),
-      groupId,
-      topics: [input],
-      fromBeginning: true,
-      consumer: { maxWaitTime: 100 },
-      eachBatch: async ({ messages, tx }) => {
-        await tx.handle.send({ topic: output, messages: messages.map((m) => ({ value: m.value })) });
-        tx.afterCommit(() => void copied.push(...messages.map((m) => String(m.value))));
-      },
-    });
+    const worker = platformaticCopier(connection(), { context: context(), groupId, input, output, copied });
     closers.push(() => worker.stop());
     await worker.start();
     await waitUntil(() => copied.length >= 3 && atEnd(groupId, input), 30_000, 'C to be copied');

@@ -18,10 +18,10 @@
 import assert from 'node:assert/strict';
 import type { Producer } from 'kafkajs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
-import { kafkaTransactions, transactionalConsumer } from '../../src/adapters/kafka/index.js';
+import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
 import { kafkaSource } from '../../src/outbox/kafka/kafka-source.js';
 import { service } from '../support/services.js';
-import { createTopics, makeKafka, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
+import { createTopics, makeKafka, platformaticCopier, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
 
 const brokers = service('kafka');
 /** The topic's largest record batch: a send of one bigger value is refused (MESSAGE_TOO_LARGE) after its partition was added. */
@@ -119,17 +119,7 @@ describe.skipIf(brokers === undefined)('read_committed readers read what the Jav
       const context = kafkaTransactions(connection(), { transactionalId: `${groupId}-tx` });
       closers.push(() => context.close());
       const copied: string[] = [];
-      const worker = transactionalConsumer(connection(), {
-        context,
-        groupId,
-        topics: [topicOf(name)],
-        fromBeginning: true,
-        consumer: { maxWaitTime: 100 },
-        eachBatch: async ({ messages, tx }) => {
-          await tx.handle.send({ topic: output, messages: messages.map((m) => ({ value: m.value })) });
-          tx.afterCommit(() => void copied.push(...messages.map((m) => String(m.value))));
-        },
-      });
+      const worker = platformaticCopier(connection(), { context, groupId, input: topicOf(name), output, copied });
       closers.push(() => worker.stop());
       await worker.start();
       await waitUntil(() => copied.length >= COMMITTED.length, 30_000, () => `the committed input to be copied (copied so far: ${copied.join(', ')})`);

@@ -352,6 +352,27 @@ async function consumerCopies(
   }, 10_000, 'the committed input offset 300');
 }
 
+/**
+ * A transactionalConsumer on @platformatic/kafka copying `input` to `output` (values only, from the beginning, short
+ * fetch waits), pushing each batch's values to `copied` once its transaction committed. Not started.
+ */
+export function platformaticCopier(
+  connection: PlatformaticKafkaOptions,
+  o: { context: KafkaTransactionContext; groupId: string; input: string; output: string; copied: string[] },
+): TransactionalConsumer {
+  return transactionalConsumer(connection as unknown as KafkaConsumerFactoryLike, {
+    context: o.context,
+    groupId: o.groupId,
+    topics: [o.input],
+    fromBeginning: true,
+    consumer: { maxWaitTime: 100 },
+    eachBatch: async ({ messages, tx }) => {
+      await tx.handle.send({ topic: o.output, messages: messages.map((m) => ({ value: m.value })) });
+      tx.afterCommit(() => void o.copied.push(...messages.map((m) => String(m.value))));
+    },
+  });
+}
+
 export async function createTopics(admin: Admin, topics: string[], numPartitions = 1, replicationFactor = 1): Promise<void> {
   await admin.createTopics({ topics: topics.map((topic) => ({ topic, numPartitions, replicationFactor })), waitForLeaders: true });
 }
