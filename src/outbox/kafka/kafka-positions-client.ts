@@ -7,6 +7,8 @@
  * @internal
  */
 import { randomUUID } from 'node:crypto';
+import { TransientTransactionError } from '../../core/index.js';
+import { wait } from '../../core/backoff.js';
 import { PlatformaticKafka, hasPlatformaticError } from '../../adapters/kafka/platformatic.js';
 import type { PlatformaticKafkaOptions } from '../../adapters/kafka/platformatic.js';
 import { kafkaSource } from './kafka-source.js';
@@ -76,7 +78,7 @@ export function kafkajsPositionsClient(kafka: KafkaSinkClientLike): PositionsCli
 interface PlatformaticAdminLike {
   listTopics(): Promise<string[]>;
   createTopics(options: { topics: string[]; partitions: number; configs: { name: string; value: string }[] }): Promise<unknown>;
-  metadata(options: { topics: string[] }): Promise<{ topics: Map<string, { partitionsCount: number }> }>;
+  metadata(options: { topics: string[]; forceUpdate?: boolean }): Promise<{ topics: Map<string, { partitionsCount: number; partitions: { leader: number }[] }> }>;
   listOffsets(options: {
     topics: { name: string; partitions: { partitionIndex: number; timestamp: bigint }[] }[];
     isolationLevel: number;
@@ -88,6 +90,8 @@ interface PlatformaticAdminLike {
 const EARLIEST = -2n;
 const LATEST = -1n;
 const READ_COMMITTED = 1;
+/** How long a positions topic just created may take to have a leader for each partition. */
+const LEADERS_TIMEOUT_MS = 30_000;
 
 /** Positions read with @platformatic/kafka: an admin client made for each read, the platformatic kafkaSource (no consumer group). */
 export function platformaticPositionsClient(connection: PlatformaticKafkaOptions): PositionsClient {
@@ -99,6 +103,19 @@ export function platformaticPositionsClient(connection: PlatformaticKafkaOptions
     } catch (err) {
       // Another relay made it first.
       if (!hasPlatformaticError(err, 'TOPIC_ALREADY_EXISTS')) throw err;
+    }
+    // As kafkajs' waitForLeaders: the broker's metadata may lag the controller's for a moment after the creation.
+    const deadline = Date.now() + LEADERS_TIMEOUT_MS;
+    // Bounded by the deadline.
+    for (let delay = 10; ; delay = Math.min(delay * 2, 500)) {
+      const found = (await admin.metadata({ topics: [topic], forceUpdate: true }).catch(() => undefined))?.topics.get(topic);
+      if (found !== undefined && found.partitionsCount > 0 && found.partitions.every((p) => p.leader >= 0)) return;
+      if (Date.now() > deadline) {
+        throw new TransientTransactionError(`kafkaSink: the positions topic '${topic}' was created but has no leader for each partition after ${LEADERS_TIMEOUT_MS} ms; tried again`, {
+          backend: 'kafka',
+        });
+      }
+      await wait(delay);
     }
   });
   return {
