@@ -39,7 +39,6 @@ describe('observeOutbox()', () => {
   it('reports the backlog and lag per partition from the store, and both drop to 0 once relayed', async () => {
     const { store, ctx, outbox, relay } = setup();
     const metrics = observeOutbox(store, { meter: otel.meter, name: 'orders' });
-    const published = Date.now();
     await ctx.withTransaction(async (tx) => {
       await outbox.publish(tx, [
         { topic: 'orders', key: 'a', value: '1' },
@@ -47,6 +46,8 @@ describe('observeOutbox()', () => {
         { topic: 'orders', key: 'a', value: '3' },
       ]);
     });
+    // After the commit: the records were stamped before it, so 20 ms from here is at least 20 ms of lag.
+    const published = Date.now();
     const partition = String((await store.status()).partitions.find((p) => p.pending > 0)?.partition);
     await waitUntil(() => Date.now() - published >= 20, 2_000);
 
