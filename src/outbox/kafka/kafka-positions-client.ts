@@ -12,6 +12,7 @@ import { wait } from '../../core/backoff.js';
 import { PlatformaticKafka, hasPlatformaticError } from '../../adapters/kafka/platformatic.js';
 import type { PlatformaticKafkaOptions } from '../../adapters/kafka/platformatic.js';
 import { kafkaSource } from './kafka-source.js';
+import { EARLIEST, LATEST, READ_COMMITTED } from './kafka-source-platformatic.js';
 import type { KafkaAdminLike, KafkaMessageSource, KafkaSinkClientLike } from './kafka-types.js';
 
 /** The positions topic's settings: compacted (one record per key is enough), segments rolled hourly so compaction can run. */
@@ -86,10 +87,6 @@ interface PlatformaticAdminLike {
   close(): Promise<void>;
 }
 
-/** ListOffsets timestamps: the log start, and the end (the last stable offset when read_committed). */
-const EARLIEST = -2n;
-const LATEST = -1n;
-const READ_COMMITTED = 1;
 /** How long a positions topic just created may take to have a leader for each partition. */
 const LEADERS_TIMEOUT_MS = 30_000;
 

@@ -21,10 +21,10 @@ import type { ResolvedSourceOptions } from './kafka-source-shared.js';
 import type { KafkaMessageSource } from './kafka-types.js';
 
 /** Isolation level of a Fetch that reads committed records only (up to the last stable offset). */
-const READ_COMMITTED = 1;
+export const READ_COMMITTED = 1;
 /** ListOffsets timestamps: the log start and (read_committed) the last stable offset. */
-const EARLIEST = -2n;
-const LATEST = -1n;
+export const EARLIEST = -2n;
+export const LATEST = -1n;
 /** Longest a single Fetch waits at the broker for new records, so close() and deadlines are seen in time. */
 const LONG_POLL_MS = 500;
 /** Fetches of one call that may fail on a moved leader before the error goes to the caller. */
