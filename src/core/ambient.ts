@@ -19,9 +19,9 @@ interface Frame {
 
 const frames = new AsyncLocalStorage<Frame>();
 
-/** Runs `fn(...args)` with `value` as `owner`'s ambient value in it and in every async step it starts. */
-export function runWith<A extends unknown[], T>(owner: object, value: unknown, fn: (...args: A) => T, ...args: A): T {
-  return frames.run({ owner, value, outer: frames.getStore() }, fn, ...args);
+/** Runs `fn(arg)` with `value` as `owner`'s ambient value in it and in every async step it starts. */
+export function runWith<A, T>(owner: object, value: unknown, fn: (arg: A) => T, arg: A): T {
+  return frames.run({ owner, value, outer: frames.getStore() }, fn, arg);
 }
 
 /** `owner`'s innermost ambient value here, or undefined when none was set. */

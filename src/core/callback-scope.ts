@@ -11,7 +11,7 @@ const IN_CALLBACK = Symbol('txkit.inCallback');
 
 /** Runs `callback` as a callback of `owner`. */
 export function inCallbackOf<T>(owner: object, callback: () => T): T {
-  return runWith(owner, IN_CALLBACK, callback);
+  return runWith(owner, IN_CALLBACK, callback, undefined);
 }
 
 /** True in a callback of `owner` (or in work that callback started), at any depth. */

@@ -4,6 +4,7 @@ import type { DriverTransaction, TransactionDriver } from './driver.js';
 import { ConfigError, TransactionPropagationError, TransactionStateError, classifyKnown } from './errors.js';
 import type { Classification } from './errors.js';
 import { FaultRegistry } from './faults.js';
+import { OpenList } from './open-list.js';
 import { defaultHookErrorHandler } from './hooks.js';
 import type { HookErrorHandler } from './hooks.js';
 import { abortedError, resolveRetryPolicy } from './retry-policy.js';
@@ -143,7 +144,7 @@ export function faultRegistryOf(ctx: unknown): FaultRegistry | undefined {
 class CoreTransactionContext<H, O extends object> implements TransactionContext<H, O> {
   readonly backend: BackendName;
   readonly #driver: TransactionDriver<H, O>;
-  readonly #open = new Set<RootTransaction<unknown>>();
+  readonly #open = new OpenList<RootTransaction<unknown>>();
   readonly #faults = new FaultRegistry();
   readonly #policy: Readonly<RetryPolicy>;
   readonly #defaults: (O & BeginOptions) | undefined;
@@ -194,7 +195,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       faults: this.#faults,
       classify: (err) => this.#classify(err),
       onAbortHookError: (err, tx) => onHookError(err, { backend: this.backend, transactionId: tx.id, hook: 'afterAbort' }),
-      onEnd: (tx) => this.#open.delete(tx),
+      open: this.#open,
     };
     const { translateError } = driver;
     this.#handDeps = translateError === undefined ? this.#deps : { ...this.#deps, translateError: (err) => translateError.call(driver, err) };
@@ -204,7 +205,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       begin: (attempt, beginOptions) => this.#beginNative(beginOptions, attempt, true),
       adopt: (dtx, attempt, beginOptions, startedAt) => this.#adopt(dtx, attempt, beginOptions, startedAt, true),
       refusal: (beginOptions) => this.#refusal(beginOptions),
-      runScoped: (tx, body) => tx.run(() => runWith(this, tx, body, tx)),
+      runScoped: (tx, body) => tx.run(this, body),
       classify: (err) => this.#classify(err),
     };
   }
@@ -338,7 +339,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
         backend: this.backend,
         code: 'CONTEXT_CLOSED',
       });
-      await Promise.all([...this.#open].map((tx) => tx.abortQuietly(reason)));
+      await Promise.all(this.#open.values().map((tx) => tx.abortQuietly(reason)));
       await this.#driver.close();
     })();
     return this.#closing;
@@ -402,9 +403,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   /** A begun native transaction as a root transaction of this context, which close() will abort while it is open. */
   #adopt(dtx: DriverTransaction<H>, attempt: number, options: O & BeginOptions, startedAt: number | undefined, unit: boolean): RootTransaction<H> {
     // Only a transaction begun by hand hands errors of its commit() and abort() straight to the caller.
-    const tx = new RootTransaction(dtx, unit ? this.#deps : this.#handDeps, attempt, options, startedAt);
-    this.#open.add(tx as RootTransaction<unknown>);
-    return tx;
+    return new RootTransaction(dtx, unit ? this.#deps : this.#handDeps, attempt, options, startedAt);
   }
 
   /** The context may have closed, or the signal fired, while a begin was in flight: the transaction it opened must not run. */

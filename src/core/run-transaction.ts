@@ -55,20 +55,8 @@ export async function runTransaction<H, T, B extends BeginOptions>(
   clock: LoopClock = realClock,
   events?: UnitEvents,
 ): Promise<T> {
-  const { now } = clock;
-  const { signal } = options;
-  const started = now();
-
-  // Step 2/5: a transient failure reruns the unit after a back-off, unless the
-  // attempts or the deadline are used up. Anything else is rethrown as it is.
-  const backOffOrThrow = async (err: unknown, attempt: number, reason: RetryReason): Promise<void> => {
-    if (host.classify(err) !== 'transient' || attempt >= policy.maxAttempts) throw err;
-    const delay = backoffDelay(policy, attempt);
-    const elapsed = now() - started;
-    if (elapsed + delay >= policy.deadlineMs) throw deadlineError(host.backend, policy, attempt, elapsed, err);
-    events?.retry(attempt, reason, delay, err);
-    await clock.sleep(delay, signal, host.backend);
-  };
+  const started = clock.now();
+  const loop: Loop = { host, policy, clock, started, signal: options.signal, events };
 
   unit: for (let attempt = 1; ; attempt++) {
     // Step 1: begin, then run the callback. A failed begin ran nothing, so it is judged like a failed callback.
@@ -83,7 +71,7 @@ export async function runTransaction<H, T, B extends BeginOptions>(
         throw refused;
       }
     } catch (err) {
-      await backOffOrThrow(err, attempt, 'begin');
+      await backOffOrThrow(loop, err, attempt, 'begin');
       continue;
     }
     events?.opened(tx as RootTransaction<unknown>);
@@ -106,7 +94,7 @@ export async function runTransaction<H, T, B extends BeginOptions>(
       // threw) or may have, never runs again: the error goes to the caller and
       // the commit stands.
       if (tx.mayHaveCommitted) throw err;
-      await backOffOrThrow(err, attempt, 'callback');
+      await backOffOrThrow(loop, err, attempt, 'callback');
       continue;
     }
 
@@ -128,7 +116,7 @@ export async function runTransaction<H, T, B extends BeginOptions>(
           unknown += 1;
           events?.commitUnknown(attempt, commitTry, err);
           const delay = backoffDelay(policy, commitTry);
-          const elapsed = now() - started;
+          const elapsed = clock.now() - started;
           if (elapsed + delay >= policy.deadlineMs) {
             // Step 5: out of time with the outcome still unknown.
             await tx.giveUp(err);
@@ -136,7 +124,7 @@ export async function runTransaction<H, T, B extends BeginOptions>(
             throw deadlineError(host.backend, policy, attempt, elapsed, err);
           }
           try {
-            await clock.sleep(delay, signal, host.backend);
+            await clock.sleep(delay, options.signal, host.backend);
           } catch (abortError) {
             await tx.giveUp(err);
             events?.commitResolved(attempt, 'unresolved', commitTry);
@@ -147,7 +135,7 @@ export async function runTransaction<H, T, B extends BeginOptions>(
         if (kind === 'transient') {
           // After an unknown result, a transient failure means the backend rolled the commit back.
           if (unknown > 0) events?.commitResolved(attempt, 'rolled_back', commitTry);
-          await backOffOrThrow(err, attempt, unknown > 0 ? 'commit_rolled_back' : 'commit');
+          await backOffOrThrow(loop, err, attempt, unknown > 0 ? 'commit_rolled_back' : 'commit');
           continue unit;
         }
         if (unknown > 0) events?.commitResolved(attempt, 'unresolved', commitTry);
@@ -155,6 +143,30 @@ export async function runTransaction<H, T, B extends BeginOptions>(
       }
     }
   }
+}
+
+/** What a unit's back-off needs. */
+interface Loop {
+  readonly host: UnitHost<unknown, never>;
+  readonly policy: Readonly<RetryPolicy>;
+  readonly clock: LoopClock;
+  readonly started: number;
+  readonly signal: AbortSignal | undefined;
+  readonly events: UnitEvents | undefined;
+}
+
+/**
+ * Step 2/5: a transient failure reruns the unit after a back-off, unless the
+ * attempts or the deadline are used up. Anything else is rethrown as it is.
+ */
+async function backOffOrThrow(loop: Loop, err: unknown, attempt: number, reason: RetryReason): Promise<void> {
+  const { host, policy, clock } = loop;
+  if (host.classify(err) !== 'transient' || attempt >= policy.maxAttempts) throw err;
+  const delay = backoffDelay(policy, attempt);
+  const elapsed = clock.now() - loop.started;
+  if (elapsed + delay >= policy.deadlineMs) throw deadlineError(host.backend, policy, attempt, elapsed, err);
+  loop.events?.retry(attempt, reason, delay, err);
+  await clock.sleep(delay, loop.signal, host.backend);
 }
 
 function deadlineError(

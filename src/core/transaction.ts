@@ -9,7 +9,9 @@ import {
 } from './errors.js';
 import type { Classification } from './errors.js';
 import type { FaultRegistry, LostCommitPart } from './faults.js';
+import { runWith } from './ambient.js';
 import { HookList } from './hooks.js';
+import type { OpenList, OpenNode } from './open-list.js';
 import { PendingWork, pendingWorkRefusal } from './pending-work.js';
 import { abortedError } from './retry-policy.js';
 import { SavepointTransaction } from './savepoint.js';
@@ -24,7 +26,8 @@ export interface RootDeps {
   readonly faults: FaultRegistry;
   classify(err: unknown): Classification;
   onAbortHookError(err: unknown, tx: Transaction<unknown>): void;
-  onEnd(tx: RootTransaction<unknown>): void;
+  /** The context's open transactions: a transaction is in it from construction until it ends. */
+  readonly open?: OpenList<RootTransaction<unknown>>;
   /** For a transaction begun by hand: the driver's translation of errors its commit() and abort() hand the caller. */
   translateError?(err: unknown): unknown;
 }
@@ -75,6 +78,8 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
   #interrupted: { promise: Promise<never>; reject: (reason: unknown) => void } | undefined;
   #interruptReason: unknown;
   #ending: Promise<void> | undefined;
+  /** Its place in the context's open transactions (deps.open), until it ends. */
+  readonly #openNode: OpenNode<RootTransaction<unknown>> | undefined;
 
   /** The begin options this transaction was opened with (the call's over the context defaults). */
   readonly options: BeginOptions;
@@ -88,6 +93,7 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
     this.attempt = attempt;
     this.handle = dtx.handle;
     this.options = options;
+    this.#openNode = deps.open?.add(this as RootTransaction<unknown>);
     const { timeoutMs, signal } = options;
     if (timeoutMs !== undefined || signal !== undefined) {
       let reject!: (reason: unknown) => void;
@@ -286,12 +292,13 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
   }
 
   /**
-   * Runs the callback as this transaction's scope. Rejects as soon as the
-   * timeout or the caller's signal fires, while the native transaction is
-   * being aborted, instead of waiting for a callback that may never end.
+   * Runs the callback as this transaction's scope, the ambient transaction of
+   * `owner` (its context) in it. Rejects as soon as the timeout or the
+   * caller's signal fires, while the native transaction is being aborted,
+   * instead of waiting for a callback that may never end.
    */
-  run<T>(fn: () => Promise<T>): Promise<T> {
-    const result = fn();
+  run<T>(owner: object, fn: (tx: Transaction<H>) => Promise<T>): Promise<T> {
+    const result = runWith(owner, this, fn, this);
     if (this.#interrupted === undefined) return result;
     result.catch(() => undefined);
     return Promise.race([result, this.#interrupted.promise]);
@@ -473,7 +480,7 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
     if (this.#controller !== undefined && !this.#controller.signal.aborted) {
       this.#controller.abort(new TransactionStateError(ENDED, { backend: this.backend }));
     }
-    this.#deps.onEnd(this as RootTransaction<unknown>);
+    if (this.#openNode !== undefined) this.#deps.open?.delete(this.#openNode);
     return this.#hooks === undefined ? undefined : this.#runHooks(this.#hooks, to, reason, outcomeUnknown);
   }
 

@@ -68,12 +68,11 @@ describe('retry loop properties', () => {
               faults,
               classify: (e: unknown) => classifyKnown(e) ?? driver.classify(e),
               onAbortHookError: () => undefined,
-              onEnd: () => undefined,
             };
             return new RootTransaction(dtx, deps, attempt, {});
           },
           refusal: () => undefined,
-          runScoped: (tx, fn) => tx.run(() => fn(tx)),
+          runScoped: (tx, fn) => tx.run(host, fn),
           classify: (e) => classifyKnown(e) ?? driver.classify(e),
         };
         let runs = 0;
