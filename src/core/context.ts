@@ -202,7 +202,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     this.#host = {
       backend: this.backend,
       faults: this.#faults,
-      begin: (attempt, beginOptions) => this.#beginNative(beginOptions, attempt, true),
+      begin: (attempt, beginOptions, unitState) => this.#beginNative(beginOptions, attempt, true, unitState),
       adopt: (dtx, attempt, beginOptions, startedAt) => this.#adopt(dtx, attempt, beginOptions, startedAt, true),
       refusal: (beginOptions) => this.#refusal(beginOptions),
       runScoped: (tx, body) => tx.run(this, body),
@@ -420,29 +420,21 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   #runUnit<T>(fn: (tx: Transaction<H>) => Promise<T>, options: (O & RunOptions) | undefined, propagation: Propagation): Promise<T> {
     const policy = resolveRetryPolicy(options?.retry, this.#policy, this.backend);
     const merged = this.#merge(options);
-    if (this.#driver.runUnit === undefined) return this.#runLoop(this.#host, fn, policy, merged, propagation);
+    if (this.#driver.runUnit === undefined) return this.#runLoop(fn, policy, merged, propagation, undefined);
     // The driver's state for this unit reaches each attempt's begin.
-    return this.#driver.runUnit((unitState) =>
-      this.#runLoop(
-        unitState === undefined ? this.#host : { ...this.#host, begin: (attempt, o) => this.#beginNative(o, attempt, true, unitState) },
-        fn,
-        policy,
-        merged,
-        propagation,
-      ),
-    );
+    return this.#driver.runUnit((unitState) => this.#runLoop(fn, policy, merged, propagation, unitState));
   }
 
   #runLoop<T>(
-    host: UnitHost<H, O & BeginOptions>,
     fn: (tx: Transaction<H>) => Promise<T>,
     policy: Readonly<RetryPolicy>,
     options: O & BeginOptions,
     propagation: Propagation,
+    unitState: unknown,
   ): Promise<T> {
     const monitor = this.#monitor;
-    if (monitor === undefined) return runTransaction(host, fn, policy, options);
-    return monitor.run(propagation, (events) => runTransaction(host, fn, policy, options, undefined, events));
+    if (monitor === undefined) return runTransaction(this.#host, fn, policy, options, undefined, undefined, unitState);
+    return monitor.run(propagation, (events) => runTransaction(this.#host, fn, policy, options, undefined, events, unitState));
   }
 
   /**

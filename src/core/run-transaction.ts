@@ -19,8 +19,11 @@ import type { UnitEvents } from './unit-monitor.js';
 export interface UnitHost<H, B extends BeginOptions = BeginOptions> {
   readonly backend: BackendName;
   readonly faults: FaultRegistry;
-  /** Begins the native transaction of one attempt, no longer than the call's signal and `timeoutMs` allow; may throw at once. */
-  begin(attempt: number, options: B): Promise<DriverTransaction<H>>;
+  /**
+   * Begins the native transaction of one attempt, no longer than the call's signal and `timeoutMs` allow; may throw at once.
+   * `unitState` is what the driver's runUnit gave this unit, for its begin.
+   */
+  begin(attempt: number, options: B, unitState: unknown): Promise<DriverTransaction<H>>;
   /**
    * The begun native transaction as the attempt's root transaction.
    * `startedAt` (Date.now() before begin) is given when `timeoutMs` is set.
@@ -54,6 +57,7 @@ export async function runTransaction<H, T, B extends BeginOptions>(
   options: B,
   clock: LoopClock = realClock,
   events?: UnitEvents,
+  unitState?: unknown,
 ): Promise<T> {
   const started = clock.now();
   const loop: Loop = { host, policy, clock, started, signal: options.signal, events };
@@ -64,7 +68,7 @@ export async function runTransaction<H, T, B extends BeginOptions>(
     let tx: RootTransaction<H>;
     try {
       const startedAt = options.timeoutMs === undefined ? undefined : Date.now();
-      tx = host.adopt(await host.begin(attempt, options), attempt, options, startedAt);
+      tx = host.adopt(await host.begin(attempt, options, unitState), attempt, options, startedAt);
       const refused = host.refusal(options);
       if (refused !== undefined) {
         await tx.abortQuietly(refused);

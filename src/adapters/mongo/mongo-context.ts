@@ -9,6 +9,8 @@ import type {
   TransactionDriver,
 } from '../../core/index.js';
 import { describeType } from '../../core/options.js';
+import { OpenList } from '../../core/open-list.js';
+import type { OpenNode } from '../../core/open-list.js';
 import { MongoCommitTimeoutError, classifyMongoError, commitError, misuseError } from './mongo-errors.js';
 import type {
   MongoClientLike,
@@ -159,7 +161,7 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
   readonly #client: SessionFactory<S>;
   readonly #sessionOptions: { causalConsistency: boolean };
   /** Transactions not yet ended: a commit whose result stays unknown keeps its session until close(). */
-  readonly #open = new Set<MongoTransaction<S>>();
+  readonly #open = new OpenList<MongoTransaction<S>>();
   /** Sessions kept between two attempts of a unit. */
   readonly #idle = new Set<S>();
 
@@ -225,9 +227,7 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
       await session.endSession();
       throw err;
     }
-    const tx = new MongoTransaction(session, this, scope);
-    this.#open.add(tx);
-    return tx;
+    return new MongoTransaction(session, this, scope, this.#open);
   }
 
   /** Judges a driver error by its labels. */
@@ -259,7 +259,7 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
 
   /** The attempt is over and the unit may run again: keep its session for the next attempt, else end it. */
   async release(tx: MongoTransaction<S>, scope: UnitScope<S> | undefined): Promise<void> {
-    this.#open.delete(tx);
+    tx.forget();
     if (scope === undefined || scope.done || scope.idle !== undefined || tx.handle.hasEnded) {
       await tx.handle.endSession();
       return;
@@ -268,16 +268,11 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
     this.#idle.add(tx.handle);
   }
 
-  /** The transaction no longer holds its session open: close() need not end it. */
-  forget(tx: MongoTransaction<S>): void {
-    this.#open.delete(tx);
-  }
-
   /** Ends sessions still held (commits whose result stayed unknown, sessions between two attempts); the client stays open. */
   async close(): Promise<void> {
     const idle = [...this.#idle];
     this.#idle.clear();
-    await Promise.all([...[...this.#open].map((tx) => tx.end()), ...idle.map((s) => s.endSession())]);
+    await Promise.all([...this.#open.values().map((tx) => tx.end()), ...idle.map((s) => s.endSession())]);
   }
 }
 
@@ -328,11 +323,21 @@ class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<
   /** A commitTransaction of txkit's was acknowledged: the transaction is committed, whatever is asked later. */
   #committed = false;
   #ending: Promise<void> | undefined;
+  /** Its place among the driver's open transactions, which close() ends, until it no longer holds its session. */
+  readonly #openNode: OpenNode<MongoTransaction<S>>;
+  readonly #open: OpenList<MongoTransaction<S>>;
 
-  constructor(session: S, driver: MongoDriver<S>, scope: UnitScope<S> | undefined) {
+  constructor(session: S, driver: MongoDriver<S>, scope: UnitScope<S> | undefined, open: OpenList<MongoTransaction<S>>) {
     this.handle = session;
     this.#driver = driver;
     this.#scope = scope;
+    this.#open = open;
+    this.#openNode = open.add(this);
+  }
+
+  /** The transaction no longer holds its session open: close() need not end it. */
+  forget(): void {
+    this.#open.delete(this.#openNode);
   }
 
   /**
@@ -371,7 +376,7 @@ class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<
    * Deleted after MaxTimeMSExpired, which the convenient API never retries:
    * without it the core ends the transaction `failed` with the timeout error.
    */
-  recommit?: () => Promise<void> = () => this.commit();
+  recommit?: () => Promise<void> = recommit;
 
   async rollback(): Promise<void> {
     try {
@@ -385,11 +390,12 @@ class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<
 
   /** Ends the session once; endSession aborts a transaction still in progress and never throws a server error. */
   end(): Promise<void> {
-    this.#ending ??= (async () => {
-      this.#driver.forget(this);
-      await this.handle.endSession();
-    })();
-    return this.#ending;
+    return (this.#ending ??= this.#end());
+  }
+
+  async #end(): Promise<void> {
+    this.forget();
+    await this.handle.endSession();
   }
 
   async #commitFailed(err: unknown): Promise<unknown> {
@@ -401,6 +407,11 @@ class MongoTransaction<S extends MongoSessionLike> implements DriverTransaction<
     }
     return reported;
   }
+}
+
+/** MongoTransaction's recommit, one function for all of them (the core calls it as a method of the transaction). */
+function recommit(this: { commit(): Promise<void> }): Promise<void> {
+  return this.commit();
 }
 
 function show(v: unknown): string {
