@@ -6,7 +6,7 @@ import assert from 'node:assert/strict';
 import fs from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { afterAll, describe, it } from 'vitest';
+import { afterAll, beforeAll, describe, it } from 'vitest';
 import { ConfigError } from '../../src/index.js';
 import { PulsarClient, pulsarTransactions } from '../../src/adapters/pulsar/index.js';
 import { javaStringHash, partitionForKey } from '../../src/pulsar-client/routing.js';
@@ -97,8 +97,12 @@ const serviceUrl = service('pulsar');
 
 describe.skipIf(serviceUrl === undefined)('key routing agrees with the Java client', () => {
   const url = serviceUrl as string;
-  const client = makeClient(url);
-  afterAll(() => client.close());
+  // Made in beforeAll: a skipped describe still runs its body, where there is no broker to name.
+  let client!: ReturnType<typeof makeClient>;
+  beforeAll(() => {
+    client = makeClient(url);
+  });
+  afterAll(() => client?.close());
 
   const cases: [string, 'JavaStringHash' | 'Murmur3_32Hash' | undefined, HashingScheme | undefined][] = [
     ['the default router and the default scheme (JavaStringHash)', undefined, undefined],
