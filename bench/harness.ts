@@ -60,6 +60,7 @@ const SOURCES = {
   memory: '../src/adapters/memory/index.js',
   sql: '../src/adapters/sql/index.js',
   kafka: '../src/adapters/kafka/index.js',
+  pulsar: '../src/adapters/pulsar/index.js',
   outbox: '../src/outbox/index.js',
 } as const;
 

@@ -3,12 +3,14 @@
 // or in one transaction (NEW_TXN, ADD_PARTITION_TO_TXN, the N sends, END_TXN commit), on
 // the local standalone broker that scripts/services/pulsar.mjs runs (started here if none runs).
 import { startPulsar } from '../scripts/services/pulsar.mjs';
-import { PulsarClient, pulsarTransactions } from '../src/adapters/pulsar/index.js';
 import type { PulsarProducer, PulsarTransactionContext } from '../src/adapters/pulsar/index.js';
-import { fmt, fmtInterval, median, ratioInterval, sized, verdict } from './harness.js';
+import { fmt, fmtInterval, loadEntry, median, ratioInterval, sized, verdict } from './harness.js';
 import type { BenchResult, Interval } from './harness.js';
 import { startJavaRounds } from './java-rounds.js';
 import type { JavaRounds } from './java-rounds.js';
+type PulsarModule = typeof import('../src/adapters/pulsar/index.js');
+// The built package, as users run it (the sources run through tsx carry its helpers on every closure).
+const { PulsarClient, pulsarTransactions } = await loadEntry<PulsarModule>('pulsar');
 
 const SIZES = [1, 10, 50] as const;
 /** Operations in flight: one at a time (the latency chain), and 8 (what a busy service does). */

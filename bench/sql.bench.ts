@@ -6,9 +6,11 @@ import { tmpdir } from 'node:os';
 import path from 'node:path';
 import knex from 'knex';
 import pg from 'pg';
-import { knexTransactions, pgTransactions } from '../src/adapters/sql/index.js';
-import { SMOKE, differenceInterval, fmt, fmtInterval, interleaved, ratioInterval, sized, verdict } from './harness.js';
+import { SMOKE, differenceInterval, fmt, fmtInterval, interleaved, loadEntry, ratioInterval, sized, verdict } from './harness.js';
 import type { BenchResult, InterleavedResult, Variant } from './harness.js';
+type SqlModule = typeof import('../src/adapters/sql/index.js');
+// The built package, as users run it (the sources run through tsx carry its helpers on every closure).
+const { knexTransactions, pgTransactions } = await loadEntry<SqlModule>('sql');
 
 const URL_ = process.env.TXKIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ROUNDS = sized(200, 2);
