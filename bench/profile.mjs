@@ -1,9 +1,10 @@
 #!/usr/bin/env node
-// `npm run bench:profile [-- memory|knex|pg]`: where txkit's time per transaction goes. Runs N transactions
+// `npm run bench:profile [-- memory|knex|knex-pg|pg]`: where txkit's time per transaction goes. Runs N transactions
 // twice under `node --cpu-prof`, natively and through withTransaction, and prints each function's self time
 // in µs per transaction, txkit's run beside the native one, largest difference first. Targets:
 //   memory (default): the memory backend's own begin/set/commit vs withTransaction (the core alone);
 //   knex: knex.transaction vs knexTransactions on in-memory SQLite (better-sqlite3: no server, no network);
+//   knex-pg: the same on the Postgres at TXKIT_PG_URL (synchronous_commit=off);
 //   pg:   pg Pool BEGIN/COMMIT vs pgTransactions on the Postgres at TXKIT_PG_URL (synchronous_commit=off).
 // Each transaction of knex and pg inserts one row and updates it. The profiles are written to a temp dir and
 // removed; nothing is kept in the repository. Uses the built package (`npm run build` first). Proportions
@@ -55,6 +56,20 @@ const work = async (trx) => { const i = ++id; await trx('t').insert({ id: i, n: 
     native: 'await db.transaction(work);',
     txkit: 'await ctx.withTransaction((tx) => work(tx.handle));',
     teardown: 'await ctx.close(); await db.destroy();',
+  },
+  'knex-pg': {
+    setup: `const { default: knex } = await import(${lib('knex')});
+const { knexTransactions } = await import(${JSON.stringify(entry)});
+const afterCreate = (conn, done) => conn.query('SET synchronous_commit = off', (err) => done(err, conn));
+const db = knex({ client: 'pg', connection: ${JSON.stringify(PG_URL)}, pool: { min: 1, max: 1, afterCreate } });
+const table = \`txkit_profile_\${process.pid}\`;
+await db.schema.createTable(table, (t) => { t.bigInteger('id').primary(); t.integer('n'); });
+const ctx = knexTransactions(db);
+let id = 0;
+const work = async (trx) => { const i = ++id; await trx(table).insert({ id: i, n: 0 }); await trx(table).where({ id: i }).update({ n: 1 }); };`,
+    native: 'await db.transaction(work);',
+    txkit: 'await ctx.withTransaction((tx) => work(tx.handle));',
+    teardown: 'await ctx.close(); await db.schema.dropTable(table); await db.destroy();',
   },
   pg: {
     setup: `const { default: pg } = await import(${lib('pg')});
