@@ -339,7 +339,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
         backend: this.backend,
         code: 'CONTEXT_CLOSED',
       });
-      await Promise.all(this.#open.values().map((tx) => tx.abortQuietly(reason)));
+      await Promise.all(this.#open.values().map((tx) => tx.closeAbort(reason)));
       await this.#driver.close();
     })();
     return this.#closing;

@@ -102,8 +102,12 @@ export async function runTransaction<H, T, B extends BeginOptions>(
       continue;
     }
 
-    // Step 3: the callback already committed or aborted: its decision stands.
-    if (tx.state !== TxState.active) return result;
+    // Step 3: the callback already committed or aborted: its decision stands. An end that came from
+    // outside the callback while it ran (the context closed) is not its decision: the unit fails with it.
+    if (tx.state !== TxState.active) {
+      if (tx.interruptReason !== undefined) throw tx.interruptReason;
+      return result;
+    }
 
     // Step 4: commit. An unknown result retries only the commit (or resolves it)
     // until the deadline; a transient failure reruns the unit; anything else is rethrown.

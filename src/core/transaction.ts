@@ -316,6 +316,21 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
     await this.#ending;
   }
 
+  /**
+   * For the context's close(): aborts a transaction still active, whose
+   * callback may still be running, and records why. The callback's unit then
+   * fails with `reason` instead of returning as if the callback had ended the
+   * transaction itself; a callback racing a timeout or signal is woken now.
+   */
+  async closeAbort(reason: unknown): Promise<void> {
+    if (this.#state === TxState.active && !this.#busy) {
+      this.#interruptReason ??= reason;
+      this.#interrupted?.reject(reason);
+      this.#controller?.abort(reason);
+    }
+    await this.abortQuietly(reason);
+  }
+
   /** For the retry loop: an unknown commit outcome that will not be resolved ends here, failed. */
   async giveUp(reason: unknown): Promise<void> {
     if (this.#state !== TxState.committing) return;
@@ -323,6 +338,7 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
     await this.#finish(TxState.failed, reason, 'commit', true);
   }
 
+  /** Why the transaction was ended from outside its callback (timeout, the caller's signal, the context's close), if it was. */
   get interruptReason(): unknown {
     return this.#interruptReason;
   }

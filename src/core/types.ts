@@ -176,6 +176,11 @@ export interface TransactionContext<H, O extends object = {}> {
   ): Promise<T>;
   /** The transaction of this context running in the current async context, if any. */
   current(): Transaction<H> | undefined;
-  /** Closes the context; idempotent. Transactions still running are aborted. */
+  /**
+   * Closes the context; idempotent. Transactions still running are aborted:
+   * a `withTransaction` unit whose callback is still running then fails with
+   * TransactionStateError CONTEXT_CLOSED (it never returns as if it had
+   * committed), and a transaction begun by hand refuses commit().
+   */
   close(): Promise<void>;
 }
