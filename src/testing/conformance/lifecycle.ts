@@ -13,6 +13,34 @@ export function lifecycleCases<H>({ describe, it, uniq, caps }: SuiteKit<H>): vo
       assert.ok(err instanceof TransactionStateError && err.code === 'CONTEXT_CLOSED');
     });
 
+    it('close() while a callback runs: the unit fails with CONTEXT_CLOSED and its write is not committed', async (s) => {
+      const key = uniq('closed-mid-callback');
+      let wrote!: () => void;
+      const written = new Promise<void>((resolve) => (wrote = resolve));
+      let finish!: () => void;
+      const held = new Promise<void>((resolve) => (finish = resolve));
+      const unit = s.context.withTransaction(async (tx) => {
+        await s.write(tx, key, 'written before close');
+        wrote();
+        await held;
+        return 'returned after close';
+      });
+      const outcome = unit.then(
+        (value) => ({ value }),
+        (error: unknown) => ({ error }),
+      );
+      await written;
+      const closing = s.context.close();
+      finish();
+      await closing;
+      const settled = await outcome;
+      assert.ok(
+        'error' in settled && settled.error instanceof TransactionStateError && settled.error.code === 'CONTEXT_CLOSED',
+        `the unit should fail with CONTEXT_CLOSED, got ${JSON.stringify('value' in settled ? settled : String(settled.error))}`,
+      );
+      assert.equal(await s.read(key), undefined, 'nothing the aborted unit wrote is visible');
+    });
+
     it(
       'concurrent withTransaction calls on one context do not interfere',
       async (s) => {
