@@ -33,6 +33,23 @@ const requireFromRoot = createRequire(path.join(root, 'package.json'));
 const lib = (name) => JSON.stringify(requireFromRoot.resolve(name));
 const PG_URL = process.env.TXKIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 
+/** knex.transaction vs knexTransactions on the knex made from `config` (source text): insert a row, update it. */
+function knexTarget(config) {
+  return {
+    setup: `const { default: knex } = await import(${lib('knex')});
+const { knexTransactions } = await import(${JSON.stringify(entry)});
+const db = knex(${config});
+const table = \`txkit_profile_\${process.pid}\`;
+await db.schema.createTable(table, (t) => { t.bigInteger('id').primary(); t.integer('n'); });
+const ctx = knexTransactions(db);
+let id = 0;
+const work = async (trx) => { const i = ++id; await trx(table).insert({ id: i, n: 0 }); await trx(table).where({ id: i }).update({ n: 1 }); };`,
+    native: 'await db.transaction(work);',
+    txkit: 'await ctx.withTransaction((tx) => work(tx.handle));',
+    teardown: 'await ctx.close(); await db.schema.dropTable(table); await db.destroy();',
+  };
+}
+
 /** Per target: what both runs set up, then one transaction natively and through txkit. */
 const targets = {
   memory: {
@@ -45,32 +62,10 @@ let i = 0;`,
     txkit: 'await ctx.withTransaction((tx) => tx.handle.set(`k${i++ % 1000}`, i));',
     teardown: 'await ctx.close();',
   },
-  knex: {
-    setup: `const { default: knex } = await import(${lib('knex')});
-const { knexTransactions } = await import(${JSON.stringify(entry)});
-const db = knex({ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true, pool: { min: 1, max: 1 } });
-await db.schema.createTable('t', (t) => { t.integer('id').primary(); t.integer('n'); });
-const ctx = knexTransactions(db);
-let id = 0;
-const work = async (trx) => { const i = ++id; await trx('t').insert({ id: i, n: 0 }); await trx('t').where({ id: i }).update({ n: 1 }); };`,
-    native: 'await db.transaction(work);',
-    txkit: 'await ctx.withTransaction((tx) => work(tx.handle));',
-    teardown: 'await ctx.close(); await db.destroy();',
-  },
-  'knex-pg': {
-    setup: `const { default: knex } = await import(${lib('knex')});
-const { knexTransactions } = await import(${JSON.stringify(entry)});
-const afterCreate = (conn, done) => conn.query('SET synchronous_commit = off', (err) => done(err, conn));
-const db = knex({ client: 'pg', connection: ${JSON.stringify(PG_URL)}, pool: { min: 1, max: 1, afterCreate } });
-const table = \`txkit_profile_\${process.pid}\`;
-await db.schema.createTable(table, (t) => { t.bigInteger('id').primary(); t.integer('n'); });
-const ctx = knexTransactions(db);
-let id = 0;
-const work = async (trx) => { const i = ++id; await trx(table).insert({ id: i, n: 0 }); await trx(table).where({ id: i }).update({ n: 1 }); };`,
-    native: 'await db.transaction(work);',
-    txkit: 'await ctx.withTransaction((tx) => work(tx.handle));',
-    teardown: 'await ctx.close(); await db.schema.dropTable(table); await db.destroy();',
-  },
+  knex: knexTarget(`{ client: 'better-sqlite3', connection: { filename: ':memory:' }, useNullAsDefault: true, pool: { min: 1, max: 1 } }`),
+  'knex-pg': knexTarget(
+    `{ client: 'pg', connection: ${JSON.stringify(PG_URL)}, pool: { min: 1, max: 1, afterCreate: (conn, done) => conn.query('SET synchronous_commit = off', (err) => done(err, conn)) } }`,
+  ),
   pg: {
     setup: `const { default: pg } = await import(${lib('pg')});
 const { pgTransactions } = await import(${JSON.stringify(entry)});
