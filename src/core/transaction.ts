@@ -323,11 +323,7 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
    * transaction itself; a callback racing a timeout or signal is woken now.
    */
   async closeAbort(reason: unknown): Promise<void> {
-    if (this.#state === TxState.active && !this.#busy) {
-      this.#interruptReason ??= reason;
-      this.#interrupted?.reject(reason);
-      this.#controller?.abort(reason);
-    }
+    if (this.#state === TxState.active && !this.#busy) this.#markInterrupted(reason);
     await this.abortQuietly(reason);
   }
 
@@ -465,10 +461,7 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
   /** Timeout or caller's signal: cancel running work, abort, and free the resource now. */
   async #interrupt(reason: unknown): Promise<void> {
     if (this.#state !== TxState.active || this.#busy) return;
-    this.#interruptReason = reason;
-    // Reject first: a callback woken by the signal must not win the race with a normal return.
-    this.#interrupted?.reject(reason);
-    this.#controller?.abort(reason);
+    this.#markInterrupted(reason);
     this.#enter('abort', TxState.aborting);
     const ending = (async () => {
       try {
@@ -486,6 +479,17 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
     })();
     this.#ending = ending;
     await ending;
+  }
+
+  /**
+   * Records why the transaction is ended from outside its callback, and wakes
+   * what waits on that: the callback's race first (a callback woken by the
+   * signal must not win the race with a normal return), then `tx.signal`.
+   */
+  #markInterrupted(reason: unknown): void {
+    this.#interruptReason = reason;
+    this.#interrupted?.reject(reason);
+    this.#controller?.abort(reason);
   }
 
   /** Ends the transaction; hooks run only when some were registered, so the common path stays synchronous. */
