@@ -49,9 +49,34 @@ export async function until(check: () => boolean, timeoutMs: number, what: strin
   }
 }
 
-/** The txkit CLI run from the sources, as a child process (the crash tests kill it with SIGKILL). */
+/** The last bytes each CLI child wrote to stdout and stderr, for failure messages. */
+const outputs = new WeakMap<ChildProcess, { tail: string; bytes: number }>();
+const OUTPUT_TAIL_CHARS = 4_000;
+
+/**
+ * The txkit CLI run from the sources, as a child process (the crash tests kill it with SIGKILL). Its
+ * output is read as it comes: a child writes to a pipe synchronously on Linux, so a pipe nobody reads
+ * stops the child at its 64 KiB-th byte (a relay writes a line per failed attempt: 1-2 KB in a
+ * normal run of the kill test, more the longer its retries go on).
+ */
 export function cli(args: string[]): ChildProcess {
-  return spawn(process.execPath, ['--import', 'tsx', 'test/outbox/relay-process.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', 'test/outbox/relay-process.ts', ...args], { cwd: root, stdio: ['ignore', 'pipe', 'pipe'] });
+  const output = { tail: '', bytes: 0 };
+  outputs.set(child, output);
+  const collect = (chunk: Buffer): void => {
+    output.bytes += chunk.length;
+    output.tail = (output.tail + chunk.toString()).slice(-OUTPUT_TAIL_CHARS);
+  };
+  child.stdout?.on('data', collect);
+  child.stderr?.on('data', collect);
+  return child;
+}
+
+/** What a CLI child wrote: its byte count and the last lines, for a failure message. */
+export function outputOf(child: ChildProcess): string {
+  const output = outputs.get(child);
+  if (output === undefined) return '(not a cli() child)';
+  return `pid ${child.pid ?? '?'}, ${output.bytes} bytes written, ending: ${output.tail.split('\n').slice(-8).join(' | ')}`;
 }
 
 /**

@@ -19,7 +19,7 @@ import { Outbox, OutboxRelay, kafkaSink, sqlOutboxStore } from '../../src/outbox
 import type { KafkaRelaySink, OutboxStatus, SqlOutboxStore } from '../../src/outbox/index.js';
 import { service } from '../support/services.js';
 import { waitUntil } from '../support/wait-until.js';
-import { cli, committed, follow, until } from './outbox-kafka-support.js';
+import { cli, committed, follow, outputOf, until } from './outbox-kafka-support.js';
 import type { Seen } from './outbox-kafka-support.js';
 
 const brokers = service('kafka');
@@ -132,7 +132,11 @@ describe.skipIf(brokers === undefined || pg === undefined)('relay processes shar
         kills += 1;
         relays[victim] = start();
       }
-      await waitUntil(async () => (await pending(relayId)) === 0, 180_000, () => `every record relayed (the consumer saw ${seen.length})`);
+      await waitUntil(
+        async () => (await pending(relayId)) === 0,
+        180_000,
+        () => `every record relayed (the consumer saw ${seen.length}; the relays: ${relays.map(outputOf).join('; ')})`,
+      );
       for (const r of relays) {
         const exited = new Promise((resolve) => r.once('exit', resolve));
         r.kill('SIGTERM');
