@@ -15,7 +15,7 @@ const { PulsarClient, pulsarTransactions } = await loadEntry<PulsarModule>('puls
 const SIZES = [1, 10, 50] as const;
 /** Operations in flight: one at a time (the latency chain), and 8 (what a busy service does). */
 const CONCURRENCY = [1, 8] as const;
-const ROUNDS = sized(15, 2);
+const ROUNDS = sized(25, 2);
 /** Messages per variant per round: enough ops for stable percentiles, short enough for a 2-core box. */
 const MESSAGES_PER_ROUND = sized(1_000, 4);
 const PAYLOAD = 'x'.repeat(100);
