@@ -54,22 +54,29 @@ clock read, a pending-work counter and a signal listener made for every transact
 per transaction that nobody read, and an AsyncLocalStorage per context (a MongoDB context had two): each
 enabled one adds its work to every promise of the process.
 
-Where the SQL figures stand and why (2026-12-06): the goal of at most 1.03 is missed on three of the four rows
-and undecided on \`pgTransactions\` with \`synchronous_commit=off\`. The run before (both commit modes in shared
-rounds, txkit loaded from the sources through tsx) gave knex / pg 1.108 / 1.157 (\`on\`) and 0.943 / 1.046 (\`off\`).
-With each mode's rounds to itself (a \`synchronous_commit=on\` round no longer starts by flushing the WAL an \`off\`
-round left), still through tsx, two runs gave 1.111 / 1.158 and 1.110 / 1.129 (\`on\`), 1.124 / 1.067 and
-1.148 / 1.069 (\`off\`): the order of the rounds was not what kept pg with \`on\` above the goal. Loading the built
-package, as users run it, gave the figures of the SQL section below. What is left is client CPU, in txkit's frames and in the
-drivers' own functions. CPU profiles (\`npm run bench:profile -- pg\`,
-\`-- knex-pg\`: 10,000 transactions each; \`-- knex\`: 20,000), their non-idle time: pg 71.3 µs native, 85.7 µs through
-txkit (+14.4; the retry loop 1.2, begin 0.7, the extra promises' hooks 0.9, the socket writes of the same
-statements taking longer in that run); knex on Postgres 233.5 µs and 250.9 µs (+17.4; knex making its
-transaction object, \`redefineProperties\`, 6.1 more, txkit's \`openScope\` 2.1 and retry loop 1.1, knex's id per
-query 1.4, pg's query config 1.1); knex on in-memory SQLite, no network, 107.3 and 112.9 µs in all (+5.6, 5%).
-Two profiles of one target taken in a row on this machine differ by several µs in the drivers' own functions, so
-the per-function figures beyond txkit's own frames are indications, not measurements; the interleaved bench
-is the measurement.
+Where the SQL figures stand and why (2026-12-06): no row meets the goal of at most 1.03 in every run. Since
+the last change to the bench each API runs in a Node process of its own (pg, then knex). Until then both ran
+interleaved in one process, and that process was not one an application has: txkit's core is shared by its SQL
+adapters, so with both in use every call site of the core sees two drivers, and knex's garbage is collected in
+pg's rounds too. Measured with a script (12 rounds of 1,000 transactions, BEGIN, two SELECTs, COMMIT), pg
+alone: txkit costs 8.8-10.4 µs more client CPU per transaction than raw pg; after 20,000 knex
+transactions in the same process, 15.8-16.5 µs; with knex's variants interleaved in the rounds, 27.4-35.6 µs.
+In the bench, pg's CPU overhead went from 37.9 / 20.4 µs (\`on\` / \`off\`, both APIs in one process, the run
+just before) to 15.4 and 18.3 / 12.4 and 14.8 µs (a process per API, two runs), and the time ratios from pg 1.138 / 1.061 and knex 0.976 / 1.072 (\`on\` / \`off\`,
+one process) to pg 1.019 and 1.078 / 1.022 and 1.037, knex 1.043 and 1.038 / 1.028 and 1.045 (a process per API,
+two runs): the section below is the second run. The \`on\` rows move by several percent between runs (the WAL
+flush); the \`off\` rows are at 1.022-1.045. At this machine's pace the goal's 3% is 13-16 µs of a pg transaction
+(440-526 µs), about what txkit's client CPU adds to it (12.4-18.3 µs); txkit's own frames in the profiles below
+come to 3-6 µs of that, the rest is the same drivers' functions taking longer. Earlier, the order of rounds (each commit mode now has rounds of
+its own) and loading the sources through tsx instead of the built package were ruled out or fixed. CPU profiles
+(\`npm run bench:profile -- pg\`, \`-- knex-pg\`: 10,000 transactions each; \`-- knex\`: 20,000), their non-idle
+time: pg 71.3 µs native, 85.7 µs through txkit (+14.4; the retry loop 1.2, begin 0.7, the extra promises' hooks
+0.9, the socket writes of the same statements taking longer in that run); knex on Postgres 233.5 µs and 250.9 µs
+(+17.4; knex making its transaction object, \`redefineProperties\`, 6.1 more, txkit's \`openScope\` 2.1 and retry
+loop 1.1, knex's id per query 1.4, pg's query config 1.1); knex on in-memory SQLite, no network, 107.3 and 112.9
+µs in all (+5.6, 5%). A pg profile taken again later gave 121.6 and 129.6 µs (+8.0). Two profiles of one target
+taken in a row on this machine differ by several µs in the drivers' own functions, so the per-function figures
+beyond txkit's own frames are indications, not measurements; the interleaved bench is the measurement.
 
 Where the Pulsar figures stand (2026-12-06): with 25 rounds instead of 15 the one-message, one-in-flight
 non-transactional row is decided, and missed: 0.912 [0.852, 0.957] of the Java client (p50 0.30 ms against

@@ -1,9 +1,10 @@
 // `npm run bench -- sql`: the cost of txkit's transaction model over the native
 // APIs on real Postgres, next to the machine's fsync floor (pg_test_fsync).
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { existsSync, mkdtempSync, readdirSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
+import { fileURLToPath } from 'node:url';
 import knex from 'knex';
 import pg from 'pg';
 import { SMOKE, differenceInterval, fmt, fmtInterval, interleaved, loadEntry, ratioInterval, sized, verdict } from './harness.js';
@@ -49,12 +50,20 @@ async function closeMode(m: Mode): Promise<void> {
   await m.txkitDb.destroy();
 }
 
-export default async function sqlBench(): Promise<BenchResult> {
+/** The two APIs, each measured in a process of its own (see measureApi). */
+const APIS = ['pg', 'knex'] as const;
+type Api = (typeof APIS)[number];
+
+/**
+ * One API's native and txkit variants, both commit modes, in this process: each mode's variants interleaved in
+ * rounds of their own (in shared rounds, the first synchronous_commit=on variant after an `off` one would pay for
+ * flushing the WAL its commits left behind, which favours no API).
+ */
+async function measureApi(api: Api): Promise<InterleavedResult[]> {
   const modes = [openMode('on'), openMode('off')];
   const admin = new pg.Pool({ connectionString: URL_, max: 1 });
   const table = `txkit_bench_sql_${process.pid}`;
   await admin.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, n int NOT NULL)`);
-  const settings = await serverSettings(admin);
   const contexts: { close(): Promise<void> }[] = [];
   try {
     let nextId = 0;
@@ -69,14 +78,19 @@ export default async function sqlBench(): Promise<BenchResult> {
       await client.query(`INSERT INTO ${table} (id, n) VALUES ($1, 0)`, [id]);
       await client.query(`UPDATE ${table} SET n = 1 WHERE id = $1`, [id]);
     };
-    const variants: Variant[] = modes.flatMap((m) => {
-      const knexCtx = knexTransactions(m.txkitDb);
-      const pgCtx = pgTransactions(m.txkitPool);
-      contexts.push(knexCtx, pgCtx);
+    const variantsOf = (m: Mode): Variant[] => {
       const tag = `synchronous_commit=${m.synchronousCommit}`;
+      if (api === 'knex') {
+        const knexCtx = knexTransactions(m.txkitDb);
+        contexts.push(knexCtx);
+        return [
+          { label: `knex.transaction (native), ${tag}`, run: () => m.db.transaction(viaKnex) },
+          { label: `txkit knexTransactions, ${tag}`, run: () => knexCtx.withTransaction((tx) => viaKnex(tx.handle)) },
+        ];
+      }
+      const pgCtx = pgTransactions(m.txkitPool);
+      contexts.push(pgCtx);
       return [
-        { label: `knex.transaction (native), ${tag}`, run: () => m.db.transaction(viaKnex) },
-        { label: `txkit knexTransactions, ${tag}`, run: () => knexCtx.withTransaction((tx) => viaKnex(tx.handle)) },
         {
           label: `pg BEGIN/COMMIT (native), ${tag}`,
           run: async () => {
@@ -95,14 +109,55 @@ export default async function sqlBench(): Promise<BenchResult> {
         },
         { label: `txkit pgTransactions, ${tag}`, run: () => pgCtx.withTransaction((tx) => viaPg(tx.handle)) },
       ];
-    });
-    // Each mode's variants interleaved in rounds of their own: in shared rounds, the first synchronous_commit=on
-    // variant after an `off` one would pay for flushing the WAL its commits left behind, which favours no API.
+    };
     const results: InterleavedResult[] = [];
-    for (const m of modes) {
-      const ofMode = variants.filter((v) => v.label.endsWith(`synchronous_commit=${m.synchronousCommit}`));
-      results.push(...(await interleaved(ofMode, { rounds: ROUNDS, opsPerRound: OPS_PER_ROUND, warmupOps: WARMUP_OPS })));
-    }
+    for (const m of modes) results.push(...(await interleaved(variantsOf(m), { rounds: ROUNDS, opsPerRound: OPS_PER_ROUND, warmupOps: WARMUP_OPS })));
+    return results;
+  } finally {
+    for (const c of contexts) await c.close().catch(() => undefined);
+    await admin.query(`DROP TABLE IF EXISTS ${table}`);
+    await admin.end();
+    for (const m of modes) await closeMode(m);
+  }
+}
+
+/** The child process of one API: its results as JSON on the last line of stdout. */
+const CHILD_API = process.env.TXKIT_SQL_BENCH_API as Api | undefined;
+if (CHILD_API !== undefined && APIS.includes(CHILD_API)) {
+  const results = await measureApi(CHILD_API);
+  process.stdout.write(`${JSON.stringify(results)}\n`);
+}
+
+/**
+ * Runs measureApi(api) in a process of its own. txkit's core code is shared by its SQL adapters: in a process
+ * that runs both, every call site sees two drivers, and knex's garbage is collected during pg's rounds too. An
+ * application using one of them does not pay that, so each API gets a fresh process (the native and the txkit
+ * variant of one API still interleave round by round in it).
+ */
+function measureApiInChild(api: Api): Promise<InterleavedResult[]> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
+      env: { ...process.env, TXKIT_SQL_BENCH_API: api },
+      stdio: ['ignore', 'pipe', 'inherit'],
+    });
+    let out = '';
+    child.stdout.on('data', (d: Buffer) => (out += d.toString()));
+    child.once('error', reject);
+    child.once('exit', (code) => {
+      const last = out.trim().split('\n').at(-1) ?? '';
+      if (code !== 0 || !last.startsWith('[')) reject(new Error(`the ${api} SQL bench process exited with ${String(code)}: ${out.slice(-500)}`));
+      else resolve(JSON.parse(last) as InterleavedResult[]);
+    });
+  });
+}
+
+export default async function sqlBench(): Promise<BenchResult> {
+  const modes = [{ synchronousCommit: 'on' as const }, { synchronousCommit: 'off' as const }];
+  const admin = new pg.Pool({ connectionString: URL_, max: 1 });
+  const settings = await serverSettings(admin);
+  try {
+    const results: InterleavedResult[] = [];
+    for (const api of APIS) results.push(...(await measureApiInChild(api)));
     const fsync = SMOKE ? { binary: 'not run (smoke)', opsPerSec: 'n/a', sameDevice: false } : pgTestFsync(settings.walSyncMethod, settings.dataDirectory);
 
     const by = (label: string): InterleavedResult => results.find((r) => r.label === label) as InterleavedResult;
@@ -144,11 +199,12 @@ export default async function sqlBench(): Promise<BenchResult> {
       `- ${c.mine.label}: **${fmtInterval(c.ratio)}** of the native time (**${c.verdict}**), ${fmtInterval(c.overhead, 1)} µs more per ` +
       `transaction; client CPU ${fmtInterval(c.cpuOverhead, 1)} µs more (${fmtInterval(c.cpuRatio)} of native).`;
     const summary = [
-      'One transaction = insert one row + update it + commit, on one connection, one at a time. The variants run',
-      'interleaved in the same process against the same server, in many short rounds that alternate their order,',
-      'each API with `synchronous_commit=on` (every commit waits for its own WAL flush) and `off` (the flush no',
-      "longer dominates the time or its variance: what is left is round trips and the client's CPU); each mode's",
-      'variants in rounds of their own, so no `on` round starts by flushing WAL an `off` round left. Both run with',
+      'One transaction = insert one row + update it + commit, on one connection, one at a time. Each API (pg, then',
+      "knex) runs in a Node process of its own, as an application using one of them does; in it, the API's native",
+      'and txkit variants run interleaved against the same server, in many short rounds that alternate their order,',
+      'with `synchronous_commit=on` (every commit waits for its own WAL flush) and `off` (the flush no longer',
+      "dominates the time or its variance: what is left is round trips and the client's CPU); each mode's variants",
+      'in rounds of their own, so no `on` round starts by flushing WAL an `off` round left. Both variants run with',
       'AsyncLocalStorage enabled (txkit enables it in the process), which a program without txkit would not pay.',
       '',
       `Each ratio is txkit's median time per transaction over the native API's, with a 95% bootstrap interval over`,
@@ -186,10 +242,7 @@ export default async function sqlBench(): Promise<BenchResult> {
       },
     };
   } finally {
-    for (const c of contexts) await c.close().catch(() => undefined);
-    await admin.query(`DROP TABLE IF EXISTS ${table}`);
     await admin.end();
-    for (const m of modes) await closeMode(m);
   }
 }
 
