@@ -20,39 +20,18 @@ const WARMUP_OPS = sized(500, 1);
 /** The goal for txkit / native, per transaction. */
 const GOAL = 1.03;
 
-/** One commit mode: its connections (one per variant: every transaction waits for its own commit, as one request handler would). */
-interface Mode {
-  /** 'on' (the server's default: each commit waits for its WAL flush) or 'off' (the client's cost without the flush's variance). */
-  synchronousCommit: 'on' | 'off';
-  pool: pg.Pool;
-  txkitPool: pg.Pool;
-  db: knex.Knex;
-  txkitDb: knex.Knex;
-}
+/** One commit mode: 'on' (the server's default: each commit waits for its WAL flush) or 'off' (the client's cost without the flush's variance). */
+type CommitMode = 'on' | 'off';
 
-function openMode(synchronousCommit: 'on' | 'off'): Mode {
-  // A session setting, sent at connect: the server default for 'on'.
-  const options = synchronousCommit === 'off' ? { options: '-c synchronous_commit=off' } : {};
-  const connection = { connectionString: URL_, ...options };
-  return {
-    synchronousCommit,
-    pool: new pg.Pool({ ...connection, max: 1 }),
-    txkitPool: new pg.Pool({ ...connection, max: 1 }),
-    db: knex({ client: 'pg', connection, pool: { min: 1, max: 1 } }),
-    txkitDb: knex({ client: 'pg', connection, pool: { min: 1, max: 1 } }),
-  };
-}
-
-async function closeMode(m: Mode): Promise<void> {
-  await m.pool.end();
-  await m.txkitPool.end();
-  await m.db.destroy();
-  await m.txkitDb.destroy();
+/** The connection settings of a commit mode: a session setting, sent at connect (the server default for 'on'). */
+function connectionOf(synchronousCommit: CommitMode): { connectionString: string; options?: string } {
+  return { connectionString: URL_, ...(synchronousCommit === 'off' ? { options: '-c synchronous_commit=off' } : {}) };
 }
 
 /** The two APIs, each measured in a process of its own (see measureApi). */
 const APIS = ['pg', 'knex'] as const;
 type Api = (typeof APIS)[number];
+const COMMIT_MODES: readonly CommitMode[] = ['on', 'off'];
 
 /**
  * One API's native and txkit variants, both commit modes, in this process: each mode's variants interleaved in
@@ -60,11 +39,11 @@ type Api = (typeof APIS)[number];
  * flushing the WAL its commits left behind, which favours no API).
  */
 async function measureApi(api: Api): Promise<InterleavedResult[]> {
-  const modes = [openMode('on'), openMode('off')];
   const admin = new pg.Pool({ connectionString: URL_, max: 1 });
   const table = `txkit_bench_sql_${process.pid}`;
   await admin.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, n int NOT NULL)`);
-  const contexts: { close(): Promise<void> }[] = [];
+  // Contexts first, then the clients under them.
+  const closers: (() => Promise<unknown>)[] = [];
   try {
     let nextId = 0;
     // The same work everywhere: insert one row, update it, commit.
@@ -78,23 +57,31 @@ async function measureApi(api: Api): Promise<InterleavedResult[]> {
       await client.query(`INSERT INTO ${table} (id, n) VALUES ($1, 0)`, [id]);
       await client.query(`UPDATE ${table} SET n = 1 WHERE id = $1`, [id]);
     };
-    const variantsOf = (m: Mode): Variant[] => {
-      const tag = `synchronous_commit=${m.synchronousCommit}`;
+    // A connection per variant: every transaction waits for its own commit, as one request handler would.
+    const variantsOf = (synchronousCommit: CommitMode): Variant[] => {
+      const connection = connectionOf(synchronousCommit);
+      const tag = `synchronous_commit=${synchronousCommit}`;
       if (api === 'knex') {
-        const knexCtx = knexTransactions(m.txkitDb);
-        contexts.push(knexCtx);
+        const db = knex({ client: 'pg', connection, pool: { min: 1, max: 1 } });
+        const txkitDb = knex({ client: 'pg', connection, pool: { min: 1, max: 1 } });
+        const knexCtx = knexTransactions(txkitDb);
+        closers.unshift(() => knexCtx.close());
+        closers.push(() => db.destroy(), () => txkitDb.destroy());
         return [
-          { label: `knex.transaction (native), ${tag}`, run: () => m.db.transaction(viaKnex) },
+          { label: `knex.transaction (native), ${tag}`, run: () => db.transaction(viaKnex) },
           { label: `txkit knexTransactions, ${tag}`, run: () => knexCtx.withTransaction((tx) => viaKnex(tx.handle)) },
         ];
       }
-      const pgCtx = pgTransactions(m.txkitPool);
-      contexts.push(pgCtx);
+      const pool = new pg.Pool({ ...connection, max: 1 });
+      const txkitPool = new pg.Pool({ ...connection, max: 1 });
+      const pgCtx = pgTransactions(txkitPool);
+      closers.unshift(() => pgCtx.close());
+      closers.push(() => pool.end(), () => txkitPool.end());
       return [
         {
           label: `pg BEGIN/COMMIT (native), ${tag}`,
           run: async () => {
-            const client = await m.pool.connect();
+            const client = await pool.connect();
             try {
               await client.query('BEGIN');
               await viaPg(client);
@@ -111,13 +98,12 @@ async function measureApi(api: Api): Promise<InterleavedResult[]> {
       ];
     };
     const results: InterleavedResult[] = [];
-    for (const m of modes) results.push(...(await interleaved(variantsOf(m), { rounds: ROUNDS, opsPerRound: OPS_PER_ROUND, warmupOps: WARMUP_OPS })));
+    for (const mode of COMMIT_MODES) results.push(...(await interleaved(variantsOf(mode), { rounds: ROUNDS, opsPerRound: OPS_PER_ROUND, warmupOps: WARMUP_OPS })));
     return results;
   } finally {
-    for (const c of contexts) await c.close().catch(() => undefined);
+    for (const close of closers) await close().catch(() => undefined);
     await admin.query(`DROP TABLE IF EXISTS ${table}`);
     await admin.end();
-    for (const m of modes) await closeMode(m);
   }
 }
 
@@ -152,7 +138,6 @@ function measureApiInChild(api: Api): Promise<InterleavedResult[]> {
 }
 
 export default async function sqlBench(): Promise<BenchResult> {
-  const modes = [{ synchronousCommit: 'on' as const }, { synchronousCommit: 'off' as const }];
   const admin = new pg.Pool({ connectionString: URL_, max: 1 });
   const settings = await serverSettings(admin);
   try {
@@ -162,9 +147,9 @@ export default async function sqlBench(): Promise<BenchResult> {
 
     const by = (label: string): InterleavedResult => results.find((r) => r.label === label) as InterleavedResult;
     const us = (ns: number[]): number[] => ns.map((n) => n / 1e3);
-    const comparisons = modes.flatMap((m) =>
+    const comparisons = COMMIT_MODES.flatMap((mode) =>
       (['knex', 'pg'] as const).map((api) => {
-        const tag = `synchronous_commit=${m.synchronousCommit}`;
+        const tag = `synchronous_commit=${mode}`;
         const mine = by(api === 'knex' ? `txkit knexTransactions, ${tag}` : `txkit pgTransactions, ${tag}`);
         const native = by(api === 'knex' ? `knex.transaction (native), ${tag}` : `pg BEGIN/COMMIT (native), ${tag}`);
         const ratio = ratioInterval(mine.roundsNs, native.roundsNs);
@@ -233,10 +218,10 @@ export default async function sqlBench(): Promise<BenchResult> {
       chart: {
         title: 'SQL: time per transaction relative to the native API (lower is better)',
         reference: { value: 1, label: 'native = 1' },
-        groups: modes.map((m) => ({
-          label: `µs per transaction / native, synchronous_commit=${m.synchronousCommit} (goal <= ${GOAL})`,
+        groups: COMMIT_MODES.map((mode) => ({
+          label: `µs per transaction / native, synchronous_commit=${mode} (goal <= ${GOAL})`,
           bars: comparisons
-            .filter((c) => c.mine.label.endsWith(`=${m.synchronousCommit}`))
+            .filter((c) => c.mine.label.endsWith(`=${mode}`))
             .map((c) => ({ label: c.mine.label.replace(/, synchronous_commit=\w+$/, ''), value: Number(fmt(c.ratio.value, 3)) })),
         })),
       },
