@@ -81,13 +81,5 @@ export function txnOf(c: ReceivedCommand | undefined): string {
   return c === undefined ? 'none' : `${c.lsid ?? '-'}#${String(c.txnNumber)}`;
 }
 
-export interface Deferred<T> {
-  promise: Promise<T>;
-  resolve(value: T): void;
-}
-
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  const promise = new Promise<T>((r) => (resolve = r));
-  return { promise, resolve };
-}
+export { deferred } from '../support/deferred.js';
+export type { Deferred } from '../support/deferred.js';

@@ -9,6 +9,7 @@ import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { it } from 'vitest';
+import { deferred } from '../../support/deferred.js';
 import type { TestApi } from '../../../src/testing/index.js';
 
 /** A table name no other test run uses: `txkit_<label>_<pid>_<random>`. */
@@ -34,21 +35,8 @@ export async function waitFor(
   }
 }
 
-export interface Deferred<T> {
-  readonly promise: Promise<T>;
-  resolve(value: T): void;
-  reject(reason: unknown): void;
-}
-
-export function deferred<T = void>(): Deferred<T> {
-  let resolve!: (value: T) => void;
-  let reject!: (reason: unknown) => void;
-  const promise = new Promise<T>((res, rej) => {
-    resolve = res;
-    reject = rej;
-  });
-  return { promise, resolve, reject };
-}
+export { deferred };
+export type { Deferred } from '../../support/deferred.js';
 
 /** `parties` callers of arrive() all resume once the last one arrives (a one-shot barrier). */
 export function barrier(parties: number): { arrive(): Promise<void> } {
