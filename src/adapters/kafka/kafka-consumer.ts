@@ -6,6 +6,7 @@ import { cachedUntilFailure } from '../../core/cached.js';
 import type { RetryPolicy } from '../../core/index.js';
 import { kafkaClientOf, kafkaInstanceOf, kafkaTransactions, settleKafkaProducers } from './kafka-context.js';
 import { isUnstableOffsets, StableOffsets } from './stable-offsets.js';
+import { stoppableConsumer } from './stoppable-consumer.js';
 import { isPlatformaticOptions } from './platformatic.js';
 import type { PlatformaticKafkaOptions } from './platformatic.js';
 import { checkPlatformaticConsumerOptions, PlatformaticTransactionalConsumer } from './platformatic-consumer.js';
@@ -303,7 +304,7 @@ class KafkaTransactionalConsumer<K extends KafkaConsumerFactoryLike> implements 
         await consumer.subscribe({ topics });
         await consumer.run({ eachBatchAutoResolve: false, partitionsConsumedConcurrently: 1, eachBatch } as never);
       } else {
-        const consumer = this.#kafka.consumer({ ...extra, groupId, readUncommitted: false });
+        const consumer = stoppableConsumer(this.#kafka, { ...extra, groupId, readUncommitted: false });
         this.#consumer = consumer;
         consumer.on('consumer.crash', (event) => {
           this.#membership += 1;

@@ -5,6 +5,7 @@ import type { KafkaMessageSource, KafkaSourceAdminLike, KafkaSourceBatchPayloadL
 import { checkSourceCall, headersOf, offsetOutOfRange, resolveSourceOptions } from './kafka-source-shared.js';
 import type { ResolvedSourceOptions } from './kafka-source-shared.js';
 import { PlatformaticSource } from './kafka-source-platformatic.js';
+import { stoppableConsumer } from '../../adapters/kafka/stoppable-consumer.js';
 
 /** The buffered, contiguous committed records [start, end) of one partition. */
 interface PartitionBuffer {
@@ -171,7 +172,7 @@ class KafkaSource implements KafkaMessageSource {
 
   async #connectConsumer(): Promise<void> {
     const { kafka, topic, groupId } = this.#o;
-    const consumer = kafka.consumer({ maxWaitTimeInMs: 250, ...this.#o.consumer, groupId, readUncommitted: false });
+    const consumer = stoppableConsumer(kafka, { maxWaitTimeInMs: 250, ...this.#o.consumer, groupId, readUncommitted: false });
     consumer.on('consumer.crash', ({ payload }) => {
       // kafkajs restarts with a fresh position (not ours) or gives up: either way every partition is sought again.
       this.#inGroup = false;
