@@ -95,6 +95,7 @@ export const ErrorCodes = {
   PARALLEL_USE: 'PARALLEL_USE',
   // Backends: Kafka (errors txkit does not know keep their native name, see NativeErrorCode).
   KAFKA_ERROR: 'KAFKA_ERROR',
+  KAFKA_SEND_UNVERIFIED: 'KAFKA_SEND_UNVERIFIED',
   // Backends: Pulsar (txkit/pulsar).
   PULSAR_COMMIT_UNKNOWN: 'PULSAR_COMMIT_UNKNOWN',
   // Backends: memory.

@@ -50,7 +50,7 @@ describe('partition router', () => {
     }
   });
 
-  it('groups by topic and partition, keeps the order within a partition, honours explicit partitions, and round-robins records without a key', async () => {
+  it("groups by topic and partition, keeps the order within a partition, honours explicit partitions, round-robins records without a key, and names each partition's leader", async () => {
     const router = new KafkaPartitionRouter(adminWith({ a: 4, b: 2 }), undefined);
     const groups = await router.route([
       { topic: 'a', messages: [{ key: 'x', value: '1' }, { key: null, value: '2' }, { key: 'x', value: '3' }, { key: null, value: '4' }] },
@@ -64,6 +64,8 @@ describe('partition router', () => {
     const unkeyed = a.flatMap((g) => g.messages.filter((m) => m.key === null).map((m) => m.partition));
     expect(unkeyed[0]).not.toBe(unkeyed[1]);
     expect(groups.filter((g) => g.topic === 'b').map((g) => g.messages.map((m) => m.value))).toEqual([['p1', 'p1b'], ['p0']]);
+    // Each group carries its partition's leader from the metadata, explicit partitions too (a send by leader needs it).
+    for (const g of groups) expect(g.leader).toBe((g.messages[0]?.partition as number) % 3);
   });
 
   it("a topic whose metadata cannot be read stays one call, as given; the producer's createPartitioner is used when set; metadata is read once until forgotten", async () => {
@@ -74,8 +76,8 @@ describe('partition router', () => {
       { topic: 'known', messages: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }] },
     ]);
     expect(groups).toEqual([
-      { topic: 'new-topic', messages: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }] },
-      { topic: 'known', messages: [{ key: 'a', value: '1', partition: 2 }, { key: 'b', value: '2', partition: 2 }] },
+      { topic: 'new-topic', messages: [{ key: 'a', value: '1' }, { key: 'b', value: '2' }], leader: undefined },
+      { topic: 'known', messages: [{ key: 'a', value: '1', partition: 2 }, { key: 'b', value: '2', partition: 2 }], leader: 2 },
     ]);
     await router.route([{ topic: 'known', messages: [{ key: 'c', value: '3' }] }]);
     expect(calls.filter((t) => t === 'known')).toHaveLength(1);

@@ -4,6 +4,7 @@ import {
   TransactionPropagationError,
   TransactionAbortedError,
   TransactionStateError,
+  TransientTransactionError,
   validateSendBatchRequest,
   validateSendOffsetsRequest,
   validateSendRequest,
@@ -22,7 +23,7 @@ import type { HandleGuardSpec } from '../../core/handle-guard.js';
 import { classifyKafkaError, translateKafkaError } from './kafka-errors.js';
 import type { KafkaOperation } from './kafka-errors.js';
 import { KafkaPartitionRouter } from './kafka-partition-router.js';
-import type { KafkaRouterAdminLike } from './kafka-partition-router.js';
+import type { KafkaRouterAdminLike, RoutedGroup } from './kafka-partition-router.js';
 import { DEFAULT_KAFKA_PRODUCER_RETRY } from './kafka-producer-config.js';
 import type {
   KafkaLike,
@@ -60,6 +61,8 @@ interface ProducerSlot {
   broken: boolean;
   /** This context has put a new producer in its place (whose InitProducerId fences this one). */
   replaced?: boolean;
+  /** kafkajs only: the Produce requests this producer got an answer to, counted from its instrumentation events; undefined without them. */
+  produced: { count: number } | undefined;
 }
 
 interface Waiter {
@@ -304,7 +307,7 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
       // a transaction first happens to use it; a transaction that sent nothing ends without a request.
       const fence = await producer.transaction();
       await fence.abort();
-      const slot: ProducerSlot = { lane, producer, broken: false };
+      const slot: ProducerSlot = { lane, producer, broken: false, produced: this.router === undefined ? undefined : countProduceRequests(producer) };
       if (this.#closed) {
         await producer.disconnect().catch(() => undefined);
         throw new TransactionStateError('the kafka transaction context was closed', { backend: 'kafka', code: 'CONTEXT_CLOSED' });
@@ -340,6 +343,12 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
   readonly #guard = new HandleGuard(HANDLE);
   /** Requests of this transaction in flight; a rollback during one rebuilds instead of racing it with EndTxn. */
   #inflight = 0;
+  /** Sends of this transaction between their routing and their answer (kafkajs). */
+  #sending = 0;
+  /** A send by leader in flight: sends that come meanwhile wait for it, so the Produce requests it counts are its own. */
+  #byLeader: Promise<unknown> | undefined;
+  /** A send by leader that could not be proven to have written each record once: the transaction can only roll back. */
+  #spoiled: TransientTransactionError | undefined;
 
   constructor(driver: KafkaDriver, slot: ProducerSlot, native: KafkaNativeTransaction) {
     this.#driver = driver;
@@ -425,28 +434,84 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
 
   /**
    * With kafkajs, one call per partition (see KafkaPartitionRouter: a call spanning several leader
-   * brokers can lose or repeat a partition's records when leadership moves during its retries).
+   * brokers can lose or repeat a partition's records when leadership moves during its retries), or,
+   * when it can be checked, one call per leader broker (see #sendByLeader).
    */
   async #send(topicMessages: { topic: string; messages: KafkaOutgoingMessage[] }[]): Promise<KafkaRecordMetadataLike[]> {
     const router = this.#driver.router;
     if (router === undefined) return this.#native.sendBatch({ topicMessages });
-    const groups = await router.route(topicMessages);
+    // Bounded: each turn waits for the answer of one send by leader.
+    while (this.#byLeader !== undefined) await this.#byLeader.catch(() => undefined);
+    this.#assertOpen('send');
+    this.#sending += 1;
     try {
-      return await this.#sendGroups(groups);
+      const groups = await router.route(topicMessages);
+      const calls = this.#sending === 1 && this.#slot.produced !== undefined ? callsByLeader(groups) : undefined;
+      if (calls === undefined) return await this.#sendGroups(groups);
+      const sending = this.#sendByLeader(calls, this.#slot.produced as { count: number });
+      this.#byLeader = sending;
+      try {
+        return await sending;
+      } finally {
+        this.#byLeader = undefined;
+      }
     } catch (err) {
       // Partitions may have been added or moved: the next send reads the metadata again.
       for (const { topic } of topicMessages) router.forget(topic);
       throw err;
+    } finally {
+      this.#sending -= 1;
     }
   }
 
-  async #sendGroups(groups: { topic: string; messages: KafkaOutgoingMessage[] }[]): Promise<KafkaRecordMetadataLike[]> {
+  /**
+   * One kafkajs call per leader broker (of the metadata the router read), each holding the records of
+   * that broker's partitions: a transactional kafkajs producer has one request in flight per broker, so
+   * this is one produce request where a call per partition makes one after another. Such a call is safe
+   * only if kafkajs sent it once, to one broker: a retry of a call that reached several brokers (its
+   * metadata newer than the router's) can lose or repeat records (see KafkaPartitionRouter). So the
+   * Produce requests answered while the calls ran are counted (no other send of this transaction runs
+   * meanwhile) and must be exactly one per call, and each answer must name each partition of its call
+   * once. Otherwise, and when a call fails, the transaction is spoiled: its producer is rebuilt (which
+   * aborts it on the coordinator), a commit refuses, and the unit reruns.
+   */
+  async #sendByLeader(calls: LeaderCall[], produced: { count: number }): Promise<KafkaRecordMetadataLike[]> {
+    const before = produced.count;
+    // Every call settles before this returns: a rollback must not race a send still in flight.
+    const settled = await Promise.allSettled(calls.map((call) => this.#native.sendBatch({ topicMessages: call.topicMessages })));
+    const answered = produced.count - before;
+    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+    if (failed !== undefined) {
+      this.#spoil(`a call failed (${String((failed.reason as Error)?.message ?? failed.reason)})`, failed.reason);
+      throw failed.reason;
+    }
+    const results = settled.map((s) => (s as PromiseFulfilledResult<KafkaRecordMetadataLike[]>).value);
+    let problem = answered === calls.length ? undefined : `${answered} produce requests were answered for ${calls.length} calls, one per leader broker`;
+    for (let i = 0; problem === undefined && i < calls.length; i++) {
+      problem = unexpectedAnswer((calls[i] as LeaderCall).partitions, results[i] as KafkaRecordMetadataLike[]);
+    }
+    if (problem !== undefined) throw this.#spoil(problem, undefined);
+    return results.flat();
+  }
+
+  /** Marks the transaction spoiled (see #sendByLeader) and returns the error its sends and commit now throw. */
+  #spoil(problem: string, cause: unknown): TransientTransactionError {
+    this.#slot.broken = true;
+    this.#spoiled ??= new TransientTransactionError(
+      `a kafka send of transactional.id '${this.#slot.lane.transactionalId}' made one call per leader broker and cannot be ` +
+        `proven to have written each record once: ${problem}. The transaction is rolled back (its producer replaced) and the unit reruns`,
+      { backend: 'kafka', code: 'KAFKA_SEND_UNVERIFIED', cause },
+    );
+    return this.#spoiled;
+  }
+
+  async #sendGroups(groups: RoutedGroup[]): Promise<KafkaRecordMetadataLike[]> {
     if (groups.length === 1) {
-      const [only] = groups as [{ topic: string; messages: KafkaOutgoingMessage[] }];
-      return this.#native.send(only);
+      const { topic, messages } = groups[0] as RoutedGroup;
+      return this.#native.send({ topic, messages });
     }
     // Every call settles before this returns: a rollback must not race a send still in flight.
-    const settled = await Promise.allSettled(groups.map((group) => this.#native.send(group)));
+    const settled = await Promise.allSettled(groups.map(({ topic, messages }) => this.#native.send({ topic, messages })));
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed !== undefined) throw failed.reason;
     return settled.flatMap((s) => (s as PromiseFulfilledResult<KafkaRecordMetadataLike[]>).value);
@@ -471,6 +536,7 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
 
   #assertOpen(method: string): void {
     this.#guard.assertOpen(method);
+    if (this.#spoiled !== undefined) throw this.#spoiled;
     if (this.#driver.fenced) {
       throw new FencedError(
         `${method}() is not allowed: the kafka producer (transactional.id '${this.#slot.lane.transactionalId}') was fenced by a newer one`,
@@ -478,6 +544,54 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
       );
     }
   }
+}
+
+/** One kafkajs call of a send by leader: the records of one broker's partitions, and those partitions (`topic\0partition`). */
+interface LeaderCall {
+  topicMessages: { topic: string; messages: KafkaOutgoingMessage[] }[];
+  partitions: Set<string>;
+}
+
+/**
+ * The calls of a send by leader, or undefined when it makes no sense or cannot be checked: a single
+ * partition (already one call), a partition whose leader is unknown, or each partition on its own leader.
+ */
+function callsByLeader(groups: readonly RoutedGroup[]): LeaderCall[] | undefined {
+  if (groups.length < 2) return undefined;
+  const calls = new Map<number, LeaderCall>();
+  for (const { topic, messages, leader } of groups) {
+    if (leader === undefined) return undefined;
+    let call = calls.get(leader);
+    if (call === undefined) calls.set(leader, (call = { topicMessages: [], partitions: new Set() }));
+    call.topicMessages.push({ topic, messages });
+    call.partitions.add(`${topic}\0${messages[0]?.partition as number}`);
+  }
+  return calls.size < groups.length ? [...calls.values()] : undefined;
+}
+
+/** Why an answer to a call does not name each of its partitions exactly once; undefined when it does. */
+function unexpectedAnswer(partitions: ReadonlySet<string>, answer: readonly KafkaRecordMetadataLike[]): string | undefined {
+  const named = new Set<string>();
+  for (const { topicName, partition } of answer) {
+    const key = `${topicName}\0${partition}`;
+    if (!partitions.has(key)) return `the answer names ${topicName}[${partition}], which the call did not send to`;
+    if (named.has(key)) return `the answer names ${topicName}[${partition}] twice`;
+    named.add(key);
+  }
+  if (named.size === partitions.size) return undefined;
+  const missing = [...partitions].filter((p) => !named.has(p)).map((p) => p.replace('\0', '[') + ']');
+  return `the answer does not name ${missing.join(', ')}`;
+}
+
+/** A kafkajs producer's answered Produce requests, counted from its `producer.network.request` events; undefined for a producer without them. */
+function countProduceRequests(producer: KafkaProducerLike): { count: number } | undefined {
+  const { on, events } = producer as { on?: unknown; events?: { REQUEST?: unknown } };
+  if (typeof on !== 'function' || typeof events?.REQUEST !== 'string') return undefined;
+  const produced = { count: 0 };
+  (on as (event: string, listener: (e: { payload?: { apiName?: unknown } }) => void) => unknown).call(producer, events.REQUEST, (e) => {
+    if (e.payload?.apiName === 'Produce') produced.count += 1;
+  });
+  return produced;
 }
 
 /**

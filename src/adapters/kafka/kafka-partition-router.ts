@@ -41,21 +41,22 @@ export class KafkaPartitionRouter {
 
   /**
    * The records grouped by topic and partition, each with its partition set, in the order given within
-   * a partition. A topic whose metadata cannot be read (it does not exist yet, or no admin) stays one
-   * group, as the caller gave it.
+   * a partition, with the partition's leader as the metadata read says. A topic whose metadata cannot be
+   * read (it does not exist yet, or no admin) stays one group, as the caller gave it, unless every record
+   * names its partition.
    */
-  async route(topicMessages: readonly { topic: string; messages: readonly KafkaOutgoingMessage[] }[]): Promise<{ topic: string; messages: KafkaOutgoingMessage[] }[]> {
-    const groups = new Map<string, { topic: string; messages: KafkaOutgoingMessage[] }>();
-    const add = (key: string, topic: string, message: KafkaOutgoingMessage): void => {
+  async route(topicMessages: readonly { topic: string; messages: readonly KafkaOutgoingMessage[] }[]): Promise<RoutedGroup[]> {
+    const groups = new Map<string, RoutedGroup>();
+    const add = (key: string, topic: string, leader: number | undefined, message: KafkaOutgoingMessage): void => {
       let group = groups.get(key);
-      if (group === undefined) groups.set(key, (group = { topic, messages: [] }));
+      if (group === undefined) groups.set(key, (group = { topic, messages: [], leader }));
       group.messages.push(message);
     };
     for (const { topic, messages } of topicMessages) {
       const explicit = messages.every((m) => m.partition !== undefined && m.partition !== null);
-      const partitionMetadata = explicit ? undefined : await this.#partitionsOf(topic);
+      const partitionMetadata = await this.#partitionsOf(topic);
       if (!explicit && (partitionMetadata === undefined || partitionMetadata.length === 0)) {
-        for (const message of messages) add(`${topic}\0*`, topic, message);
+        for (const message of messages) add(`${topic}\0*`, topic, undefined, message);
         continue;
       }
       for (const message of messages) {
@@ -63,7 +64,8 @@ export class KafkaPartitionRouter {
           message.partition !== undefined && message.partition !== null
             ? message.partition
             : this.#partitioner({ topic, partitionMetadata: partitionMetadata as KafkaPartitionMetadataLike[], message });
-        add(`${topic}\0${partition}`, topic, { ...message, partition });
+        const leader = partitionMetadata?.find((p) => p.partitionId === partition)?.leader;
+        add(`${topic}\0${partition}`, topic, leader !== undefined && leader >= 0 ? leader : undefined, { ...message, partition });
       }
     }
     return [...groups.values()];
@@ -116,6 +118,14 @@ export class KafkaPartitionRouter {
     });
     return connected.catch(() => undefined);
   }
+}
+
+/** The records of one partition (or, `leader` undefined and no partition set, of a topic whose metadata is unknown). */
+export interface RoutedGroup {
+  topic: string;
+  messages: KafkaOutgoingMessage[];
+  /** The node leading the partition in the metadata the router read; undefined when it does not know. */
+  leader: number | undefined;
 }
 
 /** A partition of a topic's metadata, as kafkajs gives it to a partitioner. */
