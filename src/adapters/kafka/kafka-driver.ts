@@ -96,7 +96,7 @@ export class KafkaDriver implements TransactionDriver<KafkaTxHandle> {
   #fenced: FencedError | undefined;
   #closed = false;
   readonly #onClose: (() => void | Promise<void>) | undefined;
-  /** @internal kafkajs only: splits a send into one call per partition (librdkafka retries per partition itself). */
+  /** @internal kafkajs only: routes a send's records to partitions and their leaders, for a call per leader or per partition (librdkafka retries per partition itself). */
   readonly router: KafkaPartitionRouter | undefined;
 
   /**

@@ -1,7 +1,7 @@
 import type { KafkaOutgoingMessage } from './kafka-types.js';
 
 /**
- * Why txkit sends each partition's records in a kafkajs call of its own.
+ * Why txkit routes records itself before kafkajs sends them.
  *
  * kafkajs sends one `send`/`sendBatch` as one produce request per leader
  * broker and, when one of them fails, retries the call: it works out the
@@ -13,12 +13,15 @@ import type { KafkaOutgoingMessage } from './kafka-types.js';
  * (the broker cannot tell it is a copy). Inside a transaction both commit.
  * A call that holds the records of one partition has one broker: a retry
  * sends all of it, with the same sequence numbers, to the partition's
- * leader of the moment, which drops what had already landed.
+ * leader of the moment, which drops what had already landed. A call that
+ * holds the partitions of one leader is as safe when kafkajs sends it as
+ * one request, which the driver checks (KafkaTransaction's send by leader).
  *
  * The router picks each record's partition the way the producer's
  * partitioner would (kafkajs' default: Java's murmur2 of the key; no key:
- * round robin over partitions that have a leader), from topic metadata it
- * reads with an admin client and keeps for `metadataMaxAgeMs`.
+ * round robin over partitions that have a leader), and names its leader,
+ * from topic metadata it reads with an admin client and keeps for
+ * `metadataMaxAgeMs`.
  */
 export class KafkaPartitionRouter {
   readonly #admin: () => KafkaRouterAdminLike | undefined;
