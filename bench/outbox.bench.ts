@@ -859,8 +859,8 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
         `every 500 ms by default (p99/500 ms = ${fmt(p99 / 500, 3)}). The path is NOTIFY, one read, one broker transaction ` +
         '(AddPartitionsToTxn, Produce with the position record, EndTxn) and the consumer\'s next fetch; ' +
         `the relay's part (database commit to broker commit) is p50 ${fmt(percentile(latency.relaySamples, 50), 1)} ms, p99 ${fmt(percentile(latency.relaySamples, 99), 1)} ms. ` +
-        `With the relay's producer on @platformatic/kafka (one Produce request for the record and its position, where the kafkajs ` +
-        `relay sends one per partition, one after the other): p50 **${fmt(percentile(latencyPlt.samples, 50), 1)} ms**, p99 ` +
+        `With the relay's producer on @platformatic/kafka (one Produce request for the record and its position, as the kafkajs ` +
+        `relay's one call per leader broker makes): p50 **${fmt(percentile(latencyPlt.samples, 50), 1)} ms**, p99 ` +
         `**${fmt(pltP99, 1)} ms**, ${fmt(pltP99 / floorP99)}x the raw transaction's p99 (${goal(pltP99 <= LATENCY_GOAL * floorP99)}); ` +
         `its relay part p50 ${fmt(percentile(latencyPlt.relaySamples, 50), 1)} ms, p99 ${fmt(percentile(latencyPlt.relaySamples, 99), 1)} ms.`,
       '',
