@@ -2,12 +2,12 @@
 // dependency of this repo: its install compiles librdkafka, so the global setup installs the version
 // pinned by test/support/confluent/package-lock.json once into the txkit cache
 // (scripts/services/confluent.mjs); TXKIT_CONFLUENT_KAFKA_MODULE names another installed copy.
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
 import type { KafkaConsumerFactoryLike, KafkaLike } from '../../src/adapters/kafka/index.js';
 import { testTransactionContext } from '../../src/testing/index.js';
 import { service } from '../support/services.js';
-import { clientChecks, conformanceTarget, makeKafka, uniqueName } from './kafka-support.js';
+import { clientChecks, conformanceTarget, uniqueName, suiteKafka } from './kafka-support.js';
 
 interface ConfluentModule {
   KafkaJS: { Kafka: new (config: object) => KafkaLike & KafkaConsumerFactoryLike; logLevel: { NOTHING: number } };
@@ -25,14 +25,7 @@ describe.skipIf(brokers === undefined || confluent === undefined)('kafka adapter
   if (confluent === undefined || brokers === undefined) return;
   const { KafkaJS } = confluent;
   const ck = new KafkaJS.Kafka({ kafkaJS: { brokers: brokers.split(','), logLevel: KafkaJS.logLevel.NOTHING } });
-  const kafka = makeKafka(brokers, 'txkit-confluent-tests');
-  const admin = kafka.admin();
-  const closers: (() => Promise<void>)[] = [];
-  beforeAll(() => admin.connect());
-  afterAll(async () => {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
-    await admin.disconnect();
-  });
+  const { kafka, admin, closers } = suiteKafka(brokers, 'txkit-confluent-tests');
   const context = (transactionalId = uniqueName('ck')) => {
     const ctx = kafkaTransactions(ck, { transactionalId, client: 'confluent' });
     closers.push(() => ctx.close());

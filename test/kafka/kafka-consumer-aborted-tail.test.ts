@@ -6,26 +6,19 @@
  */
 import assert from 'node:assert/strict';
 import type { Consumer, ConsumerConfig, Kafka as KafkaClient, Producer } from 'kafkajs';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { kafkaTransactions, transactionalConsumer } from '../../src/adapters/kafka/index.js';
 import type { TransactionalConsumer } from '../../src/adapters/kafka/index.js';
 import { runJavaWitness } from '../support/java-witness.js';
 import { service } from '../support/services.js';
-import { TopicReader, createTopics, highWatermarks, makeKafka, uniqueName, waitUntil } from './kafka-support.js';
+import { TopicReader, createTopics, highWatermarks, uniqueName, waitUntil, suiteKafka } from './kafka-support.js';
 
 const brokers = service('kafka');
 const WAIT_MS = 60_000;
 const KAFKA_CLIENTS = ['org.apache.kafka:kafka-clients:3.9.1'];
 
 describe.skipIf(brokers === undefined)('transactionalConsumer after an aborted tail', () => {
-  const kafka = makeKafka(brokers ?? '', 'txkit-aborted-tail-tests');
-  const admin = kafka.admin();
-  const closers: (() => Promise<void>)[] = [];
-  beforeAll(() => admin.connect());
-  afterAll(async () => {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
-    await admin.disconnect();
-  });
+  const { kafka, admin, closers } = suiteKafka(brokers ?? '', 'txkit-aborted-tail-tests');
 
   /** A transactional producer writing whole transactions to given partitions, committed or aborted. */
   const writer = async (): Promise<(topic: string, partition: number, values: string[], commit: boolean) => Promise<void>> => {

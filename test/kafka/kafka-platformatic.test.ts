@@ -2,7 +2,7 @@
 // kafkaTransactions takes its connection options with client 'platformatic'. The witnesses are
 // kafkajs readers and the official Java clients (consumer, and the Java producer's own partitioner).
 import assert from 'node:assert/strict';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { ConfigError, TxkitError } from '../../src/core/index.js';
 import { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from '../../src/adapters/kafka/index.js';
 import { retryDelayOf } from '../../src/adapters/kafka/platformatic.js';
@@ -10,7 +10,7 @@ import { murmur2 } from '../../src/adapters/kafka/kafka-partition-router.js';
 import { rejection, testTransactionContext } from '../../src/testing/index.js';
 import { runJavaWitness } from '../support/java-witness.js';
 import { service } from '../support/services.js';
-import { clientChecks, conformanceTarget, createTopics, makeKafka, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
+import { clientChecks, conformanceTarget, createTopics, readCommittedWithJava, uniqueName, waitUntil, suiteKafka } from './kafka-support.js';
 
 const brokers = service('kafka');
 
@@ -67,14 +67,7 @@ describe('kafkaTransactions on @platformatic/kafka: options', () => {
 describe.skipIf(brokers === undefined)('kafka adapter on @platformatic/kafka', () => {
   if (brokers === undefined) return;
   const connection = (clientId = uniqueName('plt')) => ({ clientId, bootstrapBrokers: brokers.split(',') });
-  const kafka = makeKafka(brokers, 'txkit-platformatic-tests');
-  const admin = kafka.admin();
-  const closers: (() => Promise<void>)[] = [];
-  beforeAll(() => admin.connect());
-  afterAll(async () => {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
-    await admin.disconnect();
-  });
+  const { kafka, admin, closers } = suiteKafka(brokers, 'txkit-platformatic-tests');
   const context = (transactionalId = uniqueName('plt')) => {
     const ctx = kafkaTransactions(connection(), { transactionalId });
     closers.push(() => ctx.close());

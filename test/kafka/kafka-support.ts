@@ -16,6 +16,7 @@ import { FencedError } from '../../src/core/index.js';
 import type { Transaction } from '../../src/core/index.js';
 import { rejection } from '../../src/testing/index.js';
 import assert from 'node:assert/strict';
+import { afterAll, beforeAll } from 'vitest';
 import { waitUntil } from '../support/wait-until.js';
 
 export { waitUntil };
@@ -53,6 +54,22 @@ export function makeKafka(brokers: string, clientId: string, { onConsumerCrash }
   });
   brokersOf.set(kafka, brokers);
   return kafka;
+}
+
+/**
+ * For a describe block: a kafkajs client of the test brokers, its admin client (connected before the
+ * first test) and a list of closers, run last first after the last test, before the admin disconnects.
+ */
+export function suiteKafka(brokers: string, clientId: string): { kafka: KafkaClient; admin: Admin; closers: (() => Promise<void>)[] } {
+  const kafka = makeKafka(brokers, clientId);
+  const admin = kafka.admin();
+  const closers: (() => Promise<void>)[] = [];
+  beforeAll(() => admin.connect());
+  afterAll(async () => {
+    for (const close of closers.reverse()) await close().catch(() => undefined);
+    await admin.disconnect();
+  });
+  return { kafka, admin, closers };
 }
 
 /**

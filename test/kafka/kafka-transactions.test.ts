@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
 import kafkajs from 'kafkajs';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import {
   ConfigError,
   FencedError,
@@ -18,7 +18,7 @@ import type { Transaction } from '../../src/core/index.js';
 import { rejection } from '../../src/testing/index.js';
 import { processState } from '../support/process-state.js';
 import { service } from '../support/services.js';
-import { TopicReader, clientChecks, createTopics, makeKafka, readCommittedWithJava, uniqueName, waitUntil } from './kafka-support.js';
+import { TopicReader, clientChecks, createTopics, makeKafka, readCommittedWithJava, suiteKafka, uniqueName, waitUntil } from './kafka-support.js';
 import { kafkaSource } from '../../src/outbox/kafka/kafka-source.js';
 
 const brokers = service('kafka');
@@ -32,20 +32,13 @@ function contextOn(target: KafkaLike | PlatformaticKafkaOptions, options: KafkaT
 // producer, a worker process written with it) also with the producers on @platformatic/kafka.
 for (const client of ['kafkajs', 'platformatic'] as const)
 describe.skipIf(brokers === undefined)(`kafka transactions on a real broker (producers on ${client})`, () => {
-  const kafka = makeKafka(brokers ?? '', 'txkit-kafka-tests');
+  const { kafka, admin, closers } = suiteKafka(brokers ?? '', 'txkit-kafka-tests');
   // The producers' client: the kafkajs instance, or @platformatic/kafka connection options (one object, as one process has).
   const producers: KafkaLike | PlatformaticKafkaOptions =
     client === 'kafkajs' ? kafka : { clientId: 'txkit-kafka-tests', bootstrapBrokers: (brokers ?? '').split(',') };
   /** Another process's client, for a restarted or successor process. */
   const otherProcess = (clientId: string): KafkaLike | PlatformaticKafkaOptions =>
     client === 'kafkajs' ? makeKafka(brokers ?? '', clientId) : { clientId, bootstrapBrokers: (brokers ?? '').split(',') };
-  const admin = kafka.admin();
-  const closers: (() => Promise<void>)[] = [];
-  beforeAll(() => admin.connect());
-  afterAll(async () => {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
-    await admin.disconnect();
-  });
 
   const topic = async (label: string, partitions = 1): Promise<string> => {
     const name = uniqueName(label);

@@ -8,12 +8,12 @@
  */
 import assert from 'node:assert/strict';
 import type { Kafka, Producer } from 'kafkajs';
-import { afterAll, beforeAll, describe, it } from 'vitest';
+import { describe, it } from 'vitest';
 import { kafkaTransactions } from '../../src/adapters/kafka/index.js';
 import type { KafkaLike } from '../../src/adapters/kafka/index.js';
 import { TransientTransactionError } from '../../src/core/index.js';
 import { service } from '../support/services.js';
-import { TopicReader, createTopics, makeKafka, uniqueName } from './kafka-support.js';
+import { TopicReader, createTopics, uniqueName, suiteKafka } from './kafka-support.js';
 
 const brokers = service('kafka');
 const PARTITIONS = 4;
@@ -63,14 +63,7 @@ function instrumented(kafka: Kafka, produced: { count: number }, doctor?: Doctor
 }
 
 describe.skipIf(brokers === undefined)('kafka sends by leader broker (kafkajs)', () => {
-  const kafka = makeKafka(brokers ?? '', 'txkit-send-by-leader');
-  const admin = kafka.admin();
-  const closers: (() => Promise<void>)[] = [];
-  beforeAll(() => admin.connect());
-  afterAll(async () => {
-    for (const close of closers.reverse()) await close().catch(() => undefined);
-    await admin.disconnect();
-  });
+  const { kafka, admin, closers } = suiteKafka(brokers ?? '', 'txkit-send-by-leader');
 
   const topics = async (): Promise<[string, string]> => {
     const names: [string, string] = [uniqueName('by-leader'), uniqueName('by-leader-b')];
