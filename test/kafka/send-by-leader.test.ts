@@ -136,6 +136,37 @@ describe.skipIf(brokers === undefined)('kafka sends by leader broker (kafkajs)',
     });
   }
 
+  it('a call refused for good (a record too large) ends the unit with that error, also when the callback caught it; nothing of it commits', async () => {
+    const topic = uniqueName('by-leader-too-large');
+    await admin.createTopics({
+      topics: [{ topic, numPartitions: PARTITIONS, configEntries: [{ name: 'max.message.bytes', value: '1024' }] }],
+      waitForLeaders: true,
+    });
+    const context = kafkaTransactions(instrumented(kafka, { count: 0 }), { transactionalId: uniqueName('by-leader-too-large-tx') });
+    closers.push(() => context.close());
+    let attempts = 0;
+    const caught: unknown[] = [];
+    const messages = [...records(12), { key: 'big', value: 'x'.repeat(4096) }];
+    const failure = await context
+      .withTransaction(async (tx) => {
+        attempts += 1;
+        // A careless callback again: it catches the refused send and returns.
+        await tx.handle.sendBatch({ topicMessages: [{ topic, messages }] }).catch((err: unknown) => void caught.push(err));
+      })
+      .then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+    assert.equal(attempts, 1, 'not rerun: it would fail again');
+    assert.equal(caught.length, 1);
+    assert.equal(failure, caught[0], 'the commit throws the send\'s own error');
+    assert.equal((failure as { code?: string }).code, 'MESSAGE_TOO_LARGE');
+    const read = await TopicReader.open(kafka, topic);
+    closers.push(() => read.close());
+    await read.caughtUp();
+    assert.deepEqual(read.records, [], 'nothing of the unit committed');
+  });
+
   it('concurrent sends of one transaction are each checked against their own requests', async () => {
     const [a, b] = await topics();
     const produced = { count: 0 };

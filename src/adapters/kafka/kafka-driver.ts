@@ -347,8 +347,8 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
   #sending = 0;
   /** A send by leader in flight: sends that come meanwhile wait for it, so the Produce requests it counts are its own. */
   #byLeader: Promise<unknown> | undefined;
-  /** A send by leader that could not be proven to have written each record once: the transaction can only roll back. */
-  #spoiled: TransientTransactionError | undefined;
+  /** Why a send by leader spoiled the transaction (see #sendByLeader): it can only roll back, and its sends and commit throw this. */
+  #spoiled: unknown;
 
   constructor(driver: KafkaDriver, slot: ProducerSlot, native: KafkaNativeTransaction) {
     this.#driver = driver;
@@ -473,7 +473,8 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
    * Produce requests answered while the calls ran are counted (no other send of this transaction runs
    * meanwhile) and must be exactly one per call, and each answer must name each partition of its call
    * once. Otherwise, and when a call fails, the transaction is spoiled: its producer is rebuilt (which
-   * aborts it on the coordinator), a commit refuses, and the unit reruns.
+   * aborts it on the coordinator), a commit refuses, and the unit reruns (unless the call failed with an
+   * error that would fail again, such as a record too large: then that error ends the unit).
    */
   async #sendByLeader(calls: LeaderCall[], produced: { count: number }): Promise<KafkaRecordMetadataLike[]> {
     const before = produced.count;
@@ -482,8 +483,11 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
     const answered = produced.count - before;
     const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
     if (failed !== undefined) {
-      this.#spoil(`a call failed (${String((failed.reason as Error)?.message ?? failed.reason)})`, failed.reason);
-      throw failed.reason;
+      const translated = this.#driver.failed(failed.reason, 'sendBatch', this.#slot);
+      // A failure that would fail again (a record too large, no authorization) ends the unit with itself; any
+      // other may have left a call retried over several brokers: rerun.
+      this.#spoil(`a call failed (${String((failed.reason as Error)?.message ?? failed.reason)})`, failed.reason, classifyKafkaError(translated) === 'fatal' ? translated : undefined);
+      throw translated;
     }
     const results = settled.map((s) => (s as PromiseFulfilledResult<KafkaRecordMetadataLike[]>).value);
     let problem = answered === calls.length ? undefined : `${answered} produce requests were answered for ${calls.length} calls, one per leader broker`;
@@ -494,10 +498,10 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
     return results.flat();
   }
 
-  /** Marks the transaction spoiled (see #sendByLeader) and returns the error its sends and commit now throw. */
-  #spoil(problem: string, cause: unknown): TransientTransactionError {
+  /** Marks the transaction spoiled (see #sendByLeader) and returns the error its sends and commit now throw: `fatal`, or KAFKA_SEND_UNVERIFIED. */
+  #spoil(problem: string, cause: unknown, fatal?: unknown): unknown {
     this.#slot.broken = true;
-    this.#spoiled ??= new TransientTransactionError(
+    this.#spoiled ??= fatal ?? new TransientTransactionError(
       `a kafka send of transactional.id '${this.#slot.lane.transactionalId}' made one call per leader broker and cannot be ` +
         `proven to have written each record once: ${problem}. The transaction is rolled back (its producer replaced) and the unit reruns`,
       { backend: 'kafka', code: 'KAFKA_SEND_UNVERIFIED', cause },
