@@ -14,6 +14,7 @@
 import assert from 'node:assert/strict';
 import type { Consumer, Kafka } from 'kafkajs';
 import { afterAll, beforeAll, describe, it } from 'vitest';
+import { clusterFactoryOf } from '../../src/adapters/kafka/kafkajs-cluster.js';
 import { stoppableConsumer } from '../../src/adapters/kafka/stoppable-consumer.js';
 import { service } from '../support/services.js';
 import { createTopics, makeKafka, uniqueName, waitUntil } from './kafka-support.js';
@@ -37,13 +38,10 @@ interface Scenario {
 
 /** `kafka` whose clusters' broker pools answer as `scenario` says. */
 function withMadeUpBrokers(kafka: Kafka, scenario: Scenario): Kafka {
-  const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
-  assert.ok(symbol, 'kafkajs has its private cluster factory');
-  const slots = kafka as unknown as Record<symbol, (options: unknown) => { brokerPool: { getNodeIds(): number[] } }>;
-  const create = slots[symbol];
-  assert.ok(create);
-  slots[symbol] = (options) => {
-    const cluster = create.call(kafka, options);
+  const factory = clusterFactoryOf(kafka);
+  assert.ok(factory, 'kafkajs has its private cluster factory');
+  (kafka as unknown as Record<symbol, unknown>)[factory.symbol] = (options: object) => {
+    const cluster = factory.create(options) as { brokerPool: { getNodeIds(): number[] } };
     const pool = cluster.brokerPool;
     const real = pool.getNodeIds.bind(pool);
     pool.getNodeIds = () => {

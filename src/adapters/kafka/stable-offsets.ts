@@ -13,6 +13,7 @@ import { backoff, wait } from '../../core/backoff.js';
 import type { BackoffShape } from '../../core/backoff.js';
 import { TransientTransactionError, TxkitError } from '../../core/errors.js';
 import { kafkaErrorRule } from './kafka-errors.js';
+import { clusterFactoryOf } from './kafkajs-cluster.js';
 
 /** OffsetFetch's API key; v7 adds require_stable and is a flexible version (KIP-482). */
 const OFFSET_FETCH = 9;
@@ -57,11 +58,9 @@ export class StableOffsets {
 
   /** A reader for `kafka` when it is a kafkajs client (the Kafka class of kafkajs 2.x); undefined otherwise. */
   static of(kafka: unknown): StableOffsets | undefined {
-    if (kafka === null || typeof kafka !== 'object') return undefined;
-    const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
-    const create = symbol === undefined ? undefined : (kafka as Record<symbol, unknown>)[symbol];
-    if (typeof create !== 'function') return undefined;
-    return new StableOffsets(() => (create as (o: object) => ClusterLike).call(kafka, { allowAutoTopicCreation: false }));
+    const factory = clusterFactoryOf(kafka);
+    if (factory === undefined) return undefined;
+    return new StableOffsets(() => factory.create({ allowAutoTopicCreation: false }) as ClusterLike);
   }
 
   /**

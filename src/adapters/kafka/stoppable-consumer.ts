@@ -17,6 +17,8 @@
  * @internal
  */
 
+import { clusterFactoryOf } from './kafkajs-cluster.js';
+
 /** The part of a consumer the guard wraps. */
 interface StoppableLike {
   disconnect(): Promise<void>;
@@ -33,14 +35,13 @@ export class ConsumerStoppedError extends Error {
 
 /** `kafka.consumer(config)`, guarded as the module describes when `kafka` is a kafkajs client. */
 export function stoppableConsumer<C extends StoppableLike, Config>(kafka: { consumer(config: Config): C }, config: Config): C {
-  const symbol = Object.getOwnPropertySymbols(kafka).find((s) => s.description === 'private:Kafka:createCluster');
-  const create = symbol === undefined ? undefined : (kafka as unknown as Record<symbol, unknown>)[symbol];
-  if (symbol === undefined || typeof create !== 'function') return kafka.consumer(config);
+  const factory = clusterFactoryOf(kafka);
+  if (factory === undefined) return kafka.consumer(config);
   let stopped = false;
   // The consumer's cluster is made by the client's factory; this view of the client hands it over guarded.
   const view = Object.create(kafka) as typeof kafka & Record<symbol, unknown>;
-  view[symbol] = (options: unknown): ClusterLike => {
-    const cluster = (create as (o: unknown) => ClusterLike).call(kafka, options);
+  view[factory.symbol] = (options: object): ClusterLike => {
+    const cluster = factory.create(options) as ClusterLike;
     const nodeIds = cluster.getNodeIds;
     cluster.getNodeIds = () => {
       if (stopped) throw new ConsumerStoppedError('this consumer is stopping: it fetches no more');
