@@ -478,18 +478,17 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
    */
   async #sendByLeader(calls: LeaderCall[], produced: { count: number }): Promise<KafkaRecordMetadataLike[]> {
     const before = produced.count;
-    // Every call settles before this returns: a rollback must not race a send still in flight.
-    const settled = await Promise.allSettled(calls.map((call) => this.#native.sendBatch({ topicMessages: call.topicMessages })));
+    const settled = await settleAll(calls.map((call) => this.#native.sendBatch({ topicMessages: call.topicMessages })));
     const answered = produced.count - before;
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed !== undefined) {
-      const translated = this.#driver.failed(failed.reason, 'sendBatch', this.#slot);
+    if ('failure' in settled) {
+      const { failure } = settled;
+      const translated = this.#driver.failed(failure, 'sendBatch', this.#slot);
       // A failure that would fail again (a record too large, no authorization) ends the unit with itself; any
       // other may have left a call retried over several brokers: rerun.
-      this.#spoil(`a call failed (${String((failed.reason as Error)?.message ?? failed.reason)})`, failed.reason, classifyKafkaError(translated) === 'fatal' ? translated : undefined);
+      this.#spoil(`a call failed (${String((failure as Error)?.message ?? failure)})`, failure, classifyKafkaError(translated) === 'fatal' ? translated : undefined);
       throw translated;
     }
-    const results = settled.map((s) => (s as PromiseFulfilledResult<KafkaRecordMetadataLike[]>).value);
+    const results = settled.values;
     let problem = answered === calls.length ? undefined : `${answered} produce requests were answered for ${calls.length} calls, one per leader broker`;
     for (let i = 0; problem === undefined && i < calls.length; i++) {
       problem = unexpectedAnswer((calls[i] as LeaderCall).partitions, results[i] as KafkaRecordMetadataLike[]);
@@ -514,11 +513,9 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
       const { topic, messages } = groups[0] as RoutedGroup;
       return this.#native.send({ topic, messages });
     }
-    // Every call settles before this returns: a rollback must not race a send still in flight.
-    const settled = await Promise.allSettled(groups.map(({ topic, messages }) => this.#native.send({ topic, messages })));
-    const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-    if (failed !== undefined) throw failed.reason;
-    return settled.flatMap((s) => (s as PromiseFulfilledResult<KafkaRecordMetadataLike[]>).value);
+    const settled = await settleAll(groups.map(({ topic, messages }) => this.#native.send({ topic, messages })));
+    if ('failure' in settled) throw settled.failure;
+    return settled.values.flat();
   }
 
   async #call<T>(operation: KafkaOperation, fn: () => Promise<T>): Promise<T> {
@@ -548,6 +545,16 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
       );
     }
   }
+}
+
+/**
+ * Waits for every call, failed or not (a rollback must not race a send still in flight): their answers
+ * in order, or the first failure.
+ */
+async function settleAll<T>(calls: readonly Promise<T>[]): Promise<{ values: T[] } | { failure: unknown }> {
+  const settled = await Promise.allSettled(calls);
+  const failed = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  return failed === undefined ? { values: settled.map((s) => (s as PromiseFulfilledResult<T>).value) } : { failure: failed.reason };
 }
 
 /** One kafkajs call of a send by leader: the records of one broker's partitions, and those partitions (`topic\0partition`). */

@@ -50,16 +50,22 @@ export class KafkaPartitionRouter {
    */
   async route(topicMessages: readonly { topic: string; messages: readonly KafkaOutgoingMessage[] }[]): Promise<RoutedGroup[]> {
     const groups = new Map<string, RoutedGroup>();
-    const add = (key: string, topic: string, leader: number | undefined, message: KafkaOutgoingMessage): void => {
-      let group = groups.get(key);
-      if (group === undefined) groups.set(key, (group = { topic, messages: [], leader }));
-      group.messages.push(message);
-    };
     for (const { topic, messages } of topicMessages) {
       const explicit = messages.every((m) => m.partition !== undefined && m.partition !== null);
       const partitionMetadata = await this.#partitionsOf(topic);
+      /** The group of `partition` (undefined: the whole topic, unrouted), made with its leader the first time. */
+      const groupOf = (partition: number | undefined): RoutedGroup => {
+        const key = `${topic}\0${partition ?? '*'}`;
+        let group = groups.get(key);
+        if (group === undefined) {
+          const leader = partition === undefined ? undefined : partitionMetadata?.find((p) => p.partitionId === partition)?.leader;
+          groups.set(key, (group = { topic, messages: [], leader: leader !== undefined && leader >= 0 ? leader : undefined }));
+        }
+        return group;
+      };
       if (!explicit && (partitionMetadata === undefined || partitionMetadata.length === 0)) {
-        for (const message of messages) add(`${topic}\0*`, topic, undefined, message);
+        const whole = groupOf(undefined).messages;
+        for (const message of messages) whole.push(message);
         continue;
       }
       for (const message of messages) {
@@ -67,8 +73,7 @@ export class KafkaPartitionRouter {
           message.partition !== undefined && message.partition !== null
             ? message.partition
             : this.#partitioner({ topic, partitionMetadata: partitionMetadata as KafkaPartitionMetadataLike[], message });
-        const leader = partitionMetadata?.find((p) => p.partitionId === partition)?.leader;
-        add(`${topic}\0${partition}`, topic, leader !== undefined && leader >= 0 ? leader : undefined, { ...message, partition });
+        groupOf(partition).messages.push({ ...message, partition });
       }
     }
     return [...groups.values()];
