@@ -17,6 +17,7 @@ import type { TransactionContext } from '../../src/core/index.js';
 import { MemoryOutboxStore, OUTBOX_SEQ_HEADER, Outbox, OutboxRelay, memorySink, sqlOutboxStore } from '../../src/outbox/index.js';
 import type { OutboxStore } from '../../src/outbox/index.js';
 import { service } from '../support/services.js';
+import { waitUntil } from '../support/wait-until.js';
 
 interface Env {
   store: OutboxStore<unknown>;
@@ -148,4 +149,64 @@ describe.each(backends)('outbox cleanup with two relay ids on $name', ({ make })
     }
   });
 
+  it('a relay that committed to the broker and died before recording its hint: the next relay of the id records it from the broker, so nothing shows pending and cleanup deletes', async () => {
+    const env = await make();
+    try {
+      const broker = new MemoryStore({ partitions: 1 });
+      const relayOn = (store: OutboxStore<unknown>): OutboxRelay => new OutboxRelay({ store, sink: memorySink(memoryTransactions({ store: broker })), relayId: 'r' });
+      await publish(env, 0, 6);
+      // The first relay's hints never reach the store, as when it is SIGKILLed right after its broker commits.
+      expect(await relayOn(withoutHints(env.store)).drain()).toBe(6);
+      expect(broker.messages('events')).toHaveLength(6);
+      expect((await env.store.status()).relays.map((r) => [r.relayId, r.pending])).toEqual([['r', 6]]);
+      // The next relay finds nothing to send, and records where the broker has the position.
+      expect(await relayOn(env.store).drain()).toBe(0);
+      expect((await env.store.status()).relays.map((r) => [r.relayId, r.pending])).toEqual([['r', 0]]);
+      expect(await env.store.cleanup(-1)).toBe(6);
+      expect(broker.messages('events')).toHaveLength(6);
+    } finally {
+      await env.close();
+    }
+  });
+
+  it('a hint the store refuses once: the running relay reads the broker position again and records it, though nothing more is published', async () => {
+    const env = await make();
+    const errors: unknown[] = [];
+    let refusals = 0;
+    const refusing = viewOf(env.store, {
+      markRelayed: async (position) => {
+        if (refusals++ < 2) throw new Error('store unreachable for a moment');
+        await env.store.markRelayed(position);
+      },
+    });
+    const broker = new MemoryStore({ partitions: 1 });
+    const relay = new OutboxRelay({ store: refusing, sink: memorySink(memoryTransactions({ store: broker })), relayId: 'r', leases: false, pollIntervalMs: 20, onError: (e) => void errors.push(e) });
+    try {
+      await publish(env, 0, 6);
+      relay.start();
+      await waitUntil(async () => (await env.store.status()).relays.find((r) => r.relayId === 'r')?.pending === 0, 10_000, 'the relay id reported with nothing pending');
+      expect(broker.messages('events')).toHaveLength(6);
+      expect(refusals).toBeGreaterThan(2);
+      expect(errors.map((e) => (e as Error).message)).toEqual(['store unreachable for a moment', 'store unreachable for a moment']);
+    } finally {
+      await relay.stop();
+      await env.close();
+    }
+  });
 });
+
+/** The store as a relay sees it, with some methods replaced (the others bound to the store). */
+function viewOf(store: OutboxStore<unknown>, replaced: Partial<OutboxStore<unknown>>): OutboxStore<unknown> {
+  return new Proxy(store, {
+    get: (target, key) => {
+      if (Object.hasOwn(replaced, key)) return replaced[key as keyof typeof replaced];
+      const value: unknown = Reflect.get(target, key, target);
+      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+/** A store whose relay hints are lost: the broker commits, the store never hears of it. */
+function withoutHints(store: OutboxStore<unknown>): OutboxStore<unknown> {
+  return viewOf(store, { markRelayed: async () => undefined });
+}

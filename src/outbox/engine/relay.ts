@@ -193,9 +193,10 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     }
     let last: OutboxRecord | undefined;
     let count = 0;
+    let position = 0;
     await context.withTransaction(
       async (tx) => {
-        const position = (await sink.readPosition(tx, at)) ?? 0;
+        position = (await sink.readPosition(tx, at)) ?? 0;
         // Rows read from `known` hold while the broker still has the position there (committed rows
         // after it never change); a rerun, or another relay having moved it, reads again.
         const records = fresh !== undefined && tx.attempt === 1 && position === known ? fresh : await store.read(partition, position, batchSize);
@@ -217,7 +218,12 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       },
       { retry: this.#o.retry },
     );
-    if (last === undefined) return 0;
+    if (last === undefined) {
+      // The broker's position is new to this relay: a relay that committed it may have died (or failed to
+      // record it) before its hint reached the store, which would otherwise show those rows pending for ever.
+      if (position > 0 && position !== known) this.#markRelayed(partition, position);
+      return 0;
+    }
     this.#known.set(partition, last.seq);
     this.#relayed += count;
     this.#transactions += 1;
@@ -274,7 +280,11 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       for (let [entry] = this.#marks; entry !== undefined; [entry] = this.#marks) {
         const [partition, seq] = entry;
         this.#marks.delete(partition);
-        await this.#o.store.markRelayed({ relayId: this.#o.relayId, partition, seq }).catch(this.#o.onError);
+        await this.#o.store.markRelayed({ relayId: this.#o.relayId, partition, seq }).catch((err: unknown) => {
+          // Unrecorded: the partition's next round reads the position from the broker and records it again.
+          if (!this.#marks.has(partition) && this.#known.get(partition) === seq) this.#known.delete(partition);
+          this.#o.onError(err);
+        });
       }
     } finally {
       this.#marking = undefined;
