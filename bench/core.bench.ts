@@ -93,6 +93,15 @@ export default async function coreBench(): Promise<BenchResult> {
         r === raw ? '' : fmtInterval(differenceInterval(us(r.roundsNs), us(raw.roundsNs)), 2),
       ]),
     },
+    goals: [
+      {
+        measure: 'withTransaction over the memory driver, µs per transaction',
+        figure: fmtInterval(overhead, 2),
+        goal: `< ${GOAL_US}`,
+        verdict: judged,
+        ...(judged === 'met' ? {} : { reason: `CPU ${fmtInterval(cpuOverhead, 2)} µs; a hand-written ambient-transaction helper alone adds ${fmtInterval(floorOverhead, 2)} µs` }),
+      },
+    ],
     chart: {
       title: 'Core: time per transaction relative to the memory driver (lower is better)',
       reference: { value: 1, label: 'memory driver begin/set/commit = 1' },

@@ -6,9 +6,10 @@ import { fileURLToPath } from 'node:url';
 import { renderBarChart } from './chart.js';
 import type { ChartSpec } from './chart.js';
 import { renderPage } from './page.js';
-import type { RecordedResult } from './page.js';
+import type { BenchGoal, RecordedResult } from './page.js';
 
 export type { ChartSpec } from './chart.js';
+export type { BenchGoal } from './page.js';
 
 export interface BenchResult {
   /** The bench's file name without `.bench.ts`; also its section id in docs/benchmarks.md. */
@@ -21,6 +22,8 @@ export interface BenchResult {
   table: { headers: string[]; rows: (string | number)[][] };
   /** Ratios against the native API or the anchors named, drawn as docs/benchmarks/<name>.svg. */
   chart: ChartSpec;
+  /** The bench's goals with this run's verdicts, for the page's goal table. */
+  goals?: BenchGoal[];
 }
 
 /** One way of doing the measured operation: run here, or timed by another process (`round`). */

@@ -7,6 +7,19 @@ export interface BenchTable {
   rows: (string | number)[][];
 }
 
+/** One goal of a bench, as the page's goal table shows it. */
+export interface BenchGoal {
+  /** What is measured, e.g. 'knex: txkit / knex.transaction, synchronous_commit=on'. */
+  measure: string;
+  /** The figure of this run, e.g. '1.038 [1.014, 1.063]'. */
+  figure: string;
+  /** The goal, e.g. '<= 1.03'. */
+  goal: string;
+  verdict: 'met' | 'missed' | 'undecided';
+  /** Where a goal is not met: why, in the run's own numbers (what sets the floor, what txkit adds). */
+  reason?: string;
+}
+
 /** A bench's result as recorded in docs/benchmarks/<name>.json. */
 export interface RecordedResult {
   /** The bench's file name without `.bench.ts`; its section id, and the name of its JSON and SVG. */
@@ -19,6 +32,8 @@ export interface RecordedResult {
   table: BenchTable;
   /** Ratios against the native API or the anchors named, drawn as docs/benchmarks/<name>.svg. */
   chart: ChartSpec;
+  /** Its goals with the verdict of this run (absent in records of benches without goals). */
+  goals?: BenchGoal[];
   /** Day of the run, YYYY-MM-DD. */
   date: string;
   /** Node version of the run, e.g. v20.20.2. */
@@ -142,5 +157,34 @@ export function renderPage(results: readonly RecordedResult[]): string {
     if (seen.has(r.name)) throw new RangeError(`two recorded results are named '${r.name}'`);
     seen.add(r.name);
   }
-  return `${PAGE_HEADER}\n${orderResults(results).map(renderSection).join('\n\n')}\n`;
+  const ordered = orderResults(results);
+  return `${PAGE_HEADER}\n${renderGoals(ordered)}${ordered.map(renderSection).join('\n\n')}\n`;
+}
+
+/**
+ * Every goal of every recorded section in one table, each with its section's run date and, where it is not
+ * met, the reason in that run's numbers; empty when no record has goals.
+ */
+export function renderGoals(results: readonly RecordedResult[]): string {
+  const rows = results.flatMap((r) => (r.goals ?? []).map((g) => [`[${r.name}](#${anchorOf(r.title)}) (${r.date})`, g.measure, g.figure, g.goal, `**${g.verdict}**`, g.reason ?? '']));
+  if (rows.length === 0) return '';
+  const count = (v: BenchGoal['verdict']): number => results.reduce((n, r) => n + (r.goals ?? []).filter((g) => g.verdict === v).length, 0);
+  return [
+    '## Goals at a glance',
+    '',
+    `Every goal of the sections below, as their last runs judged it: ${count('met')} met, ${count('undecided')} undecided, ` +
+      `${count('missed')} missed of ${rows.length}. Where one is not met, the last column says why, in that run's numbers.`,
+    '',
+    renderTable({ headers: ['section (run)', 'measure', 'figure', 'goal', 'verdict', 'why, where not met'], rows }),
+    '',
+    '',
+  ].join('\n');
+}
+
+/** The id GitHub and npm give a heading: lower case, punctuation dropped, spaces as dashes. */
+function anchorOf(title: string): string {
+  return title
+    .toLowerCase()
+    .replace(/[^\p{L}\p{N} _-]/gu, '')
+    .replace(/ /g, '-');
 }

@@ -196,6 +196,28 @@ function report(shapes: Shape[]): BenchResult {
       ],
       rows,
     },
+    goals: shapes.flatMap((s) =>
+      (['plain', 'transactional'] as const).map((mode) => {
+        const ratio = vsJava(s, mode);
+        const judged = verdict(ratio, { atLeast: 1 });
+        const [mine, java] = mode === 'plain' ? [s.plain, s.javaPlain] : [s.transactional, s.javaTransactional];
+        const perRound = mine.throughput.map((t, i) => t / (java.throughput[i] as number));
+        return {
+          measure: `${mode === 'plain' ? 'non-transactional' : 'transactional'} throughput / Java, ${s.n} message(s) per op, ${s.concurrency} in flight`,
+          figure: fmtInterval(ratio),
+          goal: '>= 1',
+          verdict: judged,
+          ...(judged === 'met'
+            ? {}
+            : {
+                reason:
+                  `per op p50 / p99 ${p50p99(mine)} ms, Java ${p50p99(java)} ms; per-round ratios ` +
+                  `${fmt(Math.min(...perRound))}–${fmt(Math.max(...perRound))}` +
+                  (judged === 'missed' ? '' : ' (the noise is wider than the margin)'),
+              }),
+        };
+      }),
+    ),
     chart: {
       title: 'Pulsar: txkit throughput / the Java client (higher is better)',
       reference: { value: 1, label: 'official Java client = 1' },

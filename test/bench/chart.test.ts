@@ -131,6 +131,28 @@ describe('benchmarks page', () => {
     expect(order).toEqual(['core', 'outbox', 'alpha', 'zeta']);
     expect(() => renderPage([record('core'), record('core')])).toThrow(/two recorded results are named 'core'/);
   });
+
+  it('gathers every section’s goals in one table after the header, linked to the section, with the reason where a goal is not met', () => {
+    const sql = {
+      ...record('sql'),
+      title: 'SQL: txkit vs knex.transaction (pg, real Postgres)',
+      goals: [
+        { measure: 'pg ratio', figure: '1.078 [1.055, 1.095]', goal: '<= 1.03', verdict: 'missed' as const, reason: 'client CPU +18 µs' },
+        { measure: 'knex ratio', figure: '1.010 [1.001, 1.020]', goal: '<= 1.03', verdict: 'met' as const },
+      ],
+    };
+    const core = { ...record('core'), goals: [{ measure: 'µs added', figure: '0.77 [0.72, 0.81]', goal: '< 1', verdict: 'undecided' as const }] };
+    const page = renderPage([sql, record('alpha'), core]);
+    const table = page.slice(PAGE_HEADER.length).split('\n');
+    expect(table.slice(0, 4)).toEqual(['', '## Goals at a glance', '', expect.stringContaining('1 met, 1 undecided, 1 missed of 3')]);
+    expect(table).toContain('| [core](#core-title) (2026-11-22) | µs added | 0.77 [0.72, 0.81] | < 1 | **undecided** |  |');
+    expect(table).toContain('| [sql](#sql-txkit-vs-knextransaction-pg-real-postgres) (2026-11-22) | pg ratio | 1.078 [1.055, 1.095] | <= 1.03 | **missed** | client CPU +18 µs |');
+    // The anchor is the id the section's heading gets.
+    expect(page).toContain('## SQL: txkit vs knex.transaction (pg, real Postgres)');
+    expect(page.indexOf('## Goals at a glance')).toBeLessThan(page.indexOf('<!-- bench:core:start -->'));
+    // Records without goals add no table.
+    expect(renderPage([record('alpha')])).not.toContain('Goals at a glance');
+  });
 });
 
 describe('renderDocs', () => {
