@@ -490,7 +490,8 @@ async function latencyBench(kafka: KafkaClient, db: Knex, base: string, closers:
 // ---------------------------------------------------------------------------------------------
 // (b2) the broker transaction of (b), taken apart with raw kafkajs
 
-const BROKER_COST_SAMPLES = sized(150, 5);
+// As many as (b) has commits: a p99 of fewer is its second-largest sample, and (b) is judged against it.
+const BROKER_COST_SAMPLES = sized(500, 5);
 /** The (b2) variant that times a raw transaction until a read_committed consumer has its record. */
 const END_TO_END = 'no position, begin to arrival at a read_committed kafkajs consumer (the path of (b) without the database and the relay)';
 
@@ -867,8 +868,9 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
         ? {}
         : {
             reason:
-              `the raw transaction timed to the same consumer (no database, no relay) already has p99 ${fmt(endToEndP99, 1)} ms = ` +
-              `${fmt(endToEndP99 / floorP99)}x; the relay path is ${fmt(relayP99 / endToEndP99)}x that`,
+              `the raw transaction timed to the same consumer (no database, no relay) has p99 ${fmt(endToEndP99, 1)} ms = ` +
+              `${fmt(endToEndP99 / floorP99)}x, leaving ${fmt(Math.max(0, LATENCY_GOAL * floorP99 - endToEndP99), 1)} ms for the NOTIFY, the outbox read ` +
+              `and the position record; the relay path is ${fmt(relayP99 / endToEndP99)}x that floor`,
           }),
     };
   };
@@ -945,11 +947,12 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
         `relay's one call per leader broker makes): p50 **${fmt(percentile(latencyPlt.samples, 50), 1)} ms**, p99 ` +
         `**${fmt(pltP99, 1)} ms**, ${fmt(pltP99 / floorP99)}x the raw transaction's p99 (${goal(pltP99 <= LATENCY_GOAL * floorP99)}); ` +
         `its relay part p50 ${fmt(percentile(latencyPlt.relaySamples, 50), 1)} ms, p99 ${fmt(percentile(latencyPlt.relaySamples, 99), 1)} ms. ` +
-        `Why the goal is out of reach as set: the same raw transaction timed until the same consumer has its record ` +
-        `(no database, no relay; (b2)) has p99 ${fmt(endToEndP99, 1)} ms, already ${fmt(endToEndP99 / floorP99)}x the transaction alone, ` +
-        `because a read_committed consumer sees a record only after the commit markers are written and its next fetch returns. ` +
-        `Against that end-to-end floor, the relay path's p99 is ${fmt(p99 / endToEndP99)}x on kafkajs and ${fmt(pltP99 / endToEndP99)}x ` +
-        'on @platformatic/kafka; the rest is the outbox\'s own part of the path: the NOTIFY, the read of the record and the position record in the transaction.',
+        `The path's floor without the outbox: the same raw transaction timed until the same consumer has its record ` +
+        `(no database, no relay; (b2)) has p99 ${fmt(endToEndP99, 1)} ms, ${fmt(endToEndP99 / floorP99)}x the transaction alone ` +
+        `(a read_committed consumer sees a record only after the commit markers are written and its next fetch returns), which leaves ` +
+        `${fmt(Math.max(0, LATENCY_GOAL * floorP99 - endToEndP99), 1)} ms of the goal's ${fmt(LATENCY_GOAL * floorP99, 1)} ms for the outbox's own part: ` +
+        `the NOTIFY, the read of the record and the position record in the transaction. Against that floor the relay path's p99 is ` +
+        `${fmt(p99 / endToEndP99)}x on kafkajs and ${fmt(pltP99 / endToEndP99)}x on @platformatic/kafka.`,
       '',
       `**(b2) Where the broker part goes**: raw kafkajs transactions of one record, ${BROKER_COST_SAMPLES} of each kind, interleaved and ` +
         `spaced like (b), begin to commit returned: ` +
