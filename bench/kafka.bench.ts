@@ -387,8 +387,8 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], anchor: AnchorPoi
             ),
           )
           .join('; ') +
-        '. Where kafkajs falls short of Java, the driver alone does too: raw kafkajs `producer.transaction()` (txkit\'s ' +
-        'retry setting, the same sends, interleaved) reaches ' +
+        '. The driver alone, raw kafkajs `producer.transaction()` (txkit\'s retry setting, the same sends, ' +
+        'interleaved), reaches ' +
         anchor
           .flatMap((p) =>
             p.native === undefined
