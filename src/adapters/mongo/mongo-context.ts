@@ -144,8 +144,8 @@ export function mongoTransactions<C extends MongoClientLike>(
  * the attempt before it).
  */
 interface UnitScope<S> {
-  /** The session between two attempts (its place among the driver's idle sessions); the next attempt starts its transaction on it. */
-  idle: OpenNode<S> | undefined;
+  /** The session between two attempts; the next attempt starts its transaction on it. */
+  idle: S | undefined;
   /** The unit has returned or thrown: nothing is kept for a next attempt any more. */
   done: boolean;
 }
@@ -162,11 +162,8 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
   readonly #sessionOptions: { causalConsistency: boolean };
   /** Transactions not yet ended: a commit whose result stays unknown keeps its session until close(). */
   readonly #open = new OpenList<MongoTransaction<S>>();
-  /**
-   * Sessions kept between two attempts of a unit. A list whose nodes the units keep, not a Set: adding
-   * each unit's new session to a Set would give it an identity hash (a cost paid by every unit).
-   */
-  readonly #idle = new OpenList<S>();
+  /** Sessions kept between two attempts of a unit. */
+  readonly #idle = new Set<S>();
 
   constructor(client: SessionFactory<S>, options: { causalConsistency: boolean }) {
     this.#client = client;
@@ -218,9 +215,9 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
     const scope = info.unit ? (info.unitState as UnitScope<S> | undefined) : undefined;
     let session: S | undefined;
     if (scope?.idle !== undefined) {
-      session = scope.idle.value;
-      this.#idle.delete(scope.idle);
+      session = scope.idle;
       scope.idle = undefined;
+      this.#idle.delete(session);
       if (session.hasEnded) session = undefined; // close() ended it between two attempts
     }
     session ??= this.#client.startSession(this.#sessionOptions);
@@ -255,7 +252,7 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
       scope.idle = undefined;
       if (idle !== undefined) {
         this.#idle.delete(idle);
-        await idle.value.endSession();
+        await idle.endSession();
       }
     }
   }
@@ -267,13 +264,14 @@ export class MongoDriver<S extends MongoSessionLike> implements TransactionDrive
       await tx.handle.endSession();
       return;
     }
-    scope.idle = this.#idle.add(tx.handle);
+    scope.idle = tx.handle;
+    this.#idle.add(tx.handle);
   }
 
   /** Ends sessions still held (commits whose result stayed unknown, sessions between two attempts); the client stays open. */
   async close(): Promise<void> {
-    // Ending a session twice is harmless: a unit that ends afterwards ends its idle one again.
-    const idle = this.#idle.values();
+    const idle = [...this.#idle];
+    this.#idle.clear();
     await Promise.all([...this.#open.values().map((tx) => tx.end()), ...idle.map((s) => s.endSession())]);
   }
 }
