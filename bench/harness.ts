@@ -26,6 +26,15 @@ export interface BenchResult {
   goals?: BenchGoal[];
 }
 
+/**
+ * A goal row for the page. The reason is asked for only when the goal is not met (it may read figures that only a
+ * miss has), and kept only then.
+ */
+export function benchGoal(goal: Omit<BenchGoal, 'reason'>, reason?: () => string | undefined): BenchGoal {
+  const why = goal.verdict === 'met' ? undefined : reason?.();
+  return why === undefined ? goal : { ...goal, reason: why };
+}
+
 /** One way of doing the measured operation: run here, or timed by another process (`round`). */
 export type Variant =
   | {

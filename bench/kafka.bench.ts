@@ -10,7 +10,7 @@ import { startKafka } from '../scripts/services/kafka.mjs';
 import { DEFAULT_KAFKA_PRODUCER_RETRY, kafkaTransactions } from '../src/adapters/kafka/index.js';
 import type { KafkaTransactionContext } from '../src/adapters/kafka/index.js';
 import { Producer as PlatformaticProducer } from '@platformatic/kafka';
-import { fmt, fmtInterval, interleaved, ratioInterval, sized, verdict } from './harness.js';
+import { benchGoal, fmt, fmtInterval, interleaved, ratioInterval, sized, verdict } from './harness.js';
 import type { BenchGoal, BenchResult, InterleavedResult, Interval } from './harness.js';
 import { startJavaProducer } from './java-producer.js';
 import type { JavaProducer } from './java-producer.js';
@@ -295,42 +295,41 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], anchor: AnchorPoi
       const more = loss(point);
       const longer = at5000(client);
       return [
-        {
-          measure: `(b) time per message, transaction / idempotent producer, 1000 x 1 KB (${CLIENT_NAME[client]})`,
-          figure: `+${fmt(more, 1)}%`,
-          goal: '<= +5%',
-          verdict: more <= 5 ? 'met' : 'missed',
-          ...(more <= 5
-            ? {}
-            : {
-                reason:
-                  `a transaction's fixed round trips (AddPartitionsToTxn, EndTxn, the markers) against a ${fmt(point.transactional.medianNs / 1e6, 1)} ms ` +
-                  `transaction, where Confluent's 3% is for 100 ms ones` +
-                  (longer === undefined ? '' : `; at 5000 x 1 KB (${fmt(longer.transactional.medianNs / 1e6, 0)} ms) +${fmt(loss(longer), 1)}%`),
-              }),
-        },
+        benchGoal(
+          {
+            measure: `(b) time per message, transaction / idempotent producer, 1000 x 1 KB (${CLIENT_NAME[client]})`,
+            figure: `+${fmt(more, 1)}%`,
+            goal: '<= +5%',
+            verdict: more <= 5 ? 'met' : 'missed',
+          },
+          () =>
+            `a transaction's fixed round trips (AddPartitionsToTxn, EndTxn, the markers) against a ${fmt(point.transactional.medianNs / 1e6, 1)} ms ` +
+            `transaction, where Confluent's 3% is for 100 ms ones` +
+            (longer === undefined ? '' : `; at 5000 x 1 KB (${fmt(longer.transactional.medianNs / 1e6, 0)} ms) +${fmt(loss(longer), 1)}%`),
+        ),
       ];
     }),
     ...anchor.flatMap((p) =>
       p.java.flatMap((j): BenchGoal[] => {
         if (j.goal === undefined) return [];
-        const judged = verdict(j.ratio, { atLeast: j.goal });
-        const native = p.native?.vsJava.find((n) => n.settings === j.settings);
+        const goal = j.goal;
+        const native = p.native;
+        const nativeVsJava = native?.vsJava.find((n) => n.settings === j.settings);
         return [
-          {
-            measure: `(c) throughput / Java producer (${j.settings}), ${p.messages} x 1 KB per transaction (${CLIENT_NAME[p.client]})`,
-            figure: fmtInterval(j.ratio),
-            goal: `>= ${j.goal}`,
-            verdict: judged,
-            ...(judged === 'met' || p.native === undefined || native === undefined
-              ? {}
-              : {
-                  reason:
-                    // The driver's floor only where raw kafkajs itself misses the goal.
-                    `${verdict(native.ratio, { atLeast: j.goal }) === 'missed' ? 'the driver\'s floor: ' : ''}raw kafkajs producer.transaction() ` +
-                    `reaches ${fmtInterval(native.ratio)} of the same Java producer, and txkit on kafkajs ${fmtInterval(p.native.txkitVsNative)} of raw kafkajs`,
-                }),
-          },
+          benchGoal(
+            {
+              measure: `(c) throughput / Java producer (${j.settings}), ${p.messages} x 1 KB per transaction (${CLIENT_NAME[p.client]})`,
+              figure: fmtInterval(j.ratio),
+              goal: `>= ${goal}`,
+              verdict: verdict(j.ratio, { atLeast: goal }),
+            },
+            () =>
+              native === undefined || nativeVsJava === undefined
+                ? undefined
+                : // The driver's floor only where raw kafkajs itself misses the goal.
+                  `${verdict(nativeVsJava.ratio, { atLeast: goal }) === 'missed' ? 'the driver\'s floor: ' : ''}raw kafkajs producer.transaction() ` +
+                  `reaches ${fmtInterval(nativeVsJava.ratio)} of the same Java producer, and txkit on kafkajs ${fmtInterval(native.txkitVsNative)} of raw kafkajs`,
+          ),
         ];
       }),
     ),

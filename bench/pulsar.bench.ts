@@ -4,7 +4,7 @@
 // the local standalone broker that scripts/services/pulsar.mjs runs (started here if none runs).
 import { startPulsar } from '../scripts/services/pulsar.mjs';
 import type { PulsarProducer, PulsarTransactionContext } from '../src/adapters/pulsar/index.js';
-import { fmt, fmtInterval, loadEntry, median, ratioInterval, sized, verdict } from './harness.js';
+import { benchGoal, fmt, fmtInterval, loadEntry, median, ratioInterval, sized, verdict } from './harness.js';
 import type { BenchResult, Interval } from './harness.js';
 import { startJavaRounds } from './java-rounds.js';
 import type { JavaRounds } from './java-rounds.js';
@@ -202,20 +202,18 @@ function report(shapes: Shape[]): BenchResult {
         const judged = verdict(ratio, { atLeast: 1 });
         const [mine, java] = mode === 'plain' ? [s.plain, s.javaPlain] : [s.transactional, s.javaTransactional];
         const perRound = mine.throughput.map((t, i) => t / (java.throughput[i] as number));
-        return {
-          measure: `${mode === 'plain' ? 'non-transactional' : 'transactional'} throughput / Java, ${s.n} message(s) per op, ${s.concurrency} in flight`,
-          figure: fmtInterval(ratio),
-          goal: '>= 1',
-          verdict: judged,
-          ...(judged === 'met'
-            ? {}
-            : {
-                reason:
-                  `per op p50 / p99 ${p50p99(mine)} ms, Java ${p50p99(java)} ms; per-round ratios ` +
-                  `${fmt(Math.min(...perRound))}–${fmt(Math.max(...perRound))}` +
-                  (judged === 'missed' ? '' : ' (the noise is wider than the margin)'),
-              }),
-        };
+        return benchGoal(
+          {
+            measure: `${mode === 'plain' ? 'non-transactional' : 'transactional'} throughput / Java, ${s.n} message(s) per op, ${s.concurrency} in flight`,
+            figure: fmtInterval(ratio),
+            goal: '>= 1',
+            verdict: judged,
+          },
+          () =>
+            `per op p50 / p99 ${p50p99(mine)} ms, Java ${p50p99(java)} ms; per-round ratios ` +
+            `${fmt(Math.min(...perRound))}–${fmt(Math.max(...perRound))}` +
+            (judged === 'missed' ? '' : ' (the noise is wider than the margin)'),
+        );
       }),
     ),
     chart: {

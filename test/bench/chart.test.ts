@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { escapeXml, fitLabel, niceMax, renderBarChart } from '../../bench/chart.js';
 import type { ChartSpec } from '../../bench/chart.js';
-import { renderDocs } from '../../bench/harness.js';
+import { benchGoal, renderDocs } from '../../bench/harness.js';
 import { PAGE_HEADER, renderPage, renderSection, renderTable } from '../../bench/page.js';
 import type { RecordedResult } from '../../bench/page.js';
 
@@ -152,6 +152,13 @@ describe('benchmarks page', () => {
     expect(page.indexOf('## Goals at a glance')).toBeLessThan(page.indexOf('<!-- bench:core:start -->'));
     // Records without goals add no table.
     expect(renderPage([record('alpha')])).not.toContain('Goals at a glance');
+  });
+
+  it('benchGoal keeps a reason only for a goal not met, and does not ask for one otherwise', () => {
+    const row = { measure: 'm', figure: '1', goal: '<= 1' };
+    expect(benchGoal({ ...row, verdict: 'met' }, () => expect.fail('asked for a reason of a goal met'))).toEqual({ ...row, verdict: 'met' });
+    expect(benchGoal({ ...row, verdict: 'missed' }, () => 'why')).toEqual({ ...row, verdict: 'missed', reason: 'why' });
+    expect(benchGoal({ ...row, verdict: 'undecided' }, () => undefined)).toEqual({ ...row, verdict: 'undecided' });
   });
 });
 
