@@ -91,9 +91,9 @@ export function sized<T>(full: T, smoke: T): T {
 }
 
 /**
- * Runs the variants in alternating order, round after round, so drift in the
- * machine's speed hits all of them alike; reports the median per variant,
- * wall time and the process's CPU time.
+ * Runs the variants round after round in orders that take turns (see
+ * roundOrder), so drift in the machine's speed hits all of them alike;
+ * reports the median per variant, wall time and the process's CPU time.
  */
 export async function interleaved(
   variants: Variant[],
@@ -107,8 +107,7 @@ export async function interleaved(
   const samples = variants.map(() => [] as number[]);
   const cpuSamples = variants.map(() => [] as number[]);
   for (let r = 0; r < rounds; r++) {
-    const order = r % 2 === 0 ? variants.map((_, i) => i) : variants.map((_, i) => variants.length - 1 - i);
-    for (const i of order) {
+    for (const i of roundOrder(r, variants.length)) {
       const v = variants[i] as Variant;
       if ('round' in v) {
         const { wallNs, cpuNs } = await v.round(opsPerRound);
@@ -132,6 +131,19 @@ export async function interleaved(
     cpuNs: median(cpuSamples[i] as number[]),
     roundsCpuNs: cpuSamples[i] as number[],
   }));
+}
+
+/**
+ * The order of round `r` of `n` variants: a rotation by ⌊r/2⌋, reversed in
+ * odd rounds: over 2n rounds each variant runs twice in each place, and after
+ * each other variant as often as before it (for 3 variants, all 6 orders).
+ * (With only a reversal, a third variant would always run in the middle: a
+ * place of its own, with a cost of its own on a busy machine.)
+ */
+export function roundOrder(r: number, n: number): number[] {
+  const shift = Math.floor(r / 2) % n;
+  const order = Array.from({ length: n }, (_, i) => (i + shift) % n);
+  return r % 2 === 0 ? order : order.reverse();
 }
 
 /** A statistic of two variants' rounds (a ratio or a difference of medians) with its bootstrap confidence interval. */
@@ -207,6 +219,26 @@ export function differenceInterval(mine: readonly number[], base: readonly numbe
 export function verdict(interval: Interval, goal: { atMost: number } | { atLeast: number }): 'met' | 'missed' | 'undecided' {
   if ('atMost' in goal) return interval.high <= goal.atMost ? 'met' : interval.low > goal.atMost ? 'missed' : 'undecided';
   return interval.low >= goal.atLeast ? 'met' : interval.high < goal.atLeast ? 'missed' : 'undecided';
+}
+
+/**
+ * The verdict of `interval` when the same run also measured a control: the
+ * baseline against itself (a second variant running the same code). A
+ * control whose interval leaves out 1 (no difference) shows that this run
+ * tells apart two identical variants, so it can tell nothing at its scale:
+ * the verdict is then `undecided` whatever `interval` says.
+ */
+export function controlledVerdict(
+  interval: Interval,
+  control: Interval,
+  goal: { atMost: number } | { atLeast: number },
+): 'met' | 'missed' | 'undecided' {
+  return controlHolds(control) ? verdict(interval, goal) : 'undecided';
+}
+
+/** The control's interval holds 1: the run did not tell the baseline from itself. */
+export function controlHolds(control: Interval): boolean {
+  return control.low <= 1 && control.high >= 1;
 }
 
 /** `1.024 [1.011, 1.037]`. */

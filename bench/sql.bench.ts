@@ -7,14 +7,14 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knex from 'knex';
 import pg from 'pg';
-import { SMOKE, benchGoal, differenceInterval, fmt, fmtInterval, interleaved, loadEntry, ratioInterval, sized, verdict } from './harness.js';
+import { SMOKE, benchGoal, controlHolds, controlledVerdict, differenceInterval, fmt, fmtInterval, interleaved, loadEntry, ratioInterval, sized } from './harness.js';
 import type { BenchResult, InterleavedResult, Variant } from './harness.js';
 type SqlModule = typeof import('../src/adapters/sql/index.js');
 // The built package, as users run it (the sources run through tsx carry its helpers on every closure).
 const { knexTransactions, pgTransactions } = await loadEntry<SqlModule>('sql');
 
 const URL_ = process.env.TXKIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
-const ROUNDS = sized(200, 2);
+const ROUNDS = sized(300, 2);
 const OPS_PER_ROUND = sized(50, 2);
 const WARMUP_OPS = sized(500, 1);
 /** The goal for txkit / native, per transaction. */
@@ -57,44 +57,47 @@ async function measureApi(api: Api): Promise<InterleavedResult[]> {
       await client.query(`INSERT INTO ${table} (id, n) VALUES ($1, 0)`, [id]);
       await client.query(`UPDATE ${table} SET n = 1 WHERE id = $1`, [id]);
     };
-    // A connection per variant: every transaction waits for its own commit, as one request handler would.
+    // One connection per commit mode, shared by its variants (their rounds take turns): every transaction waits
+    // for its own commit, as one request handler would, and all variants talk to the same server process. With a
+    // connection each, the two server processes' own speed was counted as txkit's: the same native pg code on two
+    // pools of one connection ran at 0.81 [0.77, 0.84] (synchronous_commit=on) and 0.56 [0.52, 0.58] (off) of
+    // each other in one run. The third variant, the native code again, is the run's control (see controlledVerdict).
     const variantsOf = (synchronousCommit: CommitMode): Variant[] => {
       const connection = connectionOf(synchronousCommit);
       const tag = `synchronous_commit=${synchronousCommit}`;
       if (api === 'knex') {
         const db = knex({ client: 'pg', connection, pool: { min: 1, max: 1 } });
-        const txkitDb = knex({ client: 'pg', connection, pool: { min: 1, max: 1 } });
-        const knexCtx = knexTransactions(txkitDb);
+        const knexCtx = knexTransactions(db);
         closers.unshift(() => knexCtx.close());
-        closers.push(() => db.destroy(), () => txkitDb.destroy());
+        closers.push(() => db.destroy());
+        const native = (): Promise<unknown> => db.transaction(viaKnex);
         return [
-          { label: `knex.transaction (native), ${tag}`, run: () => db.transaction(viaKnex) },
+          { label: `knex.transaction (native), ${tag}`, run: native },
           { label: `txkit knexTransactions, ${tag}`, run: () => knexCtx.withTransaction((tx) => viaKnex(tx.handle)) },
+          { label: `knex.transaction (native, control), ${tag}`, run: native },
         ];
       }
       const pool = new pg.Pool({ ...connection, max: 1 });
-      const txkitPool = new pg.Pool({ ...connection, max: 1 });
-      const pgCtx = pgTransactions(txkitPool);
+      const pgCtx = pgTransactions(pool);
       closers.unshift(() => pgCtx.close());
-      closers.push(() => pool.end(), () => txkitPool.end());
+      closers.push(() => pool.end());
+      const native = async (): Promise<void> => {
+        const client = await pool.connect();
+        try {
+          await client.query('BEGIN');
+          await viaPg(client);
+          await client.query('COMMIT');
+        } catch (err) {
+          await client.query('ROLLBACK');
+          throw err;
+        } finally {
+          client.release();
+        }
+      };
       return [
-        {
-          label: `pg BEGIN/COMMIT (native), ${tag}`,
-          run: async () => {
-            const client = await pool.connect();
-            try {
-              await client.query('BEGIN');
-              await viaPg(client);
-              await client.query('COMMIT');
-            } catch (err) {
-              await client.query('ROLLBACK');
-              throw err;
-            } finally {
-              client.release();
-            }
-          },
-        },
+        { label: `pg BEGIN/COMMIT (native), ${tag}`, run: native },
         { label: `txkit pgTransactions, ${tag}`, run: () => pgCtx.withTransaction((tx) => viaPg(tx.handle)) },
+        { label: `pg BEGIN/COMMIT (native, control), ${tag}`, run: native },
       ];
     };
     const results: InterleavedResult[] = [];
@@ -152,21 +155,27 @@ export default async function sqlBench(): Promise<BenchResult> {
         const tag = `synchronous_commit=${mode}`;
         const mine = by(api === 'knex' ? `txkit knexTransactions, ${tag}` : `txkit pgTransactions, ${tag}`);
         const native = by(api === 'knex' ? `knex.transaction (native), ${tag}` : `pg BEGIN/COMMIT (native), ${tag}`);
+        const control = by(api === 'knex' ? `knex.transaction (native, control), ${tag}` : `pg BEGIN/COMMIT (native, control), ${tag}`);
         const ratio = ratioInterval(mine.roundsNs, native.roundsNs);
+        const controlRatio = ratioInterval(control.roundsNs, native.roundsNs);
         return {
           mine,
           native,
+          control,
           ratio,
+          controlRatio,
           cpuRatio: ratioInterval(mine.roundsCpuNs, native.roundsCpuNs),
           overhead: differenceInterval(us(mine.roundsNs), us(native.roundsNs)),
           cpuOverhead: differenceInterval(us(mine.roundsCpuNs), us(native.roundsCpuNs)),
-          verdict: verdict(ratio, { atMost: GOAL }),
+          verdict: controlledVerdict(ratio, controlRatio, { atMost: GOAL }),
         };
       }),
     );
     const of = (label: string) => comparisons.find((c) => c.mine.label === label);
+    const controlOf = (label: string) => comparisons.find((c) => c.control.label === label);
     const rows = results.map((r) => {
       const c = of(r.label);
+      const k = controlOf(r.label);
       const spread = `${fmt(Math.min(...r.roundsNs) / 1e3, 0)}–${fmt(Math.max(...r.roundsNs) / 1e3, 0)}`;
       return [
         r.label,
@@ -174,7 +183,7 @@ export default async function sqlBench(): Promise<BenchResult> {
         spread,
         fmt(r.cpuNs / 1e3, 1),
         fmt(1e9 / r.medianNs, 0),
-        c === undefined ? '1 (baseline)' : fmtInterval(c.ratio),
+        c !== undefined ? fmtInterval(c.ratio) : k !== undefined ? `${fmtInterval(k.controlRatio)} (control)` : '1 (baseline)',
         c === undefined ? '' : fmtInterval(c.cpuRatio),
         c === undefined ? '' : `${fmtInterval(c.overhead, 1)} (CPU ${fmtInterval(c.cpuOverhead, 1)})`,
         c === undefined ? '' : c.verdict,
@@ -182,11 +191,12 @@ export default async function sqlBench(): Promise<BenchResult> {
     });
     const line = (c: (typeof comparisons)[number]): string =>
       `- ${c.mine.label}: **${fmtInterval(c.ratio)}** of the native time (**${c.verdict}**), ${fmtInterval(c.overhead, 1)} µs more per ` +
-      `transaction; client CPU ${fmtInterval(c.cpuOverhead, 1)} µs more (${fmtInterval(c.cpuRatio)} of native).`;
+      `transaction; client CPU ${fmtInterval(c.cpuOverhead, 1)} µs more (${fmtInterval(c.cpuRatio)} of native). The native code ` +
+      `against itself: ${fmtInterval(c.controlRatio)}${controlHolds(c.controlRatio) ? '' : ' (the run tells apart two identical variants: no verdict)'}.`;
     const summary = [
       'One transaction = insert one row + update it + commit, on one connection, one at a time. Each API (pg, then',
       "knex) runs in a Node process of its own, as an application using one of them does; in it, the API's native",
-      'and txkit variants run interleaved against the same server, in many short rounds that alternate their order,',
+      'and txkit variants run interleaved on one connection, in many short rounds whose orders take turns,',
       'with `synchronous_commit=on` (every commit waits for its own WAL flush) and `off` (the flush no longer',
       "dominates the time or its variance: what is left is round trips and the client's CPU); each mode's variants",
       'in rounds of their own, so no `on` round starts by flushing WAL an `off` round left. Both variants run with',
@@ -194,8 +204,12 @@ export default async function sqlBench(): Promise<BenchResult> {
       '',
       `Each ratio is txkit's median time per transaction over the native API's, with a 95% bootstrap interval over`,
       `the paired rounds; the goal (at most ${GOAL}) is **met** only when the whole interval is under it, **missed** when`,
-      'all of it is above, else **undecided** (the noise is larger than the margin). CPU is the whole process\'s user +',
-      'system time per transaction (process.cpuUsage), pg and knex included.',
+      'all of it is above, else **undecided** (the noise is larger than the margin). Each mode also runs the native',
+      "code a second time as a control: when the control's interval against the native variant leaves out 1, the run",
+      'told two identical variants apart, and no verdict is given. CPU is the whole process\'s user + system time per',
+      'transaction (process.cpuUsage), pg and knex included. Connections are shared because two connections are not',
+      'alike: the same native pg code on two pools of one connection each ran at 0.81 [0.77, 0.84] (`on`) and 0.56',
+      '[0.52, 0.58] (`off`) of each other in one run of 2026-12-07.',
       '',
       ...comparisons.map(line),
       `- Server: ${settings.version}; server default synchronous_commit=${settings.synchronousCommit}, fsync=${settings.fsync}, ` +
@@ -212,7 +226,7 @@ export default async function sqlBench(): Promise<BenchResult> {
       command: 'npm run bench -- sql',
       summary,
       table: {
-        headers: ['variant', 'median µs / tx', 'round spread µs', 'CPU µs / tx', 'commits/s', 'ratio txkit/native [95% CI]', 'CPU ratio [95% CI]', 'txkit overhead µs [95% CI]', `goal <= ${GOAL}`],
+        headers: ['variant', 'median µs / tx', 'round spread µs', 'CPU µs / tx', 'commits/s', 'ratio to native [95% CI]', 'CPU ratio [95% CI]', 'txkit overhead µs [95% CI]', `goal <= ${GOAL}`],
         rows,
       },
       goals: comparisons.map((c) =>
@@ -225,7 +239,8 @@ export default async function sqlBench(): Promise<BenchResult> {
           },
           () =>
             `the goal's ${fmt((GOAL - 1) * 100, 0)}% is ${fmt(((GOAL - 1) * c.native.medianNs) / 1e3, 1)} µs of the native ` +
-            `${fmt(c.native.medianNs / 1e3, 0)} µs; txkit adds ${fmtInterval(c.overhead, 1)} µs, of it client CPU ${fmtInterval(c.cpuOverhead, 1)} µs`,
+            `${fmt(c.native.medianNs / 1e3, 0)} µs; txkit adds ${fmtInterval(c.overhead, 1)} µs, of it client CPU ${fmtInterval(c.cpuOverhead, 1)} µs; ` +
+            `the native code against itself ${fmtInterval(c.controlRatio)}`,
         ),
       ),
       chart: {

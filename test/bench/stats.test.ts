@@ -5,7 +5,7 @@
  * interval is inside it.
  */
 import { describe, expect, it } from 'vitest';
-import { differenceInterval, fmtInterval, interleaved, median, ratioInterval, verdict } from '../../bench/harness.js';
+import { controlledVerdict, differenceInterval, fmtInterval, interleaved, median, ratioInterval, roundOrder, verdict } from '../../bench/harness.js';
 
 /** Seeded normal-ish noise: the mean of four uniforms, centred, scaled. */
 function noise(seed: number): () => number {
@@ -71,10 +71,30 @@ describe('bench statistics', () => {
     expect(fmtInterval(at(1.0, 1.02))).toBe('1.010 [1.000, 1.020]');
   });
 
+  it('controlledVerdict decides nothing when the control tells the baseline from itself', () => {
+    const at = (low: number, high: number) => ({ value: (low + high) / 2, low, high, confidence: 0.95 });
+    const quiet = at(0.99, 1.01);
+    expect(controlledVerdict(at(1.0, 1.02), quiet, { atMost: 1.03 })).toBe('met');
+    expect(controlledVerdict(at(1.04, 1.06), quiet, { atMost: 1.03 })).toBe('missed');
+    // The same intervals, in a run whose two identical variants differ by 2-6%:
+    expect(controlledVerdict(at(1.0, 1.02), at(1.02, 1.06), { atMost: 1.03 })).toBe('undecided');
+    expect(controlledVerdict(at(1.04, 1.06), at(0.94, 0.98), { atMost: 1.03 })).toBe('undecided');
+  });
+
   it('refuses rounds that cannot be paired and a confidence outside (0, 1)', () => {
     expect(() => ratioInterval([1, 2], [1])).toThrow(/same non-zero number of rounds/);
     expect(() => ratioInterval([], [])).toThrow(/same non-zero number of rounds/);
     expect(() => ratioInterval([1], [1], { confidence: 1 })).toThrow(/confidence must be between 0 and 1/);
+  });
+
+  it('roundOrder puts each of three variants in each place twice in six rounds, before and after each other alike', () => {
+    const orders = Array.from({ length: 6 }, (_, r) => roundOrder(r, 3));
+    expect(new Set(orders.map((o) => o.join(''))).size).toBe(6);
+    for (let place = 0; place < 3; place++) {
+      for (let v = 0; v < 3; v++) expect(orders.filter((o) => o[place] === v)).toHaveLength(2);
+    }
+    // Two variants simply alternate, as before: 01, 10, 10, 01.
+    expect(Array.from({ length: 4 }, (_, r) => roundOrder(r, 2).join(''))).toEqual(['01', '10', '10', '01']);
   });
 
   it('interleaved reports wall and CPU time per operation for every round of every variant', async () => {
