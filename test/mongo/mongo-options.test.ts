@@ -301,3 +301,83 @@ describe('mongodb adapter misuse gives typed errors that say what to do', () => 
     await ctx.close();
   });
 });
+
+/**
+ * A session-like object of the test's own (the adapter takes any client with startSession): methods that
+ * throw synchronously, as no driver session does, must fail the unit the way a rejected promise would.
+ */
+describe('mongodb adapter with sessions that fail in their own ways (no server)', () => {
+  class FakeSession {
+    static made: FakeSession[] = [];
+    hasEnded = false;
+    ended = 0;
+    #active = false;
+    constructor(readonly fail: { commitThrows?: Error; endThrows?: Error } = {}) {
+      FakeSession.made.push(this);
+    }
+    startTransaction(): void {
+      this.#active = true;
+    }
+    commitTransaction(): Promise<void> {
+      if (this.fail.commitThrows !== undefined) throw this.fail.commitThrows;
+      this.#active = false;
+      return Promise.resolve();
+    }
+    async abortTransaction(): Promise<void> {
+      this.#active = false;
+    }
+    endSession(): Promise<void> {
+      this.ended += 1;
+      this.hasEnded = true;
+      if (this.fail.endThrows !== undefined) throw this.fail.endThrows;
+      return Promise.resolve();
+    }
+    inTransaction(): boolean {
+      return this.#active;
+    }
+  }
+  const contextOf = (fail: { commitThrows?: Error; endThrows?: Error }) => {
+    FakeSession.made = [];
+    return mongoTransactions({ startSession: () => new FakeSession(fail) }, { retry: { initialDelayMs: 1, maxDelayMs: 1 } });
+  };
+
+  it('a commitTransaction that throws synchronously fails the unit with its error, once, and the session is ended', async () => {
+    const broken = new TypeError('commitTransaction exploded');
+    const ctx = contextOf({ commitThrows: broken });
+    expect(await rejection(ctx.withTransaction(async () => 'done'))).toBe(broken);
+    expect(FakeSession.made).toHaveLength(1);
+    expect(FakeSession.made[0]?.ended).toBe(1);
+    await ctx.close();
+  });
+
+  it('a rerun unit keeps its session between attempts and ends it once, also when endSession throws synchronously', async () => {
+    const transient = Object.assign(new Error('write conflict'), { errorLabels: ['TransientTransactionError'] });
+    const ctx = contextOf({});
+    let attempts = 0;
+    const sessions: unknown[] = [];
+    const value = await ctx.withTransaction(async (tx) => {
+      sessions.push(tx.handle);
+      if (++attempts < 3) throw transient;
+      return 'third time';
+    });
+    expect(value).toBe('third time');
+    expect(new Set(sessions).size).toBe(1);
+    expect(FakeSession.made.map((s) => s.ended)).toEqual([1]);
+
+    // A fatal error after a rerun: the kept session is ended with the unit; its synchronous throw is the unit's error.
+    const endFailed = new Error('endSession exploded');
+    const failing = contextOf({ endThrows: endFailed });
+    let tries = 0;
+    const fatal = new Error('fatal on the second attempt');
+    const outcome = await rejection(
+      failing.withTransaction(async () => {
+        throw ++tries === 1 ? transient : fatal;
+      }),
+    );
+    expect(outcome).toBe(endFailed);
+    expect(tries).toBe(2);
+    expect(FakeSession.made.map((s) => s.ended)).toEqual([1]);
+    await ctx.close();
+    await failing.close();
+  });
+});
