@@ -163,11 +163,12 @@ function knexConfigOf(backend: SqlBackend, options: SqlOptions, connection: unkn
   return config;
 }
 
-async function acquire(client: KnexClientLike): Promise<unknown> {
+/** knex's pooled connection (throws ConfigError at once, within begin, when the client cannot give one). */
+function acquire(client: KnexClientLike): Promise<unknown> {
   if (typeof client.acquireConnection !== 'function' || typeof client.releaseConnection !== 'function') {
     throw new ConfigError('knexTransactions needs a knex instance whose client acquires and releases pooled connections');
   }
-  return client.acquireConnection();
+  return Promise.resolve(client.acquireConnection());
 }
 
 /**
@@ -224,23 +225,36 @@ interface KnexScope {
  * settles after the end and the release of the connection, with the error
  * of a failed COMMIT or ROLLBACK: knex's `trx.commit()` itself never rejects.
  */
-async function openScope(
+function openScope(
   backend: SqlBackend,
   start: (container: (trx: KnexTransactionLike) => void) => PromiseLike<unknown>,
 ): Promise<KnexScope> {
-  let opened!: (trx: KnexTransactionLike) => void;
-  const ready = new Promise<KnexTransactionLike>((resolve) => (opened = resolve));
-  const ended = Promise.resolve(start((trx) => opened(trx))).then(
-    (): Ending => SUCCEEDED,
-    (error: unknown): Ending => ({ failed: true, error: error ?? knexGaveUp(backend) }),
-  );
-  const first = await Promise.race([ready.then((trx) => ({ trx })), ended.then((ending) => ({ ending }))]);
-  // knex still calls the callback when BEGIN (or SAVEPOINT) failed, with a transaction already completed.
-  if ('trx' in first && !first.trx.isCompleted()) return { trx: first.trx, ended };
-  const ending = 'ending' in first ? first.ending : await ended;
-  throw ending.failed
-    ? ending.error
-    : new TxkitError('KNEX_ENDED', `knex ended the ${labelOf(backend)} transaction before it began`, { backend });
+  // Four promises where an async race of the callback and the end took eight: every promise costs a program
+  // with an AsyncLocalStorage its hooks, and knex makes about 80 a transaction already.
+  return new Promise<KnexScope>((resolve, reject) => {
+    // knex calls the callback once BEGIN (or SAVEPOINT) is answered, never within start(); when it failed, with
+    // a transaction already completed and its end already rejected: then the end below says why.
+    let opened = false;
+    const ended: Promise<Ending> = Promise.resolve(
+      start((trx) => {
+        if (trx.isCompleted()) return;
+        opened = true;
+        resolve({ trx, ended });
+      }),
+    ).then(
+      (): Ending => SUCCEEDED,
+      (error: unknown): Ending => ({ failed: true, error: error ?? knexGaveUp(backend) }),
+    );
+    // The end of a scope that was never handed out is why it could not open (after that, the end is commit()'s).
+    void ended.then((ending) => {
+      if (opened) return;
+      reject(
+        ending.failed
+          ? ending.error
+          : new TxkitError('KNEX_ENDED', `knex ended the ${labelOf(backend)} transaction before it began`, { backend }),
+      );
+    });
+  });
 }
 
 /** Ends a scope with `end` (a commit or rollback call) and rethrows what knex reported; returns the statement's result. */
