@@ -207,6 +207,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       refusal: (beginOptions) => this.#refusal(beginOptions),
       runScoped: (tx, body) => tx.run(this, body),
       classify: (err) => this.#classify(err),
+      ...(translateError === undefined ? {} : { translate: (err: unknown) => translateError.call(driver, err) }),
     };
   }
 
@@ -262,7 +263,14 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
     options?: O & RunOptions,
   ): Promise<T> {
     // Only the optional modes call it with undefined; the overloads keep callers honest about that.
-    const running = this.#propagate(callback as OptionalTransactionCallback<H, T>, options);
+    return this.#propagate(callback as OptionalTransactionCallback<H, T>, options);
+  }
+
+  /**
+   * `running` with its error as the driver would have it told. A unit's loop translates its own error (see
+   * UnitHost.translate), without the promise this costs.
+   */
+  #translating<T>(running: Promise<T>): Promise<T> {
     return this.#driver.translateError === undefined ? running : running.catch((err: unknown) => this.#translated(err));
   }
 
@@ -290,7 +298,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       const ambient = this.#joinable();
       switch (propagation) {
         case 'required':
-          return ambient ? this.#join(ambient, fn, options) : this.#runUnit(fn, options, propagation);
+          return ambient ? this.#translating(this.#join(ambient, fn, options)) : this.#runUnit(fn, options, propagation);
         case 'requires_new':
           return this.#runUnit(fn, options, propagation);
         case 'nested':
@@ -303,7 +311,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
             );
           }
           this.#checkJoin(ambient, options, propagation);
-          return this.#runSavepoint(ambient, fn);
+          return this.#translating(this.#runSavepoint(ambient, fn));
         case 'mandatory':
           if (!ambient) {
             throw new TransactionPropagationError(
@@ -312,7 +320,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
               { backend: this.backend },
             );
           }
-          return this.#join(ambient, fn, options);
+          return this.#translating(this.#join(ambient, fn, options));
         case 'never':
           if (ambient) {
             throw new TransactionPropagationError(
@@ -321,14 +329,14 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
               { backend: this.backend },
             );
           }
-          return fn(undefined);
+          return this.#translating(fn(undefined));
         case 'supports':
-          return ambient ? this.#join(ambient, fn, options) : fn(undefined);
+          return this.#translating(ambient ? this.#join(ambient, fn, options) : fn(undefined));
         case 'not_supported':
-          return runWith(this, null, fn, undefined);
+          return this.#translating(runWith(this, null, fn, undefined));
       }
     } catch (err) {
-      return Promise.reject(err);
+      return this.#translating(Promise.reject(err));
     }
     return Promise.reject(new ConfigError('unreachable propagation', { backend: this.backend }));
   }

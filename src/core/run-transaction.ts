@@ -33,6 +33,8 @@ export interface UnitHost<H, B extends BeginOptions = BeginOptions> {
   refusal(options: B): unknown;
   runScoped<T>(tx: RootTransaction<H>, fn: (tx: Transaction<H>) => Promise<T>): Promise<T>;
   classify(err: unknown): Classification;
+  /** The error the unit ends with, as the caller gets it (the driver's translateError), if the driver has one. */
+  readonly translate?: (err: unknown) => unknown;
 }
 
 /** Time as the loop sees it; the property tests drive the loop on a virtual clock through this. */
@@ -59,97 +61,103 @@ export async function runTransaction<H, T, B extends BeginOptions>(
   events?: UnitEvents,
   unitState?: unknown,
 ): Promise<T> {
-  const started = clock.now();
-  const loop: Loop = { host, policy, clock, started, signal: options.signal, events };
+  // The unit's error is translated here, in the loop's own frame: a .catch around the loop would cost a
+  // promise on every unit.
+  try {
+    const started = clock.now();
+    const loop: Loop = { host, policy, clock, started, signal: options.signal, events };
 
-  unit: for (let attempt = 1; ; attempt++) {
-    // Step 1: begin, then run the callback. A failed begin ran nothing, so it is judged like a failed callback.
-    events?.attemptStarted(attempt);
-    let tx: RootTransaction<H>;
-    try {
-      const startedAt = options.timeoutMs === undefined ? undefined : Date.now();
-      tx = host.adopt(await host.begin(attempt, options, unitState), attempt, options, startedAt);
-      const refused = host.refusal(options);
-      if (refused !== undefined) {
-        await tx.abortQuietly(refused);
-        throw refused;
-      }
-    } catch (err) {
-      await backOffOrThrow(loop, err, attempt, 'begin');
-      continue;
-    }
-    events?.opened(tx as RootTransaction<unknown>);
-    let result: T;
-    try {
-      result = await host.runScoped(tx, fn);
-      // Only drivers that can tell pay for the check, and only an end to settle costs an await.
-      if (tx.endsNatively) {
-        const settling = tx.settleNativeEnd(undefined);
-        if (settling !== undefined) await settling;
-      }
-      host.faults.raise('callback', host.backend);
-    } catch (err) {
-      // Step 2: the callback threw. Take an end it gave the native transaction
-      // itself, else abort if still active (a failed abort is attached to the
-      // error, never put in its place), then maybe rerun.
-      if (tx.endsNatively) await tx.settleNativeEnd(err)?.catch((settleError: unknown) => attachAbortError(err, settleError));
-      await tx.abortQuietly(err);
-      // A unit whose transaction committed (the callback committed it, then
-      // threw) or may have, never runs again: the error goes to the caller and
-      // the commit stands.
-      if (tx.mayHaveCommitted) throw err;
-      await backOffOrThrow(loop, err, attempt, 'callback');
-      continue;
-    }
-
-    // Step 3: the callback already committed or aborted: its decision stands. An end that came from
-    // outside the callback while it ran (the context closed) is not its decision: the unit fails with it.
-    if (tx.state !== TxState.active) {
-      if (tx.interruptReason !== undefined) throw tx.interruptReason;
-      return result;
-    }
-
-    // Step 4: commit. An unknown result retries only the commit (or resolves it)
-    // until the deadline; a transient failure reruns the unit; anything else is rethrown.
-    // `unknown` counts the commits whose result was unknown, for telemetry to report how each one settled.
-    let unknown = 0;
-    for (let commitTry = 1; ; commitTry++) {
+    unit: for (let attempt = 1; ; attempt++) {
+      // Step 1: begin, then run the callback. A failed begin ran nothing, so it is judged like a failed callback.
+      events?.attemptStarted(attempt);
+      let tx: RootTransaction<H>;
       try {
-        await tx.commit();
-        if (unknown > 0) events?.commitResolved(attempt, 'committed', commitTry);
-        return result;
+        const startedAt = options.timeoutMs === undefined ? undefined : Date.now();
+        tx = host.adopt(await host.begin(attempt, options, unitState), attempt, options, startedAt);
+        const refused = host.refusal(options);
+        if (refused !== undefined) {
+          await tx.abortQuietly(refused);
+          throw refused;
+        }
       } catch (err) {
-        const kind = host.classify(err);
-        if (kind === 'commit-unknown' && stateOf(tx) === TxState.committing) {
-          unknown += 1;
-          events?.commitUnknown(attempt, commitTry, err);
-          const delay = backoffDelay(policy, commitTry);
-          const elapsed = clock.now() - started;
-          if (elapsed + delay >= policy.deadlineMs) {
-            // Step 5: out of time with the outcome still unknown.
-            await tx.giveUp(err);
-            events?.commitResolved(attempt, 'unresolved', commitTry);
-            throw deadlineError(host.backend, policy, attempt, elapsed, err);
-          }
-          try {
-            await clock.sleep(delay, options.signal, host.backend);
-          } catch (abortError) {
-            await tx.giveUp(err);
-            events?.commitResolved(attempt, 'unresolved', commitTry);
-            throw abortError;
-          }
-          continue;
+        await backOffOrThrow(loop, err, attempt, 'begin');
+        continue;
+      }
+      events?.opened(tx as RootTransaction<unknown>);
+      let result: T;
+      try {
+        result = await host.runScoped(tx, fn);
+        // Only drivers that can tell pay for the check, and only an end to settle costs an await.
+        if (tx.endsNatively) {
+          const settling = tx.settleNativeEnd(undefined);
+          if (settling !== undefined) await settling;
         }
-        if (kind === 'transient') {
-          // After an unknown result, a transient failure means the backend rolled the commit back.
-          if (unknown > 0) events?.commitResolved(attempt, 'rolled_back', commitTry);
-          await backOffOrThrow(loop, err, attempt, unknown > 0 ? 'commit_rolled_back' : 'commit');
-          continue unit;
+        host.faults.raise('callback', host.backend);
+      } catch (err) {
+        // Step 2: the callback threw. Take an end it gave the native transaction
+        // itself, else abort if still active (a failed abort is attached to the
+        // error, never put in its place), then maybe rerun.
+        if (tx.endsNatively) await tx.settleNativeEnd(err)?.catch((settleError: unknown) => attachAbortError(err, settleError));
+        await tx.abortQuietly(err);
+        // A unit whose transaction committed (the callback committed it, then
+        // threw) or may have, never runs again: the error goes to the caller and
+        // the commit stands.
+        if (tx.mayHaveCommitted) throw err;
+        await backOffOrThrow(loop, err, attempt, 'callback');
+        continue;
+      }
+
+      // Step 3: the callback already committed or aborted: its decision stands. An end that came from
+      // outside the callback while it ran (the context closed) is not its decision: the unit fails with it.
+      if (tx.state !== TxState.active) {
+        if (tx.interruptReason !== undefined) throw tx.interruptReason;
+        return result;
+      }
+
+      // Step 4: commit. An unknown result retries only the commit (or resolves it)
+      // until the deadline; a transient failure reruns the unit; anything else is rethrown.
+      // `unknown` counts the commits whose result was unknown, for telemetry to report how each one settled.
+      let unknown = 0;
+      for (let commitTry = 1; ; commitTry++) {
+        try {
+          await tx.commit();
+          if (unknown > 0) events?.commitResolved(attempt, 'committed', commitTry);
+          return result;
+        } catch (err) {
+          const kind = host.classify(err);
+          if (kind === 'commit-unknown' && stateOf(tx) === TxState.committing) {
+            unknown += 1;
+            events?.commitUnknown(attempt, commitTry, err);
+            const delay = backoffDelay(policy, commitTry);
+            const elapsed = clock.now() - started;
+            if (elapsed + delay >= policy.deadlineMs) {
+              // Step 5: out of time with the outcome still unknown.
+              await tx.giveUp(err);
+              events?.commitResolved(attempt, 'unresolved', commitTry);
+              throw deadlineError(host.backend, policy, attempt, elapsed, err);
+            }
+            try {
+              await clock.sleep(delay, options.signal, host.backend);
+            } catch (abortError) {
+              await tx.giveUp(err);
+              events?.commitResolved(attempt, 'unresolved', commitTry);
+              throw abortError;
+            }
+            continue;
+          }
+          if (kind === 'transient') {
+            // After an unknown result, a transient failure means the backend rolled the commit back.
+            if (unknown > 0) events?.commitResolved(attempt, 'rolled_back', commitTry);
+            await backOffOrThrow(loop, err, attempt, unknown > 0 ? 'commit_rolled_back' : 'commit');
+            continue unit;
+          }
+          if (unknown > 0) events?.commitResolved(attempt, 'unresolved', commitTry);
+          throw err;
         }
-        if (unknown > 0) events?.commitResolved(attempt, 'unresolved', commitTry);
-        throw err;
       }
     }
+  } catch (err) {
+    throw host.translate === undefined ? err : host.translate(err);
   }
 }
 
