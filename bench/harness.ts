@@ -224,21 +224,23 @@ export function verdict(interval: Interval, goal: { atMost: number } | { atLeast
 /**
  * The verdict of `interval` when the same run also measured a control: the
  * baseline against itself (a second variant running the same code). A
- * control whose interval leaves out 1 (no difference) shows that this run
- * tells apart two identical variants, so it can tell nothing at its scale:
- * the verdict is then `undecided` whatever `interval` says.
+ * control whose interval leaves out `none` (no difference: 1 for a ratio, 0
+ * for a difference) shows that this run tells apart two identical variants,
+ * so it can tell nothing at its scale: the verdict is then `undecided`
+ * whatever `interval` says.
  */
 export function controlledVerdict(
   interval: Interval,
   control: Interval,
   goal: { atMost: number } | { atLeast: number },
+  none = 1,
 ): 'met' | 'missed' | 'undecided' {
-  return controlHolds(control) ? verdict(interval, goal) : 'undecided';
+  return controlHolds(control, none) ? verdict(interval, goal) : 'undecided';
 }
 
-/** The control's interval holds 1: the run did not tell the baseline from itself. */
-export function controlHolds(control: Interval): boolean {
-  return control.low <= 1 && control.high >= 1;
+/** The control's interval holds `none` (1 for a ratio, 0 for a difference): the run did not tell the baseline from itself. */
+export function controlHolds(control: Interval, none = 1): boolean {
+  return control.low <= none && control.high >= none;
 }
 
 /** `1.024 [1.011, 1.037]`. */

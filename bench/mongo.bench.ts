@@ -10,7 +10,7 @@
 import { MongoClient } from 'mongodb';
 import type { ClientSession, Collection } from 'mongodb';
 import { ScriptedMongoServer } from '../test/mongo/scripted-mongo-server.js';
-import { benchGoal, differenceInterval, fmt, fmtInterval, interleaved, verdict } from './harness.js';
+import { benchGoal, controlHolds, controlledVerdict, differenceInterval, fmt, fmtInterval, interleaved } from './harness.js';
 import type { BenchGoal, BenchResult, InterleavedResult } from './harness.js';
 
 type MongoModule = typeof import('../src/adapters/mongo/index.js');
@@ -60,7 +60,8 @@ export default async function mongoBench(): Promise<BenchResult> {
   const cpu = await cpuOnly(mod);
   const us = (ns: number[]): number[] => ns.map((n) => n / 1000);
   const stubOverhead = differenceInterval(us(cpu.txkit.roundsNs), us(cpu.native.roundsNs));
-  const stubVerdict = verdict(stubOverhead, { atMost: STUB_GOAL_US });
+  const stubControl = differenceInterval(us(cpu.control.roundsNs), us(cpu.native.roundsNs));
+  const stubVerdict = controlledVerdict(stubOverhead, stubControl, { atMost: STUB_GOAL_US }, 0);
   goals.push(
     benchGoal(
       {
@@ -69,13 +70,16 @@ export default async function mongoBench(): Promise<BenchResult> {
         goal: `< ${STUB_GOAL_US}`,
         verdict: stubVerdict,
       },
-      () => `the hand-written calls alone take ${fmt(cpu.native.medianNs / 1000, 2)} µs`,
+      () =>
+        `the hand-written calls alone take ${fmt(cpu.native.medianNs / 1000, 2)} µs; the hand-written calls against ` +
+        `themselves ${fmtInterval(stubControl, 2)} µs`,
     ),
   );
   lines.push(
     `Without I/O (a stub session that resolves at once), adapter and core cost ` +
       `**${fmtInterval(stubOverhead, 2)} µs** per transaction (95% bootstrap interval over paired rounds; goal: under ` +
-      `${STUB_GOAL_US} µs, **${stubVerdict}**).`,
+      `${STUB_GOAL_US} µs, **${stubVerdict}**); the hand-written calls against themselves, run again as a control: ` +
+      `${fmtInterval(stubControl, 2)} µs${controlHolds(stubControl, 0) ? '' : ' (the run tells apart two identical variants: no verdict)'}.`,
   );
   rows.push(...toRows('stub session (no I/O)', cpu.native, cpu.txkit));
 
@@ -198,29 +202,29 @@ class StubSession {
   }
 }
 
-async function cpuOnly(mod: MongoModule): Promise<{ native: InterleavedResult; txkit: InterleavedResult }> {
+async function cpuOnly(mod: MongoModule): Promise<{ native: InterleavedResult; txkit: InterleavedResult; control: InterleavedResult }> {
   const stub = { startSession: () => new StubSession() };
   const ctx = mod.mongoTransactions(stub);
   const write = async (session: StubSession): Promise<void> => void (await Promise.resolve(session));
+  const handWritten = async (): Promise<void> => {
+    const s = stub.startSession();
+    s.startTransaction();
+    await write(s);
+    await s.commitTransaction();
+    await s.endSession();
+  };
   const results = await interleaved(
     [
-      {
-        label: 'hand-written startTransaction/commitTransaction',
-        run: async () => {
-          const s = stub.startSession();
-          s.startTransaction();
-          await write(s);
-          await s.commitTransaction();
-          await s.endSession();
-        },
-      },
+      { label: 'hand-written startTransaction/commitTransaction', run: handWritten },
       { label: 'txkit withTransaction', run: () => ctx.withTransaction((tx) => write(tx.handle)) },
+      // The hand-written calls again: the run's control (see controlledVerdict).
+      { label: 'hand-written, again (control)', run: handWritten },
     ],
-    { rounds: 21, opsPerRound: 5_000, warmupOps: 20_000 },
+    { rounds: 24, opsPerRound: 5_000, warmupOps: 20_000 },
   );
   await ctx.close();
-  const [n, t] = results as [InterleavedResult, InterleavedResult];
-  return { native: n, txkit: t };
+  const [n, t, c] = results as [InterleavedResult, InterleavedResult, InterleavedResult];
+  return { native: n, txkit: t, control: c };
 }
 
 function toRows(deployment: string, native: InterleavedResult, txkit: InterleavedResult): (string | number)[][] {

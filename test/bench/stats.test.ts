@@ -79,6 +79,9 @@ describe('bench statistics', () => {
     // The same intervals, in a run whose two identical variants differ by 2-6%:
     expect(controlledVerdict(at(1.0, 1.02), at(1.02, 1.06), { atMost: 1.03 })).toBe('undecided');
     expect(controlledVerdict(at(1.04, 1.06), at(0.94, 0.98), { atMost: 1.03 })).toBe('undecided');
+    // Differences in µs: the control must hold 0.
+    expect(controlledVerdict(at(1.5, 1.7), at(-0.02, 0.03), { atMost: 2 }, 0)).toBe('met');
+    expect(controlledVerdict(at(1.5, 1.7), at(0.05, 0.1), { atMost: 2 }, 0)).toBe('undecided');
   });
 
   it('refuses rounds that cannot be paired and a confidence outside (0, 1)', () => {
