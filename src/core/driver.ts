@@ -49,8 +49,10 @@ export interface TransactionDriver<H, O extends object = {}> {
    * Turns an error on its way to the caller into the one the caller should
    * get, e.g. a native error that reveals a misuse into a typed error; any
    * other error is returned as it is. The core applies it once, where an error
-   * leaves the context: the rejection of `withTransaction` (after the retry
-   * loop judged the native error with {@link TransactionDriver.classify}), of
+   * leaves the context: the rejection of `withTransaction` (for a unit, as the
+   * error leaves its retry loop, after the loop judged the native error with
+   * {@link TransactionDriver.classify}: {@link TransactionDriver.runUnit} sees
+   * it translated, and an error of runUnit's own is passed on as it is), of
    * `begin()`, and of `commit()` and `abort()` of a transaction begun with
    * `begin()`.
    * @default errors reach the caller as they are
