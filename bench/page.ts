@@ -69,32 +69,37 @@ clock read, a pending-work counter and a signal listener made for every transact
 per transaction that nobody read, and an AsyncLocalStorage per context (a MongoDB context had two): each
 enabled one adds its work to every promise of the process.
 
-Where the SQL figures stand and why (2026-12-06): no row meets the goal of at most 1.03 in every run. Since
-the last change to the bench each API runs in a Node process of its own (pg, then knex). Until then both ran
-interleaved in one process, and that process was not one an application has: txkit's core is shared by its SQL
-adapters, so with both in use every call site of the core sees two drivers, and knex's garbage is collected in
-pg's rounds too. Measured with a script (12 rounds of 1,000 transactions, BEGIN, two SELECTs, COMMIT), pg
-alone: txkit costs 8.8-10.4 µs more client CPU per transaction than raw pg; after 20,000 knex
-transactions in the same process, 15.8-16.5 µs; with knex's variants interleaved in the rounds, 27.4-35.6 µs.
-In the bench, pg's CPU overhead went from 37.9 / 20.4 µs (\`on\` / \`off\`, both APIs in one process, the run
-just before) to 15.4 and 18.3 / 12.4 and 14.8 µs (a process per API, two runs), and the time ratios from pg 1.138 / 1.061 and knex 0.976 / 1.072 (\`on\` / \`off\`,
-one process) to pg 1.019 and 1.078 / 1.022 and 1.037, knex 1.043 and 1.038 / 1.028 and 1.045 (a process per API,
-two runs): the section below is the second run. The \`on\` rows move by several percent between runs (the WAL
-flush); the \`off\` rows are at 1.022-1.045. At this machine's pace the goal's 3% is 13-16 µs of a pg transaction
-(440-526 µs), about what txkit's client CPU adds to it (12.4-18.3 µs); txkit's own frames in the profiles below
-come to 3-6 µs of that, the rest is the same drivers' functions taking longer. Earlier, the order of rounds (each commit mode now has rounds of
-its own) and loading the sources through tsx instead of the built package were ruled out or fixed. CPU profiles
-(\`npm run bench:profile -- pg\`, \`-- knex-pg\`: 10,000 transactions each; \`-- knex\`: 20,000), their non-idle
-time: pg 71.3 µs native, 85.7 µs through txkit (+14.4; the retry loop 1.2, begin 0.7, the extra promises' hooks
-0.9, the socket writes of the same statements taking longer in that run); knex on Postgres 233.5 µs and 250.9 µs
-(+17.4; knex making its transaction object, \`redefineProperties\`, 6.1 more, txkit's \`openScope\` 2.1 and retry
-loop 1.1, knex's id per query 1.4, pg's query config 1.1); knex on in-memory SQLite, no network, 107.3 and 112.9
-µs in all (+5.6, 5%). A pg profile taken again later gave 121.6 and 129.6 µs (+8.0). Two profiles of one target
-taken in a row on this machine differ by several µs in the drivers' own functions, so the per-function figures
-beyond txkit's own frames are indications, not measurements; the interleaved bench is the measurement.
-The run of 2026-12-07 (the section below) measured txkit's client CPU over raw pg at 43.8 [33.0, 56.1] µs with
-\`synchronous_commit=on\` and 18.7 [8.5, 28.2] µs with \`off\`, in one process running the same code: the commit
-mode changes nothing txkit does, so that gap is this machine's noise in the client's CPU, wider than the goal's margin.
+Where the SQL figures stand and why (2026-12-07): until this day the native and the txkit variant of each API
+ran on a connection each, and two connections are not alike on this machine: the same native pg code on two
+pools of one connection each ran at 0.81 [0.77, 0.84] (\`synchronous_commit=on\`) and 0.56 [0.52, 0.58] (\`off\`)
+of each other in one interleaved run, a difference that was counted as txkit's. Now a mode's variants share one
+connection, the rounds' orders rotate (every variant in every place alike) and the native code runs a second
+time as a control; a run whose control's interval leaves out 1 gives no verdict. Two runs of 2026-12-07 made so
+(the section below is the second): pg \`on\` 0.995 [0.959, 1.031] and 1.048 [1.016, 1.090], \`off\` 1.037
+[1.008, 1.081] and 1.029 [1.002, 1.053], all undecided, txkit's client CPU 5.8 to 21.3 µs more, the controls
+0.973 to 1.013 with intervals from 0.943 to 1.054: two identical variants spread about as far as the goal's
+margin, so pg's rows are decided by nothing but this machine's noise. knex \`on\` 1.069 [1.032, 1.110] (missed)
+and 1.060 [1.027, 1.098], \`off\` 1.052 [1.017, 1.096] and 1.082 [1.048, 1.124] (missed), client CPU 40 to 100
+µs more: with the connection shared, knex's gap is txkit's. Where it goes, from CPU profiles of 10,000 knex
+transactions on Postgres (\`synchronous_commit=off\`, a knex transaction taking 275-430 µs of JavaScript here):
+txkit's own functions 15-22 µs (the retry loop 1.8-3.6, the adapter's begin 1.6-2.4, the check of each statement
+for COMMIT or ROLLBACK text 1.4-1.9, commit 1.2-1.4, opening the knex scope 0.7-2.3); driving knex the way txkit
+must (a knex transaction on a connection txkit acquired, a callback that returns nothing, \`trx.commit()\` called
+from outside) costs 8 µs more than \`knex.transaction(work)\` written by hand without txkit (283 against 275 µs);
+the system calls are the same (strace of 10,000 transactions each way: 20,000 writev and 41,230 reads). The rest
+of the gap in the bench's process CPU is knex's and the runtime's own work taking longer around it. The same
+profile of pg puts 7.8 µs of 126 µs of JavaScript per transaction in txkit's functions. Opening a knex scope now
+makes 4 promises instead of 8 (a knex transaction through txkit makes 91 promises, knex alone 78).
+
+Where the MongoDB figure stands (2026-12-07): a unit on the stub session made 21 promises where the hand-written
+calls make 10; each costs a program with an AsyncLocalStorage its hooks. The adapter's unit, commit and session
+end now chain the driver's promises instead of wrapping each in an async function, and a unit's loop translates
+its own error instead of a \`.catch\` on every call: 16 promises. Bench runs of the day: 2.33 and 2.11 µs
+before, 1.96, 1.70 and 1.93 after, the hand-written calls taking 1.33-1.47 µs. The figure moves with what the
+process has loaded: in a script of 21 rounds of 5,000 (before the change), importing the \`mongodb\` package
+raised the hand-written calls from 0.81 to 1.01 µs and txkit's overhead from 1.60 to 1.92 µs, which importing
+knex, kafkajs, bson or mongodb-connection-string-url did not (1.60-1.67 µs); the bench measures it in the process
+of its scripted-server comparison, with the driver loaded, as a MongoDB user runs it.
 
 Where the Pulsar figures stand (2026-12-06): with 25 rounds instead of 15 the one-message, one-in-flight
 non-transactional row is decided, and missed: 0.912 [0.852, 0.957] of the Java client (p50 0.30 ms against
