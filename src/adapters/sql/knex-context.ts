@@ -229,8 +229,9 @@ function openScope(
   backend: SqlBackend,
   start: (container: (trx: KnexTransactionLike) => void) => PromiseLike<unknown>,
 ): Promise<KnexScope> {
-  // Four promises where an async race of the callback and the end took eight: every promise costs a program
-  // with an AsyncLocalStorage its hooks, and knex makes about 80 a transaction already.
+  // One promise settled by whichever comes first, the callback or the end (four promises in all, where an async
+  // race of the two would make eight): every promise costs a program with an AsyncLocalStorage its hooks, and
+  // knex makes about 80 a transaction already.
   return new Promise<KnexScope>((resolve, reject) => {
     // knex calls the callback once BEGIN (or SAVEPOINT) is answered, never within start(); when it failed, with
     // a transaction already completed and its end already rejected: then the end below says why.
