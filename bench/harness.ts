@@ -239,8 +239,13 @@ export function controlledVerdict(
 }
 
 /** The control's interval holds `none` (1 for a ratio, 0 for a difference): the run did not tell the baseline from itself. */
-export function controlHolds(control: Interval, none = 1): boolean {
+function controlHolds(control: Interval, none: number): boolean {
   return control.low <= none && control.high >= none;
+}
+
+/** A control's interval for the page, saying so when it takes the verdict away (see controlledVerdict). */
+export function fmtControl(control: Interval, digits = 3, none = 1): string {
+  return `${fmtInterval(control, digits)}${controlHolds(control, none) ? '' : ' (the run tells apart two identical variants: no verdict)'}`;
 }
 
 /** `1.024 [1.011, 1.037]`. */

@@ -10,7 +10,7 @@
 import { MongoClient } from 'mongodb';
 import type { ClientSession, Collection } from 'mongodb';
 import { ScriptedMongoServer } from '../test/mongo/scripted-mongo-server.js';
-import { benchGoal, controlHolds, controlledVerdict, differenceInterval, fmt, fmtInterval, interleaved } from './harness.js';
+import { benchGoal, controlledVerdict, differenceInterval, fmt, fmtControl, fmtInterval, interleaved } from './harness.js';
 import type { BenchGoal, BenchResult, InterleavedResult } from './harness.js';
 
 type MongoModule = typeof import('../src/adapters/mongo/index.js');
@@ -79,7 +79,7 @@ export default async function mongoBench(): Promise<BenchResult> {
     `Without I/O (a stub session that resolves at once), adapter and core cost ` +
       `**${fmtInterval(stubOverhead, 2)} µs** per transaction (95% bootstrap interval over paired rounds; goal: under ` +
       `${STUB_GOAL_US} µs, **${stubVerdict}**); the hand-written calls against themselves, run again as a control: ` +
-      `${fmtInterval(stubControl, 2)} µs${controlHolds(stubControl, 0) ? '' : ' (the run tells apart two identical variants: no verdict)'}.`,
+      `${fmtControl(stubControl, 2, 0)} µs.`,
   );
   rows.push(...toRows('stub session (no I/O)', cpu.native, cpu.txkit));
 

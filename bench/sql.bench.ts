@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knex from 'knex';
 import pg from 'pg';
-import { SMOKE, benchGoal, controlHolds, controlledVerdict, differenceInterval, fmt, fmtInterval, interleaved, loadEntry, ratioInterval, sized } from './harness.js';
+import { SMOKE, benchGoal, controlledVerdict, differenceInterval, fmt, fmtControl, fmtInterval, interleaved, loadEntry, ratioInterval, sized } from './harness.js';
 import type { BenchResult, InterleavedResult, Variant } from './harness.js';
 type SqlModule = typeof import('../src/adapters/sql/index.js');
 // The built package, as users run it (the sources run through tsx carry its helpers on every closure).
@@ -32,6 +32,20 @@ function connectionOf(synchronousCommit: CommitMode): { connectionString: string
 const APIS = ['pg', 'knex'] as const;
 type Api = (typeof APIS)[number];
 const COMMIT_MODES: readonly CommitMode[] = ['on', 'off'];
+
+/** The variants of an API in one commit mode: the native API, txkit, and the native API again as the control. */
+type Role = 'native' | 'txkit' | 'control';
+
+/** What each variant of an API is called, before its commit mode. */
+const NAMES: Readonly<Record<Api, Readonly<Record<Role, string>>>> = {
+  pg: { native: 'pg BEGIN/COMMIT (native)', txkit: 'txkit pgTransactions', control: 'pg BEGIN/COMMIT (native, control)' },
+  knex: { native: 'knex.transaction (native)', txkit: 'txkit knexTransactions', control: 'knex.transaction (native, control)' },
+};
+
+/** The label of one variant: its name and its commit mode. */
+function labelOf(api: Api, role: Role, mode: CommitMode): string {
+  return `${NAMES[api][role]}, synchronous_commit=${mode}`;
+}
 
 /**
  * One API's native and txkit variants, both commit modes, in this process: each mode's variants interleaved in
@@ -64,7 +78,7 @@ async function measureApi(api: Api): Promise<InterleavedResult[]> {
     // each other in one run. The third variant, the native code again, is the run's control (see controlledVerdict).
     const variantsOf = (synchronousCommit: CommitMode): Variant[] => {
       const connection = connectionOf(synchronousCommit);
-      const tag = `synchronous_commit=${synchronousCommit}`;
+      const label = (role: Role): string => labelOf(api, role, synchronousCommit);
       if (api === 'knex') {
         const db = knex({ client: 'pg', connection, pool: { min: 1, max: 1 } });
         const knexCtx = knexTransactions(db);
@@ -72,9 +86,9 @@ async function measureApi(api: Api): Promise<InterleavedResult[]> {
         closers.push(() => db.destroy());
         const native = (): Promise<unknown> => db.transaction(viaKnex);
         return [
-          { label: `knex.transaction (native), ${tag}`, run: native },
-          { label: `txkit knexTransactions, ${tag}`, run: () => knexCtx.withTransaction((tx) => viaKnex(tx.handle)) },
-          { label: `knex.transaction (native, control), ${tag}`, run: native },
+          { label: label('native'), run: native },
+          { label: label('txkit'), run: () => knexCtx.withTransaction((tx) => viaKnex(tx.handle)) },
+          { label: label('control'), run: native },
         ];
       }
       const pool = new pg.Pool({ ...connection, max: 1 });
@@ -95,9 +109,9 @@ async function measureApi(api: Api): Promise<InterleavedResult[]> {
         }
       };
       return [
-        { label: `pg BEGIN/COMMIT (native), ${tag}`, run: native },
-        { label: `txkit pgTransactions, ${tag}`, run: () => pgCtx.withTransaction((tx) => viaPg(tx.handle)) },
-        { label: `pg BEGIN/COMMIT (native, control), ${tag}`, run: native },
+        { label: label('native'), run: native },
+        { label: label('txkit'), run: () => pgCtx.withTransaction((tx) => viaPg(tx.handle)) },
+        { label: label('control'), run: native },
       ];
     };
     const results: InterleavedResult[] = [];
@@ -152,10 +166,9 @@ export default async function sqlBench(): Promise<BenchResult> {
     const us = (ns: number[]): number[] => ns.map((n) => n / 1e3);
     const comparisons = COMMIT_MODES.flatMap((mode) =>
       (['knex', 'pg'] as const).map((api) => {
-        const tag = `synchronous_commit=${mode}`;
-        const mine = by(api === 'knex' ? `txkit knexTransactions, ${tag}` : `txkit pgTransactions, ${tag}`);
-        const native = by(api === 'knex' ? `knex.transaction (native), ${tag}` : `pg BEGIN/COMMIT (native), ${tag}`);
-        const control = by(api === 'knex' ? `knex.transaction (native, control), ${tag}` : `pg BEGIN/COMMIT (native, control), ${tag}`);
+        const mine = by(labelOf(api, 'txkit', mode));
+        const native = by(labelOf(api, 'native', mode));
+        const control = by(labelOf(api, 'control', mode));
         const ratio = ratioInterval(mine.roundsNs, native.roundsNs);
         const controlRatio = ratioInterval(control.roundsNs, native.roundsNs);
         return {
@@ -192,7 +205,7 @@ export default async function sqlBench(): Promise<BenchResult> {
     const line = (c: (typeof comparisons)[number]): string =>
       `- ${c.mine.label}: **${fmtInterval(c.ratio)}** of the native time (**${c.verdict}**), ${fmtInterval(c.overhead, 1)} µs more per ` +
       `transaction; client CPU ${fmtInterval(c.cpuOverhead, 1)} µs more (${fmtInterval(c.cpuRatio)} of native). The native code ` +
-      `against itself: ${fmtInterval(c.controlRatio)}${controlHolds(c.controlRatio) ? '' : ' (the run tells apart two identical variants: no verdict)'}.`;
+      `against itself: ${fmtControl(c.controlRatio)}.`;
     const summary = [
       'One transaction = insert one row + update it + commit, on one connection, one at a time. Each API (pg, then',
       "knex) runs in a Node process of its own, as an application using one of them does; in it, the API's native",
@@ -216,7 +229,7 @@ export default async function sqlBench(): Promise<BenchResult> {
         `wal_sync_method=${settings.walSyncMethod}.`,
       `- Physical floor: \`pg_test_fsync\` (${fsync.binary}, -s 2) measures **${fsync.opsPerSec}** ${settings.walSyncMethod} ` +
         `ops/s for one 8 kB write${fsync.sameDevice ? ' on the device of the data directory' : ''}: with synchronous_commit=on a single ` +
-        `client cannot commit faster than that, whatever the API. Native pg reaches ${floorShare(by('pg BEGIN/COMMIT (native), synchronous_commit=on'), fsync.opsPerSec)}.`,
+        `client cannot commit faster than that, whatever the API. Native pg reaches ${floorShare(by(labelOf('pg', 'native', 'on')), fsync.opsPerSec)}.`,
       `- ${ROUNDS} rounds × ${OPS_PER_ROUND} transactions per variant after ${WARMUP_OPS} warm-up transactions each; ` +
         'spread = fastest–slowest round.',
     ].join('\n');
