@@ -151,6 +151,8 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   readonly #deps: RootDeps;
   /** The same for transactions begun by hand: with the driver's error translation, if it has one. */
   readonly #handDeps: RootDeps;
+  /** The driver's translateError bound to it, or undefined when it has none. */
+  readonly #translate: ((err: unknown) => unknown) | undefined;
   /** The retry loop's view of this context, made once. */
   readonly #host: UnitHost<H, O & BeginOptions>;
   /** Undefined unless telemetry or a logger was given: the unobserved path stays a single check. */
@@ -198,7 +200,9 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       open: this.#open,
     };
     const { translateError } = driver;
-    this.#handDeps = translateError === undefined ? this.#deps : { ...this.#deps, translateError: (err) => translateError.call(driver, err) };
+    const translate = translateError === undefined ? undefined : (err: unknown): unknown => translateError.call(driver, err);
+    this.#translate = translate;
+    this.#handDeps = translate === undefined ? this.#deps : { ...this.#deps, translateError: translate };
     this.#host = {
       backend: this.backend,
       faults: this.#faults,
@@ -207,7 +211,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
       refusal: (beginOptions) => this.#refusal(beginOptions),
       runScoped: (tx, body) => tx.run(this, body),
       classify: (err) => this.#classify(err),
-      ...(translateError === undefined ? {} : { translate: (err: unknown) => translateError.call(driver, err) }),
+      ...(translate === undefined ? {} : { translate }),
     };
   }
 
@@ -232,8 +236,7 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
   }
 
   begin(options?: O & BeginOptions): Promise<Transaction<H>> {
-    const opening = this.#beginByHand(options);
-    return this.#driver.translateError === undefined ? opening : opening.catch((err: unknown) => this.#translated(err));
+    return this.#translating(this.#beginByHand(options));
   }
 
   async #beginByHand(options: (O & BeginOptions) | undefined): Promise<Transaction<H>> {
@@ -271,12 +274,8 @@ class CoreTransactionContext<H, O extends object> implements TransactionContext<
    * UnitHost.translate), without the promise this costs.
    */
   #translating<T>(running: Promise<T>): Promise<T> {
-    return this.#driver.translateError === undefined ? running : running.catch((err: unknown) => this.#translated(err));
-  }
-
-  /** An error on its way to the caller, as the driver would have it told. */
-  #translated(err: unknown): never {
-    throw (this.#driver.translateError as (e: unknown) => unknown).call(this.#driver, err);
+    const translate = this.#translate;
+    return translate === undefined ? running : running.catch((err: unknown) => Promise.reject(translate(err)));
   }
 
   /** Runs `fn` as `propagation` says: in a new unit, joined to the running transaction, in a savepoint, or without one. */
