@@ -22,7 +22,7 @@ import { startKafka } from '../scripts/services/kafka.mjs';
 import { startCpuMeter } from './process-cpu.js';
 import type { CpuSample } from './process-cpu.js';
 import { benchGoal, collectGarbage, fmt, fmtInterval, loadEntry, median, ratioInterval, sampleMemory, sized, verdict } from './harness.js';
-import type { BenchGoal, BenchResult } from './harness.js';
+import type { BenchGoal, BenchResult, Interval } from './harness.js';
 
 type OutboxModule = typeof import('../src/outbox/index.js');
 type KafkaModule = typeof import('../src/adapters/kafka/index.js');
@@ -48,21 +48,37 @@ const PIPELINE_ROUNDS = sized(7, 1);
 
 type Closer = () => Promise<unknown>;
 
+/** One variant of the drain: the turn that sends up to `size` more records, and what it sent (in all, and timed). */
+interface Drainer {
+  turn(size: number): Promise<number>;
+  sent: number;
+  timed: number;
+  ms: number;
+  rates: number[];
+}
+
+/** The timed turns of one variant of the drain: records, milliseconds, and each turn's msg/s. */
+interface DrainTurns {
+  rows: number;
+  ms: number;
+  rates: number[];
+}
+
 interface DrainResult {
   rows: number;
-  relayMs: number;
-  nativeMs: number;
+  /** Rows each variant sent untimed before its first turn. */
+  warmRows: number;
   prefillMs: number;
   transactions: number;
   /** Rows per turn: relay and anchor alternate, segment by segment. */
   segment: number;
-  /** msg/s of each turn. */
-  relayRates: number[];
-  nativeRates: number[];
+  relay: DrainTurns;
+  /** Raw kafkajs transactions sending the same messages from memory. */
+  native: DrainTurns;
   /** The same rows read with pg and sent by raw kafkajs transactions, position kept in memory, in turns of its own. */
-  hand: { ms: number; rates: number[] };
+  hand: DrainTurns;
   /** The same rows sent again by a second relay id whose producer runs on @platformatic/kafka, in turns of its own. */
-  platformatic: { ms: number; rates: number[]; transactions: number };
+  platformatic: DrainTurns & { transactions: number };
   /** The process's memory while draining: peak heap in the first and the last quarter of the rows relayed, and peak RSS. */
   memory: { startHeap: number; firstQuarterPeakHeap: number; lastQuarterPeakHeap: number; peakRss: number };
 }
@@ -280,14 +296,19 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
 
   // Relay and anchor take turns, segment by segment, so drift in the shared machine's speed hits both alike.
   const segment = Math.max(RELAY_BATCH, Math.min(100_000, Math.floor(ROWS / 4 / RELAY_BATCH) * RELAY_BATCH));
+  // Before the timed turns, every variant sends its first rows untimed: the code paths they share (kafkajs'
+  // encoding, pg's parsing) are compiled during whichever variant runs first, and the relay's one-time start (its
+  // producer's InitProducerId, the positions topic, the first position read) is not drain throughput. Twenty
+  // transactions of 2000 records took 83 ms falling to 26 ms each in a cold process.
+  const warmRows = Math.min(segment, Math.max(RELAY_BATCH, Math.floor(ROWS / 25 / RELAY_BATCH) * RELAY_BATCH));
   // One turn of a relay: partition after partition, `relayPartition(p)` sending that partition's next batch
-  // (returning how many records it sent), until the segment is sent or a round finds nothing.
-  const partitionRounds = async (relayPartition: (p: number) => Promise<number>): Promise<number> => {
+  // (returning how many records it sent), until `size` records are sent or a round finds nothing.
+  const partitionRounds = async (size: number, relayPartition: (p: number) => Promise<number>): Promise<number> => {
     let sent = 0;
-    // Bounded: every outbox partition is visited once per round, and a round without records ends the segment.
-    for (let round = 0; sent < segment && round < ROWS; round++) {
+    // Bounded: every outbox partition is visited once per round, and a round without records ends the turn.
+    for (let round = 0; sent < size && round < ROWS; round++) {
       let inRound = 0;
-      for (let p = 0; p < PARTITIONS && sent < segment; p++) {
+      for (let p = 0; p < PARTITIONS && sent < size; p++) {
         const n = await relayPartition(p);
         sent += n;
         inRound += n;
@@ -296,10 +317,9 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
     }
     return sent;
   };
-  const relaySegment = (which: typeof relay = relay): Promise<number> => partitionRounds((p) => which.relayOnce(p));
   let nativeNext = 0;
-  const nativeSegment = async (): Promise<number> => {
-    const end = Math.min(ROWS, nativeNext + segment);
+  const nativeTurn = async (size: number): Promise<number> => {
+    const end = Math.min(ROWS, nativeNext + size);
     for (let from = nativeNext; from < end; from += RELAY_BATCH) {
       const tx = await producer.transaction();
       await tx.send({ topic: nativeTopic, messages: nativeMessages(from, Math.min(end, from + RELAY_BATCH), keys, stamp) });
@@ -312,8 +332,8 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
   // Hand-written relay: what a team would write without txkit, minus exactly-once (the position lives in memory).
   const handPositions = Array.from({ length: PARTITIONS }, () => 0);
   const handRead = `select seq, msg_key, msg_value, headers from ${store.tables.outbox} where part = $1 and seq > $2 order by seq limit $3`;
-  const handSegment = (): Promise<number> =>
-    partitionRounds(async (p) => {
+  const handTurn = (size: number): Promise<number> =>
+    partitionRounds(size, async (p) => {
       const { rows } = await pool.query<{ seq: string; msg_key: string | null; msg_value: Buffer | null; headers: string | null }>(handRead, [p, handPositions[p], RELAY_BATCH]);
       if (rows.length === 0) return 0;
       const messages: Message[] = rows.map((r) => ({
@@ -327,59 +347,36 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
       handPositions[p] = Number((rows.at(-1) as { seq: string }).seq);
       return rows.length;
     });
-  const hand = { ms: 0, rates: [] as number[], sent: 0 };
-  const relayRates: number[] = [];
-  const nativeRates: number[] = [];
-  let relayMs = 0;
-  let nativeMs = 0;
-  let relayed = 0;
+  // The variants, each with what it sent in all and in its timed turns.
+  const drainer = (turn: (size: number) => Promise<number>): Drainer => ({ turn, sent: 0, timed: 0, ms: 0, rates: [] });
+  const drainers = {
+    relay: drainer((size) => partitionRounds(size, (p) => relay.relayOnce(p))),
+    native: drainer(nativeTurn),
+    platformatic: drainer((size) => partitionRounds(size, (p) => pltRelay.relayOnce(p))),
+    hand: drainer(handTurn),
+  };
+  const all = Object.values(drainers);
+  for (const d of all) d.sent += await d.turn(warmRows);
   collectGarbage();
   const startHeap = process.memoryUsage().heapUsed;
-  const sampler = sampleMemory(() => relayed);
-  const platformatic = { ms: 0, rates: [] as number[], sent: 0 };
+  const sampler = sampleMemory(() => drainers.relay.sent);
   // Each round, every variant takes a turn, the order rotating, so none always runs first or last.
-  const turnTakers = ['relay', 'native', 'platformatic', 'hand'] as const;
-  for (let k = 0; relayed < ROWS || nativeNext < ROWS || platformatic.sent < ROWS || hand.sent < ROWS; k++) {
+  for (let k = 0; all.some((d) => d.sent < ROWS); k++) {
     if (k > ROWS) throw new Error('the drain made no progress');
-    for (let t = 0; t < turnTakers.length; t++) {
-      const who = turnTakers[(k + t) % turnTakers.length] as (typeof turnTakers)[number];
+    for (let t = 0; t < all.length; t++) {
+      const d = all[(k + t) % all.length] as Drainer;
+      if (d.sent >= ROWS) continue;
       const t0 = performance.now();
-      const n =
-        who === 'relay'
-          ? relayed < ROWS
-            ? await relaySegment()
-            : 0
-          : who === 'platformatic'
-            ? platformatic.sent < ROWS
-              ? await relaySegment(pltRelay)
-              : 0
-            : who === 'hand'
-              ? hand.sent < ROWS
-                ? await handSegment()
-                : 0
-              : nativeNext < ROWS
-                ? await nativeSegment()
-                : 0;
+      const n = await d.turn(segment);
       const ms = performance.now() - t0;
       if (n === 0) continue;
-      if (who === 'relay') {
-        relayed += n;
-        relayMs += ms;
-        relayRates.push(n / (ms / 1000));
-      } else if (who === 'platformatic') {
-        platformatic.sent += n;
-        platformatic.ms += ms;
-        platformatic.rates.push(n / (ms / 1000));
-      } else if (who === 'hand') {
-        hand.sent += n;
-        hand.ms += ms;
-        hand.rates.push(n / (ms / 1000));
-      } else {
-        nativeMs += ms;
-        nativeRates.push(n / (ms / 1000));
-      }
+      d.sent += n;
+      d.timed += n;
+      d.ms += ms;
+      d.rates.push(n / (ms / 1000));
     }
-    console.error(`[outbox bench] drain segment ${k + 1}: relay ${fmt(relayRates.at(-1) ?? 0, 0)} msg/s, native ${fmt(nativeRates.at(-1) ?? 0, 0)} msg/s (${relayed} relayed)`);
+    const { relay: r, native: nat } = drainers;
+    console.error(`[outbox bench] drain round ${k + 1}: relay ${fmt(r.rates.at(-1) ?? 0, 0)} msg/s, native ${fmt(nat.rates.at(-1) ?? 0, 0)} msg/s (${r.sent} relayed)`);
   }
   const samples = sampler.stop();
   // Bounded means the relay holds a batch or two, whatever the backlog: the heap's peak late in the drain is that of early on.
@@ -391,24 +388,25 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
     lastQuarterPeakHeap: peakHeap((3 * ROWS) / 4, ROWS),
     peakRss: Math.max(...samples.map((m) => m.rss)),
   };
-  if (relayed !== ROWS || (await relay.drain()) !== 0) throw new Error(`the relay sent ${relayed} records, expected ${ROWS}`);
+  const { relay: relayed, native, platformatic, hand } = drainers;
+  if (relayed.sent !== ROWS || (await relay.drain()) !== 0) throw new Error(`the relay sent ${relayed.sent} records, expected ${ROWS}`);
   if (platformatic.sent !== ROWS || (await pltRelay.drain()) !== 0) throw new Error(`the relay on @platformatic/kafka sent ${platformatic.sent} records, expected ${ROWS}`);
   if (hand.sent !== ROWS) throw new Error(`the hand-written relay sent ${hand.sent} records, expected ${ROWS}`);
   await checkEndOffsets(kafka, handTopic, ROWS);
   await checkEndOffsets(kafka, topic, 2 * ROWS);
-  console.error(`[outbox bench] relay: ${fmt(ROWS / (relayMs / 1000), 0)} msg/s, native: ${fmt(ROWS / (nativeMs / 1000), 0)} msg/s (${relay.stats.transactions} relay transactions)`);
+  const turns = ({ timed, ms, rates }: Drainer): DrainTurns => ({ rows: timed, ms, rates });
+  console.error(`[outbox bench] relay: ${fmt(relayed.timed / (relayed.ms / 1000), 0)} msg/s, native: ${fmt(native.timed / (native.ms / 1000), 0)} msg/s (${relay.stats.transactions} relay transactions)`);
   return {
     rows: ROWS,
-    relayMs,
-    nativeMs,
+    warmRows,
     prefillMs,
     transactions: relay.stats.transactions,
     segment,
-    relayRates,
-    nativeRates,
+    relay: turns(relayed),
+    native: turns(native),
+    hand: turns(hand),
+    platformatic: { ...turns(platformatic), transactions: pltRelay.stats.transactions },
     memory,
-    hand: { ms: hand.ms, rates: hand.rates },
-    platformatic: { ms: platformatic.ms, rates: platformatic.rates, transactions: pltRelay.stats.transactions },
   };
 }
 
@@ -777,10 +775,20 @@ function percentile(xs: number[], p: number): number {
 function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyResult, brokerCost: BrokerCostResult, pipe: PipelineResult, kafkaVersion: string, pgVersion: string): BenchResult {
   const { rounds } = pipe;
   const range = (xs: number[], d = 0): string => `${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)}`;
-  const relayRate = drain.rows / (drain.relayMs / 1000);
-  const nativeRate = drain.rows / (drain.nativeMs / 1000);
-  const pltRate = drain.rows / (drain.platformatic.ms / 1000);
-  const handRate = drain.rows / (drain.hand.ms / 1000);
+  const rateOf = (t: DrainTurns): number => t.rows / (t.ms / 1000);
+  const relayRate = rateOf(drain.relay);
+  const nativeRate = rateOf(drain.native);
+  const pltRate = rateOf(drain.platformatic);
+  const handRate = rateOf(drain.hand);
+  /** A variant's turns against another's, paired round by round: the ratio of their median msg/s, with its interval. */
+  const turnRatio = (mine: DrainTurns, base: DrainTurns): Interval => {
+    const n = Math.min(mine.rates.length, base.rates.length);
+    return ratioInterval(mine.rates.slice(0, n), base.rates.slice(0, n));
+  };
+  const relayRatio = turnRatio(drain.relay, drain.native);
+  const pltRatio = turnRatio(drain.platformatic, drain.native);
+  const handRatio = turnRatio(drain.hand, drain.native);
+  const relayHandRatio = turnRatio(drain.relay, drain.hand);
   /** Goals: the relay at least 0.9 of raw transactions; idle p99 at most 1.2x the raw one-record transaction's; exactly-once at least 0.85 of at-least-once. */
   const DRAIN_GOAL = 0.9;
   const LATENCY_GOAL = 1.2;
@@ -827,11 +835,11 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
       {
         label: '(a) drain msg/s / anchor (higher is better)',
         bars: [
-          { label: 'relay / raw kafkajs transactions, same messages', value: relayRate / nativeRate },
+          { label: 'relay / raw kafkajs transactions, same messages', value: relayRatio.value },
           { label: 'relay / okapi 5,200 msg/s (M3 Max)', value: relayRate / 5_200 },
           { label: 'relay / Open Outbox Relay 14,500 events/s (M1)', value: relayRate / 14_500 },
-          { label: 'relay on @platformatic/kafka / raw kafkajs transactions', value: pltRate / nativeRate },
-          { label: 'relay / hand-written relay (pg read + kafkajs transaction, no exactly-once)', value: relayRate / handRate },
+          { label: 'relay on @platformatic/kafka / raw kafkajs transactions', value: pltRatio.value },
+          { label: 'relay / hand-written relay (pg read + kafkajs transaction, no exactly-once)', value: relayHandRatio.value },
           { label: 'goal: relay / raw kafkajs transactions', value: DRAIN_GOAL },
         ],
       },
@@ -855,13 +863,13 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
       },
     ].map((g) => ({ ...g, bars: g.bars.map((bar) => ({ ...bar, value: Number(fmt(bar.value, 4)) })) })),
   };
-  const drainGoal = (name: string, rate: number, reason: string): BenchGoal =>
+  const drainGoal = (name: string, ratio: Interval, reason: string): BenchGoal =>
     benchGoal(
       {
         measure: `(a) drain, relay${name} / raw kafkajs transactions, msg/s`,
-        figure: fmt(rate / nativeRate),
+        figure: fmtInterval(ratio),
         goal: `>= ${DRAIN_GOAL}`,
-        verdict: rate / nativeRate >= DRAIN_GOAL ? 'met' : 'missed',
+        verdict: verdict(ratio, { atLeast: DRAIN_GOAL }),
       },
       () => reason,
     );
@@ -881,10 +889,10 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
   const goals: BenchGoal[] = [
     drainGoal(
       ' (kafkajs)',
-      relayRate,
-      `a hand-written relay (pg read, no exactly-once) reaches ${fmt(handRate / nativeRate)} of raw here (the database shares the 2 cores); the relay is ${fmt(relayRate / handRate)} of it`,
+      relayRatio,
+      `a hand-written relay (pg read, no exactly-once) reaches ${fmtInterval(handRatio)} of raw here (the database shares the 2 cores); the relay is ${fmtInterval(relayHandRatio)} of it`,
     ),
-    drainGoal(' on @platformatic/kafka', pltRate, `a hand-written relay on kafkajs reaches ${fmt(handRate / nativeRate)}`),
+    drainGoal(' on @platformatic/kafka', pltRatio, `a hand-written relay on kafkajs reaches ${fmtInterval(handRatio)}`),
     {
       measure: '(a2) relay heap while draining, peak over the last quarter / the first',
       figure: fmt(heapGrowth),
@@ -918,17 +926,21 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
         `${RELAY_BATCH} records per broker transaction, one relay with one transactional producer): **${fmt(relayRate, 0)} msg/s** ` +
         `(on this 2-core machine; okapi reports 5,200 msg/s on an M3 Max, ` +
         `Open Outbox Relay 14,500 events/s on an M1 with 12 workers). Raw kafkajs transactions sending the same messages ` +
-        `from memory, same batch size: ${fmt(nativeRate, 0)} msg/s; relay/native **${fmt(relayRate / nativeRate)}** ` +
-        `(goal: at least ${DRAIN_GOAL}, ${goal(relayRate / nativeRate >= DRAIN_GOAL)}). What reading from Postgres costs on this ` +
+        `from memory, same batch size: ${fmt(nativeRate, 0)} msg/s; relay/native **${fmtInterval(relayRatio)}** ` +
+        `(median msg/s of the relay's turns over the native turns of the same rounds, 95% bootstrap interval; goal: at least ${DRAIN_GOAL}, ` +
+        `**${verdict(relayRatio, { atLeast: DRAIN_GOAL })}**). What reading from Postgres costs on this ` +
         `machine (the database shares the client's 2 cores): a hand-written relay (each partition's next rows read with pg, ` +
         `sent in one kafkajs transaction, the position kept in memory, so not exactly-once) runs ${fmt(handRate, 0)} msg/s, ` +
-        `${fmt(handRate / nativeRate)} of native (turns ${range(drain.hand.rates)}); the relay is ${fmt(relayRate / handRate)} of it. `+
-        `Relay and anchor take turns of ${drain.segment.toLocaleString('en-US')} records (order alternating), so the machine's ` +
-        `drift hits both; per-turn rates: relay ${range(drain.relayRates)}, native ${range(drain.nativeRates)} msg/s. ` +
+        `${fmtInterval(handRatio)} of native (turns ${range(drain.hand.rates)}); the relay is ${fmtInterval(relayHandRatio)} of it. `+
+        `Every variant takes a turn of ${drain.segment.toLocaleString('en-US')} records per round, the order rotating, so the machine's ` +
+        `drift hits all alike; per-turn rates: relay ${range(drain.relay.rates)}, native ${range(drain.native.rates)} msg/s. ` +
+        `Before the first round each variant sent ${drain.warmRows.toLocaleString('en-US')} rows untimed: code the variants share ` +
+        `is compiled while the first of them runs, and a relay's start (InitProducerId, the positions topic, the first position read) ` +
+        `happens once per process, not per drain. ` +
         `Each relay transaction reads its rows from Postgres (the next batch is read while the broker commits), sends ` +
         `them with the record of the relay position (one sendBatch) and ends the transaction; ` +
         `${drain.transactions} transactions. The same rows through a second relay id whose producer runs on ` +
-        `@platformatic/kafka, in turns of its own: **${fmt(pltRate, 0)} msg/s**, ${fmt(pltRate / nativeRate)} of native ` +
+        `@platformatic/kafka, in turns of its own: **${fmt(pltRate, 0)} msg/s**, ${fmtInterval(pltRatio)} of native ` +
         `(turns ${range(drain.platformatic.rates)} msg/s; ${drain.platformatic.transactions} transactions).`,
       '',
       `**(a2) Memory while draining** (the whole process: relay, anchor and clients): heap ${mb(drain.memory.startHeap)} MB ` +
@@ -1000,9 +1012,9 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
     table: {
       headers: ['measure', 'txkit', 'native / anchor', 'ratio', 'goal'],
       rows: [
-        ['(a) drain, msg/s', `${fmt(relayRate, 0)} (turns ${range(drain.relayRates)})`, `${fmt(nativeRate, 0)} (raw kafkajs transactions; turns ${range(drain.nativeRates)})`, `${fmt(relayRate / nativeRate)} of native`, `>= ${DRAIN_GOAL} of native`],
-        ['(a) drain vs a hand-written relay (pg read + kafkajs transaction, position in memory), msg/s', fmt(relayRate, 0), `${fmt(handRate, 0)} (turns ${range(drain.hand.rates)}); ${fmt(handRate / nativeRate)} of native`, `${fmt(relayRate / handRate)} of hand-written`, ''],
-        ['(a) drain on @platformatic/kafka, msg/s', `${fmt(pltRate, 0)} (turns ${range(drain.platformatic.rates)})`, `${fmt(nativeRate, 0)} (raw kafkajs transactions)`, `${fmt(pltRate / nativeRate)} of native`, `>= ${DRAIN_GOAL} of native`],
+        ['(a) drain, msg/s', `${fmt(relayRate, 0)} (turns ${range(drain.relay.rates)})`, `${fmt(nativeRate, 0)} (raw kafkajs transactions; turns ${range(drain.native.rates)})`, `${fmtInterval(relayRatio)} of native`, `>= ${DRAIN_GOAL} of native: ${verdict(relayRatio, { atLeast: DRAIN_GOAL })}`],
+        ['(a) drain vs a hand-written relay (pg read + kafkajs transaction, position in memory), msg/s', fmt(relayRate, 0), `${fmt(handRate, 0)} (turns ${range(drain.hand.rates)}); ${fmtInterval(handRatio)} of native`, `${fmtInterval(relayHandRatio)} of hand-written`, ''],
+        ['(a) drain on @platformatic/kafka, msg/s', `${fmt(pltRate, 0)} (turns ${range(drain.platformatic.rates)})`, `${fmt(nativeRate, 0)} (raw kafkajs transactions)`, `${fmtInterval(pltRatio)} of native`, `>= ${DRAIN_GOAL} of native: ${verdict(pltRatio, { atLeast: DRAIN_GOAL })}`],
         ['(a2) drain peak heap MB, last quarter / first quarter', `${mb(drain.memory.lastQuarterPeakHeap)} / ${mb(drain.memory.firstQuarterPeakHeap)}`, `peak RSS ${mb(drain.memory.peakRss)} MB`, fmt(heapGrowth), '<= 1.2 (bounded)'],
         ['(a) drain vs okapi (M3 Max)', fmt(relayRate, 0), '5,200', `${fmt(relayRate / 5_200)}x`, ''],
         ['(a) drain vs Open Outbox Relay (M1, 12 workers)', fmt(relayRate, 0), '14,500', `${fmt(relayRate / 14_500)}x`, ''],
