@@ -21,7 +21,7 @@ import { Producer as PlatformaticProducer } from '@platformatic/kafka';
 import { startKafka } from '../scripts/services/kafka.mjs';
 import { startCpuMeter } from './process-cpu.js';
 import type { CpuSample } from './process-cpu.js';
-import { benchGoal, collectGarbage, fmt, fmtInterval, loadEntry, median, ratioInterval, sampleMemory, sized, verdict } from './harness.js';
+import { benchGoal, collectGarbage, fmt, fmtInterval, loadEntry, median, ratioInterval, roundOrder, sampleMemory, sized, verdict } from './harness.js';
 import type { BenchGoal, BenchResult, Interval } from './harness.js';
 
 type OutboxModule = typeof import('../src/outbox/index.js');
@@ -360,11 +360,12 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
   collectGarbage();
   const startHeap = process.memoryUsage().heapUsed;
   const sampler = sampleMemory(() => drainers.relay.sent);
-  // Each round, every variant takes a turn, the order rotating, so none always runs first or last.
+  // Each round, every variant takes a turn in roundOrder's order: none always runs first or last, or always after
+  // the same other variant (whose garbage, or whose writes the database and the broker are still flushing, it would inherit).
   for (let k = 0; all.some((d) => d.sent < ROWS); k++) {
     if (k > ROWS) throw new Error('the drain made no progress');
-    for (let t = 0; t < all.length; t++) {
-      const d = all[(k + t) % all.length] as Drainer;
+    for (const t of roundOrder(k, all.length)) {
+      const d = all[t] as Drainer;
       if (d.sent >= ROWS) continue;
       const t0 = performance.now();
       const n = await d.turn(segment);
@@ -932,8 +933,8 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
         `machine (the database shares the client's 2 cores): a hand-written relay (each partition's next rows read with pg, ` +
         `sent in one kafkajs transaction, the position kept in memory, so not exactly-once) runs ${fmt(handRate, 0)} msg/s, ` +
         `${fmtInterval(handRatio)} of native (turns ${range(drain.hand.rates)}); the relay is ${fmtInterval(relayHandRatio)} of it. `+
-        `Every variant takes a turn of ${drain.segment.toLocaleString('en-US')} records per round, the order rotating, so the machine's ` +
-        `drift hits all alike; per-turn rates: relay ${range(drain.relay.rates)}, native ${range(drain.native.rates)} msg/s. ` +
+        `Every variant takes a turn of ${drain.segment.toLocaleString('en-US')} records per round, the order rotating and reversing every other round, so the machine's ` +
+        `drift hits all alike and none always follows the same other; per-turn rates: relay ${range(drain.relay.rates)}, native ${range(drain.native.rates)} msg/s. ` +
         `Before the first round each variant sent ${drain.warmRows.toLocaleString('en-US')} rows untimed: code the variants share ` +
         `is compiled while the first of them runs, and a relay's start (InitProducerId, the positions topic, the first position read) ` +
         `happens once per process, not per drain. ` +
