@@ -55,13 +55,15 @@ interface Drainer {
   timed: number;
   ms: number;
   rates: number[];
+  cpu: CpuSample;
 }
 
-/** The timed turns of one variant of the drain: records, milliseconds, and each turn's msg/s. */
+/** The timed turns of one variant of the drain: records, milliseconds, each turn's msg/s, and the CPU the client, the broker and Postgres spent in them. */
 interface DrainTurns {
   rows: number;
   ms: number;
   rates: number[];
+  cpu: CpuSample;
 }
 
 interface DrainResult {
@@ -136,7 +138,7 @@ export default async function outboxBench(): Promise<BenchResult> {
   const stamp = `${process.pid}_${Date.now().toString(36)}`;
   try {
     const pgVersion = String(((await pool.query('show server_version')).rows[0] as { server_version: string }).server_version);
-    const drain = await drainBench(kafka, broker.brokers.split(','), db, pool, stamp, closers);
+    const drain = await drainBench(kafka, broker.brokers.split(','), db, pool, stamp, broker.pid, closers);
     const latency = await withOwnClosers((own) => latencyBench(kafka, db, stamp, own));
     const latencyPlt = await withOwnClosers((own) =>
       latencyBench(kafka, db, stamp, own, { clientId: 'bench-outbox-latency-plt', bootstrapBrokers: broker.brokers.split(',') }),
@@ -252,7 +254,7 @@ function nativeMessages(from: number, to: number, keys: string[][], stamp: strin
   return out;
 }
 
-async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, pool: pg.Pool, stamp: string, closers: Closer[]): Promise<DrainResult> {
+async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, pool: pg.Pool, stamp: string, kafkaPid: number, closers: Closer[]): Promise<DrainResult> {
   const prefix = `bench_ob${stamp}_`;
   const topic = `bench-outbox-drain-${stamp}`;
   const nativeTopic = `bench-outbox-native-${stamp}`;
@@ -348,7 +350,7 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
       return rows.length;
     });
   // The variants, each with what it sent in all and in its timed turns.
-  const drainer = (turn: (size: number) => Promise<number>): Drainer => ({ turn, sent: 0, timed: 0, ms: 0, rates: [] });
+  const drainer = (turn: (size: number) => Promise<number>): Drainer => ({ turn, sent: 0, timed: 0, ms: 0, rates: [], cpu: { wallMs: 0, node: 0, kafka: 0, postgres: 0 } });
   const drainers = {
     relay: drainer((size) => partitionRounds(size, (p) => relay.relayOnce(p))),
     native: drainer(nativeTurn),
@@ -367,14 +369,15 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
     for (const t of roundOrder(k, all.length)) {
       const d = all[t] as Drainer;
       if (d.sent >= ROWS) continue;
-      const t0 = performance.now();
+      const meter = startCpuMeter(kafkaPid);
       const n = await d.turn(segment);
-      const ms = performance.now() - t0;
+      const cpu = meter.stop();
       if (n === 0) continue;
       d.sent += n;
       d.timed += n;
-      d.ms += ms;
-      d.rates.push(n / (ms / 1000));
+      d.ms += cpu.wallMs;
+      d.rates.push(n / (cpu.wallMs / 1000));
+      for (const k of ['wallMs', 'node', 'kafka', 'postgres'] as const) d.cpu[k] += cpu[k];
     }
     const { relay: r, native: nat } = drainers;
     console.error(`[outbox bench] drain round ${k + 1}: relay ${fmt(r.rates.at(-1) ?? 0, 0)} msg/s, native ${fmt(nat.rates.at(-1) ?? 0, 0)} msg/s (${r.sent} relayed)`);
@@ -395,7 +398,7 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
   if (hand.sent !== ROWS) throw new Error(`the hand-written relay sent ${hand.sent} records, expected ${ROWS}`);
   await checkEndOffsets(kafka, handTopic, ROWS);
   await checkEndOffsets(kafka, topic, 2 * ROWS);
-  const turns = ({ timed, ms, rates }: Drainer): DrainTurns => ({ rows: timed, ms, rates });
+  const turns = ({ timed, ms, rates, cpu }: Drainer): DrainTurns => ({ rows: timed, ms, rates, cpu });
   console.error(`[outbox bench] relay: ${fmt(relayed.timed / (relayed.ms / 1000), 0)} msg/s, native: ${fmt(native.timed / (native.ms / 1000), 0)} msg/s (${relay.stats.transactions} relay transactions)`);
   return {
     rows: ROWS,
@@ -752,6 +755,9 @@ async function atLeastOnce({ kafka, brokerList, client }: PipelineKafka, db: Kne
 // ---------------------------------------------------------------------------------------------
 // report
 
+/** How the page names the drain's variants. */
+const DRAIN_NAMES = { relay: 'relay', hand: 'hand-written relay', native: 'raw kafkajs transactions', platformatic: 'relay on @platformatic/kafka' } as const;
+
 /** Medians over rounds of each process's CPU per 1000 messages of (c), their sum, and the cores kept busy (CPU / wall). */
 function cpuPerThousand(samples: CpuSample[]): { node: number; kafka: number; postgres: number; total: number; busyCores: number } {
   const per = (pick: (c: CpuSample) => number): number => median(samples.map((c) => (pick(c) * 1000) / PIPELINE_MESSAGES));
@@ -762,6 +768,13 @@ function cpuPerThousand(samples: CpuSample[]): { node: number; kafka: number; po
     total: per((c) => c.node + c.kafka + c.postgres),
     busyCores: median(samples.map((c) => (c.node + c.kafka + c.postgres) / c.wallMs)),
   };
+}
+
+/** CPU per 1000 messages of a drain variant's timed turns, per process and in all, and the cores kept busy (CPU / wall). */
+function drainCpu({ rows, cpu }: DrainTurns): { node: number; kafka: number; postgres: number; total: number; busyCores: number } {
+  const per = (ms: number): number => (ms * 1000) / rows;
+  const all = cpu.node + cpu.kafka + cpu.postgres;
+  return { node: per(cpu.node), kafka: per(cpu.kafka), postgres: per(cpu.postgres), total: per(all), busyCores: all / cpu.wallMs };
 }
 
 function describeCpu(c: { node: number; kafka: number; postgres: number }): string {
@@ -790,6 +803,12 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
   const pltRatio = turnRatio(drain.platformatic, drain.native);
   const handRatio = turnRatio(drain.hand, drain.native);
   const relayHandRatio = turnRatio(drain.relay, drain.hand);
+  const drainCpus = (['relay', 'hand', 'native', 'platformatic'] as const).map((k) => ({ name: DRAIN_NAMES[k], ...drainCpu(drain[k]) }));
+  const [relayCpu, handCpu] = drainCpus as [(typeof drainCpus)[number], (typeof drainCpus)[number]];
+  const drainCpuText =
+    'CPU per 1000 messages of the timed turns (ms, from /proc: this process, the Kafka broker\'s JVM, every Postgres process): ' +
+    drainCpus.map((c) => `${c.name} ${fmt(c.total, 0)} (${describeCpu(c)}; cores busy ${fmt(c.busyCores, 2)} of 2)`).join(', ') +
+    '.';
   /** Goals: the relay at least 0.9 of raw transactions; idle p99 at most 1.2x the raw one-record transaction's; exactly-once at least 0.85 of at-least-once. */
   const DRAIN_GOAL = 0.9;
   const LATENCY_GOAL = 1.2;
@@ -891,7 +910,9 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
     drainGoal(
       ' (kafkajs)',
       relayRatio,
-      `a hand-written relay (pg read, no exactly-once) reaches ${fmtInterval(handRatio)} of raw here (the database shares the 2 cores); the relay is ${fmtInterval(relayHandRatio)} of it`,
+      `a hand-written relay (pg read, no exactly-once) reaches ${fmtInterval(handRatio)} of raw here (the database shares the 2 cores); the relay is ${fmtInterval(relayHandRatio)} of it, ` +
+        `spending ${fmt(relayCpu.total, 0)} ms of CPU per 1000 messages in all processes where the hand-written relay spends ${fmt(handCpu.total, 0)} ` +
+        `(node ${fmt(relayCpu.node, 0)} / ${fmt(handCpu.node, 0)}, Kafka ${fmt(relayCpu.kafka, 0)} / ${fmt(handCpu.kafka, 0)}, Postgres ${fmt(relayCpu.postgres, 0)} / ${fmt(handCpu.postgres, 0)})`,
     ),
     drainGoal(' on @platformatic/kafka', pltRatio, `a hand-written relay on kafkajs reaches ${fmtInterval(handRatio)}`),
     {
@@ -942,7 +963,7 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
         `them with the record of the relay position (one sendBatch) and ends the transaction; ` +
         `${drain.transactions} transactions. The same rows through a second relay id whose producer runs on ` +
         `@platformatic/kafka, in turns of its own: **${fmt(pltRate, 0)} msg/s**, ${fmtInterval(pltRatio)} of native ` +
-        `(turns ${range(drain.platformatic.rates)} msg/s; ${drain.platformatic.transactions} transactions).`,
+        `(turns ${range(drain.platformatic.rates)} msg/s; ${drain.platformatic.transactions} transactions). ${drainCpuText}`,
       '',
       `**(a2) Memory while draining** (the whole process: relay, anchor and clients): heap ${mb(drain.memory.startHeap)} MB ` +
         `before, peak ${mb(drain.memory.firstQuarterPeakHeap)} MB over the first quarter of the rows and ` +
