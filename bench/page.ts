@@ -69,27 +69,23 @@ clock read, a pending-work counter and a signal listener made for every transact
 per transaction that nobody read, and an AsyncLocalStorage per context (a MongoDB context had two): each
 enabled one adds its work to every promise of the process.
 
-Where the SQL figures stand and why (2026-12-07): until this day the native and the txkit variant of each API
-ran on a connection each, and two connections are not alike on this machine: the same native pg code on two
-pools of one connection each ran at 0.81 [0.77, 0.84] (\`synchronous_commit=on\`) and 0.56 [0.52, 0.58] (\`off\`)
-of each other in one interleaved run, a difference that was counted as txkit's. Now a mode's variants share one
-connection, the rounds' orders rotate (every variant in every place alike) and the native code runs a second
-time as a control; a run whose control's interval leaves out 1 gives no verdict. Two runs of 2026-12-07 made so
-(the section below is the second): pg \`on\` 0.995 [0.959, 1.031] and 1.048 [1.016, 1.090], \`off\` 1.037
-[1.008, 1.081] and 1.029 [1.002, 1.053], all undecided, txkit's client CPU 5.8 to 21.3 µs more, the controls
-0.973 to 1.013 with intervals from 0.943 to 1.054: two identical variants spread about as far as the goal's
-margin, so pg's rows are decided by nothing but this machine's noise. knex \`on\` 1.069 [1.032, 1.110] (missed)
-and 1.060 [1.027, 1.098], \`off\` 1.052 [1.017, 1.096] and 1.082 [1.048, 1.124] (missed), client CPU 40 to 100
-µs more: with the connection shared, knex's gap is txkit's. Where it goes, from CPU profiles of 10,000 knex
-transactions on Postgres (\`synchronous_commit=off\`, a knex transaction taking 275-430 µs of JavaScript here):
-txkit's own functions 15-22 µs (the retry loop 1.8-3.6, the adapter's begin 1.6-2.4, the check of each statement
-for COMMIT or ROLLBACK text 1.4-1.9, commit 1.2-1.4, opening the knex scope 0.7-2.3); driving knex the way txkit
-must (a knex transaction on a connection txkit acquired, a callback that returns nothing, \`trx.commit()\` called
-from outside) costs 8 µs more than \`knex.transaction(work)\` written by hand without txkit (283 against 275 µs);
-the system calls are the same (strace of 10,000 transactions each way: 20,000 writev and 41,230 reads). The rest
-of the gap in the bench's process CPU is knex's and the runtime's own work taking longer around it. The same
-profile of pg puts 7.8 µs of 126 µs of JavaScript per transaction in txkit's functions. Opening a knex scope now
-makes 4 promises instead of 8 (a knex transaction through txkit makes 91 promises, knex alone 78).
+Where the SQL figures stand and why (2026-12-07): a mode's variants share one connection (two connections are not
+alike on this machine: the same native pg code on two pools of one connection each ran at 0.81 [0.77, 0.84] with
+\`synchronous_commit=on\` and 0.56 [0.52, 0.58] with \`off\` of each other), the rounds' orders rotate, and the
+native code runs a second time as a control; a run whose control's interval leaves out 1 gives no verdict. What
+was left of knex's gap after CPU profiles of the main thread (txkit's functions 15-22 µs a transaction, knex driven
+from outside 8 µs, the same system calls) was the optimizing compiler, which works on threads of its own: counted
+by \`process.cpuUsage()\`, absent from a main-thread profile. Instruction counts under callgrind (deterministic, one
+process per variant, both variants warmed alike with 200 transactions each, counted between the 1,200th and the
+2,200th transaction): knex.transaction 1.19 M instructions a transaction, through txkit 1.29 M, +104 k, of which
+58 k in V8's optimizing compiler and 43 k elsewhere (txkit's code and the work of its promises). V8 went on
+optimizing for thousands of transactions (per 1,000: 188, 50, 32, 10, 6 functions for knex.transaction, 208, 68,
+30, 12, 8 through txkit), and with 500 warm-up transactions per variant txkit's extra client CPU fell from 43 to
+19 µs between the first and the last quarter of a run's rounds. The bench now warms each variant with 5,000
+transactions, so its rounds measure a settled process, as a service is. Run of 2026-12-07 so made (the section
+below): knex \`on\` 1.034 [1.011, 1.075] and \`off\` 1.041 [1.013, 1.092], both undecided; pg \`on\` 1.021 [1.008,
+1.030] undecided, \`off\` 1.021 [1.017, 1.027] met. txkit's settled cost outside the compiler, 43 k instructions, is
+3.6% of a knex transaction's 1.19 M, where the goal allows 3% of its time: the knex rows sit on the line.
 
 Where the MongoDB figure stands (2026-12-07): a unit on the stub session made 21 promises where the hand-written
 calls make 10; each costs a program with an AsyncLocalStorage its hooks. The adapter's unit, commit and session
