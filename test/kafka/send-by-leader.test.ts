@@ -92,6 +92,24 @@ describe.skipIf(brokers === undefined)('kafka sends by leader broker (kafkajs)',
     assert.equal(new Set(read.records.map((r) => r.partition)).size, PARTITIONS, 'records in every partition');
   });
 
+  it("the caller's records are left as given: the same objects sent to a 4-partition and a 1-partition topic in one transaction land in both, and carry no partition afterwards", async () => {
+    const [a, b] = await topics();
+    const context = kafkaTransactions(kafka as KafkaLike, { transactionalId: uniqueName('by-leader-reuse') });
+    closers.push(() => context.close());
+    const mine = records(12);
+    await context.withTransaction(async (tx) => {
+      await tx.handle.send({ topic: a, messages: mine });
+      await tx.handle.sendBatch({ topicMessages: [{ topic: b, messages: mine }] });
+    });
+    assert.deepEqual(mine, records(12), 'the records as the caller made them');
+    for (const topic of [a, b]) {
+      const read = await TopicReader.open(kafka, topic);
+      closers.push(() => read.close());
+      await read.caughtUp();
+      assert.deepEqual(read.records.map((r) => r.value).sort(), records(12).map((r) => r.value).sort(), topic);
+    }
+  });
+
   const doctored: { name: string; doctor: Doctor; problem: RegExp }[] = [
     {
       name: 'one Produce request more than calls (as a retry makes)',

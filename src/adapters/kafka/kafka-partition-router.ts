@@ -57,9 +57,8 @@ export class KafkaPartitionRouter {
     for (const { topic, messages } of topicMessages) {
       const explicit = messages.every((m) => m.partition !== undefined && m.partition !== null);
       const partitionMetadata = await this.#partitionsOf(topic);
-      let ofTopic = byTopic.get(topic);
-      if (ofTopic === undefined) byTopic.set(topic, (ofTopic = new Map()));
-      const topicGroups = ofTopic;
+      const topicGroups = byTopic.get(topic) ?? new Map<number | undefined, RoutedGroup>();
+      byTopic.set(topic, topicGroups);
       /** The group of `partition`, made with its leader the first time. */
       const groupOf = (partition: number | undefined): RoutedGroup => {
         let group = topicGroups.get(partition);
@@ -78,7 +77,6 @@ export class KafkaPartitionRouter {
       }
       // One argument object for every call of the partitioner, which reads it and keeps nothing of it.
       const args = { topic, partitionMetadata: partitionMetadata as KafkaPartitionMetadataLike[], message: undefined as unknown as KafkaOutgoingMessage };
-      let last: RoutedGroup | undefined;
       for (const message of messages) {
         let partition = message.partition;
         if (partition === undefined || partition === null) {
@@ -86,10 +84,7 @@ export class KafkaPartitionRouter {
           partition = this.#partitioner(args);
           message.partition = partition;
         }
-        // Runs of records for one partition (a keyed outbox partition's rows often are) skip the lookup.
-        const group = last !== undefined && last.messages[0]?.partition === partition ? last : groupOf(partition);
-        group.messages.push(message);
-        last = group;
+        groupOf(partition).messages.push(message);
       }
     }
     return groups;
