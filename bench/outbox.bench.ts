@@ -53,15 +53,14 @@ interface Drainer {
   turn(size: number): Promise<number>;
   sent: number;
   timed: number;
-  ms: number;
   rates: number[];
+  /** CPU of the timed turns, and their wall time (wallMs). */
   cpu: CpuSample;
 }
 
-/** The timed turns of one variant of the drain: records, milliseconds, each turn's msg/s, and the CPU the client, the broker and Postgres spent in them. */
+/** The timed turns of one variant of the drain: records, each turn's msg/s, and the CPU the client, the broker and Postgres spent in them over their wall time (wallMs). */
 interface DrainTurns {
   rows: number;
-  ms: number;
   rates: number[];
   cpu: CpuSample;
 }
@@ -350,7 +349,7 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
       return rows.length;
     });
   // The variants, each with what it sent in all and in its timed turns.
-  const drainer = (turn: (size: number) => Promise<number>): Drainer => ({ turn, sent: 0, timed: 0, ms: 0, rates: [], cpu: { wallMs: 0, node: 0, kafka: 0, postgres: 0 } });
+  const drainer = (turn: (size: number) => Promise<number>): Drainer => ({ turn, sent: 0, timed: 0, rates: [], cpu: { wallMs: 0, node: 0, kafka: 0, postgres: 0 } });
   const drainers = {
     relay: drainer((size) => partitionRounds(size, (p) => relay.relayOnce(p))),
     native: drainer(nativeTurn),
@@ -375,9 +374,8 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
       if (n === 0) continue;
       d.sent += n;
       d.timed += n;
-      d.ms += cpu.wallMs;
       d.rates.push(n / (cpu.wallMs / 1000));
-      for (const k of ['wallMs', 'node', 'kafka', 'postgres'] as const) d.cpu[k] += cpu[k];
+      for (const field of ['wallMs', 'node', 'kafka', 'postgres'] as const) d.cpu[field] += cpu[field];
     }
     const { relay: r, native: nat } = drainers;
     console.error(`[outbox bench] drain round ${k + 1}: relay ${fmt(r.rates.at(-1) ?? 0, 0)} msg/s, native ${fmt(nat.rates.at(-1) ?? 0, 0)} msg/s (${r.sent} relayed)`);
@@ -398,8 +396,8 @@ async function drainBench(kafka: KafkaClient, brokerList: string[], db: Knex, po
   if (hand.sent !== ROWS) throw new Error(`the hand-written relay sent ${hand.sent} records, expected ${ROWS}`);
   await checkEndOffsets(kafka, handTopic, ROWS);
   await checkEndOffsets(kafka, topic, 2 * ROWS);
-  const turns = ({ timed, ms, rates, cpu }: Drainer): DrainTurns => ({ rows: timed, ms, rates, cpu });
-  console.error(`[outbox bench] relay: ${fmt(relayed.timed / (relayed.ms / 1000), 0)} msg/s, native: ${fmt(native.timed / (native.ms / 1000), 0)} msg/s (${relay.stats.transactions} relay transactions)`);
+  const turns = ({ timed, rates, cpu }: Drainer): DrainTurns => ({ rows: timed, rates, cpu });
+  console.error(`[outbox bench] relay: ${fmt(relayed.timed / (relayed.cpu.wallMs / 1000), 0)} msg/s, native: ${fmt(native.timed / (native.cpu.wallMs / 1000), 0)} msg/s (${relay.stats.transactions} relay transactions)`);
   return {
     rows: ROWS,
     warmRows,
@@ -758,9 +756,9 @@ async function atLeastOnce({ kafka, brokerList, client }: PipelineKafka, db: Kne
 /** How the page names the drain's variants. */
 const DRAIN_NAMES = { relay: 'relay', hand: 'hand-written relay', native: 'raw kafkajs transactions', platformatic: 'relay on @platformatic/kafka' } as const;
 
-/** Medians over rounds of each process's CPU per 1000 messages of (c), their sum, and the cores kept busy (CPU / wall). */
-function cpuPerThousand(samples: CpuSample[]): { node: number; kafka: number; postgres: number; total: number; busyCores: number } {
-  const per = (pick: (c: CpuSample) => number): number => median(samples.map((c) => (pick(c) * 1000) / PIPELINE_MESSAGES));
+/** Medians over samples (rounds) of each process's CPU per 1000 of `messages` each, their sum, and the cores kept busy (CPU / wall). */
+function cpuPerThousand(samples: CpuSample[], messages: number): { node: number; kafka: number; postgres: number; total: number; busyCores: number } {
+  const per = (pick: (c: CpuSample) => number): number => median(samples.map((c) => (pick(c) * 1000) / messages));
   return {
     node: per((c) => c.node),
     kafka: per((c) => c.kafka),
@@ -768,13 +766,6 @@ function cpuPerThousand(samples: CpuSample[]): { node: number; kafka: number; po
     total: per((c) => c.node + c.kafka + c.postgres),
     busyCores: median(samples.map((c) => (c.node + c.kafka + c.postgres) / c.wallMs)),
   };
-}
-
-/** CPU per 1000 messages of a drain variant's timed turns, per process and in all, and the cores kept busy (CPU / wall). */
-function drainCpu({ rows, cpu }: DrainTurns): { node: number; kafka: number; postgres: number; total: number; busyCores: number } {
-  const per = (ms: number): number => (ms * 1000) / rows;
-  const all = cpu.node + cpu.kafka + cpu.postgres;
-  return { node: per(cpu.node), kafka: per(cpu.kafka), postgres: per(cpu.postgres), total: per(all), busyCores: all / cpu.wallMs };
 }
 
 function describeCpu(c: { node: number; kafka: number; postgres: number }): string {
@@ -789,7 +780,7 @@ function percentile(xs: number[], p: number): number {
 function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyResult, brokerCost: BrokerCostResult, pipe: PipelineResult, kafkaVersion: string, pgVersion: string): BenchResult {
   const { rounds } = pipe;
   const range = (xs: number[], d = 0): string => `${fmt(Math.min(...xs), d)}–${fmt(Math.max(...xs), d)}`;
-  const rateOf = (t: DrainTurns): number => t.rows / (t.ms / 1000);
+  const rateOf = (t: DrainTurns): number => t.rows / (t.cpu.wallMs / 1000);
   const relayRate = rateOf(drain.relay);
   const nativeRate = rateOf(drain.native);
   const pltRate = rateOf(drain.platformatic);
@@ -803,7 +794,7 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
   const pltRatio = turnRatio(drain.platformatic, drain.native);
   const handRatio = turnRatio(drain.hand, drain.native);
   const relayHandRatio = turnRatio(drain.relay, drain.hand);
-  const drainCpus = (['relay', 'hand', 'native', 'platformatic'] as const).map((k) => ({ name: DRAIN_NAMES[k], ...drainCpu(drain[k]) }));
+  const drainCpus = (['relay', 'hand', 'native', 'platformatic'] as const).map((k) => ({ name: DRAIN_NAMES[k], ...cpuPerThousand([drain[k].cpu], drain[k].rows) }));
   const [relayCpu, handCpu] = drainCpus as [(typeof drainCpus)[number], (typeof drainCpus)[number]];
   const drainCpuText =
     'CPU per 1000 messages of the timed turns (ms, from /proc: this process, the Kafka broker\'s JVM, every Postgres process): ' +
@@ -827,8 +818,8 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
   const pltP99 = percentile(latencyPlt.samples, 99);
   const pipes = PIPELINE_CLIENTS.map((client) => {
     const own = rounds.filter((r) => r.client === client);
-    const eosCpu = cpuPerThousand(own.map((r) => r.cpu.exactlyOnce));
-    const aloCpu = cpuPerThousand(own.map((r) => r.cpu.atLeastOnce));
+    const eosCpu = cpuPerThousand(own.map((r) => r.cpu.exactlyOnce), PIPELINE_MESSAGES);
+    const aloCpu = cpuPerThousand(own.map((r) => r.cpu.atLeastOnce), PIPELINE_MESSAGES);
     return {
       client,
       name: PIPELINE_CLIENT_NAME[client],
