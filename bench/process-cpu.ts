@@ -8,6 +8,7 @@ import fs from 'node:fs';
 /** CPU milliseconds (user + system) spent by each process group, and the wall time they were measured over. */
 export interface CpuSample {
   wallMs: number;
+  /** This process, and the other Node processes given to startCpuMeter. */
   node: number;
   kafka: number;
   postgres: number;
@@ -71,10 +72,15 @@ function postgresCpuMs(): number {
   return pidsNamed('postgres').reduce((sum, pid) => sum + processCpuMs(pid), 0);
 }
 
-/** Starts measuring this process, the Kafka broker (its JVM's pid) and the local Postgres server. */
-export function startCpuMeter(kafkaPid: number): CpuMeter {
+/**
+ * Starts measuring this process, the Kafka broker (its JVM's pid) and the local Postgres server; `nodePids`
+ * are other Node processes of the run (a relay started as its own process), counted with this one in `node`.
+ */
+export function startCpuMeter(kafkaPid: number, nodePids: readonly number[] = []): CpuMeter {
   const t0 = performance.now();
   const node0 = process.cpuUsage();
+  const others = (): number => nodePids.reduce((sum, pid) => sum + processCpuMs(pid), 0);
+  const others0 = others();
   const kafka0 = processCpuMs(kafkaPid);
   const pg0 = postgresCpuMs();
   return {
@@ -82,7 +88,7 @@ export function startCpuMeter(kafkaPid: number): CpuMeter {
       const node = process.cpuUsage(node0);
       return {
         wallMs: performance.now() - t0,
-        node: (node.user + node.system) / 1000,
+        node: (node.user + node.system) / 1000 + others() - others0,
         kafka: processCpuMs(kafkaPid) - kafka0,
         postgres: postgresCpuMs() - pg0,
       };
