@@ -20,6 +20,9 @@ import type { Scope } from './scope.js';
 import { TxState, transition } from './tx-state.js';
 import type { BackendName, BeginOptions, Transaction } from './types.js';
 
+/** #commit's mark for an endedNatively() nobody has asked yet. */
+const NOT_ASKED: unique symbol = Symbol('not asked');
+
 /** What a root transaction needs from the context that opened it. */
 export interface RootDeps {
   readonly backend: BackendName;
@@ -153,20 +156,84 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
    */
   commit(): Promise<void> {
     const translate = this.#deps.translateError;
-    return translate === undefined ? this.#commit() : this.#commit().catch((err: unknown) => Promise.reject(translate(err)));
+    const committing = this.#plainCommit();
+    return translate === undefined ? committing : committing.catch((err: unknown) => Promise.reject(translate(err)));
   }
 
-  async #commit(): Promise<void> {
+  /**
+   * The first commit when nothing stands in its way, the path of nearly every transaction: as #commit runs it,
+   * without an async function's promise and its await (where an AsyncLocalStorage is in use, every promise
+   * costs its hooks). Anything unusual goes to #commit: a retried commit, a commit or abort in progress, a
+   * native transaction the callback ended through its handle, rollback-only, an aborted signal, pending work,
+   * planned faults.
+   */
+  #plainCommit(): Promise<void> {
+    const dtx = this.#dtx;
+    let native: NativeEnd | Promise<NativeEnd | undefined> | undefined;
+    try {
+      if (
+        this.#state !== TxState.active ||
+        this.#busy ||
+        this.#rollbackOnly !== undefined ||
+        this.#userSignal?.aborted === true ||
+        this.#deps.faults.plans.length > 0 ||
+        (this.#pending?.count ?? 0) + (dtx.pendingWork?.() ?? 0) > 0
+      ) {
+        return this.#commit(NOT_ASKED);
+      }
+      native = dtx.endedNatively === undefined ? undefined : dtx.endedNatively();
+    } catch {
+      // #commit asks again, and meets the error where it handles it.
+      return this.#commit(NOT_ASKED);
+    }
+    if (native !== undefined) return this.#commit(native);
+    this.#enter('commit', TxState.committing);
+    this.#commitEntered = true;
+    this.#commitSent = true;
+    let sent: Promise<void>;
+    try {
+      sent = Promise.resolve(dtx.commit());
+    } catch (err) {
+      sent = Promise.reject(err);
+    }
+    return sent.then(
+      () => {
+        let hooks: Promise<void> | undefined;
+        try {
+          hooks = this.#finish(TxState.committed, undefined, 'commit');
+        } finally {
+          if (hooks === undefined) this.#busy = false;
+        }
+        return hooks === undefined ? undefined : this.#idleAfter(hooks);
+      },
+      (err: unknown) => this.#idleAfter(this.#commitFailed(err)),
+    );
+  }
+
+  /** `work`, after which no commit or abort is in progress any more (what #commit's finally does). */
+  #idleAfter(work: Promise<void>): Promise<void> {
+    return work.then(
+      () => {
+        this.#busy = false;
+      },
+      (err: unknown) => {
+        this.#busy = false;
+        throw err;
+      },
+    );
+  }
+
+  /** `native`: what the driver's endedNatively() answered, when #plainCommit asked it already. */
+  async #commit(native: NativeEnd | Promise<NativeEnd | undefined> | undefined | typeof NOT_ASKED): Promise<void> {
     const retry = this.#state === TxState.committing;
     this.#enter('commit', TxState.committing);
     this.#commitEntered = true;
     try {
       if (retry) return await this.#retryCommit();
       if (this.#dtx.endedNatively !== undefined) {
-        const ended = this.#dtx.endedNatively();
+        const ended = native === NOT_ASKED ? this.#dtx.endedNatively() : native;
         if (ended !== undefined && (await this.#nativeEndAtCommit(ended))) return;
       }
-      // The first commit is inlined here: it is the hot path of every transaction.
       try {
         if (this.#rollbackOnly !== undefined) throw this.#rollbackOnlyError(this.#rollbackOnly.reason);
         if (this.#userSignal?.aborted) throw abortedError(this.#userSignal, this.backend, 'commit');

@@ -1,0 +1,129 @@
+/**
+ * The commit of a root transaction, on a driver whose commit the test holds
+ * and releases: what callers see while it runs and after it ended, on the
+ * plain path (nothing in its way) and on the paths that check first.
+ */
+import { describe, expect, it } from 'vitest';
+import { TransactionStateError, createTransactionContext, trackWork } from '../../src/core/index.js';
+import type { DriverTransaction, TransactionDriver } from '../../src/core/index.js';
+import { deferred } from '../support/deferred.js';
+import type { Deferred } from '../support/deferred.js';
+
+/** Each transaction's commit waits for the test (`held`), or does what `commit` says at once. */
+function heldDriver(commit: 'held' | 'throws' | 'returns-undefined' | 'rejects') {
+  const events: string[] = [];
+  const held: Deferred<void>[] = [];
+  const driver: TransactionDriver<object> = {
+    backend: 'memory',
+    begin: async () => {
+      const tx: DriverTransaction<object> = {
+        handle: {},
+        commit: () => {
+          events.push('commit');
+          if (commit === 'throws') throw new Error('commit refused at once');
+          if (commit === 'rejects') return Promise.reject(new Error('commit refused'));
+          if (commit === 'returns-undefined') return undefined as unknown as Promise<void>;
+          const d = deferred();
+          held.push(d);
+          return d.promise;
+        },
+        rollback: async () => {
+          events.push('rollback');
+        },
+      };
+      return tx;
+    },
+    classify: () => 'fatal',
+    close: async () => undefined,
+  };
+  return { driver, events, held };
+}
+
+describe('commit of a root transaction', () => {
+  it('refuses a second commit or an abort while the commit runs, and reports the committed state once it has ended', async () => {
+    const { driver, held } = heldDriver('held');
+    const ctx = createTransactionContext(driver);
+    const tx = await ctx.begin();
+    const committing = tx.commit();
+    expect(tx.state).toBe('committing');
+    await expect(tx.commit()).rejects.toThrow(/not allowed while a commit or abort of this memory transaction is in progress/);
+    await expect(tx.abort()).rejects.toThrow(/not allowed while a commit or abort of this memory transaction is in progress/);
+    held[0]?.resolve();
+    await committing;
+    expect(tx.state).toBe('committed');
+    // No longer in progress: the refusal names the ended state instead.
+    const again = await tx.commit().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(again).toBeInstanceOf(TransactionStateError);
+    expect((again as Error).message).not.toMatch(/in progress/);
+    await ctx.close();
+  });
+
+  it('resolves only after the afterCommit hooks have run', async () => {
+    const { driver, held } = heldDriver('held');
+    const ctx = createTransactionContext(driver);
+    const tx = await ctx.begin();
+    const hookDone = deferred();
+    const order: string[] = [];
+    tx.afterCommit(async () => {
+      order.push('hook started');
+      await hookDone.promise;
+      order.push('hook ended');
+    });
+    const committing = tx.commit().then(() => order.push('commit resolved'));
+    held[0]?.resolve();
+    await expect.poll(() => order).toContain('hook started');
+    expect(order).not.toContain('commit resolved');
+    hookDone.resolve();
+    await committing;
+    expect(order).toEqual(['hook started', 'hook ended', 'commit resolved']);
+    await ctx.close();
+  });
+
+  it.each([
+    ['throws synchronously', 'throws'],
+    ['rejects', 'rejects'],
+  ] as const)('a driver commit that %s: commit() rejects (never throws), the transaction is rolled back and ends aborted', async (_, how) => {
+    const { driver, events } = heldDriver(how);
+    const ctx = createTransactionContext(driver);
+    const tx = await ctx.begin();
+    let returned: Promise<void> | undefined;
+    expect(() => {
+      returned = tx.commit();
+    }).not.toThrow();
+    await expect(returned).rejects.toThrow(/commit refused/);
+    expect(events).toEqual(['commit', 'rollback']);
+    expect(tx.state).toBe('aborted');
+    await ctx.close();
+  });
+
+  it('a driver commit that returns no promise counts as done', async () => {
+    const { driver } = heldDriver('returns-undefined');
+    const ctx = createTransactionContext(driver);
+    const tx = await ctx.begin();
+    await tx.commit();
+    expect(tx.state).toBe('committed');
+    await ctx.close();
+  });
+
+  it('a commit refused before it is sent (work still pending) rolls back, and nothing is in progress afterwards', async () => {
+    const { driver, events } = heldDriver('held');
+    const ctx = createTransactionContext(driver);
+    const tx = await ctx.begin();
+    const work = deferred();
+    void trackWork(tx, work.promise);
+    await expect(tx.commit()).rejects.toMatchObject({ code: 'PENDING_WORK' });
+    expect(events).toEqual(['rollback']);
+    expect(tx.state).toBe('aborted');
+    const again = await tx.abort().then(
+      () => undefined,
+      (err: unknown) => err,
+    );
+    expect(again).toBeInstanceOf(TransactionStateError);
+    expect((again as Error).message).not.toMatch(/in progress/);
+    work.resolve();
+    await ctx.close();
+  });
+});
