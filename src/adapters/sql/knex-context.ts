@@ -123,9 +123,8 @@ class KnexDriver implements TransactionDriver<KnexTransactionLike, SqlOptions> {
       // A scope that opens after the limit fired is rolled back and its connection given back.
       const late = (opened: KnexScope): void => void endScope(opened, opened.trx.rollback()).then(conn.release, conn.release);
       try {
-        const opening = openScope(this.backend, (container) => this.#knex.transaction(container, config));
         // BEGIN failed, in time or late: knex leaves a connection it was given to the caller.
-        opening.catch(conn.release);
+        const opening = openScope(this.backend, (container) => this.#knex.transaction(container, config), conn.release);
         scope = await limit.race(opening, late);
         // knex cannot say DEFERRABLE; Postgres takes it as a transaction mode before the first query.
         if (options.deferrable === true) await limit.race(scope.trx.raw('SET TRANSACTION DEFERRABLE'), () => undefined);
@@ -224,10 +223,12 @@ interface KnexScope {
  * knex neither commits nor rolls back on its own. The promise knex returns
  * settles after the end and the release of the connection, with the error
  * of a failed COMMIT or ROLLBACK: knex's `trx.commit()` itself never rejects.
+ * `unopened` runs, once, when the scope fails to open (before the rejection).
  */
 function openScope(
   backend: SqlBackend,
   start: (container: (trx: KnexTransactionLike) => void) => PromiseLike<unknown>,
+  unopened?: () => void,
 ): Promise<KnexScope> {
   // One promise settled by whichever comes first, the callback or the end (four promises in all, where an async
   // race of the two would make eight): every promise costs a program with an AsyncLocalStorage its hooks, and
@@ -236,19 +237,26 @@ function openScope(
     // knex calls the callback once BEGIN (or SAVEPOINT) is answered, never within start(); when it failed, with
     // a transaction already completed and its end already rejected: then the end below says why.
     let opened = false;
-    const ended: Promise<Ending> = Promise.resolve(
-      start((trx) => {
+    let started: PromiseLike<unknown>;
+    try {
+      started = start((trx) => {
         if (trx.isCompleted()) return;
         opened = true;
         resolve({ trx, ended });
-      }),
-    ).then(
+      });
+    } catch (err) {
+      unopened?.();
+      reject(err);
+      return;
+    }
+    const ended: Promise<Ending> = Promise.resolve(started).then(
       (): Ending => SUCCEEDED,
       (error: unknown): Ending => ({ failed: true, error: error ?? knexGaveUp(backend) }),
     );
     // The end of a scope that was never handed out is why it could not open (after that, the end is commit()'s).
     void ended.then((ending) => {
       if (opened) return;
+      unopened?.();
       reject(
         ending.failed
           ? ending.error
