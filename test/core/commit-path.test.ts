@@ -39,6 +39,20 @@ function heldDriver(commit: 'held' | 'throws' | 'returns-undefined' | 'rejects')
   return { driver, events, held };
 }
 
+/** What `work` rejected with (undefined when it resolved). */
+function rejectionOf(work: Promise<unknown>): Promise<unknown> {
+  return work.then(
+    () => undefined,
+    (err: unknown) => err,
+  );
+}
+
+/** The refusal of a call on a transaction that has ended: it names the state, not a commit or abort in progress. */
+function expectEndedRefusal(err: unknown): void {
+  expect(err).toBeInstanceOf(TransactionStateError);
+  expect((err as Error).message).not.toMatch(/in progress/);
+}
+
 describe('commit of a root transaction', () => {
   it('refuses a second commit or an abort while the commit runs, and reports the committed state once it has ended', async () => {
     const { driver, held } = heldDriver('held');
@@ -52,12 +66,7 @@ describe('commit of a root transaction', () => {
     await committing;
     expect(tx.state).toBe('committed');
     // No longer in progress: the refusal names the ended state instead.
-    const again = await tx.commit().then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(again).toBeInstanceOf(TransactionStateError);
-    expect((again as Error).message).not.toMatch(/in progress/);
+    expectEndedRefusal(await rejectionOf(tx.commit()));
     await ctx.close();
   });
 
@@ -117,12 +126,7 @@ describe('commit of a root transaction', () => {
     await expect(tx.commit()).rejects.toMatchObject({ code: 'PENDING_WORK' });
     expect(events).toEqual(['rollback']);
     expect(tx.state).toBe('aborted');
-    const again = await tx.abort().then(
-      () => undefined,
-      (err: unknown) => err,
-    );
-    expect(again).toBeInstanceOf(TransactionStateError);
-    expect((again as Error).message).not.toMatch(/in progress/);
+    expectEndedRefusal(await rejectionOf(tx.abort()));
     work.resolve();
     await ctx.close();
   });
