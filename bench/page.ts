@@ -75,7 +75,7 @@ alike on this machine: the same native pg code on two pools of one connection ea
 native code runs a second time as a control; a run whose control's interval leaves out 1 gives no verdict. What
 was left of knex's gap after CPU profiles of the main thread (txkit's functions 15-22 µs a transaction, knex driven
 from outside 8 µs, the same system calls) was the optimizing compiler, which works on threads of its own: counted
-by \`process.cpuUsage()\`, absent from a main-thread profile. Instruction counts under callgrind (deterministic, one
+by \`process.cpuUsage()\`, absent from a main-thread profile. Instruction counts under callgrind (one
 process per variant, both variants warmed alike with 200 transactions each, counted between the 1,200th and the
 2,200th transaction): knex.transaction 1.19 M instructions a transaction, through txkit 1.29 M, +104 k, of which
 58 k in V8's optimizing compiler and 43 k elsewhere (txkit's code and the work of its promises). V8 went on
@@ -86,6 +86,14 @@ transactions, so its rounds measure a settled process, as a service is. Run of 2
 below): knex \`on\` 1.034 [1.011, 1.075] and \`off\` 1.041 [1.013, 1.092], both undecided; pg \`on\` 1.021 [1.008,
 1.030] undecided, \`off\` 1.021 [1.017, 1.027] met. txkit's settled cost outside the compiler, 43 k instructions, is
 3.6% of a knex transaction's 1.19 M, where the goal allows 3% of its time: the knex rows sit on the line.
+Counted again later that day, after two of txkit's promises per knex transaction were cut (91 to 89; knex.transaction
+makes 78), in a script that warms both variants in every process: knex.transaction 1.13 M instructions a transaction
+(641 k outside the compiler and the garbage collector); through txkit, before the cut 1.13 M and 1.09 M (659 k and
+669 k), after it 1.24 M and 1.10 M (685 k and 649 k). Two runs of one build differ by up to 36 k outside the compiler
+and the collector, as much as txkit's whole difference, so one count of this window does not settle a 3% question
+either; nor did client CPU in alternating runs of the two builds (txkit over knex.transaction 8-23 µs a transaction
+in both). The bench run after the cut (the section below): knex \`on\` 1.027 [0.994, 1.057] and \`off\` 1.044 [1.022,
+1.063], pg \`on\` 1.037 [1.017, 1.047] and \`off\` 1.016 [1.000, 1.036]: all four undecided.
 
 Where the MongoDB figure stands (2026-12-07): a unit on the stub session made 21 promises where the hand-written
 calls make 10; each costs a program with an AsyncLocalStorage its hooks. The adapter's unit, commit and session
@@ -95,7 +103,11 @@ before, 1.96, 1.70 and 1.93 after, the hand-written calls taking 1.33-1.47 µs. 
 process has loaded: in a script of 21 rounds of 5,000 (before the change), importing the \`mongodb\` package
 raised the hand-written calls from 0.81 to 1.01 µs and txkit's overhead from 1.60 to 1.92 µs, which importing
 knex, kafkajs, bson or mongodb-connection-string-url did not (1.60-1.67 µs); the bench measures it in the process
-of its scripted-server comparison, with the driver loaded, as a MongoDB user runs it.
+of its scripted-server comparison, with the driver loaded, as a MongoDB user runs it. Later the same day, a
+transaction's first commit, when nothing stands in its way (no retry, no end through the handle, no rollback-only,
+abort, pending work or planned fault), stopped running in an async function of its own: 15 promises. The builds
+before and after, alternating five times in a script of 10 rounds of 20,000: txkit's overhead 1.47-1.85 µs
+before, 1.28-1.47 µs after. The bench run after it (the section below): 1.60 [1.55, 1.63] µs, met.
 
 Where the Pulsar figures stand (2026-12-06): with 25 rounds instead of 15 the one-message, one-in-flight
 non-transactional row is decided, and missed: 0.912 [0.852, 0.957] of the Java client (p50 0.30 ms against
@@ -107,6 +119,15 @@ profile (the socket's reads and the runtime). Not reduced this far. Rows with mo
 is shared, are met or undecided (the 8-in-flight rows moved more between rounds in this run than in the 15-round
 one). In the run of 2026-12-07 (the section below) the same row was undecided, 0.953 [0.865, 1.112], its per-round
 ratios spread from 0.47 to 3.31.
+
+Where the exactly-once pipeline figure stands (2026-12-07): one pipeline worker runs its database transactions
+one after another, each a chain of round trips to Postgres, so its pace is how soon each reply is handled. A relay
+started in the same process reads the outbox and encodes and sends its broker transactions on the same event loop,
+and a reply that arrives meanwhile waits. Timed in scripts of the bench's work (20,000 messages, 100 per
+transaction, kafkajs): at-least-once 4.7-5.8 s over three rounds; the pipeline with the relay in its process
+5.9-7.6 s (six rounds); the pipeline alone, its relay started only after it, 5.2-5.4 s; the pipeline with the relay
+as its own process 4.6-6.2 s (seven rounds, the first of each run the slowest). So (c) now runs both placements,
+and the operations guide says to run the relay as its own process (\`txkit relay\`) where throughput matters.
 `;
 
 /** Sections in this order first (the order they were added), then any other by name. */
