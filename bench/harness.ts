@@ -58,6 +58,25 @@ export interface InterleavedResult {
   cpuNs: number;
   /** Every round's CPU nanoseconds per operation. */
   roundsCpuNs: number[];
+  /**
+   * Every round's CPU nanoseconds per operation of the thread that ran it alone (see threadCpuNs): without the
+   * process's other threads, V8's optimizing compiler and garbage collector among them. Absent where it cannot be
+   * read, and for variants whose rounds run in another process.
+   */
+  roundsThreadCpuNs?: number[];
+}
+
+/**
+ * CPU time of the calling thread, in nanoseconds, as the scheduler counts it (Linux: the first field of
+ * /proc/thread-self/schedstat); undefined where that cannot be read. process.cpuUsage() counts every thread.
+ */
+export function threadCpuNs(): number | undefined {
+  try {
+    const ns = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
+    return Number.isFinite(ns) ? ns : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /**
@@ -106,6 +125,7 @@ export async function interleaved(
   }
   const samples = variants.map(() => [] as number[]);
   const cpuSamples = variants.map(() => [] as number[]);
+  const threadSamples: (number[] | undefined)[] = variants.map((v) => ('run' in v && threadCpuNs() !== undefined ? [] : undefined));
   for (let r = 0; r < rounds; r++) {
     for (const i of roundOrder(r, variants.length)) {
       const v = variants[i] as Variant;
@@ -115,13 +135,16 @@ export async function interleaved(
         (cpuSamples[i] as number[]).push(cpuNs / opsPerRound);
         continue;
       }
+      const thread0 = threadCpuNs();
       const cpu0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       for (let k = 0; k < opsPerRound; k++) await v.run();
       const ns = Number(process.hrtime.bigint() - t0) / opsPerRound;
       const cpu = process.cpuUsage(cpu0);
+      const thread1 = threadCpuNs();
       (samples[i] as number[]).push(ns);
       (cpuSamples[i] as number[]).push(((cpu.user + cpu.system) * 1_000) / opsPerRound);
+      if (thread0 !== undefined && thread1 !== undefined) threadSamples[i]?.push((thread1 - thread0) / opsPerRound);
     }
   }
   return variants.map((v, i) => ({
@@ -130,6 +153,7 @@ export async function interleaved(
     roundsNs: samples[i] as number[],
     cpuNs: median(cpuSamples[i] as number[]),
     roundsCpuNs: cpuSamples[i] as number[],
+    ...(threadSamples[i]?.length === rounds ? { roundsThreadCpuNs: threadSamples[i] } : {}),
   }));
 }
 

@@ -92,8 +92,12 @@ makes 78), in a script that warms both variants in every process: knex.transacti
 669 k), after it 1.24 M and 1.10 M (685 k and 649 k). Two runs of one build differ by up to 36 k outside the compiler
 and the collector, as much as txkit's whole difference, so one count of this window does not settle a 3% question
 either; nor did client CPU in alternating runs of the two builds (txkit over knex.transaction 8-23 µs a transaction
-in both). The bench run after the cut (the section below): knex \`on\` 1.027 [0.994, 1.057] and \`off\` 1.044 [1.022,
-1.063], pg \`on\` 1.037 [1.017, 1.047] and \`off\` 1.016 [1.000, 1.036]: all four undecided.
+in both). Three bench runs after the cut, the section below being the last: knex \`on\` 1.027, 1.053 and 1.036, \`off\`
+1.044, 1.051 and 1.037; pg \`on\` 1.037, 1.021 and 1.018, \`off\` 1.016, 1.026 and 1.012; every one undecided. The
+section now also gives the CPU txkit adds on the main thread alone (/proc/thread-self/schedstat, without the
+compiler's and the collector's threads). Its intervals are no narrower than the whole process's (knex \`on\` in the
+last run: 20.8 [9.5, 33.8] µs against 37.5 [16.7, 65.9]), so what moves a round's CPU is the machine, not only the
+compiler: 300 rounds of 50 transactions do not resolve 1% here, in time or in CPU.
 
 Where the MongoDB figure stands (2026-12-07): a unit on the stub session made 21 promises where the hand-written
 calls make 10; each costs a program with an AsyncLocalStorage its hooks. The adapter's unit, commit and session

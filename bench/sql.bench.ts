@@ -184,11 +184,20 @@ export default async function sqlBench(): Promise<BenchResult> {
           cpuRatio: ratioInterval(mine.roundsCpuNs, native.roundsCpuNs),
           overhead: differenceInterval(us(mine.roundsNs), us(native.roundsNs)),
           cpuOverhead: differenceInterval(us(mine.roundsCpuNs), us(native.roundsCpuNs)),
+          threadOverhead:
+            mine.roundsThreadCpuNs === undefined || native.roundsThreadCpuNs === undefined
+              ? undefined
+              : differenceInterval(us(mine.roundsThreadCpuNs), us(native.roundsThreadCpuNs)),
           verdict: controlledVerdict(ratio, controlRatio, { atMost: GOAL }),
         };
       }),
     );
     const of = (label: string) => comparisons.find((c) => c.mine.label === label);
+    /** The client CPU txkit adds on the main thread alone, and its share of the native time, where it was measured. */
+    const threadText = (c: (typeof comparisons)[number]): string =>
+      c.threadOverhead === undefined
+        ? ''
+        : `, of it on the main thread ${fmtInterval(c.threadOverhead, 1)} µs (${fmt((100 * c.threadOverhead.value) / (c.native.medianNs / 1e3), 1)}% of the native time)`;
     const controlOf = (label: string) => comparisons.find((c) => c.control.label === label);
     const rows = results.map((r) => {
       const c = of(r.label);
@@ -208,8 +217,8 @@ export default async function sqlBench(): Promise<BenchResult> {
     });
     const line = (c: (typeof comparisons)[number]): string =>
       `- ${c.mine.label}: **${fmtInterval(c.ratio)}** of the native time (**${c.verdict}**), ${fmtInterval(c.overhead, 1)} µs more per ` +
-      `transaction; client CPU ${fmtInterval(c.cpuOverhead, 1)} µs more (${fmtInterval(c.cpuRatio)} of native). The native code ` +
-      `against itself: ${fmtControl(c.controlRatio)}.`;
+      `transaction; client CPU ${fmtInterval(c.cpuOverhead, 1)} µs more (${fmtInterval(c.cpuRatio)} of native)${threadText(c)}. ` +
+      `The native code against itself: ${fmtControl(c.controlRatio)}.`;
     const summary = [
       'One transaction = insert one row + update it + commit, on one connection, one at a time. Each API (pg, then',
       "knex) runs in a Node process of its own, as an application using one of them does; in it, the API's native",
@@ -224,7 +233,9 @@ export default async function sqlBench(): Promise<BenchResult> {
       'all of it is above, else **undecided** (the noise is larger than the margin). Each mode also runs the native',
       "code a second time as a control: when the control's interval against the native variant leaves out 1, the run",
       'told two identical variants apart, and no verdict is given. CPU is the whole process\'s user + system time per',
-      'transaction (process.cpuUsage), pg and knex included. Connections are shared because two connections are not',
+      "transaction (process.cpuUsage), pg and knex included; the main thread's alone (/proc/thread-self/schedstat) leaves",
+      "out the process's other threads, V8's optimizing compiler and garbage collector among them, whose work varies from",
+      'round to round. Connections are shared because two connections are not',
       'alike: the same native pg code on two pools of one connection each ran at 0.81 [0.77, 0.84] (`on`) and 0.56',
       '[0.52, 0.58] (`off`) of each other in one run of 2026-12-07.',
       '',
@@ -256,7 +267,7 @@ export default async function sqlBench(): Promise<BenchResult> {
           },
           () =>
             `the goal's ${fmt((GOAL - 1) * 100, 0)}% is ${fmt(((GOAL - 1) * c.native.medianNs) / 1e3, 1)} µs of the native ` +
-            `${fmt(c.native.medianNs / 1e3, 0)} µs; txkit adds ${fmtInterval(c.overhead, 1)} µs, of it client CPU ${fmtInterval(c.cpuOverhead, 1)} µs; ` +
+            `${fmt(c.native.medianNs / 1e3, 0)} µs; txkit adds ${fmtInterval(c.overhead, 1)} µs, of it client CPU ${fmtInterval(c.cpuOverhead, 1)} µs${threadText(c)}; ` +
             `the native code against itself ${fmtInterval(c.controlRatio)}`,
         ),
       ),
