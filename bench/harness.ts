@@ -125,7 +125,8 @@ export async function interleaved(
   }
   const samples = variants.map(() => [] as number[]);
   const cpuSamples = variants.map(() => [] as number[]);
-  const threadSamples: (number[] | undefined)[] = variants.map((v) => ('run' in v && threadCpuNs() !== undefined ? [] : undefined));
+  const threadReadable = threadCpuNs() !== undefined;
+  const threadSamples: (number[] | undefined)[] = variants.map((v) => ('run' in v && threadReadable ? [] : undefined));
   for (let r = 0; r < rounds; r++) {
     for (const i of roundOrder(r, variants.length)) {
       const v = variants[i] as Variant;

@@ -918,6 +918,7 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
     const own = rounds.filter((r) => r.client === client);
     const rates = (v: PipelineVariant): number[] => own.map((r) => r.rates[v]);
     const cpu = (v: PipelineVariant) => cpuPerThousand(own.map((r) => r.cpu[v]), PIPELINE_MESSAGES);
+    const aloCpu = cpu('alo');
     /** Exactly-once with the relay at `v` against at-least-once, paired round by round. */
     const against = (v: 'eos' | 'apart'): PipelineSide => {
       const eosCpu = cpu(v);
@@ -930,7 +931,6 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
         cpuRatio: eosCpu.total / aloCpu.total,
       };
     };
-    const aloCpu = cpu('alo');
     return { client, name: PIPELINE_CLIENT_NAME[client], rounds: own, alo: median(rates('alo')), aloCpu, inProcess: against('eos'), apart: against('apart') };
   });
   const goal = (ok: boolean): string => (ok ? 'meets the goal' : 'misses the goal');
