@@ -1,4 +1,5 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { PerformanceObserver, performance } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import path from 'node:path';
@@ -58,25 +59,6 @@ export interface InterleavedResult {
   cpuNs: number;
   /** Every round's CPU nanoseconds per operation. */
   roundsCpuNs: number[];
-  /**
-   * Every round's CPU nanoseconds per operation of the thread that ran it alone (see threadCpuNs): without the
-   * process's other threads, V8's optimizing compiler and garbage collector among them. Absent where it cannot be
-   * read, and for variants whose rounds run in another process.
-   */
-  roundsThreadCpuNs?: number[];
-}
-
-/**
- * CPU time of the calling thread, in nanoseconds, as the scheduler counts it (Linux: the first field of
- * /proc/thread-self/schedstat); undefined where that cannot be read. process.cpuUsage() counts every thread.
- */
-export function threadCpuNs(): number | undefined {
-  try {
-    const ns = Number(readFileSync('/proc/thread-self/schedstat', 'utf8').split(' ')[0]);
-    return Number.isFinite(ns) ? ns : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /**
@@ -109,24 +91,38 @@ export function sized<T>(full: T, smoke: T): T {
   return SMOKE ? smoke : full;
 }
 
+/** How interleaved() runs the variants of a round. */
+export interface InterleavedOptions {
+  rounds?: number;
+  opsPerRound?: number;
+  warmupOps?: number;
+  /**
+   * Take turns operation by operation instead of round by round (see
+   * alternatingRounds): for operations of a millisecond or so on a shared
+   * server, where a block of one variant meets the machine's hiccups that
+   * another block does not. Only for variants that run here (`run`).
+   */
+  alternate?: boolean;
+}
+
 /**
  * Runs the variants round after round in orders that take turns (see
  * roundOrder), so drift in the machine's speed hits all of them alike;
  * reports the median per variant, wall time and the process's CPU time.
  */
-export async function interleaved(
-  variants: Variant[],
-  options: { rounds?: number; opsPerRound?: number; warmupOps?: number } = {},
-): Promise<InterleavedResult[]> {
+export async function interleaved(variants: Variant[], options: InterleavedOptions = {}): Promise<InterleavedResult[]> {
   const { rounds = 15, opsPerRound = 2_000, warmupOps = 2_000 } = SMOKE ? { rounds: 2, opsPerRound: 2, warmupOps: 1 } : options;
+  const timedElsewhere = variants.find((v) => 'round' in v);
+  if (options.alternate === true && timedElsewhere !== undefined) {
+    throw new RangeError(`interleaved({ alternate: true }) times each operation here; '${timedElsewhere.label}' is timed in another process`);
+  }
   for (const v of variants) {
     if ('round' in v) await v.round(warmupOps);
     else for (let i = 0; i < warmupOps; i++) await v.run();
   }
+  if (options.alternate === true) return alternatingRounds(variants, rounds, opsPerRound);
   const samples = variants.map(() => [] as number[]);
   const cpuSamples = variants.map(() => [] as number[]);
-  const threadReadable = threadCpuNs() !== undefined;
-  const threadSamples: (number[] | undefined)[] = variants.map((v) => ('run' in v && threadReadable ? [] : undefined));
   for (let r = 0; r < rounds; r++) {
     for (const i of roundOrder(r, variants.length)) {
       const v = variants[i] as Variant;
@@ -136,26 +132,117 @@ export async function interleaved(
         (cpuSamples[i] as number[]).push(cpuNs / opsPerRound);
         continue;
       }
-      const thread0 = threadCpuNs();
       const cpu0 = process.cpuUsage();
       const t0 = process.hrtime.bigint();
       for (let k = 0; k < opsPerRound; k++) await v.run();
       const ns = Number(process.hrtime.bigint() - t0) / opsPerRound;
       const cpu = process.cpuUsage(cpu0);
-      const thread1 = threadCpuNs();
       (samples[i] as number[]).push(ns);
       (cpuSamples[i] as number[]).push(((cpu.user + cpu.system) * 1_000) / opsPerRound);
-      if (thread0 !== undefined && thread1 !== undefined) threadSamples[i]?.push((thread1 - thread0) / opsPerRound);
     }
   }
-  return variants.map((v, i) => ({
-    label: v.label,
-    medianNs: median(samples[i] as number[]),
-    roundsNs: samples[i] as number[],
-    cpuNs: median(cpuSamples[i] as number[]),
-    roundsCpuNs: cpuSamples[i] as number[],
-    ...(threadSamples[i]?.length === rounds ? { roundsThreadCpuNs: threadSamples[i] } : {}),
-  }));
+  return variants.map((v, i) => resultOf(v.label, samples[i] as number[], cpuSamples[i] as number[]));
+}
+
+function resultOf(label: string, roundsNs: number[], roundsCpuNs: number[]): InterleavedResult {
+  return { label, medianNs: median(roundsNs), roundsNs, cpuNs: median(roundsCpuNs), roundsCpuNs };
+}
+
+/** The share of a round's operations of one variant that its figure keeps: the slowest tenth is left out (see alternatingRounds). */
+export const KEPT_SHARE = 0.9;
+
+/**
+ * Rounds in which the variants take turns operation by operation (the order
+ * of the k-th turn of round r is roundOrder(r * opsPerRound + k)), each
+ * operation timed on its own. A round's figure per variant is the mean of
+ * its operations' times without garbage-collection pauses, the slowest tenth
+ * left out (a hiccup of the server or the machine lands on one operation of
+ * one variant), plus the mean of its operations' pauses, all of them: V8
+ * collects when an allocation finds the young generation full, so a pause
+ * falls in each variant's operations in proportion to what it allocates,
+ * and is that variant's cost. Pauses are read from the `gc` performance
+ * entries and given to the operation during which they started.
+ */
+async function alternatingRounds(variants: Variant[], rounds: number, opsPerRound: number): Promise<InterleavedResult[]> {
+  const runs = variants.map((v) => ('run' in v ? v.run : () => Promise.resolve()));
+  const n = runs.length;
+  const total = rounds * opsPerRound * n;
+  const starts = new Float64Array(total);
+  const ends = new Float64Array(total);
+  const cpus = new Float64Array(total);
+  const pauses = new Float64Array(total);
+  const who = new Uint16Array(total);
+  const gcs: { startTime: number; duration: number }[] = [];
+  const observer = new PerformanceObserver((list) => {
+    for (const e of list.getEntries()) gcs.push({ startTime: e.startTime, duration: e.duration });
+  });
+  observer.observe({ entryTypes: ['gc'] });
+  try {
+    let op = 0;
+    for (let r = 0; r < rounds; r++) {
+      for (let k = 0; k < opsPerRound; k++) {
+        for (const i of roundOrder(r * opsPerRound + k, n)) {
+          const cpu0 = process.cpuUsage();
+          starts[op] = performance.now();
+          await (runs[i] as () => Promise<unknown>)();
+          ends[op] = performance.now();
+          const cpu = process.cpuUsage(cpu0);
+          cpus[op] = (cpu.user + cpu.system) * 1_000;
+          who[op] = i;
+          op++;
+        }
+      }
+    }
+    // The observer is told of the last pauses on a later turn of the event loop.
+    await new Promise((resolve) => setImmediate(resolve));
+    for (const e of observer.takeRecords()) gcs.push({ startTime: e.startTime, duration: e.duration });
+  } finally {
+    observer.disconnect();
+  }
+  for (const gc of gcs) {
+    const op = lastAtOrBefore(starts, gc.startTime);
+    if (op >= 0 && gc.startTime < (ends[op] as number)) pauses[op] = (pauses[op] as number) + gc.duration;
+  }
+  const samples = runs.map(() => [] as number[]);
+  const cpuSamples = runs.map(() => [] as number[]);
+  const kept = Math.max(1, Math.floor(opsPerRound * KEPT_SHARE));
+  const perRound = rounds === 0 ? 0 : total / rounds;
+  for (let r = 0; r < rounds; r++) {
+    const mutator = runs.map(() => [] as number[]);
+    const paused = new Float64Array(n);
+    const cpu = new Float64Array(n);
+    for (let at = r * perRound; at < (r + 1) * perRound; at++) {
+      const i = who[at] as number;
+      const pause = pauses[at] as number;
+      (mutator[i] as number[]).push((ends[at] as number) - (starts[at] as number) - pause);
+      paused[i] = (paused[i] as number) + pause;
+      cpu[i] = (cpu[i] as number) + (cpus[at] as number);
+    }
+    for (let i = 0; i < n; i++) {
+      const times = (mutator[i] as number[]).sort((a, b) => a - b);
+      let sum = 0;
+      for (let k = 0; k < kept; k++) sum += times[k] as number;
+      // performance.now() is in milliseconds.
+      (samples[i] as number[]).push((sum / kept + (paused[i] as number) / opsPerRound) * 1e6);
+      (cpuSamples[i] as number[]).push((cpu[i] as number) / opsPerRound);
+    }
+  }
+  return variants.map((v, i) => resultOf(v.label, samples[i] as number[], cpuSamples[i] as number[]));
+}
+
+/** The index of the last of the ascending `xs` at or before `x`, or -1. */
+function lastAtOrBefore(xs: Float64Array, x: number): number {
+  let lo = 0;
+  let hi = xs.length - 1;
+  let found = -1;
+  while (lo <= hi) {
+    const mid = (lo + hi) >> 1;
+    if ((xs[mid] as number) <= x) {
+      found = mid;
+      lo = mid + 1;
+    } else hi = mid - 1;
+  }
+  return found;
 }
 
 /**

@@ -120,4 +120,39 @@ describe('bench statistics', () => {
     expect(slow?.medianNs).toBeGreaterThan(fast?.medianNs as number);
     expect(slow?.cpuNs).toBeGreaterThan(fast?.cpuNs as number);
   });
+
+  it('interleaved with alternate takes turns by operation and leaves out the slowest tenth of a round', async () => {
+    const spin = (ms: number): void => {
+      const end = performance.now() + ms;
+      while (performance.now() < end);
+    };
+    const order: string[] = [];
+    let calls = 0;
+    const [steady, hiccups, slow] = await interleaved(
+      [
+        { label: 'steady', run: async () => (order.push('s'), spin(0.2)) },
+        // One operation in ten meets a hiccup 25 times its time: the round's figure leaves it out.
+        { label: 'hiccups', run: async () => (order.push('h'), spin(++calls % 10 === 0 ? 5 : 0.2)) },
+        { label: 'slow', run: async () => (order.push('x'), spin(0.6)) },
+      ],
+      { rounds: 4, opsPerRound: 10, warmupOps: 0, alternate: true },
+    );
+    // Every turn runs each variant once.
+    for (let turn = 0; turn < order.length; turn += 3) expect(new Set(order.slice(turn, turn + 3)).size).toBe(3);
+    for (const r of [steady, hiccups, slow]) expect(r?.roundsNs).toHaveLength(4);
+    expect(hiccups?.medianNs).toBeLessThan((steady?.medianNs as number) * 1.5);
+    expect(slow?.medianNs).toBeGreaterThan((steady?.medianNs as number) * 2);
+  });
+
+  it('interleaved with alternate refuses a variant timed in another process', async () => {
+    await expect(
+      interleaved(
+        [
+          { label: 'here', run: async () => undefined },
+          { label: 'java', round: async () => ({ wallNs: 1, cpuNs: 1 }) },
+        ],
+        { rounds: 1, opsPerRound: 1, warmupOps: 0, alternate: true },
+      ),
+    ).rejects.toThrow(/'java' is timed in another process/);
+  });
 });
