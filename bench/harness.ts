@@ -59,6 +59,10 @@ export interface InterleavedResult {
   cpuNs: number;
   /** Every round's CPU nanoseconds per operation. */
   roundsCpuNs: number[];
+  /** With `alternate`: every round's share of the garbage-collection pauses, in nanoseconds per operation (part of roundsNs). */
+  roundsPauseNs?: number[];
+  /** With `alternate`: every round's median bytes allocated per operation. */
+  roundsAllocatedBytes?: number[];
 }
 
 /**
@@ -152,24 +156,37 @@ function resultOf(label: string, roundsNs: number[], roundsCpuNs: number[]): Int
 export const KEPT_SHARE = 0.9;
 
 /**
- * Rounds in which the variants take turns operation by operation (the order
- * of the k-th turn of round r is roundOrder(r * opsPerRound + k)), each
- * operation timed on its own. A round's figure per variant is the mean of
- * its operations' times without garbage-collection pauses, the slowest tenth
- * left out (a hiccup of the server or the machine lands on one operation of
- * one variant), plus the mean of its operations' pauses, all of them: V8
- * collects when an allocation finds the young generation full, so a pause
- * falls in each variant's operations in proportion to what it allocates,
- * and is that variant's cost. Pauses are read from the `gc` performance
- * entries and given to the operation during which they started.
+ * Rounds in which the variants take turns operation by operation, in an
+ * order where each variant follows every variant equally often (pairOrder:
+ * what one leaves behind, a cache it filled or garbage, lands on all of them
+ * alike), each operation timed on its own until what it left to run after it
+ * resolved has run. A round is opsPerRound operations per variant (made a
+ * multiple of the number of variants); its figure per variant has two parts:
+ *
+ * - its operations' mean time without garbage-collection pauses, the slowest
+ *   tenth left out (a hiccup of the server or the machine lands on one
+ *   operation of one variant);
+ * - its share of the pauses: the bytes its operations allocate (the heap's
+ *   growth over an operation with no pause in it; their median in the round)
+ *   times the whole run's pause per allocated byte. Which operation a pause
+ *   falls in is chance (V8 collects when some allocation finds the young
+ *   generation full, a few times a second), so pauses counted where they fell
+ *   would add that chance to every round; what each variant allocates does
+ *   not vary.
+ *
+ * Pauses are read from the `gc` performance entries and given to the
+ * operation during which they started.
  */
-async function alternatingRounds(variants: Variant[], rounds: number, opsPerRound: number): Promise<InterleavedResult[]> {
+async function alternatingRounds(variants: Variant[], rounds: number, asked: number): Promise<InterleavedResult[]> {
   const runs = variants.map((v) => ('run' in v ? v.run : () => Promise.resolve()));
   const n = runs.length;
+  // Whole repeats of the order in every round, so each variant runs as often as the others in it.
+  const opsPerRound = Math.ceil(asked / n) * n;
   const total = rounds * opsPerRound * n;
   const starts = new Float64Array(total);
   const ends = new Float64Array(total);
   const cpus = new Float64Array(total);
+  const grown = new Float64Array(total);
   const pauses = new Float64Array(total);
   const who = new Uint16Array(total);
   const gcs: { startTime: number; duration: number }[] = [];
@@ -178,20 +195,20 @@ async function alternatingRounds(variants: Variant[], rounds: number, opsPerRoun
   });
   observer.observe({ entryTypes: ['gc'] });
   try {
-    let op = 0;
-    for (let r = 0; r < rounds; r++) {
-      for (let k = 0; k < opsPerRound; k++) {
-        for (const i of roundOrder(r * opsPerRound + k, n)) {
-          const cpu0 = process.cpuUsage();
-          starts[op] = performance.now();
-          await (runs[i] as () => Promise<unknown>)();
-          ends[op] = performance.now();
-          const cpu = process.cpuUsage(cpu0);
-          cpus[op] = (cpu.user + cpu.system) * 1_000;
-          who[op] = i;
-          op++;
-        }
-      }
+    const order = pairOrder(n);
+    for (let op = 0; op < total; op++) {
+      const i = order[op % order.length] as number;
+      const heap0 = v8.getHeapStatistics().used_heap_size;
+      const cpu0 = process.cpuUsage();
+      starts[op] = performance.now();
+      await (runs[i] as () => Promise<unknown>)();
+      // What the operation left to run after it resolved (promise callbacks, immediates) is its own cost too.
+      await new Promise(setImmediate);
+      ends[op] = performance.now();
+      const cpu = process.cpuUsage(cpu0);
+      grown[op] = v8.getHeapStatistics().used_heap_size - heap0;
+      cpus[op] = (cpu.user + cpu.system) * 1_000;
+      who[op] = i;
     }
     // The observer is told of the last pauses on a later turn of the event loop.
     await new Promise((resolve) => setImmediate(resolve));
@@ -199,35 +216,81 @@ async function alternatingRounds(variants: Variant[], rounds: number, opsPerRoun
   } finally {
     observer.disconnect();
   }
+  let pausedMs = 0;
   for (const gc of gcs) {
     const op = lastAtOrBefore(starts, gc.startTime);
-    if (op >= 0 && gc.startTime < (ends[op] as number)) pauses[op] = (pauses[op] as number) + gc.duration;
+    if (op >= 0 && gc.startTime < (ends[op] as number)) {
+      pauses[op] = (pauses[op] as number) + gc.duration;
+      pausedMs += gc.duration;
+    }
   }
-  const samples = runs.map(() => [] as number[]);
-  const cpuSamples = runs.map(() => [] as number[]);
-  const kept = Math.max(1, Math.floor(opsPerRound * KEPT_SHARE));
-  const perRound = rounds === 0 ? 0 : total / rounds;
+  const perRound = opsPerRound * n;
+  const mutatorMs: number[][] = [];
+  const allocated: number[][] = [];
+  const cpuNs: number[][] = [];
   for (let r = 0; r < rounds; r++) {
-    const mutator = runs.map(() => [] as number[]);
-    const paused = new Float64Array(n);
+    const times = runs.map(() => [] as number[]);
+    const bytes = runs.map(() => [] as number[]);
     const cpu = new Float64Array(n);
     for (let at = r * perRound; at < (r + 1) * perRound; at++) {
       const i = who[at] as number;
-      const pause = pauses[at] as number;
-      (mutator[i] as number[]).push((ends[at] as number) - (starts[at] as number) - pause);
-      paused[i] = (paused[i] as number) + pause;
+      (times[i] as number[]).push((ends[at] as number) - (starts[at] as number) - (pauses[at] as number));
+      // An operation with a pause in it freed memory: its heap growth says nothing of what it allocated.
+      if (pauses[at] === 0) (bytes[i] as number[]).push(grown[at] as number);
       cpu[i] = (cpu[i] as number) + (cpus[at] as number);
     }
-    for (let i = 0; i < n; i++) {
-      const times = (mutator[i] as number[]).sort((a, b) => a - b);
-      let sum = 0;
-      for (let k = 0; k < kept; k++) sum += times[k] as number;
-      // performance.now() is in milliseconds.
-      (samples[i] as number[]).push((sum / kept + (paused[i] as number) / opsPerRound) * 1e6);
-      (cpuSamples[i] as number[]).push((cpu[i] as number) / opsPerRound);
-    }
+    // Leaves out the slowest tenth of each variant's operations in the round.
+    mutatorMs.push(times.map((t) => mean(t.sort((x, y) => x - y).slice(0, Math.max(1, Math.floor(t.length * KEPT_SHARE))))));
+    allocated.push(bytes.map((b) => (b.length === 0 ? 0 : Math.max(0, median(b)))));
+    cpuNs.push(Array.from(cpu, (c, i) => c / Math.max(1, (times[i] as number[]).length)));
   }
-  return variants.map((v, i) => resultOf(v.label, samples[i] as number[], cpuSamples[i] as number[]));
+  let allocatedBytes = 0;
+  for (const round of allocated) for (const b of round) allocatedBytes += b * opsPerRound;
+  const pauseMsPerByte = allocatedBytes > 0 ? pausedMs / allocatedBytes : 0;
+  return variants.map((v, i) => {
+    const pauseNs = allocated.map((round) => (round[i] as number) * pauseMsPerByte * 1e6);
+    // performance.now() is in milliseconds.
+    const roundsNs = mutatorMs.map((round, r) => (round[i] as number) * 1e6 + (pauseNs[r] as number));
+    return {
+      ...resultOf(v.label, roundsNs, cpuNs.map((round) => round[i] as number)),
+      roundsPauseNs: pauseNs,
+      roundsAllocatedBytes: allocated.map((round) => round[i] as number),
+    };
+  });
+}
+
+function mean(xs: readonly number[]): number {
+  let sum = 0;
+  for (const x of xs) sum += x;
+  return xs.length === 0 ? 0 : sum / xs.length;
+}
+
+/**
+ * An order of `n` variants, repeated over a run, in which each variant runs
+ * n times and follows every variant (itself included) exactly once: a de
+ * Bruijn sequence of order 2 (for 3 variants, 0 0 1 0 2 1 1 2 2, read round
+ * the end back to the start). Taking turns in a fixed rotation does not do
+ * this: in roundOrder's turns, one variant follows a given other twice as
+ * often as the third does.
+ */
+export function pairOrder(n: number): number[] {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`pairOrder needs a whole number of variants, got ${n}`);
+  const order: number[] = [];
+  const a = new Array<number>(3).fill(0);
+  const visit = (t: number, p: number): void => {
+    if (t > 2) {
+      if (2 % p === 0) for (let j = 1; j <= p; j++) order.push(a[j] as number);
+      return;
+    }
+    a[t] = a[t - p] as number;
+    visit(t + 1, p);
+    for (let j = (a[t - p] as number) + 1; j < n; j++) {
+      a[t] = j;
+      visit(t + 1, t);
+    }
+  };
+  visit(1, 1);
+  return order;
 }
 
 /** The index of the last of the ascending `xs` at or before `x`, or -1. */

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knex from 'knex';
 import pg from 'pg';
-import { KEPT_SHARE, SMOKE, benchGoal, controlledVerdict, differenceInterval, fmt, fmtControl, fmtInterval, interleaved, loadEntry, ratioInterval, sized } from './harness.js';
+import { KEPT_SHARE, SMOKE, benchGoal, controlledVerdict, differenceInterval, fmt, fmtControl, fmtInterval, interleaved, loadEntry, median, ratioInterval, sized } from './harness.js';
 import type { BenchResult, InterleavedResult, Variant } from './harness.js';
 type SqlModule = typeof import('../src/adapters/sql/index.js');
 // The built package, as users run it (the sources run through tsx carry its helpers on every closure).
@@ -15,7 +15,7 @@ const { knexTransactions, pgTransactions } = await loadEntry<SqlModule>('sql');
 
 const URL_ = process.env.TXKIT_PG_URL ?? 'postgres://postgres@127.0.0.1:5432/test';
 const ROUNDS = sized(300, 2);
-const OPS_PER_ROUND = sized(50, 2);
+const OPS_PER_ROUND = sized(51, 3);
 // Transactions of each variant before the rounds: V8 goes on optimizing the code of a knex transaction for thousands of
 // them (in one run, txkit's extra client CPU over knex.transaction fell from 43 to 19 µs between the first and the last
 // quarter of the rounds, after 500), work its compiler threads do beside the main thread. The rounds measure a
@@ -199,6 +199,7 @@ export default async function sqlBench(): Promise<BenchResult> {
         fmt(r.medianNs / 1e3, 1),
         spread,
         fmt(r.cpuNs / 1e3, 1),
+        kilobytes(r),
         fmt(1e9 / r.medianNs, 0),
         c !== undefined ? fmtInterval(c.ratio) : k !== undefined ? `${fmtInterval(k.controlRatio)} (control)` : '1 (baseline)',
         c === undefined ? '' : fmtInterval(c.cpuRatio),
@@ -208,25 +209,27 @@ export default async function sqlBench(): Promise<BenchResult> {
     });
     const line = (c: (typeof comparisons)[number]): string =>
       `- ${c.mine.label}: **${fmtInterval(c.ratio)}** of the native time (**${c.verdict}**), ${fmtInterval(c.overhead, 1)} µs more per ` +
-      `transaction; client CPU ${fmtInterval(c.cpuOverhead, 1)} µs more (${fmtInterval(c.cpuRatio)} of native). ` +
+      `transaction; client CPU ${fmtInterval(c.cpuOverhead, 1)} µs more (${fmtInterval(c.cpuRatio)} of native); ` +
+      `${kilobytes(c.mine)} kB allocated per transaction, native ${kilobytes(c.native)} kB, of which garbage collection ${fmt(median(c.mine.roundsPauseNs ?? [0]) / 1e3, 1)} and ${fmt(median(c.native.roundsPauseNs ?? [0]) / 1e3, 1)} µs. ` +
       `The native code against itself: ${fmtControl(c.controlRatio)}.`;
     const summary = [
       'One transaction = insert one row + update it + commit, on one connection, one at a time. Each API (pg, then',
       "knex) runs in a Node process of its own, as an application using one of them does; in it, the API's native",
-      'and txkit variants take turns on one connection transaction by transaction (native, txkit, control, in',
-      'orders that rotate), with `synchronous_commit=on` (every commit waits for its own WAL flush) and `off` (the',
-      "flush no longer dominates the time or its variance: what is left is round trips and the client's CPU); each",
-      "mode's variants in rounds of their own, so no `on` transaction starts by flushing WAL an `off` one left. Both",
-      'variants run with AsyncLocalStorage enabled (txkit enables it in the process), which a program without txkit',
-      'would not pay.',
+      'and txkit variants take turns on one connection transaction by transaction (native, txkit, control, in an',
+      'order where each follows every one equally often), with `synchronous_commit=on` (every commit waits for its',
+      "own WAL flush) and `off` (the flush no longer dominates the time or its variance: what is left is round trips",
+      "and the client's CPU); each mode's variants in rounds of their own, so no `on` transaction starts by flushing",
+      'WAL an `off` one left. Both variants run with AsyncLocalStorage enabled (txkit enables it in the process),',
+      'which a program without txkit would not pay.',
       '',
-      `A round's figure per variant is the mean time of its ${OPS_PER_ROUND} transactions with garbage-collection pauses`,
-      `taken out and its slowest ${fmt((1 - KEPT_SHARE) * 100, 0)}% left out (a hiccup of the server or the machine lands on one transaction`,
-      "of one variant), plus the mean of all its pauses (V8 collects when an allocation finds the young generation",
-      'full, so pauses fall in each variant in proportion to what it allocates). Taking turns by transaction rather',
-      'than in blocks of 50 narrowed the intervals about threefold: in a script of 300 rounds on 2026-12-07, knex',
-      '`off` gave 1.048 [1.016, 1.074] in blocks and 1.037 [1.028, 1.047] taking turns, its control 1.006 [0.974,',
-      '1.027] and 1.001 [0.994, 1.011].',
+      "A transaction's time runs until what it left to run after it resolved has run. A round's figure per variant",
+      `is the mean time of its ${OPS_PER_ROUND} transactions without garbage-collection pauses, the slowest ${fmt((1 - KEPT_SHARE) * 100, 0)}% left out (a`,
+      'hiccup of the server or the machine lands on one transaction of one variant), plus its share of the pauses:',
+      "the bytes a transaction of it allocates times the run's pause per allocated byte (which transaction a",
+      'pause falls in is chance; what each allocates is not). Taking turns by transaction rather than in blocks of',
+      '50 narrowed the intervals about threefold: in a script of 300 rounds on 2026-12-07 (slowest tenth left out,',
+      'pauses not yet apportioned), knex `off` gave 1.048 [1.016, 1.074] in blocks and 1.037 [1.028, 1.047] taking',
+      'turns, its control 1.006 [0.974, 1.027] and 1.001 [0.994, 1.011].',
       '',
       `Each ratio is txkit's median figure over the native API's, with a 95% bootstrap interval over the paired`,
       `rounds; the goal (at most ${GOAL}) is **met** only when the whole interval is under it, **missed** when`,
@@ -253,7 +256,7 @@ export default async function sqlBench(): Promise<BenchResult> {
       command: 'npm run bench -- sql',
       summary,
       table: {
-        headers: ['variant', 'median µs / tx', 'round spread µs', 'CPU µs / tx', 'commits/s', 'ratio to native [95% CI]', 'CPU ratio [95% CI]', 'txkit overhead µs [95% CI]', `goal <= ${GOAL}`],
+        headers: ['variant', 'median µs / tx', 'round spread µs', 'CPU µs / tx', 'kB allocated / tx', 'commits/s', 'ratio to native [95% CI]', 'CPU ratio [95% CI]', 'txkit overhead µs [95% CI]', `goal <= ${GOAL}`],
         rows,
       },
       goals: comparisons.map((c) =>
@@ -284,6 +287,11 @@ export default async function sqlBench(): Promise<BenchResult> {
   } finally {
     await admin.end();
   }
+}
+
+/** The median kilobytes `r` allocates per transaction (measured when the variants take turns by transaction). */
+function kilobytes(r: InterleavedResult): string {
+  return r.roundsAllocatedBytes === undefined ? 'n/a' : fmt(median(r.roundsAllocatedBytes) / 1024, 1);
 }
 
 /** Commits/s of `r` as a share of the fsync floor, e.g. "1,200 commits/s = 23% of the floor". */

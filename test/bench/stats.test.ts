@@ -5,7 +5,7 @@
  * interval is inside it.
  */
 import { describe, expect, it } from 'vitest';
-import { controlledVerdict, differenceInterval, fmtInterval, interleaved, median, ratioInterval, roundOrder, verdict } from '../../bench/harness.js';
+import { controlledVerdict, differenceInterval, fmtInterval, interleaved, median, pairOrder, ratioInterval, roundOrder, verdict } from '../../bench/harness.js';
 
 /** Seeded normal-ish noise: the mean of four uniforms, centred, scaled. */
 function noise(seed: number): () => number {
@@ -121,27 +121,42 @@ describe('bench statistics', () => {
     expect(slow?.cpuNs).toBeGreaterThan(fast?.cpuNs as number);
   });
 
-  it('interleaved with alternate takes turns by operation and leaves out the slowest tenth of a round', async () => {
+  it('interleaved with alternate takes turns by operation, each variant after every variant alike, and leaves out the slowest tenth of a round', async () => {
     const spin = (ms: number): void => {
       const end = performance.now() + ms;
       while (performance.now() < end);
     };
-    const order: string[] = [];
+    const order: number[] = [];
     let calls = 0;
     const [steady, hiccups, slow] = await interleaved(
       [
-        { label: 'steady', run: async () => (order.push('s'), spin(0.2)) },
+        { label: 'steady', run: async () => (order.push(0), spin(0.2)) },
         // One operation in ten meets a hiccup 25 times its time: the round's figure leaves it out.
-        { label: 'hiccups', run: async () => (order.push('h'), spin(++calls % 10 === 0 ? 5 : 0.2)) },
-        { label: 'slow', run: async () => (order.push('x'), spin(0.6)) },
+        { label: 'hiccups', run: async () => (order.push(1), spin(++calls % 10 === 0 ? 5 : 0.2)) },
+        // Resolves at once, and leaves 0.6 ms of work behind: counted as its own.
+        { label: 'deferred', run: async () => (order.push(2), void setImmediate(() => spin(0.6))) },
       ],
       { rounds: 4, opsPerRound: 10, warmupOps: 0, alternate: true },
     );
-    // Every turn runs each variant once.
-    for (let turn = 0; turn < order.length; turn += 3) expect(new Set(order.slice(turn, turn + 3)).size).toBe(3);
+    // 10 per round made 12, a multiple of the 3 variants; each one runs after each one 16 times.
+    expect(order).toHaveLength(3 * 4 * 12);
+    const follows = new Map<string, number>();
+    for (let k = 1; k < order.length; k++) follows.set(`${order[k - 1]}${order[k]}`, (follows.get(`${order[k - 1]}${order[k]}`) ?? 0) + 1);
+    expect([...follows.values()].every((count) => Math.abs(count - 16) <= 1)).toBe(true);
+    expect(follows.size).toBe(9);
     for (const r of [steady, hiccups, slow]) expect(r?.roundsNs).toHaveLength(4);
     expect(hiccups?.medianNs).toBeLessThan((steady?.medianNs as number) * 1.5);
     expect(slow?.medianNs).toBeGreaterThan((steady?.medianNs as number) * 2);
+  });
+
+  it('pairOrder has each of n variants follow every variant once', () => {
+    for (let n = 1; n <= 5; n++) {
+      const order = pairOrder(n);
+      expect(order).toHaveLength(n * n);
+      const pairs = new Set(order.map((v, k) => `${order[(k + order.length - 1) % order.length]},${v}`));
+      expect(pairs.size).toBe(n * n);
+    }
+    expect(pairOrder(3)).toEqual([0, 0, 1, 0, 2, 1, 1, 2, 2]);
   });
 
   it('interleaved with alternate refuses a variant timed in another process', async () => {
