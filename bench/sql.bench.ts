@@ -56,7 +56,7 @@ function labelOf(api: Api, role: Role, mode: CommitMode): string {
  * rounds of their own (in shared rounds, the first synchronous_commit=on variant after an `off` one would pay for
  * flushing the WAL its commits left behind, which favours no API).
  */
-async function measureApi(api: Api): Promise<InterleavedResult[]> {
+async function measureApi(api: Api): Promise<SqlResult[]> {
   const admin = new pg.Pool({ connectionString: URL_, max: 1 });
   const table = `txkit_bench_sql_${process.pid}`;
   await admin.query(`CREATE TABLE ${table} (id bigint PRIMARY KEY, n int NOT NULL)`);
@@ -64,16 +64,20 @@ async function measureApi(api: Api): Promise<InterleavedResult[]> {
   const closers: (() => Promise<unknown>)[] = [];
   try {
     let nextId = 0;
-    // The same work everywhere: insert one row, update it, commit.
+    // The same work everywhere: insert one row, update it, commit. The callback notes when it starts and ends (see timedPhases).
     const viaKnex = async (trx: knex.Knex.Transaction): Promise<void> => {
+      callbackStarted = performance.now();
       const id = ++nextId;
       await trx(table).insert({ id, n: 0 });
       await trx(table).where({ id }).update({ n: 1 });
+      callbackEnded = performance.now();
     };
     const viaPg = async (client: pg.PoolClient): Promise<void> => {
+      callbackStarted = performance.now();
       const id = ++nextId;
       await client.query(`INSERT INTO ${table} (id, n) VALUES ($1, 0)`, [id]);
       await client.query(`UPDATE ${table} SET n = 1 WHERE id = $1`, [id]);
+      callbackEnded = performance.now();
     };
     // One connection per commit mode, shared by its variants (their rounds take turns): every transaction waits
     // for its own commit, as one request handler would, and all variants talk to the same server process. With a
@@ -90,9 +94,9 @@ async function measureApi(api: Api): Promise<InterleavedResult[]> {
         closers.push(() => db.destroy());
         const native = (): Promise<unknown> => db.transaction(viaKnex);
         return [
-          { label: label('native'), run: native },
-          { label: label('txkit'), run: () => knexCtx.withTransaction((tx) => viaKnex(tx.handle)) },
-          { label: label('control'), run: native },
+          timedPhases(label('native'), native),
+          timedPhases(label('txkit'), () => knexCtx.withTransaction((tx) => viaKnex(tx.handle))),
+          timedPhases(label('control'), native),
         ];
       }
       const pool = new pg.Pool({ ...connection, max: 1 });
@@ -113,19 +117,64 @@ async function measureApi(api: Api): Promise<InterleavedResult[]> {
         }
       };
       return [
-        { label: label('native'), run: native },
-        { label: label('txkit'), run: () => pgCtx.withTransaction((tx) => viaPg(tx.handle)) },
-        { label: label('control'), run: native },
+        timedPhases(label('native'), native),
+        timedPhases(label('txkit'), () => pgCtx.withTransaction((tx) => viaPg(tx.handle))),
+        timedPhases(label('control'), native),
       ];
     };
-    const results: InterleavedResult[] = [];
-    for (const mode of COMMIT_MODES) results.push(...(await interleaved(variantsOf(mode), { rounds: ROUNDS, opsPerRound: OPS_PER_ROUND, warmupOps: WARMUP_OPS, alternate: true })));
+    const results: SqlResult[] = [];
+    for (const mode of COMMIT_MODES) {
+      const variants = variantsOf(mode);
+      const measured = await interleaved(variants, { rounds: ROUNDS, opsPerRound: OPS_PER_ROUND, warmupOps: WARMUP_OPS, alternate: true });
+      results.push(...measured.map((r) => ({ ...r, phasesUs: phasesOf(r.label) })));
+    }
     return results;
   } finally {
     for (const close of closers) await close().catch(() => undefined);
     await admin.query(`DROP TABLE IF EXISTS ${table}`);
     await admin.end();
   }
+}
+
+/** When the running transaction's callback started and ended (performance.now()), noted by the callback itself. */
+let callbackStarted = 0;
+let callbackEnded = 0;
+
+/** Where a variant's time per transaction goes, in µs (medians over the timed transactions). */
+interface Phases {
+  /** From the call to the callback's first line: a connection, BEGIN, and what the API does around them. */
+  begin: number;
+  /** The callback's own two statements, on the handle the API gives. */
+  callback: number;
+  /** From the callback's return to the transaction's promise settling: COMMIT, the release and what the API does around them. */
+  end: number;
+}
+
+type SqlResult = InterleavedResult & { phasesUs: Phases };
+
+const phaseTimes = new Map<string, { begin: number[]; callback: number[]; end: number[] }>();
+
+/** A variant that also notes, for each transaction, its three phases (see Phases); the last ROUNDS × OPS_PER_ROUND of them are kept. */
+function timedPhases(label: string, run: () => Promise<unknown>): Variant {
+  const times = { begin: [] as number[], callback: [] as number[], end: [] as number[] };
+  phaseTimes.set(label, times);
+  return {
+    label,
+    run: async () => {
+      const called = performance.now();
+      await run();
+      const settled = performance.now();
+      times.begin.push(callbackStarted - called);
+      times.callback.push(callbackEnded - callbackStarted);
+      times.end.push(settled - callbackEnded);
+    },
+  };
+}
+
+function phasesOf(label: string): Phases {
+  const times = phaseTimes.get(label) ?? { begin: [], callback: [], end: [] };
+  const us = (xs: number[]): number => median(xs.slice(-ROUNDS * OPS_PER_ROUND)) * 1e3;
+  return { begin: us(times.begin), callback: us(times.callback), end: us(times.end) };
 }
 
 /** The child process of one API: its results as JSON on the last line of stdout. */
@@ -141,7 +190,7 @@ if (CHILD_API !== undefined && APIS.includes(CHILD_API)) {
  * application using one of them does not pay that, so each API gets a fresh process (the native and the txkit
  * variant of one API still interleave round by round in it).
  */
-function measureApiInChild(api: Api): Promise<InterleavedResult[]> {
+function measureApiInChild(api: Api): Promise<SqlResult[]> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(import.meta.url)], {
       env: { ...process.env, TXKIT_SQL_BENCH_API: api },
@@ -153,7 +202,7 @@ function measureApiInChild(api: Api): Promise<InterleavedResult[]> {
     child.once('exit', (code) => {
       const last = out.trim().split('\n').at(-1) ?? '';
       if (code !== 0 || !last.startsWith('[')) reject(new Error(`the ${api} SQL bench process exited with ${String(code)}: ${out.slice(-500)}`));
-      else resolve(JSON.parse(last) as InterleavedResult[]);
+      else resolve(JSON.parse(last) as SqlResult[]);
     });
   });
 }
@@ -162,11 +211,11 @@ export default async function sqlBench(): Promise<BenchResult> {
   const admin = new pg.Pool({ connectionString: URL_, max: 1 });
   const settings = await serverSettings(admin);
   try {
-    const results: InterleavedResult[] = [];
+    const results: SqlResult[] = [];
     for (const api of APIS) results.push(...(await measureApiInChild(api)));
     const fsync = SMOKE ? { binary: 'not run (smoke)', opsPerSec: 'n/a', sameDevice: false } : pgTestFsync(settings.walSyncMethod, settings.dataDirectory);
 
-    const by = (label: string): InterleavedResult => results.find((r) => r.label === label) as InterleavedResult;
+    const by = (label: string): SqlResult => results.find((r) => r.label === label) as SqlResult;
     const us = (ns: number[]): number[] => ns.map((n) => n / 1e3);
     const comparisons = COMMIT_MODES.flatMap((mode) =>
       (['knex', 'pg'] as const).map((api) => {
@@ -211,7 +260,7 @@ export default async function sqlBench(): Promise<BenchResult> {
       `- ${c.mine.label}: **${fmtInterval(c.ratio)}** of the native time (**${c.verdict}**), ${fmtInterval(c.overhead, 1)} µs more per ` +
       `transaction; client CPU ${fmtInterval(c.cpuOverhead, 1)} µs more (${fmtInterval(c.cpuRatio)} of native); ` +
       `${kilobytes(c.mine)} kB allocated per transaction, native ${kilobytes(c.native)} kB, of which garbage collection ${fmt(median(c.mine.roundsPauseNs ?? [0]) / 1e3, 1)} and ${fmt(median(c.native.roundsPauseNs ?? [0]) / 1e3, 1)} µs. ` +
-      `The native code against itself: ${fmtControl(c.controlRatio)}.`;
+      `The native code against itself: ${fmtControl(c.controlRatio)}. ${phaseText(c.mine, c.native)}`;
     const summary = [
       'One transaction = insert one row + update it + commit, on one connection, one at a time. Each API (pg, then',
       "knex) runs in a Node process of its own, as an application using one of them does; in it, the API's native",
@@ -287,6 +336,17 @@ export default async function sqlBench(): Promise<BenchResult> {
   } finally {
     await admin.end();
   }
+}
+
+/** Where txkit's time per transaction goes against the native API's, phase by phase (see Phases). */
+function phaseText(mine: SqlResult, native: SqlResult): string {
+  const part = (name: keyof Phases, what: string): string =>
+    `${what} ${fmt(mine.phasesUs[name], 1)} µs (native ${fmt(native.phasesUs[name], 1)}, ${signed(mine.phasesUs[name] - native.phasesUs[name])})`;
+  return `Median phases: ${part('begin', 'call to callback')}, ${part('callback', 'callback')}, ${part('end', 'return to settled')}.`;
+}
+
+function signed(n: number): string {
+  return `${n >= 0 ? '+' : '-'}${fmt(Math.abs(n), 1)}`;
 }
 
 /** The median kilobytes `r` allocates per transaction (measured when the variants take turns by transaction). */
