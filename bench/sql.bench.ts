@@ -318,8 +318,8 @@ export default async function sqlBench(): Promise<BenchResult> {
           },
           () =>
             `the goal's ${fmt((GOAL - 1) * 100, 0)}% is ${fmt(((GOAL - 1) * c.native.medianNs) / 1e3, 1)} µs of the native ` +
-            `${fmt(c.native.medianNs / 1e3, 0)} µs; txkit adds ${fmtInterval(c.overhead, 1)} µs, of it client CPU ${fmtInterval(c.cpuOverhead, 1)} µs; ` +
-            `the native code against itself ${fmtInterval(c.controlRatio)}`,
+            `${fmt(c.native.medianNs / 1e3, 0)} µs; txkit adds ${fmtInterval(c.overhead, 1)} µs (client CPU ${fmtInterval(c.cpuOverhead, 1)} µs): ` +
+            `${phaseDeltas(c.mine, c.native)}; the native code against itself ${fmtInterval(c.controlRatio)}`,
         ),
       ),
       chart: {
@@ -343,6 +343,12 @@ function phaseText(mine: SqlResult, native: SqlResult): string {
   const part = (name: keyof Phases, what: string): string =>
     `${what} ${fmt(mine.phasesUs[name], 1)} µs (native ${fmt(native.phasesUs[name], 1)}, ${signed(mine.phasesUs[name] - native.phasesUs[name])})`;
   return `Median phases: ${part('begin', 'call to callback')}, ${part('callback', 'callback')}, ${part('end', 'return to settled')}.`;
+}
+
+/** `+9.8 µs before the callback, +4.8 in it, +4.4 after it`. */
+function phaseDeltas(mine: SqlResult, native: SqlResult): string {
+  const d = (name: keyof Phases): string => signed(mine.phasesUs[name] - native.phasesUs[name]);
+  return `${d('begin')} µs before the callback, ${d('callback')} in it, ${d('end')} after it`;
 }
 
 function signed(n: number): string {
