@@ -69,35 +69,33 @@ clock read, a pending-work counter and a signal listener made for every transact
 per transaction that nobody read, and an AsyncLocalStorage per context (a MongoDB context had two): each
 enabled one adds its work to every promise of the process.
 
-Where the SQL figures stand and why (2026-12-07): a mode's variants share one connection (two connections are not
-alike on this machine: the same native pg code on two pools of one connection each ran at 0.81 [0.77, 0.84] with
-\`synchronous_commit=on\` and 0.56 [0.52, 0.58] with \`off\` of each other), the rounds' orders rotate, and the
-native code runs a second time as a control; a run whose control's interval leaves out 1 gives no verdict. What
-was left of knex's gap after CPU profiles of the main thread (txkit's functions 15-22 µs a transaction, knex driven
-from outside 8 µs, the same system calls) was the optimizing compiler, which works on threads of its own: counted
-by \`process.cpuUsage()\`, absent from a main-thread profile. Instruction counts under callgrind (one
-process per variant, both variants warmed alike with 200 transactions each, counted between the 1,200th and the
-2,200th transaction): knex.transaction 1.19 M instructions a transaction, through txkit 1.29 M, +104 k, of which
-58 k in V8's optimizing compiler and 43 k elsewhere (txkit's code and the work of its promises). V8 went on
-optimizing for thousands of transactions (per 1,000: 188, 50, 32, 10, 6 functions for knex.transaction, 208, 68,
-30, 12, 8 through txkit), and with 500 warm-up transactions per variant txkit's extra client CPU fell from 43 to
-19 µs between the first and the last quarter of a run's rounds. The bench now warms each variant with 5,000
-transactions, so its rounds measure a settled process, as a service is. Run of 2026-12-07 so made (the section
-below): knex \`on\` 1.034 [1.011, 1.075] and \`off\` 1.041 [1.013, 1.092], both undecided; pg \`on\` 1.021 [1.008,
-1.030] undecided, \`off\` 1.021 [1.017, 1.027] met. txkit's settled cost outside the compiler, 43 k instructions, is
-3.6% of a knex transaction's 1.19 M, where the goal allows 3% of its time: the knex rows sit on the line.
-Counted again later that day, after two of txkit's promises per knex transaction were cut (91 to 89; knex.transaction
-makes 78), in a script that warms both variants in every process: knex.transaction 1.13 M instructions a transaction
-(641 k outside the compiler and the garbage collector); through txkit, before the cut 1.13 M and 1.09 M (659 k and
-669 k), after it 1.24 M and 1.10 M (685 k and 649 k). Two runs of one build differ by up to 36 k outside the compiler
-and the collector, as much as txkit's whole difference, so one count of this window does not settle a 3% question
-either; nor did client CPU in alternating runs of the two builds (txkit over knex.transaction 8-23 µs a transaction
-in both). Three bench runs after the cut, the section below being the last: knex \`on\` 1.027, 1.053 and 1.036, \`off\`
-1.044, 1.051 and 1.037; pg \`on\` 1.037, 1.021 and 1.018, \`off\` 1.016, 1.026 and 1.012; every one undecided. The
-section now also gives the CPU txkit adds on the main thread alone (/proc/thread-self/schedstat, without the
-compiler's and the collector's threads). Its intervals are no narrower than the whole process's (knex \`on\` in the
-last run: 20.8 [9.5, 33.8] µs against 37.5 [16.7, 65.9]), so what moves a round's CPU is the machine, not only the
-compiler: 300 rounds of 50 transactions do not resolve 1% here, in time or in CPU.
+Where the SQL figures stand and why (2026-12-07, later): a mode's variants share one connection (two connections
+are not alike on this machine: the same native pg code on two pools of one connection each ran at 0.81 [0.77,
+0.84] with \`synchronous_commit=on\` and 0.56 [0.52, 0.58] with \`off\` of each other), and the native code runs a
+second time as a control. Until this run the variants took turns in blocks of 50 transactions, and 300 rounds left
+intervals 3-7% wide: every row undecided in three runs. They now take turns transaction by transaction, in an order
+where each follows every one equally often (in the rotating turns the control followed txkit twice as often as the
+native variant did, and came out 1-3% off it in scripts), each transaction timed until what it left to run has
+run, garbage-collection pauses shared out by the bytes each variant allocates. Three runs so made, the section
+below being the last: knex \`on\` 1.038 [1.029, 1.046], 1.037 [1.029, 1.041] and 1.050 [1.045, 1.058], \`off\` 1.040
+[1.035, 1.054], 1.057 [1.041, 1.064] and 1.055 [1.042, 1.060]; pg \`on\` 1.043 [1.027, 1.056], 1.025 [1.017, 1.034]
+and 1.038 [1.031, 1.047], \`off\` 1.031 [1.022, 1.042], 1.022 [1.016, 1.031] and 1.041 [1.031, 1.048]; the controls
+between 0.993 and 1.005, each holding 1. An interval is one run's: from run to run the ratios moved by more (pg
+\`off\` 1.022 to 1.041), and they rose with the native times (pg \`off\`'s native transaction took 509 µs in the
+second run and 638 in the last): txkit's cost grows when the machine is slower. Where its time goes, from the
+phases of the second run: knex \`off\` +24.9 µs before the callback, +5.9 in it, +11.3 after it; pg \`off\` +5.9,
++3.3 and +3.2. A script that
+time-stamped txkit's own steps in knex transactions on this Postgres (\`off\`, medians of 6,300 each) put the
+begin's +15.5 µs in four places: 5.4 µs from \`withTransaction\` to the driver's begin (options, propagation, the
+retry loop's start), 3.2 µs more than knex from the begun transaction to the callback's first line (3.9 against
+0.7: the root transaction and its scope), 2.9 µs in the knex adapter after BEGIN (its scope and handle guard), and 3.2 µs more than
+\`knex.transaction\` takes to get its connection and send BEGIN. The core's part runs in under 1 µs a transaction in
+the core bench above, where nothing else runs between transactions; here the server runs on the same two cores
+between every two of txkit's steps, which start on cold caches after each round trip. The knex rows are missed by
+that: txkit's code per transaction, not a floor of the driver. What a transaction allocates is mostly promises:
+with AsyncLocalStorage enabled, each promise or \`await\` costs about 430 bytes on Node 20 (250 without; a script of
+20,000 calls), and a knex transaction through txkit allocates 5.4 kB more than \`knex.transaction\`'s 92 kB, a pg one
+3 kB more than the native 18.6 kB.
 
 Where the MongoDB figure stands (2026-12-07): a unit on the stub session made 21 promises where the hand-written
 calls make 10; each costs a program with an AsyncLocalStorage its hooks. The adapter's unit, commit and session
