@@ -84,15 +84,15 @@ between 0.993 and 1.005, each holding 1. An interval is one run's: from run to r
 \`off\` 1.022 to 1.041), and they rose with the native times (pg \`off\`'s native transaction took 509 µs in the
 second run and 638 in the last): txkit's cost grows when the machine is slower. Where its time goes, from the
 phases of the second run: knex \`off\` +24.9 µs before the callback, +5.9 in it, +11.3 after it; pg \`off\` +5.9,
-+3.3 and +3.2. A script that
-time-stamped txkit's own steps in knex transactions on this Postgres (\`off\`, medians of 6,300 each) put the
-begin's +15.5 µs in four places: 5.4 µs from \`withTransaction\` to the driver's begin (options, propagation, the
-retry loop's start), 3.2 µs more than knex from the begun transaction to the callback's first line (3.9 against
-0.7: the root transaction and its scope), 2.9 µs in the knex adapter after BEGIN (its scope and handle guard), and 3.2 µs more than
-\`knex.transaction\` takes to get its connection and send BEGIN. The core's part runs in under 1 µs a transaction in
-the core bench above, where nothing else runs between transactions; here the server runs on the same two cores
-between every two of txkit's steps, which start on cold caches after each round trip. The knex rows are missed by
-that: txkit's code per transaction, not a floor of the driver. What a transaction allocates is mostly promises:
++3.3 and +3.2. A script that time-stamped txkit's own steps in knex transactions on this Postgres (\`off\`, medians
+of 6,300 each) put the begin's +15.5 µs in four places: 5.4 µs from \`withTransaction\` to the driver's begin
+(options, propagation, the retry loop's start), 3.2 µs more than knex from the begun transaction to the callback's
+first line (3.9 against 0.7: the root transaction and its scope), 2.9 µs in the knex adapter after BEGIN (its scope
+and handle guard), and 3.2 µs more than \`knex.transaction\` takes to get its connection and send BEGIN. The core's
+part runs in under 1 µs a transaction in the core bench above, where nothing else runs between transactions; here
+the server runs on the same two cores between every two of txkit's steps, which start on cold caches after each
+round trip. The rows are missed by that: txkit's own code per transaction, not a floor set by the driver or the
+server. What a transaction allocates is mostly promises:
 with AsyncLocalStorage enabled, each promise or \`await\` costs about 430 bytes on Node 20 (250 without; a script of
 20,000 calls), and a knex transaction through txkit allocates 5.4 kB more than \`knex.transaction\`'s 92 kB, a pg one
 3 kB more than the native 18.6 kB.
