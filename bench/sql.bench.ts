@@ -286,7 +286,7 @@ export default async function sqlBench(): Promise<BenchResult> {
       "code a second time as a control: when the control's interval against the native variant leaves out 1, the run",
       "told two identical variants apart, and no verdict is given. CPU is the whole process's user + system time per",
       'transaction (process.cpuUsage), pg and knex included, summed over every transaction of the round.',
-      'round to round. Connections are shared because two connections are not',
+      'Connections are shared because two connections are not',
       'alike: the same native pg code on two pools of one connection each ran at 0.81 [0.77, 0.84] (`on`) and 0.56',
       '[0.52, 0.58] (`off`) of each other in one run of 2026-12-07.',
       '',
