@@ -59,6 +59,8 @@ export interface InterleavedResult {
   cpuNs: number;
   /** Every round's CPU nanoseconds per operation. */
   roundsCpuNs: number[];
+  /** How many operations of this variant were timed (the warm-up's are not). */
+  timedOps: number;
   /** With `alternate`: every round's share of the garbage-collection pauses, in nanoseconds per operation (part of roundsNs). */
   roundsPauseNs?: number[];
   /** With `alternate`: every round's median bytes allocated per operation. */
@@ -145,15 +147,20 @@ export async function interleaved(variants: Variant[], options: InterleavedOptio
       (cpuSamples[i] as number[]).push(((cpu.user + cpu.system) * 1_000) / opsPerRound);
     }
   }
-  return variants.map((v, i) => resultOf(v.label, samples[i] as number[], cpuSamples[i] as number[]));
+  return variants.map((v, i) => resultOf(v.label, samples[i] as number[], cpuSamples[i] as number[], rounds * opsPerRound));
 }
 
-function resultOf(label: string, roundsNs: number[], roundsCpuNs: number[]): InterleavedResult {
-  return { label, medianNs: median(roundsNs), roundsNs, cpuNs: median(roundsCpuNs), roundsCpuNs };
+function resultOf(label: string, roundsNs: number[], roundsCpuNs: number[], timedOps: number): InterleavedResult {
+  return { label, medianNs: median(roundsNs), roundsNs, cpuNs: median(roundsCpuNs), roundsCpuNs, timedOps };
 }
 
 /** The share of a round's operations of one variant that its figure keeps: the slowest tenth is left out (see alternatingRounds). */
 export const KEPT_SHARE = 0.9;
+
+/** How many of a round's `ops` operations of one variant its figure keeps (at least one). */
+export function keptOf(ops: number): number {
+  return Math.max(1, Math.round(ops * KEPT_SHARE));
+}
 
 /**
  * Rounds in which the variants take turns operation by operation, in an
@@ -178,7 +185,7 @@ export const KEPT_SHARE = 0.9;
  * operation during which they started.
  */
 async function alternatingRounds(variants: Variant[], rounds: number, asked: number): Promise<InterleavedResult[]> {
-  const runs = variants.map((v) => ('run' in v ? v.run : () => Promise.resolve()));
+  const runs = variants.map((v) => ('run' in v ? () => v.run() : () => Promise.resolve()));
   const n = runs.length;
   // Whole repeats of the order in every round, so each variant runs as often as the others in it.
   const opsPerRound = Math.ceil(asked / n) * n;
@@ -188,6 +195,8 @@ async function alternatingRounds(variants: Variant[], rounds: number, asked: num
   const cpus = new Float64Array(total);
   const grown = new Float64Array(total);
   const pauses = new Float64Array(total);
+  /** A pause started during the operation or in the harness's own work after it, before the next one started. */
+  const disturbed = new Uint8Array(total);
   const who = new Uint16Array(total);
   const gcs: { startTime: number; duration: number }[] = [];
   const observer = new PerformanceObserver((list) => {
@@ -219,10 +228,11 @@ async function alternatingRounds(variants: Variant[], rounds: number, asked: num
   let pausedMs = 0;
   for (const gc of gcs) {
     const op = lastAtOrBefore(starts, gc.startTime);
-    if (op >= 0 && gc.startTime < (ends[op] as number)) {
-      pauses[op] = (pauses[op] as number) + gc.duration;
-      pausedMs += gc.duration;
-    }
+    if (op < 0) continue;
+    // Every pause of the run counts toward the pause per byte; one inside an operation's window is taken out of its time.
+    pausedMs += gc.duration;
+    disturbed[op] = 1;
+    if (gc.startTime < (ends[op] as number)) pauses[op] = (pauses[op] as number) + gc.duration;
   }
   const perRound = opsPerRound * n;
   const mutatorMs: number[][] = [];
@@ -235,12 +245,12 @@ async function alternatingRounds(variants: Variant[], rounds: number, asked: num
     for (let at = r * perRound; at < (r + 1) * perRound; at++) {
       const i = who[at] as number;
       (times[i] as number[]).push((ends[at] as number) - (starts[at] as number) - (pauses[at] as number));
-      // An operation with a pause in it freed memory: its heap growth says nothing of what it allocated.
-      if (pauses[at] === 0) (bytes[i] as number[]).push(grown[at] as number);
+      // A pause in an operation's heap readings freed memory: its heap growth says nothing of what it allocated.
+      if (disturbed[at] === 0) (bytes[i] as number[]).push(grown[at] as number);
       cpu[i] = (cpu[i] as number) + (cpus[at] as number);
     }
     // Leaves out the slowest tenth of each variant's operations in the round.
-    mutatorMs.push(times.map((t) => mean(t.sort((x, y) => x - y).slice(0, Math.max(1, Math.floor(t.length * KEPT_SHARE))))));
+    mutatorMs.push(times.map((t) => mean(t.sort((x, y) => x - y).slice(0, keptOf(t.length)))));
     allocated.push(bytes.map((b) => (b.length === 0 ? 0 : Math.max(0, median(b)))));
     cpuNs.push(Array.from(cpu, (c, i) => c / Math.max(1, (times[i] as number[]).length)));
   }
@@ -252,7 +262,7 @@ async function alternatingRounds(variants: Variant[], rounds: number, asked: num
     // performance.now() is in milliseconds.
     const roundsNs = mutatorMs.map((round, r) => (round[i] as number) * 1e6 + (pauseNs[r] as number));
     return {
-      ...resultOf(v.label, roundsNs, cpuNs.map((round) => round[i] as number)),
+      ...resultOf(v.label, roundsNs, cpuNs.map((round) => round[i] as number), rounds * opsPerRound),
       roundsPauseNs: pauseNs,
       roundsAllocatedBytes: allocated.map((round) => round[i] as number),
     };

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import knex from 'knex';
 import pg from 'pg';
-import { KEPT_SHARE, SMOKE, benchGoal, controlledVerdict, differenceInterval, fmt, fmtControl, fmtInterval, interleaved, loadEntry, median, ratioInterval, sized } from './harness.js';
+import { SMOKE, benchGoal, controlledVerdict, differenceInterval, fmt, fmtControl, fmtInterval, interleaved, keptOf, loadEntry, median, ratioInterval, sized } from './harness.js';
 import type { BenchResult, InterleavedResult, Variant } from './harness.js';
 type SqlModule = typeof import('../src/adapters/sql/index.js');
 // The built package, as users run it (the sources run through tsx carry its helpers on every closure).
@@ -79,7 +79,7 @@ async function measureApi(api: Api): Promise<SqlResult[]> {
       await client.query(`UPDATE ${table} SET n = 1 WHERE id = $1`, [id]);
       callbackEnded = performance.now();
     };
-    // One connection per commit mode, shared by its variants (their rounds take turns): every transaction waits
+    // One connection per commit mode, shared by its variants (they take turns): every transaction waits
     // for its own commit, as one request handler would, and all variants talk to the same server process. With a
     // connection each, the two server processes' own speed was counted as txkit's: the same native pg code on two
     // pools of one connection ran at 0.81 [0.77, 0.84] (synchronous_commit=on) and 0.56 [0.52, 0.58] (off) of
@@ -126,7 +126,7 @@ async function measureApi(api: Api): Promise<SqlResult[]> {
     for (const mode of COMMIT_MODES) {
       const variants = variantsOf(mode);
       const measured = await interleaved(variants, { rounds: ROUNDS, opsPerRound: OPS_PER_ROUND, warmupOps: WARMUP_OPS, alternate: true });
-      results.push(...measured.map((r) => ({ ...r, phasesUs: phasesOf(r.label) })));
+      results.push(...measured.map((r) => ({ ...r, phasesUs: phasesOf(r.label, r.timedOps) })));
     }
     return results;
   } finally {
@@ -154,7 +154,7 @@ type SqlResult = InterleavedResult & { phasesUs: Phases };
 
 const phaseTimes = new Map<string, { begin: number[]; callback: number[]; end: number[] }>();
 
-/** A variant that also notes, for each transaction, its three phases (see Phases); the last ROUNDS × OPS_PER_ROUND of them are kept. */
+/** A variant that also notes, for each transaction, its three phases (see Phases); phasesOf reads those of the timed transactions. */
 function timedPhases(label: string, run: () => Promise<unknown>): Variant {
   const times = { begin: [] as number[], callback: [] as number[], end: [] as number[] };
   phaseTimes.set(label, times);
@@ -171,9 +171,10 @@ function timedPhases(label: string, run: () => Promise<unknown>): Variant {
   };
 }
 
-function phasesOf(label: string): Phases {
+/** The median phases of the last `timedOps` transactions of a variant (the warm-up's came before them). */
+function phasesOf(label: string, timedOps: number): Phases {
   const times = phaseTimes.get(label) ?? { begin: [], callback: [], end: [] };
-  const us = (xs: number[]): number => median(xs.slice(-ROUNDS * OPS_PER_ROUND)) * 1e3;
+  const us = (xs: number[]): number => median(xs.slice(-timedOps)) * 1e3;
   return { begin: us(times.begin), callback: us(times.callback), end: us(times.end) };
 }
 
@@ -188,7 +189,7 @@ if (CHILD_API !== undefined && APIS.includes(CHILD_API)) {
  * Runs measureApi(api) in a process of its own. txkit's core code is shared by its SQL adapters: in a process
  * that runs both, every call site sees two drivers, and knex's garbage is collected during pg's rounds too. An
  * application using one of them does not pay that, so each API gets a fresh process (the native and the txkit
- * variant of one API still interleave round by round in it).
+ * variant of one API still take turns transaction by transaction in it).
  */
 function measureApiInChild(api: Api): Promise<SqlResult[]> {
   return new Promise((resolve, reject) => {
@@ -272,7 +273,7 @@ export default async function sqlBench(): Promise<BenchResult> {
       'which a program without txkit would not pay.',
       '',
       "A transaction's time runs until what it left to run after it resolved has run. A round's figure per variant",
-      `is the mean time of its ${OPS_PER_ROUND} transactions without garbage-collection pauses, the slowest ${fmt((1 - KEPT_SHARE) * 100, 0)}% left out (a`,
+      `is the mean time of its ${OPS_PER_ROUND} transactions without garbage-collection pauses, the slowest ${OPS_PER_ROUND - keptOf(OPS_PER_ROUND)} left out (a`,
       'hiccup of the server or the machine lands on one transaction of one variant), plus its share of the pauses:',
       "the bytes a transaction of it allocates times the run's pause per allocated byte (which transaction a",
       'pause falls in is chance; what each allocates is not). Taking turns by transaction rather than in blocks of',
@@ -285,7 +286,7 @@ export default async function sqlBench(): Promise<BenchResult> {
       'all of it is above, else **undecided** (the noise is larger than the margin). Each mode also runs the native',
       "code a second time as a control: when the control's interval against the native variant leaves out 1, the run",
       "told two identical variants apart, and no verdict is given. CPU is the whole process's user + system time per",
-      'transaction (process.cpuUsage), pg and knex included, summed over every transaction of the round.',
+      'transaction (process.cpuUsage), pg and knex included, over every transaction of the round (none left out, pauses included).',
       'Connections are shared because two connections are not',
       'alike: the same native pg code on two pools of one connection each ran at 0.81 [0.77, 0.84] (`on`) and 0.56',
       '[0.52, 0.58] (`off`) of each other in one run of 2026-12-07.',
