@@ -76,13 +76,15 @@ second time as a control. Until this run the variants took turns in blocks of 50
 intervals 3-7% wide: every row undecided in three runs. They now take turns transaction by transaction, in an order
 where each follows every one equally often (in the rotating turns the control followed txkit twice as often as the
 native variant did, and came out 1-3% off it in scripts), each transaction timed until what it left to run has
-run, garbage-collection pauses shared out by the bytes each variant allocates. Three runs so made, the section
-below being the last: knex \`on\` 1.038 [1.029, 1.046], 1.037 [1.029, 1.041] and 1.050 [1.045, 1.058], \`off\` 1.040
-[1.035, 1.054], 1.057 [1.041, 1.064] and 1.055 [1.042, 1.060]; pg \`on\` 1.043 [1.027, 1.056], 1.025 [1.017, 1.034]
-and 1.038 [1.031, 1.047], \`off\` 1.031 [1.022, 1.042], 1.022 [1.016, 1.031] and 1.041 [1.031, 1.048]; the controls
-between 0.993 and 1.005, each holding 1. An interval is one run's: from run to run the ratios moved by more (pg
-\`off\` 1.022 to 1.041), and they rose with the native times (pg \`off\`'s native transaction took 509 µs in the
-second run and 638 in the last): txkit's cost grows when the machine is slower. Where its time goes, from the
+run, garbage-collection pauses shared out by the bytes each variant allocates. Four runs so made, the section
+below being the last: knex \`on\` 1.038 [1.029, 1.046], 1.037 [1.029, 1.041], 1.050 [1.045, 1.058] and 1.040 [1.035,
+1.048], \`off\` 1.040 [1.035, 1.054], 1.057 [1.041, 1.064], 1.055 [1.042, 1.060] and 1.040 [1.034, 1.047]; pg \`on\`
+1.043 [1.027, 1.056], 1.025 [1.017, 1.034], 1.038 [1.031, 1.047] and 1.029 [1.022, 1.040], \`off\` 1.031 [1.022,
+1.042], 1.022 [1.016, 1.031], 1.041 [1.031, 1.048] and 1.024 [1.016, 1.036]; the controls between 0.993 and 1.005,
+each holding 1. The knex rows were missed in six runs of eight; the pg rows missed in two of eight, undecided in
+the rest, never met. An interval is one run's: from run to run the ratios moved by more (pg \`off\` 1.022 to
+1.041), and they rose with the native times (pg \`off\`'s native transaction took 509 µs in the second run, 638 in
+the third and 512 in the fourth): txkit's cost grows when the machine is slower. Where its time goes, from the
 phases of the second run: knex \`off\` +24.9 µs before the callback, +5.9 in it, +11.3 after it; pg \`off\` +5.9,
 +3.3 and +3.2. A script that time-stamped txkit's own steps in knex transactions on this Postgres (\`off\`, medians
 of 6,300 each) put the begin's +15.5 µs in four places: 5.4 µs from \`withTransaction\` to the driver's begin
@@ -91,8 +93,8 @@ first line (3.9 against 0.7: the root transaction and its scope), 2.9 µs in the
 and handle guard), and 3.2 µs more than \`knex.transaction\` takes to get its connection and send BEGIN. The core's
 part runs in under 1 µs a transaction in the core bench above, where nothing else runs between transactions; here
 the server runs on the same two cores between every two of txkit's steps, which start on cold caches after each
-round trip. The rows are missed by that: txkit's own code per transaction, not a floor set by the driver or the
-server. What a transaction allocates is mostly promises:
+round trip. That is what misses the knex rows and puts the pg rows on the line: txkit's own code per
+transaction, not a floor set by the driver or the server. What a transaction allocates is mostly promises:
 with AsyncLocalStorage enabled, each promise or \`await\` costs about 430 bytes on Node 20 (250 without; a script of
 20,000 calls), and a knex transaction through txkit allocates 5.4 kB more than \`knex.transaction\`'s 92 kB, a pg one
 3 kB more than the native 18.6 kB.
