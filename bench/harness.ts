@@ -1,5 +1,6 @@
 import { mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
+import type { PerformanceEntry } from 'node:perf_hooks';
 import v8 from 'node:v8';
 import vm from 'node:vm';
 import path from 'node:path';
@@ -182,7 +183,8 @@ export function keptOf(ops: number): number {
  *   not vary.
  *
  * Pauses are read from the `gc` performance entries and given to the
- * operation during which they started.
+ * operation during which they started, or after which (in the harness's own
+ * readings) they started: that operation's heap growth is then left out.
  */
 async function alternatingRounds(variants: Variant[], rounds: number, asked: number): Promise<InterleavedResult[]> {
   const runs = variants.map((v) => ('run' in v ? () => v.run() : () => Promise.resolve()));
@@ -197,14 +199,14 @@ async function alternatingRounds(variants: Variant[], rounds: number, asked: num
   const pauses = new Float64Array(total);
   /** A pause started during the operation or in the harness's own work after it, before the next one started. */
   const disturbed = new Uint8Array(total);
-  const who = new Uint16Array(total);
+  const order = pairOrder(n);
   const gcs: { startTime: number; duration: number }[] = [];
-  const observer = new PerformanceObserver((list) => {
-    for (const e of list.getEntries()) gcs.push({ startTime: e.startTime, duration: e.duration });
-  });
+  const note = (entries: readonly PerformanceEntry[]): void => {
+    for (const e of entries) gcs.push({ startTime: e.startTime, duration: e.duration });
+  };
+  const observer = new PerformanceObserver((list) => note(list.getEntries()));
   observer.observe({ entryTypes: ['gc'] });
   try {
-    const order = pairOrder(n);
     for (let op = 0; op < total; op++) {
       const i = order[op % order.length] as number;
       const heap0 = v8.getHeapStatistics().used_heap_size;
@@ -217,11 +219,10 @@ async function alternatingRounds(variants: Variant[], rounds: number, asked: num
       const cpu = process.cpuUsage(cpu0);
       grown[op] = v8.getHeapStatistics().used_heap_size - heap0;
       cpus[op] = (cpu.user + cpu.system) * 1_000;
-      who[op] = i;
     }
     // The observer is told of the last pauses on a later turn of the event loop.
-    await new Promise((resolve) => setImmediate(resolve));
-    for (const e of observer.takeRecords()) gcs.push({ startTime: e.startTime, duration: e.duration });
+    await new Promise(setImmediate);
+    note(observer.takeRecords());
   } finally {
     observer.disconnect();
   }
@@ -243,7 +244,7 @@ async function alternatingRounds(variants: Variant[], rounds: number, asked: num
     const bytes = runs.map(() => [] as number[]);
     const cpu = new Float64Array(n);
     for (let at = r * perRound; at < (r + 1) * perRound; at++) {
-      const i = who[at] as number;
+      const i = order[at % order.length] as number;
       (times[i] as number[]).push((ends[at] as number) - (starts[at] as number) - (pauses[at] as number));
       // A pause in an operation's heap readings freed memory: its heap growth says nothing of what it allocated.
       if (disturbed[at] === 0) (bytes[i] as number[]).push(grown[at] as number);

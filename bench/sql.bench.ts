@@ -152,11 +152,12 @@ interface Phases {
 
 type SqlResult = InterleavedResult & { phasesUs: Phases };
 
-const phaseTimes = new Map<string, { begin: number[]; callback: number[]; end: number[] }>();
+/** Every transaction's phases, in ms, per variant label. */
+const phaseTimes = new Map<string, Record<keyof Phases, number[]>>();
 
 /** A variant that also notes, for each transaction, its three phases (see Phases); phasesOf reads those of the timed transactions. */
 function timedPhases(label: string, run: () => Promise<unknown>): Variant {
-  const times = { begin: [] as number[], callback: [] as number[], end: [] as number[] };
+  const times: Record<keyof Phases, number[]> = { begin: [], callback: [], end: [] };
   phaseTimes.set(label, times);
   return {
     label,
@@ -173,7 +174,8 @@ function timedPhases(label: string, run: () => Promise<unknown>): Variant {
 
 /** The median phases of the last `timedOps` transactions of a variant (the warm-up's came before them). */
 function phasesOf(label: string, timedOps: number): Phases {
-  const times = phaseTimes.get(label) ?? { begin: [], callback: [], end: [] };
+  const times = phaseTimes.get(label);
+  if (times === undefined) throw new RangeError(`no phases were noted for '${label}': make its variant with timedPhases`);
   const us = (xs: number[]): number => median(xs.slice(-timedOps)) * 1e3;
   return { begin: us(times.begin), callback: us(times.callback), end: us(times.end) };
 }
@@ -342,17 +344,19 @@ export default async function sqlBench(): Promise<BenchResult> {
 /** Where txkit's time per transaction goes against the native API's, phase by phase (see Phases). */
 function phaseText(mine: SqlResult, native: SqlResult): string {
   const part = (name: keyof Phases, what: string): string =>
-    `${what} ${fmt(mine.phasesUs[name], 1)} µs (native ${fmt(native.phasesUs[name], 1)}, ${signed(mine.phasesUs[name] - native.phasesUs[name])})`;
+    `${what} ${fmt(mine.phasesUs[name], 1)} µs (native ${fmt(native.phasesUs[name], 1)}, ${phaseDelta(mine, native, name)})`;
   return `Median phases: ${part('begin', 'call to callback')}, ${part('callback', 'callback')}, ${part('end', 'return to settled')}.`;
 }
 
 /** `+9.8 µs before the callback, +4.8 in it, +4.4 after it`. */
 function phaseDeltas(mine: SqlResult, native: SqlResult): string {
-  const d = (name: keyof Phases): string => signed(mine.phasesUs[name] - native.phasesUs[name]);
+  const d = (name: keyof Phases): string => phaseDelta(mine, native, name);
   return `${d('begin')} µs before the callback, ${d('callback')} in it, ${d('end')} after it`;
 }
 
-function signed(n: number): string {
+/** `+9.8`: what txkit adds to one phase, in µs. */
+function phaseDelta(mine: SqlResult, native: SqlResult, name: keyof Phases): string {
+  const n = mine.phasesUs[name] - native.phasesUs[name];
   return `${n >= 0 ? '+' : '-'}${fmt(Math.abs(n), 1)}`;
 }
 
