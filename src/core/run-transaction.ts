@@ -62,12 +62,11 @@ export async function runTransaction<H, T, B extends BeginOptions>(
   unitState?: unknown,
 ): Promise<T> {
   // The unit's error is translated here, in the loop's own frame: a .catch around the loop would cost a
-  // promise on every unit.
+  // promise on every unit. What only a failure needs is done in functions of its own (failedCallback,
+  // failedCommit), so the code every unit runs stays small.
   try {
-    const started = clock.now();
-    const loop: Loop = { host, policy, clock, started, signal: options.signal, events };
-
-    unit: for (let attempt = 1; ; attempt++) {
+    const loop: Loop = { host, policy, clock, started: clock.now(), signal: options.signal, events };
+    for (let attempt = 1; ; attempt++) {
       // Step 1: begin, then run the callback. A failed begin ran nothing, so it is judged like a failed callback.
       events?.attemptStarted(attempt);
       let tx: RootTransaction<H>;
@@ -75,10 +74,7 @@ export async function runTransaction<H, T, B extends BeginOptions>(
         const startedAt = options.timeoutMs === undefined ? undefined : Date.now();
         tx = host.adopt(await host.begin(attempt, options, unitState), attempt, options, startedAt);
         const refused = host.refusal(options);
-        if (refused !== undefined) {
-          await tx.abortQuietly(refused);
-          throw refused;
-        }
+        if (refused !== undefined) await abortAndThrow(tx, refused);
       } catch (err) {
         await backOffOrThrow(loop, err, attempt, 'begin');
         continue;
@@ -94,16 +90,7 @@ export async function runTransaction<H, T, B extends BeginOptions>(
         }
         host.faults.raise('callback', host.backend);
       } catch (err) {
-        // Step 2: the callback threw. Take an end it gave the native transaction
-        // itself, else abort if still active (a failed abort is attached to the
-        // error, never put in its place), then maybe rerun.
-        if (tx.endsNatively) await tx.settleNativeEnd(err)?.catch((settleError: unknown) => attachAbortError(err, settleError));
-        await tx.abortQuietly(err);
-        // A unit whose transaction committed (the callback committed it, then
-        // threw) or may have, never runs again: the error goes to the caller and
-        // the commit stands.
-        if (tx.mayHaveCommitted) throw err;
-        await backOffOrThrow(loop, err, attempt, 'callback');
+        await failedCallback(loop, tx, err, attempt);
         continue;
       }
 
@@ -114,50 +101,101 @@ export async function runTransaction<H, T, B extends BeginOptions>(
         return result;
       }
 
-      // Step 4: commit. An unknown result retries only the commit (or resolves it)
-      // until the deadline; a transient failure reruns the unit; anything else is rethrown.
-      // `unknown` counts the commits whose result was unknown, for telemetry to report how each one settled.
-      let unknown = 0;
-      for (let commitTry = 1; ; commitTry++) {
-        try {
+      // Step 4: commit; the first try awaits the native commit itself when it can (see sendCommit), a turn
+      // fewer than commit(). A failed commit is judged by failedCommit: committed after all, or a rerun.
+      try {
+        const sent = tx.sendCommit();
+        if (sent === undefined) {
           await tx.commit();
-          if (unknown > 0) events?.commitResolved(attempt, 'committed', commitTry);
-          return result;
-        } catch (err) {
-          const kind = host.classify(err);
-          if (kind === 'commit-unknown' && stateOf(tx) === TxState.committing) {
-            unknown += 1;
-            events?.commitUnknown(attempt, commitTry, err);
-            const delay = backoffDelay(policy, commitTry);
-            const elapsed = clock.now() - started;
-            if (elapsed + delay >= policy.deadlineMs) {
-              // Step 5: out of time with the outcome still unknown.
-              await tx.giveUp(err);
-              events?.commitResolved(attempt, 'unresolved', commitTry);
-              throw deadlineError(host.backend, policy, attempt, elapsed, err);
-            }
-            try {
-              await clock.sleep(delay, options.signal, host.backend);
-            } catch (abortError) {
-              await tx.giveUp(err);
-              events?.commitResolved(attempt, 'unresolved', commitTry);
-              throw abortError;
-            }
-            continue;
+        } else {
+          try {
+            await sent;
+          } catch (err) {
+            await tx.plainCommitFailed(err);
           }
-          if (kind === 'transient') {
-            // After an unknown result, a transient failure means the backend rolled the commit back.
-            if (unknown > 0) events?.commitResolved(attempt, 'rolled_back', commitTry);
-            await backOffOrThrow(loop, err, attempt, unknown > 0 ? 'commit_rolled_back' : 'commit');
-            continue unit;
-          }
-          if (unknown > 0) events?.commitResolved(attempt, 'unresolved', commitTry);
-          throw err;
+          const hooks = tx.committed();
+          if (hooks !== undefined) await hooks;
         }
+        return result;
+      } catch (err) {
+        if ((await failedCommit(loop, tx, err, attempt)) === 'committed') return result;
       }
     }
   } catch (err) {
     throw host.translate === undefined ? err : host.translate(err);
+  }
+}
+
+/** A transaction that may not run (see UnitHost.refusal): aborted, then the unit's attempt fails with `reason`. */
+async function abortAndThrow(tx: RootTransaction<unknown>, reason: unknown): Promise<never> {
+  await tx.abortQuietly(reason);
+  throw reason;
+}
+
+/**
+ * Step 2: the callback threw. Take an end it gave the native transaction
+ * itself, else abort if still active (a failed abort is attached to the
+ * error, never put in its place); then back off for a rerun, or throw.
+ */
+async function failedCallback(loop: Loop, tx: RootTransaction<unknown>, err: unknown, attempt: number): Promise<void> {
+  if (tx.endsNatively) await tx.settleNativeEnd(err)?.catch((settleError: unknown) => attachAbortError(err, settleError));
+  await tx.abortQuietly(err);
+  // A unit whose transaction committed (the callback committed it, then
+  // threw) or may have, never runs again: the error goes to the caller and
+  // the commit stands.
+  if (tx.mayHaveCommitted) throw err;
+  await backOffOrThrow(loop, err, attempt, 'callback');
+}
+
+/**
+ * Step 4, after a failed commit: an unknown result retries only the commit
+ * (or resolves it) until the deadline, and may end `committed`; a transient
+ * failure backs off for a rerun of the unit (`rerun`); anything else is thrown.
+ * `unknown` counts the commits whose result was unknown, for telemetry to
+ * report how each one settled.
+ */
+async function failedCommit(loop: Loop, tx: RootTransaction<unknown>, failure: unknown, attempt: number): Promise<'committed' | 'rerun'> {
+  const { host, policy, clock, events } = loop;
+  let unknown = 0;
+  let err = failure;
+  // `err` is the failure of commit try `commitTry`.
+  for (let commitTry = 1; ; commitTry++) {
+    const kind = host.classify(err);
+    if (kind === 'commit-unknown' && stateOf(tx) === TxState.committing) {
+      unknown += 1;
+      events?.commitUnknown(attempt, commitTry, err);
+      const delay = backoffDelay(policy, commitTry);
+      const elapsed = clock.now() - loop.started;
+      if (elapsed + delay >= policy.deadlineMs) {
+        // Step 5: out of time with the outcome still unknown.
+        await tx.giveUp(err);
+        events?.commitResolved(attempt, 'unresolved', commitTry);
+        throw deadlineError(host.backend, policy, attempt, elapsed, err);
+      }
+      try {
+        await clock.sleep(delay, loop.signal, host.backend);
+      } catch (abortError) {
+        await tx.giveUp(err);
+        events?.commitResolved(attempt, 'unresolved', commitTry);
+        throw abortError;
+      }
+      try {
+        await tx.commit();
+      } catch (again) {
+        err = again;
+        continue;
+      }
+      events?.commitResolved(attempt, 'committed', commitTry + 1);
+      return 'committed';
+    }
+    if (kind === 'transient') {
+      // After an unknown result, a transient failure means the backend rolled the commit back.
+      if (unknown > 0) events?.commitResolved(attempt, 'rolled_back', commitTry);
+      await backOffOrThrow(loop, err, attempt, unknown > 0 ? 'commit_rolled_back' : 'commit');
+      return 'rerun';
+    }
+    if (unknown > 0) events?.commitResolved(attempt, 'unresolved', commitTry);
+    throw err;
   }
 }
 

@@ -168,46 +168,80 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
    * planned faults.
    */
   #plainCommit(): Promise<void> {
-    const dtx = this.#dtx;
     let native: NativeEnd | Promise<NativeEnd | undefined> | undefined;
     try {
-      if (
-        this.#state !== TxState.active ||
-        this.#busy ||
-        this.#rollbackOnly !== undefined ||
-        this.#userSignal?.aborted === true ||
-        this.#deps.faults.plans.length > 0 ||
-        (this.#pending?.count ?? 0) + (dtx.pendingWork?.() ?? 0) > 0
-      ) {
-        return this.#commit(NOT_ASKED);
-      }
+      if (!this.#plain()) return this.#commit(NOT_ASKED);
+      const dtx = this.#dtx;
       native = dtx.endedNatively === undefined ? undefined : dtx.endedNatively();
     } catch {
       // #commit asks again, and meets the error where it handles it.
       return this.#commit(NOT_ASKED);
     }
     if (native !== undefined) return this.#commit(native);
+    return this.#send().then(
+      () => this.committed(),
+      (err: unknown) => this.plainCommitFailed(err),
+    );
+  }
+
+  /**
+   * For the retry loop: the first commit's native promise when the plain path applies to a driver that cannot
+   * end its transactions natively (see #plainCommit), for the loop to await and then end with {@link committed}
+   * or {@link plainCommitFailed}: one promise and one turn of the microtask queue fewer than commit(). Undefined
+   * when commit() must do it; nothing was asked of the driver then.
+   */
+  sendCommit(): Promise<void> | undefined {
+    try {
+      if (this.#dtx.endedNatively !== undefined || !this.#plain()) return undefined;
+    } catch {
+      return undefined;
+    }
+    return this.#send();
+  }
+
+  /** Nothing stands in the way of the first commit (the checks #commit makes, as one expression). */
+  #plain(): boolean {
+    const dtx = this.#dtx;
+    return !(
+      this.#state !== TxState.active ||
+      this.#busy ||
+      this.#rollbackOnly !== undefined ||
+      this.#userSignal?.aborted === true ||
+      this.#deps.faults.plans.length > 0 ||
+      (this.#pending?.count ?? 0) + (dtx.pendingWork?.() ?? 0) > 0
+    );
+  }
+
+  /** Enters `committing` and sends the native commit. */
+  #send(): Promise<void> {
     this.#enter('commit', TxState.committing);
     this.#commitEntered = true;
     this.#commitSent = true;
-    let sent: Promise<void>;
     try {
-      sent = Promise.resolve(dtx.commit());
+      return Promise.resolve(this.#dtx.commit());
     } catch (err) {
-      sent = Promise.reject(err);
+      return Promise.reject(err);
     }
-    return sent.then(
-      () => {
-        let hooks: Promise<void> | undefined;
-        try {
-          hooks = this.#finish(TxState.committed, undefined, 'commit');
-        } finally {
-          if (hooks === undefined) this.#busy = false;
-        }
-        return hooks === undefined ? undefined : this.#idleAfter(hooks);
-      },
-      (err: unknown) => this.#idleAfter(this.#commitFailed(err)),
-    );
+  }
+
+  /**
+   * After the native commit sent by {@link sendCommit} (or #plainCommit) succeeded: the transaction has committed
+   * (the state table refuses it before a commit was sent). Returns the afterCommit hooks' promise when there are
+   * hooks, and is idle once they are done.
+   */
+  committed(): Promise<void> | undefined {
+    let hooks: Promise<void> | undefined;
+    try {
+      hooks = this.#finish(TxState.committed, undefined, 'commit');
+    } finally {
+      if (hooks === undefined) this.#busy = false;
+    }
+    return hooks === undefined ? undefined : this.#idleAfter(hooks);
+  }
+
+  /** After the native commit sent by {@link sendCommit} failed: what commit() would have thrown (it always rejects). */
+  plainCommitFailed(err: unknown): Promise<never> {
+    return this.#idleAfter(this.#commitFailed(err)) as Promise<never>;
   }
 
   /** `work`, after which no commit or abort is in progress any more (what #commit's finally does). */
