@@ -67,7 +67,13 @@ callback, the back-off and, for the MongoDB driver, every unit's copy of the loo
 transaction. Earlier, the same profile had put 0.6 µs in opening the transaction (an async frame of its own, a
 clock read, a pending-work counter and a signal listener made for every transaction), 0.2 µs in a random UUID
 per transaction that nobody read, and an AsyncLocalStorage per context (a MongoDB context had two): each
-enabled one adds its work to every promise of the process.
+enabled one adds its work to every promise of the process. On 2026-12-07 (evening) the retry loop began to
+await a plain first commit's native promise itself instead of through \`commit()\`'s own (a promise and a turn of
+the microtask queue fewer per unit), and what only a failure needs moved out of the loop's function: the core
+bench's figure went from 0.94 [0.90, 1.00] to 0.36 [0.30, 0.40] and 0.38 [0.33, 0.66] µs in two runs, the
+MongoDB stub row from 1.60 to 1.15 µs. Part of that is the machine: the hand-written helper's figure went from 0.13
+to 0.07 and -0.04 µs in the same runs; the change alone, measured against the build before it in alternating
+units, took 0.26 [0.24, 0.32] µs and 512 bytes off a unit.
 
 Where the SQL figures stand and why (2026-12-07, later): a mode's variants share one connection (two connections
 are not alike on this machine: the same native pg code on two pools of one connection each ran at 0.81 [0.77,
@@ -76,15 +82,19 @@ second time as a control. Until this run the variants took turns in blocks of 50
 intervals 3-7% wide: every row undecided in three runs. They now take turns transaction by transaction, in an order
 where each follows every one equally often (in the rotating turns the control followed txkit twice as often as the
 native variant did, and came out 1-3% off it in scripts), each transaction timed until what it left to run has
-run, garbage-collection pauses shared out by the bytes each variant allocates. Four runs so made, the section
-below being the last: knex \`on\` 1.038 [1.029, 1.046], 1.037 [1.029, 1.041], 1.050 [1.045, 1.058] and 1.040 [1.035,
-1.048], \`off\` 1.040 [1.035, 1.054], 1.057 [1.041, 1.064], 1.055 [1.042, 1.060] and 1.040 [1.034, 1.047]; pg \`on\`
-1.043 [1.027, 1.056], 1.025 [1.017, 1.034], 1.038 [1.031, 1.047] and 1.029 [1.022, 1.040], \`off\` 1.031 [1.022,
-1.042], 1.022 [1.016, 1.031], 1.041 [1.031, 1.048] and 1.024 [1.016, 1.036]; the controls between 0.993 and 1.005,
-each holding 1. The knex rows were missed in six runs of eight; the pg rows missed in two of eight, undecided in
-the rest, never met. An interval is one run's: from run to run the ratios moved by more (pg \`off\` 1.022 to
-1.041), and they rose with the native times (pg \`off\`'s native transaction took 509 µs in the second run, 638 in
-the third and 512 in the fourth): txkit's cost grows when the machine is slower. Where its time goes, from the
+run, garbage-collection pauses shared out by the bytes each variant allocates. Five runs so made, the section
+below being the last (after the core's change of the evening, below): knex \`on\` 1.038 [1.029, 1.046], 1.037 [1.029,
+1.041], 1.050 [1.045, 1.058], 1.040 [1.035, 1.048] and 1.043 [1.039, 1.048], \`off\` 1.040 [1.035, 1.054], 1.057
+[1.041, 1.064], 1.055 [1.042, 1.060], 1.040 [1.034, 1.047] and 1.059 [1.054, 1.063]; pg \`on\` 1.043 [1.027, 1.056],
+1.025 [1.017, 1.034], 1.038 [1.031, 1.047], 1.029 [1.022, 1.040] and 1.017 [1.013, 1.033], \`off\` 1.031 [1.022,
+1.042], 1.022 [1.016, 1.031], 1.041 [1.031, 1.048], 1.024 [1.016, 1.036] and 1.018 [1.015, 1.022]; the controls
+between 0.993 and 1.005, each holding 1. The knex rows were missed in eight runs of ten, never met; the pg rows
+missed in two of ten, met once (the fifth run's \`off\`), undecided in the rest. An interval is one run's: from run
+to run the ratios moved by more (pg \`off\` 1.018 to 1.041), and they rose with the native times (pg \`off\`'s native
+transaction took 509 µs in the second run, 638 in the third, 512 in the fourth and 360 in the fifth, where txkit
+added 6.3 [5.2, 7.9] µs): txkit's cost grows when the machine is slower. The client CPU column of the knex rows
+is the whole process's, V8's compiler and garbage-collection threads included, and its intervals are tens of µs
+wide (the fifth run: 68.1 [18.3, 99.7] and 101.0 [54.7, 114.9] µs more); the time per transaction is the figure. Where its time goes, from the
 phases of the second run: knex \`off\` +24.9 µs before the callback, +5.9 in it, +11.3 after it; pg \`off\` +5.9,
 +3.3 and +3.2. A script that time-stamped txkit's own steps in knex transactions on this Postgres (\`off\`, medians
 of 6,300 each) put the begin's +15.5 µs in four places: 5.4 µs from \`withTransaction\` to the driver's begin
@@ -98,6 +108,24 @@ transaction, not a floor set by the driver or the server. What a transaction all
 with AsyncLocalStorage enabled, each promise or \`await\` costs about 430 bytes on Node 20 (250 without; a script of
 20,000 calls), and a knex transaction through txkit allocates 5.4 kB more than \`knex.transaction\`'s 92 kB, a pg one
 3 kB more than the native 18.6 kB.
+
+What the knex rows are made of (2026-12-07, evening; scripts outside the repository on the same Postgres,
+\`synchronous_commit=off\`, one connection, the variants taking turns as in the section, 300 rounds of 52
+transactions): the same knex calls made by hand as txkit makes them (its own pooled connection, knex's callback
+returning nothing, an explicit \`trx.commit()\`, an AsyncLocalStorage around the callback) took 2.8 [1.0, 4.9] and
+4.1 [2.5, 6.2] µs more than \`knex.transaction\` in two runs; with the begin and the commit each one async step,
+as a driver's are, 8.0 [6.2, 9.9]; txkit's knex adapter without the core 13.8 [12.2, 16.0]; txkit 23.1 [21.6, 25.2],
+all four in one run. So about 4 µs of the row are the driver contract's two async steps, 6 the adapter's own work
+(the connection it keeps to bound the wait, the handle guard) and 9 the core. Fewer steps were not faster on this
+Postgres: a knex begin that hands the transaction over where knex calls back and a commit that settles with the
+scope's end, each a turn of the microtask queue fewer, changed a transaction by -1.0 [-1.2, -0.8] µs on in-memory
+SQLite and -1.8 [-6.5, 1.9] on MariaDB, but by +3.7 [2.7, 5.9] (the begin) and +1.7 [0.5, 2.9] µs (the commit) on
+Postgres, and by +3.0 [0.8, 5.7] and +5.3 [2.9, 7.6] µs both together in two runs; they were not kept. Here a step's
+cost is not only its work: when it runs against the server's replies moves the time as much. The core's change of
+the evening (the retry loop awaits a plain first commit's native promise itself, a promise and a turn fewer than
+through \`commit()\`, and what only a failed callback or commit needs went to functions of their own) took 0.26
+[0.24, 0.32] µs and 512 bytes off a unit on the memory backend in a script of alternating units, and moved the
+Postgres figures by +0.7 [-1.0, 2.0] µs (knex) and -0.1 [-1.0, 0.8] µs (pg), which noise cannot tell from none.
 
 Where the MongoDB figure stands (2026-12-07): a unit on the stub session made 21 promises where the hand-written
 calls make 10; each costs a program with an AsyncLocalStorage its hooks. The adapter's unit, commit and session
