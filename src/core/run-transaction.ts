@@ -4,7 +4,7 @@ import { TransactionTimeoutError } from './errors.js';
 import type { FaultRegistry } from './faults.js';
 import { backoffDelay, sleep } from './retry-policy.js';
 import type { RetryReason } from './telemetry.js';
-import { attachAbortError } from './transaction.js';
+import { COMMIT_DONE, COMMIT_FAILED, SEND_COMMIT, attachAbortError } from './transaction.js';
 import type { RootTransaction } from './transaction.js';
 import { TxState } from './tx-state.js';
 import type { BackendName, BeginOptions, RetryPolicy, Transaction } from './types.js';
@@ -101,19 +101,19 @@ export async function runTransaction<H, T, B extends BeginOptions>(
         return result;
       }
 
-      // Step 4: commit; the first try awaits the native commit itself when it can (see sendCommit), a turn
-      // fewer than commit(). A failed commit is judged by failedCommit: committed after all, or a rerun.
+      // Step 4: commit; the first try awaits the native commit itself when it can (see RootTransaction[SEND_COMMIT]),
+      // a turn fewer than commit(). A failed commit is judged by failedCommit: committed after all, or a rerun.
       try {
-        const sent = tx.sendCommit();
+        const sent = tx[SEND_COMMIT]();
         if (sent === undefined) {
           await tx.commit();
         } else {
           try {
             await sent;
           } catch (err) {
-            await tx.plainCommitFailed(err);
+            await tx[COMMIT_FAILED](err);
           }
-          const hooks = tx.committed();
+          const hooks = tx[COMMIT_DONE]();
           if (hooks !== undefined) await hooks;
         }
         return result;

@@ -20,6 +20,14 @@ import type { Scope } from './scope.js';
 import { TxState, transition } from './tx-state.js';
 import type { BackendName, BeginOptions, Transaction } from './types.js';
 
+/**
+ * The retry loop's own commit steps on a root transaction (see RootTransaction[SEND_COMMIT]): symbols, so a
+ * callback's `tx` does not offer them by name. Only run-transaction.ts uses them.
+ */
+export const SEND_COMMIT: unique symbol = Symbol('txkit.sendCommit');
+export const COMMIT_DONE: unique symbol = Symbol('txkit.commitDone');
+export const COMMIT_FAILED: unique symbol = Symbol('txkit.commitFailed');
+
 /** #commit's mark for an endedNatively() nobody has asked yet. */
 const NOT_ASKED: unique symbol = Symbol('not asked');
 
@@ -65,6 +73,8 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
   readonly #dtx: DriverTransaction<H>;
   readonly #deps: RootDeps;
   #busy = false;
+  /** A commit sent by [SEND_COMMIT]() waits for the retry loop to settle it. */
+  #loopCommit = false;
   #rollbackOnly: { reason: unknown } | undefined;
   /** The native commit (or recommit) was sent at least once. */
   #commitSent = false;
@@ -179,24 +189,49 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
     }
     if (native !== undefined) return this.#commit(native);
     return this.#send().then(
-      () => this.committed(),
-      (err: unknown) => this.plainCommitFailed(err),
+      () => this.#committed(),
+      (err: unknown) => this.#sentFailed(err),
     );
   }
 
   /**
    * For the retry loop: the first commit's native promise when the plain path applies to a driver that cannot
-   * end its transactions natively (see #plainCommit), for the loop to await and then end with {@link committed}
-   * or {@link plainCommitFailed}: one promise and one turn of the microtask queue fewer than commit(). Undefined
-   * when commit() must do it; nothing was asked of the driver then.
+   * end its transactions natively (see #plainCommit), for the loop to await and then settle with
+   * [COMMIT_DONE]() or [COMMIT_FAILED](err): one promise and one turn of the microtask queue fewer than commit().
+   * Undefined when commit() must do it; no commit was sent then. Keyed by a symbol, so a callback's `tx` does not
+   * offer it by name.
    */
-  sendCommit(): Promise<void> | undefined {
+  [SEND_COMMIT](): Promise<void> | undefined {
     try {
       if (this.#dtx.endedNatively !== undefined || !this.#plain()) return undefined;
     } catch {
       return undefined;
     }
+    this.#loopCommit = true;
     return this.#send();
+  }
+
+  /** For the retry loop, after the native commit sent by [SEND_COMMIT]() succeeded (see #committed). */
+  [COMMIT_DONE](): Promise<void> | undefined {
+    this.#settleLoopCommit();
+    return this.#committed();
+  }
+
+  /** For the retry loop, after the native commit sent by [SEND_COMMIT]() failed: what commit() would have thrown. */
+  [COMMIT_FAILED](err: unknown): Promise<never> {
+    this.#settleLoopCommit();
+    return this.#sentFailed(err);
+  }
+
+  /** The loop settles only a commit it sent itself, once. */
+  #settleLoopCommit(): void {
+    if (!this.#loopCommit) {
+      throw new TransactionStateError(`the ${this.backend} transaction has no commit sent by the retry loop to settle`, {
+        backend: this.backend,
+        state: this.#state,
+      });
+    }
+    this.#loopCommit = false;
   }
 
   /** Nothing stands in the way of the first commit (the checks #commit makes, as one expression). */
@@ -225,11 +260,10 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
   }
 
   /**
-   * After the native commit sent by {@link sendCommit} (or #plainCommit) succeeded: the transaction has committed
-   * (the state table refuses it before a commit was sent). Returns the afterCommit hooks' promise when there are
-   * hooks, and is idle once they are done.
+   * After the native commit sent by #send succeeded: the transaction has committed. Returns the afterCommit
+   * hooks' promise when there are hooks, and is idle once they are done.
    */
-  committed(): Promise<void> | undefined {
+  #committed(): Promise<void> | undefined {
     let hooks: Promise<void> | undefined;
     try {
       hooks = this.#finish(TxState.committed, undefined, 'commit');
@@ -239,8 +273,8 @@ export class RootTransaction<H> extends ScopeBase implements Scope<H> {
     return hooks === undefined ? undefined : this.#idleAfter(hooks);
   }
 
-  /** After the native commit sent by {@link sendCommit} failed: what commit() would have thrown (it always rejects). */
-  plainCommitFailed(err: unknown): Promise<never> {
+  /** After the native commit sent by #send failed: what commit() would have thrown (it always rejects). */
+  #sentFailed(err: unknown): Promise<never> {
     return this.#idleAfter(this.#commitFailed(err)) as Promise<never>;
   }
 

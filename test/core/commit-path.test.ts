@@ -6,6 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { TransactionStateError, createTransactionContext, trackWork } from '../../src/core/index.js';
 import type { DriverTransaction, TransactionDriver } from '../../src/core/index.js';
+import { COMMIT_DONE, COMMIT_FAILED, SEND_COMMIT } from '../../src/core/transaction.js';
 import { deferred } from '../support/deferred.js';
 import type { Deferred } from '../support/deferred.js';
 
@@ -128,6 +129,40 @@ describe('commit of a root transaction', () => {
     expect(tx.state).toBe('aborted');
     expectEndedRefusal(await rejectionOf(tx.abort()));
     work.resolve();
+    await ctx.close();
+  });
+
+  it("keeps the retry loop's own commit steps off a callback's tx by name, and they settle only a commit the loop sent", async () => {
+    const { driver, held } = heldDriver('held');
+    const ctx = createTransactionContext(driver);
+    let named: string[] = [];
+    let keyed = false;
+    const unit = ctx.withTransaction(async (tx) => {
+      named = ['sendCommit', 'committed', 'plainCommitFailed'].filter((name) => name in tx);
+      keyed = typeof (tx as unknown as Record<symbol, unknown>)[SEND_COMMIT] === 'function';
+      return 'done';
+    });
+    // The loop sent the unit's commit itself; it settles when the driver's commit does.
+    await expect.poll(() => held.length).toBe(1);
+    held[0]?.resolve();
+    await expect(unit).resolves.toBe('done');
+    expect(named).toEqual([]);
+    expect(keyed).toBe(true);
+
+    // A commit in flight that the loop did not send (a transaction begun by hand) is not settled by the loop's steps.
+    const tx = await ctx.begin();
+    const hooks: string[] = [];
+    tx.afterCommit(() => void hooks.push('afterCommit'));
+    const committing = tx.commit();
+    const steps = tx as unknown as Record<symbol, (err?: unknown) => unknown>;
+    expect(() => steps[COMMIT_DONE]?.()).toThrow(TransactionStateError);
+    expect(() => steps[COMMIT_FAILED]?.(new Error('not this one'))).toThrow(TransactionStateError);
+    expect(hooks).toEqual([]);
+    expect(tx.state).toBe('committing');
+    held[1]?.resolve();
+    await committing;
+    expect(hooks).toEqual(['afterCommit']);
+    expect(tx.state).toBe('committed');
     await ctx.close();
   });
 });
