@@ -182,6 +182,11 @@ async function failedCommit(loop: Loop, tx: RootTransaction<unknown>, failure: u
       try {
         await tx.commit();
       } catch (again) {
+        // Committed, and what failed came after the commit (an afterCommit hook): the outcome was settled.
+        if (stateOf(tx) === TxState.committed) {
+          events?.commitResolved(attempt, 'committed', commitTry + 1);
+          throw again;
+        }
         err = again;
         continue;
       }

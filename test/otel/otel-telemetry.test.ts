@@ -3,7 +3,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it, vi } from 'vitest
 import { memoryTransactions } from 'txkit/memory';
 import { TXKIT_TELEMETRY_NAMES, openTelemetry } from 'txkit/otel';
 import { injectFaults, rejection } from 'txkit/testing';
-import { ConfigError, TxkitError, createTransactionContext } from 'txkit';
+import { AfterCommitHookError, ConfigError, TxkitError, createTransactionContext } from 'txkit';
 import type { NativeErrorCode } from 'txkit';
 import type { Telemetry } from 'txkit';
 import { ScriptedDriver } from '../support/scripted-driver.js';
@@ -184,6 +184,25 @@ describe('openTelemetry(): metrics', () => {
     expect(span?.events[1]?.attributes).toMatchObject({ 'txkit.commit.try': 1, 'error.type': 'INJECTED_COMMIT_UNKNOWN' });
     expect(span?.events[2]?.attributes).toMatchObject({ 'txkit.commit.resolution': 'committed', 'txkit.commit.tries': 2 });
     expect(await otel.points(N.retries)).toEqual([]);
+  });
+
+  it('an unknown commit that a resent commit settles counts as committed, also when an afterCommit hook then fails', async () => {
+    const ctx = observed();
+    injectFaults(ctx, { on: 'commit', as: 'commit-unknown' });
+    const err = await rejection(
+      ctx.withTransaction(async (tx) => {
+        tx.handle.set('k', 1);
+        tx.afterCommit(() => {
+          throw new Error('notification service down');
+        });
+      }),
+    );
+    expect(err).toBeInstanceOf(AfterCommitHookError);
+    expect(ctx.store.get('k')).toBe(1);
+    const unknown = await otel.points(N.commitUnknown);
+    expect(unknown.map((p) => p.attributes['txkit.commit.resolution'])).toEqual(['committed']);
+    const [span] = otel.spans();
+    expect(span?.events[2]?.attributes).toMatchObject({ 'txkit.commit.resolution': 'committed', 'txkit.commit.tries': 2 });
   });
 
   it('an unknown commit resolved as rolled back counts as rolled_back and reruns the unit with reason commit_rolled_back', async () => {
