@@ -116,13 +116,17 @@ returning nothing, an explicit \`trx.commit()\`, an AsyncLocalStorage around the
 4.1 [2.5, 6.2] µs more than \`knex.transaction\` in two runs; with the begin and the commit each one async step,
 as a driver's are, 8.0 [6.2, 9.9]; txkit's knex adapter without the core 13.8 [12.2, 16.0]; txkit 23.1 [21.6, 25.2],
 all four in one run. So about 4 µs of the row are the driver contract's two async steps, 6 the adapter's own work
-(the connection it keeps to bound the wait, the handle guard) and 9 the core. Fewer steps were not faster on this
+(the connection it keeps to bound the wait, the handle guard) and 9 the core, each uncertain by a few µs (below). Fewer steps were not faster on this
 Postgres: a knex begin that hands the transaction over where knex calls back and a commit that settles with the
 scope's end, each a turn of the microtask queue fewer, changed a transaction by -1.0 [-1.2, -0.8] µs on in-memory
 SQLite and -1.8 [-6.5, 1.9] on MariaDB, but by +3.7 [2.7, 5.9] (the begin) and +1.7 [0.5, 2.9] µs (the commit) on
-Postgres, and by +3.0 [0.8, 5.7] and +5.3 [2.9, 7.6] µs both together in two runs; they were not kept. Here a step's
-cost is not only its work: when it runs against the server's replies moves the time as much. The core's change of
-the evening (the retry loop awaits a plain first commit's native promise itself, a promise and a turn fewer than
+Postgres, and by +3.0 [0.8, 5.7] and +5.3 [2.9, 7.6] µs both together in two runs; they were not kept. At this
+scale the Postgres figures answer to more than the work: a build that differed from the page's only by one check
+of a global flag per transaction, in the knex adapter, was 3.2 to 5.8 µs slower in five runs (each interval
+leaving out 0, whichever copy the process loaded first), where two copies of the same build had differed by -0.4
+[-2.6, 1.8]. With that flag set to leave the handle guard out, it was 1.8 [-1.3, 3.9] and 3.3 [1.3, 5.1] µs slower
+than the page's build: the guard costs about 2 µs of the row, and a change of a few µs to the knex path cannot be
+told from where its code lands. The core's change of the evening (the retry loop awaits a plain first commit's native promise itself, a promise and a turn fewer than
 through \`commit()\`, and what only a failed callback or commit needs went to functions of their own) took 0.26
 [0.24, 0.32] µs and 512 bytes off a unit on the memory backend in a script of alternating units, and moved the
 Postgres figures by +0.7 [-1.0, 2.0] µs (knex) and -0.1 [-1.0, 0.8] µs (pg), which noise cannot tell from none.
