@@ -115,7 +115,7 @@ transactions): the same knex calls made by hand as txkit makes them (its own poo
 returning nothing, an explicit \`trx.commit()\`, an AsyncLocalStorage around the callback) took 2.8 [1.0, 4.9] and
 4.1 [2.5, 6.2] µs more than \`knex.transaction\` in two runs; with the begin and the commit each one async step,
 as a driver's are, 8.0 [6.2, 9.9]; txkit's knex adapter without the core 13.8 [12.2, 16.0]; txkit 23.1 [21.6, 25.2],
-all four in one run. So about 4 µs of the row are the driver contract's two async steps, 6 the adapter's own work
+these three in one run. So about 4 µs of the row are the driver contract's two async steps, 6 the adapter's own work
 (the connection it keeps to bound the wait, the handle guard) and 9 the core, each uncertain by a few µs (below). Fewer steps were not faster on this
 Postgres: a knex begin that hands the transaction over where knex calls back and a commit that settles with the
 scope's end, each a turn of the microtask queue fewer, changed a transaction by -1.0 [-1.2, -0.8] µs on in-memory
