@@ -366,7 +366,7 @@ function report(b2b: InterleavedResult[], curve: CurvePoint[], anchor: AnchorPoi
         }).join(', ')}); ` +
       'Confluent reports 3% throughput loss for 1 KB records with 100 ms commit intervals. Each transaction adds ' +
         'AddPartitionsToTxn and EndTxn round trips, a commit marker and, when it starts while the previous commit\'s ' +
-        'markers are still being written, a retry (first after 20 ms on kafkajs, 2 ms on @platformatic/kafka): a few ' +
+        'markers are still being written, a retry (first after 20 ms on kafkajs, 1 ms on @platformatic/kafka): a few ' +
         'milliseconds paid once however many messages it holds. A 1000 x 1 KB transaction takes ' +
         `${CLIENTS.map((client) => {
           const point = at1000(client);
