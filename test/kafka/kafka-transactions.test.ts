@@ -186,7 +186,7 @@ describe.skipIf(brokers === undefined)(`kafka transactions on a real broker (pro
     await after.commit();
   });
 
-  if (client === 'kafkajs') it('the producer is transactional, idempotent, one request in flight, with the 20 ms first retry', async () => {
+  if (client === 'kafkajs') it('the producer is transactional, idempotent, one request in flight, with the 2 ms first retry', async () => {
     const seen: object[] = [];
     const spy: KafkaLike = {
       producer: (config) => {
@@ -200,7 +200,7 @@ describe.skipIf(brokers === undefined)(`kafka transactions on a real broker (pro
     assert.deepEqual(seen, [
       { transactionalId: id, idempotent: true, maxInFlightRequests: 1, retry: { ...DEFAULT_KAFKA_PRODUCER_RETRY } },
     ]);
-    assert.equal(DEFAULT_KAFKA_PRODUCER_RETRY.initialRetryTime, 20);
+    assert.equal(DEFAULT_KAFKA_PRODUCER_RETRY.initialRetryTime, 2);
   });
 
   it('sendOffsets commits consumer positions with the transaction, and an abort leaves them out', async () => {

@@ -38,7 +38,7 @@ import type {
 } from './kafka-types.js';
 
 /** sendOffsets' AddOffsetsToTxn is not retried by kafkajs; these are the few quick re-sends txkit makes on CONCURRENT_TRANSACTIONS. */
-const ADD_OFFSETS_RETRIES = 10;
+const ADD_OFFSETS_RETRIES = DEFAULT_KAFKA_PRODUCER_RETRY.retries;
 const ENDED_STATES: ReadonlySet<string> = new Set(['committed', 'aborted', 'failed']);
 
 /** One transactional.id of the context, with its producer and whether a transaction holds it. */

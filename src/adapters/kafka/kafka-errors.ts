@@ -37,7 +37,7 @@ export const KAFKA_ERROR_TABLE: Readonly<Record<string, KafkaErrorRule>> = Objec
     kind: 'transient',
     reason:
       'the coordinator is still completing the previous transaction of this transactional.id (writing its markers); ' +
-      'Java retries AddPartitions after 20 ms (KAFKA-5477) and kafkajs retries it inside send(), so what reaches ' +
+      'Java retries AddPartitions after 20 ms (KAFKA-5477), and the clients txkit configures from 1 or 2 ms inside send(), so what reaches ' +
       'txkit has outlasted those retries',
   },
   COORDINATOR_LOAD_IN_PROGRESS: {

@@ -22,7 +22,7 @@
  *   31 bits); the library's default keeps all 32 bits, which picks another
  *   partition for half of the keys on a topic whose partition count is not
  *   a power of two.
- * - Retries are bounded and back off from 20 ms (the library retries an
+ * - Retries are bounded and back off from 2 ms (the library retries an
  *   idempotent producer's requests forever by default, one second apart),
  *   from 1 ms after CONCURRENT_TRANSACTIONS (see retryDelayOf).
  * - A send to a missing topic asks the broker to create it (its
@@ -68,7 +68,7 @@ export interface PlatformaticKafkaOptions {
 export interface PlatformaticProducerConfig {
   /** How long the coordinator lets a transaction stay open, in ms (the library's producer `timeout`). @default 60000 */
   transactionTimeout?: number;
-  /** Retries of the producer's requests (bounded; the first after 20 ms). @default DEFAULT_KAFKA_PRODUCER_RETRY */
+  /** Retries of the producer's requests (bounded; the first after 2 ms). @default DEFAULT_KAFKA_PRODUCER_RETRY */
   retry?: KafkaRetryOptions;
   /** Any other @platformatic/kafka producer option. */
   [option: string]: unknown;
