@@ -50,9 +50,9 @@ describe('kafkaTransactions on @platformatic/kafka: options', () => {
     const { ProtocolError, ResponseError, NetworkError } = await import('@platformatic/kafka');
     const delay = retryDelayOf({ ...DEFAULT_KAFKA_PRODUCER_RETRY });
     const concurrent = new ResponseError(24, 5, { '/results/0/partitions/0': [51, null] }, {});
-    assert.deepEqual([1, 2, 3, 4].map((attempt) => delay(undefined, 'addPartitionsToTransaction', attempt, 10, concurrent)), [1, 2, 4, 8]);
-    assert.deepEqual([1, 2, 7, 8].map((attempt) => delay(undefined, 'produce', attempt, 10, new NetworkError('closed'))), [2, 4, 128, 256]);
-    assert.equal(delay(undefined, 'produce', 1, 10, new ProtocolError(6)), 2, 'NOT_LEADER_OR_FOLLOWER waits the policy\'s first retry');
+    assert.deepEqual([1, 2, 3, 11].map((attempt) => delay(undefined, 'addPartitionsToTransaction', attempt, 13, concurrent)), [1, 2, 4, 1000]);
+    assert.deepEqual([1, 2, 10, 13].map((attempt) => delay(undefined, 'produce', attempt, 13, new NetworkError('closed'))), [2, 4, 1000, 1000]);
+    assert.equal(delay(undefined, 'produce', 1, 13, new ProtocolError(6)), 2, 'NOT_LEADER_OR_FOLLOWER waits the policy\'s first retry');
   });
 
   it('a producer option txkit owns is refused at the first transaction with what to use instead', async () => {

@@ -37,7 +37,7 @@ import type {
   KafkaTxHandle,
 } from './kafka-types.js';
 
-/** sendOffsets' AddOffsetsToTxn is not retried by kafkajs; these are the few quick re-sends txkit makes on CONCURRENT_TRANSACTIONS. */
+/** sendOffsets' AddOffsetsToTxn is not retried by kafkajs; txkit re-sends it on CONCURRENT_TRANSACTIONS as often, and on the same schedule, as DEFAULT_KAFKA_PRODUCER_RETRY says. */
 const ADD_OFFSETS_RETRIES = DEFAULT_KAFKA_PRODUCER_RETRY.retries;
 const ENDED_STATES: ReadonlySet<string> = new Set(['committed', 'aborted', 'failed']);
 

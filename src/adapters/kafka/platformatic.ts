@@ -282,7 +282,7 @@ function producerOptions(connection: PlatformaticKafkaOptions, config: KafkaProd
 /**
  * The library's `retryDelay`: the policy's back-off, except that a request
  * refused with CONCURRENT_TRANSACTIONS (the previous commit's markers are
- * still being written, which takes a few milliseconds here) is first retried
+ * still being written, which takes a millisecond or a few) is first retried
  * after 1 ms, the shortest timer, doubling from there: back-to-back
  * transactions meet it before a third to a half of their first sends, and the
  * markers are often written within the first millisecond. Against a first
