@@ -32,13 +32,12 @@ import type {
   KafkaProducerConfigLike,
   KafkaProducerLike,
   KafkaRecordMetadataLike,
+  KafkaRetryOptions,
   KafkaClientFlavor,
   KafkaSendOffsetsRequest,
   KafkaTxHandle,
 } from './kafka-types.js';
 
-/** sendOffsets' AddOffsetsToTxn is not retried by kafkajs; txkit re-sends it on CONCURRENT_TRANSACTIONS as often, and on the same schedule, as DEFAULT_KAFKA_PRODUCER_RETRY says. */
-const ADD_OFFSETS_RETRIES = DEFAULT_KAFKA_PRODUCER_RETRY.retries;
 const ENDED_STATES: ReadonlySet<string> = new Set(['committed', 'aborted', 'failed']);
 
 /** One transactional.id of the context, with its producer and whether a transaction holds it. */
@@ -388,7 +387,7 @@ class KafkaTransaction implements DriverTransaction<KafkaTxHandle> {
         }));
         const offsets = withConsumer ? { consumer: request.consumer as object, topics } : { consumerGroupId: request.consumerGroupId, topics };
         // kafkajs does not retry AddOffsetsToTxn on CONCURRENT_TRANSACTIONS; the other clients do.
-        await this.#call('sendOffsets', () => (driver.client === 'kafkajs' ? sendOffsetsQuickly(native, offsets) : native.sendOffsets(offsets)));
+        await this.#call('sendOffsets', () => (driver.client === 'kafkajs' ? sendOffsetsQuickly(native, offsets, slot.lane.config.retry) : native.sendOffsets(offsets)));
       },
     });
   }
@@ -610,16 +609,23 @@ function countProduceRequests(producer: KafkaProducerLike): { count: number } | 
  * coordinator may still answer CONCURRENT_TRANSACTIONS, which the Java client
  * retries. Re-sending that one request is a protocol detail, not a rerun of
  * the unit: nothing of it was applied (kafkajs records the offsets only after
- * the request succeeds).
+ * the request succeeds). It is re-sent as often, and after the same waits, as
+ * the producer's `retry` (DEFAULT_KAFKA_PRODUCER_RETRY unless the caller set
+ * its own) lets kafkajs retry a send.
+ * @internal exported for its tests
  */
-async function sendOffsetsQuickly(native: KafkaNativeTransaction, offsets: Parameters<KafkaNativeTransaction['sendOffsets']>[0]): Promise<void> {
+export async function sendOffsetsQuickly(
+  native: Pick<KafkaNativeTransaction, 'sendOffsets'>,
+  offsets: Parameters<KafkaNativeTransaction['sendOffsets']>[0],
+  retry: KafkaRetryOptions | undefined,
+): Promise<void> {
+  const { initialRetryTime, multiplier, maxRetryTime, retries } = { ...DEFAULT_KAFKA_PRODUCER_RETRY, ...retry };
   for (let attempt = 0; ; attempt++) {
     try {
       await native.sendOffsets(offsets);
       return;
     } catch (err) {
-      if (attempt >= ADD_OFFSETS_RETRIES || (err as { type?: unknown }).type !== 'CONCURRENT_TRANSACTIONS') throw err;
-      const { initialRetryTime, multiplier, maxRetryTime } = DEFAULT_KAFKA_PRODUCER_RETRY;
+      if (attempt >= retries || (err as { type?: unknown }).type !== 'CONCURRENT_TRANSACTIONS') throw err;
       await wait(backoff({ initialMs: initialRetryTime, maxMs: maxRetryTime, multiplier, jitter: 'none' }, attempt + 1));
     }
   }
