@@ -17,14 +17,15 @@ import type {
   SendRequest,
   TransactionDriver,
 } from '../../core/index.js';
-import { backoff, wait } from '../../core/backoff.js';
+import { wait } from '../../core/backoff.js';
 import { HandleGuard } from '../../core/handle-guard.js';
 import type { HandleGuardSpec } from '../../core/handle-guard.js';
 import { classifyKafkaError, translateKafkaError } from './kafka-errors.js';
 import type { KafkaOperation } from './kafka-errors.js';
 import { KafkaPartitionRouter } from './kafka-partition-router.js';
 import type { KafkaRouterAdminLike, RoutedGroup } from './kafka-partition-router.js';
-import { DEFAULT_KAFKA_PRODUCER_RETRY } from './kafka-producer-config.js';
+import { DEFAULT_KAFKA_PRODUCER_RETRY, retryWait } from './kafka-producer-config.js';
+import type { KafkaRetryPolicy } from './kafka-producer-config.js';
 import type {
   KafkaLike,
   KafkaNativeTransaction,
@@ -619,14 +620,14 @@ export async function sendOffsetsQuickly(
   offsets: Parameters<KafkaNativeTransaction['sendOffsets']>[0],
   retry: KafkaRetryOptions | undefined,
 ): Promise<void> {
-  const { initialRetryTime, multiplier, maxRetryTime, retries } = { ...DEFAULT_KAFKA_PRODUCER_RETRY, ...retry };
+  const policy: KafkaRetryPolicy = { ...DEFAULT_KAFKA_PRODUCER_RETRY, ...retry };
   for (let attempt = 0; ; attempt++) {
     try {
       await native.sendOffsets(offsets);
       return;
     } catch (err) {
-      if (attempt >= retries || (err as { type?: unknown }).type !== 'CONCURRENT_TRANSACTIONS') throw err;
-      await wait(backoff({ initialMs: initialRetryTime, maxMs: maxRetryTime, multiplier, jitter: 'none' }, attempt + 1));
+      if (attempt >= policy.retries || (err as { type?: unknown }).type !== 'CONCURRENT_TRANSACTIONS') throw err;
+      await wait(retryWait(policy, attempt + 1));
     }
   }
 }

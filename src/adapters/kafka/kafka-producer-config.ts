@@ -1,4 +1,5 @@
 import { ConfigError } from '../../core/index.js';
+import { backoff } from '../../core/backoff.js';
 import type { KafkaProducerConfigLike, KafkaRetryOptions } from './kafka-types.js';
 
 /**
@@ -23,6 +24,18 @@ export const DEFAULT_KAFKA_PRODUCER_RETRY: Readonly<Required<Omit<KafkaRetryOpti
   maxRetryTime: 1_000,
   retries: 13,
 });
+
+/** A producer retry policy with every setting: the caller's merged over DEFAULT_KAFKA_PRODUCER_RETRY. */
+export type KafkaRetryPolicy = Required<Omit<KafkaRetryOptions, 'factor'>>;
+
+/**
+ * The policy's wait before retry `attempt` (1 for the first), in ms, without
+ * kafkajs' randomization: doubling (by `multiplier`) from `firstMs`, capped
+ * at `maxRetryTime`. `firstMs` is the policy's `initialRetryTime` unless given.
+ */
+export function retryWait(policy: KafkaRetryPolicy, attempt: number, firstMs = policy.initialRetryTime): number {
+  return backoff({ initialMs: firstMs, maxMs: policy.maxRetryTime, multiplier: policy.multiplier, jitter: 'none' }, attempt);
+}
 
 /** The kafkajs config of a transactional producer: the caller's settings checked, the ones a transactional producer needs set. */
 export function producerConfig(transactionalId: string, extra: KafkaProducerConfigLike): KafkaProducerConfigLike {

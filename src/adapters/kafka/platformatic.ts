@@ -36,8 +36,8 @@
  *   `requestTimeout` (the library's default, 30 s).
  */
 import { ConfigError, TransientTransactionError } from '../../core/index.js';
-import { backoff } from '../../core/backoff.js';
-import { DEFAULT_KAFKA_PRODUCER_RETRY } from './kafka-producer-config.js';
+import { DEFAULT_KAFKA_PRODUCER_RETRY, retryWait } from './kafka-producer-config.js';
+import type { KafkaRetryPolicy } from './kafka-producer-config.js';
 import { murmur2 } from './kafka-partition-router.js';
 import type {
   KafkaLike,
@@ -259,7 +259,7 @@ function producerOptions(connection: PlatformaticKafkaOptions, config: KafkaProd
       );
     }
   }
-  const policy: Required<Omit<KafkaRetryOptions, 'factor'>> = { ...DEFAULT_KAFKA_PRODUCER_RETRY, ...(retry ?? {}) };
+  const policy: KafkaRetryPolicy = { ...DEFAULT_KAFKA_PRODUCER_RETRY, ...(retry ?? {}) };
   const roundRobin = new Map<string, number>();
   return {
     partitioner: javaPartitioner(roundRobin),
@@ -289,19 +289,9 @@ function producerOptions(connection: PlatformaticKafkaOptions, config: KafkaProd
  * retry after 2 ms, back-to-back transactions of 1 and 10 messages took
  * about 1 ms (a quarter) less each on a local broker.
  */
-export function retryDelayOf(
-  policy: Required<Omit<KafkaRetryOptions, 'factor'>>,
-): (client: unknown, operation: string, attempt: number, retries: number, error: unknown) => number {
+export function retryDelayOf(policy: KafkaRetryPolicy): (client: unknown, operation: string, attempt: number, retries: number, error: unknown) => number {
   return (_client, _operation, attempt, _retries, error) =>
-    backoff(
-      {
-        initialMs: isConcurrentTransactions(error) ? Math.min(CONCURRENT_TRANSACTIONS_FIRST_RETRY_MS, policy.initialRetryTime) : policy.initialRetryTime,
-        maxMs: policy.maxRetryTime,
-        multiplier: policy.multiplier,
-        jitter: 'none',
-      },
-      attempt,
-    );
+    retryWait(policy, attempt, isConcurrentTransactions(error) ? Math.min(CONCURRENT_TRANSACTIONS_FIRST_RETRY_MS, policy.initialRetryTime) : policy.initialRetryTime);
 }
 
 /** First retry after CONCURRENT_TRANSACTIONS, in ms (doubling from there). */
