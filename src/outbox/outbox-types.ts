@@ -139,6 +139,16 @@ export interface OutboxRecordStore<H> {
   /** Resolves early when something may have been published (LISTEN/NOTIFY, in-process commits); else after `timeoutMs`. */
   waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void>;
   /**
+   * True when a `waitForPublish` called now ends on every commit of a
+   * record made after the call, whatever process or store object commits
+   * it (Postgres once its LISTEN connection is up, the memory store). A
+   * relay that read fewer records than it asked for then waits for the next
+   * commit instead of reading once more to find nothing. Left out, or false
+   * (MySQL, SQLite: only this store object's own commits wake a wait), the
+   * relay reads again after every transaction that sent records.
+   */
+  hearsEveryCommit?(): boolean;
+  /**
    * Wakes relays in this process after a commit: {@link Outbox} calls it once
    * a transaction that appended records has committed, so `waitForPublish`
    * waits in this process end at once. Stores that have their own

@@ -172,12 +172,12 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
    * the number of records sent.
    */
   async relayOnce(partition: number): Promise<number> {
-    const n = await this.#relayPartition(partition);
+    const { count } = await this.#relayPartition(partition);
     await this.#marking;
-    return n;
+    return count;
   }
 
-  async #relayPartition(partition: number, lease?: HeldLease): Promise<number> {
+  async #relayPartition(partition: number, lease?: HeldLease): Promise<Relayed> {
     const { store, sink, relayId, batchSize } = this.#o;
     // Before anything is sent: once the store knows this id, cleanup keeps what it has not sent.
     const outboxId = await this.#register();
@@ -187,9 +187,13 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     // Rows after the position this relay last committed: read ahead while that transaction ended, or now.
     // Outside any transaction, so nothing to send costs no broker transaction.
     let fresh: OutboxRecord[] | undefined;
+    // Whether the rows were read by this call (not ahead, during the previous transaction).
+    let readNow = true;
     if (known !== undefined) {
-      fresh = (await this.#takeAhead(partition, known)) ?? (await store.read(partition, known, batchSize));
-      if (fresh.length === 0) return 0;
+      const ahead = await this.#takeAhead(partition, known);
+      readNow = ahead === undefined;
+      fresh = ahead ?? (await store.read(partition, known, batchSize));
+      if (fresh.length === 0) return { count: 0, complete: readNow };
     }
     let last: OutboxRecord | undefined;
     let count = 0;
@@ -199,7 +203,9 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
         position = (await sink.readPosition(tx, at)) ?? 0;
         // Rows read from `known` hold while the broker still has the position there (committed rows
         // after it never change); a rerun, or another relay having moved it, reads again.
-        const records = fresh !== undefined && tx.attempt === 1 && position === known ? fresh : await store.read(partition, position, batchSize);
+        const reuse = fresh !== undefined && tx.attempt === 1 && position === known;
+        if (!reuse) readNow = true;
+        const records = reuse && fresh !== undefined ? fresh : await store.read(partition, position, batchSize);
         count = records.length;
         last = records.at(-1);
         if (last === undefined) {
@@ -222,13 +228,13 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       // The broker's position is new to this relay: a relay that committed it may have died (or failed to
       // record it) before its hint reached the store, which would otherwise show those rows pending for ever.
       if (position > 0 && position !== known) this.#markRelayed(partition, position);
-      return 0;
+      return { count: 0, complete: readNow };
     }
     this.#known.set(partition, last.seq);
     this.#relayed += count;
     this.#transactions += 1;
     this.#markRelayed(partition, last.seq);
-    return count;
+    return { count, complete: readNow && count < batchSize };
   }
 
   /** Forgets this relay's and the sink's state of a partition (position, rows read ahead, producer). */
@@ -304,9 +310,9 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       for (const p of this.#o.partitions) {
         // Bounded: each round sends at least one record or ends.
         for (let round = 0; round < Number.MAX_SAFE_INTEGER; round++) {
-          const n = await this.#relayPartition(p);
-          total += n;
-          if (n === 0) break;
+          const { count } = await this.#relayPartition(p);
+          total += count;
+          if (count === 0) break;
         }
       }
       await this.#marking;
@@ -403,7 +409,8 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
     if (this.#fenced.has(partition)) return false;
     if (lease !== undefined && !lease.valid()) return false;
     // Listen before looking: a commit notified between an empty read and the start of the wait
-    // would otherwise go unheard until the next poll.
+    // would otherwise go unheard until the next poll. Asked first: a wait that starts listening later may miss a commit.
+    const hearsEveryCommit = this.#o.store.hearsEveryCommit?.() === true;
     const look = new AbortController();
     const stopLooking = (): void => look.abort();
     signal.addEventListener('abort', stopLooking, { once: true });
@@ -413,9 +420,13 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       (err: unknown) => ({ err }),
     );
     try {
-      const n = await this.#relayPartition(partition, lease);
+      const { count, complete } = await this.#relayPartition(partition, lease);
       progressed();
-      const failed = n === 0 ? await published : undefined;
+      // The read took every record committed before it, and one committed since wakes the wait: nothing to read
+      // until then. Where the store cannot hear every commit, only a read that found nothing waits. Rows read
+      // ahead, before this wait began listening, prove nothing: a commit after them may have been heard before.
+      const idle = complete && (count === 0 || hearsEveryCommit);
+      const failed = idle ? await published : undefined;
       if (failed !== undefined) throw failed.err;
       return true;
     } finally {
@@ -453,6 +464,14 @@ function leaseSettings(
     );
   }
   return undefined;
+}
+
+/** What one call of the relay's partition step did. */
+interface Relayed {
+  /** Records sent. */
+  readonly count: number;
+  /** The records were read by this step (not ahead, in the previous one) and were fewer than a batch: none was left then. */
+  readonly complete: boolean;
 }
 
 function groupByTopic(records: readonly OutboxRecord[]): { topic: string; messages: OutgoingMessage[] }[] {

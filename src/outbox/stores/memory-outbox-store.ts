@@ -51,7 +51,7 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
   }
 
   async append(handle: MemoryTxHandle, partition: number, records: readonly PendingRecord[]): Promise<void> {
-    const counter = `outbox/${partition}/next`;
+    const counter = counterKey(partition);
     const last = ((await handle.get(counter)) as number | undefined) ?? 0;
     await handle.set(counter, last + records.length);
     for (const [i, r] of records.entries()) {
@@ -132,7 +132,7 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
     const partitions = [];
     const published = new Map<number, number>();
     for (let p = 0; p < this.partitions; p++) {
-      const count = (this.#store.get(`outbox/${p}/next`) as number | undefined) ?? 0;
+      const count = (this.#store.get(counterKey(p)) as number | undefined) ?? 0;
       published.set(p, count);
       const relayed = relayedByAll(positions, p) ?? 0;
       let oldest: number | undefined;
@@ -252,14 +252,25 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
   }
 
   async waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
+    // Woken by a commit that appended records (it moved a partition's counter), as a NOTIFY is; not by the
+    // relay's own marks, leases or anything else written to the same memory store.
+    const counters = Array.from({ length: this.partitions }, (_, p) => counterKey(p));
+    const seen = counters.map((key) => this.#store.versionOf(key));
     await wait(timeoutMs, signal, (wake) => {
-      const off = this.#store.onCommit(wake);
+      const off = this.#store.onCommit(() => {
+        if (counters.some((key, i) => this.#store.versionOf(key) !== seen[i])) wake();
+      });
       this.#waiting.add(wake);
       return () => {
         off();
         this.#waiting.delete(wake);
       };
     });
+  }
+
+  /** Every commit to the memory store ends the waits in progress. */
+  hearsEveryCommit(): boolean {
+    return true;
   }
 
   /** Ends the waits in progress; the memory store stays as it is. */
@@ -288,6 +299,8 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
 const CONFLICT_RETRY = { initialDelayMs: 1, maxDelayMs: 20 } as const;
 
 /** Where relay positions live: `outbox/relays/<relay id, URI-encoded>/<partition>` -> sequence. */
+/** The key of a partition's next sequence number, which every append moves. */
+const counterKey = (partition: number): string => `outbox/${partition}/next`;
 const RELAYS = 'outbox/relays/';
 
 function relayKey(relayId: string, partition: number): string {

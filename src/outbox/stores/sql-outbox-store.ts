@@ -485,6 +485,11 @@ export class SqlOutboxStore implements OutboxStore<SqlOutboxHandle> {
     });
   }
 
+  /** Postgres, once the LISTEN connection is up: every publishing transaction carries a NOTIFY, and a lost connection ends the waits. */
+  hearsEveryCommit(): boolean {
+    return this.#listener !== undefined && !this.#closed;
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     // A LISTEN being set up finishes first, so its connection goes back to the pool below.

@@ -1,0 +1,131 @@
+/**
+ * When a running relay reads again and when it waits for a publish. It
+ * starts listening before it reads, so a record committed after a read
+ * wakes the wait: after a read that found fewer records than a batch, a
+ * relay whose store hears every commit waits instead of reading once more
+ * to find nothing. Rows read ahead (during the previous broker transaction,
+ * before the wait began) prove nothing about what was committed since, so
+ * the relay reads again before it waits. The Postgres case, woken by a
+ * NOTIFY from another store, is in outbox-pg.test.ts.
+ */
+import { describe, expect, it } from 'vitest';
+import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index.js';
+import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
+import type { TransactionContext } from '../../src/core/index.js';
+import { MemoryOutboxStore, Outbox, OutboxRelay, memorySink } from '../../src/outbox/index.js';
+import type { OutboxRecord, OutboxRecordStore, RelaySink } from '../../src/outbox/index.js';
+import { waitUntil } from '../support/wait-until.js';
+
+/** Longer than any test waits: a relay that delivers in time was woken or read again, not polling. */
+const NEVER_POLL_MS = 600_000;
+
+/** `store` with `read` replaced by `read(target, partition, afterSeq, limit)`. */
+function withRead<H>(
+  store: OutboxRecordStore<H>,
+  read: (target: OutboxRecordStore<H>, partition: number, afterSeq: number, limit: number) => Promise<OutboxRecord[]>,
+): OutboxRecordStore<H> {
+  return new Proxy(store, {
+    get(target, property) {
+      if (property === 'read') return (partition: number, afterSeq: number, limit: number) => read(target, partition, afterSeq, limit);
+      const value = Reflect.get(target, property, target) as unknown;
+      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+    },
+  });
+}
+
+function setup() {
+  const memory = new MemoryStore();
+  const store = new MemoryOutboxStore(memory, { partitions: 1 });
+  const outbox = new Outbox(store);
+  const db = memoryTransactions({ store: memory });
+  const broker = new MemoryStore();
+  const publish = (...values: string[]): Promise<unknown> => db.withTransaction((tx) => outbox.publish(tx, values.map((value) => ({ topic: 't', key: 'k', value }))));
+  return { store, broker, sink: memorySink(memoryTransactions({ store: broker })), publish, values: () => broker.messages('t').map((m) => String(m.value)) };
+}
+
+describe('a running relay: read again or wait', () => {
+  it('with a store that hears every commit, a read of fewer records than a batch is followed by a wait, not by another read', async () => {
+    const { store, broker, sink, publish, values } = setup();
+    let reads = 0;
+    const relay = new OutboxRelay({
+      store: withRead(store, (target, ...args) => {
+        reads += 1;
+        return target.read(...args);
+      }),
+      sink,
+      batchSize: 10,
+      leases: false,
+      pollIntervalMs: NEVER_POLL_MS,
+    });
+    expect(store.hearsEveryCommit()).toBe(true);
+    relay.start();
+    try {
+      await waitUntil(() => reads >= 1, 10_000, 'the relay to read and wait');
+      await publish('a');
+      await broker.waitFor(() => values().length === 1, 10_000);
+      await publish('b', 'c');
+      await broker.waitFor(() => values().length === 3, 10_000);
+    } finally {
+      await relay.stop();
+    }
+    // One read that found nothing, then one per commit, each finding all there was. The relay's own marks, written
+    // to the same memory store, do not wake it: only appends do.
+    expect(reads).toBe(3);
+    expect(values()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('a record committed while a full batch was in flight, after the rows that follow it were read ahead, is relayed without waiting for a poll', async () => {
+    const { store, broker, sink, publish, values } = setup();
+    const BATCH = 2;
+    await publish('a', 'b');
+    // The relay's broker transaction of the full batch ends only once 'c' has committed, after the read ahead found nothing:
+    // the wake of that commit reaches the wait of that round, which goes on to relay without waiting.
+    let committedAfterAhead!: () => void;
+    const gate = new Promise<void>((resolve) => (committedAfterAhead = resolve));
+    let fullBatchRead = false;
+    let aheadReads = 0;
+    const gated: RelaySink<MemoryTxHandle> = {
+      ...sink,
+      context: new Proxy(sink.context as TransactionContext<MemoryTxHandle>, {
+        get(target, property) {
+          if (property === 'withTransaction') {
+            return <T>(fn: (tx: Parameters<Parameters<typeof target.withTransaction>[0]>[0]) => Promise<T>, options?: object) =>
+              target.withTransaction(async (tx) => {
+                const result = await fn(tx);
+                await gate;
+                return result;
+              }, options);
+          }
+          const value = Reflect.get(target, property, target) as unknown;
+          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+        },
+      }),
+    };
+    const relay = new OutboxRelay({
+      store: withRead(store, async (target, partition, afterSeq, limit) => {
+        const rows = await target.read(partition, afterSeq, limit);
+        if (fullBatchRead && aheadReads++ === 0) {
+          // The read ahead after the full batch: nothing yet. Then 'c' commits, before the next round begins listening.
+          expect(rows).toEqual([]);
+          await publish('c');
+          committedAfterAhead();
+        }
+        if (rows.length === limit) fullBatchRead = true;
+        return rows;
+      }),
+      sink: gated,
+      batchSize: BATCH,
+      leases: false,
+      pollIntervalMs: NEVER_POLL_MS,
+    });
+    relay.start();
+    try {
+      await broker.waitFor(() => values().length === 3, 10_000);
+    } finally {
+      committedAfterAhead();
+      await relay.stop();
+    }
+    expect(values()).toEqual(['a', 'b', 'c']);
+    expect(aheadReads).toBeGreaterThanOrEqual(2);
+  });
+});
