@@ -362,29 +362,51 @@ export function pairedInterval(
   mine: readonly number[],
   base: readonly number[],
   stat: (mine: number[], base: number[]) => number,
-  { confidence = 0.95, resamples = 4_000, seed = 1 }: IntervalOptions = {},
+  options: IntervalOptions = {},
 ): Interval {
   if (mine.length === 0 || mine.length !== base.length) {
     throw new RangeError(`a paired interval needs the same non-zero number of rounds on both sides, got ${mine.length} and ${base.length}`);
   }
-  if (!(confidence > 0 && confidence < 1)) throw new RangeError(`confidence must be between 0 and 1, got ${confidence}`);
-  const random = mulberry32(seed);
   const n = mine.length;
-  const stats: number[] = [];
   const a: number[] = new Array<number>(n);
   const b: number[] = new Array<number>(n);
-  for (let r = 0; r < resamples; r++) {
+  return bootstrap(stat([...mine], [...base]), options, (random) => {
     for (let k = 0; k < n; k++) {
       const pick = Math.floor(random() * n);
       a[k] = mine[pick] as number;
       b[k] = base[pick] as number;
     }
-    stats.push(stat(a, b));
-  }
+    return stat(a, b);
+  });
+}
+
+/**
+ * `stat(mine) / stat(base)` for two samples measured apart rather than in
+ * paired rounds (the latencies of two phases of a run), with a percentile
+ * bootstrap confidence interval: each side is resampled with replacement on
+ * its own, `resamples` times, with a fixed seed.
+ */
+export function unpairedRatioInterval(
+  mine: readonly number[],
+  base: readonly number[],
+  stat: (sample: number[]) => number,
+  options: IntervalOptions = {},
+): Interval {
+  if (mine.length === 0 || base.length === 0) throw new RangeError(`an interval needs samples on both sides, got ${mine.length} and ${base.length}`);
+  const resample = (xs: readonly number[], random: () => number): number[] => xs.map(() => xs[Math.floor(random() * xs.length)] as number);
+  return bootstrap(stat([...mine]) / stat([...base]), options, (random) => stat(resample(mine, random)) / stat(resample(base, random)));
+}
+
+/** The percentile bootstrap interval around `value` of the statistic `resampled` computes from one resample. */
+function bootstrap(value: number, { confidence = 0.95, resamples = 4_000, seed = 1 }: IntervalOptions, resampled: (random: () => number) => number): Interval {
+  if (!(confidence > 0 && confidence < 1)) throw new RangeError(`confidence must be between 0 and 1, got ${confidence}`);
+  const random = mulberry32(seed);
+  const stats: number[] = [];
+  for (let r = 0; r < resamples; r++) stats.push(resampled(random));
   stats.sort((x, y) => x - y);
   const tail = (1 - confidence) / 2;
   const at = (q: number): number => stats[Math.min(stats.length - 1, Math.max(0, Math.floor(q * stats.length)))] as number;
-  return { value: stat([...mine], [...base]), low: at(tail), high: at(1 - tail), confidence };
+  return { value, low: at(tail), high: at(1 - tail), confidence };
 }
 
 /** median(mine) / median(base), per operation, with its confidence interval (see pairedInterval). */

@@ -5,7 +5,7 @@
  * interval is inside it.
  */
 import { describe, expect, it } from 'vitest';
-import { controlledVerdict, differenceInterval, fmtInterval, interleaved, median, pairOrder, ratioInterval, roundOrder, verdict } from '../../bench/harness.js';
+import { controlledVerdict, differenceInterval, fmtInterval, interleaved, median, pairOrder, ratioInterval, roundOrder, unpairedRatioInterval, verdict } from '../../bench/harness.js';
 
 /** Seeded normal-ish noise: the mean of four uniforms, centred, scaled. */
 function noise(seed: number): () => number {
@@ -82,6 +82,25 @@ describe('bench statistics', () => {
     // Differences in µs: the control must hold 0.
     expect(controlledVerdict(at(1.5, 1.7), at(-0.02, 0.03), { atMost: 2 }, 0)).toBe('met');
     expect(controlledVerdict(at(1.5, 1.7), at(0.05, 0.1), { atMost: 2 }, 0)).toBe('undecided');
+  });
+
+  it('a ratio of two samples measured apart (a p99 against another phase\'s p99) has an interval from resampling each side on its own', () => {
+    const next = noise(11);
+    // Latency-like samples: a floor, noise, and a tail of one in fifty.
+    const sample = (n: number, scale: number): number[] => Array.from({ length: n }, (_, k) => scale * (4 + Math.abs(next()) * 2 + (k % 50 === 0 ? 6 : 0)));
+    const p99 = (xs: number[]): number => [...xs].sort((a, b) => a - b)[Math.ceil(0.99 * xs.length) - 1] as number;
+    const mine = sample(500, 1.3);
+    const base = sample(300, 1);
+    const i = unpairedRatioInterval(mine, base, p99);
+    expect(i.value).toBeCloseTo(p99(mine) / p99(base), 12);
+    expect(i.low).toBeLessThanOrEqual(i.value);
+    expect(i.value).toBeLessThanOrEqual(i.high);
+    expect(i.low).toBeLessThan(1.3);
+    expect(i.high).toBeGreaterThan(1.3);
+    // Seeded: the same figures give the same interval; a p99 of a few hundred samples is not known to within 1%.
+    expect(unpairedRatioInterval(mine, base, p99)).toEqual(i);
+    expect(i.high - i.low).toBeGreaterThan(0.02);
+    expect(() => unpairedRatioInterval([], base, p99)).toThrow(RangeError);
   });
 
   it('refuses rounds that cannot be paired and a confidence outside (0, 1)', () => {
