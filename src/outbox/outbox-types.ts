@@ -141,7 +141,8 @@ export interface OutboxRecordStore<H> {
   /**
    * True when a `waitForPublish` called now ends on every commit of a
    * record made after the call, whatever process or store object commits
-   * it (Postgres once its LISTEN connection is up, the memory store). A
+   * it (Postgres while its LISTEN connection is up and has not stayed quiet
+   * for a whole wait since its last notification, the memory store). A
    * relay that read fewer records than it asked for then waits for the next
    * commit instead of reading once more to find nothing. Left out, or false
    * (MySQL, SQLite: only this store object's own commits wake a wait), the

@@ -249,6 +249,27 @@ describe.skipIf(url === undefined)('sqlOutboxStore on a pg Pool with pgTransacti
     expect(broker.messages('orders').map((m) => String(m.value))).toEqual(['first', 'second']);
   });
 
+  it('the store says it hears every commit only while its LISTEN connection is up and not quiet for a whole wait since its last notification', async () => {
+    const { p, relayStore, ctx, outbox } = await twoSides();
+    // twoSides() set up the LISTEN connection with a first wait.
+    expect(relayStore.hearsEveryCommit()).toBe(true);
+    // The wait that sets the LISTEN up ends once it is up (a read made meanwhile may have missed a commit): not after its time.
+    const another = store(publisherPool, p);
+    expect(another.hearsEveryCommit()).toBe(false);
+    await another.waitForPublish(NEVER_POLL_MS);
+    expect(another.hearsEveryCommit()).toBe(true);
+    // A wait that runs its whole time: a silent connection (a half-open socket, a proxy that drops notifications) looks the same.
+    await relayStore.waitForPublish(20);
+    expect(relayStore.hearsEveryCommit()).toBe(false);
+    const waiting = relayStore.waitForPublish(60_000);
+    await ctx.withTransaction((tx) => outbox.publish(tx, { topic: 'orders', key: 'k', value: 'v' }));
+    await waiting;
+    expect(relayStore.hearsEveryCommit()).toBe(true);
+    await relayStore.close();
+    expect(relayStore.hearsEveryCommit()).toBe(false);
+    await ctx.close();
+  });
+
   it('when its LISTEN connection breaks, the store listens on a new one and relays wake on NOTIFY again', async () => {
     const { relay, relayStore, ctx, outbox, broker, emptyReads, listening } = await twoSides();
     relay.start();

@@ -78,8 +78,10 @@ describe('a running relay: read again or wait', () => {
     const { store, broker, sink, publish, values } = setup();
     const BATCH = 2;
     await publish('a', 'b');
-    // The relay's broker transaction of the full batch ends only once 'c' has committed, after the read ahead found nothing:
-    // the wake of that commit reaches the wait of that round, which goes on to relay without waiting.
+    // The relay's broker transaction of the full batch ends only once 'c' has committed, after the read ahead found
+    // nothing: the wake of that commit reaches the round that is ending, before the next round begins listening. The next
+    // round takes the empty rows read ahead; only a read made then finds 'c' (the memory store wakes on appends only, so
+    // no later commit of the relay's own marks could wake a wait that ought not to be waiting).
     let committedAfterAhead!: () => void;
     const gate = new Promise<void>((resolve) => (committedAfterAhead = resolve));
     let fullBatchRead = false;
@@ -127,5 +129,29 @@ describe('a running relay: read again or wait', () => {
     }
     expect(values()).toEqual(['a', 'b', 'c']);
     expect(aheadReads).toBeGreaterThanOrEqual(2);
+  });
+});
+
+describe('relayOnce and drain after rows were read ahead', () => {
+  it('a drain after relayOnce sent a full batch sends what was committed since, not stopping at the empty rows read ahead', async () => {
+    const { store, sink, publish, values } = setup();
+    const relay = new OutboxRelay({ store, sink, batchSize: 2, leases: false });
+    await publish('a', 'b');
+    // A full batch: the relay reads the next rows ahead while the broker commits, and finds none.
+    expect(await relay.relayOnce(0)).toBe(2);
+    await publish('c');
+    expect(await relay.drain()).toBe(1);
+    expect(values()).toEqual(['a', 'b', 'c']);
+  });
+
+  it('relayOnce after a full batch sends what was committed since', async () => {
+    const { store, sink, publish, values } = setup();
+    const relay = new OutboxRelay({ store, sink, batchSize: 2, leases: false });
+    await publish('a', 'b');
+    expect(await relay.relayOnce(0)).toBe(2);
+    await publish('c');
+    expect(await relay.relayOnce(0)).toBe(1);
+    expect(await relay.relayOnce(0)).toBe(0);
+    expect(values()).toEqual(['a', 'b', 'c']);
   });
 });

@@ -172,9 +172,11 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
    * the number of records sent.
    */
   async relayOnce(partition: number): Promise<number> {
-    const { count } = await this.#relayPartition(partition);
+    let relayed = await this.#relayPartition(partition);
+    // Nothing in rows read ahead (during the previous transaction) says nothing of what was committed since: read now.
+    if (relayed.count === 0 && !relayed.complete) relayed = await this.#relayPartition(partition);
     await this.#marking;
-    return count;
+    return relayed.count;
   }
 
   async #relayPartition(partition: number, lease?: HeldLease): Promise<Relayed> {
@@ -310,9 +312,10 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
       for (const p of this.#o.partitions) {
         // Bounded: each round sends at least one record or ends.
         for (let round = 0; round < Number.MAX_SAFE_INTEGER; round++) {
-          const { count } = await this.#relayPartition(p);
+          const { count, complete } = await this.#relayPartition(p);
           total += count;
-          if (count === 0) break;
+          // Done when a read made now finds nothing; rows read ahead earlier may predate the call's commits.
+          if (count === 0 && complete) break;
         }
       }
       await this.#marking;

@@ -268,7 +268,7 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
     });
   }
 
-  /** Every commit to the memory store ends the waits in progress. */
+  /** Every commit that appends records to the memory store, through any store object on it, ends the waits in progress. */
   hearsEveryCommit(): boolean {
     return true;
   }
@@ -298,9 +298,9 @@ export class MemoryOutboxStore implements OutboxStore<MemoryTxHandle> {
 /** Reruns of a store's own transaction after a write conflict: at once, then briefly spaced. */
 const CONFLICT_RETRY = { initialDelayMs: 1, maxDelayMs: 20 } as const;
 
-/** Where relay positions live: `outbox/relays/<relay id, URI-encoded>/<partition>` -> sequence. */
 /** The key of a partition's next sequence number, which every append moves. */
 const counterKey = (partition: number): string => `outbox/${partition}/next`;
+/** Where relay positions live: `outbox/relays/<relay id, URI-encoded>/<partition>` -> sequence. */
 const RELAYS = 'outbox/relays/';
 
 function relayKey(relayId: string, partition: number): string {

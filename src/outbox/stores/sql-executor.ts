@@ -42,8 +42,8 @@ export interface SqlSession {
   readonly run: SqlRun;
   /** Calls `fn` with the channel and payload of each notification the connection receives (Postgres). */
   onNotification(fn: (channel: string, payload: string | undefined) => void): void;
-  /** Calls `fn` once when the connection breaks while held. */
-  onLost(fn: () => void): void;
+  /** Calls `fn` with the driver's error once when the connection breaks while held. */
+  onLost(fn: (reason: unknown) => void): void;
   /** Gives the connection back; with a reason (or once lost) it is discarded instead. Idempotent. */
   release(destroyBecause?: unknown): Promise<void>;
 }
@@ -154,7 +154,7 @@ class KnexExecutor implements SqlExecutor {
     return {
       run: async (sql, bindings) => knexResult(this.dialect, await (this.#db.raw(sql, bindings) as unknown as KnexRawOnConnection).connection(connection)),
       onNotification: (fn) => listen('notification', (msg: { channel: string; payload?: string }) => fn(msg.channel, msg.payload)),
-      onLost: (fn) => listen('error', () => fn()),
+      onLost: (fn) => listen('error', (err: unknown) => fn(err)),
       release: async (destroyBecause) => {
         if (released) return;
         released = true;
@@ -225,7 +225,7 @@ class PgExecutor implements SqlExecutor {
         client.on('notification', listener);
       },
       onLost: (fn) => {
-        const listener = (): void => fn();
+        const listener = (err: unknown): void => fn(err);
         listeners.push(['error', listener]);
         client.on('error', listener);
       },

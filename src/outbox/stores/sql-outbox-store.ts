@@ -73,6 +73,8 @@ export class SqlOutboxStore implements OutboxStore<SqlOutboxHandle> {
   /** knex transaction handles whose transaction already carries a NOTIFY (Postgres). */
   readonly #notified = new WeakSet<SqlOutboxHandle>();
   #listener: SqlSession | undefined;
+  /** The LISTEN connection has delivered a notification since the last wait that ran its whole time (or none has run out since it was set up). */
+  #heard = false;
   #listening: Promise<void> | undefined;
   #closed = false;
 
@@ -471,23 +473,32 @@ export class SqlOutboxStore implements OutboxStore<SqlOutboxHandle> {
   }
 
   async waitForPublish(timeoutMs: number, signal?: AbortSignal): Promise<void> {
-    if (this.dialect === 'postgres') {
+    if (this.dialect === 'postgres' && this.#listener === undefined && !this.#closed) {
       // One LISTEN connection however many relay loops wait at once; a failed attempt is retried by the next wait.
       this.#listening ??= this.#listen().catch((err: unknown) => {
         this.#listening = undefined;
         throw err;
       });
       await this.#listening;
+      // A read made while the LISTEN was being set up may have missed a commit it did not hear: something may have been published.
+      if (this.#listener !== undefined) return;
     }
-    await wait(timeoutMs, signal, (wake) => {
+    const end = await wait(timeoutMs, signal, (wake) => {
       this.#local.on('published', wake);
       return () => this.#local.off('published', wake);
     });
+    // Quiet for a whole wait: the LISTEN connection may have gone silent (a half-open socket, a proxy that drops
+    // notifications), so it is trusted again only once it delivers one.
+    if (end === 'elapsed') this.#heard = false;
   }
 
-  /** Postgres, once the LISTEN connection is up: every publishing transaction carries a NOTIFY, and a lost connection ends the waits. */
+  /**
+   * Postgres, once the LISTEN connection is up and has not stayed quiet for a
+   * whole wait since it last delivered a notification: every publishing
+   * transaction carries a NOTIFY, and a lost connection ends the waits.
+   */
   hearsEveryCommit(): boolean {
-    return this.#listener !== undefined && !this.#closed;
+    return this.#listener !== undefined && this.#heard && !this.#closed;
   }
 
   async close(): Promise<void> {
@@ -516,12 +527,16 @@ export class SqlOutboxStore implements OutboxStore<SqlOutboxHandle> {
     if (session === undefined) return;
     const mine = `${this.tables.outbox.toLowerCase()}:`;
     session.onNotification((channel, payload) => {
+      if (channel !== NOTIFY_CHANNEL) return;
+      this.#heard = true;
       // A bare partition number comes from a publisher of an earlier txkit version, which did not name the table.
-      if (channel === NOTIFY_CHANNEL && (payload === undefined || payload.startsWith(mine) || /^\d+$/.test(payload))) this.#local.emit('published');
+      if (payload === undefined || payload.startsWith(mine) || /^\d+$/.test(payload)) this.#local.emit('published');
     });
     // A LISTEN connection that breaks is discarded and the next wait listens on a new one; the waits in
     // progress end now, as a notification may have been lost with it.
-    session.onLost(() => {
+    let lost: { reason: unknown } | undefined;
+    session.onLost((reason) => {
+      lost = { reason };
       if (this.#listener === session) {
         this.#listener = undefined;
         this.#listening = undefined;
@@ -535,7 +550,10 @@ export class SqlOutboxStore implements OutboxStore<SqlOutboxHandle> {
       await session.release(err);
       throw err;
     }
+    // Lost between the LISTEN's answer and here: not adopted, and this wait fails so the relay backs off and listens again.
+    if (lost !== undefined) throw lost.reason;
     this.#listener = session;
+    this.#heard = true;
   }
 
   /**
