@@ -9,7 +9,11 @@ export interface HeldLease {
   readonly owner: string;
   /** The lease's epoch when this worker took it: it never changes while the worker runs. */
   readonly epoch: number;
-  /** True while the lease runs for longer than the safety margin on this instance's clock. */
+  /**
+   * True while the lease runs for longer than the safety margin on this
+   * instance's clock and has not been lost to another instance. A worker
+   * asked to stop keeps it until its work ends: the lease is given back after.
+   */
   valid(): boolean;
   /** Throws FencedError when the lease is no longer valid: call it right before a commit. */
   check(): void;
@@ -204,7 +208,9 @@ export class PartitionLeases {
         partition: lease.partition,
         owner: lease.owner,
         epoch: lease.epoch,
-        valid: () => !controller.signal.aborted && Date.now() < held.lease.expiresAt - margin,
+        // Lost to another instance, or about to lapse. A worker asked to stop (this instance leaving, or giving the
+        // partition back) still holds the lease until its work ends, so the transaction in flight may commit.
+        valid: () => !(controller.signal.reason instanceof FencedError) && Date.now() < held.lease.expiresAt - margin,
         check: () => {
           if (held.view.valid()) return;
           throw new FencedError(
