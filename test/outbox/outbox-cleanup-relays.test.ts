@@ -17,6 +17,7 @@ import type { TransactionContext } from '../../src/core/index.js';
 import { MemoryOutboxStore, OUTBOX_SEQ_HEADER, Outbox, OutboxRelay, memorySink, sqlOutboxStore } from '../../src/outbox/index.js';
 import type { OutboxStore } from '../../src/outbox/index.js';
 import { service } from '../support/services.js';
+import { viewOf } from '../support/view-of.js';
 import { waitUntil } from '../support/wait-until.js';
 
 interface Env {
@@ -194,17 +195,6 @@ describe.each(backends)('outbox cleanup with two relay ids on $name', ({ make })
     }
   });
 });
-
-/** The store as a relay sees it, with some methods replaced (the others bound to the store). */
-function viewOf(store: OutboxStore<unknown>, replaced: Partial<OutboxStore<unknown>>): OutboxStore<unknown> {
-  return new Proxy(store, {
-    get: (target, key) => {
-      if (Object.hasOwn(replaced, key)) return replaced[key as keyof typeof replaced];
-      const value: unknown = Reflect.get(target, key, target);
-      return typeof value === 'function' ? (value as (...a: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
 
 /** A store whose relay hints are lost: the broker commits, the store never hears of it. */
 function withoutHints(store: OutboxStore<unknown>): OutboxStore<unknown> {

@@ -17,6 +17,7 @@ import { Outbox, OutboxRelay, memorySink, memorySource, pipeline, sqlOutboxStore
 import type { OutboxRecordStore, PendingRecord, SqlOutboxStore } from '../../src/outbox/index.js';
 import { rejection } from '../../src/testing/index.js';
 import { service } from '../support/services.js';
+import { viewOf } from '../support/view-of.js';
 import { uniqueName, waitFor } from '../sql/support/sql-fixtures.js';
 
 const FAST = { initialDelayMs: 1, maxDelayMs: 20 } as const;
@@ -34,17 +35,11 @@ function record(id: string): PendingRecord {
  * (it starts listening before it reads).
  */
 function watched<H>(store: OutboxRecordStore<H>, onRead: (found: number) => void): OutboxRecordStore<H> {
-  return new Proxy(store, {
-    get(target, property) {
-      if (property === 'read') {
-        return async (partition: number, afterSeq: number, limit: number) => {
-          const records = await target.read(partition, afterSeq, limit);
-          onRead(records.length);
-          return records;
-        };
-      }
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
+  return viewOf(store, {
+    read: async (partition, afterSeq, limit) => {
+      const records = await store.read(partition, afterSeq, limit);
+      onRead(records.length);
+      return records;
     },
   });
 }

@@ -9,6 +9,7 @@ import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index
 import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
 import { MemoryOutboxStore, Outbox, OutboxRelay, memorySink } from '../../src/outbox/index.js';
 import type { RelaySink } from '../../src/outbox/index.js';
+import { deferred } from '../support/deferred.js';
 import { waitUntil } from '../support/wait-until.js';
 
 describe('stopping a relay with leases', () => {
@@ -19,14 +20,13 @@ describe('stopping a relay with leases', () => {
     const broker = new MemoryStore();
     const inner = memorySink(memoryTransactions({ store: broker }));
     let inFlight = false;
-    let letCommit!: () => void;
-    const gate = new Promise<void>((resolve) => (letCommit = resolve));
+    const letCommit = deferred();
     // The position is written right before the relay checks its lease and commits: hold the transaction there.
     const sink: RelaySink<MemoryTxHandle> = {
       ...inner,
       writePosition: async (tx, at) => {
         inFlight = true;
-        await gate;
+        await letCommit.promise;
         return inner.writePosition(tx, at);
       },
     };
@@ -35,7 +35,7 @@ describe('stopping a relay with leases', () => {
     relay.start();
     await waitUntil(() => inFlight, 10_000, 'the relay to be in its broker transaction');
     const stopping = relay.stop();
-    letCommit();
+    letCommit.resolve();
     await stopping;
     expect(broker.messages('t').map((m) => String(m.value))).toEqual(['a']);
     expect(relay.stats).toMatchObject({ relayed: 1, fenced: [] });

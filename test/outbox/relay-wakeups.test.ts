@@ -13,25 +13,13 @@ import { MemoryStore, memoryTransactions } from '../../src/adapters/memory/index
 import type { MemoryTxHandle } from '../../src/adapters/memory/index.js';
 import type { TransactionContext } from '../../src/core/index.js';
 import { MemoryOutboxStore, Outbox, OutboxRelay, memorySink } from '../../src/outbox/index.js';
-import type { OutboxRecord, OutboxRecordStore, RelaySink } from '../../src/outbox/index.js';
+import type { RelaySink } from '../../src/outbox/index.js';
+import { deferred } from '../support/deferred.js';
+import { viewOf } from '../support/view-of.js';
 import { waitUntil } from '../support/wait-until.js';
 
 /** Longer than any test waits: a relay that delivers in time was woken or read again, not polling. */
 const NEVER_POLL_MS = 600_000;
-
-/** `store` with `read` replaced by `read(target, partition, afterSeq, limit)`. */
-function withRead<H>(
-  store: OutboxRecordStore<H>,
-  read: (target: OutboxRecordStore<H>, partition: number, afterSeq: number, limit: number) => Promise<OutboxRecord[]>,
-): OutboxRecordStore<H> {
-  return new Proxy(store, {
-    get(target, property) {
-      if (property === 'read') return (partition: number, afterSeq: number, limit: number) => read(target, partition, afterSeq, limit);
-      const value = Reflect.get(target, property, target) as unknown;
-      return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-    },
-  });
-}
 
 function setup() {
   const memory = new MemoryStore();
@@ -48,9 +36,11 @@ describe('a running relay: read again or wait', () => {
     const { store, broker, sink, publish, values } = setup();
     let reads = 0;
     const relay = new OutboxRelay({
-      store: withRead(store, (target, ...args) => {
-        reads += 1;
-        return target.read(...args);
+      store: viewOf(store, {
+        read: (...args) => {
+          reads += 1;
+          return store.read(...args);
+        },
       }),
       sink,
       batchSize: 10,
@@ -82,38 +72,34 @@ describe('a running relay: read again or wait', () => {
     // nothing: the wake of that commit reaches the round that is ending, before the next round begins listening. The next
     // round takes the empty rows read ahead; only a read made then finds 'c' (the memory store wakes on appends only, so
     // no later commit of the relay's own marks could wake a wait that ought not to be waiting).
-    let committedAfterAhead!: () => void;
-    const gate = new Promise<void>((resolve) => (committedAfterAhead = resolve));
+    const committedAfterAhead = deferred();
     let fullBatchRead = false;
     let aheadReads = 0;
+    const context = sink.context as TransactionContext<MemoryTxHandle>;
     const gated: RelaySink<MemoryTxHandle> = {
       ...sink,
-      context: new Proxy(sink.context as TransactionContext<MemoryTxHandle>, {
-        get(target, property) {
-          if (property === 'withTransaction') {
-            return <T>(fn: (tx: Parameters<Parameters<typeof target.withTransaction>[0]>[0]) => Promise<T>, options?: object) =>
-              target.withTransaction(async (tx) => {
-                const result = await fn(tx);
-                await gate;
-                return result;
-              }, options);
-          }
-          const value = Reflect.get(target, property, target) as unknown;
-          return typeof value === 'function' ? (value as (...args: unknown[]) => unknown).bind(target) : value;
-        },
+      context: viewOf(context, {
+        withTransaction: ((fn: (tx: never) => Promise<unknown>, options?: object) =>
+          context.withTransaction(async (tx) => {
+            const result = await fn(tx as never);
+            await committedAfterAhead.promise;
+            return result;
+          }, options)) as typeof context.withTransaction,
       }),
     };
     const relay = new OutboxRelay({
-      store: withRead(store, async (target, partition, afterSeq, limit) => {
-        const rows = await target.read(partition, afterSeq, limit);
-        if (fullBatchRead && aheadReads++ === 0) {
-          // The read ahead after the full batch: nothing yet. Then 'c' commits, before the next round begins listening.
-          expect(rows).toEqual([]);
-          await publish('c');
-          committedAfterAhead();
-        }
-        if (rows.length === limit) fullBatchRead = true;
-        return rows;
+      store: viewOf(store, {
+        read: async (partition, afterSeq, limit) => {
+          const rows = await store.read(partition, afterSeq, limit);
+          if (fullBatchRead && aheadReads++ === 0) {
+            // The read ahead after the full batch: nothing yet. Then 'c' commits, before the next round begins listening.
+            expect(rows).toEqual([]);
+            await publish('c');
+            committedAfterAhead.resolve();
+          }
+          if (rows.length === limit) fullBatchRead = true;
+          return rows;
+        },
       }),
       sink: gated,
       batchSize: BATCH,
@@ -124,7 +110,7 @@ describe('a running relay: read again or wait', () => {
     try {
       await broker.waitFor(() => values().length === 3, 10_000);
     } finally {
-      committedAfterAhead();
+      committedAfterAhead.resolve();
       await relay.stop();
     }
     expect(values()).toEqual(['a', 'b', 'c']);
@@ -133,23 +119,24 @@ describe('a running relay: read again or wait', () => {
 });
 
 describe('relayOnce and drain after rows were read ahead', () => {
-  it('a drain after relayOnce sent a full batch sends what was committed since, not stopping at the empty rows read ahead', async () => {
+  /** A relay that sent a full batch of 'a' and 'b' (reading the next rows ahead while the broker committed, and finding none), then 'c' committed. */
+  async function afterFullBatch() {
     const { store, sink, publish, values } = setup();
     const relay = new OutboxRelay({ store, sink, batchSize: 2, leases: false });
     await publish('a', 'b');
-    // A full batch: the relay reads the next rows ahead while the broker commits, and finds none.
     expect(await relay.relayOnce(0)).toBe(2);
     await publish('c');
+    return { relay, values };
+  }
+
+  it('a drain after relayOnce sent a full batch sends what was committed since, not stopping at the empty rows read ahead', async () => {
+    const { relay, values } = await afterFullBatch();
     expect(await relay.drain()).toBe(1);
     expect(values()).toEqual(['a', 'b', 'c']);
   });
 
   it('relayOnce after a full batch sends what was committed since', async () => {
-    const { store, sink, publish, values } = setup();
-    const relay = new OutboxRelay({ store, sink, batchSize: 2, leases: false });
-    await publish('a', 'b');
-    expect(await relay.relayOnce(0)).toBe(2);
-    await publish('c');
+    const { relay, values } = await afterFullBatch();
     expect(await relay.relayOnce(0)).toBe(1);
     expect(await relay.relayOnce(0)).toBe(0);
     expect(values()).toEqual(['a', 'b', 'c']);
