@@ -944,7 +944,7 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
   const floorSamples = floor?.samples ?? [Number.NaN];
   const latencyRatio = unpairedRatioInterval(latency.samples, floorSamples, p99Of);
   const pltLatencyRatio = unpairedRatioInterval(latencyPlt.samples, floorSamples, p99Of);
-  const latencyVerdict = (ratio: Interval): string => verdict(ratio, { atMost: LATENCY_GOAL });
+  const latencyVerdict = (ratio: Interval): ReturnType<typeof verdict> => verdict(ratio, { atMost: LATENCY_GOAL });
   const pipes = PIPELINE_CLIENTS.map((client) => {
     const own = rounds.filter((r) => r.client === client);
     const rates = (v: PipelineVariant): number[] => own.map((r) => r.rates[v]);
@@ -1021,17 +1021,17 @@ function report(drain: DrainResult, latency: LatencyResult, latencyPlt: LatencyR
         measure: `(b) commit-to-consumer p99 / raw one-record transaction p99, relay on ${name}`,
         figure: fmtInterval(ratio, 2),
         goal: `<= ${LATENCY_GOAL}`,
-        verdict: verdict(ratio, { atMost: LATENCY_GOAL }),
+        verdict: latencyVerdict(ratio),
       },
       () =>
-        Number.isNaN(positionedP99)
-          ? `the raw transaction timed to the same consumer (no database, no relay) has p99 ${fmt(endToEndP99, 1)} ms = ` +
-            `${fmt(endToEndP99 / floorP99)}x, leaving ${fmt(outboxRoomMs, 1)} ms for the NOTIFY, the outbox read ` +
-            `and the position record; the relay path is ${fmt(relayP99 / endToEndP99)}x that floor`
-          : `the raw transaction timed to the same consumer (no database, no relay) has p99 ${fmt(endToEndP99, 1)} ms = ` +
-            `${fmt(endToEndP99 / floorP99)}x, and ${fmt(positionedP99, 1)} ms = ${fmt(positionedP99 / floorP99)}x with the ` +
-            `position record exactly-once needs (the relay's broker transaction without the database); the relay path is ` +
-            `${fmt(relayP99 / positionedP99)}x that floor, the NOTIFY and the outbox read included`,
+        `the raw transaction timed to the same consumer (no database, no relay) has p99 ${fmt(endToEndP99, 1)} ms = ` +
+        `${fmt(endToEndP99 / floorP99)}x, ` +
+        (Number.isNaN(positionedP99)
+          ? `leaving ${fmt(outboxRoomMs, 1)} ms for the NOTIFY, the outbox read and the position record; the relay path is ` +
+            `${fmt(relayP99 / endToEndP99)}x that floor`
+          : `and ${fmt(positionedP99, 1)} ms = ${fmt(positionedP99 / floorP99)}x with the position record exactly-once needs ` +
+            `(the relay's broker transaction without the database); the relay path is ${fmt(relayP99 / positionedP99)}x that ` +
+            'floor, the NOTIFY and the outbox read included'),
     );
   const pipelineGoal = (measure: string, e: PipelineSide, why: string): BenchGoal =>
     benchGoal(

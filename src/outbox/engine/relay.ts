@@ -173,7 +173,7 @@ export class OutboxRelay<H extends MessageHandle = MessageHandle> {
    */
   async relayOnce(partition: number): Promise<number> {
     let relayed = await this.#relayPartition(partition);
-    // Nothing in rows read ahead (during the previous transaction) says nothing of what was committed since: read now.
+    // Empty rows read ahead (during the previous transaction) say nothing of what was committed since: read now.
     if (relayed.count === 0 && !relayed.complete) relayed = await this.#relayPartition(partition);
     await this.#marking;
     return relayed.count;
